@@ -1,0 +1,17 @@
+"""tfx-preflight: a TFX gate between ExampleGen and Trainer that blocks training on train/eval skew, leakage or a
+broken loss."""
+
+from tfx_preflight.config import ConfigError, LeakageConfig, LossConfig, PreflightConfig, SkewConfig
+
+__version__ = '0.1.0'
+
+__all__ = ['ConfigError', 'LeakageConfig', 'LossConfig', 'Preflight', 'PreflightConfig', 'SkewConfig']
+
+
+def __getattr__(name):
+  # The component pulls in TFX's orchestration stack; import it only when asked for, so `tfx_preflight.config`
+  # and the checks stay cheap to import in subprocesses and tests.
+  if name == 'Preflight':
+    from tfx_preflight.component import Preflight
+    return Preflight
+  raise AttributeError(name)

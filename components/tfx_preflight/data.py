@@ -1,0 +1,85 @@
+"""Input files outside a TFX pipeline: file patterns checked up front, and CSV turned into tf.Examples the way
+CsvExampleGen does it, so every check (and the user's input_fn) reads the same tf.Example TFRecords."""
+
+from __future__ import annotations
+
+import os
+from typing import Callable, Dict, Mapping
+
+import apache_beam as beam
+from tfx.dsl.io import fileio
+
+FORMATS = ('tfrecord', 'csv')
+
+
+class InputError(ValueError):
+  """An input file or pattern cannot be used; the message names it."""
+
+
+def matching_files(pattern: str, what: str) -> list:
+  """The files `pattern` matches, sorted; raises naming `what` (e.g. '--train') when there are none."""
+  try:
+    files = sorted(f for f in fileio.glob(pattern) if not fileio.isdir(f))
+  except Exception as e:  # Bad bucket, permission, malformed pattern: all mean the same to the user.
+    raise InputError(f'{what}: cannot list {pattern!r}: {e}') from e
+  if not files:
+    raise InputError(f'{what}: no file matches {pattern!r}.')
+  return files
+
+
+def detect_format(pattern: str, files: list, explicit: str | None = None) -> str:
+  """'csv' for .csv files, else 'tfrecord'; an explicit --format wins."""
+  if explicit:
+    if explicit not in FORMATS:
+      raise InputError(f'--format must be one of {", ".join(FORMATS)}. Got {explicit!r} instead.')
+    return explicit
+  kinds = {'csv' if f.lower().endswith(('.csv', '.csv.gz')) else 'tfrecord' for f in files}
+  if len(kinds) > 1:
+    raise InputError(f'{pattern!r} matches both CSV and non-CSV files; pass --format.')
+  return kinds.pop()
+
+
+def _csv_header(path: str) -> list:
+  with fileio.open(path, 'r') as f:
+    header = f.readline().strip('\r\n')
+  if not header:
+    raise InputError(f'{path}: empty file or empty header line; a CSV needs a header row of column names.')
+  return header.split(',')
+
+
+def check_csv_headers(split: str, files: list) -> None:
+  """All files of a split share one header (CsvExampleGen's rule); say which file differs."""
+  first = _csv_header(files[0])
+  if len(set(first)) != len(first) or any(not c.strip() for c in first):
+    raise InputError(f'{files[0]}: bad CSV header {first!r}: column names must be unique and non-empty.')
+  for path in files[1:]:
+    if _csv_header(path) != first:
+      raise InputError(f'split {split!r}: {path} has a different header from {files[0]}.')
+
+
+def csv_to_tfrecords(csv_files: Mapping[str, list], make_pipeline: Callable[[], beam.Pipeline],
+                     output_dir: str) -> Dict[str, str]:
+  """Converts each split's CSV files to gzipped tf.Example TFRecords with CsvExampleGen's own transform.
+
+  Returns split -> file pattern of the written TFRecords.
+  """
+  from tfx.components.example_gen.csv_example_gen import executor as csv_executor  # Only the CLI needs it.
+
+  patterns = {}
+  with make_pipeline() as pipeline:
+    for split, files in sorted(csv_files.items()):
+      check_csv_headers(split, files)
+      split_dir = os.path.join(output_dir, f'Split-{split}')
+      fileio.makedirs(split_dir)
+      staged = os.path.join(output_dir, f'csv-{split}')
+      fileio.makedirs(staged)
+      for i, path in enumerate(files):  # CsvExampleGen reads input_base/<split_pattern>: stage files under one dir.
+        fileio.copy(path, os.path.join(staged, f'{i:05d}.csv'), overwrite=True)
+      _ = (pipeline
+           | f'CsvToExample[{split}]' >> csv_executor._CsvToExample(  # pylint: disable=protected-access
+               exec_properties={'input_base': output_dir}, split_pattern=f'csv-{split}/*.csv')
+           | f'Serialize[{split}]' >> beam.Map(lambda example: example.SerializeToString(deterministic=True))
+           | f'Write[{split}]' >> beam.io.WriteToTFRecord(os.path.join(split_dir, 'data_tfrecord'),
+                                                          file_name_suffix='.gz'))
+      patterns[split] = os.path.join(split_dir, '*')
+  return patterns

@@ -1,0 +1,113 @@
+"""Preflight executor: resolves artifacts into plain inputs, runs the checks, writes the report and the blessing."""
+
+import json
+import logging
+import os
+from typing import Any, Dict, List, Optional
+
+from tensorflow_metadata.proto.v0 import schema_pb2, statistics_pb2
+from tfx import types
+from tfx.components.statistics_gen import stats_artifact_utils
+from tfx.components.util import examples_utils
+from tfx.dsl.components.base import base_beam_executor
+from tfx.proto import example_gen_pb2
+from tfx.types import artifact_utils
+from tfx.utils import io_utils
+
+from tfx_preflight import report as report_lib
+from tfx_preflight import run, spec
+from tfx_preflight.config import PreflightConfig, resolve_splits
+
+
+class PreflightBlocked(RuntimeError):
+  """Raised with fail_on_block=True when the verdict is block; the message is the findings summary."""
+
+
+def _examples_by_split(examples: types.Artifact) -> Dict[str, str]:
+  payload = examples_utils.get_payload_format(examples)
+  if payload != example_gen_pb2.PayloadFormat.FORMAT_TF_EXAMPLE:
+    raise ValueError(f'Preflight reads tf.Example payloads only; examples {examples.uri} have payload format '
+                     f'{example_gen_pb2.PayloadFormat.Name(payload)}.')
+  splits = artifact_utils.decode_split_names(examples.split_names)
+  return {s: io_utils.all_files_pattern(artifact_utils.get_split_uri([examples], s)) for s in splits}
+
+
+def _statistics_by_split(statistics: types.Artifact, splits: List[str]
+                         ) -> Dict[str, statistics_pb2.DatasetFeatureStatisticsList]:
+  available = artifact_utils.decode_split_names(statistics.split_names)
+  result = {}
+  for split in splits:
+    if split not in available:
+      raise ValueError(f'The statistics artifact {statistics.uri} has no split {split!r}; it has: '
+                       f'{", ".join(available)}.')
+    result[split] = stats_artifact_utils.load_statistics(statistics, split).proto()
+  return result
+
+
+def _read_schema(schema: types.Artifact) -> schema_pb2.Schema:
+  return io_utils.SchemaReader().read(io_utils.get_only_uri_in_dir(schema.uri))
+
+
+def _read_hyperparameters(hyperparameters: types.Artifact) -> Dict[str, Any]:
+  path = io_utils.get_only_uri_in_dir(hyperparameters.uri)
+  return json.loads(io_utils.read_string_file(path))
+
+
+def _single(input_dict: Dict[str, List[types.Artifact]], key: str) -> Optional[types.Artifact]:
+  artifacts = input_dict.get(key) or []
+  return artifact_utils.get_single_instance(artifacts) if artifacts else None
+
+
+def _set_custom_properties(artifact: types.Artifact, values: Dict[str, Any]) -> None:
+  for name, value in values.items():
+    if isinstance(value, float):
+      artifact.set_float_custom_property(name, value)
+    elif isinstance(value, int):
+      artifact.set_int_custom_property(name, value)
+    else:
+      artifact.set_string_custom_property(name, str(value))
+
+
+class Executor(base_beam_executor.BaseBeamExecutor):
+  """Runs every enabled check in Beam pipelines made with this executor's beam_pipeline_args."""
+
+  def Do(self, input_dict: Dict[str, List[types.Artifact]], output_dict: Dict[str, List[types.Artifact]],
+         exec_properties: Dict[str, Any]) -> None:
+    self._log_startup(input_dict, output_dict, exec_properties)
+    config = PreflightConfig.from_json(exec_properties[spec.CONFIG_KEY])
+    examples = artifact_utils.get_single_instance(input_dict[spec.EXAMPLES_KEY])
+    inputs = run.PreflightInputs(examples=_examples_by_split(examples),
+                                 module_file=exec_properties.get(spec.MODULE_FILE_KEY) or None,
+                                 provenance={'examples': examples.uri})
+
+    statistics = _single(input_dict, spec.STATISTICS_KEY)
+    if statistics is not None:
+      train, evals = resolve_splits(config, tuple(inputs.examples))
+      inputs.statistics = _statistics_by_split(statistics, [train, *evals])
+      inputs.provenance['statistics'] = statistics.uri
+    schema = _single(input_dict, spec.SCHEMA_KEY)
+    if schema is not None:
+      inputs.schema = _read_schema(schema)
+      inputs.provenance['schema'] = schema.uri
+    transform_graph = _single(input_dict, spec.TRANSFORM_GRAPH_KEY)
+    if transform_graph is not None:
+      inputs.transform_graph_uri = transform_graph.uri
+    hyperparameters = _single(input_dict, spec.HYPERPARAMETERS_KEY)
+    if hyperparameters is not None:
+      inputs.hyperparameters = _read_hyperparameters(hyperparameters)
+
+    report_artifact = artifact_utils.get_single_instance(output_dict[spec.REPORT_KEY])
+    blessing = artifact_utils.get_single_instance(output_dict[spec.BLESSING_KEY])
+    result = run.run_preflight(inputs, config, self._make_beam_pipeline, report_artifact.uri)
+
+    summary = '\n'.join(report_lib.findings_summary(result))
+    logging.info('Preflight report at %s:\n%s', os.path.join(report_artifact.uri, report_lib.REPORT_HTML), summary)
+    _set_custom_properties(report_artifact, run.headline_numbers(result))
+    blessed = report_lib.is_blessed(result)
+    blessing.set_int_custom_property(spec.BLESSED_PROPERTY, int(blessed))
+    blessing.set_string_custom_property('verdict', result['verdict'])
+    blessing.set_string_custom_property('report', report_artifact.uri)
+    report_lib.write_atomically(os.path.join(blessing.uri, 'BLESSED' if blessed else 'NOT_BLESSED'), '')
+    if not blessed and config.fail_on_block:
+      raise PreflightBlocked(f'Preflight blocked training (report: '
+                             f'{os.path.join(report_artifact.uri, report_lib.REPORT_HTML)}):\n{summary}')

@@ -1,0 +1,143 @@
+"""Runs the checks and writes the report: the one code path shared by the TFX executor and the CLI.
+
+Inputs are plain values (split -> file pattern, protos, paths), not artifacts, so the whole gate can run and be tested
+without ML Metadata. Statistics are computed at most once and shared by the skew and loss checks.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import os
+from typing import Any, Callable, Dict, Mapping, Optional
+
+import apache_beam as beam
+from tensorflow_metadata.proto.v0 import schema_pb2, statistics_pb2
+from tfx.utils import io_utils
+
+from tfx_preflight import html_report, leakage, loss, report, skew
+from tfx_preflight.config import PreflightConfig, resolve_splits
+
+StatisticsBySplit = Dict[str, statistics_pb2.DatasetFeatureStatisticsList]
+
+
+@dataclasses.dataclass
+class PreflightInputs:
+  """What the gate looks at. Only `examples` is required."""
+  # split name -> file pattern of tf.Example TFRecord files (gzip or not).
+  examples: Dict[str, str]
+  # split name -> statistics, e.g. StatisticsGen's output; computed with TFDV when None.
+  statistics: Optional[StatisticsBySplit] = None
+  schema: Optional[schema_pb2.Schema] = None
+  module_file: Optional[str] = None
+  transform_graph_uri: Optional[str] = None
+  hyperparameters: Optional[Dict[str, Any]] = None
+  # Free-form description of where inputs came from, copied into the report.
+  provenance: Dict[str, Any] = dataclasses.field(default_factory=dict)
+
+
+def _needs_statistics(config: PreflightConfig, inputs: PreflightInputs) -> bool:
+  return config.skew.mode != 'off' or _runs_loss(config, inputs)
+
+
+def _runs_loss(config: PreflightConfig, inputs: PreflightInputs) -> bool:
+  return config.loss.mode != 'off' and bool(inputs.module_file)
+
+
+def _schema_path(inputs: PreflightInputs, statistics: Optional[StatisticsBySplit], train_split: str,
+                 output_dir: str) -> Optional[str]:
+  """A schema file for the loss check's input_fn: the given schema, else one inferred from train statistics."""
+  schema = inputs.schema
+  if schema is None and statistics is not None:
+    import tensorflow_data_validation as tfdv  # Heavy import, only when a schema must be inferred.
+    schema = tfdv.infer_schema(statistics[train_split])
+  if schema is None:
+    return None
+  path = os.path.join(output_dir, 'inputs', 'schema.pbtxt')
+  io_utils.write_pbtxt_file(path, schema)
+  return path
+
+
+def run_checks(inputs: PreflightInputs, config: PreflightConfig, make_pipeline: Callable[[], beam.Pipeline],
+               output_dir: str) -> Dict[str, Any]:
+  """Runs every enabled check and returns the report (not yet written). Bad inputs raise with a clear message."""
+  train, evals = resolve_splits(config, tuple(inputs.examples))
+  used = (train, *evals)
+  examples = {s: inputs.examples[s] for s in used}
+  statistics = inputs.statistics
+  if statistics is None and _needs_statistics(config, inputs):
+    logging.info('Preflight: computing statistics of splits %s with TFDV', ', '.join(used))
+    statistics = skew.generate_statistics(examples, make_pipeline, os.path.join(output_dir, 'statistics'),
+                                          inputs.schema)
+  elif statistics is not None:
+    missing = [s for s in used if s not in statistics]
+    if missing:
+      raise ValueError(f'The statistics have no split(s) {", ".join(missing)}; they have: '
+                       f'{", ".join(sorted(statistics))}.')
+
+  checks: Dict[str, Dict[str, Any]] = {}
+  if config.skew.mode == 'off':
+    checks['skew'] = report.skipped('skew.mode is off')
+  else:
+    logging.info('Preflight: skew check')
+    checks['skew'] = skew.check_skew(statistics, train, evals, config.skew, inputs.schema, config.label_key)
+
+  if config.leakage.mode == 'off':
+    checks['leakage'] = report.skipped('leakage.mode is off')
+  else:
+    logging.info('Preflight: leakage check')
+    checks['leakage'] = leakage.check_leakage(examples, train, evals, config.leakage, make_pipeline,
+                                              os.path.join(output_dir, 'leakage'), config.label_key)
+
+  if config.loss.mode == 'off':
+    checks['loss'] = report.skipped('loss.mode is off')
+  elif not inputs.module_file:
+    checks['loss'] = report.skipped('no module_file given')
+  else:
+    logging.info('Preflight: loss check on %s', inputs.module_file)
+    checks['loss'] = loss.check_loss(inputs.module_file, examples, train, evals, config.loss, config.label_key,
+                                     _schema_path(inputs, statistics, train, output_dir), inputs.transform_graph_uri,
+                                     inputs.hyperparameters, statistics, os.path.join(output_dir, 'loss'))
+
+  result = report.build_report(checks, train, evals, inputs.provenance)
+  result['config'] = config.to_dict()
+  result['_statistics'] = statistics  # Used for rendering, dropped before writing.
+  return result
+
+
+def write_report(result: Dict[str, Any], output_dir: str) -> Dict[str, Any]:
+  """Writes report.html, then report.json (last, atomically: its presence means a complete report)."""
+  statistics = result.pop('_statistics', None)
+  train, evals = result['splits']['train'], result['splits']['eval']
+  fragments = {
+      'skew': skew.render_html(result['checks']['skew'], statistics or {}, train, evals, output_dir),
+      'leakage': leakage.render_html(result['checks']['leakage']),
+      'loss': loss.render_html(result['checks']['loss']),
+  }
+  report.write_atomically(os.path.join(output_dir, report.REPORT_HTML), html_report.render(result, fragments))
+  report.write_atomically(os.path.join(output_dir, report.REPORT_JSON), report.to_json(result))
+  return result
+
+
+def run_preflight(inputs: PreflightInputs, config: PreflightConfig, make_pipeline: Callable[[], beam.Pipeline],
+                  output_dir: str) -> Dict[str, Any]:
+  """Runs the checks and writes report.json and report.html under `output_dir`; returns the report."""
+  return write_report(run_checks(inputs, config, make_pipeline, output_dir), output_dir)
+
+
+def headline_numbers(result: Mapping[str, Any]) -> Dict[str, Any]:
+  """The numbers worth an MLMD custom property (searchable without opening the report)."""
+  checks = result['checks']
+  cross = checks['leakage'].get('cross_split', [])
+  numbers: Dict[str, Any] = {
+      'verdict': result['verdict'],
+      'blessed': int(report.is_blessed(result)),
+      'skew_status': checks['skew']['status'],
+      'leakage_status': checks['leakage']['status'],
+      'loss_status': checks['loss']['status'],
+      'skew_findings': len(checks['skew'].get('findings', [])),
+      'loss_findings': len(checks['loss'].get('findings', [])),
+      'leaked_eval_examples': sum(int(c.get('duplicate_examples', 0)) for c in cross),
+      'max_leaked_fraction': max((float(c.get('fraction_of_b', 0.0)) for c in cross), default=0.0),
+  }
+  return numbers
