@@ -146,7 +146,10 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
   if '--' in argv:
     cut = argv.index('--')
     argv, beam_args = argv[:cut], argv[cut + 1:]
-  args = build_parser().parse_args(argv)
+  try:
+    args = build_parser().parse_args(argv)
+  except SystemExit as e:  # --help and usage errors: return the code so main() is callable in-process.
+    return int(e.code or 0)
   logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING, format='%(levelname)s %(message)s')
   try:
     return run_check(args, beam_args)

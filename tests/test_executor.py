@@ -1,0 +1,74 @@
+"""The executor on real artifacts (no orchestrator): split names from the artifact, report + blessing written,
+headline numbers as MLMD custom properties, fail_on_block raising with a readable summary."""
+
+import json
+import os
+
+import pytest
+from tfx.types import artifact_utils, standard_artifacts
+
+from tests.conftest import tabular_rows, write_splits
+from tfx_preflight import executor, spec
+from tfx_preflight.artifacts import PreflightBlessing, PreflightReport
+from tfx_preflight.config import PreflightConfig
+
+
+def _examples(root, splits):
+  write_splits(root, splits)
+  examples = standard_artifacts.Examples()
+  examples.uri = root
+  examples.split_names = artifact_utils.encode_split_names(list(splits))
+  return examples
+
+
+def _do(tmp_path, splits, **config):
+  examples = _examples(str(tmp_path / 'examples'), splits)
+  report, blessing = PreflightReport(), PreflightBlessing()
+  report.uri, blessing.uri = str(tmp_path / 'report'), str(tmp_path / 'blessing')
+  exec_properties = {spec.CONFIG_KEY: PreflightConfig(**config).to_json(), spec.MODULE_FILE_KEY: None}
+  executor.Executor().Do({spec.EXAMPLES_KEY: [examples]},
+                         {spec.REPORT_KEY: [report], spec.BLESSING_KEY: [blessing]}, exec_properties)
+  return json.loads((tmp_path / 'report' / 'report.json').read_text()), report, blessing
+
+
+def _leaky_splits():
+  rows = tabular_rows(1000, seed=3)
+  copies = [dict(r, id=50_000 + i) for i, r in enumerate(rows[:100])]
+  return {'train': rows[:800], 'eval': rows[800:] + copies}
+
+
+@pytest.mark.slow
+def test_clean_splits_bless_and_record_headline_numbers(tmp_path):
+  rows = tabular_rows(1000, seed=4)
+  result, report, blessing = _do(tmp_path, {'train': rows[:800], 'eval': rows[800:]},
+                                 label_key='label', leakage={'exclude_features': ['id']})
+  assert result['verdict'] in ('pass', 'warn')
+  assert result['splits'] == {'train': 'train', 'eval': ['eval']}
+  assert blessing.get_int_custom_property(spec.BLESSED_PROPERTY) == 1
+  assert report.get_string_custom_property('verdict') == result['verdict']
+  assert os.path.exists(tmp_path / 'blessing' / 'BLESSED')
+  assert os.path.exists(tmp_path / 'report' / 'report.html')
+
+
+@pytest.mark.slow
+def test_leaky_eval_blocks_with_blessed_zero(tmp_path):
+  result, report, blessing = _do(tmp_path, _leaky_splits(), label_key='label', skew={'mode': 'off'},
+                                 leakage={'exclude_features': ['id']})
+  assert result['verdict'] == 'block'
+  assert result['checks']['skew']['status'] == 'skipped'
+  assert blessing.get_int_custom_property(spec.BLESSED_PROPERTY) == 0
+  assert report.get_int_custom_property('leaked_eval_examples') == 100
+  assert os.path.exists(tmp_path / 'blessing' / 'NOT_BLESSED')
+
+
+@pytest.mark.slow
+def test_fail_on_block_raises_with_the_summary(tmp_path):
+  with pytest.raises(executor.PreflightBlocked, match='(?s)leakage: block.*report.html'):
+    _do(tmp_path, _leaky_splits(), label_key='label', skew={'mode': 'off'},
+        leakage={'exclude_features': ['id']}, fail_on_block=True)
+
+
+def test_unknown_eval_split_fails_naming_it(tmp_path):
+  rows = tabular_rows(10, seed=5)
+  with pytest.raises(ValueError, match="eval split\\(s\\) valid not found.*train, eval"):
+    _do(tmp_path, {'train': rows, 'eval': rows}, eval_splits=['valid'])

@@ -1,0 +1,70 @@
+"""The report contract: statuses, verdict, skipped never passes, canonical and atomic JSON, escaped HTML."""
+
+import json
+import os
+
+import pytest
+
+from tfx_preflight import html_report, report
+
+
+def _check(*severities, mode='block'):
+  findings = [report.finding(s, f'{s} finding', kind='distribution_shift') for s in severities]
+  return {'status': report.status_for(findings, mode), 'findings': findings}
+
+
+def test_status_is_the_worst_finding_and_warn_mode_never_blocks():
+  assert _check()['status'] == 'pass'
+  assert _check('warn')['status'] == 'warn'
+  assert _check('warn', 'block')['status'] == 'block'
+  assert _check('block', mode='warn')['status'] == 'warn'
+  assert _check('block', mode='off')['status'] == 'skipped'
+
+
+def test_verdict_ignores_skipped_checks_and_missing_checks_are_skipped():
+  result = report.build_report({'skew': _check('warn')}, 'train', ['eval'])
+  assert result['verdict'] == 'warn'
+  assert result['checks']['leakage']['status'] == 'skipped'
+  assert result['checks']['loss']['status'] == 'skipped'
+  assert report.is_blessed(result)
+  blocked = report.build_report({'skew': _check('warn'), 'leakage': _check('block')}, 'train', ['eval'])
+  assert blocked['verdict'] == 'block' and not report.is_blessed(blocked)
+
+
+def test_unknown_severity_is_refused():
+  with pytest.raises(ValueError, match='severity'):
+    report.finding('error', 'x')
+
+
+def test_json_is_canonical_and_nan_safe():
+  result = report.build_report({'skew': {'status': 'pass', 'findings': [], 'b': float('nan'), 'a': 1}},
+                               'train', ['eval'])
+  text = report.to_json(result)
+  assert text == report.to_json(json.loads(text))
+  assert json.loads(text)['checks']['skew']['b'] == 'nan'
+  assert list(json.loads(text)) == sorted(json.loads(text))
+
+
+def test_write_atomically_leaves_no_temp_files(tmp_path):
+  path = str(tmp_path / 'out' / 'report.json')
+  report.write_atomically(path, 'first')
+  report.write_atomically(path, 'second')
+  assert open(path).read() == 'second'
+  assert os.listdir(tmp_path / 'out') == ['report.json']
+
+
+def test_html_escapes_feature_names_and_messages():
+  evil = '<script>alert(1)</script>'
+  findings = [report.finding('block', f'values of {evil} moved', kind='scale_mismatch', feature=evil)]
+  result = report.build_report({'skew': {'status': 'block', 'findings': findings}}, evil, ['eval'])
+  page = html_report.render(result, {})
+  assert '<script>' not in page
+  assert '&lt;script&gt;alert(1)&lt;/script&gt;' in page
+  assert "default-src 'none'" in page
+
+
+def test_summary_lists_findings_most_severe_first():
+  result = report.build_report({'skew': _check('warn', 'block')}, 'train', ['eval'])
+  lines = report.findings_summary(result)
+  assert lines[0] == 'verdict: block'
+  assert lines[2].startswith('    [block]') and lines[3].startswith('    [warn]')
