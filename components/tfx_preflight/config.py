@@ -61,12 +61,23 @@ class SkewConfig:
   categorical_threshold: float = 0.1
   # Features not compared at all (IDs, timestamps).
   exclude_features: Tuple[str, ...] = ()
+  # A numeric distance over its threshold is reported only if the feature also moved by this many spreads (larger of
+  # standardized mean difference and median decile move / (q90-q10)); histogram summaries alone jump on point masses
+  # and outliers in clean random splits. 0 reports every distance over its threshold, as TFDV does.
+  min_effect_size: float = 0.15
+  # Absolute difference of the fraction of examples missing a feature that is reported (when not sampling noise).
+  missing_rate_threshold: float = 0.05
+  # Fraction of an eval split's values falling in categories train never has that is reported.
+  new_category_threshold: float = 0.01
 
   def validate(self) -> None:
     _check_mode('skew', self.mode)
     _check_non_negative('skew', 'numeric_threshold', self.numeric_threshold)
     _check_non_negative('skew', 'categorical_threshold', self.categorical_threshold)
     object.__setattr__(self, 'exclude_features', _check_names('skew', 'exclude_features', self.exclude_features))
+    _check_non_negative('skew', 'min_effect_size', self.min_effect_size)
+    _check_fraction('skew', 'missing_rate_threshold', self.missing_rate_threshold)
+    _check_fraction('skew', 'new_category_threshold', self.new_category_threshold)
 
 
 @dataclasses.dataclass(frozen=True)

@@ -99,9 +99,14 @@ def write_atomically(path: str, content: str) -> None:
   if directory:
     fileio.makedirs(directory)
   tmp = os.path.join(directory, f'.{os.path.basename(path)}.tmp-{uuid.uuid4().hex}')
-  with fileio.open(tmp, 'w') as f:
-    f.write(content)
-  fileio.rename(tmp, path, overwrite=True)
+  try:
+    with fileio.open(tmp, 'w') as f:
+      f.write(content)
+    fileio.rename(tmp, path, overwrite=True)
+  except BaseException:
+    if fileio.exists(tmp):  # A failed write leaves nothing behind, not even the temp file.
+      fileio.remove(tmp)
+    raise
 
 
 def findings_summary(report: Mapping[str, Any], limit: int = 20) -> List[str]:

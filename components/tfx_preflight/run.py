@@ -6,17 +6,19 @@ without ML Metadata. Statistics are computed at most once and shared by the skew
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import logging
 import os
-from typing import Any, Callable, Dict, Mapping, Optional
+from typing import Any, Callable, Dict, Iterator, Mapping, Optional, Sequence
 
 import apache_beam as beam
 from tensorflow_metadata.proto.v0 import schema_pb2, statistics_pb2
+from tfx.dsl.io import fileio
 from tfx.utils import io_utils
 
-from tfx_preflight import html_report, leakage, loss, report, skew
-from tfx_preflight.config import PreflightConfig, resolve_splits
+from tfx_preflight import data, html_report, leakage, loss, report, skew
+from tfx_preflight.config import ConfigError, PreflightConfig, resolve_splits
 
 StatisticsBySplit = Dict[str, statistics_pb2.DatasetFeatureStatisticsList]
 
@@ -58,22 +60,58 @@ def _schema_path(inputs: PreflightInputs, statistics: Optional[StatisticsBySplit
   return path
 
 
+@contextlib.contextmanager
+def _naming_unreadable_file(examples: Mapping[str, str]) -> Iterator[None]:
+  """Beam and TF read errors rarely say which file is damaged: when a step fails, find that file (a full read, on
+  the failure path only) and raise an error naming it; other failures go through unchanged."""
+  try:
+    yield
+  except (ConfigError, data.InputError):
+    raise
+  except Exception as e:
+    bad = data.find_unreadable_file(examples)
+    if bad is not None:
+      raise bad from e
+    raise
+
+
+def _feature_names(statistics: statistics_pb2.DatasetFeatureStatisticsList) -> set:
+  return {'.'.join(f.path.step) or f.name for dataset in statistics.datasets for f in dataset.features}
+
+
+def _check_keys_present(config: PreflightConfig, statistics: StatisticsBySplit, splits: Sequence[str]) -> None:
+  """label_key and group_key must name a feature of every split: checking without them would prove nothing."""
+  keys = [('label_key', config.label_key)]
+  if config.leakage.mode != 'off':
+    keys.append(('leakage.group_key', config.leakage.group_key))
+  for split in splits:
+    names = _feature_names(statistics[split])
+    for setting, key in keys:
+      if key and key not in names:
+        shown = ', '.join(sorted(names)[:20]) + (', ...' if len(names) > 20 else '')
+        raise ValueError(f'{setting} {key!r} is not a feature of split {split!r}; its features: {shown or "(none)"}.')
+
+
 def run_checks(inputs: PreflightInputs, config: PreflightConfig, make_pipeline: Callable[[], beam.Pipeline],
                output_dir: str) -> Dict[str, Any]:
   """Runs every enabled check and returns the report (not yet written). Bad inputs raise with a clear message."""
   train, evals = resolve_splits(config, tuple(inputs.examples))
   used = (train, *evals)
   examples = {s: inputs.examples[s] for s in used}
+  data.validate_examples(examples)
   statistics = inputs.statistics
   if statistics is None and _needs_statistics(config, inputs):
     logging.info('Preflight: computing statistics of splits %s with TFDV', ', '.join(used))
-    statistics = skew.generate_statistics(examples, make_pipeline, os.path.join(output_dir, 'statistics'),
-                                          inputs.schema)
+    with _naming_unreadable_file(examples):
+      statistics = skew.generate_statistics(examples, make_pipeline, os.path.join(output_dir, 'statistics'),
+                                            inputs.schema)
   elif statistics is not None:
     missing = [s for s in used if s not in statistics]
     if missing:
       raise ValueError(f'The statistics have no split(s) {", ".join(missing)}; they have: '
                        f'{", ".join(sorted(statistics))}.')
+  if statistics is not None:
+    _check_keys_present(config, statistics, used)
 
   checks: Dict[str, Dict[str, Any]] = {}
   if config.skew.mode == 'off':
@@ -86,8 +124,9 @@ def run_checks(inputs: PreflightInputs, config: PreflightConfig, make_pipeline: 
     checks['leakage'] = report.skipped('leakage.mode is off')
   else:
     logging.info('Preflight: leakage check')
-    checks['leakage'] = leakage.check_leakage(examples, train, evals, config.leakage, make_pipeline,
-                                              os.path.join(output_dir, 'leakage'), config.label_key)
+    with _naming_unreadable_file(examples):
+      checks['leakage'] = leakage.check_leakage(examples, train, evals, config.leakage, make_pipeline,
+                                                os.path.join(output_dir, 'leakage'), config.label_key)
 
   if config.loss.mode == 'off':
     checks['loss'] = report.skipped('loss.mode is off')
@@ -121,7 +160,15 @@ def write_report(result: Dict[str, Any], output_dir: str) -> Dict[str, Any]:
 
 def run_preflight(inputs: PreflightInputs, config: PreflightConfig, make_pipeline: Callable[[], beam.Pipeline],
                   output_dir: str) -> Dict[str, Any]:
-  """Runs the checks and writes report.json and report.html under `output_dir`; returns the report."""
+  """Runs the checks and writes report.json and report.html under `output_dir`; returns the report.
+
+  A report left in `output_dir` by an earlier run is removed first, so a run that fails leaves no report.json that
+  could be mistaken for its result.
+  """
+  for name in (report.REPORT_JSON, report.REPORT_HTML):
+    stale = os.path.join(output_dir, name)
+    if fileio.exists(stale):
+      fileio.remove(stale)
   return write_report(run_checks(inputs, config, make_pipeline, output_dir), output_dir)
 
 

@@ -1,26 +1,533 @@
-"""Train/eval skew check (stub: replaced by the real check)."""
+"""Train/eval skew: TFDV statistics per split, TFDV's own distribution comparators, and a diagnosis a human can act on.
 
-from typing import Any, Callable, Dict, Mapping, Optional, Sequence
+The distances come from `tfdv.validate_statistics(eval, schema, previous_statistics=train)`, the call TFX's
+DistributionValidator makes between two splits: Jensen-Shannon divergence for numeric features, L-infinity distance
+for categorical ones, thresholds from the schema's `skew_comparator` (else `drift_comparator`) when it sets one, the
+SkewConfig defaults otherwise, and the schema's example-count comparator when present. `skew_diagnosis` then says why
+a feature differs (rescaled, standardized, zeroed, missing, other list length...).
+"""
+
+from __future__ import annotations
+
+import math
+import os
+from typing import Any, Callable, Dict, List, Mapping, Optional, Sequence, Tuple
 
 import apache_beam as beam
-from tensorflow_metadata.proto.v0 import schema_pb2, statistics_pb2
+from tensorflow_metadata.proto.v0 import anomalies_pb2, schema_pb2, statistics_pb2
+from tfx.dsl.io import fileio
 
 from tfx_preflight import report
+from tfx_preflight import skew_diagnosis as diag
 from tfx_preflight.config import SkewConfig
+from tfx_preflight.html_report import esc
+
+StatisticsBySplit = Mapping[str, statistics_pb2.DatasetFeatureStatisticsList]
+
+# StatisticsGen's layout, so our statistics directory reads like an ExampleStatistics artifact.
+STATS_FILE_NAME = 'FeatureStats.pb'
+STATISTICS_HTML = 'statistics.html'
+_TELEMETRY_DESCRIPTORS = ['TfxPreflight']
+_GZIP_MAGIC = b'\x1f\x8b'
+
+JSD = 'jensen_shannon_divergence'
+L_INFINITY = 'l_infinity'
+_METRICS = {anomalies_pb2.DriftSkewInfo.Measurement.JENSEN_SHANNON_DIVERGENCE: JSD,
+            anomalies_pb2.DriftSkewInfo.Measurement.L_INFTY: L_INFINITY}
+_EXAMPLE_COUNT_ANOMALIES = (anomalies_pb2.AnomalyInfo.COMPARATOR_LOW_NUM_EXAMPLES,
+                            anomalies_pb2.AnomalyInfo.COMPARATOR_HIGH_NUM_EXAMPLES)
+# A JSD comparator that does not pin a histogram is evaluated on both histograms TFDV keeps and the smaller distance
+# wins: equal-width buckets jump when an outlier stretches one split's range, quantile buckets when point masses tie.
+_HISTOGRAM_SOURCES = (schema_pb2.HistogramSelection.STANDARD, schema_pb2.HistogramSelection.QUANTILES)
+
+
+def _tfdv():
+  import tensorflow_data_validation as tfdv  # Imports TensorFlow (~10 s): only when statistics are really used.
+  return tfdv
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Statistics.
+
+
+def _compression_of(split: str, pattern: str) -> str:
+  """GZIP or UNCOMPRESSED from the files' first bytes (ExampleGen writes *.gz; users sometimes drop the suffix)."""
+  files = sorted(f for f in fileio.glob(pattern) if not fileio.isdir(f))
+  if not files:
+    raise ValueError(f'Split {split!r}: no file matches {pattern!r}.')
+  kinds = set()
+  for path in files:
+    with fileio.open(path, 'rb') as f:
+      kinds.add(f.read(2) == _GZIP_MAGIC)
+  if len(kinds) > 1:
+    raise ValueError(f'Split {split!r}: {pattern!r} matches both gzipped and uncompressed files.')
+  return beam.io.filesystem.CompressionTypes.GZIP if kinds.pop() else beam.io.filesystem.CompressionTypes.UNCOMPRESSED
+
+
+def statistics_path(output_dir: str, split: str) -> str:
+  return os.path.join(output_dir, f'Split-{split}', STATS_FILE_NAME)
 
 
 def generate_statistics(examples: Mapping[str, str], make_pipeline: Callable[[], beam.Pipeline], output_dir: str,
                         schema: Optional[schema_pb2.Schema] = None
                         ) -> Dict[str, statistics_pb2.DatasetFeatureStatisticsList]:
-  raise NotImplementedError
+  """Computes TFDV statistics of every split in ONE Beam pipeline, as StatisticsGen would, and loads them back.
+
+  Args:
+    examples: split name -> file pattern of tf.Example TFRecords (gzip detected from the bytes).
+    make_pipeline: builds the Beam pipeline (so the component's `beam_pipeline_args` apply).
+    output_dir: statistics are written to `output_dir/Split-<split>/FeatureStats.pb`.
+    schema: optional; as in StatisticsGen, it makes categorical ints get categorical statistics.
+  """
+  from tfx_bsl.public import tfxio  # With TFDV: heavy import.
+  tfdv = _tfdv()
+  options = tfdv.StatsOptions(schema=schema) if schema is not None else tfdv.StatsOptions()
+  compressions = {split: _compression_of(split, pattern) for split, pattern in sorted(examples.items())}
+  with make_pipeline() as pipeline:
+    for split, pattern in sorted(examples.items()):
+      source = tfxio.TFExampleBeamRecord(physical_format='tfrecord', telemetry_descriptors=_TELEMETRY_DESCRIPTORS)
+      _ = (pipeline
+           | f'ReadExamples[{split}]' >> beam.io.ReadFromTFRecord(pattern, coder=beam.coders.BytesCoder(),
+                                                                  compression_type=compressions[split])
+           | f'ToRecordBatches[{split}]' >> source.BeamSource()
+           | f'GenerateStatistics[{split}]' >> tfdv.GenerateStatistics(options)
+           | f'WriteStatistics[{split}]' >> tfdv.WriteStatisticsToBinaryFile(statistics_path(output_dir, split)))
+  return {split: tfdv.load_stats_binary(statistics_path(output_dir, split)) for split in sorted(examples)}
 
 
-def check_skew(statistics: Mapping[str, statistics_pb2.DatasetFeatureStatisticsList], train_split: str,
-               eval_splits: Sequence[str], config: SkewConfig, schema: Optional[schema_pb2.Schema] = None,
-               label_key: Optional[str] = None) -> Dict[str, Any]:
-  return report.skipped('skew check not implemented yet')
+def _default_slice(statistics: StatisticsBySplit, split: str) -> statistics_pb2.DatasetFeatureStatistics:
+  """The split's whole-dataset statistics; fails closed on anything that cannot be compared."""
+  if statistics is None or split not in statistics:
+    raise ValueError(f'No statistics for split {split!r}; statistics have splits: '
+                     f'{", ".join(sorted(statistics or {})) or "(none)"}.')
+  view = _tfdv().DatasetListView(statistics[split]).get_default_slice()
+  if view is None:
+    raise ValueError(f'The statistics of split {split!r} have no whole-dataset slice.')
+  dataset = view.proto()
+  if dataset.num_examples <= 0 and dataset.weighted_num_examples <= 0:
+    raise ValueError(f'Split {split!r} has no examples: nothing to compare.')
+  return dataset
 
 
-def render_html(result: Mapping[str, Any], statistics: Mapping[str, statistics_pb2.DatasetFeatureStatisticsList],
-                train_split: str, eval_splits: Sequence[str], output_dir: str) -> str:
-  return ''
+def _as_list(dataset: statistics_pb2.DatasetFeatureStatistics) -> statistics_pb2.DatasetFeatureStatisticsList:
+  result = statistics_pb2.DatasetFeatureStatisticsList()
+  result.datasets.add().CopyFrom(dataset)
+  return result
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# TFDV comparison.
+
+
+def _has_comparator(comparator: schema_pb2.FeatureComparator) -> bool:
+  return bool(comparator.ListFields())
+
+
+def _is_categorical(feature: schema_pb2.Feature) -> bool:
+  return feature.type == schema_pb2.BYTES or (feature.HasField('int_domain') and feature.int_domain.is_categorical)
+
+
+def comparison_schema(train: statistics_pb2.DatasetFeatureStatisticsList, schema: Optional[schema_pb2.Schema],
+                      config: SkewConfig, source: int) -> Tuple[schema_pb2.Schema, Dict[str, str]]:
+  """A schema with one drift comparator per compared feature, and where each feature's threshold came from.
+
+  Features are those of the train statistics (a user schema may list fewer). A user comparator is copied as is,
+  `skew_comparator` first (train vs eval is the train vs serving question), `drift_comparator` otherwise.
+  """
+  effective = _tfdv().infer_schema(train, infer_feature_shape=False)
+  user = {f.name: f for f in schema.feature} if schema is not None else {}
+  if schema is not None and schema.dataset_constraints.HasField('num_examples_drift_comparator'):
+    effective.dataset_constraints.num_examples_drift_comparator.CopyFrom(
+        schema.dataset_constraints.num_examples_drift_comparator)
+  # TFDV can only take a divergence of histograms; features without one (no values, e.g. empty in almost every row)
+  # are reported under `not_compared` instead of triggering TFDV warnings.
+  with_histogram = {diag.feature_name(f) for f in train.datasets[0].features if f.num_stats.histograms}
+  origins = {}
+  for feature in effective.feature:
+    if feature.name in config.exclude_features:
+      continue
+    given = user.get(feature.name)
+    if given is not None and given.HasField('int_domain') and given.int_domain.is_categorical:
+      feature.int_domain.is_categorical = True
+    if given is not None and _has_comparator(given.skew_comparator):
+      feature.drift_comparator.CopyFrom(given.skew_comparator)
+      origins[feature.name] = 'schema.skew_comparator'
+    elif given is not None and _has_comparator(given.drift_comparator):
+      feature.drift_comparator.CopyFrom(given.drift_comparator)
+      origins[feature.name] = 'schema.drift_comparator'
+    elif _is_categorical(feature):
+      feature.drift_comparator.infinity_norm.threshold = config.categorical_threshold
+      origins[feature.name] = 'config.categorical_threshold'
+    elif feature.name in with_histogram:
+      feature.drift_comparator.jensen_shannon_divergence.threshold = config.numeric_threshold
+      origins[feature.name] = 'config.numeric_threshold'
+    jsd = feature.drift_comparator.jensen_shannon_divergence
+    if feature.drift_comparator.HasField('jensen_shannon_divergence') and not jsd.HasField('source'):
+      jsd.source.type = source
+  return effective, origins
+
+
+def tfdv_comparison(train: statistics_pb2.DatasetFeatureStatisticsList,
+                    other: statistics_pb2.DatasetFeatureStatisticsList, schema: Optional[schema_pb2.Schema],
+                    config: SkewConfig) -> Tuple[Dict[str, Dict[str, Any]], List[anomalies_pb2.AnomalyInfo.Reason]]:
+  """feature -> {metric, distance, threshold, threshold_source} from TFDV, and its example-count anomalies."""
+  tfdv = _tfdv()
+  distances: Dict[str, Dict[str, Any]] = {}
+  example_count: List[anomalies_pb2.AnomalyInfo.Reason] = []
+  for i, source in enumerate(_HISTOGRAM_SOURCES):
+    effective, origins = comparison_schema(train, schema, config, source)
+    anomalies = tfdv.validate_statistics(other, effective, previous_statistics=train)
+    for info in anomalies.drift_skew_info:
+      name = '.'.join(info.path.step)
+      for measurement in info.drift_measurements:
+        metric = _METRICS.get(measurement.type)
+        if metric is None:
+          continue
+        known = distances.get(name)
+        if known is None or (known['metric'] == metric and measurement.value < known['distance']):
+          distances[name] = {'metric': metric, 'distance': measurement.value, 'threshold': measurement.threshold,
+                             'threshold_source': origins.get(name, 'schema')}
+    if i == 0:
+      example_count = [r for r in anomalies.dataset_anomaly_info.reason if r.type in _EXAMPLE_COUNT_ANOMALIES]
+  return distances, example_count
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# The check.
+
+
+class _FeatureComparison:
+  """Builds the findings of one feature between train and one eval split."""
+
+  def __init__(self, name: str, train: Optional[diag.FeatureSummary], other: Optional[diag.FeatureSummary],
+               train_split: str, other_split: str, num_examples: Tuple[int, int], distance: Optional[Dict[str, Any]],
+               config: SkewConfig, label_key: Optional[str]):
+    self.name, self.train, self.other = name, train, other
+    self.n_train, self.n_other = num_examples
+    self.train_split, self.other_split = train_split, other_split
+    self.distance, self.config, self.label_key = distance, config, label_key
+
+  def finding(self, kind: str, severity: str, message: str, **extra: Any) -> Dict[str, Any]:
+    numbers: Dict[str, Any] = {}
+    if self.distance:
+      numbers = {k: diag._round(v) if isinstance(v, float) else v for k, v in self.distance.items()}
+    return report.finding(severity, message, kind=kind, feature=self.name, splits=[self.train_split, self.other_split],
+                          train=self.train.numbers() if self.train else None,
+                          eval=self.other.numbers() if self.other else None, **numbers, **extra)
+
+  def findings(self) -> List[Dict[str, Any]]:
+    missing = self._missing()
+    if missing is not None:
+      return missing
+    t, o = self.train, self.other
+    out = []
+    if t.type != o.type:
+      out.append(self.finding('type_mismatch', 'block',
+                              f'`{self.name}` is {t.type} in {self.train_split} but {o.type} in {self.other_split}: '
+                              'the splits were written by different code; parsing both with one feature spec fails '
+                              'or casts'))
+      if not (t.numeric and o.numeric):  # INT vs FLOAT values still compare; strings vs numbers do not.
+        return out
+    out.extend(self._value_counts())
+    specific = self._constant() or self._scale()
+    if specific:
+      out.append(specific)
+    else:
+      out.extend(self._shift())
+    out.extend(self._new_categories())
+    out.extend(self._missing_rate())
+    return out
+
+  def _missing(self) -> Optional[List[Dict[str, Any]]]:
+    t, o = self.train, self.other
+    t_present = t.present if t else 0
+    o_present = o.present if o else 0
+    if t_present and o_present:
+      return None
+    if not t_present and not o_present:
+      return []
+    if t_present:
+      rate = t_present / t.num_examples
+      if diag.chance_all_absent(rate, self.n_other) >= diag.IMPLAUSIBLE:
+        return []
+      return [self.finding('missing_in_split', 'block',
+                           f'`{self.name}` is in {rate:.0%} of {self.train_split} examples but in none of '
+                           f'{self.other_split}: the feature was dropped, renamed or not exported in one split')]
+    rate = o_present / o.num_examples
+    if diag.chance_all_absent(rate, self.n_train) >= diag.IMPLAUSIBLE:
+      return []
+    return [self.finding('missing_in_split', 'warn',
+                         f'`{self.name}` is in {rate:.0%} of {self.other_split} examples but in none of '
+                         f'{self.train_split}: the model never sees it in training (renamed or added feature?)')]
+
+  def _value_counts(self) -> List[Dict[str, Any]]:
+    t, o = self.train, self.other
+    if (t.min_values, t.max_values) == (o.min_values, o.max_values):
+      return []
+    fixed = t.min_values == t.max_values and o.min_values == o.max_values
+    disjoint = t.max_values < o.min_values or o.max_values < t.min_values
+    if fixed or disjoint:
+      what = (f'{t.max_values} values per example in {self.train_split} but {o.max_values} in {self.other_split}'
+              if fixed else f'{t.min_values}-{t.max_values} values per example in {self.train_split} but '
+              f'{o.min_values}-{o.max_values} in {self.other_split}')
+      return [self.finding('value_count_mismatch', 'block',
+                           f'`{self.name}` has {what}: a different shape (e.g. images flattened at another size or '
+                           'channel count) in one split')]
+    ratio = o.avg_values / t.avg_values if t.avg_values else math.inf
+    if not 0.5 <= ratio <= 2:
+      return [self.finding('value_count_mismatch', 'warn',
+                           f'`{self.name}` has {t.avg_values:.3g} values per example on average in {self.train_split} '
+                           f'but {o.avg_values:.3g} in {self.other_split}: lists were built differently in each split')]
+    return []
+
+  def _constant(self) -> Optional[Dict[str, Any]]:
+    for const_split, const, var_split, var in ((self.other_split, self.other, self.train_split, self.train),
+                                               (self.train_split, self.train, self.other_split, self.other)):
+      if not const.constant or var.constant:
+        continue
+      value = diag.constant_value(const)
+      p = diag.frequency(var, value)
+      chance = math.exp(const.present * math.log(p)) if p > 0 else 0.0
+      if chance >= diag.IMPLAUSIBLE:
+        continue
+      what = 'all zeros' if value == 0 else f'always {value!r}'
+      return self.finding('constant_in_split', 'block',
+                          f'`{self.name}` is {what} in {const_split} but varies in {var_split}: the feature was zeroed, '
+                          'filled with a default or broken by preprocessing in one split',
+                          constant_value=value)
+    return None
+
+  def _scale(self) -> Optional[Dict[str, Any]]:
+    found = diag.diagnose_scale(self.train, self.other, self.other_split, self.train_split)
+    if not found:
+      return None
+    message, numbers = found
+    return self.finding('scale_mismatch', 'block', message, **numbers)
+
+  def _shift(self) -> List[Dict[str, Any]]:
+    d = self.distance
+    if not d or not d['distance'] > d['threshold']:
+      return []
+    extra: Dict[str, Any] = {}
+    if d['metric'] == JSD:
+      effect = diag.effect_size(self.train, self.other)
+      if effect < self.config.min_effect_size:
+        return []
+      extra['effect_size'] = diag._round(effect) if math.isfinite(effect) else None
+      t, o = self.train, self.other
+      detail = (f'Jensen-Shannon divergence {d["distance"]:.3g} > {d["threshold"]:.3g}; mean {t.mean:.4g} vs '
+                f'{o.mean:.4g}, std {t.std:.4g} vs {o.std:.4g}') if t.numeric and o.numeric else (
+                    f'Jensen-Shannon divergence {d["distance"]:.3g} > {d["threshold"]:.3g}')
+    else:
+      detail = f'L-infinity distance of category frequencies {d["distance"]:.3g} > {d["threshold"]:.3g}'
+      moved = _most_changed_category(self.train, self.other)
+      if moved:
+        value, f_train, f_other = moved
+        detail += f'; {value!r} is {f_train:.1%} of {self.train_split} and {f_other:.1%} of {self.other_split}'
+    if self.name == self.label_key:
+      return [self.finding('label_shift', 'block',
+                           f'label `{self.name}` is distributed differently in {self.train_split} and '
+                           f'{self.other_split} ({detail}): class balance or label definition differs between splits, '
+                           'so eval metrics do not measure the training task', **extra)]
+    return [self.finding('distribution_shift', 'block',
+                         f'`{self.name}` is distributed differently in {self.train_split} and {self.other_split} '
+                         f'({detail}): the splits do not come from the same data or preprocessing (time-based split, '
+                         'different source, filter or feature code)', **extra)]
+
+  def _new_categories(self) -> List[Dict[str, Any]]:
+    values, mass = diag.new_categories(self.train, self.other)
+    if not values or mass < self.config.new_category_threshold:
+      return []
+    if diag.chance_all_absent(mass, self.train.tot_values) >= diag.IMPLAUSIBLE:
+      return []
+    shown = ', '.join(repr(v) for v in values[:5]) + (', ...' if len(values) > 5 else '')
+    return [self.finding('new_categories', 'warn',
+                         f'{mass:.1%} of `{self.name}` values in {self.other_split} are categories {self.train_split} '
+                         f'never has ({shown}): a vocabulary built on train will map them to OOV',
+                         new_category_fraction=diag._round(mass), new_categories=values[:20],
+                         new_category_count=len(values))]
+
+  def _missing_rate(self) -> List[Dict[str, Any]]:
+    t, o = self.train, self.other
+    diff = abs(t.missing_rate - o.missing_rate)
+    if diff < self.config.missing_rate_threshold or diag.missing_rate_z(t, o) < diag.MISSING_RATE_Z:
+      return []
+    return [self.finding('missing_rate_mismatch', 'warn',
+                         f'`{self.name}` is missing in {t.missing_rate:.1%} of {self.train_split} examples but '
+                         f'{o.missing_rate:.1%} of {self.other_split}: missing values are produced or imputed '
+                         'differently in each split', missing_rate_difference=diag._round(diff))]
+
+
+def _most_changed_category(train: diag.FeatureSummary, other: diag.FeatureSummary
+                           ) -> Optional[Tuple[str, float, float]]:
+  if not (train.categorical and other.categorical and train.tot_values and other.tot_values):
+    return None
+  f_train = {v: c / train.tot_values for v, c in train.counts}
+  f_other = {v: c / other.tot_values for v, c in other.counts}
+  values = sorted(set(f_train) | set(f_other))
+  if not values:
+    return None
+  value = max(values, key=lambda v: abs(f_train.get(v, 0) - f_other.get(v, 0)))
+  return value, f_train.get(value, 0.0), f_other.get(value, 0.0)
+
+
+def _example_count_findings(reasons: Sequence[anomalies_pb2.AnomalyInfo.Reason], train: statistics_pb2.DatasetFeatureStatistics,
+                            other: statistics_pb2.DatasetFeatureStatistics, train_split: str, other_split: str,
+                            schema: schema_pb2.Schema) -> List[Dict[str, Any]]:
+  comparator = schema.dataset_constraints.num_examples_drift_comparator
+  out = []
+  for reason in reasons:
+    ratio = other.num_examples / train.num_examples
+    out.append(report.finding(
+        'block', f'{other_split} has {other.num_examples} examples, {ratio:.3g}x the {train.num_examples} of '
+        f'{train_split}, outside the schema\'s example-count comparator ({reason.description}): a split lost or '
+        'gained data (failed shard, filter, wrong split ratio)',
+        kind='example_count', feature=None, splits=[train_split, other_split],
+        train={'num_examples': train.num_examples}, eval={'num_examples': other.num_examples},
+        ratio=diag._round(ratio), min_fraction_threshold=comparator.min_fraction_threshold or None,
+        max_fraction_threshold=comparator.max_fraction_threshold or None))
+  return out
+
+
+def check_skew(statistics: StatisticsBySplit, train_split: str, eval_splits: Sequence[str], config: SkewConfig,
+               schema: Optional[schema_pb2.Schema] = None, label_key: Optional[str] = None) -> Dict[str, Any]:
+  """Compares every eval split with train; returns {'status', 'findings', 'comparisons', 'num_examples'}.
+
+  Raises ValueError when a split's statistics are missing or empty (the check fails closed, never 'pass').
+  """
+  train = _default_slice(statistics, train_split)
+  train_list = _as_list(train)
+  train_summary = diag.summarize(train)
+  excluded = set(config.exclude_features)
+  findings: List[Dict[str, Any]] = []
+  comparisons: Dict[str, Dict[str, Any]] = {}
+  # Features TFDV could not compare (no values in one split, or no comparator applies): said, never silently passed.
+  not_compared: Dict[str, List[str]] = {}
+  num_examples = {train_split: int(train.num_examples)}
+  for other_split in eval_splits:
+    other = _default_slice(statistics, other_split)
+    num_examples[other_split] = int(other.num_examples)
+    other_summary = diag.summarize(other)
+    distances, example_count = tfdv_comparison(train_list, _as_list(other), schema, config)
+    comparisons[other_split] = {name: {k: diag._round(v) if isinstance(v, float) else v for k, v in d.items()}
+                                for name, d in sorted(distances.items()) if name not in excluded}
+    names = sorted((set(train_summary) | set(other_summary)) - excluded)
+    not_compared[other_split] = [name for name in names if name not in distances]
+    for name in names:
+      comparison = _FeatureComparison(name, train_summary.get(name), other_summary.get(name), train_split,
+                                      other_split, (int(train.num_examples), int(other.num_examples)),
+                                      distances.get(name), config, label_key)
+      findings.extend(comparison.findings())
+    findings.extend(_example_count_findings(example_count, train, other, train_split, other_split,
+                                            schema or schema_pb2.Schema()))
+  findings = diag.sorted_findings(findings)
+  return {'status': report.status_for(findings, config.mode), 'findings': findings, 'comparisons': comparisons,
+          'not_compared': not_compared, 'num_examples': num_examples, 'excluded_features': sorted(excluded)}
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Pictures.
+
+_SVG_W, _SVG_H, _PAD = 300, 140, 22
+_MAX_CATEGORIES = 10
+
+
+def _svg(title: str, bars: Sequence[Tuple[str, float]], left_label: str, right_label: str, color: str,
+         top: float) -> str:
+  """A bar chart of fractions as inline SVG (no script: the report's CSP forbids it); every text escaped. `top` is
+  shared by the two charts of a feature so bar heights compare."""
+  inner_w, inner_h = _SVG_W - 2 * _PAD, _SVG_H - 2 * _PAD
+  top = top or 1
+  width = inner_w / max(len(bars), 1)
+  rects = []
+  for i, (label, value) in enumerate(bars):
+    h = inner_h * value / top
+    rects.append(f'<rect x="{_PAD + i * width:.1f}" y="{_PAD + inner_h - h:.1f}" width="{max(width - 1, 1):.1f}" '
+                 f'height="{h:.1f}" fill="{color}"><title>{esc(label)}: {value:.2%}</title></rect>')
+  return (f'<svg xmlns="http://www.w3.org/2000/svg" width="{_SVG_W}" height="{_SVG_H}" role="img">'
+          f'<text x="{_PAD}" y="14" font-size="12">{esc(title)}</text>'
+          f'<text x="{_SVG_W - _PAD}" y="14" font-size="10" text-anchor="end">max {top:.0%}</text>' + ''.join(rects)
+          + f'<line x1="{_PAD}" y1="{_SVG_H - _PAD}" x2="{_SVG_W - _PAD}" y2="{_SVG_H - _PAD}" stroke="#888"/>'
+          f'<text x="{_PAD}" y="{_SVG_H - 6}" font-size="10">{esc(left_label)}</text>'
+          f'<text x="{_SVG_W - _PAD}" y="{_SVG_H - 6}" font-size="10" text-anchor="end">{esc(right_label)}</text>'
+          '</svg>')
+
+
+def _numeric_bars(s: diag.FeatureSummary) -> List[Tuple[str, float]]:
+  total = sum(c for _, _, c in s.histogram) or 1
+  return [(f'[{lo:.4g}, {hi:.4g}]', c / total) for lo, hi, c in s.histogram]
+
+
+def _numeric_svg(split: str, s: diag.FeatureSummary, color: str, top: float) -> str:
+  title = f'{split}: mean {s.mean:.4g}, std {s.std:.4g}, n={s.num_examples}'
+  return _svg(title, _numeric_bars(s), f'{s.min:.4g}', f'{s.max:.4g}', color, top)
+
+
+def _categorical_svgs(train_split: str, train: diag.FeatureSummary, other_split: str, other: diag.FeatureSummary
+                      ) -> Tuple[str, str]:
+  """Both splits over the same categories (the most frequent of either), so bars line up."""
+  fractions = []
+  for s in (train, other):
+    total = s.tot_values or 1
+    fractions.append({v: c / total for v, c in s.counts})
+  categories = sorted(set(fractions[0]) | set(fractions[1]),
+                      key=lambda v: (-max(fractions[0].get(v, 0), fractions[1].get(v, 0)), v))[:_MAX_CATEGORIES]
+  top = max((f.get(v, 0.0) for f in fractions for v in categories), default=0.0)
+  svgs = []
+  for split, s, f, color in ((train_split, train, fractions[0], '#4a7ebb'), (other_split, other, fractions[1], '#d9822b')):
+    bars = [(v, f.get(v, 0.0)) for v in categories]
+    svgs.append(_svg(f'{split}: {s.unique} categories, n={s.num_examples}', bars,
+                     categories[0][:16] if categories else '', categories[-1][:16] if categories else '', color, top))
+  return svgs[0], svgs[1]
+
+
+def _feature_pictures(name: str, train_split: str, train: Optional[diag.FeatureSummary], other_split: str,
+                      other: Optional[diag.FeatureSummary]) -> str:
+  if train is None or other is None:
+    present = train or other
+    where = train_split if train is not None else other_split
+    pictures = ''
+    if present and present.numeric and present.histogram:
+      pictures = _numeric_svg(where, present, '#4a7ebb', max(v for _, v in _numeric_bars(present)))
+    return pictures or f'<p>No statistics of this feature in {esc(other_split if train is not None else train_split)}.</p>'
+  if train.categorical and other.categorical:
+    left, right = _categorical_svgs(train_split, train, other_split, other)
+  elif train.numeric and other.numeric and train.histogram and other.histogram:
+    top = max(v for s in (train, other) for _, v in _numeric_bars(s))
+    left, right = _numeric_svg(train_split, train, '#4a7ebb', top), _numeric_svg(other_split, other, '#d9822b', top)
+  else:
+    return '<p>No histogram in the statistics of this feature.</p>'
+  return f'<div style="display:flex;gap:1em">{left}{right}</div>'
+
+
+def _statistics_html_name(index: int) -> str:
+  """statistics.html for the first eval split; numbered names (never user text) for the others."""
+  return STATISTICS_HTML if index == 0 else f'statistics-{index + 1}.html'
+
+
+def render_html(result: Mapping[str, Any], statistics: StatisticsBySplit, train_split: str,
+                eval_splits: Sequence[str], output_dir: str) -> str:
+  """Histograms of every flagged feature, train and eval side by side, plus TFDV's own train-vs-eval view written to
+  `output_dir/statistics.html` (a separate page: Facets needs scripts, which report.html forbids) and linked."""
+  if result.get('status') == 'skipped' or not statistics or train_split not in statistics:
+    return ''
+  tfdv = _tfdv()
+  train = _default_slice(statistics, train_split)
+  summaries = {train_split: diag.summarize(train)}
+  links = []
+  for index, other_split in enumerate(s for s in eval_splits if s in statistics):
+    other = _default_slice(statistics, other_split)
+    summaries[other_split] = diag.summarize(other)
+    name = _statistics_html_name(index)
+    page = tfdv.get_statistics_html(_as_list(train), _as_list(other), lhs_name=train_split, rhs_name=other_split)
+    report.write_atomically(os.path.join(output_dir, name), page)
+    links.append(f'<a href="{esc(name)}">{esc(train_split)} vs {esc(other_split)}</a>')
+  parts = ['<p>TFDV statistics view (Facets): ' + ', '.join(links) + '</p>'] if links else []
+  flagged = sorted({(tuple(f['splits']), f['feature']) for f in result.get('findings', []) if f.get('feature')})
+  for (t_split, o_split), feature in flagged:
+    if o_split not in summaries:
+      continue
+    parts.append(f'<h3><code>{esc(feature)}</code>: {esc(t_split)} vs {esc(o_split)}</h3>'
+                 + _feature_pictures(feature, t_split, summaries[t_split].get(feature), o_split,
+                                     summaries[o_split].get(feature)))
+  return '<div class="skew">' + ''.join(parts) + '</div>'

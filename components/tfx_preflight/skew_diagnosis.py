@@ -1,0 +1,368 @@
+"""Why a feature differs between train and eval, read from TFDV statistics alone (no second pass over the data).
+
+TFDV's comparators say *that* a distribution moved; these functions name the usual causes: normalization applied to
+one split only (`scale_mismatch`), a feature dropped or zeroed in one split (`missing_in_split`, `constant_in_split`),
+a different list length or type (`value_count_mismatch`, `type_mismatch`), different missing-value rates, categories
+eval has and train never saw. Every rule is written so that a clean random split of real data does not fire it: a
+difference is reported only when sampling noise cannot explain it (binomial plausibility, robust quantile spreads
+rather than the outlier-driven standard deviation).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from typing import Any, Dict, List, Optional, Sequence, Tuple
+
+from tensorflow_metadata.proto.v0 import statistics_pb2
+
+# A difference is "real" when chance would produce it less often than this (per feature and split pair).
+IMPLAUSIBLE = 1e-6
+# Two-proportion z-score above which a missing-rate difference is not sampling noise.
+MISSING_RATE_Z = 4.0
+# |log ratio| of spreads from which one split is a rescaled copy of the other (2x), and the tolerance (1.5x) within
+# which the robust spread ratio and the std ratio must agree for a pure rescale.
+RESCALE_MIN_RATIO = 2.0
+RESCALE_AGREEMENT = 1.5
+# Round numbers a split gets multiplied or divided by, with the usual reason.
+KNOWN_SCALES: Tuple[Tuple[float, str], ...] = (
+    (255.0, 'pixel normalization (/255) applied to one split only'),
+    (256.0, 'pixel normalization (/256) applied to one split only'),
+    (100.0, 'percent in one split and fraction in the other'),
+    (1000.0, 'a unit change (e.g. m vs km, ms vs s) or a /1000 scaling in one split only'),
+    (3600.0, 'time in seconds in one split and hours in the other'),
+    (60.0, 'time in seconds in one split and minutes in the other (or minutes vs hours)'),
+    (1e6, 'a unit change (e.g. micro vs base units) in one split only'),
+    (1024.0, 'a unit change (bytes vs KiB) in one split only'),
+    (10.0, 'a unit change (e.g. mm vs cm) or a /10 scaling in one split only'),
+)
+_SCALE_TOLERANCE = 0.1  # Relative distance to a known constant that still counts as that constant.
+
+_TYPE_NAMES = {v: k for k, v in statistics_pb2.FeatureNameStatistics.Type.items()}
+_NUMERIC_TYPES = ('INT', 'FLOAT')
+
+
+@dataclasses.dataclass(frozen=True)
+class FeatureSummary:
+  """What the diagnosis needs from one feature's statistics in one split."""
+  name: str
+  type: str
+  num_examples: int
+  present: int  # Examples with at least one value (CsvExampleGen writes an empty list for an empty cell).
+  tot_values: int
+  min_values: int
+  max_values: int
+  avg_values: float
+  # Numeric features.
+  mean: Optional[float] = None
+  std: Optional[float] = None
+  min: Optional[float] = None
+  max: Optional[float] = None
+  num_zeros: int = 0
+  deciles: Tuple[float, ...] = ()
+  histogram: Tuple[Tuple[float, float, float], ...] = ()  # (low, high, count), equal-width buckets.
+  # Categorical (string) features: value -> count, and whether that list holds every distinct value.
+  unique: Optional[int] = None
+  counts: Tuple[Tuple[str, float], ...] = ()
+  counts_complete: bool = True
+
+  @property
+  def numeric(self) -> bool:
+    return self.mean is not None
+
+  @property
+  def categorical(self) -> bool:
+    return self.unique is not None
+
+  @property
+  def missing(self) -> int:
+    return self.num_examples - self.present
+
+  @property
+  def missing_rate(self) -> float:
+    return self.missing / self.num_examples if self.num_examples else 0.0
+
+  @property
+  def spread(self) -> Optional[float]:
+    """q90 - q10 from the quantiles histogram: a scale that outliers do not move."""
+    if len(self.deciles) >= 9 and self.deciles[8] > self.deciles[0]:
+      return self.deciles[8] - self.deciles[0]
+    return None
+
+  @property
+  def constant(self) -> bool:
+    if self.present == 0:
+      return False
+    if self.numeric:
+      return self.min == self.max
+    if self.categorical:
+      return self.unique == 1
+    return False
+
+  def numbers(self) -> Dict[str, Any]:
+    """The numbers a finding shows for this split."""
+    out: Dict[str, Any] = {'num_examples': self.num_examples, 'missing_rate': _round(self.missing_rate)}
+    if self.numeric:
+      out.update(min=_round(self.min), max=_round(self.max), mean=_round(self.mean), std=_round(self.std))
+    if self.categorical:
+      out['unique'] = self.unique
+      out['top_values'] = [v for v, _ in sorted(self.counts, key=lambda vc: (-vc[1], vc[0]))[:5]]
+    if self.max_values > 1 or self.min_values != self.max_values:
+      out.update(min_num_values=self.min_values, max_num_values=self.max_values, avg_num_values=_round(self.avg_values))
+    return out
+
+
+def _round(value: Optional[float]) -> Optional[float]:
+  """Six significant digits: readable numbers, identical bytes for identical statistics."""
+  if value is None or not math.isfinite(value):
+    return value
+  return float(f'{value:.6g}')
+
+
+def feature_name(feature: statistics_pb2.FeatureNameStatistics) -> str:
+  return '.'.join(feature.path.step) if feature.path.step else feature.name
+
+
+def summarize(dataset: statistics_pb2.DatasetFeatureStatistics) -> Dict[str, FeatureSummary]:
+  """One FeatureSummary per feature of a split's statistics."""
+  return {feature_name(f): _summarize_feature(f, dataset.num_examples) for f in dataset.features}
+
+
+def _common_stats(feature: statistics_pb2.FeatureNameStatistics) -> statistics_pb2.CommonStatistics:
+  kind = feature.WhichOneof('stats')
+  return getattr(feature, kind).common_stats if kind else statistics_pb2.CommonStatistics()
+
+
+def _summarize_feature(feature: statistics_pb2.FeatureNameStatistics, num_examples: int) -> FeatureSummary:
+  common = _common_stats(feature)
+  base = dict(name=feature_name(feature), type=_TYPE_NAMES.get(feature.type, str(feature.type)),
+              num_examples=int(num_examples), present=_examples_with_values(common), tot_values=int(common.tot_num_values),
+              min_values=_min_values_when_present(common), max_values=int(common.max_num_values),
+              avg_values=_avg_values_when_present(common))
+  kind = feature.WhichOneof('stats')
+  if kind == 'num_stats':
+    stats = feature.num_stats
+    deciles: Tuple[float, ...] = ()
+    histogram: Tuple[Tuple[float, float, float], ...] = ()
+    for h in stats.histograms:
+      if h.type == statistics_pb2.Histogram.QUANTILES and h.buckets:
+        deciles = _interior_boundaries(h)
+      elif h.type == statistics_pb2.Histogram.STANDARD and h.buckets:
+        histogram = tuple((b.low_value, b.high_value, b.sample_count) for b in h.buckets)
+    return FeatureSummary(**base, mean=stats.mean, std=stats.std_dev, min=stats.min, max=stats.max,
+                          num_zeros=int(stats.num_zeros), deciles=deciles, histogram=histogram)
+  if kind == 'string_stats':
+    stats = feature.string_stats
+    if stats.rank_histogram.buckets:
+      counts = tuple((b.label, b.sample_count) for b in stats.rank_histogram.buckets)
+    else:
+      counts = tuple((v.value, v.frequency) for v in stats.top_values)
+    return FeatureSummary(**base, unique=int(stats.unique), counts=counts, counts_complete=len(counts) >= stats.unique)
+  return FeatureSummary(**base)
+
+
+def _examples_with_values(common: statistics_pb2.CommonStatistics) -> int:
+  """Examples with at least one value: TFDV counts an empty list as present, a missing cell is an empty list in
+  tf.Examples from CsvExampleGen but a null in a DataFrame; both must read as missing."""
+  if common.min_num_values >= 1 or common.num_non_missing == 0:
+    return int(common.num_non_missing)
+  if common.max_num_values <= 1:
+    return int(common.tot_num_values)  # Single values: one value per example that has one.
+  empty = sum(b.sample_count for b in common.num_values_histogram.buckets if b.high_value == 0)
+  return int(round(max(common.num_non_missing - empty, 0)))
+
+
+def _min_values_when_present(common: statistics_pb2.CommonStatistics) -> int:
+  """Fewest values among examples that have any: empty lists are missing values, not a different list length."""
+  if common.min_num_values >= 1 or common.max_num_values == 0:
+    return int(common.min_num_values)
+  positive = [b.low_value for b in common.num_values_histogram.buckets if b.low_value > 0]
+  positive += [b.high_value for b in common.num_values_histogram.buckets if b.high_value > 0]
+  return int(min(positive)) if positive else 1
+
+
+def _avg_values_when_present(common: statistics_pb2.CommonStatistics) -> float:
+  present = _examples_with_values(common)
+  return common.tot_num_values / present if present else 0.0
+
+
+def _interior_boundaries(histogram: statistics_pb2.Histogram) -> Tuple[float, ...]:
+  """The quantile boundaries between buckets (deciles for TFDV's default 10 buckets)."""
+  buckets = histogram.buckets
+  return tuple(buckets[i].high_value for i in range(len(buckets) - 1))
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Plausibility under "same distribution": tiny probabilities mean the difference is real, not sampling noise.
+
+
+def chance_all_absent(rate: float, trials: int) -> float:
+  """P(no success in `trials` draws of probability `rate`), e.g. eval lacking a feature train has at `rate`."""
+  if rate >= 1:
+    return 0.0
+  if trials <= 0 or rate <= 0:
+    return 1.0
+  return math.exp(trials * math.log1p(-rate))
+
+
+def missing_rate_z(train: FeatureSummary, other: FeatureSummary) -> float:
+  n1, n2 = train.num_examples, other.num_examples
+  if not n1 or not n2:
+    return 0.0
+  pooled = (train.missing + other.missing) / (n1 + n2)
+  variance = pooled * (1 - pooled) * (1 / n1 + 1 / n2)
+  diff = abs(train.missing_rate - other.missing_rate)
+  if variance <= 0:
+    return math.inf if diff > 0 else 0.0
+  return diff / math.sqrt(variance)
+
+
+def effect_size(train: FeatureSummary, other: FeatureSummary) -> float:
+  """How far a numeric distribution moved, in units of its spread: the larger of the standardized mean difference
+  and the median move of the deciles relative to q90-q10. Histogram distances on summaries jump for point masses
+  near bucket edges and outliers; this number does not, so it confirms that a TFDV distance is a real shift."""
+  if not (train.numeric and other.numeric):
+    return math.inf
+  pooled_std = math.sqrt(((train.std or 0) ** 2 + (other.std or 0) ** 2) / 2)
+  smd = abs(train.mean - other.mean) / pooled_std if pooled_std > 0 else (math.inf if train.mean != other.mean else 0)
+  move = 0.0
+  if len(train.deciles) == len(other.deciles) and train.deciles:
+    scale = train.spread or other.spread or pooled_std
+    if scale > 0:
+      moves = sorted(abs(a - b) for a, b in zip(train.deciles, other.deciles))
+      move = moves[len(moves) // 2] / scale
+  return max(smd, move)
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Scale: one split a rescaled (or standardized) copy of the other.
+
+
+def _looks_standardized(s: FeatureSummary) -> bool:
+  return abs(s.mean) <= 0.1 and abs(s.std - 1) <= 0.1
+
+
+def _known_scale(ratio: float) -> Tuple[str, Optional[str]]:
+  """('255', cause) for a ratio near 255 or 1/255; ('37.2', None) otherwise."""
+  big = ratio if ratio >= 1 else 1 / ratio
+  for constant, cause in KNOWN_SCALES:
+    if abs(big / constant - 1) <= _SCALE_TOLERANCE:
+      return f'{constant:g}', cause
+  return f'{big:.3g}', None
+
+
+def diagnose_scale(train: FeatureSummary, other: FeatureSummary, other_split: str,
+                   train_split: str) -> Optional[Tuple[str, Dict[str, Any]]]:
+  """(message, numbers) when `other` looks like `train` rescaled or standardized in one split only, else None."""
+  if not (train.numeric and other.numeric) or not (train.std > 0 and other.std > 0):
+    return None
+  name = train.name
+  std_ratio = other.std / train.std
+  decile_ratio = _decile_ratio(train, other)
+  if train.spread and other.spread:
+    ratio = other.spread / train.spread
+    # Outliers can move the std ratio by 2x in a clean split of heavy-tailed data; the deciles all moving by the same
+    # factor is the robust signature of a rescale.
+    agrees = (abs(math.log(std_ratio / ratio)) < math.log(RESCALE_AGREEMENT)
+              or (decile_ratio is not None and abs(math.log(decile_ratio / ratio)) < math.log(1.25)))
+  else:  # Degenerate deciles (mostly one value): fall back on the range, which must agree with the std.
+    train_range, other_range = train.max - train.min, other.max - other.min
+    ratio = std_ratio
+    agrees = train_range > 0 and abs(math.log((other_range / train_range) / std_ratio)) < math.log(RESCALE_AGREEMENT)
+  numbers = {'scale_ratio': _round(ratio), 'std_ratio': _round(std_ratio)}
+
+  splits = ((train_split, train), (other_split, other))
+  standardized = [(split, s) for split, s in splits if _looks_standardized(s)]
+  if len(standardized) == 1:
+    std_split, std_summary = standardized[0]
+    raw_split, raw = next((split, s) for split, s in splits if split != std_split)
+    # Raw means clearly not unit scale: a shifted standard normal is a distribution shift, not a missing scaler.
+    if not 0.5 <= raw.std <= 2 or abs(raw.mean) > 4 * raw.std:
+      return (f'{std_split} values of `{name}` look standardized (mean {_fmt(std_summary.mean)}, std '
+              f'{_fmt(std_summary.std)}) while {raw_split} values are raw (mean {_fmt(raw.mean)}, std '
+              f'{_fmt(raw.std)}): standardization applied to one split only', numbers)
+
+  if not agrees or abs(math.log(ratio)) < math.log(RESCALE_MIN_RATIO):
+    return None
+  constant, cause = _known_scale(ratio)
+  mean_scaled = (train.mean != 0 and other.mean / train.mean > 0
+                 and abs(math.log((other.mean / train.mean) / ratio)) < math.log(1.25))
+  mean_scaled = mean_scaled or (decile_ratio is not None and abs(math.log(decile_ratio / ratio)) < math.log(1.25))
+  near_zero_means = abs(train.mean) < 0.1 * train.std and abs(other.mean) < 0.1 * other.std
+  how = f'about {constant}x' if ratio > 1 else f'about 1/{constant} of'
+  if mean_scaled or near_zero_means:
+    why = cause or 'a different normalization or unit in each split'
+    return f'{other_split} values of `{name}` are {how} {train_split}: {why}', numbers
+  return (f'{other_split} values of `{name}` are rescaled ({how} {train_split}) and shifted (mean '
+          f'{_fmt(train.mean)} vs {_fmt(other.mean)}): a different normalization in each split', numbers)
+
+
+def _decile_ratio(train: FeatureSummary, other: FeatureSummary) -> Optional[float]:
+  """The factor most deciles of `other` are of train's, when at least 2/3 of them agree on it within 1.5x."""
+  ratios = sorted(o / t for t, o in zip(train.deciles, other.deciles) if t != 0 and o / t > 0)
+  if len(train.deciles) != len(other.deciles) or len(ratios) < 5:
+    return None
+  median = ratios[len(ratios) // 2]
+  agreeing = sum(abs(math.log(r / median)) < math.log(1.5) for r in ratios)
+  return median if agreeing * 3 >= 2 * len(train.deciles) else None
+
+
+def _fmt(value: float) -> str:
+  return f'{value:.4g}'
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Categories.
+
+
+def new_categories(train: FeatureSummary, other: FeatureSummary) -> Tuple[List[str], float]:
+  """Categories of `other` that train does not have, and the fraction of `other`'s values they cover.
+
+  When train's value list is truncated (more distinct values than TFDV keeps), a category is called new only when it
+  is far more frequent in `other` than anything train could have left out of its list.
+  """
+  if not (train.categorical and other.categorical) or not other.tot_values:
+    return [], 0.0
+  train_values = {v for v, _ in train.counts}
+  floor = 0.0
+  if not train.counts_complete and train.counts:
+    floor = 4 * min(c for _, c in train.counts) + 10
+  new, mass = [], 0.0
+  for value, count in other.counts:
+    if value in train_values:
+      continue
+    if floor and count / other.tot_values * max(train.tot_values, 1) <= floor:
+      continue
+    new.append(value)
+    mass += count
+  return sorted(new), mass / other.tot_values
+
+
+def frequency(summary: FeatureSummary, value: Any) -> float:
+  """Fraction of a split's values equal to `value` (numeric: bounded above by its histogram bucket)."""
+  if summary.categorical:
+    total = summary.tot_values or 1
+    for v, c in summary.counts:
+      if v == value:
+        return c / total
+    return min((c for _, c in summary.counts), default=0.0) / total if not summary.counts_complete else 0.0
+  if summary.numeric:
+    total = summary.tot_values or 1
+    if value == 0:
+      return summary.num_zeros / total
+    if summary.min <= value <= summary.max:
+      in_bucket = [c for lo, hi, c in summary.histogram if lo <= value <= hi]
+      return max(in_bucket, default=total) / total
+  return 0.0
+
+
+def constant_value(summary: FeatureSummary) -> Any:
+  if summary.numeric:
+    return summary.min
+  return summary.counts[0][0] if summary.counts else None
+
+
+def sorted_findings(findings: Sequence[Dict[str, Any]]) -> List[Dict[str, Any]]:
+  """Deterministic order: block before warn, then split pair, feature, kind."""
+  rank = {'block': 0, 'warn': 1}
+  return sorted(findings, key=lambda f: (rank[f['severity']], f['splits'], str(f.get('feature') or ''), f['kind']))

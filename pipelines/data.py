@@ -1,0 +1,148 @@
+"""The demo's image task: scikit-learn's bundled digits, as 32x32x3 colour images, written per scenario.
+
+Nothing is downloaded: `load_digits` ships inside scikit-learn. Each 8x8 grey digit (0..16) is upscaled 4x to 32x32,
+drawn in a seeded random colour on a seeded random background with a little sensor noise, and stored as 8-bit pixel
+values (0..255). The data-preparation step then scales pixels to [0, 1] — in every split when done right, in train
+only in the `normalize_train_only` scenario, which is how that bug happens in practice (a preprocessing script or
+notebook cell rescales the training set and the evaluation set is exported from the raw source).
+
+Splits are pre-split input folders (`<data_root>/train/`, `<data_root>/eval/`) read by ImportExampleGen with an
+`input_config` of train/eval patterns: that is how teams feed prepared splits to TFX, and it is the only way to give
+the splits different preprocessing or to leak rows across them (ExampleGen's own hash split sends byte-identical
+records to the same split).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+from typing import Dict, Iterable, Optional
+
+import numpy as np
+
+PIXELS_KEY = 'pixels'
+LABEL_KEY = 'label'
+IMAGE_SHAPE = (32, 32, 3)
+NUM_PIXELS = int(np.prod(IMAGE_SHAPE))
+NUM_CLASSES = 10
+TRAIN_SPLIT = 'train'
+EVAL_SPLIT = 'eval'
+DATA_FILE = 'data.tfrecord.gz'
+
+SCENARIOS = ('clean', 'normalize_train_only', 'leaky_split', 'zero_loss')
+DEFAULT_SEED = 7
+DEFAULT_EVAL_FRACTION = 0.2
+# leaky_split: share of eval replaced by copies of train rows, half exact and half lightly noised.
+DEFAULT_LEAK_FRACTION = 0.5
+# Std-dev of the noise on noised copies, in [0, 1] pixel units: about half an 8-bit grey level, the size of a
+# re-encode or resize round trip, invisible to the eye.
+DEFAULT_COPY_NOISE = 0.002
+
+
+@dataclasses.dataclass
+class Splits:
+  """Train and eval arrays: pixels (n, 3072) float32, labels (n,) int64."""
+  train_pixels: np.ndarray
+  train_labels: np.ndarray
+  eval_pixels: np.ndarray
+  eval_labels: np.ndarray
+  # Per eval row: -1 for a genuinely held-out row, else the index of the train row it was copied from.
+  eval_copied_from: np.ndarray
+
+
+def raw_images(seed: int = DEFAULT_SEED, limit: Optional[int] = None) -> tuple:
+  """All digits as (n, 3072) float32 pixel values in 0..255 (integers) and (n,) int64 labels, in a seeded order."""
+  from sklearn.datasets import load_digits  # Imported here: only data generation needs scikit-learn.
+  digits = load_digits()
+  rng = np.random.default_rng(seed)
+  order = rng.permutation(len(digits.target))
+  if limit is not None:
+    order = order[:limit]
+  grey = digits.images[order] / 16.0                                   # (n, 8, 8) in [0, 1]
+  big = np.kron(grey, np.ones((4, 4)))                                 # (n, 32, 32) nearest-neighbour upscale
+  n = len(order)
+  foreground = rng.uniform(0.55, 1.0, size=(n, 1, 1, 3))
+  background = rng.uniform(0.0, 0.3, size=(n, 1, 1, 3))
+  ink = big[..., None]
+  images = ink * foreground + (1.0 - ink) * background
+  images = images + rng.normal(0.0, 0.03, size=images.shape)
+  pixels = np.clip(np.round(images * 255.0), 0, 255).astype(np.float32).reshape(n, NUM_PIXELS)
+  return pixels, digits.target[order].astype(np.int64)
+
+
+def normalize(pixels: np.ndarray) -> np.ndarray:
+  """The data-preparation step: 8-bit pixel values to [0, 1]."""
+  return (pixels / 255.0).astype(np.float32)
+
+
+def make_splits(scenario: str, seed: int = DEFAULT_SEED, eval_fraction: float = DEFAULT_EVAL_FRACTION,
+                leak_fraction: float = DEFAULT_LEAK_FRACTION, copy_noise: float = DEFAULT_COPY_NOISE,
+                limit: Optional[int] = None) -> Splits:
+  """The prepared train/eval splits of `scenario` (deterministic for a given seed)."""
+  if scenario not in SCENARIOS:
+    raise ValueError(f'scenario must be one of {", ".join(SCENARIOS)}. Got {scenario!r} instead.')
+  pixels, labels = raw_images(seed, limit)
+  n_eval = int(round(len(labels) * eval_fraction))
+  train_raw, train_labels = pixels[n_eval:], labels[n_eval:]
+  eval_raw, eval_labels = pixels[:n_eval], labels[:n_eval]
+  copied_from = np.full(n_eval, -1, dtype=np.int64)
+
+  train_pixels = normalize(train_raw)
+  if scenario == 'normalize_train_only':
+    eval_pixels = eval_raw.astype(np.float32)  # The bug: eval exported from the raw source, still 0..255.
+  else:
+    eval_pixels = normalize(eval_raw)
+
+  if scenario == 'leaky_split':
+    # Rows duplicated in the source (re-exports, re-encoded copies) land in both folders after a re-split.
+    rng = np.random.default_rng(seed + 1)
+    n_copies = int(round(n_eval * leak_fraction))
+    slots = rng.choice(n_eval, size=n_copies, replace=False)
+    sources = rng.choice(len(train_labels), size=n_copies, replace=False)
+    noised = np.arange(n_copies) % 2 == 1
+    copies = train_pixels[sources].copy()
+    noise = rng.normal(0.0, copy_noise, size=copies[noised].shape).astype(np.float32)
+    copies[noised] = np.clip(copies[noised] + noise, 0.0, 1.0)
+    eval_pixels = eval_pixels.copy()
+    eval_labels = eval_labels.copy()
+    eval_pixels[slots] = copies
+    eval_labels[slots] = train_labels[sources]
+    copied_from[slots] = sources
+  return Splits(train_pixels, train_labels, eval_pixels.astype(np.float32), eval_labels, copied_from)
+
+
+def _examples(pixels: np.ndarray, labels: np.ndarray) -> Iterable[bytes]:
+  import tensorflow as tf  # Heavy import, only when writing.
+  for row, label in zip(pixels, labels):
+    yield tf.train.Example(features=tf.train.Features(feature={
+        PIXELS_KEY: tf.train.Feature(float_list=tf.train.FloatList(value=row.tolist())),
+        LABEL_KEY: tf.train.Feature(int64_list=tf.train.Int64List(value=[int(label)])),
+    })).SerializeToString()
+
+
+def write_tfrecords(path: str, pixels: np.ndarray, labels: np.ndarray) -> str:
+  """Gzipped tf.Example TFRecords (ImportExampleGen and tfx-bsl detect gzip from the .gz suffix)."""
+  import tensorflow as tf
+  tf.io.gfile.makedirs(os.path.dirname(path))
+  with tf.io.TFRecordWriter(path, tf.io.TFRecordOptions(compression_type='GZIP')) as writer:
+    for record in _examples(pixels, labels):
+      writer.write(record)
+  return path
+
+
+def write_scenario(data_root: str, splits: Splits) -> Dict[str, str]:
+  """Writes `<data_root>/train/` and `<data_root>/eval/`; returns split -> file pattern."""
+  write_tfrecords(os.path.join(data_root, TRAIN_SPLIT, DATA_FILE), splits.train_pixels, splits.train_labels)
+  write_tfrecords(os.path.join(data_root, EVAL_SPLIT, DATA_FILE), splits.eval_pixels, splits.eval_labels)
+  return split_patterns(data_root)
+
+
+def split_patterns(data_root: str) -> Dict[str, str]:
+  return {split: os.path.join(data_root, split, '*') for split in (TRAIN_SPLIT, EVAL_SPLIT)}
+
+
+def generate(scenario: str, data_root: str, **kwargs) -> Splits:
+  """Makes the scenario's splits and writes them under `data_root`; returns the arrays too."""
+  splits = make_splits(scenario, **kwargs)
+  write_scenario(data_root, splits)
+  return splits

@@ -1,0 +1,235 @@
+"""`make demo`: what validation numbers say without the gate, and what the gate says, for four scenarios.
+
+For each scenario:
+  (a) WITHOUT the gate: the scenario's own Trainer module is trained directly on the prepared splits (its `train`
+      function: the same model, input_fn, loss and steps as its run_fn) and prints the validation loss and accuracy
+      Keras reports. Next to them, the same model scored honestly: standard cross-entropy on eval data that is
+      prepared correctly and not copied from train.
+  (b) WITH the gate: the real TFX pipeline (ImportExampleGen -> StatisticsGen -> SchemaGen -> Preflight -> Trainer,
+      Trainer under tfx.dsl.Cond on the blessing) on LocalDagRunner + Beam DirectRunner; the verdict and the findings
+      are read back from ML Metadata and report.json.
+
+  python -m pipelines.demo --scenario all|clean|normalize_train_only|leaky_split|zero_loss
+
+Everything goes under one runs root (default `tfx_preflight_runs/` in the repo), wiped at the start of every run.
+The clean scenario's Trainer runs inside the pipeline; its numbers come from that run (the gate lets it through).
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import importlib.util
+import logging
+import os
+import shutil
+import sys
+import time
+import warnings
+from typing import Any, List, Mapping, Optional, Sequence
+
+# The demo's output is the table: keep TF's C++ logs and the Google client libraries' FutureWarnings out of it.
+os.environ.setdefault('TF_CPP_MIN_LOG_LEVEL', '2')
+warnings.filterwarnings('ignore', category=FutureWarning)
+
+import numpy as np  # noqa: E402
+
+from pipelines import data as data_lib  # noqa: E402
+from pipelines import local_runner  # noqa: E402
+from pipelines import pipeline as pipeline_lib  # noqa: E402
+
+MARKER = '.tfx-preflight-runs'
+SCENARIO_STORIES = {
+    'clean': 'prepared correctly: the gate should pass and Trainer train',
+    'normalize_train_only': 'train pixels divided by 255, eval left at 0..255',
+    'leaky_split': 'half of eval copied from train (half exact, half re-encoded with tiny noise)',
+    'zero_loss': 'Trainer module whose masked loss multiplies every example by 0',
+}
+
+
+@dataclasses.dataclass
+class ScenarioResult:
+  scenario: str
+  val_loss: Optional[float] = None
+  val_accuracy: Optional[float] = None
+  honest_loss: Optional[float] = None
+  honest_accuracy: Optional[float] = None
+  verdict: Optional[str] = None
+  blessed: Optional[int] = None
+  trained_in_pipeline: bool = False
+  findings: List[str] = dataclasses.field(default_factory=list)
+  short_finding: str = ''
+  report_html: Optional[str] = None
+  seconds_direct: float = 0.0
+  seconds_pipeline: float = 0.0
+
+
+def prepare_root(root: str) -> None:
+  """Wipes the runs root so a rerun starts clean; refuses a non-empty directory the demo did not create."""
+  if os.path.isdir(root) and os.listdir(root) and not os.path.exists(os.path.join(root, MARKER)):
+    raise SystemExit(f'Refusing to wipe {root}: it is not empty and has no {MARKER} marker. Pass another --root.')
+  shutil.rmtree(root, ignore_errors=True)
+  os.makedirs(root)
+  with open(os.path.join(root, MARKER), 'w', encoding='utf-8') as f:
+    f.write('Created by `python -m pipelines.demo`; wiped at the start of every demo run.\n')
+
+
+def load_module(path: str):
+  """Loads a Trainer module file by path, as Trainer does."""
+  name = 'demo_module_' + os.path.splitext(os.path.basename(path))[0]
+  spec = importlib.util.spec_from_file_location(name, path)
+  module = importlib.util.module_from_spec(spec)
+  spec.loader.exec_module(module)
+  return module
+
+
+def _data_accessor():
+  from tfx.components.trainer import fn_args_utils
+  from tfx.components.util import tfxio_utils
+  from tfx.proto import example_gen_pb2
+
+  def tf_dataset_factory(file_pattern, options, schema):
+    return tfxio_utils.make_tfxio(file_pattern=file_pattern, telemetry_descriptors=['preflight-demo'],
+                                  payload_format=example_gen_pb2.PayloadFormat.FORMAT_TF_EXAMPLE,
+                                  schema=schema).TensorFlowDataset(options)
+  return fn_args_utils.DataAccessor(tf_dataset_factory=tf_dataset_factory, record_batch_factory=None,
+                                    data_view_decode_fn=None)
+
+
+def train_directly(module_file: str, data_root: str, work_dir: str, train_steps: int, eval_steps: int):
+  """Trains the module's model on the prepared splits without any pipeline; returns (model, Keras metrics)."""
+  from tfx import v1 as tfx
+  patterns = data_lib.split_patterns(data_root)
+  fn_args = tfx.components.FnArgs(
+      train_files=[patterns[data_lib.TRAIN_SPLIT]], eval_files=[patterns[data_lib.EVAL_SPLIT]],
+      train_steps=train_steps, eval_steps=eval_steps, data_accessor=_data_accessor(),
+      serving_model_dir=os.path.join(work_dir, 'serving_model'), model_run_dir=os.path.join(work_dir, 'model_run'))
+  return load_module(module_file).train(fn_args)
+
+
+def honest_eval_set(scenario: str, splits: data_lib.Splits) -> tuple:
+  """Eval rows as they should have been: correctly normalized, and none of them copied from train."""
+  if scenario == 'normalize_train_only':
+    clean = data_lib.make_splits('clean')
+    return clean.eval_pixels, clean.eval_labels
+  keep = splits.eval_copied_from < 0
+  return splits.eval_pixels[keep], splits.eval_labels[keep]
+
+
+def cross_entropy_and_accuracy(model: Any, pixels: np.ndarray, labels: np.ndarray) -> tuple:
+  """Standard sparse categorical cross-entropy (Keras' clipping) and accuracy, whatever loss the model trained on."""
+  probabilities = np.asarray(model.predict({data_lib.PIXELS_KEY: pixels}, batch_size=256, verbose=0))
+  picked = np.clip(probabilities[np.arange(len(labels)), labels], 1e-7, 1.0)
+  return float(-np.mean(np.log(picked))), float(np.mean(probabilities.argmax(axis=1) == labels))
+
+
+def _short(check: str, item: Mapping[str, Any]) -> str:
+  what = item.get('kind') or item.get('code') or 'finding'
+  feature = f' ({item["feature"]})' if item.get('feature') else ''
+  return f'{check}/{what}{feature}'
+
+
+def summarize_report(report: Optional[Mapping[str, Any]]) -> tuple:
+  """(one short label per blocking/warning finding, full messages) from report.json."""
+  if not report:
+    return '(no report)', []
+  shorts, messages = [], []
+  for severity in ('block', 'warn'):
+    for check, result in sorted(report['checks'].items()):
+      for item in result.get('findings', []):
+        if item.get('severity') == severity:
+          shorts.append(_short(check, item))
+          messages.append(f'[{severity}] {check}: {item["message"]}')
+  if not shorts:
+    statuses = ', '.join(f'{c} {r["status"]}' for c, r in sorted(report['checks'].items()))
+    return f'none ({statuses})', []
+  unique = list(dict.fromkeys(shorts))
+  return ', '.join(unique[:2]) + (f' +{len(unique) - 2}' if len(unique) > 2 else ''), messages
+
+
+def run_scenario(scenario: str, root: str, train_steps: int, eval_steps: int) -> ScenarioResult:
+  result = ScenarioResult(scenario)
+  paths = local_runner.RunPaths(root, scenario)
+  module_file = local_runner.module_for(scenario)
+  print(f'\n=== {scenario}: {SCENARIO_STORIES[scenario]}', flush=True)
+  splits = data_lib.generate(scenario, paths.data_root)
+  print(f'data: {len(splits.train_labels)} train / {len(splits.eval_labels)} eval examples under {paths.data_root}')
+
+  if scenario != 'clean':
+    print(f'--- (a) without the gate: {os.path.basename(module_file)} trained directly', flush=True)
+    start = time.time()
+    model, metrics = train_directly(module_file, paths.data_root, os.path.join(root, 'direct', scenario),
+                                    train_steps, eval_steps)
+    result.val_loss, result.val_accuracy = metrics['val_loss'], metrics['val_accuracy']
+    result.honest_loss, result.honest_accuracy = cross_entropy_and_accuracy(model, *honest_eval_set(scenario, splits))
+    result.seconds_direct = time.time() - start
+
+  print('--- (b) with the gate: the TFX pipeline on LocalDagRunner', flush=True)
+  start = time.time()
+  local_runner.run_pipeline(paths, module_file, train_steps=train_steps, eval_steps=eval_steps)
+  result.seconds_pipeline = time.time() - start
+  outcome = local_runner.read_outcome(paths.metadata_path)
+  result.verdict, result.blessed = outcome.verdict, outcome.blessed
+  result.trained_in_pipeline = bool(outcome.model_uris)
+  result.short_finding, result.findings = summarize_report(outcome.report)
+  if outcome.report_uri:
+    result.report_html = os.path.join(outcome.report_uri, 'report.html')
+  if scenario == 'clean' and outcome.trainer_metrics:
+    # The gate let Trainer run: its own validation numbers are the clean scenario's numbers.
+    result.val_loss = outcome.trainer_metrics['val_loss']
+    result.val_accuracy = outcome.trainer_metrics['val_accuracy']
+    result.honest_loss, result.honest_accuracy = result.val_loss, result.val_accuracy
+  return result
+
+
+def _fmt(value: Optional[float], digits: int = 4) -> str:
+  return '-' if value is None else f'{value:.{digits}f}'
+
+
+def format_table(results: Sequence[ScenarioResult]) -> str:
+  header = ('scenario', 'val loss without gate', 'val acc', 'honest val loss', 'honest acc', 'gate verdict',
+            'Trainer ran', 'finding')
+  rows = [header]
+  for r in results:
+    gate = f'{r.verdict} (blessed={r.blessed})' if r.verdict else 'no blessing'
+    rows.append((r.scenario, _fmt(r.val_loss), _fmt(r.val_accuracy, 3), _fmt(r.honest_loss), _fmt(r.honest_accuracy, 3),
+                 gate, 'yes' if r.trained_in_pipeline else 'no', r.short_finding))
+  widths = [max(len(row[i]) for row in rows) for i in range(len(header))]
+  lines = [' | '.join(cell.ljust(w) for cell, w in zip(row, widths)).rstrip() for row in rows]
+  lines.insert(1, '-+-'.join('-' * w for w in widths))
+  return '\n'.join(lines)
+
+
+def format_details(results: Sequence[ScenarioResult]) -> str:
+  lines = []
+  for r in results:
+    timing = f'direct training {r.seconds_direct:.0f} s, ' if r.seconds_direct else ''
+    lines.append(f'{r.scenario}: gate verdict {r.verdict}; report {r.report_html} '
+                 f'({timing}pipeline {r.seconds_pipeline:.0f} s)')
+    lines.extend(f'    {m}' for m in r.findings)
+  return '\n'.join(lines)
+
+
+def main(argv: Optional[Sequence[str]] = None) -> int:
+  parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
+  parser.add_argument('--scenario', default='all', choices=('all', *data_lib.SCENARIOS))
+  parser.add_argument('--root', default=local_runner.DEFAULT_RUNS_ROOT, help='runs root, wiped first')
+  parser.add_argument('--train-steps', type=int, default=pipeline_lib.DEFAULT_TRAIN_STEPS)
+  parser.add_argument('--eval-steps', type=int, default=pipeline_lib.DEFAULT_EVAL_STEPS)
+  args = parser.parse_args(argv)
+  logging.getLogger('absl').setLevel(logging.ERROR)  # LocalDagRunner's per-component chatter.
+  scenarios = data_lib.SCENARIOS if args.scenario == 'all' else (args.scenario,)
+  root = os.path.abspath(args.root)
+  prepare_root(root)
+  started = time.time()
+  results = [run_scenario(s, root, args.train_steps, args.eval_steps) for s in scenarios]
+  print('\n' + format_table(results))
+  print('\n"honest" = the same trained model scored with standard cross-entropy on eval rows that are prepared '
+        'correctly and not copied from train.')
+  print('\n' + format_details(results))
+  print(f'\nEverything is under {root} ({time.time() - started:.0f} s).')
+  return 0
+
+
+if __name__ == '__main__':
+  sys.exit(main())

@@ -1,0 +1,173 @@
+"""The gate in a real TFX pipeline: LocalDagRunner + Beam DirectRunner + sqlite ML Metadata, on the demo's data.
+
+Which check each test depends on:
+  - test_clean_pipeline_blesses_and_trains: none (any check that wrongly blocks clean data fails it).
+  - test_blocked_gate_skips_trainer[normalize_train_only]: skew.   [leaky_split]: leakage.   [zero_loss]: loss.
+    Each case is skipped while its check is still the stub (it reports 'skipped', which never blocks).
+  - test_fail_on_block_fails_the_run: skew (normalize_train_only data).
+  - The fast tests (factory, data scenarios) depend on no check.
+"""
+
+import inspect
+import os
+
+import numpy as np
+import pytest
+from ml_metadata.metadata_store import metadata_store
+from tfx import v1 as tfx
+from tfx.dsl.io import fileio
+
+from pipelines import data as data_lib
+from pipelines import local_runner
+from pipelines import pipeline as pipeline_lib
+from tfx_preflight import leakage, loss, skew
+
+# Small enough for a test (240 train / 60 eval images); the gate's verdicts do not depend on the size.
+_LIMIT = 300
+_TRAIN_STEPS = 8
+_EVAL_STEPS = 2
+_CHECK_OF_SCENARIO = {'normalize_train_only': skew, 'leaky_split': leakage, 'zero_loss': loss}
+_EXPECTED_FINDING = {'normalize_train_only': ('skew', 'kind', 'scale_mismatch'),
+                     'leaky_split': ('leakage', None, None),
+                     'zero_loss': ('loss', 'code', 'constant_loss')}
+
+
+def _is_stub(check_module) -> bool:
+  return 'not implemented yet' in inspect.getsource(check_module)
+
+
+def _run(tmp_path, scenario, **kwargs):
+  paths = local_runner.RunPaths(str(tmp_path), scenario)
+  data_lib.generate(scenario, paths.data_root, limit=_LIMIT)
+  local_runner.run_pipeline(paths, local_runner.module_for(scenario), train_steps=_TRAIN_STEPS,
+                            eval_steps=_EVAL_STEPS, **kwargs)
+  return paths
+
+
+def _store(paths):
+  return metadata_store.MetadataStore(tfx.orchestration.metadata.sqlite_metadata_connection_config(
+      paths.metadata_path))
+
+
+def _blessed_values(store):
+  return [a.custom_properties['blessed'].int_value for a in store.get_artifacts_by_type(local_runner.BLESSING_TYPE)]
+
+
+def _model_artifacts(store):
+  return store.get_artifacts_by_type(local_runner.MODEL_TYPE)  # [] when no Trainer ever registered the type.
+
+
+def _completed_trainer_executions(store):
+  types = {t.id: t.name for t in store.get_execution_types()}
+  return [e for e in store.get_executions()
+          if 'Trainer' in types[e.type_id] and e.last_known_state == e.COMPLETE]
+
+
+def _saved_models_under(pipeline_root):
+  trainer_dir = os.path.join(pipeline_root, 'Trainer')
+  if not fileio.exists(trainer_dir):
+    return []
+  return [os.path.join(d, 'saved_model.pb') for d, _, files in fileio.walk(trainer_dir) if 'saved_model.pb' in files]
+
+
+def test_create_pipeline_is_a_pure_factory_that_gates_trainer(tmp_path):
+  root = tmp_path / 'root'
+  gated = pipeline_lib.create_pipeline('p', str(root), str(tmp_path / 'data'), local_runner.CNN_MODULE)
+  assert [c.id for c in gated.components] == ['ImportExampleGen', 'StatisticsGen', 'SchemaGen', 'Preflight',
+                                              'Trainer']
+  assert not root.exists()  # Building touches nothing; runners own paths.
+  trainer = gated.components[-1]
+  assert [type(c).__name__ for c in gated.dsl_context_registry.get_contexts(trainer)] == ['CondContext']
+  preflight = gated.components[3]
+  assert preflight.exec_properties['module_file'] == local_runner.CNN_MODULE
+
+  ungated = pipeline_lib.create_pipeline('p', str(root), str(tmp_path / 'data'), local_runner.CNN_MODULE,
+                                         enable_gate=False, preflight_kwargs={'leakage': {'mode': 'warn'}})
+  trainer = ungated.components[-1]
+  assert ungated.dsl_context_registry.get_contexts(trainer) == []
+  assert 'Preflight' in [n.id for n in trainer.upstream_nodes]
+  config = ungated.components[3].exec_properties['config']
+  assert '"mode": "warn"' in config and '"near_duplicates": true' in config  # Overrides merge with the defaults.
+
+
+def test_scenario_data_is_deterministic_and_broken_as_described():
+  clean = data_lib.make_splits('clean', limit=_LIMIT)
+  again = data_lib.make_splits('clean', limit=_LIMIT)
+  np.testing.assert_array_equal(clean.train_pixels, again.train_pixels)
+  assert clean.train_pixels.shape == (240, data_lib.NUM_PIXELS) and clean.eval_pixels.shape == (60, 3072)
+  assert clean.train_pixels.max() <= 1.0 and clean.eval_pixels.max() <= 1.0
+  assert set(np.unique(clean.train_labels)) == set(range(data_lib.NUM_CLASSES))
+  train_rows = {r.tobytes() for r in clean.train_pixels}
+  assert not any(r.tobytes() in train_rows for r in clean.eval_pixels)  # A clean split shares no row.
+
+  skewed = data_lib.make_splits('normalize_train_only', limit=_LIMIT)
+  np.testing.assert_array_equal(skewed.train_pixels, clean.train_pixels)
+  np.testing.assert_allclose(skewed.eval_pixels, clean.eval_pixels * 255.0, rtol=1e-5)
+  assert skewed.eval_pixels.max() > 200
+
+  leaky = data_lib.make_splits('leaky_split', limit=_LIMIT)
+  copied = leaky.eval_copied_from >= 0
+  assert copied.sum() == 30
+  exact = [r.tobytes() in train_rows for r in leaky.eval_pixels]
+  assert sum(exact) == 15  # Half the copies are byte-identical...
+  noise = np.abs(leaky.eval_pixels[copied] - leaky.train_pixels[leaky.eval_copied_from[copied]]).max()
+  assert 0 < noise < 0.02  # ...the other half differ by a re-encoding's worth of noise.
+  np.testing.assert_array_equal(leaky.eval_labels[copied], leaky.train_labels[leaky.eval_copied_from[copied]])
+
+
+@pytest.mark.slow
+def test_clean_pipeline_blesses_and_trains(tmp_path):
+  paths = _run(tmp_path, 'clean')
+  store = _store(paths)
+  assert _blessed_values(store) == [1]
+  outcome = local_runner.read_outcome(paths.metadata_path)
+  assert outcome.verdict in ('pass', 'warn')
+  assert outcome.report['verdict'] == outcome.verdict
+  assert len(_completed_trainer_executions(store)) == 1
+  models = _model_artifacts(store)
+  assert len(models) == 1
+  assert fileio.exists(os.path.join(models[0].uri, 'Format-Serving', 'saved_model.pb'))
+  assert outcome.trainer_metrics['train_steps'] == _TRAIN_STEPS
+  # The headline numbers are searchable in MLMD on the report artifact.
+  report = store.get_artifacts_by_type(local_runner.REPORT_TYPE)[0]
+  assert report.custom_properties['verdict'].string_value == outcome.verdict
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize('scenario', ['normalize_train_only', 'leaky_split', 'zero_loss'])
+def test_blocked_gate_skips_trainer(tmp_path, scenario):
+  if _is_stub(_CHECK_OF_SCENARIO[scenario]):
+    pytest.skip(f'{_CHECK_OF_SCENARIO[scenario].__name__} is still a stub')
+  paths = _run(tmp_path, scenario)
+  store = _store(paths)
+  assert _blessed_values(store) == [0]
+  outcome = local_runner.read_outcome(paths.metadata_path)
+  assert outcome.verdict == 'block'
+  check, key, value = _EXPECTED_FINDING[scenario]
+  assert outcome.report['checks'][check]['status'] == 'block'
+  if key is not None:
+    assert value in [f.get(key) for f in outcome.report['checks'][check]['findings']]
+  # Trainer was skipped by the Cond: no execution, no Model artifact, no SavedModel anywhere in the pipeline root.
+  assert _completed_trainer_executions(store) == []
+  assert _model_artifacts(store) == []
+  assert outcome.model_uris == []
+  assert _saved_models_under(paths.pipeline_root) == []
+  assert fileio.exists(os.path.join(outcome.report_uri, 'report.html'))
+
+
+@pytest.mark.slow
+def test_fail_on_block_fails_the_run(tmp_path):
+  if _is_stub(skew):
+    pytest.skip('skew is still a stub')
+  with pytest.raises(Exception) as raised:
+    _run(tmp_path, 'normalize_train_only', preflight_kwargs={'fail_on_block': True})
+  chain, error = [], raised.value
+  while error is not None:
+    chain.append(f'{type(error).__name__}: {error}')
+    error = error.__cause__ or error.__context__
+  text = '\n'.join(chain)
+  assert 'Preflight blocked training' in text
+  assert 'pixels' in text  # The summary names the feature.
+  store = _store(local_runner.RunPaths(str(tmp_path), 'normalize_train_only'))
+  assert _completed_trainer_executions(store) == []
+  assert _model_artifacts(store) == []

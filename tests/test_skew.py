@@ -1,0 +1,367 @@
+"""Skew check on real TFDV statistics: the seed cases it must catch, and clean random splits it must leave alone."""
+
+import json
+import os
+
+import apache_beam as beam
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pytest
+import tensorflow as tf
+import tensorflow_data_validation as tfdv
+from google.protobuf import text_format
+from tensorflow_data_validation.statistics import stats_impl
+from tensorflow_metadata.proto.v0 import schema_pb2
+
+from tfx_preflight import report, skew
+from tfx_preflight.config import SkewConfig
+
+TAXI_CSV = os.path.join(os.path.dirname(tfdv.__file__), '..', 'tfx', 'examples', 'chicago_taxi_pipeline', 'data',
+                        'simple', 'data.csv')
+SCHEMAS = os.path.join(os.path.dirname(__file__), '..', 'schemas')
+IMAGE_VALUES = 32 * 32 * 3
+
+
+def statistics_of(columns):
+  """Real TFDV statistics of {feature: one list of values per example}, in memory (no Beam: fast tests)."""
+  batch = pa.RecordBatch.from_arrays([pa.array(v) for v in columns.values()], list(columns))
+  return stats_impl.generate_statistics_in_memory(batch)
+
+
+def scalar(values):
+  return [[v] for v in values]
+
+
+def kinds(result):
+  return sorted((f['feature'], f['kind'], f['severity']) for f in result['findings'])
+
+
+def images(rng, n, values=IMAGE_VALUES):
+  return rng.integers(0, 256, size=(n, values)).astype(np.float32)
+
+
+@pytest.fixture(scope='module')
+def image_statistics():
+  """The seed case: 32x32x3 images as one float-list feature; train divided by 255, eval raw."""
+  rng = np.random.default_rng(0)
+  train, evaluation = images(rng, 300), images(rng, 100)
+  return {
+      'train': statistics_of({'pixels': [list(r / 255.0) for r in train], 'label': scalar(rng.integers(0, 10, 300))}),
+      'eval': statistics_of({'pixels': [list(r) for r in evaluation], 'label': scalar(rng.integers(0, 10, 100))}),
+  }
+
+
+def test_images_divided_by_255_in_train_only_block_as_scale_mismatch(image_statistics):
+  result = skew.check_skew(image_statistics, 'train', ['eval'], SkewConfig(), label_key='label')
+
+  assert result['status'] == 'block'
+  assert kinds(result) == [('pixels', 'scale_mismatch', 'block')]
+  pixels = result['findings'][0]
+  assert pixels['splits'] == ['train', 'eval']
+  assert 'about 255x train' in pixels['message'] and 'normalization' in pixels['message']
+  assert pixels['train']['max'] == pytest.approx(1.0) and pixels['eval']['max'] == pytest.approx(255.0)
+  assert pixels['train']['avg_num_values'] == IMAGE_VALUES
+  assert pixels['distance'] > pixels['threshold'] == 0.1
+  assert pixels['metric'] == skew.JSD
+
+
+def test_same_normalization_in_both_splits_passes():
+  rng = np.random.default_rng(1)
+  stats = {split: statistics_of({'pixels': [list(r / 255.0) for r in images(rng, n)]})
+           for split, n in (('train', 300), ('eval', 100))}
+  result = skew.check_skew(stats, 'train', ['eval'], SkewConfig())
+  assert result['findings'] == [] and result['status'] == 'pass'
+
+
+def test_warn_mode_reports_but_does_not_block(image_statistics):
+  result = skew.check_skew(image_statistics, 'train', ['eval'], SkewConfig(mode='warn'))
+  assert result['status'] == 'warn' and result['findings'][0]['severity'] == 'block'
+
+
+def test_images_of_another_shape_block_as_value_count_mismatch():
+  rng = np.random.default_rng(2)
+  stats = {'train': statistics_of({'pixels': [list(r / 255) for r in images(rng, 200)]}),
+           'eval': statistics_of({'pixels': [list(r / 255) for r in images(rng, 50, 28 * 28 * 3)]})}
+  result = skew.check_skew(stats, 'train', ['eval'], SkewConfig())
+  assert kinds(result) == [('pixels', 'value_count_mismatch', 'block')]
+  assert '3072 values per example in train but 2352 in eval' in result['findings'][0]['message']
+
+
+@pytest.fixture(scope='module')
+def tabular():
+  rng = np.random.default_rng(3)
+  n = 5000
+  frame = pd.DataFrame({'age': rng.normal(40, 12, n), 'income': rng.lognormal(10, 1, n),
+                        'city': rng.choice(['paris', 'rome', 'oslo'], n), 'clicks': rng.poisson(3, n).astype(float)})
+  in_train = rng.random(n) < 0.8
+  return frame[in_train].reset_index(drop=True), frame[~in_train].reset_index(drop=True)
+
+
+def frame_statistics(frame):
+  return tfdv.generate_statistics_from_dataframe(frame)
+
+
+def test_standardized_train_and_raw_eval_is_a_scale_mismatch(tabular):
+  train, evaluation = tabular
+  train = train.assign(age=(train.age - train.age.mean()) / train.age.std())
+  stats = {'train': frame_statistics(train), 'eval': frame_statistics(evaluation)}
+  result = skew.check_skew(stats, 'train', ['eval'], SkewConfig())
+
+  assert kinds(result) == [('age', 'scale_mismatch', 'block')]
+  message = result['findings'][0]['message']
+  assert 'train values of `age` look standardized' in message and 'eval values are raw' in message
+  assert result['findings'][0]['eval']['mean'] == pytest.approx(evaluation.age.mean(), rel=1e-4)
+
+
+def test_clean_tabular_split_passes(tabular):
+  train, evaluation = tabular
+  result = skew.check_skew({'train': frame_statistics(train), 'eval': frame_statistics(evaluation)}, 'train',
+                           ['eval'], SkewConfig())
+  assert result['findings'] == []
+  assert set(result['comparisons']['eval']) == {'age', 'income', 'city', 'clicks'}
+
+
+def test_feature_missing_in_eval_blocks(tabular):
+  train, evaluation = tabular
+  stats = {'train': frame_statistics(train), 'eval': frame_statistics(evaluation.drop(columns=['income']))}
+  result = skew.check_skew(stats, 'train', ['eval'], SkewConfig())
+  assert kinds(result) == [('income', 'missing_in_split', 'block')]
+  assert result['findings'][0]['eval'] is None
+
+
+def test_zeroed_feature_and_excluded_features(tabular):
+  train, evaluation = tabular
+  stats = {'train': frame_statistics(train), 'eval': frame_statistics(evaluation.assign(clicks=0.0, age=1.0))}
+  result = skew.check_skew(stats, 'train', ['eval'], SkewConfig())
+  assert kinds(result) == [('age', 'constant_in_split', 'block'), ('clicks', 'constant_in_split', 'block')]
+  assert '`clicks` is all zeros in eval but varies in train' in result['findings'][1]['message']
+
+  excluded = skew.check_skew(stats, 'train', ['eval'], SkewConfig(exclude_features=('clicks', 'age')))
+  assert excluded['findings'] == [] and 'clicks' not in excluded['comparisons']['eval']
+
+
+def test_missing_rate_new_categories_and_label_shift(tabular):
+  train, evaluation = tabular
+  rng = np.random.default_rng(4)
+  evaluation = evaluation.copy()
+  evaluation.loc[rng.random(len(evaluation)) < 0.3, 'income'] = np.nan
+  evaluation.loc[rng.random(len(evaluation)) < 0.05, 'city'] = 'lima'  # Under the L-inf threshold.
+  evaluation['clicks'] = evaluation.clicks + 4  # The label: another class balance in eval.
+  stats = {'train': frame_statistics(train), 'eval': frame_statistics(evaluation)}
+  result = skew.check_skew(stats, 'train', ['eval'], SkewConfig(), label_key='clicks')
+
+  assert kinds(result) == [('city', 'new_categories', 'warn'), ('clicks', 'label_shift', 'block'),
+                           ('income', 'missing_rate_mismatch', 'warn')]
+  by_kind = {f['kind']: f for f in result['findings']}
+  assert by_kind['new_categories']['new_categories'] == ['lima']
+  assert by_kind['missing_rate_mismatch']['eval']['missing_rate'] == pytest.approx(0.3, abs=0.05)
+
+
+@pytest.fixture(scope='module')
+def taxi():
+  frame = pd.read_csv(TAXI_CSV)
+  assert len(frame) == 15002
+  return frame
+
+
+@pytest.mark.parametrize('seed', [0, 1, 2, 3, 4])
+def test_no_finding_on_random_80_20_splits_of_chicago_taxi(taxi, seed):
+  in_train = np.random.default_rng(seed).random(len(taxi)) < 0.8
+  stats = {'train': frame_statistics(taxi[in_train].reset_index(drop=True)),
+           'eval': frame_statistics(taxi[~in_train].reset_index(drop=True))}
+  result = skew.check_skew(stats, 'train', ['eval'], SkewConfig(), label_key='tips')
+
+  assert [f['message'] for f in result['findings']] == []
+  assert result['status'] == 'pass'
+  with open(os.path.join(SCHEMAS, 'example_schema.pbtxt')) as f:
+    schema = text_format.Parse(f.read(), schema_pb2.Schema())
+  with_schema = skew.check_skew(stats, 'train', ['eval'], SkewConfig(), schema=schema, label_key='tips')
+  assert [f['message'] for f in with_schema['findings']] == []
+  assert with_schema['comparisons']['eval']['payment_type']['threshold'] == 0.05
+  # Every column was compared, but the one that is empty in nearly every row (no values in eval for some seeds).
+  assert set(result['comparisons']['eval']) | set(result['not_compared']['eval']) == set(taxi.columns)
+  assert set(result['not_compared']['eval']) <= {'pickup_census_tract'}
+
+
+def test_taxi_with_one_rescaled_column_is_caught(taxi):
+  in_train = np.random.default_rng(0).random(len(taxi)) < 0.8
+  evaluation = taxi[~in_train].reset_index(drop=True)
+  stats = {'train': frame_statistics(taxi[in_train].reset_index(drop=True)),
+           'eval': frame_statistics(evaluation.assign(trip_seconds=evaluation.trip_seconds / 60))}
+  result = skew.check_skew(stats, 'train', ['eval'], SkewConfig())
+  assert kinds(result) == [('trip_seconds', 'scale_mismatch', 'block')]
+  assert 'about 1/60 of train' in result['findings'][0]['message']
+
+
+def shifted_statistics(shift):
+  rng = np.random.default_rng(5)
+  return {'train': statistics_of({'x': scalar(rng.normal(0, 1, 4000)),
+                                  'c': scalar(rng.choice(['a', 'b'], 4000, p=[0.5, 0.5]))}),
+          'eval': statistics_of({'x': scalar(rng.normal(shift, 1, 1000)),
+                                 'c': scalar(rng.choice(['a', 'b'], 1000, p=[0.57, 0.43]))})}
+
+
+def schema_with(text):
+  return text_format.Parse(text, schema_pb2.Schema())
+
+
+def test_thresholds_from_schema_comparators_are_honoured():
+  stats = shifted_statistics(0.7)
+  default = skew.check_skew(stats, 'train', ['eval'], SkewConfig())
+  assert default['findings'] == []  # Both distances are under the defaults (0.1).
+
+  strict = schema_with("""
+      feature { name: "x" type: FLOAT skew_comparator { jensen_shannon_divergence { threshold: 0.01 } } }
+      feature { name: "c" type: BYTES drift_comparator { infinity_norm { threshold: 0.05 } } }""")
+  result = skew.check_skew(stats, 'train', ['eval'], SkewConfig(), schema=strict)
+  assert kinds(result) == [('c', 'distribution_shift', 'block'), ('x', 'distribution_shift', 'block')]
+  c, x = result['findings']
+  assert (x['threshold'], x['threshold_source'], x['metric']) == (0.01, 'schema.skew_comparator', skew.JSD)
+  assert (c['threshold'], c['threshold_source'], c['metric']) == (0.05, 'schema.drift_comparator', skew.L_INFINITY)
+  assert 0.01 < x['distance'] < 0.1 and 0.05 < c['distance'] < 0.1
+
+
+def test_lenient_schema_threshold_silences_a_default_finding():
+  stats = shifted_statistics(3.0)
+  assert kinds(skew.check_skew(stats, 'train', ['eval'], SkewConfig())) == [('x', 'distribution_shift', 'block')]
+  lenient = schema_with('feature { name: "x" type: FLOAT drift_comparator { jensen_shannon_divergence { '
+                        'threshold: 0.99 } } }')
+  assert skew.check_skew(stats, 'train', ['eval'], SkewConfig(), schema=lenient)['findings'] == []
+
+
+def test_shipped_example_schema_parses_and_sets_the_example_count_comparator():
+  with open(os.path.join(SCHEMAS, 'example_schema.pbtxt')) as f:
+    schema = text_format.Parse(f.read(), schema_pb2.Schema())
+  assert any(feature.HasField('skew_comparator') for feature in schema.feature)
+  stats = shifted_statistics(0.0)  # Eval is 1000 / 4000 = 0.25 of train.
+  ratio = schema.dataset_constraints.num_examples_drift_comparator
+  assert ratio.min_fraction_threshold <= 0.25 <= ratio.max_fraction_threshold
+  assert skew.check_skew(stats, 'train', ['eval'], SkewConfig(), schema=schema)['findings'] == []
+
+  tight = schema_with('dataset_constraints { num_examples_drift_comparator { min_fraction_threshold: 0.5 '
+                      'max_fraction_threshold: 2.0 } }')
+  result = skew.check_skew(stats, 'train', ['eval'], SkewConfig(), schema=tight)
+  assert kinds(result) == [(None, 'example_count', 'block')]
+  assert result['findings'][0]['ratio'] == 0.25
+
+
+def test_findings_are_deterministic(image_statistics):
+  first = report.to_json(skew.check_skew(image_statistics, 'train', ['eval'], SkewConfig()))
+  assert first == report.to_json(skew.check_skew(image_statistics, 'train', ['eval'], SkewConfig()))
+
+
+def test_missing_or_empty_statistics_fail_closed(image_statistics):
+  with pytest.raises(ValueError, match="'test'"):
+    skew.check_skew(image_statistics, 'train', ['test'], SkewConfig())
+  empty = statistics_of({'x': pa.array([], pa.list_(pa.float32()))})
+  with pytest.raises(ValueError, match="'eval' has no examples"):
+    skew.check_skew({'train': image_statistics['train'], 'eval': empty}, 'train', ['eval'], SkewConfig())
+
+
+def test_render_html_draws_both_histograms_escapes_names_and_links_tfdv_view(tmp_path):
+  rng = np.random.default_rng(6)
+  name = '<script>alert(1)</script>'
+  stats = {'train': statistics_of({name: scalar(rng.normal(0, 1, 500))}),
+           'eval': statistics_of({name: scalar(rng.normal(0, 1, 100) * 1000)})}
+  result = skew.check_skew(stats, 'train', ['eval'], SkewConfig())
+  assert kinds(result) == [(name, 'scale_mismatch', 'block')]
+
+  fragment = skew.render_html(result, stats, 'train', ['eval'], str(tmp_path))
+  assert '<script' not in fragment and '&lt;script&gt;' in fragment
+  assert fragment.count('<svg') == 2 and fragment.count('<rect') == 20
+  assert '<a href="statistics.html">' in fragment
+  tfdv_view = (tmp_path / 'statistics.html').read_text()
+  assert 'facets' in tfdv_view.lower()
+  assert fragment == skew.render_html(result, stats, 'train', ['eval'], str(tmp_path))
+  assert (tmp_path / 'statistics.html').read_text() == tfdv_view
+
+
+def write_tfrecords(path, rows, gzip):
+  options = tf.io.TFRecordOptions(compression_type='GZIP' if gzip else '')
+  with tf.io.TFRecordWriter(path, options) as writer:
+    for row in rows:
+      features = {k: tf.train.Feature(float_list=tf.train.FloatList(value=v)) for k, v in row.items()}
+      writer.write(tf.train.Example(features=tf.train.Features(feature=features)).SerializeToString())
+
+
+def test_generate_statistics_reads_gzipped_tfrecords_in_one_pipeline(tmp_path):
+  rng = np.random.default_rng(7)
+  for split in ('train', 'eval'):
+    os.makedirs(tmp_path / 'examples' / f'Split-{split}')
+  # ExampleGen's layout (*.gz) for train; a gzipped file without the suffix and a plain file for eval.
+  write_tfrecords(str(tmp_path / 'examples' / 'Split-train' / 'data_tfrecord-00000-of-00001.gz'),
+                  [{'pixels': r / 255.0, 'label': [i % 10]} for i, r in enumerate(images(rng, 120, 48))], gzip=True)
+  write_tfrecords(str(tmp_path / 'examples' / 'Split-eval' / 'part-0'),
+                  [{'pixels': r, 'label': [i % 10]} for i, r in enumerate(images(rng, 40, 48))], gzip=True)
+  plain = str(tmp_path / 'plain.tfrecord')
+  write_tfrecords(plain, [{'pixels': r} for r in images(rng, 10, 48)], gzip=False)
+  pipelines = []
+
+  def make_pipeline():
+    pipelines.append(beam.Pipeline())
+    return pipelines[-1]
+
+  examples = {s: str(tmp_path / 'examples' / f'Split-{s}' / '*') for s in ('train', 'eval')}
+  examples['plain'] = plain
+  out = str(tmp_path / 'statistics')
+  stats = skew.generate_statistics(examples, make_pipeline, out)
+
+  assert len(pipelines) == 1
+  assert {s: stats[s].datasets[0].num_examples for s in stats} == {'train': 120, 'eval': 40, 'plain': 10}
+  assert os.path.exists(os.path.join(out, 'Split-train', 'FeatureStats.pb'))
+  assert tfdv.load_stats_binary(os.path.join(out, 'Split-eval', 'FeatureStats.pb')) == stats['eval']
+  result = skew.check_skew(stats, 'train', ['eval'], SkewConfig(), label_key='label')
+  assert kinds(result) == [('pixels', 'scale_mismatch', 'block')]
+  assert json.loads(report.to_json(result))['findings'][0]['train']['avg_num_values'] == 48
+
+
+def test_generate_statistics_names_a_pattern_without_files(tmp_path):
+  with pytest.raises(ValueError, match=r"Split 'eval': no file matches"):
+    skew.generate_statistics({'eval': str(tmp_path / 'nothing*')}, beam.Pipeline, str(tmp_path / 'out'))
+
+
+@pytest.mark.slow
+def test_taxi_through_csv_example_gen_tfrecords_and_the_whole_gate_passes(taxi, tmp_path):
+  """The real path: CsvExampleGen's tf.Examples (empty cells become empty lists), statistics computed by the gate."""
+  from tfx_preflight import data, run
+  from tfx_preflight.config import PreflightConfig
+
+  raw = pd.read_csv(TAXI_CSV, dtype=str, keep_default_na=False)
+  in_train = np.random.default_rng(11).random(len(raw)) < 0.8
+  raw[in_train].to_csv(tmp_path / 'train.csv', index=False)
+  raw[~in_train].to_csv(tmp_path / 'eval.csv', index=False)
+  patterns = data.csv_to_tfrecords({'train': [str(tmp_path / 'train.csv')], 'eval': [str(tmp_path / 'eval.csv')]},
+                                   beam.Pipeline, str(tmp_path / 'examples'))
+  config = PreflightConfig(label_key='tips', leakage={'mode': 'off'}, loss={'mode': 'off'})
+  out = tmp_path / 'report'
+  result = run.run_preflight(run.PreflightInputs(examples=patterns), config, beam.Pipeline, str(out))
+
+  skew_result = result['checks']['skew']
+  assert [f['message'] for f in skew_result['findings']] == [] and skew_result['status'] == 'pass'
+  assert len(skew_result['comparisons']['eval']) == 17
+  assert (out / 'statistics' / 'Split-train' / 'FeatureStats.pb').exists()
+  assert (out / 'statistics.html').exists()
+  assert 'href="statistics.html"' in (out / 'report.html').read_text()
+
+
+def test_empty_lists_count_as_missing_values_not_as_another_list_length():
+  """CsvExampleGen writes an empty list for an empty cell; TFDV counts it present with 0 values."""
+  rng = np.random.default_rng(8)
+  train = [[float(v)] if keep else [] for v, keep in zip(rng.normal(size=2000), rng.random(2000) < 0.4)]
+  evaluation = [[float(v)] for v in rng.normal(size=500)]
+  stats = {'train': statistics_of({'x': train}), 'eval': statistics_of({'x': evaluation})}
+  result = skew.check_skew(stats, 'train', ['eval'], SkewConfig())
+  assert kinds(result) == [('x', 'missing_rate_mismatch', 'warn')]
+  assert result['findings'][0]['train']['missing_rate'] == pytest.approx(0.6, abs=0.03)
+
+
+def test_type_mismatch_blocks_and_int_vs_float_still_compares_values():
+  rng = np.random.default_rng(9)
+  stats = {'train': statistics_of({'n': scalar(rng.integers(0, 100, 1000)), 's': scalar(rng.integers(0, 3, 1000))}),
+           'eval': statistics_of({'n': scalar(rng.integers(0, 100, 300) * 1000.0),
+                                  's': scalar(rng.choice(['0', '1', '2'], 300))})}
+  result = skew.check_skew(stats, 'train', ['eval'], SkewConfig())
+  assert kinds(result) == [('n', 'scale_mismatch', 'block'), ('n', 'type_mismatch', 'block'),
+                           ('s', 'type_mismatch', 'block')]
+  assert 'is INT in train but FLOAT in eval' in result['findings'][1]['message']
