@@ -147,13 +147,27 @@ def summarize_report(report: Optional[Mapping[str, Any]]) -> tuple:
   return ', '.join(unique[:2]) + (f' +{len(unique) - 2}' if len(unique) > 2 else ''), messages
 
 
+def describe_splits(splits: data_lib.Splits) -> str:
+  """What the data measurably is: pixel ranges per split and how many eval rows come from train."""
+  text = (f'pixels in train [{splits.train_pixels.min():g}, {splits.train_pixels.max():g}], '
+          f'eval [{splits.eval_pixels.min():g}, {splits.eval_pixels.max():g}]')
+  copied = splits.eval_copied_from >= 0
+  if copied.any():
+    sources = splits.train_pixels[splits.eval_copied_from[copied]]
+    exact = int(np.sum(np.all(splits.eval_pixels[copied] == sources, axis=1)))
+    text += (f'; {int(copied.sum())} eval rows copied from train ({exact} exact, {int(copied.sum()) - exact} with '
+             f'noise up to {np.abs(splits.eval_pixels[copied] - sources).max():.4f})')
+  return text
+
+
 def run_scenario(scenario: str, root: str, train_steps: int, eval_steps: int) -> ScenarioResult:
   result = ScenarioResult(scenario)
   paths = local_runner.RunPaths(root, scenario)
   module_file = local_runner.module_for(scenario)
   print(f'\n=== {scenario}: {SCENARIO_STORIES[scenario]}', flush=True)
   splits = data_lib.generate(scenario, paths.data_root)
-  print(f'data: {len(splits.train_labels)} train / {len(splits.eval_labels)} eval examples under {paths.data_root}')
+  print(f'data: {len(splits.train_labels)} train / {len(splits.eval_labels)} eval examples under {paths.data_root}; '
+        f'{describe_splits(splits)}')
 
   if scenario != 'clean':
     print(f'--- (a) without the gate: {os.path.basename(module_file)} trained directly', flush=True)

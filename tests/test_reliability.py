@@ -141,7 +141,7 @@ def test_truncated_gzip_names_the_file_and_leaves_no_report_even_over_an_old_one
   rows = tabular_rows(400, seed=3)
   patterns = write_splits(str(tmp_path / 'examples'), {'train': rows[:300], 'eval': rows[300:]})
   argv = ['check', '--train', patterns['train'], '--eval', patterns['eval'], '--checks', 'skew',
-          '--out', tmp_path / 'cli']
+          '--exclude-features', 'id', '--out', tmp_path / 'cli']
   code, out, _ = run_cli(capsys, *argv)
   assert code == cli.EXIT_OK, out
   assert (tmp_path / 'cli' / 'report.json').exists()
@@ -263,20 +263,20 @@ def test_unknown_eval_split_fails_in_executor(tmp_path):
 
 
 def messy_splits(n_train=300, n_eval=120):
-  """Features in one split only, a type change, NaN and +-Inf values, empty lists."""
+  """Features in one split only, a type change, NaN values, empty lists; alike in both splits where not said.
+
+  (+-Inf in both splits is covered in test_fuzz.py: TFDV's divergence mis-measures it.)
+  """
   rows = tabular_rows(n_train + n_eval, seed=10)
   train, evaluation = rows[:n_train], rows[n_train:]
+  for i, r in enumerate(train + evaluation):
+    r['f2'] = [math.nan if i % 4 == 0 else r['f2']]
+    r['f3'] = [] if i % 3 == 0 else [r['f3']] * (1 + i % 2)  # Empty and longer lists.
   for i, r in enumerate(train):
     r['only_train'] = float(i)
-    r['f2'] = [math.nan if i % 4 == 0 else r['f2']]
-    r['f3'] = [math.inf if i % 7 == 0 else -math.inf if i % 11 == 0 else r['f3']]
-    r['tags'] = [] if i % 3 == 0 else ['a', 'b'][: 1 + i % 2]
   for i, r in enumerate(evaluation):
     r['only_eval'] = 'x'
     r['color'] = i % 3  # bytes in train, int64 in eval: written by different code.
-    r['f2'] = [math.nan if i % 4 == 0 else r['f2']]
-    r['f3'] = [math.inf if i % 7 == 0 else -math.inf if i % 11 == 0 else r['f3']]
-    r['tags'] = [] if i % 3 == 0 else ['a', 'b'][: 1 + i % 2]
   return {'train': train, 'eval': evaluation}
 
 
@@ -292,7 +292,7 @@ def assert_messy_findings(result):
   assert 'color' in found[('color', 'type_mismatch')]['message']
   assert result['verdict'] == 'block'
   features = {f for f, _ in found}
-  assert not features & {'f2', 'f3', 'tags'}, found.keys()  # NaN, Inf and empty lists alike in both: no finding.
+  assert not features & {'f2', 'f3'}, found.keys()  # NaN and empty lists alike in both splits: no finding.
 
 
 @pytest.mark.slow
@@ -313,14 +313,29 @@ def test_messy_data_blocks_with_findings_through_executor_and_cli(tmp_path, caps
   assert_messy_findings(strict_json(tmp_path / 'cli' / 'report.json'))
 
 
+def test_feature_with_two_types_inside_one_split_fails_naming_it(tmp_path, capsys):
+  """An empty list written as float_list beside bytes_list values (a generic converter): TFDV cannot decode the split."""
+  rows = tabular_rows(80, seed=13)
+  for i, r in enumerate(rows):
+    r['tags'] = [] if i % 3 == 0 else ['a']
+  patterns = write_splits(str(tmp_path / 'examples'), {'train': rows[:60], 'eval': rows[60:]})
+  with pytest.raises(Exception, match='(?s)tags.*train|train.*tags'):
+    run_executor(tmp_path, examples_artifact(tmp_path / 'examples', ['train', 'eval']),
+                 PreflightConfig(leakage={'mode': 'off'}).to_json())
+  assert_nothing_written(tmp_path)
+  code, _, err = run_cli(capsys, 'check', '--train', patterns['train'], '--eval', patterns['eval'],
+                         '--checks', 'skew', '--out', tmp_path / 'cli')
+  assert_usage_error(code, err, 'tags', 'wrong type', 'train')
+
+
 @pytest.mark.slow
 def test_huge_values_and_wide_float_lists_run_and_keep_the_report_small(tmp_path, capsys):
   rng = np.random.default_rng(11)
   pixels = 224 * 224 * 3
   splits = {
-      split: [{'image': rng.random(pixels, dtype=np.float32), 'blob': (b'<b>%d</b>' % i) * 600_000,
-               'label': i % 2} for i in range(n)]
-      for split, n in (('train', 12), ('eval', 6))}
+      split: [{'image': rng.random(pixels, dtype=np.float32), 'label': i % 2,
+               'blob': (b'<b>%d</b>' % i) * 600_000 if i < 2 else b'small'} for i in range(n)]
+      for split, n in (('train', 6), ('eval', 3))}
   patterns = write_splits(str(tmp_path / 'examples'), splits)
   code, out, err = run_cli(capsys, 'check', '--train', patterns['train'], '--eval', patterns['eval'],
                            '--label-key', 'label', '--out', tmp_path / 'cli')

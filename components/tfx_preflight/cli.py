@@ -99,7 +99,7 @@ def _make_pipeline_factory(beam_args: Sequence[str]):
   import apache_beam as beam
   from apache_beam.options.pipeline_options import PipelineOptions
 
-  def make_pipeline() -> 'beam.Pipeline':
+  def make_pipeline() -> beam.Pipeline:
     return beam.Pipeline(options=PipelineOptions(list(beam_args)))
   return make_pipeline
 

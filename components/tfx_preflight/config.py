@@ -62,8 +62,9 @@ class SkewConfig:
   # Features not compared at all (IDs, timestamps).
   exclude_features: Tuple[str, ...] = ()
   # A numeric distance over its threshold is reported only if the feature also moved by this many spreads (larger of
-  # standardized mean difference and median decile move / (q90-q10)); histogram summaries alone jump on point masses
-  # and outliers in clean random splits. 0 reports every distance over its threshold, as TFDV does.
+  # standardized mean difference and median decile move / (q90-q10)) and by more than 4 standard errors of sampling
+  # noise for the split sizes (categorical: the most changed category's share); histogram summaries alone jump on
+  # point masses and outliers in clean random splits. 0 reports every distance over its threshold, as TFDV does.
   min_effect_size: float = 0.15
   # Absolute difference of the fraction of examples missing a feature that is reported (when not sampling noise).
   missing_rate_threshold: float = 0.05
@@ -97,6 +98,12 @@ class LeakageConfig:
   group_key: Optional[str] = None
   # How many duplicate examples to show in the report per split pair.
   max_samples: int = 5
+  # Near-duplicate mode: a float list at least this long is image-like and hashed perceptually (block averages of
+  # image_hash_size x image_hash_size cells thresholded at their mean), so rescaled or lightly noised copies match.
+  image_min_values: int = 64
+  image_hash_size: int = 8
+  # Hash shards of the cross-split join (each holds 1/num_shards of the hashes); 0: one per 32 MiB of input files.
+  num_shards: int = 0
 
   def validate(self) -> None:
     _check_mode('leakage', self.mode)
@@ -111,6 +118,16 @@ class LeakageConfig:
     _check_positive_int('leakage', 'float_significant_digits', self.float_significant_digits)
     _check_optional_name('leakage', 'group_key', self.group_key)
     _check_non_negative('leakage', 'max_samples', self.max_samples)
+    if self.float_significant_digits > 15:
+      raise ConfigError('leakage.float_significant_digits must be at most 15 (float64 precision). '
+                        f'Got {self.float_significant_digits!r} instead.')
+    _check_positive_int('leakage', 'image_min_values', self.image_min_values)
+    _check_positive_int('leakage', 'image_hash_size', self.image_hash_size)
+    if self.image_hash_size > 8:
+      raise ConfigError(f'leakage.image_hash_size must be at most 8 (64 bits). Got {self.image_hash_size!r} instead.')
+    if isinstance(self.num_shards, bool) or not isinstance(self.num_shards, int) or self.num_shards < 0:
+      raise ConfigError(f'leakage.num_shards must be a non-negative integer (0: automatic). '
+                        f'Got {self.num_shards!r} instead.')
 
 
 @dataclasses.dataclass(frozen=True)
@@ -201,7 +218,7 @@ class PreflightConfig:
     return json.dumps(self.to_dict(), sort_keys=True)
 
   @classmethod
-  def from_dict(cls, value: Mapping[str, Any]) -> 'PreflightConfig':
+  def from_dict(cls, value: Mapping[str, Any]) -> PreflightConfig:
     known = {f.name for f in dataclasses.fields(cls)}
     unknown = sorted(set(value) - known)
     if unknown:
@@ -209,7 +226,7 @@ class PreflightConfig:
     return cls(**value)
 
   @classmethod
-  def from_json(cls, text: str) -> 'PreflightConfig':
+  def from_json(cls, text: str) -> PreflightConfig:
     try:
       value = json.loads(text)
     except json.JSONDecodeError as e:

@@ -4,6 +4,7 @@ tf.Example TFRecords."""
 
 from __future__ import annotations
 
+import csv
 import os
 from typing import Callable, Dict, Mapping
 
@@ -118,6 +119,23 @@ def check_csv_headers(split: str, files: list) -> None:
       raise InputError(f'split {split!r}: {path} has a different header from {files[0]}.')
 
 
+def find_ragged_csv_row(csv_files: Mapping[str, list]) -> InputError | None:
+  """An error naming the first row whose field count differs from its file's header (failure path only: CsvExampleGen
+  says "Columns do not match" without naming the file or the line), or None."""
+  for split, files in sorted(csv_files.items()):
+    for path in files:
+      if path.lower().endswith('.gz'):
+        continue
+      with fileio.open(path, 'r') as f:
+        rows = csv.reader(f)
+        width = len(next(rows, []))
+        for row in rows:
+          if row and len(row) != width:
+            return InputError(f'split {split!r}: {path} line {rows.line_num} has {len(row)} field(s) but the header '
+                              f'has {width}: every CSV row needs one value per column.')
+  return None
+
+
 def csv_to_tfrecords(csv_files: Mapping[str, list], make_pipeline: Callable[[], beam.Pipeline],
                      output_dir: str) -> Dict[str, str]:
   """Converts each split's CSV files to gzipped tf.Example TFRecords with CsvExampleGen's own transform.
@@ -126,10 +144,22 @@ def csv_to_tfrecords(csv_files: Mapping[str, list], make_pipeline: Callable[[], 
   """
   from tfx.components.example_gen.csv_example_gen import executor as csv_executor  # Only the CLI needs it.
 
+  for split, files in sorted(csv_files.items()):
+    check_csv_headers(split, files)
+  try:
+    return _convert_csv(csv_files, make_pipeline, output_dir, csv_executor._CsvToExample)  # pylint: disable=protected-access
+  except Exception as e:
+    ragged = find_ragged_csv_row(csv_files)
+    if ragged is not None:
+      raise ragged from e
+    raise
+
+
+def _convert_csv(csv_files: Mapping[str, list], make_pipeline: Callable[[], beam.Pipeline], output_dir: str,
+                 csv_to_example: Callable[..., beam.PTransform]) -> Dict[str, str]:
   patterns = {}
   with make_pipeline() as pipeline:
     for split, files in sorted(csv_files.items()):
-      check_csv_headers(split, files)
       split_dir = os.path.join(output_dir, f'Split-{split}')
       fileio.makedirs(split_dir)
       staged = os.path.join(output_dir, f'csv-{split}')
@@ -137,7 +167,7 @@ def csv_to_tfrecords(csv_files: Mapping[str, list], make_pipeline: Callable[[], 
       for i, path in enumerate(files):  # CsvExampleGen reads input_base/<split_pattern>: stage files under one dir.
         fileio.copy(path, os.path.join(staged, f'{i:05d}.csv'), overwrite=True)
       _ = (pipeline
-           | f'CsvToExample[{split}]' >> csv_executor._CsvToExample(  # pylint: disable=protected-access
+           | f'CsvToExample[{split}]' >> csv_to_example(
                exec_properties={'input_base': output_dir}, split_pattern=f'csv-{split}/*.csv')
            | f'Serialize[{split}]' >> beam.Map(lambda example: example.SerializeToString(deterministic=True))
            | f'Write[{split}]' >> beam.io.WriteToTFRecord(os.path.join(split_dir, 'data_tfrecord'),

@@ -36,7 +36,7 @@ def findings_table(findings: list) -> str:
     tag = f.get('kind') or f.get('code') or ''
     details = ', '.join(f'{esc(k)}={esc(v)}' for k, v in sorted(f.items()) if k not in _MAIN_KEYS)
     rows.append(f'<tr><td class="{esc(f["severity"])}">{esc(f["severity"])}</td><td>{esc(tag)}</td>'
-                f'<td>{esc(f.get("feature", ""))}</td><td>{esc(f["message"])}</td><td>{details}</td></tr>')
+                f'<td>{esc(f.get("feature") or "")}</td><td>{esc(f["message"])}</td><td>{details}</td></tr>')
   return ('<table><tr><th>severity</th><th>kind</th><th>feature</th><th>message</th><th>details</th></tr>'
           + ''.join(rows) + '</table>')
 

@@ -1,18 +1,575 @@
-"""Train/eval leakage check (stub: replaced by the real check)."""
+"""Train/eval leakage: exact and near duplicates across and within splits, and entities (groups) shared by splits.
 
-from typing import Any, Callable, Dict, Mapping, Optional, Sequence
+One Beam pipeline for all splits:
+
+  files of each split -> Hash[split]: read records sequentially, decode a batch with tfx-bsl's tf.Example decoder,
+  hash the whole batch with numpy (hashing.py) -> per batch, compact arrays (hash, split, label hash, file, index)
+  -> Shard: cut each batch's arrays by hash into num_shards pieces -> GroupByKey((kind, shard))
+  -> Join: per shard, sort by hash and count per split with numpy -> small counters (CombineGlobally) + duplicate list.
+
+Why raw records rather than `TFExampleRecord(...).BeamSource()`: TFXIO's RecordBatches do not say which file and
+record an example came from, and the report must point at every duplicate. Reading each file sequentially in one DoFn
+gives exact record indices, keeps Beam elements few and large (one per batch of 8192 examples, never one per example),
+and decodes with the same C++ decoder TFXIO uses (`ExamplesToRecordBatchDecoder`, types inferred per batch; the hash
+does not depend on the inferred type of an empty list). Gzipped files cannot be split anyway, so parallelism is per file.
+
+No worker and not the driver ever holds all hashes: each shard holds 1/num_shards of them (about 40 bytes per example).
+The driver only reads back the merged counters and re-reads a few sample records for the report.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+from typing import Any, Callable, Dict, Iterable, List, Mapping, Optional, Sequence, Tuple
 
 import apache_beam as beam
+import numpy as np
+from tfx.dsl.io import fileio
 
-from tfx_preflight import report
+from tfx_preflight import hashing, report
 from tfx_preflight.config import LeakageConfig
+from tfx_preflight.html_report import esc
+
+EXACT = 'exact'
+NEAR = 'near'
+GROUP = 'group'
+
+DUPLICATES_FILE = 'duplicates.tsv'
+STATS_FILE = 'leakage_stats.json'
+DUPLICATES_HEADER = 'kind\thash\tsplit\tfile\trecord_index'
+
+BATCH_SIZE = 8192
+# Auto sharding: one shard per this many bytes of input files, within [MIN_SHARDS, MAX_SHARDS].
+_BYTES_PER_SHARD = 32 << 20
+MIN_SHARDS = 4
+MAX_SHARDS = 4096
+_MAX_SHOWN_VALUES = 8
+_MAX_SHOWN_CHARS = 60
+_NO_LABEL = np.uint64(0)
+
+_STATS = 'stats'
+
+
+@dataclasses.dataclass(frozen=True)
+class _Plan:
+  """Everything the Beam steps need; small and picklable."""
+  splits: Tuple[str, ...]  # index 0 is train.
+  files: Tuple[Tuple[int, str], ...]  # (split id, path) by file id.
+  exclude: Tuple[str, ...]
+  label_key: Optional[str]
+  group_key: Optional[str]
+  near: Optional[hashing.NearOptions]
+  num_shards: int
+  max_samples: int
+  batch_size: int = BATCH_SIZE
+
+  @property
+  def kinds(self) -> Tuple[str, ...]:
+    return (EXACT,) + ((NEAR,) if self.near else ()) + ((GROUP,) if self.group_key else ())
+
+
+# --- Counters merged across batches and shards --------------------------------------------------------------------
+
+
+def merge_stats(a: Dict[str, Any], b: Mapping[str, Any], max_samples: int) -> Dict[str, Any]:
+  """Merges b into a: numbers add, feature lists unite, sample lists keep the max_samples first by location."""
+  for key, value in b.items():
+    if key not in a:
+      a[key] = json.loads(json.dumps(value)) if isinstance(value, (dict, list)) else value
+    elif isinstance(value, Mapping):
+      merge_stats(a[key], value, max_samples)
+    elif key == 'features':
+      a[key] = sorted(set(a[key]) | set(value))
+    elif key == 'samples':
+      a[key] = sorted(a[key] + [list(v) for v in value])[:max_samples]
+    else:
+      a[key] += value
+  return a
+
+
+class _MergeStatsFn(beam.CombineFn):
+  """Small dict accumulators: a few numbers per split pair, a feature list per split and a few sample locations."""
+
+  def __init__(self, max_samples: int):
+    self._max_samples = max_samples
+
+  def create_accumulator(self) -> Dict[str, Any]:
+    return {}
+
+  def add_input(self, accumulator, element):
+    return merge_stats(accumulator, element, self._max_samples)
+
+  def merge_accumulators(self, accumulators):
+    merged: Dict[str, Any] = {}
+    for accumulator in accumulators:
+      merge_stats(merged, accumulator, self._max_samples)
+    return merged
+
+  def extract_output(self, accumulator):
+    return accumulator
+
+
+# --- Hashing (one element per batch) ------------------------------------------------------------------------------
+
+
+class _HashFileFn(beam.DoFn):
+  """Reads one TFRecord file and emits, per batch, the compact arrays of every hash kind plus per-split counters."""
+
+  def __init__(self, plan: _Plan):
+    self._plan = plan
+
+  def process(self, file_id: int) -> Iterable[Any]:
+    plan = self._plan
+    split_id, path = plan.files[file_id]
+    split = plan.splits[split_id]
+    for start, batch in hashing.iter_record_batches(path, plan.batch_size):
+      n = batch.num_rows
+      features = hashing.selected_features(batch, plan.exclude)
+      part = {'split': split_id, 'file': np.full(n, file_id, dtype=np.uint32),
+              'index': np.arange(start, start + n, dtype=np.int64),
+              EXACT: hashing.hash_batch(batch, features)}
+      counters = {'examples': {split: n}, 'features': {split: {'features': list(batch.schema.names)}}}
+      if plan.label_key:
+        label, present = hashing.hash_single_feature(batch, plan.label_key)
+        part['label'] = np.where(present, label[:, 0], _NO_LABEL)
+        counters['label_present'] = {split: int(present.sum())}
+      else:
+        part['label'] = np.zeros(n, dtype=np.uint64)
+      if plan.near:
+        part[NEAR] = hashing.hash_batch(batch, features, plan.near)
+      if plan.group_key:
+        group, present = hashing.hash_single_feature(batch, plan.group_key)
+        part[GROUP] = group
+        part['group_present'] = present
+        counters['group_present'] = {split: int(present.sum())}
+      yield beam.pvalue.TaggedOutput(_STATS, counters)
+      yield part
+
+
+class _ShardFn(beam.DoFn):
+  """Cuts one batch's arrays into per-shard pieces keyed (kind, shard): a few large elements per batch."""
+
+  def __init__(self, plan: _Plan):
+    self._plan = plan
+
+  def process(self, part: Mapping[str, Any]) -> Iterable[Tuple[Tuple[str, int], Tuple]]:
+    for kind in self._plan.kinds:
+      keep = part['group_present'] if kind == GROUP else slice(None)
+      hashes = part[kind][keep]
+      columns = (hashes, part['label'][keep], part['file'][keep], part['index'][keep])
+      shard = (hashes[:, 1] % np.uint64(self._plan.num_shards)).astype(np.int64)
+      order = np.argsort(shard, kind='stable')
+      bounds = np.searchsorted(shard[order], np.arange(self._plan.num_shards + 1))
+      for s in range(self._plan.num_shards):
+        if bounds[s] == bounds[s + 1]:
+          continue
+        rows = order[bounds[s]:bounds[s + 1]]
+        yield (kind, s), (part['split'],) + tuple(c[rows] for c in columns)
+
+
+def join_shard(kind: str, pieces: Iterable[Tuple], plan: _Plan) -> Tuple[Dict[str, Any], List[str]]:
+  """Counts one shard's duplicates with numpy. Returns (counters, duplicate-list lines)."""
+  pieces = list(pieces)
+  split = np.concatenate([np.full(len(p[1]), p[0], dtype=np.int64) for p in pieces])
+  hashes = np.concatenate([p[1] for p in pieces])
+  label = np.concatenate([p[2] for p in pieces])
+  file_id = np.concatenate([p[3] for p in pieces]).astype(np.int64)
+  index = np.concatenate([p[4] for p in pieces])
+  order = np.lexsort((index, file_id, split, hashes[:, 1], hashes[:, 0]))
+  split, hashes, label, file_id, index = split[order], hashes[order], label[order], file_id[order], index[order]
+  starts = np.ones(len(split), dtype=bool)
+  starts[1:] = (hashes[1:, 0] != hashes[:-1, 0]) | (hashes[1:, 1] != hashes[:-1, 1])
+  group = np.cumsum(starts) - 1
+  num_groups = int(group[-1]) + 1
+  num_splits = len(plan.splits)
+  counts = np.bincount(group * num_splits + split, minlength=num_groups * num_splits).reshape(num_groups, num_splits)
+
+  counters: Dict[str, Any] = {kind: {'cross': {}, 'within': {}}}
+  if kind == EXACT:
+    for s, name in enumerate(plan.splits):
+      column = counts[:, s]
+      counters[kind]['within'][name] = {'duplicate_examples': int(column.sum() - np.count_nonzero(column)),
+                                        'duplicate_groups': int(np.count_nonzero(column > 1))}
+
+  is_train = split == 0
+  train_rows = np.flatnonzero(is_train)
+  first_train = np.full(num_groups, -1, dtype=np.int64)
+  label_min = np.full(num_groups, np.iinfo(np.uint64).max, dtype=np.uint64)
+  label_max = np.zeros(num_groups, dtype=np.uint64)
+  if len(train_rows):
+    first_train[group[train_rows[::-1]]] = train_rows[::-1]  # Last write wins: the first train row of each group.
+    np.minimum.at(label_min, group[train_rows], label[train_rows])
+    np.maximum.at(label_max, group[train_rows], label[train_rows])
+  in_train = counts[:, 0] > 0
+  for s in range(1, num_splits):
+    shared = in_train & (counts[:, s] > 0)
+    rows = np.flatnonzero((split == s) & shared[group])
+    conflicts = (label_min[group[rows]] != label_max[group[rows]]) | (label[rows] != label_min[group[rows]])
+    ordered = rows[np.lexsort((index[rows], file_id[rows]))][:plan.max_samples]
+    samples = []
+    for row in ordered:
+      g, t = group[row], first_train[group[row]]
+      samples.append([int(file_id[row]), int(index[row]), int(file_id[t]), int(index[t]), hashing.hex_digest(hashes[row]),
+                      int(counts[g, s]), int(counts[g, 0]), bool(conflicts[np.searchsorted(rows, row)]) if kind != GROUP else False])
+    counters[kind]['cross'][plan.splits[s]] = {
+        'duplicate_examples': int(len(rows)), 'unique_duplicates': int(np.count_nonzero(shared)),
+        'train_examples': int(counts[shared, 0].sum()),
+        'label_conflicts': int(np.count_nonzero(conflicts)) if kind != GROUP and plan.label_key else 0,
+        'samples': samples}
+
+  lines: List[str] = []
+  if kind != GROUP:
+    listed = np.flatnonzero(counts.sum(axis=1)[group] > 1)
+    lines = [f'{kind}\t{hashing.hex_digest(hashes[r])}\t{plan.splits[split[r]]}\t{plan.files[file_id[r]][1]}\t'
+             f'{int(index[r])}' for r in listed]
+  return counters, lines
+
+
+class _JoinShardFn(beam.DoFn):
+
+  def __init__(self, plan: _Plan):
+    self._plan = plan
+
+  def process(self, element) -> Iterable[Any]:
+    (kind, _), pieces = element
+    counters, lines = join_shard(kind, pieces, self._plan)
+    yield beam.pvalue.TaggedOutput(_STATS, counters)
+    if lines:
+      yield '\n'.join(lines)
+
+
+# --- Driver side ----------------------------------------------------------------------------------------------------
+
+
+def _split_files(examples: Mapping[str, str], splits: Sequence[str]) -> List[Tuple[int, str]]:
+  files = []
+  for split_id, split in enumerate(splits):
+    if split not in examples:
+      raise ValueError(f'Leakage check: split {split!r} has no examples; available: {", ".join(sorted(examples))}.')
+    matched = sorted(f for f in fileio.glob(examples[split]) if not fileio.isdir(f))
+    if not matched:
+      raise ValueError(f'Leakage check: no file matches {examples[split]!r} (split {split!r}).')
+    files.extend((split_id, path) for path in matched)
+  return files
+
+
+def _auto_shards(files: Sequence[Tuple[int, str]]) -> int:
+  total = 0
+  for _, path in files:
+    try:
+      total += int(fileio.stat(path).length)
+    except Exception:  # Size unknown (some filesystems): assume one shard's worth.
+      total += _BYTES_PER_SHARD
+  return int(min(MAX_SHARDS, max(MIN_SHARDS, total // _BYTES_PER_SHARD)))
+
+
+def make_plan(examples: Mapping[str, str], train_split: str, eval_splits: Sequence[str], config: LeakageConfig,
+              label_key: Optional[str]) -> _Plan:
+  splits = (train_split, *eval_splits)
+  files = _split_files(examples, splits)
+  exclude = tuple(sorted(set(config.exclude_features) | ({label_key} if label_key else set())))
+  near = hashing.NearOptions(config.float_significant_digits, config.image_min_values,
+                             config.image_hash_size) if config.near_duplicates else None
+  return _Plan(splits=splits, files=tuple(files), exclude=exclude, label_key=label_key, group_key=config.group_key,
+               near=near, num_shards=config.num_shards or _auto_shards(files), max_samples=int(config.max_samples))
+
+
+def build_pipeline(pipeline: beam.Pipeline, plan: _Plan, output_dir: str) -> None:
+  """Adds the leakage steps to `pipeline`; results land in output_dir (stats JSON and the duplicate list)."""
+  parts, counters = [], []
+  for split_id, split in enumerate(plan.splits):
+    file_ids = [i for i, (s, _) in enumerate(plan.files) if s == split_id]
+    hashed = (pipeline
+              | f'Files[{split}]' >> beam.Create(file_ids)
+              | f'Hash[{split}]' >> beam.ParDo(_HashFileFn(plan)).with_outputs(_STATS, main='parts'))
+    parts.append(hashed.parts)
+    counters.append(hashed[_STATS])
+  joined = (parts
+            | 'FlattenParts' >> beam.Flatten()
+            | 'Shard' >> beam.ParDo(_ShardFn(plan))
+            | 'GroupByShard' >> beam.GroupByKey()
+            | 'Join' >> beam.ParDo(_JoinShardFn(plan)).with_outputs(_STATS, main='lines'))
+  _ = (joined.lines
+       | 'WriteDuplicates' >> beam.io.WriteToText(os.path.join(output_dir, DUPLICATES_FILE), shard_name_template='',
+                                                  header=DUPLICATES_HEADER))
+  _ = ((*counters, joined[_STATS])
+       | 'FlattenStats' >> beam.Flatten()
+       | 'MergeStats' >> beam.CombineGlobally(_MergeStatsFn(plan.max_samples))
+       | 'StatsToJson' >> beam.Map(lambda s: json.dumps(s, sort_keys=True))
+       | 'WriteStats' >> beam.io.WriteToText(os.path.join(output_dir, STATS_FILE), shard_name_template=''))
+
+
+def _read_stats(output_dir: str) -> Dict[str, Any]:
+  with fileio.open(os.path.join(output_dir, STATS_FILE), 'r') as f:
+    return json.loads(f.read())
+
+
+def _shown_value(value: Any) -> Any:
+  if isinstance(value, bytes):
+    text = value.decode('utf-8', errors='replace')
+    return text if len(text) <= _MAX_SHOWN_CHARS else text[:_MAX_SHOWN_CHARS] + '…'
+  if isinstance(value, float):
+    return float(f'{value:.6g}') if np.isfinite(value) else str(value)
+  return value
+
+
+def readable_example(features: Mapping[str, Any]) -> Dict[str, Any]:
+  """Feature values for the report: at most a few values per feature, long strings cut."""
+  shown = {}
+  for name in sorted(features):
+    values = features[name]
+    if values is None:
+      continue
+    head = [_shown_value(v) for v in values[:_MAX_SHOWN_VALUES]]
+    shown[name] = head + ([f'… ({len(values)} values)'] if len(values) > _MAX_SHOWN_VALUES else [])
+  return shown
+
+
+def read_examples_at(locations: Iterable[Tuple[str, int]]) -> Dict[Tuple[str, int], Dict[str, Any]]:
+  """Decodes the records at (file, index); each file is read once, up to its largest wanted index."""
+  from tfx_bsl.coders.example_coder import ExamplesToRecordBatchDecoder
+  wanted: Dict[str, set] = {}
+  for path, index in locations:
+    wanted.setdefault(path, set()).add(index)
+  decoder = ExamplesToRecordBatchDecoder()
+  found = {}
+  for path, indices in sorted(wanted.items()):
+    last = max(indices)
+    for start, records in hashing.iter_records(path, BATCH_SIZE, verify_crc=False):
+      for i in sorted(j for j in indices if start <= j < start + len(records)):
+        batch = decoder.DecodeBatch([records[i - start]])
+        found[(path, i)] = {name: column[0] for name, column in batch.to_pydict().items()}
+      if start + len(records) > last:
+        break
+  return found
+
+
+def _fraction(count: int, total: int) -> float:
+  return round(count / total, 6) if total else 0.0
+
+
+def _severity(fraction: float, config: LeakageConfig) -> Optional[str]:
+  if fraction > config.block_fraction:
+    return 'block'
+  if fraction > config.warn_fraction:
+    return 'warn'
+  return None
+
+
+def _hashed_features(stats: Mapping[str, Any], plan: _Plan) -> Dict[str, List[str]]:
+  return {split: [f for f in stats['features'][split]['features'] if f not in plan.exclude] for split in plan.splits}
+
+
+def _check_inputs_seen(stats: Mapping[str, Any], plan: _Plan, config: LeakageConfig) -> None:
+  """Fail closed: an empty split, nothing to hash, a misspelled excluded feature or an absent group key."""
+  seen = set()
+  for split_id, split in enumerate(plan.splits):
+    if not stats.get('examples', {}).get(split):
+      files = ', '.join(path for s, path in plan.files if s == split_id)
+      raise ValueError(f'Leakage check: split {split!r} has no examples ({files}).')
+    seen |= set(stats['features'][split]['features'])
+    if not _hashed_features(stats, plan)[split]:
+      raise ValueError(f'Leakage check: split {split!r} has no feature left to hash after excluding '
+                       f'{", ".join(plan.exclude)}.')
+  unknown = [name for name in config.exclude_features if name not in seen]
+  if unknown:
+    raise ValueError(f'leakage.exclude_features names {", ".join(map(repr, unknown))}, which no example has: the '
+                     f'content hash would silently include what was meant to be excluded. Features: '
+                     f'{", ".join(sorted(seen))}.')
+  if plan.group_key:
+    absent = [s for s in plan.splits if not stats.get('group_present', {}).get(s)]
+    if absent:
+      raise ValueError(f'Leakage check: group_key {plan.group_key!r} is absent from every example of split(s) '
+                       f'{", ".join(absent)}. Features: {", ".join(sorted(seen))}.')
+
+
+def _samples(kind: str, raw: Sequence[Sequence[Any]], plan: _Plan, values: Mapping[Tuple[str, int], Any]) -> List[Dict]:
+  samples = []
+  for eval_file, eval_index, train_file, train_index, digest, eval_count, train_count, conflict in raw:
+    eval_path, train_path = plan.files[eval_file][1], plan.files[train_file][1]
+    eval_values = values.get((eval_path, eval_index), {})
+    sample = {'hash': digest, 'file': eval_path, 'index': eval_index, 'train_file': train_path,
+              'train_index': train_index, 'copies_in_b': eval_count, 'copies_in_a': train_count}
+    if kind == GROUP:
+      sample['group'] = readable_example({plan.group_key: eval_values.get(plan.group_key)}).get(plan.group_key)
+    else:
+      sample['label_conflict'] = conflict
+      sample['features'] = readable_example({k: v for k, v in eval_values.items() if k not in plan.exclude})
+      if plan.label_key:
+        sample['label'] = readable_example({plan.label_key: eval_values.get(plan.label_key)}).get(plan.label_key)
+      if kind == NEAR:
+        train_values = values.get((train_path, train_index), {})
+        sample['train_features'] = readable_example({k: v for k, v in train_values.items() if k not in plan.exclude})
+    samples.append(sample)
+  return samples
+
+
+def _sample_locations(stats: Mapping[str, Any], plan: _Plan) -> List[Tuple[str, int]]:
+  locations = []
+  for kind in plan.kinds:
+    for pair in stats.get(kind, {}).get('cross', {}).values():
+      for eval_file, eval_index, train_file, train_index, *_ in pair.get('samples', []):
+        locations.append((plan.files[eval_file][1], eval_index))
+        if kind == NEAR:
+          locations.append((plan.files[train_file][1], train_index))
+  return locations
+
+
+def _pair_result(kind: str, stats: Mapping[str, Any], plan: _Plan, eval_split: str,
+                 values: Mapping[Tuple[str, int], Any]) -> Dict[str, Any]:
+  pair = stats.get(kind, {}).get('cross', {}).get(eval_split, {})
+  total = int(stats['examples'][eval_split])
+  duplicates = int(pair.get('duplicate_examples', 0))
+  result = {'splits': [plan.splits[0], eval_split], 'duplicate_examples': duplicates,
+            'unique_duplicates': int(pair.get('unique_duplicates', 0)), 'fraction_of_b': _fraction(duplicates, total),
+            'examples_in_a_involved': int(pair.get('train_examples', 0)),
+            'samples': _samples(kind, pair.get('samples', []), plan, values)}
+  if kind != GROUP:
+    result['label_conflicts'] = int(pair.get('label_conflicts', 0))
+  return result
+
+
+def _findings(result: Mapping[str, Any], config: LeakageConfig, plan: _Plan) -> List[Dict[str, Any]]:
+  findings = []
+  for pair in result['cross_split']:
+    a, b = pair['splits']
+    severity = _severity(pair['fraction_of_b'], config) if pair['duplicate_examples'] else None
+    if severity:
+      findings.append(report.finding(
+          severity, f'{pair["duplicate_examples"]} example(s) of {b} ({pair["fraction_of_b"]:.2%}) have the same '
+          f'content as an example of {a} ({pair["unique_duplicates"]} distinct).', kind='cross_split_duplicates',
+          splits=[a, b], duplicate_examples=pair['duplicate_examples'], fraction_of_b=pair['fraction_of_b']))
+    if pair['label_conflicts']:
+      findings.append(report.finding(
+          'warn', f'{pair["label_conflicts"]} example(s) of {b} occur in {a} with a different {plan.label_key!r}.',
+          kind='label_conflict', splits=[a, b], label_conflicts=pair['label_conflicts']))
+  for pair in result.get('near_duplicates') or []:
+    a, b = pair['splits']
+    if pair['near_only_examples'] and _severity(pair['fraction_of_b'], config):
+      findings.append(report.finding(
+          'warn', f'{pair["near_only_examples"]} example(s) of {b} are near-duplicates (not exact) of examples of '
+          f'{a}; {pair["duplicate_examples"]} ({pair["fraction_of_b"]:.2%}) counting exact ones.',
+          kind='near_duplicates', splits=[a, b], near_only_examples=pair['near_only_examples'],
+          fraction_of_b=pair['fraction_of_b']))
+  for pair in result.get('group_leakage') or []:
+    a, b = pair['splits']
+    severity = _severity(pair['fraction_of_b'], config) if pair['shared_groups'] else None
+    if severity:
+      findings.append(report.finding(
+          severity, f'{pair["shared_groups"]} {plan.group_key!r} group(s) occur in both {a} and {b}: they hold '
+          f'{pair["duplicate_examples"]} example(s) of {b} ({pair["fraction_of_b"]:.2%}) and '
+          f'{pair["examples_in_a_involved"]} of {a}.', kind='group_leakage', feature=plan.group_key, splits=[a, b],
+          shared_groups=pair['shared_groups'], fraction_of_b=pair['fraction_of_b']))
+  for split, count in sorted(result['within_split'].items()):
+    if count:
+      findings.append(report.finding(
+          'warn', f'{count} example(s) of {split} repeat another example of {split} (same content).',
+          kind='within_split_duplicates', splits=[split], duplicate_examples=count))
+  return findings
+
+
+def summarize(stats: Mapping[str, Any], plan: _Plan, config: LeakageConfig, output_dir: str) -> Dict[str, Any]:
+  """The check's result from the merged counters (plus a few re-read sample records)."""
+  _check_inputs_seen(stats, plan, config)
+  values = read_examples_at(_sample_locations(stats, plan))
+  evals = plan.splits[1:]
+  cross = [_pair_result(EXACT, stats, plan, b, values) for b in evals]
+  within = {s: int(stats.get(EXACT, {}).get('within', {}).get(s, {}).get('duplicate_examples', 0))
+            for s in plan.splits}
+  result: Dict[str, Any] = {
+      'cross_split': cross, 'within_split': within,
+      'examples': {s: int(stats['examples'][s]) for s in plan.splits},
+      'hashed_features': _hashed_features(stats, plan), 'excluded_features': list(plan.exclude),
+      'duplicates_file': os.path.join(output_dir, DUPLICATES_FILE),
+      'hash': '128-bit canonical content hash (two 64-bit lanes) of the hashed features',
+  }
+  if plan.near:
+    near = [_pair_result(NEAR, stats, plan, b, values) for b in evals]
+    for pair, exact in zip(near, cross):
+      pair['near_only_examples'] = pair['duplicate_examples'] - exact['duplicate_examples']
+    result['near_duplicates'] = near
+    result['near_settings'] = dataclasses.asdict(plan.near)
+  if plan.group_key:
+    groups = [_pair_result(GROUP, stats, plan, b, values) for b in evals]
+    for pair in groups:
+      pair['shared_groups'] = pair.pop('unique_duplicates')
+    result['group_leakage'] = groups
+    result['group_key'] = plan.group_key
+  findings = _findings(result, config, plan)
+  return {'status': report.status_for(findings, config.mode), 'findings': findings, **result}
 
 
 def check_leakage(examples: Mapping[str, str], train_split: str, eval_splits: Sequence[str], config: LeakageConfig,
                   make_pipeline: Callable[[], beam.Pipeline], output_dir: str,
                   label_key: Optional[str] = None) -> Dict[str, Any]:
-  return report.skipped('leakage check not implemented yet')
+  """Finds eval examples whose content (all features but the label and config.exclude_features) also occurs in train.
+
+  Args:
+    examples: split name -> file pattern of tf.Example TFRecord files (gzip when the name ends in .gz).
+    train_split, eval_splits: every eval split is compared with train_split.
+    config: thresholds, excluded features, near-duplicate and group settings.
+    make_pipeline: builds the Beam pipeline (so `beam_pipeline_args` apply); one pipeline runs every split.
+    output_dir: receives duplicates.tsv (every example whose hash occurs more than once) and the merged counters.
+    label_key: left out of the hash; same content with a different label is a label conflict.
+
+  Returns:
+    {status, findings, cross_split: [...], within_split: {split: n}, near_duplicates?, group_leakage?, ...}.
+
+  Raises:
+    ValueError naming the split, file or feature when the check cannot really run.
+  """
+  plan = make_plan(examples, train_split, eval_splits, config, label_key)
+  fileio.makedirs(output_dir)
+  with make_pipeline() as pipeline:
+    build_pipeline(pipeline, plan, output_dir)
+  return summarize(_read_stats(output_dir), plan, config, output_dir)
+
+
+def _sample_rows(pair: Mapping[str, Any], kind: str) -> str:
+  rows = []
+  for s in pair.get('samples', []):
+    where = f'{esc(s["file"])} #{esc(s["index"])}<br><small>{esc(pair["splits"][0])}: {esc(s["train_file"])} ' \
+            f'#{esc(s["train_index"])}</small>'
+    if kind == GROUP:
+      content = f'<code>{esc(s.get("group"))}</code>'
+    else:
+      content = ', '.join(f'<code>{esc(k)}</code>={esc(v)}' for k, v in s.get('features', {}).items())
+      if 'label' in s:
+        content += f'<br>label={esc(s["label"])}' + (' <b>(label conflict)</b>' if s.get('label_conflict') else '')
+    rows.append(f'<tr><td>{where}</td><td>{esc(s["copies_in_b"])} / {esc(s["copies_in_a"])}</td><td>{content}</td></tr>')
+  if not rows:
+    return ''
+  return ('<table><tr><th>example (eval file #record; train copy)</th><th>copies eval / train</th><th>content</th></tr>'
+          + ''.join(rows) + '</table>')
+
+
+def _pairs_table(title: str, pairs: Sequence[Mapping[str, Any]], kind: str) -> str:
+  columns = [('duplicate_examples', 'examples of b'), ('fraction_of_b', 'fraction of b')]
+  columns += [('shared_groups', 'shared groups')] if kind == GROUP else [('unique_duplicates', 'distinct contents')]
+  columns += [('near_only_examples', 'near only')] if kind == NEAR else []
+  columns += [('label_conflicts', 'label conflicts')] if kind == EXACT else []
+  columns += [('examples_in_a_involved', 'examples of a')]
+  header = '<tr><th>a</th><th>b</th>' + ''.join(f'<th>{esc(label)}</th>' for _, label in columns) + '</tr>'
+  body = ''.join('<tr><td>' + esc(p['splits'][0]) + '</td><td>' + esc(p['splits'][1]) + '</td>'
+                 + ''.join(f'<td>{esc(p.get(key, ""))}</td>' for key, _ in columns) + '</tr>' for p in pairs)
+  samples = ''.join(_sample_rows(p, kind) for p in pairs)
+  return f'<h3>{esc(title)}</h3><table>{header}{body}</table>{samples}'
 
 
 def render_html(result: Mapping[str, Any]) -> str:
-  return ''
+  """A table per split pair (exact, near, group) with a few samples, and within-split counts; all escaped."""
+  if result.get('status') == 'skipped' or 'cross_split' not in result:
+    return ''
+  parts = [_pairs_table('Exact duplicates across splits', result['cross_split'], EXACT)]
+  if result.get('near_duplicates'):
+    parts.append(_pairs_table('Near-duplicates across splits', result['near_duplicates'], NEAR))
+  if result.get('group_leakage'):
+    parts.append(_pairs_table(f'Groups ({result.get("group_key")}) shared across splits', result['group_leakage'],
+                              GROUP))
+  within = ''.join(f'<tr><td>{esc(s)}</td><td>{esc(n)}</td></tr>' for s, n in sorted(result['within_split'].items()))
+  parts.append(f'<h3>Duplicates within a split</h3><table><tr><th>split</th><th>repeated examples</th></tr>{within}'
+               '</table>')
+  parts.append(f'<p>Every duplicate is listed in <code>{esc(result.get("duplicates_file", ""))}</code>.</p>')
+  return ''.join(parts)

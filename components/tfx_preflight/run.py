@@ -144,9 +144,23 @@ def run_checks(inputs: PreflightInputs, config: PreflightConfig, make_pipeline: 
   return result
 
 
+def relative_to(value: Any, output_dir: str) -> Any:
+  """`value` with every path under `output_dir` made relative to it: a rerun into another directory gives the same
+  report bytes, and the report directory can be moved or copied whole."""
+  if isinstance(value, str):
+    prefix = output_dir.rstrip('/') + '/'
+    return value[len(prefix):] if value.startswith(prefix) else value
+  if isinstance(value, dict):
+    return {k: relative_to(v, output_dir) for k, v in value.items()}
+  if isinstance(value, (list, tuple)):
+    return [relative_to(v, output_dir) for v in value]
+  return value
+
+
 def write_report(result: Dict[str, Any], output_dir: str) -> Dict[str, Any]:
   """Writes report.html, then report.json (last, atomically: its presence means a complete report)."""
   statistics = result.pop('_statistics', None)
+  result = relative_to(result, output_dir)
   train, evals = result['splits']['train'], result['splits']['eval']
   fragments = {
       'skew': skew.render_html(result['checks']['skew'], statistics or {}, train, evals, output_dir),

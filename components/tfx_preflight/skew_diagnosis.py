@@ -24,6 +24,10 @@ MISSING_RATE_Z = 4.0
 # which the robust spread ratio and the std ratio must agree for a pure rescale.
 RESCALE_MIN_RATIO = 2.0
 RESCALE_AGREEMENT = 1.5
+# Non-zero values each split needs before its std/mean/range may be trusted for a rescale verdict.
+MIN_VALUES_FOR_MOMENTS = 100
+# Sampling-noise guard: a shift must exceed this many standard errors for the split sizes to be reported.
+NOISE_Z = 4.0
 # Round numbers a split gets multiplied or divided by, with the usual reason.
 KNOWN_SCALES: Tuple[Tuple[float, str], ...] = (
     (255.0, 'pixel normalization (/255) applied to one split only'),
@@ -101,18 +105,19 @@ class FeatureSummary:
 
   def numbers(self) -> Dict[str, Any]:
     """The numbers a finding shows for this split."""
-    out: Dict[str, Any] = {'num_examples': self.num_examples, 'missing_rate': _round(self.missing_rate)}
+    out: Dict[str, Any] = {'num_examples': self.num_examples, 'missing_rate': round_number(self.missing_rate)}
     if self.numeric:
-      out.update(min=_round(self.min), max=_round(self.max), mean=_round(self.mean), std=_round(self.std))
+      out.update({k: round_number(getattr(self, k)) for k in ('min', 'max', 'mean', 'std')})
     if self.categorical:
       out['unique'] = self.unique
       out['top_values'] = [v for v, _ in sorted(self.counts, key=lambda vc: (-vc[1], vc[0]))[:5]]
     if self.max_values > 1 or self.min_values != self.max_values:
-      out.update(min_num_values=self.min_values, max_num_values=self.max_values, avg_num_values=_round(self.avg_values))
+      out.update(min_num_values=self.min_values, max_num_values=self.max_values,
+                 avg_num_values=round_number(self.avg_values))
     return out
 
 
-def _round(value: Optional[float]) -> Optional[float]:
+def round_number(value: Optional[float]) -> Optional[float]:
   """Six significant digits: readable numbers, identical bytes for identical statistics."""
   if value is None or not math.isfinite(value):
     return value
@@ -136,7 +141,8 @@ def _common_stats(feature: statistics_pb2.FeatureNameStatistics) -> statistics_p
 def _summarize_feature(feature: statistics_pb2.FeatureNameStatistics, num_examples: int) -> FeatureSummary:
   common = _common_stats(feature)
   base = dict(name=feature_name(feature), type=_TYPE_NAMES.get(feature.type, str(feature.type)),
-              num_examples=int(num_examples), present=_examples_with_values(common), tot_values=int(common.tot_num_values),
+              num_examples=int(num_examples), present=_examples_with_values(common),
+              tot_values=int(common.tot_num_values),
               min_values=_min_values_when_present(common), max_values=int(common.max_num_values),
               avg_values=_avg_values_when_present(common))
   kind = feature.WhichOneof('stats')
@@ -258,18 +264,25 @@ def diagnose_scale(train: FeatureSummary, other: FeatureSummary, other_split: st
     return None
   name = train.name
   std_ratio = other.std / train.std
+  spread_ratio = other.spread / train.spread if train.spread and other.spread else None
   decile_ratio = _decile_ratio(train, other)
-  if train.spread and other.spread:
-    ratio = other.spread / train.spread
-    # Outliers can move the std ratio by 2x in a clean split of heavy-tailed data; the deciles all moving by the same
-    # factor is the robust signature of a rescale.
-    agrees = (abs(math.log(std_ratio / ratio)) < math.log(RESCALE_AGREEMENT)
-              or (decile_ratio is not None and abs(math.log(decile_ratio / ratio)) < math.log(1.25)))
-  else:  # Degenerate deciles (mostly one value): fall back on the range, which must agree with the std.
-    train_range, other_range = train.max - train.min, other.max - other.min
-    ratio = std_ratio
-    agrees = train_range > 0 and abs(math.log((other_range / train_range) / std_ratio)) < math.log(RESCALE_AGREEMENT)
-  numbers = {'scale_ratio': _round(ratio), 'std_ratio': _round(std_ratio)}
+  # Moments of a few non-zero values (sparse pixels, rare counts) swing by 3x between clean splits.
+  enough_values = min(train.tot_values - train.num_zeros, other.tot_values - other.num_zeros) >= MIN_VALUES_FOR_MOMENTS
+  pure = True
+  if decile_ratio is not None and (spread_ratio is None or _agree(decile_ratio, spread_ratio, 1.25)):
+    # Every decile moved by the same factor: the robust signature of a rescale (outliers can move the std ratio by 2x
+    # in a clean split of heavy-tailed data, so it is not required to agree).
+    ratio = decile_ratio
+  elif enough_values and spread_ratio is not None and _agree(std_ratio, spread_ratio, RESCALE_AGREEMENT):
+    ratio = spread_ratio
+    pure = _agree_means(train, other, ratio)
+  elif (enough_values and spread_ratio is None and train.max > train.min and _agree_means(train, other, std_ratio)
+        and _agree((other.max - other.min) / (train.max - train.min), std_ratio, 1.25)):
+    ratio = std_ratio  # Degenerate deciles (mostly one value): range, std and mean must all agree.
+  else:
+    ratio = None
+  numbers = {'scale_ratio': round_number(ratio if ratio is not None else spread_ratio or std_ratio),
+             'std_ratio': round_number(std_ratio)}
 
   splits = ((train_split, train), (other_split, other))
   standardized = [(split, s) for split, s in splits if _looks_standardized(s)]
@@ -282,19 +295,26 @@ def diagnose_scale(train: FeatureSummary, other: FeatureSummary, other_split: st
               f'{_fmt(std_summary.std)}) while {raw_split} values are raw (mean {_fmt(raw.mean)}, std '
               f'{_fmt(raw.std)}): standardization applied to one split only', numbers)
 
-  if not agrees or abs(math.log(ratio)) < math.log(RESCALE_MIN_RATIO):
+  if ratio is None or abs(math.log(ratio)) < math.log(RESCALE_MIN_RATIO):
     return None
   constant, cause = _known_scale(ratio)
-  mean_scaled = (train.mean != 0 and other.mean / train.mean > 0
-                 and abs(math.log((other.mean / train.mean) / ratio)) < math.log(1.25))
-  mean_scaled = mean_scaled or (decile_ratio is not None and abs(math.log(decile_ratio / ratio)) < math.log(1.25))
-  near_zero_means = abs(train.mean) < 0.1 * train.std and abs(other.mean) < 0.1 * other.std
   how = f'about {constant}x' if ratio > 1 else f'about 1/{constant} of'
-  if mean_scaled or near_zero_means:
+  if pure:
     why = cause or 'a different normalization or unit in each split'
     return f'{other_split} values of `{name}` are {how} {train_split}: {why}', numbers
   return (f'{other_split} values of `{name}` are rescaled ({how} {train_split}) and shifted (mean '
           f'{_fmt(train.mean)} vs {_fmt(other.mean)}): a different normalization in each split', numbers)
+
+
+def _agree(a: float, b: float, factor: float) -> bool:
+  return a > 0 and b > 0 and abs(math.log(a / b)) < math.log(factor)
+
+
+def _agree_means(train: FeatureSummary, other: FeatureSummary, ratio: float) -> bool:
+  """Means scaled by `ratio` too (or both about zero): a pure rescale, no shift."""
+  if abs(train.mean) < 0.1 * train.std and abs(other.mean) < 0.1 * other.std:
+    return True
+  return train.mean != 0 and _agree(other.mean / train.mean, ratio, 1.25)
 
 
 def _decile_ratio(train: FeatureSummary, other: FeatureSummary) -> Optional[float]:

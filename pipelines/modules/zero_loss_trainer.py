@@ -87,6 +87,7 @@ def _build_keras_model() -> tf.keras.Model:
 
 def train(fn_args: tfx.components.FnArgs, epochs: int = 4) -> Tuple[tf.keras.Model, Dict[str, Any]]:
   """Fits the model as run_fn does and returns it with the last epoch's metrics (val_* as Keras reports them)."""
+  tf.keras.utils.set_random_seed(_SEED)  # Before the datasets: their shuffle combines this seed with its own.
   schema = _schema()
   train_dataset = _input_fn(fn_args.train_files, fn_args.data_accessor, schema, _TRAIN_BATCH_SIZE)
   eval_dataset = _input_fn(fn_args.eval_files, fn_args.data_accessor, schema, _EVAL_BATCH_SIZE)

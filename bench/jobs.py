@@ -1,0 +1,316 @@
+"""One benchmark job per process: `python -m bench.jobs JOB ARGS_JSON RESULT_JSON`.
+
+Each job runs in a fresh interpreter so its wall time and peak RSS are its own (the parent reads the child's rusage
+from wait4). The child times only the job itself (`job_seconds`, after imports) and records the RSS its imports
+already cost (`import_rss_mb`); the parent adds the whole process's wall time and peak RSS.
+
+Every leakage implementation returns the same numbers (`duplicate_examples`, `label_conflicts`): the runner checks
+they agree with each other and with the leak the generator injected, so a fast wrong answer cannot win.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import resource
+import sys
+import time
+from typing import Any, Callable, Dict, List, Mapping
+
+_STARTED = time.perf_counter()
+os.environ.setdefault('CUDA_VISIBLE_DEVICES', '')
+os.environ.setdefault('TF_CPP_MIN_LOG_LEVEL', '2')
+
+import numpy as np  # noqa: E402
+
+from bench import generate  # noqa: E402
+
+TRAIN, EVAL = generate.TRAIN, generate.EVAL
+JOBS: Dict[str, Callable[[Mapping[str, Any]], Dict[str, Any]]] = {}
+# Rows per decoded RecordBatch in the single-process floor (TFXIO's default desired batch size is in the same range).
+FLOOR_BATCH_SIZE = 8192
+
+
+def job(name: str):
+  def register(fn):
+    JOBS[name] = fn
+    return fn
+  return register
+
+
+def _rss_mb() -> float:
+  return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
+
+
+_MARKS: Dict[str, float] = {}
+
+
+def _begin() -> float:
+  """Marks the end of a job's imports and set-up: what the process costs before the job does any work."""
+  _MARKS['setup_seconds'] = time.perf_counter() - _STARTED
+  _MARKS['setup_rss_mb'] = _rss_mb()
+  return time.perf_counter()
+
+
+def _make_pipeline(runner_args: List[str]):
+  import apache_beam as beam
+  from apache_beam.options.pipeline_options import PipelineOptions
+  return lambda: beam.Pipeline(options=PipelineOptions(list(runner_args)))
+
+
+def _feature_names(manifest: Mapping[str, Any]) -> List[str]:
+  if manifest['kind'] == generate.TABULAR:
+    return sorted((*generate.FLOAT_KEYS, generate.STRING_KEY))
+  return [generate.PIXELS_KEY]
+
+
+def _files(pattern: str) -> List[str]:
+  import glob
+  return sorted(glob.glob(pattern))
+
+
+def _count_cross(train_hashes: np.ndarray, eval_hashes: np.ndarray, train_labels: np.ndarray,
+                 eval_labels: np.ndarray) -> Dict[str, int]:
+  """Cross-split counts from per-example 64-bit keys: eval examples whose content occurs in train (with
+  multiplicity) and those among them whose label differs from some train copy's label."""
+  in_train = np.isin(eval_hashes, train_hashes)
+  pairs = np.unique(np.stack([train_hashes, train_labels.astype(np.uint64)], axis=1), axis=0)
+  eval_pairs = np.stack([eval_hashes[in_train], eval_labels[in_train].astype(np.uint64)], axis=1)
+  # A leaked eval example conflicts when train holds its content with another label.
+  train_content_labels: Dict[int, set] = {}
+  for content, label in pairs[np.isin(pairs[:, 0], eval_hashes[in_train])]:
+    train_content_labels.setdefault(int(content), set()).add(int(label))
+  conflicts = sum(1 for content, label in eval_pairs if train_content_labels[int(content)] - {int(label)})
+  return {'duplicate_examples': int(in_train.sum()), 'unique_duplicates': int(len(np.unique(eval_hashes[in_train]))),
+          'label_conflicts': int(conflicts)}
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Leakage: ours and three baselines.
+
+
+@job('leakage')
+def leakage_job(args: Mapping[str, Any]) -> Dict[str, Any]:
+  """tfx_preflight.leakage.check_leakage on DirectRunner, as the component runs it."""
+  from tfx_preflight import leakage
+  from tfx_preflight.config import LeakageConfig
+  manifest = args['manifest']
+  config = LeakageConfig(**args.get('config', {}))
+  started = _begin()
+  result = leakage.check_leakage(manifest['examples'], TRAIN, [EVAL], config, _make_pipeline(args['runner_args']),
+                                 args['output_dir'], generate.LABEL_KEY)
+  seconds = time.perf_counter() - started
+  cross = (result.get('cross_split') or [{}])[0]
+  return {'job_seconds': seconds, 'status': result.get('status'), 'skip_reason': result.get('reason'),
+          'duplicate_examples': cross.get('duplicate_examples'), 'label_conflicts': cross.get('label_conflicts'),
+          'unique_duplicates': cross.get('unique_duplicates')}
+
+
+@job('pandas_join')
+def pandas_join_job(args: Mapping[str, Any]) -> Dict[str, Any]:
+  """Baseline (a): everything in memory: Parquet -> pandas, hash each row, hash join eval to train."""
+  import pandas as pd
+  manifest = args['manifest']
+  features = _feature_names(manifest)
+  started = _begin()
+  frames = {split: pd.read_parquet(manifest['parquet'][split]) for split in (TRAIN, EVAL)}
+  hashes = {split: pd.util.hash_pandas_object(frame[features], index=False) for split, frame in frames.items()}
+  train = pd.DataFrame({'h': hashes[TRAIN].values, 'train_label': frames[TRAIN][generate.LABEL_KEY].values})
+  evals = pd.DataFrame({'h': hashes[EVAL].values, 'label': frames[EVAL][generate.LABEL_KEY].values,
+                        'row': np.arange(len(frames[EVAL]))})
+  joined = evals.merge(train.drop_duplicates(), on='h', how='inner')
+  conflict_rows = joined.loc[joined['label'] != joined['train_label'], 'row'].nunique()
+  seconds = time.perf_counter() - started
+  return {'job_seconds': seconds, 'duplicate_examples': int(joined['row'].nunique()),
+          'unique_duplicates': int(joined['h'].nunique()), 'label_conflicts': int(conflict_rows)}
+
+
+def _floor(manifest: Mapping[str, Any], read_batches: Callable[[str], Any]) -> Dict[str, Any]:
+  from tfx_preflight import hashing
+  features = _feature_names(manifest)
+  keys: Dict[str, List[np.ndarray]] = {TRAIN: [], EVAL: []}
+  labels: Dict[str, List[np.ndarray]] = {TRAIN: [], EVAL: []}
+  rows = 0
+  for split in (TRAIN, EVAL):
+    for path in _files(manifest['examples'][split]):
+      for batch in read_batches(path):
+        hashes = hashing.hash_batch(batch, features)
+        keys[split].append(hashes[:, 0] ^ (hashes[:, 1] * np.uint64(0x9e3779b97f4a7c15)))
+        labels[split].append(batch.column(generate.LABEL_KEY).flatten().to_numpy())
+        rows += batch.num_rows
+  counts = _count_cross(np.concatenate(keys[TRAIN]), np.concatenate(keys[EVAL]), np.concatenate(labels[TRAIN]),
+                        np.concatenate(labels[EVAL]))
+  return {**counts, 'rows': rows}
+
+
+@job('floor')
+def floor_job(args: Mapping[str, Any]) -> Dict[str, Any]:
+  """Baseline (b): one process reads every file with tfx_preflight.hashing's reader (the leakage job's own read path:
+  gunzip, TFRecord framing, CRCs), decodes batches to Arrow with tfx-bsl and hashes them with hashing.hash_batch."""
+  from tfx_preflight import hashing
+  started = _begin()
+  result = _floor(args['manifest'], lambda path: (b for _, b in hashing.iter_record_batches(path, FLOOR_BATCH_SIZE)))
+  return {'job_seconds': time.perf_counter() - started, **result}
+
+
+@job('floor_tfdata')
+def floor_tfdata_job(args: Mapping[str, Any]) -> Dict[str, Any]:
+  """Baseline (b'): the same, but records read by TensorFlow's C++ TFRecord reader (the fastest reader at hand)."""
+  import tensorflow as tf
+  from tfx_bsl.coders.example_coder import ExamplesToRecordBatchDecoder
+  decoder = ExamplesToRecordBatchDecoder()
+
+  def read(path: str):
+    dataset = tf.data.TFRecordDataset(path, compression_type='GZIP', buffer_size=8 << 20).batch(FLOOR_BATCH_SIZE)
+    for records in dataset.as_numpy_iterator():
+      yield decoder.DecodeBatch(list(records))
+
+  started = _begin()
+  result = _floor(args['manifest'], read)
+  return {'job_seconds': time.perf_counter() - started, **result}
+
+
+def _naive_key(record: bytes, features: List[str]):
+  """Parses one tf.Example in Python and hashes its features' serialized values (one object per example)."""
+  import hashlib
+
+  from tensorflow.core.example import example_pb2
+  example = example_pb2.Example.FromString(record)
+  digest = hashlib.blake2b(digest_size=16)
+  feature_map = example.features.feature
+  for name in features:
+    digest.update(name.encode())
+    digest.update(feature_map[name].SerializeToString())
+  label = feature_map[generate.LABEL_KEY].int64_list.value
+  return digest.hexdigest(), int(label[0]) if label else None
+
+
+@job('naive_beam')
+def naive_beam_job(args: Mapping[str, Any]) -> Dict[str, Any]:
+  """Baseline (c): the obvious Beam job: ReadFromTFRecord, parse each tf.Example in Python, key by a hash,
+  CoGroupByKey train with eval, count."""
+  import apache_beam as beam
+  from tensorflow.core.example import example_pb2  # noqa: F401  (imports TF before the clock starts, as for TFDV)
+  manifest = args['manifest']
+  features = _feature_names(manifest)
+  output = os.path.join(args['output_dir'], 'counts')
+
+  def count(element):
+    _, grouped = element
+    train_labels, eval_labels = list(grouped[TRAIN]), list(grouped[EVAL])
+    if not train_labels or not eval_labels:
+      return []
+    conflicts = sum(1 for label in eval_labels if set(train_labels) - {label})
+    return [(len(eval_labels), 1, conflicts)]
+
+  started = _begin()
+  with _make_pipeline(args['runner_args'])() as p:
+    keyed = {}
+    for split in (TRAIN, EVAL):
+      keyed[split] = (p | f'Read[{split}]' >> beam.io.ReadFromTFRecord(manifest['examples'][split])
+                      | f'ParseAndHash[{split}]' >> beam.Map(_naive_key, features))
+    _ = (keyed | 'Join' >> beam.CoGroupByKey() | 'Count' >> beam.FlatMap(count)
+         | 'Sum' >> beam.CombineGlobally(lambda rows: tuple(map(sum, zip(*rows))) or (0, 0, 0))
+         | 'Write' >> beam.Map(lambda t: _write_json(output, t)))
+  seconds = time.perf_counter() - started
+  with open(output) as f:
+    duplicates, unique, conflicts = json.load(f)
+  return {'job_seconds': seconds, 'duplicate_examples': duplicates, 'unique_duplicates': unique,
+          'label_conflicts': conflicts}
+
+
+def _write_json(path: str, value: Any) -> None:
+  os.makedirs(os.path.dirname(path), exist_ok=True)
+  with open(path, 'w') as f:
+    json.dump(list(value), f)
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Statistics, skew, the whole gate, loss.
+
+
+@job('statistics_gen')
+def statistics_gen_job(args: Mapping[str, Any]) -> Dict[str, Any]:
+  """The real StatisticsGen executor (TFDV GenerateStatistics over every split), as a pipeline runs it."""
+  from tfx.components.statistics_gen import executor as statistics_gen_executor
+  from tfx.dsl.components.base import base_beam_executor
+  from tfx.types import artifact_utils, standard_artifacts
+  manifest = args['manifest']
+  examples = standard_artifacts.Examples()
+  examples.uri = manifest['root']
+  examples.split_names = artifact_utils.encode_split_names([TRAIN, EVAL])
+  statistics = standard_artifacts.ExampleStatistics()
+  statistics.uri = args['output_dir']
+  executor = statistics_gen_executor.Executor(
+      base_beam_executor.BaseBeamExecutor.Context(beam_pipeline_args=args['runner_args']))
+  started = _begin()
+  executor.Do({'examples': [examples]}, {'statistics': [statistics]}, {'exclude_splits': '[]'})
+  return {'job_seconds': time.perf_counter() - started, 'statistics_dir': args['output_dir']}
+
+
+def _load_statistics(statistics_dir: str):
+  import tensorflow_data_validation as tfdv
+  return {split: tfdv.load_stats_binary(os.path.join(statistics_dir, f'Split-{split}', 'FeatureStats.pb'))
+          for split in (TRAIN, EVAL)}
+
+
+@job('skew')
+def skew_job(args: Mapping[str, Any]) -> Dict[str, Any]:
+  """tfx_preflight.skew.check_skew with StatisticsGen's statistics supplied (loading them included)."""
+  from tfx_preflight import skew
+  from tfx_preflight.config import SkewConfig
+  started = _begin()
+  statistics = _load_statistics(args['statistics_dir'])
+  result = skew.check_skew(statistics, TRAIN, [EVAL], SkewConfig(), None, generate.LABEL_KEY)
+  return {'job_seconds': time.perf_counter() - started, 'status': result.get('status'),
+          'skip_reason': result.get('reason'), 'findings': len(result.get('findings', []))}
+
+
+@job('gate')
+def gate_job(args: Mapping[str, Any]) -> Dict[str, Any]:
+  """The whole gate, tfx_preflight.run.run_preflight, with statistics supplied (as the component gets them from
+  StatisticsGen); writes report.json and report.html."""
+  from tfx_preflight import run
+  from tfx_preflight.config import PreflightConfig
+  manifest = args['manifest']
+  started = _begin()
+  inputs = run.PreflightInputs(examples=dict(manifest['examples']),
+                               statistics=_load_statistics(args['statistics_dir']))
+  result = run.run_preflight(inputs, PreflightConfig(label_key=generate.LABEL_KEY),
+                             _make_pipeline(args['runner_args']), args['output_dir'])
+  return {'job_seconds': time.perf_counter() - started, 'verdict': result['verdict'],
+          'statuses': {name: check['status'] for name, check in result['checks'].items()}}
+
+
+@job('loss')
+def loss_job(args: Mapping[str, Any]) -> Dict[str, Any]:
+  """tfx_preflight.loss.check_loss on the demo CNN Trainer module and image-like data (schema from statistics)."""
+  import tensorflow_data_validation as tfdv
+  from tfx.utils import io_utils
+
+  from tfx_preflight import loss
+  from tfx_preflight.config import LossConfig
+  manifest = args['manifest']
+  started = _begin()
+  statistics = _load_statistics(args['statistics_dir'])
+  schema_path = os.path.join(args['output_dir'], 'schema.pbtxt')
+  io_utils.write_pbtxt_file(schema_path, tfdv.infer_schema(statistics[TRAIN]))
+  result = loss.check_loss(args['module_file'], manifest['examples'], TRAIN, [EVAL], LossConfig(),
+                           generate.LABEL_KEY, schema_path, None, None, statistics,
+                           os.path.join(args['output_dir'], 'loss'))
+  return {'job_seconds': time.perf_counter() - started, 'status': result.get('status'),
+          'skip_reason': result.get('reason'), 'findings': [f.get('code') for f in result.get('findings', [])]}
+
+
+def main(argv: List[str]) -> int:
+  name, args_json, result_path = argv
+  args = json.loads(args_json)
+  result = JOBS[name](args)
+  result.update(_MARKS, peak_rss_self_mb=_rss_mb())
+  with open(result_path, 'w') as f:
+    json.dump(result, f, sort_keys=True, default=str)
+  return 0
+
+
+if __name__ == '__main__':
+  sys.exit(main(sys.argv[1:]))

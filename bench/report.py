@@ -1,0 +1,255 @@
+"""Turns the benchmark's raw runs into figures (ours vs baseline, ratio, target) and writes results.json/.md/.png.
+
+Times compared are `job_seconds`: the job itself, measured inside its process after imports (what a pipeline step
+costs once its worker is up). `wall_seconds` (whole process, interpreter and imports included) and peak RSS are in
+results.json for every run.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+from typing import Any, Dict, List, Mapping, Optional
+
+from bench import generate
+
+RESULTS_JSON = 'results.json'
+RESULTS_MD = 'results.md'
+RESULTS_PNG = 'results.png'
+
+# Issue 4: the Beam leakage job at most 1.5x the single-process decode-and-hash floor, peak memory under 1.5 GB.
+LEAKAGE_FLOOR_RATIO_TARGET = 1.5
+LEAKAGE_PEAK_RSS_TARGET_MB = 1536
+# Issue 3: with statistics supplied, the skew check adds under 5% to StatisticsGen's time.
+SKEW_RATIO_TARGET = 0.05
+
+LABELS = {
+    'leakage': 'leakage check (Beam, ours)',
+    'floor': 'floor: 1 process read+decode+hash',
+    'floor_tfdata': "floor with TF's C++ reader",
+    'pandas_join': 'pandas hash join (Parquet, in memory)',
+    'naive_beam': 'naive per-element Beam job',
+    'statistics_gen': 'StatisticsGen (TFDV)',
+    'skew': 'skew check, statistics supplied (ours)',
+    'gate': 'whole gate, statistics supplied (ours)',
+    'loss': 'loss check, demo CNN (ours)',
+}
+_PLOTTED = ('leakage', 'floor', 'floor_tfdata', 'pandas_join', 'naive_beam', 'statistics_gen', 'gate')
+_STYLES = {'leakage': ('C3', '-', 'o'), 'gate': ('C1', '-', 's'), 'floor': ('C0', '--', '^'),
+           'floor_tfdata': ('C9', '--', 'v'), 'pandas_join': ('C2', ':', 'D'), 'naive_beam': ('C7', ':', 'x'),
+           'statistics_gen': ('C4', '-.', 'P')}
+
+
+def _ok(run: Optional[Mapping[str, Any]]) -> bool:
+  return bool(run) and run.get('returncode') == 0 and run.get('job_seconds') is not None and \
+      run.get('status') != 'skipped'
+
+
+def _index(runs: List[Mapping[str, Any]]) -> Dict[tuple, Mapping[str, Any]]:
+  return {(r['kind'], r['size'], r['job']): r for r in runs}
+
+
+def _figure(name: str, size: int, ours: Optional[Mapping[str, Any]], baseline: Optional[Mapping[str, Any]],
+            target: Optional[float] = None) -> Optional[Dict[str, Any]]:
+  if not (_ok(ours) and _ok(baseline)):
+    return None
+  ratio = ours['job_seconds'] / baseline['job_seconds'] if baseline['job_seconds'] > 0 else math.inf
+  return {'name': name, 'size': size, 'ours': ours['job'], 'ours_seconds': ours['job_seconds'],
+          'ours_peak_rss_mb': ours['peak_rss_mb'], 'baseline': baseline['job'],
+          'baseline_seconds': baseline['job_seconds'], 'baseline_peak_rss_mb': baseline['peak_rss_mb'],
+          'ratio': round(ratio, 3), 'target': target, 'meets_target': None if target is None else ratio <= target}
+
+
+def figures(results: Mapping[str, Any], manifests: Mapping[str, Mapping[str, Any]]) -> Dict[str, Any]:
+  """Ratios of every measurement to its baseline, the scaling of the leakage job and a correctness table."""
+  runs = results['runs']
+  index = _index(runs)
+  sizes = sorted({r['size'] for r in runs if r['kind'] == 'tabular'})
+  out: List[Dict[str, Any]] = []
+  for size in sizes:
+    get = lambda job, size=size: index.get(('tabular', size, job))  # noqa: E731
+    for baseline, target in (('floor', LEAKAGE_FLOOR_RATIO_TARGET), ('floor_tfdata', None), ('pandas_join', None),
+                             ('naive_beam', None), ('statistics_gen', None)):
+      out.append(_figure(f'leakage vs {baseline}', size, get('leakage'), get(baseline), target))
+    out.append(_figure('skew vs statistics_gen', size, get('skew'), get('statistics_gen'), SKEW_RATIO_TARGET))
+    out.append(_figure('gate vs statistics_gen', size, get('gate'), get('statistics_gen')))
+  memory = [{'size': r['size'], 'job': r['job'], 'peak_rss_mb': r['peak_rss_mb'],
+             'setup_rss_mb': r.get('setup_rss_mb'), 'target_mb': LEAKAGE_PEAK_RSS_TARGET_MB,
+             'meets_target': r['peak_rss_mb'] <= LEAKAGE_PEAK_RSS_TARGET_MB}
+            for r in runs if r['job'] == 'leakage' and _ok(r)]
+  scaling = []
+  previous = None
+  for size in sizes:
+    run = index.get(('tabular', size, 'leakage'))
+    if not _ok(run):
+      continue
+    row = {'size': size, 'seconds': run['job_seconds'], 'us_per_example': round(1e6 * run['job_seconds'] / size, 2),
+           'peak_rss_mb': run['peak_rss_mb']}
+    if previous:
+      # Local exponent k in time ~ size^k between consecutive sizes (1 = linear).
+      row['growth_exponent'] = round(math.log(run['job_seconds'] / previous[1]) / math.log(size / previous[0]), 2)
+    scaling.append(row)
+    previous = (size, run['job_seconds'])
+  correctness = []
+  for r in runs:
+    if r['kind'] != 'tabular' or 'duplicate_examples' not in r or not _ok(r):
+      continue
+    manifest = manifests[str(r['size'])]
+    correctness.append({'size': r['size'], 'job': r['job'], 'duplicate_examples': r['duplicate_examples'],
+                        'label_conflicts': r.get('label_conflicts'), 'expected_duplicates': manifest['leaked_eval_rows'],
+                        'expected_label_conflicts': manifest['label_conflicts'],
+                        'agrees': r['duplicate_examples'] == manifest['leaked_eval_rows']
+                        and r.get('label_conflicts') == manifest['label_conflicts']})
+  loss = [{'size': r['size'], 'seconds': r['job_seconds'], 'wall_seconds': r['wall_seconds'],
+           'peak_rss_mb': r['peak_rss_mb'], 'status': r.get('status'), 'findings': r.get('findings')}
+          for r in runs if r['job'] == 'loss' and _ok(r)]
+  return {'figures': [f for f in out if f], 'leakage_memory': memory, 'leakage_scaling': scaling,
+          'correctness': correctness, 'loss_check': loss}
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Writing.
+
+
+def _seconds(value: Optional[float]) -> str:
+  if value is None:
+    return '—'
+  return f'{value:.2f}' if value < 10 else f'{value:.1f}'
+
+
+def _headline_size(results: Mapping[str, Any]) -> Optional[int]:
+  return results['settings'].get('headline_size')
+
+
+def headline_table(results: Mapping[str, Any]) -> str:
+  """The table the README quotes: every figure at the headline size (1M examples when measured)."""
+  size = _headline_size(results)
+  lines = [f'| at {size:,} examples (80/20 train/eval) | ours (s) | baseline | baseline (s) | ratio | target |',
+           '|---|---:|---|---:|---:|---|'] if size else []
+  for f in results['figures']:
+    if f['size'] != size:
+      continue
+    target = '—' if f['target'] is None else f'≤ {f["target"]:g} ' + ('✅' if f['meets_target'] else '❌')
+    lines.append(f'| {LABELS[f["ours"]]} | {_seconds(f["ours_seconds"])} | {LABELS[f["baseline"]]} | '
+                 f'{_seconds(f["baseline_seconds"])} | {f["ratio"]:.2f}x | {target} |')
+  for m in results['leakage_memory']:
+    if m['size'] == size:
+      lines.append(f'| leakage check peak RSS (MB) | {m["peak_rss_mb"]:.0f} | — | — | — | ≤ {m["target_mb"]} MB '
+                   + ('✅' if m['meets_target'] else '❌') + ' |')
+  for loss in results['loss_check']:
+    lines.append(f'| {LABELS["loss"]} on {loss["size"]:,} 32x32x3 images | {_seconds(loss["seconds"])} | — | — | — '
+                 f'| (absolute; status {loss["status"]}) |')
+  return '\n'.join(lines)
+
+
+def _scaling_table(results: Mapping[str, Any]) -> str:
+  runs = [r for r in results['runs'] if r['kind'] == 'tabular']
+  sizes = sorted({r['size'] for r in runs})
+  jobs = [j for j in LABELS if any(r['job'] == j for r in runs)]
+  index = _index(runs)
+  lines = ['| job | ' + ' | '.join(f'{s:,}' for s in sizes) + ' | peak RSS at largest (MB) |',
+           '|---|' + '---:|' * len(sizes) + '---:|']
+  for job in jobs:
+    cells = []
+    for size in sizes:
+      run = index.get(('tabular', size, job))
+      if run is None:
+        cells.append('—')
+      elif run.get('timed_out'):
+        cells.append('timeout')
+      elif not _ok(run):
+        cells.append('skipped' if run.get('status') == 'skipped' else 'failed')
+      else:
+        cells.append(_seconds(run['job_seconds']))
+    largest = index.get(('tabular', sizes[-1], job))
+    rss = f'{largest["peak_rss_mb"]:.0f}' if largest and _ok(largest) else '—'
+    lines.append(f'| {LABELS[job]} | ' + ' | '.join(cells) + f' | {rss} |')
+  return '\n'.join(lines)
+
+
+def _machine_line(results: Mapping[str, Any]) -> str:
+  m, v = results['machine'], results['versions']
+  return (f'{m["cores"]} cores ({m["cpu_model"]}), {m["memory_gb"]} GB RAM, {m["os"]}; Python {v["python"]}, '
+          f'TFX {v["tfx"]}, Beam {v["beam"]} (DirectRunner), TFDV {v["tfdv"]}, tfx-bsl {v["tfx_bsl"]}, '
+          f'TF {v["tensorflow"]}, pyarrow {v["pyarrow"]}')
+
+
+def markdown(results: Mapping[str, Any]) -> str:
+  load = results['load_average']
+  loaded = max(load['start'][0], load['end'][0]) > 0.5 * results['machine']['cores']
+  parts = [
+      '# Benchmark results', '',
+      f'Generated by `make bench` (`python -m bench.run --sizes {",".join(map(str, results["settings"]["sizes"]))}`)'
+      f' in {results["total_seconds"]:.0f} s.', '',
+      f'**Machine:** {_machine_line(results)}.', '',
+      f'**Load:** 1-minute load average {load["start"][0]} at start, {load["end"][0]} at end'
+      + (' — a shared machine busy with other work during this run: absolute times are inflated and noisy; '
+         'compare the ratios, measured on the same data in the same run.' if loaded else '.'), '',
+      'Times are the job itself (`job_seconds`, measured inside a fresh process after its imports); every job runs in '
+      'its own process and its peak RSS is that process\'s max RSS from `wait4()`. Data: '
+      f'{len(generate.FLOAT_KEYS)} float features + 1 string + an int label, '
+      f'{results["settings"]["eval_fraction"]:.0%} eval, {results["settings"]["leak_rate"]:.0%} of eval rows copied '
+      'from train (a tenth of them with another label), gzipped tf.Example TFRecords in ExampleGen\'s layout and the '
+      'same rows as Parquet.', '',
+      '## Headline', '', headline_table(results), '',
+      '## Scaling (job seconds by total examples)', '', _scaling_table(results), '',
+      f'![time vs size]({RESULTS_PNG})', '',
+  ]
+  scaling = results['leakage_scaling']
+  if scaling:
+    parts += ['Leakage job: ' + ', '.join(
+        f'{s["size"]:,}: {s["us_per_example"]} µs/example' + (f' (growth exponent {s["growth_exponent"]})'
+                                                              if 'growth_exponent' in s else '')
+        for s in scaling) + '.', '']
+  disagree = [c for c in results['correctness'] if not c['agrees']]
+  parts += ['## Correctness', '',
+            f'{len(results["correctness"]) - len(disagree)} of {len(results["correctness"])} leakage runs found exactly '
+            'the injected cross-split duplicates and label conflicts.'
+            + ''.join(f'\n- {c["job"]} at {c["size"]:,}: {c["duplicate_examples"]} duplicates / '
+                      f'{c["label_conflicts"]} conflicts, expected {c["expected_duplicates"]} / '
+                      f'{c["expected_label_conflicts"]}' for c in disagree), '']
+  failed = [r for r in results['runs'] if not _ok(r)]
+  notes = list(results['notes']) + [
+      f'{r["job"]} at {r["size"]:,}: ' + ('timed out' if r.get('timed_out') else
+                                          f'skipped ({r.get("skip_reason")})' if r.get('status') == 'skipped'
+                                          else f'failed (see {r["log"]})') for r in failed]
+  if notes:
+    parts += ['## Notes', ''] + [f'- {n}' for n in notes] + ['']
+  return '\n'.join(parts)
+
+
+def plot(results: Mapping[str, Any], path: str) -> None:
+  import matplotlib
+  matplotlib.use('Agg')
+  import matplotlib.pyplot as plt
+  runs = [r for r in results['runs'] if r['kind'] == 'tabular' and _ok(r)]
+  fig, ax = plt.subplots(figsize=(8, 5), dpi=110)
+  for job in _PLOTTED:
+    points = sorted((r['size'], r['job_seconds']) for r in runs if r['job'] == job)
+    if not points:
+      continue
+    color, style, marker = _STYLES[job]
+    ax.plot([p[0] for p in points], [p[1] for p in points], color=color, linestyle=style, marker=marker,
+            linewidth=2.2 if job in ('leakage', 'gate') else 1.4, label=LABELS[job])
+  ax.set_xscale('log')
+  ax.set_yscale('log')
+  ax.set_xlabel('examples (train + eval)')
+  ax.set_ylabel('job wall time (s)')
+  m = results['machine']
+  ax.set_title(f'tfx-preflight vs baselines — {m["cores"]} cores, {m["memory_gb"]:.0f} GB, DirectRunner', fontsize=10)
+  ax.grid(True, which='both', alpha=0.3)
+  ax.legend(fontsize=8, loc='upper left')
+  fig.tight_layout()
+  fig.savefig(path)
+  plt.close(fig)
+
+
+def write(results: Mapping[str, Any], results_dir: str) -> None:
+  os.makedirs(results_dir, exist_ok=True)
+  with open(os.path.join(results_dir, RESULTS_JSON), 'w') as f:
+    json.dump(results, f, indent=1, sort_keys=True, default=str)
+    f.write('\n')
+  with open(os.path.join(results_dir, RESULTS_MD), 'w') as f:
+    f.write(markdown(results))
+  plot(results, os.path.join(results_dir, RESULTS_PNG))

@@ -1,0 +1,272 @@
+"""`make bench`: measures the Preflight gate against its baselines on the same data, in one run.
+
+    python -m bench.run                                  # default sizes 100k, 300k, 1M (2 cores: ~10-15 minutes)
+    BENCH_SIZES=100000,1000000,3000000 make bench        # the full scaling run of issue 4
+
+Every job runs in its own process (bench/jobs.py); this parent reads each child's wall time and peak RSS from
+wait4(), so numbers do not contaminate each other. Results: bench/results.json (machine, versions, every figure
+with its baseline and ratio), bench/results.md (tables) and bench/results.png (time vs size). Working files, data
+and logs go to bench/out/ (git-ignored; generated data is cached there by size and seed).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import signal
+import subprocess
+import sys
+import time
+from typing import Any, Dict, List, Optional, Sequence
+
+from bench import generate, report
+
+BENCH_DIR = os.path.dirname(os.path.abspath(__file__))
+REPO_DIR = os.path.dirname(BENCH_DIR)
+DEFAULT_SIZES = (100_000, 300_000, 1_000_000)
+DEFAULT_IMAGE_SIZE = 2_000
+DEFAULT_TIMEOUT_SECONDS = 900
+CNN_MODULE = os.path.join(REPO_DIR, 'pipelines', 'modules', 'cnn_trainer.py')
+# Leakage implementations that must agree on the counts (and with the injected leak).
+LEAKAGE_JOBS = ('leakage', 'floor', 'floor_tfdata', 'pandas_join', 'naive_beam')
+ALL_JOBS = LEAKAGE_JOBS + ('statistics_gen', 'skew', 'gate', 'loss')
+# Run at the headline size only (1M, else the largest size below it, else the smallest): each costs a process start
+# (~10-30 s of TensorFlow import) and none of them is part of the scaling question.
+DEFAULT_HEADLINE_ONLY = ('floor_tfdata', 'skew', 'gate')
+_POLL_SECONDS = 0.05
+
+
+def _log(message: str) -> None:
+  print(f'[bench {time.strftime("%H:%M:%S")}] {message}', flush=True)
+
+
+def run_job(name: str, args: Dict[str, Any], out_dir: str, tag: str, timeout: float) -> Dict[str, Any]:
+  """Runs `bench.jobs NAME` in a fresh process; returns its result plus process wall time and peak RSS."""
+  logs = os.path.join(out_dir, 'logs')
+  os.makedirs(logs, exist_ok=True)
+  result_path = os.path.join(logs, f'{name}-{tag}.json')
+  if os.path.exists(result_path):
+    os.remove(result_path)
+  env = dict(os.environ, PYTHONPATH=os.pathsep.join(filter(None, [REPO_DIR, os.environ.get('PYTHONPATH')])),
+             CUDA_VISIBLE_DEVICES='', TF_CPP_MIN_LOG_LEVEL='2', PYTHONWARNINGS='ignore')
+  load_before = os.getloadavg()[0]
+  started = time.perf_counter()
+  with open(os.path.join(logs, f'{name}-{tag}.log'), 'w') as log:
+    process = subprocess.Popen([sys.executable, '-m', 'bench.jobs', name, json.dumps(args), result_path],
+                               cwd=REPO_DIR, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+    status, usage, timed_out = _wait(process, timeout)
+  wall = time.perf_counter() - started
+  measured: Dict[str, Any] = {
+      'job': name, 'tag': tag, 'wall_seconds': round(wall, 3),
+      # Max RSS of the child or of any of its own waited-for children (Beam workers in multi-process mode).
+      'peak_rss_mb': round(usage.ru_maxrss / 1024.0, 1), 'cpu_seconds': round(usage.ru_utime + usage.ru_stime, 2),
+      'returncode': os.waitstatus_to_exitcode(status) if not timed_out else None, 'timed_out': timed_out,
+      'load_average_before': round(load_before, 2), 'load_average_after': round(os.getloadavg()[0], 2),
+      'log': os.path.relpath(os.path.join(logs, f'{name}-{tag}.log'), REPO_DIR),
+  }
+  if os.path.exists(result_path):
+    with open(result_path) as f:
+      measured.update(json.load(f))
+    measured['job_seconds'] = round(measured['job_seconds'], 3)
+  elif not timed_out:
+    measured['error'] = _tail(os.path.join(logs, f'{name}-{tag}.log'))
+  _log(f'{name:<15} {tag:<14} job {measured.get("job_seconds", float("nan")):8.2f} s  '
+       f'process {wall:7.1f} s  peak RSS {measured["peak_rss_mb"]:7.0f} MB'
+       + (f'  {measured.get("duplicate_examples")} dup' if name in LEAKAGE_JOBS else '')
+       + ('  TIMEOUT' if timed_out else '') + ('  FAILED' if measured.get('error') else ''))
+  return measured
+
+
+def _wait(process: subprocess.Popen, timeout: float):
+  """wait4() the child (rusage of that child only), killing its process group after `timeout` seconds."""
+  deadline = time.monotonic() + timeout
+  while True:
+    pid, status, usage = os.wait4(process.pid, os.WNOHANG)
+    if pid:
+      process.returncode = os.waitstatus_to_exitcode(status)
+      return status, usage, False
+    if time.monotonic() > deadline:
+      os.killpg(process.pid, signal.SIGKILL)  # The group of the child started above, nothing else.
+      _, status, usage = os.wait4(process.pid, 0)
+      process.returncode = -9
+      return status, usage, True
+    time.sleep(_POLL_SECONDS)
+
+
+def _tail(path: str, lines: int = 15) -> str:
+  with open(path, errors='replace') as f:
+    return ''.join(f.readlines()[-lines:])
+
+
+def _generate(kind: str, size: int, leak_rate: float, seed: int, data_root: str) -> Dict[str, Any]:
+  """Generates (or reuses) a data set in a child process, so the parent never imports TensorFlow."""
+  root = generate.dataset_dir(data_root, kind, size, leak_rate, seed)
+  manifest_path = os.path.join(root, generate.MANIFEST)
+  if not os.path.exists(manifest_path):
+    _log(f'generating {kind} data, {size} examples -> {os.path.relpath(root, REPO_DIR)}')
+    env = dict(os.environ, CUDA_VISIBLE_DEVICES='', TF_CPP_MIN_LOG_LEVEL='2', PYTHONWARNINGS='ignore')
+    subprocess.run([sys.executable, '-m', 'bench.generate', '--data-root', data_root, '--kind', kind, '--size',
+                    str(size), '--leak-rate', str(leak_rate), '--seed', str(seed)], cwd=REPO_DIR, env=env,
+                   check=True, stdout=subprocess.DEVNULL)
+  with open(manifest_path) as f:
+    return json.load(f)
+
+
+def machine_info() -> Dict[str, Any]:
+  cpu_model = platform.processor() or 'unknown'
+  try:
+    with open('/proc/cpuinfo') as f:
+      models = [line.split(':', 1)[1].strip() for line in f if line.startswith('model name')]
+    cpu_model = models[0] if models else cpu_model
+  except OSError:
+    pass
+  import psutil
+  return {'cores': os.cpu_count(), 'cores_available': len(os.sched_getaffinity(0)),
+          'memory_gb': round(psutil.virtual_memory().total / 2 ** 30, 1), 'cpu_model': cpu_model,
+          'os': f'{platform.system()} {platform.release()}', 'python': platform.python_version()}
+
+
+def versions() -> Dict[str, str]:
+  from importlib import metadata
+  names = {'tfx': 'tfx', 'apache-beam': 'beam', 'tensorflow-data-validation': 'tfdv', 'tfx-bsl': 'tfx_bsl',
+           'tensorflow': 'tensorflow', 'pyarrow': 'pyarrow', 'pandas': 'pandas', 'numpy': 'numpy'}
+  found = {}
+  for package, key in names.items():
+    try:
+      found[key] = metadata.version(package)
+    except metadata.PackageNotFoundError:
+      found[key] = 'not installed'
+  found['python'] = platform.python_version()
+  return found
+
+
+def _stub_notes() -> List[str]:
+  """Checks still stubbed in this tree: their numbers would measure nothing, so the report says so."""
+  notes = []
+  package = os.path.join(REPO_DIR, 'components', 'tfx_preflight')
+  for name in ('skew.py', 'leakage.py', 'loss.py'):
+    with open(os.path.join(package, name)) as f:
+      if 'not implemented yet' in f.read():
+        notes.append(f'{name} was still a stub in this run: its figures are missing or measure nothing.')
+  return notes
+
+
+def run(sizes: Sequence[int], out_dir: str, results_dir: str, seed: int, leak_rate: float, image_size: int,
+        runner_args: Sequence[str], jobs: Sequence[str], timeout: float, naive_max_size: Optional[int],
+        headline_only: Sequence[str] = DEFAULT_HEADLINE_ONLY) -> Dict[str, Any]:
+  data_root = os.path.join(out_dir, 'data')
+  started = time.time()
+  load_start = os.getloadavg()
+  runs: List[Dict[str, Any]] = []
+  manifests: Dict[str, Dict[str, Any]] = {}
+  common = {'runner_args': list(runner_args)}
+
+  headline = headline_size(sizes)
+  for size in sizes:
+    jobs_here = [j for j in jobs if size == headline or j not in headline_only]
+    manifest = _generate(generate.TABULAR, size, leak_rate, seed, data_root)
+    manifests[str(size)] = manifest
+    tag = f'n{size}'
+    work = os.path.join(out_dir, 'work', tag)
+    for name in LEAKAGE_JOBS:
+      if name not in jobs_here:
+        continue
+      if name == 'naive_beam' and naive_max_size and size > naive_max_size:
+        _log(f'naive_beam skipped at {size} (> --naive-max-size {naive_max_size})')
+        continue
+      runs.append({'size': size, 'kind': generate.TABULAR, **run_job(
+          name, {**common, 'manifest': manifest, 'output_dir': os.path.join(work, name)}, out_dir, tag, timeout)})
+    statistics_dir = os.path.join(work, 'statistics')
+    if {'statistics_gen', 'skew', 'gate'} & set(jobs_here):
+      runs.append({'size': size, 'kind': generate.TABULAR, **run_job(
+          'statistics_gen', {**common, 'manifest': manifest, 'output_dir': statistics_dir}, out_dir, tag, timeout)})
+    for name in ('skew', 'gate'):
+      if name in jobs_here:
+        runs.append({'size': size, 'kind': generate.TABULAR, **run_job(
+            name, {**common, 'manifest': manifest, 'statistics_dir': statistics_dir,
+                   'output_dir': os.path.join(work, name)}, out_dir, tag, timeout)})
+
+  if 'loss' in jobs:
+    if os.path.exists(CNN_MODULE):
+      manifest = _generate(generate.IMAGE, image_size, leak_rate, seed, data_root)
+      manifests[f'image-{image_size}'] = manifest
+      tag = f'image-n{image_size}'
+      work = os.path.join(out_dir, 'work', tag)
+      statistics_dir = os.path.join(work, 'statistics')
+      runs.append({'size': image_size, 'kind': generate.IMAGE, **run_job(
+          'statistics_gen', {**common, 'manifest': manifest, 'output_dir': statistics_dir}, out_dir, tag, timeout)})
+      runs.append({'size': image_size, 'kind': generate.IMAGE, **run_job(
+          'loss', {**common, 'manifest': manifest, 'statistics_dir': statistics_dir, 'module_file': CNN_MODULE,
+                   'output_dir': os.path.join(work, 'loss')}, out_dir, tag, timeout)})
+    else:
+      _log(f'loss check skipped: {os.path.relpath(CNN_MODULE, REPO_DIR)} does not exist')
+
+  results = {
+      'machine': machine_info(), 'versions': versions(),
+      'settings': {'sizes': list(sizes), 'image_size': image_size, 'seed': seed, 'leak_rate': leak_rate,
+                   'eval_fraction': generate.EVAL_FRACTION, 'runner_args': list(runner_args),
+                   'timeout_seconds': timeout, 'naive_max_size': naive_max_size, 'headline_size': headline,
+                   'headline_only_jobs': list(headline_only)},
+      'load_average': {'start': [round(x, 2) for x in load_start], 'end': [round(x, 2) for x in os.getloadavg()]},
+      'total_seconds': round(time.time() - started, 1),
+      'data': {key: {k: m[k] for k in ('kind', 'size', 'num_examples', 'num_files', 'leaked_eval_rows',
+                                       'label_conflicts', 'bytes_on_disk')} for key, m in manifests.items()},
+      'notes': _stub_notes(),
+      'runs': runs,
+  }
+  results.update(report.figures(results, manifests))
+  report.write(results, results_dir)
+  return results
+
+
+def headline_size(sizes: Sequence[int]) -> int:
+  at_most_1m = [s for s in sizes if s <= 1_000_000]
+  return max(at_most_1m) if at_most_1m else min(sizes)
+
+
+def _sizes(text: str) -> List[int]:
+  try:
+    sizes = [int(float(s)) for s in text.replace(' ', '').split(',') if s]
+  except ValueError:
+    raise argparse.ArgumentTypeError(f'--sizes must be comma-separated example counts, e.g. 100000,1000000. '
+                                     f'Got {text!r} instead.') from None
+  if not sizes or min(sizes) < 10:
+    raise argparse.ArgumentTypeError(f'--sizes needs at least one size of 10 or more examples. Got {text!r}.')
+  return sorted(set(sizes))
+
+
+def main(argv: Optional[Sequence[str]] = None) -> Dict[str, Any]:
+  parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+  parser.add_argument('--sizes', type=_sizes, default=_sizes(os.environ.get('BENCH_SIZES') or
+                                                             ','.join(map(str, DEFAULT_SIZES))),
+                      help='comma-separated example counts (train + eval); default 100000,300000,1000000')
+  parser.add_argument('--image-size', type=int, default=DEFAULT_IMAGE_SIZE, help='image examples for the loss check')
+  parser.add_argument('--leak-rate', type=float, default=generate.DEFAULT_LEAK_RATE)
+  parser.add_argument('--seed', type=int, default=generate.DEFAULT_SEED)
+  parser.add_argument('--jobs', default=','.join(ALL_JOBS), help=f'subset of {",".join(ALL_JOBS)}')
+  parser.add_argument('--runner-args', default='--runner=DirectRunner',
+                      help='Beam pipeline args for every Beam job (ours and the baselines alike), space-separated')
+  parser.add_argument('--timeout', type=float, default=DEFAULT_TIMEOUT_SECONDS, help='per job, seconds')
+  parser.add_argument('--naive-max-size', type=int, default=0,
+                      help='skip the (slow) naive Beam baseline above this size; 0 runs it at every size')
+  parser.add_argument('--headline-only', default=','.join(DEFAULT_HEADLINE_ONLY),
+                      help='jobs run at the headline size only (empty: every job at every size)')
+  parser.add_argument('--out-dir', default=os.path.join(BENCH_DIR, 'out'))
+  parser.add_argument('--results-dir', default=BENCH_DIR, help='where results.json/.md/.png are written')
+  args = parser.parse_args(argv)
+  jobs = [j for j in args.jobs.split(',') if j]
+  unknown = sorted(set(jobs) - set(ALL_JOBS))
+  if unknown:
+    parser.error(f'unknown job(s) {", ".join(unknown)}; known: {", ".join(ALL_JOBS)}')
+  _log(f'sizes {args.sizes}, jobs {",".join(jobs)}, results -> {args.results_dir}')
+  results = run(args.sizes, args.out_dir, args.results_dir, args.seed, args.leak_rate, args.image_size,
+                args.runner_args.split(), jobs, args.timeout, args.naive_max_size or None,
+                [j for j in args.headline_only.split(',') if j])
+  _log(f'done in {results["total_seconds"]:.0f} s: {os.path.join(args.results_dir, report.RESULTS_MD)}')
+  return results
+
+
+if __name__ == '__main__':
+  main()

@@ -1,0 +1,29 @@
+"""Compiled with learning rate 0: the loss is fine but the model can never fit anything.
+"""
+
+from typing import List
+
+import tensorflow as tf
+from tensorflow_metadata.proto.v0 import schema_pb2
+from tfx import v1 as tfx
+from tfx_bsl.public import tfxio
+
+_LABEL_KEY = 'label'
+_NUM_CLASSES = 10
+
+
+def _input_fn(file_pattern: List[str], data_accessor: tfx.components.DataAccessor, schema: schema_pb2.Schema,
+              batch_size: int) -> tf.data.Dataset:
+  return data_accessor.tf_dataset_factory(
+      file_pattern, tfxio.TensorFlowDatasetOptions(batch_size=batch_size, label_key=_LABEL_KEY), schema).repeat()
+
+
+def _build_keras_model() -> tf.keras.Model:
+  inputs = tf.keras.Input(shape=(64,), name='pixels')
+  x = tf.keras.layers.Rescaling(1 / 16)(inputs)
+  x = tf.keras.layers.Dense(32, activation='relu')(x)
+  outputs = tf.keras.layers.Dense(_NUM_CLASSES, activation='softmax')(x)
+  model = tf.keras.Model(inputs={'pixels': inputs}, outputs=outputs)
+  model.compile(optimizer=tf.keras.optimizers.SGD(learning_rate=0.0), loss=tf.keras.losses.SparseCategoricalCrossentropy(),
+                metrics=['accuracy'])
+  return model

@@ -1,0 +1,45 @@
+"""Smoke test of `make bench`'s harness at 2k examples: generator, two cheap jobs, results files. Not a benchmark."""
+
+import json
+import os
+
+import pytest
+
+from bench import generate, run
+
+
+def test_generated_data_decodes_to_the_rows_and_the_leak_it_claims(tmp_path):
+  manifest = generate.generate(str(tmp_path), size=2_000, leak_rate=0.05, seed=3)
+  assert manifest['num_examples'] == {'train': 1_600, 'eval': 400}
+  assert manifest['leaked_eval_rows'] == 20 and manifest['label_conflicts'] == 2
+  from tfx_preflight import hashing
+  files = {split: sorted(os.listdir(os.path.dirname(pattern))) for split, pattern in manifest['examples'].items()}
+  assert files == {'train': ['data_tfrecord-00000-of-00001.gz'], 'eval': ['data_tfrecord-00000-of-00001.gz']}
+  batches = [b for _, b in hashing.iter_record_batches(manifest['examples']['eval'][:-1] + files['eval'][0])]
+  assert sum(b.num_rows for b in batches) == 400
+  assert sorted(batches[0].schema.names) == sorted((*generate.FLOAT_KEYS, generate.STRING_KEY, generate.LABEL_KEY))
+  import pandas as pd
+  parquet = pd.read_parquet(manifest['parquet']['eval'])
+  assert batches[0].column('f07').flatten().to_numpy()[:5].tolist() == parquet['f07'].to_numpy()[:5].tolist()
+  # Cached: a second call reuses the files.
+  assert generate.generate(str(tmp_path), size=2_000, leak_rate=0.05, seed=3) == manifest
+
+
+def test_bench_run_writes_results_with_machine_versions_and_agreeing_counts(tmp_path):
+  run.main(['--sizes', '2000', '--jobs', 'pandas_join,floor', '--out-dir', str(tmp_path / 'out'),
+            '--results-dir', str(tmp_path)])
+  results = json.loads((tmp_path / 'results.json').read_text())
+  assert results['machine']['cores'] >= 1 and results['machine']['memory_gb'] > 0
+  assert results['versions']['tfx'].startswith('1.16') and results['versions']['beam']
+  assert {r['job'] for r in results['runs']} == {'pandas_join', 'floor'}
+  for measured in results['runs']:
+    assert measured['returncode'] == 0, measured.get('error')
+    assert measured['job_seconds'] > 0 and measured['peak_rss_mb'] > 50
+  assert len(results['correctness']) == 2 and all(c['agrees'] for c in results['correctness'])
+  assert (tmp_path / 'results.md').read_text().startswith('# Benchmark results')
+  assert (tmp_path / 'results.png').stat().st_size > 1000
+
+
+def test_bench_rejects_bad_sizes():
+  with pytest.raises(SystemExit):
+    run.main(['--sizes', 'lots'])

@@ -1,0 +1,134 @@
+"""Canonical content hashing of decoded tf.Example RecordBatches (no Beam)."""
+
+import os
+
+import numpy as np
+import pyarrow as pa
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from tfx_bsl.coders.example_coder import ExamplesToRecordBatchDecoder
+
+from tests.conftest import to_example, write_tfrecords
+from tfx_preflight import hashing
+
+_DECODER = ExamplesToRecordBatchDecoder()
+
+
+def decode(rows):
+  return _DECODER.DecodeBatch([to_example(r).SerializeToString() for r in rows])
+
+
+def hashes(rows, exclude=(), near=None):
+  batch = decode(rows)
+  return hashing.hash_batch(batch, hashing.selected_features(batch, exclude), near)
+
+
+def same(rows_a, rows_b, **kwargs):
+  return [bool(np.array_equal(a, b)) for a, b in zip(hashes(rows_a, **kwargs), hashes(rows_b, **kwargs))]
+
+
+def test_canonical_zero_nan_lengths_and_missing():
+  assert hashes([{'x': [-0.0]}, {'x': [0.0]}])[0].tolist() == hashes([{'x': [0.0]}])[0].tolist()
+  batch = pa.RecordBatch.from_arrays(
+      [pa.array([[np.float32(np.nan)], [np.frombuffer(b'\x01\x00\xc0\x7f', np.float32)[0]]], pa.list_(pa.float32()))],
+      ['x'])
+  h = hashing.hash_batch(batch, ['x'])
+  assert np.array_equal(h[0], h[1])
+  a = hashes([{'a': [1, 2], 'b': [3]}])
+  b = hashes([{'a': [1], 'b': [2, 3]}])
+  assert not np.array_equal(a, b)
+  missing = hashing.hash_batch(pa.RecordBatch.from_arrays([pa.array([None], pa.list_(pa.int64()))], ['x']), ['x'])
+  empty = hashing.hash_batch(pa.RecordBatch.from_arrays([pa.array([[]], pa.list_(pa.int64()))], ['x']), ['x'])
+  empty_float = hashing.hash_batch(pa.RecordBatch.from_arrays([pa.array([[]], pa.list_(pa.float32()))], ['x']), ['x'])
+  absent = hashing.hash_batch(pa.RecordBatch.from_arrays([pa.array([[1]], pa.list_(pa.int64()))], ['y']), ['x'])
+  assert not np.array_equal(missing, empty)
+  assert np.array_equal(empty, empty_float)  # tf.Example carries no type for an empty list.
+  assert np.array_equal(missing, absent)
+  assert not np.array_equal(hashes([{'x': 1.0}]), hashes([{'x': 1}]))  # int 1 != float 1.0
+  assert same([{'s': b'ab', 't': b'c'}], [{'s': b'a', 't': b'bc'}]) == [False]
+  assert same([{'x': 1, 'id': 1, 'label': 0}], [{'x': 1, 'id': 2, 'label': 1}], exclude=('id', 'label')) == [True]
+
+
+def test_sliced_batches_hash_like_whole_ones():
+  batch = decode([{'x': [float(i), 2.0], 's': f'v{i % 3}', 'n': list(range(i + 1))} for i in range(10)])
+  whole = hashing.hash_batch(batch, ['x', 's', 'n'])
+  assert np.array_equal(hashing.hash_batch(batch.slice(3, 4), ['x', 's', 'n']), whole[3:7])
+
+
+values = st.one_of(
+    st.lists(st.floats(width=32, allow_nan=True), min_size=0, max_size=4),
+    st.lists(st.integers(min_value=-2**63, max_value=2**63 - 1), min_size=1, max_size=4),
+    st.lists(st.binary(max_size=6), min_size=1, max_size=3))
+rows = st.dictionaries(st.text('abcdefgh', min_size=1, max_size=3), values, min_size=1, max_size=5)
+
+
+def _reordered(row):
+  return dict(reversed(list(row.items())))
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(row=rows, data=st.data())
+def test_order_invariant_and_every_feature_matters(row, data):
+  base = hashes([row])[0]
+  assert np.array_equal(base, hashes([_reordered(row)])[0])
+  name = data.draw(st.sampled_from(sorted(row)))
+  changed = dict(row)
+  old = row[name]
+  new = data.draw(values.filter(lambda v: not _equal_content(v, old)))
+  changed[name] = new
+  assert not np.array_equal(base, hashes([changed])[0]), (row, changed)
+  dropped = {k: v for k, v in row.items() if k != name}
+  if dropped:
+    assert not np.array_equal(base, hashes([dropped])[0])
+
+
+def _equal_content(a, b):
+  """Same tf.Example content after the canonicalisation the hash promises (float32, -0 == 0, NaN == NaN)."""
+  if len(a) != len(b):
+    return False
+  if not a:
+    return True
+  if isinstance(a[0], float) != isinstance(b[0], float) or isinstance(a[0], bytes) != isinstance(b[0], bytes):
+    return False
+  if isinstance(a[0], float):
+    x, y = np.float32(a), np.float32(b)
+    return bool(np.all((x == y) | (np.isnan(x) & np.isnan(y))))
+  return list(a) == list(b)
+
+
+def test_near_hash_quantizes_floats_and_normalizes_text():
+  near = hashing.NearOptions(float_significant_digits=3)
+  a = [{'x': 1.2341, 'y': 1234.1, 't': 'Hello   World '}]
+  b = [{'x': 1.2339, 'y': 1233.9, 't': 'hello world'}]
+  assert same(a, b, near=near) == [True]
+  assert same(a, b) == [False]
+  assert same([{'x': 9.9996}], [{'x': 10.0004}], near=near) == [True]  # 1.00e1 both
+  assert same([{'x': 1.25}], [{'x': 1.26}], near=near) == [False]
+
+
+def test_perceptual_hash_matches_rescaled_and_noised_images():
+  from sklearn.datasets import load_digits
+  images = load_digits().data[:50]  # 8x8, values 0..16
+  rng = np.random.default_rng(0)
+  near = hashing.NearOptions(image_min_values=64, image_hash_size=8)
+  original = hashes([{'img': list(im)} for im in images], near=near)
+  rescaled = hashes([{'img': list(im / 16.0 * 2 - 1)} for im in images], near=near)
+  noised = hashes([{'img': list(im + rng.normal(0, 0.01, 64))} for im in images], near=near)
+  assert np.array_equal(original, rescaled)
+  assert (original == noised).all(axis=1).mean() >= 0.9
+  assert len({tuple(h) for h in original}) >= 48  # different digits stay apart
+
+
+def test_iter_record_batches_gzip_and_plain_with_indices(tmp_path):
+  rows = [{'x': float(i)} for i in range(25)]
+  for name, gzip in (('a.gz', True), ('b.tfrecord', False)):
+    path = write_tfrecords(os.path.join(tmp_path, name), rows, gzip=gzip)
+    batches = list(hashing.iter_record_batches(path, batch_size=10))
+    assert [s for s, _ in batches] == [0, 10, 20]
+    assert sum(b.num_rows for _, b in batches) == 25
+  with open(os.path.join(tmp_path, 'b.tfrecord'), 'r+b') as f:
+    f.seek(30)
+    f.write(b'\xff')
+  with pytest.raises(ValueError, match='b.tfrecord'):
+    list(hashing.iter_records(os.path.join(tmp_path, 'b.tfrecord'), 10))

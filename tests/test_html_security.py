@@ -1,0 +1,237 @@
+"""Untrusted data stays data: report.html escapes every name, value and message (checked in a real headless Chromium),
+the package never evals, execs or unpickles, and paths and keys from the configuration are never run as code.
+
+Chromium is the Debian package `chromium` (`apt-get install -y chromium`); the browser tests skip, saying why, only when
+no chromium binary exists.
+"""
+
+import ast
+import html.parser
+import os
+import re
+import shutil
+import subprocess
+import tempfile
+
+import pytest
+
+from tests.conftest import tabular_rows, write_splits
+from tfx_preflight import cli
+
+PACKAGE = os.path.join(os.path.dirname(__file__), '..', 'components', 'tfx_preflight')
+SCRIPT_NAME = '<script>document.title="pwned-by-name"</script>'
+ALERT_NAME = '<script>alert(1)</script>'
+IMG_VALUE = '<img src=x onerror=document.title="pwned-by-value">'
+ATTR_NAME = '"><svg onload=document.title="pwned-by-attr">'
+
+
+def chromium_binary():
+  for name in ('chromium', 'chromium-browser', 'google-chrome', 'google-chrome-stable'):
+    path = shutil.which(name)
+    if path:
+      return path
+  return None
+
+
+def dump_dom(page_path):
+  """The DOM after load (scripts and error handlers given time to run) as Chromium serializes it."""
+  binary = chromium_binary()
+  if binary is None:
+    pytest.skip('no chromium binary on PATH (Debian: apt-get install -y chromium); the HTML escaping is still checked '
+                'without a browser by test_report.py')
+  with tempfile.TemporaryDirectory() as profile:
+    result = subprocess.run(
+        [binary, '--headless', '--no-sandbox', '--disable-gpu', '--disable-dev-shm-usage', '--no-first-run',
+         f'--user-data-dir={profile}', '--virtual-time-budget=3000', '--dump-dom', f'file://{page_path}'],
+        capture_output=True, text=True, timeout=120, check=False)
+  assert result.returncode == 0 and '<html' in result.stdout, result.stderr[-2000:]
+  return result.stdout
+
+
+class _Elements(html.parser.HTMLParser):
+  """Every element and attribute of a serialized DOM, and its title."""
+
+  def __init__(self):
+    super().__init__(convert_charrefs=True)
+    self.elements, self.title, self._in_title = [], '', False
+
+  def handle_starttag(self, tag, attrs):
+    self.elements.append((tag, dict(attrs)))
+    self._in_title = tag == 'title'
+
+  def handle_endtag(self, tag):
+    self._in_title = False
+
+  def handle_data(self, data):
+    if self._in_title:
+      self.title += data
+
+
+def parse(dom):
+  parser = _Elements()
+  parser.feed(dom)
+  return parser
+
+
+def assert_nothing_injected(dom, expected_title):
+  page = parse(dom)
+  assert page.title == expected_title, f'a script changed the title to {page.title!r}'
+  tags = [tag for tag, _ in page.elements]
+  assert 'script' not in tags and 'iframe' not in tags and 'object' not in tags and 'embed' not in tags
+  for tag, attrs in page.elements:
+    assert not [a for a in attrs if a.startswith('on')], f'event handler on <{tag} {attrs}>'
+    if tag == 'img':
+      assert attrs.get('src', '').startswith('data:'), f'<img> loading {attrs.get("src")!r}'
+    for name in ('href', 'src', 'xlink:href'):
+      assert not attrs.get(name, '').strip().lower().startswith('javascript:'), attrs
+
+
+def without_csp(page):
+  """The page with its Content-Security-Policy removed: escaping alone must keep scripts out."""
+  stripped = re.sub(r'<meta http-equiv="Content-Security-Policy"[^>]*>', '', page)
+  assert stripped != page, 'report.html has no CSP meta tag'
+  return stripped
+
+
+def test_the_browser_check_detects_a_script_that_runs(tmp_path):
+  """Control: an unescaped payload in a page without CSP does change the title, so the checks below can fail."""
+  page = tmp_path / 'control.html'
+  page.write_text(f'<!DOCTYPE html><html><head><title>control</title></head><body>{SCRIPT_NAME}</body></html>')
+  assert parse(dump_dom(str(page))).title == 'pwned-by-name'
+
+
+@pytest.fixture(scope='module')
+def hostile_report(tmp_path_factory):
+  """A real CLI run over data whose feature names and values are HTML/JS payloads, all of them in findings."""
+  tmp = tmp_path_factory.mktemp('hostile')
+  rows = tabular_rows(300, seed=21)
+  train, evaluation = rows[:200], rows[200:]
+  for i, r in enumerate(train):
+    r[SCRIPT_NAME] = float(i % 7)  # Only in train: a missing_in_split finding, with pictures.
+    r[ALERT_NAME] = ['a', 'b'][i % 2]
+  for i, r in enumerate(evaluation):
+    r['color'] = IMG_VALUE if i % 2 else r['color']  # A new category in eval: its value goes into the message.
+    r[ATTR_NAME] = 1.0
+    r[ALERT_NAME] = 'c'
+  leaked = [dict(r, id=70_000 + i) for i, r in enumerate(train[:20])]  # Duplicates: samples show names and values.
+  patterns = write_splits(str(tmp / 'examples'), {'train': train, 'eval': evaluation + leaked})
+  out = tmp / 'report'
+  code = cli.main(['check', '--train', patterns['train'], '--eval', patterns['eval'], '--label-key', 'label',
+                   '--exclude-features', 'id', '--out', str(out)])
+  assert code == cli.EXIT_BLOCK
+  return out
+
+
+def test_hostile_names_and_values_are_in_the_report_as_text(hostile_report):
+  page = (hostile_report / 'report.html').read_text(encoding='utf-8')
+  for payload in (SCRIPT_NAME, ALERT_NAME, IMG_VALUE, ATTR_NAME):
+    assert payload not in page
+  assert '&lt;script&gt;document.title=&quot;pwned-by-name&quot;&lt;/script&gt;' in page
+  assert 'onerror=document.title=&quot;pwned-by-value&quot;' in page
+
+
+@pytest.mark.parametrize('strip_csp', [False, True], ids=['as-written', 'csp-removed'])
+def test_no_script_runs_in_a_real_browser(hostile_report, tmp_path, strip_csp):
+  page = (hostile_report / 'report.html').read_text(encoding='utf-8')
+  path = tmp_path / 'report.html'
+  path.write_text(without_csp(page) if strip_csp else page, encoding='utf-8')
+  dom = dump_dom(str(path))
+  assert_nothing_injected(dom, 'tfx-preflight: block')
+  # The payloads are there, as text a reader can see.
+  text = html.unescape(re.sub(r'<[^>]+>', '', dom))
+  assert SCRIPT_NAME in text and IMG_VALUE in text
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# No code execution on user data anywhere in the package.
+
+# Calls that run code or deserialize objects. `loss_probe.py` is the one place that imports the user's Trainer
+# module (code by definition, run in a separate process under a time and memory budget): importlib is allowed there.
+_FORBIDDEN_CALLS = {'eval', 'exec', 'compile', '__import__', 'execfile', 'input'}
+_FORBIDDEN_ATTRIBUTE_CALLS = {
+    ('pickle', 'load'), ('pickle', 'loads'), ('pickle', 'Unpickler'), ('cPickle', 'load'), ('cPickle', 'loads'),
+    ('dill', 'load'), ('dill', 'loads'), ('cloudpickle', 'load'), ('cloudpickle', 'loads'), ('marshal', 'load'),
+    ('marshal', 'loads'), ('shelve', 'open'), ('yaml', 'load'), ('yaml', 'unsafe_load'), ('yaml', 'full_load'),
+    ('yaml', 'load_all'), ('os', 'system'), ('os', 'popen'), ('os', 'execv'), ('os', 'execvp'), ('os', 'execl'),
+    ('pd', 'read_pickle'), ('pandas', 'read_pickle'), ('runpy', 'run_path'), ('runpy', 'run_module'),
+    ('code', 'interact'), ('pty', 'spawn'),
+}
+_FORBIDDEN_IMPORTS = {'pickle', 'cPickle', 'dill', 'cloudpickle', 'marshal', 'shelve', 'yaml', 'runpy', 'pty', 'code'}
+_USER_CODE_MODULES = {'loss_probe.py'}
+_USER_CODE_CALLS = {('importlib', 'import_module'), ('util', 'spec_from_file_location'), ('util', 'module_from_spec')}
+
+
+def _dotted(node):
+  parts = []
+  while isinstance(node, ast.Attribute):
+    parts.append(node.attr)
+    node = node.value
+  if isinstance(node, ast.Name):
+    parts.append(node.id)
+  return tuple(reversed(parts))
+
+
+def unsafe_uses(source, filename='<string>'):
+  """(line, what) for every construct that could run or unpickle data; allows user-code imports in the loss probe."""
+  problems = []
+  user_code_allowed = os.path.basename(filename) in _USER_CODE_MODULES
+  for node in ast.walk(ast.parse(source, filename)):
+    if isinstance(node, ast.Import):
+      problems += [(node.lineno, f'import {a.name}') for a in node.names if a.name.split('.')[0] in _FORBIDDEN_IMPORTS]
+    elif isinstance(node, ast.ImportFrom) and (node.module or '').split('.')[0] in _FORBIDDEN_IMPORTS:
+      problems.append((node.lineno, f'from {node.module} import ...'))
+    elif isinstance(node, ast.Call):
+      name = _dotted(node.func)
+      if len(name) == 1 and name[0] in _FORBIDDEN_CALLS:
+        problems.append((node.lineno, f'{name[0]}()'))
+      if name[-2:] in _FORBIDDEN_ATTRIBUTE_CALLS:
+        problems.append((node.lineno, '.'.join(name) + '()'))
+      if name[-2:] in _USER_CODE_CALLS and not user_code_allowed:
+        problems.append((node.lineno, '.'.join(name) + '() outside the loss probe'))
+      for keyword in node.keywords:
+        if keyword.arg == 'shell' and not (isinstance(keyword.value, ast.Constant) and keyword.value.value is False):
+          problems.append((node.lineno, 'shell=True'))
+        if keyword.arg == 'allow_pickle' and not (isinstance(keyword.value, ast.Constant) and
+                                                  keyword.value.value is False):
+          problems.append((node.lineno, 'allow_pickle=True'))
+  return problems
+
+
+@pytest.mark.parametrize('snippet', [
+    'eval(name)', 'exec(code)', 'pickle.loads(blob)', 'import pickle', 'from yaml import load', 'yaml.load(f)',
+    'subprocess.run(cmd, shell=True)', 'os.system(cmd)', 'np.load(path, allow_pickle=True)',
+    'importlib.import_module(config.model_fn)', '__import__(name)',
+])
+def test_the_scanner_flags_unsafe_code(snippet):
+  assert unsafe_uses(snippet), snippet
+
+
+def test_package_never_evals_execs_or_unpickles():
+  files = sorted(f for f in os.listdir(PACKAGE) if f.endswith('.py'))
+  assert 'run.py' in files
+  problems = []
+  for name in files:
+    with open(os.path.join(PACKAGE, name), encoding='utf-8') as f:
+      problems += [f'{name}:{line}: {what}' for line, what in unsafe_uses(f.read(), name)]
+  assert not problems, '\n'.join(problems)
+
+
+def test_paths_and_keys_from_the_configuration_are_not_run(tmp_path, capsys):
+  """Shell and Python syntax in --out, --label-key, --exclude-features and --config are plain strings."""
+  rows = tabular_rows(120, seed=22)
+  patterns = write_splits(str(tmp_path / 'examples'), {'train': rows[:80], 'eval': rows[80:]})
+  markers = [tmp_path / f'pwned{i}' for i in range(4)]
+  out = tmp_path / f'out $(touch {markers[0]}) `touch {markers[1]}`; touch {markers[2]}'
+  code = cli.main(['check', '--train', patterns['train'], '--eval', patterns['eval'], '--checks', 'skew',
+                   '--exclude-features', f"id,$(touch {markers[3]})", '--out', str(out)])
+  assert code in (cli.EXIT_OK, cli.EXIT_BLOCK)
+  assert (out / 'report.json').exists()  # The directory has exactly the name given.
+
+  injected = f"__import__('os').system('touch {markers[0]}')"
+  config = tmp_path / f'$(touch {markers[1]}).json'
+  config.write_text('{"skew": {"mode": "warn"}}')
+  code = cli.main(['check', '--train', patterns['train'], '--eval', patterns['eval'], '--checks', 'skew',
+                   '--label-key', injected, '--config', str(config), '--out', str(tmp_path / 'out2')])
+  _, err = capsys.readouterr()
+  assert code == cli.EXIT_USAGE and 'label_key' in err and "__import__('os')" in err
+  assert not [m for m in markers if m.exists()]
