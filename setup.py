@@ -33,6 +33,7 @@ setup(
     install_requires=[
         _pinned('tfx'),
         _pinned('apache-beam').replace('apache-beam', 'apache-beam[gcp]'),
+        'google-crc32c',  # TFRecord checksums in hashing.py; pinned by constraints.txt.
     ],
     extras_require={
         'kfp': [_pinned('tfx').replace('tfx', 'tfx[kfp]')],
