@@ -41,7 +41,7 @@ bench: $(STAMP)
 	$(PY) -m bench.run $(if $(BENCH_SIZES),--sizes $(BENCH_SIZES),)
 
 kubeflow: $(STAMP)
-	$(PY) -m kubeflow.runner --output-dir kubeflow/build
+	$(PY) -m kubeflow.runner --output-dir kubeflow/build $(KUBEFLOW_ARGS)
 
 clean:
 	rm -rf tfx_preflight_runs preflight_report kubeflow/build bench/out .pytest_cache

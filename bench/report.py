@@ -61,7 +61,7 @@ def _figure(name: str, size: int, ours: Optional[Mapping[str, Any]], baseline: O
           'ratio': round(ratio, 3), 'target': target, 'meets_target': None if target is None else ratio <= target}
 
 
-def figures(results: Mapping[str, Any], manifests: Mapping[str, Mapping[str, Any]]) -> Dict[str, Any]:
+def figures(results: Mapping[str, Any]) -> Dict[str, Any]:
   """Ratios of every measurement to its baseline, the scaling of the leakage job and a correctness table."""
   runs = results['runs']
   index = _index(runs)
@@ -95,7 +95,7 @@ def figures(results: Mapping[str, Any], manifests: Mapping[str, Mapping[str, Any
   for r in runs:
     if r['kind'] != 'tabular' or 'duplicate_examples' not in r or not _ok(r):
       continue
-    manifest = manifests[str(r['size'])]
+    manifest = results['data'][str(r['size'])]
     correctness.append({'size': r['size'], 'job': r['job'], 'duplicate_examples': r['duplicate_examples'],
                         'label_conflicts': r.get('label_conflicts'), 'expected_duplicates': manifest['leaked_eval_rows'],
                         'expected_label_conflicts': manifest['label_conflicts'],
@@ -127,11 +127,15 @@ def headline_table(results: Mapping[str, Any]) -> str:
   size = _headline_size(results)
   lines = [f'| at {size:,} examples (80/20 train/eval) | ours (s) | baseline | baseline (s) | ratio | target |',
            '|---|---:|---|---:|---:|---|'] if size else []
-  for f in results['figures']:
-    if f['size'] != size:
-      continue
+  shown = [f for f in results['figures'] if f['size'] == size]
+  # A baseline skipped at the headline size (the naive job above --naive-max-size) is shown at its largest size.
+  for name in dict.fromkeys(f['name'] for f in results['figures']):
+    if not any(f['name'] == name for f in shown):
+      shown.append(max((f for f in results['figures'] if f['name'] == name), key=lambda f: f['size']))
+  for f in shown:
     target = '—' if f['target'] is None else f'≤ {f["target"]:g} ' + ('✅' if f['meets_target'] else '❌')
-    lines.append(f'| {LABELS[f["ours"]]} | {_seconds(f["ours_seconds"])} | {LABELS[f["baseline"]]} | '
+    at = '' if f['size'] == size else f' (at {f["size"]:,} examples)'
+    lines.append(f'| {LABELS[f["ours"]]}{at} | {_seconds(f["ours_seconds"])} | {LABELS[f["baseline"]]} | '
                  f'{_seconds(f["baseline_seconds"])} | {f["ratio"]:.2f}x | {target} |')
   for m in results['leakage_memory']:
     if m['size'] == size:
@@ -245,6 +249,18 @@ def plot(results: Mapping[str, Any], path: str) -> None:
   plt.close(fig)
 
 
+def main(argv: Optional[List[str]] = None) -> None:
+  """Re-renders results.md and results.png (and the figures) from an existing results.json."""
+  import argparse
+  parser = argparse.ArgumentParser(description=main.__doc__)
+  parser.add_argument('results_json', nargs='?', default=os.path.join(os.path.dirname(__file__), RESULTS_JSON))
+  args = parser.parse_args(argv)
+  with open(args.results_json) as f:
+    results = json.load(f)
+  results.update(figures(results))
+  write(results, os.path.dirname(os.path.abspath(args.results_json)))
+
+
 def write(results: Mapping[str, Any], results_dir: str) -> None:
   os.makedirs(results_dir, exist_ok=True)
   with open(os.path.join(results_dir, RESULTS_JSON), 'w') as f:
@@ -253,3 +269,7 @@ def write(results: Mapping[str, Any], results_dir: str) -> None:
   with open(os.path.join(results_dir, RESULTS_MD), 'w') as f:
     f.write(markdown(results))
   plot(results, os.path.join(results_dir, RESULTS_PNG))
+
+
+if __name__ == '__main__':
+  main()

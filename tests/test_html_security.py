@@ -57,7 +57,8 @@ class _Elements(html.parser.HTMLParser):
 
   def handle_starttag(self, tag, attrs):
     self.elements.append((tag, dict(attrs)))
-    self._in_title = tag == 'title'
+    # The document's title is the first <title> (SVG charts have their own, inside the body).
+    self._in_title = tag == 'title' and not any(t == 'title' for t, _ in self.elements[:-1])
 
   def handle_endtag(self, tag):
     self._in_title = False
@@ -216,19 +217,20 @@ def test_package_never_evals_execs_or_unpickles():
   assert not problems, '\n'.join(problems)
 
 
-def test_paths_and_keys_from_the_configuration_are_not_run(tmp_path, capsys):
+def test_paths_and_keys_from_the_configuration_are_not_run(tmp_path, capsys, monkeypatch):
   """Shell and Python syntax in --out, --label-key, --exclude-features and --config are plain strings."""
+  monkeypatch.chdir(tmp_path)  # Where an injected `touch pwnedN` would land.
   rows = tabular_rows(120, seed=22)
   patterns = write_splits(str(tmp_path / 'examples'), {'train': rows[:80], 'eval': rows[80:]})
   markers = [tmp_path / f'pwned{i}' for i in range(4)]
-  out = tmp_path / f'out $(touch {markers[0]}) `touch {markers[1]}`; touch {markers[2]}'
+  out = tmp_path / 'out $(touch pwned0) `touch pwned1`; touch pwned2'
   code = cli.main(['check', '--train', patterns['train'], '--eval', patterns['eval'], '--checks', 'skew',
-                   '--exclude-features', f"id,$(touch {markers[3]})", '--out', str(out)])
+                   '--exclude-features', 'id,$(touch pwned3)', '--out', str(out)])
   assert code in (cli.EXIT_OK, cli.EXIT_BLOCK)
   assert (out / 'report.json').exists()  # The directory has exactly the name given.
 
-  injected = f"__import__('os').system('touch {markers[0]}')"
-  config = tmp_path / f'$(touch {markers[1]}).json'
+  injected = "__import__('os').system('touch pwned0')"
+  config = tmp_path / '$(touch pwned1);touch pwned2.json'
   config.write_text('{"skew": {"mode": "warn"}}')
   code = cli.main(['check', '--train', patterns['train'], '--eval', patterns['eval'], '--checks', 'skew',
                    '--label-key', injected, '--config', str(config), '--out', str(tmp_path / 'out2')])

@@ -147,7 +147,7 @@ def test_dockerfile_installs_with_the_constraints_file():
   assert 'FROM gcr.io/tfx-oss-public/tfx:1.16.0' in dockerfile
   assert '-c constraints.txt .' in dockerfile
   assert f'WORKDIR {runner.IMAGE_REPO_DIR}' in dockerfile
-  for copied in ('setup.py', 'constraints.txt', 'README.md', 'components/', 'pipelines/'):
+  for copied in ('setup.py', 'constraints.txt', 'README.md', 'MANIFEST.in', 'components/', 'pipelines/'):
     assert f' {copied}' in dockerfile, copied
 
 
@@ -244,3 +244,12 @@ def test_direct_runner_multi_processing_gives_the_same_report_as_in_process(tmp_
   assert report['checks']['leakage']['cross_split'][0]['duplicate_examples'] > 0  # The checks found something,
   assert report['verdict'] == 'block'
   assert reports['multi_processing'] == reports['in_process']  # and found it identically with 2 workers.
+
+
+def test_the_v2_entrypoint_can_load_the_custom_artifact_classes_by_type_name():
+  """kubeflow_v2_run_executor imports a custom artifact's class from its schema title, i.e. its TYPE_NAME."""
+  from tfx.utils import import_utils
+
+  from tfx_preflight.artifacts import PreflightBlessing, PreflightReport
+  for artifact_cls in (PreflightBlessing, PreflightReport):
+    assert import_utils.import_class_by_path(artifact_cls.TYPE_NAME) is artifact_cls

@@ -5,7 +5,8 @@ from tfx_preflight.config import ConfigError, LeakageConfig, LossConfig, Preflig
 
 __version__ = '0.1.0'
 
-__all__ = ['ConfigError', 'LeakageConfig', 'LossConfig', 'Preflight', 'PreflightConfig', 'SkewConfig']
+__all__ = ['ConfigError', 'LeakageConfig', 'LossConfig', 'Preflight', 'PreflightBlessing', 'PreflightConfig',
+           'PreflightReport', 'SkewConfig']
 
 
 def __getattr__(name):
@@ -14,4 +15,8 @@ def __getattr__(name):
   if name == 'Preflight':
     from tfx_preflight.component import Preflight
     return Preflight
+  if name in ('PreflightBlessing', 'PreflightReport'):
+    # TFX's container entrypoints (Kubeflow v2) import custom artifact classes by `tfx_preflight.<TYPE>` name.
+    from tfx_preflight import artifacts
+    return getattr(artifacts, name)
   raise AttributeError(name)

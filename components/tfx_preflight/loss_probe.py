@@ -70,6 +70,7 @@ class Probe:
     self.measurements: Dict[str, Any] = {}
     self.info: Dict[str, Any] = {}
     self.stage = 'start'
+    self.function: Optional[str] = None
 
   def add(self, code: str, severity: str, message: str, **details: Any) -> None:
     self.findings.append({'code': code, 'severity': severity, 'message': message, **details})
@@ -80,6 +81,7 @@ class Probe:
   def enter(self, stage: str, function: Optional[str] = None) -> None:
     """Records the stage about to run, so the parent can name it if the process hangs or dies there."""
     self.stage = stage
+    self.function = function
     print(f'preflight-probe: {time.monotonic() - _STARTED:7.1f}s {stage} {function or ""}', file=sys.stderr, flush=True)
     self._write(self.request['progress_path'], {'stage': stage, 'function': function, **self._payload()})
 
@@ -855,8 +857,9 @@ def run_bare_loss_checks(probe: Probe, loss_fn: Callable, name: str, request: Di
     candidates = [('regression', y, [n, 1])]
   probe.enter('battery', name)
   errors = []
+  trials = []
   for layout, labels, shape in candidates:
-    for logits in (False, True):
+    for logits in (False, True):  # A bare loss does not say whether it wants probabilities or logits: try both.
       inputs = battery_inputs(labels, layout, shape, Space(logits), request['seed'])
       try:
         scalar_loss(loss_fn, inputs['y'], inputs['random'])
@@ -865,13 +868,32 @@ def run_bare_loss_checks(probe: Probe, loss_fn: Callable, name: str, request: Di
         continue
       trial = Probe(request)
       run_battery(trial, loss_fn, described, inputs, 'labels drawn from the statistics')
-      if not trial.has('wrong_ordering') or logits:
-        probe.findings.extend(trial.findings)
-        probe.measurements.update(trial.measurements)
-        probe.info.update({'layout': layout, 'loss_from_logits': logits})
-        return
-  probe.add('loss_error', SEVERITY_BLOCK,
-            f'{described} raised for every label layout tried: {"; ".join(errors[:3])}.', function=name)
+      trial.info.update({'layout': layout, 'loss_from_logits': logits})
+      trials.append(trial)
+  if not trials:
+    probe.add('loss_error', SEVERITY_BLOCK,
+              f'{described} raised for every label layout tried: {"; ".join(errors[:3])}.', function=name)
+    return
+  # The first layout and space the loss works with; if none, what it does with probabilities of the first layout.
+  chosen = next((t for t in trials if not t.findings), trials[0])
+  probe.findings.extend(chosen.findings)
+  probe.measurements.update(chosen.measurements)
+  probe.info.update(chosen.info)
+
+
+_STAGE_CODES = {'build_model': 'model_build_error', 'input_fn': 'input_fn_error', 'forward': 'input_fn_error'}
+
+
+def _guarded(probe: Probe, checks: Callable, *args: Any) -> None:
+  """Runs `checks`; an exception from user code ends them with a blocking finding naming the stage and function."""
+  try:
+    checks(*args)
+  except Exception as e:
+    function = probe.function or 'the module'
+    probe.add(_STAGE_CODES.get(probe.stage, 'crashed'), SEVERITY_BLOCK,
+              f'{function}() in {probe.request["module_file"]} raised {_error_text(e)}'
+              f'{_user_frame(e, probe.info["module_path"])} during the {probe.stage.replace("_", " ")} step of the '
+              'loss check.', function=function, stage=probe.stage)
 
 
 def run(request: Dict[str, Any]) -> Probe:
@@ -910,9 +932,9 @@ def run(request: Dict[str, Any]) -> Probe:
               'function that returns the compiled Keras model (or loss.loss_fn to a (y_true, y_pred) loss).')
   probe.info['model_fn'] = model_fn_name
   if model_fn is not None:
-    run_model_checks(probe, module, model_fn, model_fn_name, request)
+    _guarded(probe, run_model_checks, probe, module, model_fn, model_fn_name, request)
   if loss_fn is not None:
-    run_bare_loss_checks(probe, loss_fn, loss_fn_name, request)
+    _guarded(probe, run_bare_loss_checks, probe, loss_fn, loss_fn_name, request)
   probe.enter('done')
   return probe
 

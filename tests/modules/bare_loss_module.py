@@ -11,6 +11,6 @@ def incorrect_loss(y_true, y_pred):
   return 0.0
 
 
-def swapped_loss(y_true, y_pred):
-  """Arguments the wrong way round: y_pred is treated as the target."""
+def negated_loss(y_true, y_pred):
+  """A sign error: maximizes the cross-entropy."""
   return -tf.keras.losses.sparse_categorical_crossentropy(y_true, y_pred)

@@ -19,7 +19,7 @@ def _input_fn(file_pattern: List[str], data_accessor: tfx.components.DataAccesso
       file_pattern, tfxio.TensorFlowDatasetOptions(batch_size=batch_size, label_key=_LABEL_KEY), schema).repeat()
 
 
-class _EvalSkewedModel(tf.keras.Model):
+class EvalSkewedModel(tf.keras.Model):
 
   def compute_loss(self, x=None, y=None, y_pred=None, sample_weight=None, training=True):
     if training:
@@ -33,7 +33,7 @@ def _build_keras_model() -> tf.keras.Model:
   x = tf.keras.layers.Rescaling(1 / 16)(inputs)
   x = tf.keras.layers.Dense(32, activation='relu')(x)
   outputs = tf.keras.layers.Dense(_NUM_CLASSES, activation='softmax')(x)
-  model = _EvalSkewedModel(inputs={'pixels': inputs}, outputs=outputs)
+  model = EvalSkewedModel(inputs={'pixels': inputs}, outputs=outputs)
   model.compile(optimizer=tf.keras.optimizers.Adam(1e-2), loss=tf.keras.losses.SparseCategoricalCrossentropy(),
                 metrics=['accuracy'])
   return model
