@@ -189,11 +189,12 @@ def generate(data_root: str, kind: str = TABULAR, size: int = 100_000, leak_rate
     raise ValueError(f'size must be at least 10 examples. Got {size!r} instead.')
   if not 0 <= leak_rate <= 1:
     raise ValueError(f'leak_rate is a fraction of eval rows and must be in [0, 1]. Got {leak_rate!r} instead.')
-  root = dataset_dir(data_root, kind, size, leak_rate, seed)
+  # Absolute paths: checks may read the patterns from another working directory (the loss probe does).
+  root = os.path.abspath(dataset_dir(data_root, kind, size, leak_rate, seed))
   manifest_file = os.path.join(root, MANIFEST)
   if os.path.exists(manifest_file) and not force:
     with open(manifest_file) as f:
-      return json.load(f)
+      return _located(json.load(f), root)
   started = time.perf_counter()
   rng = np.random.default_rng(seed)
   n_train, n_eval = _split_sizes(size)
@@ -220,6 +221,14 @@ def generate(data_root: str, kind: str = TABULAR, size: int = 100_000, leak_rate
   with open(tmp, 'w') as f:
     json.dump(manifest, f, indent=1, sort_keys=True)
   os.replace(tmp, manifest_file)  # The manifest last: its presence means a complete data set.
+  return manifest
+
+
+def _located(manifest: Dict[str, object], root: str) -> Dict[str, object]:
+  """The cached manifest with its paths pointing where the data set is now (the cache may have moved)."""
+  manifest = dict(manifest, root=root, examples=split_patterns(root))
+  if manifest['parquet']:
+    manifest['parquet'] = {s: parquet_path(root, s) for s in (TRAIN, EVAL)}
   return manifest
 
 

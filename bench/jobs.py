@@ -299,7 +299,9 @@ def loss_job(args: Mapping[str, Any]) -> Dict[str, Any]:
                            generate.LABEL_KEY, schema_path, None, None, statistics,
                            os.path.join(args['output_dir'], 'loss'))
   return {'job_seconds': time.perf_counter() - started, 'status': result.get('status'),
-          'skip_reason': result.get('reason'), 'findings': [f.get('code') for f in result.get('findings', [])]}
+          'skip_reason': result.get('reason'),
+          'findings': [{'code': f.get('code'), 'severity': f.get('severity'), 'message': str(f.get('message'))[:400]}
+                       for f in result.get('findings', [])]}
 
 
 def main(argv: List[str]) -> int:

@@ -159,7 +159,8 @@ _FORBIDDEN_ATTRIBUTE_CALLS = {
 }
 _FORBIDDEN_IMPORTS = {'pickle', 'cPickle', 'dill', 'cloudpickle', 'marshal', 'shelve', 'yaml', 'runpy', 'pty', 'code'}
 _USER_CODE_MODULES = {'loss_probe.py'}
-_USER_CODE_CALLS = {('importlib', 'import_module'), ('util', 'spec_from_file_location'), ('util', 'module_from_spec')}
+_USER_CODE_CALLS = {'import_module', 'spec_from_file_location', 'spec_from_loader', 'module_from_spec', 'exec_module',
+                    'SourceFileLoader', 'load_module'}
 
 
 def _dotted(node):
@@ -187,7 +188,7 @@ def unsafe_uses(source, filename='<string>'):
         problems.append((node.lineno, f'{name[0]}()'))
       if name[-2:] in _FORBIDDEN_ATTRIBUTE_CALLS:
         problems.append((node.lineno, '.'.join(name) + '()'))
-      if name[-2:] in _USER_CODE_CALLS and not user_code_allowed:
+      if name and name[-1] in _USER_CODE_CALLS and not user_code_allowed:
         problems.append((node.lineno, '.'.join(name) + '() outside the loss probe'))
       for keyword in node.keywords:
         if keyword.arg == 'shell' and not (isinstance(keyword.value, ast.Constant) and keyword.value.value is False):
@@ -201,7 +202,7 @@ def unsafe_uses(source, filename='<string>'):
 @pytest.mark.parametrize('snippet', [
     'eval(name)', 'exec(code)', 'pickle.loads(blob)', 'import pickle', 'from yaml import load', 'yaml.load(f)',
     'subprocess.run(cmd, shell=True)', 'os.system(cmd)', 'np.load(path, allow_pickle=True)',
-    'importlib.import_module(config.model_fn)', '__import__(name)',
+    'importlib.import_module(config.model_fn)', 'loader.exec_module(module)', '__import__(name)',
 ])
 def test_the_scanner_flags_unsafe_code(snippet):
   assert unsafe_uses(snippet), snippet

@@ -219,6 +219,21 @@ def test_from_logits_against_the_output_layer(activation, loss_obj, expected, tm
   assert [f['severity'] for f in probe.findings if f['code'] == 'from_logits_mismatch'] == expected
 
 
+@pytest.mark.parametrize('value, layout, expected', [
+    (2.4, 'sparse', []), (25.0, 'sparse', ['suspicious_initial_loss']), (0.01, 'sparse', ['suspicious_initial_loss']),
+    (0.7, 'binary', []), (1e6, 'regression', ['suspicious_initial_loss']), (0.0, 'regression', []),
+])
+def test_initial_loss_against_what_a_fresh_model_scores(value, layout, expected, tmp_path):
+  labels = np.arange(32).reshape(32, 1) % 10
+  probe = loss_probe.Probe({'progress_path': str(tmp_path / 'p'), 'result_path': str(tmp_path / 'r')})
+  units = {'sparse': 10, 'binary': 1, 'regression': 1}[layout]
+  name = 'mean_squared_error' if layout == 'regression' else 'crossentropy'
+  loss_probe.check_initial_loss(probe, value, loss_probe.expected_initial_loss(layout, units, labels, name), layout,
+                                'the loss')
+  assert codes(probe.findings) == expected
+  assert all(f['severity'] == 'warn' for f in probe.findings)
+
+
 # ---------------------------------------------------------------------------------------------------------------------
 # The parent side without a subprocess.
 
@@ -253,3 +268,131 @@ def test_mode_off_and_missing_module_are_skipped(digits, tmp_path):
 def test_loss_config_round_trips():
   config = PreflightConfig(loss={'model_fn': 'make_model', 'timeout_seconds': 30, 'memory_limit_mb': 8192})
   assert PreflightConfig.from_json(config.to_json()).loss == config.loss
+
+
+def test_hyperparameters_from_the_artifact_json_or_the_module_defaults():
+  import keras_tuner
+  hp = keras_tuner.HyperParameters()
+  hp.Choice('learning_rate', [1e-2, 1e-3], default=1e-3)
+  hp.Int('num_layers', 1, 3, default=3)
+  given = json.loads(json.dumps(hp.get_config()))  # As the HyperParameters artifact stores it.
+  assert loss_probe.hyperparameters_for(None, given).get('num_layers') == 3
+
+  class Module:
+    @staticmethod
+    def _get_hyperparameters():
+      defaults = keras_tuner.HyperParameters()
+      defaults.Int('num_layers', 1, 3, default=2)
+      return defaults
+
+  assert loss_probe.hyperparameters_for(Module, None).get('num_layers') == 2
+
+
+# ---------------------------------------------------------------------------------------------------------------------
+# Isolation: the real subprocess. Each run imports TensorFlow (and TFX) again, hence slow.
+
+
+def check(digits, tmp_path, name: str, **config):
+  return loss.check_loss(module(name), digits['examples'], 'train', ['eval'], LossConfig(**config), 'label',
+                         digits['schema_path'], None, None, digits['statistics'], str(tmp_path / 'loss'))
+
+
+@pytest.mark.slow
+def test_subprocess_blocks_the_seed_zero_loss_and_passes_a_correct_module(digits, tmp_path):
+  broken = check(digits, tmp_path, 'zero_loss_module')
+  assert broken['status'] == 'block' and codes(broken['findings']) == ['constant_loss']
+  assert set(broken['findings'][0]) >= {'code', 'severity', 'message'}
+  assert (tmp_path / 'loss' / loss.PROBE_LOG).exists()
+  good = check(digits, tmp_path, 'good_module')
+  assert good['status'] in ('pass', 'warn') and codes(good['findings'], 'block') == []
+  assert good['measurements']['fit_batch']['after'] < good['measurements']['fit_batch']['before']
+  # Same inputs, same bytes.
+  assert report.to_json(good) == report.to_json(check(digits, tmp_path, 'good_module'))
+
+
+@pytest.mark.slow
+def test_import_error_is_a_finding_naming_the_module(digits, tmp_path):
+  result = check(digits, tmp_path, 'import_error_module')
+  assert result['status'] == 'block' and codes(result['findings']) == ['import_error']
+  message = result['findings'][0]['message']
+  assert 'import_error_module.py' in message and 'preflight_package_that_does_not_exist' in message
+
+
+@pytest.mark.slow
+def test_hanging_module_times_out_within_the_budget(digits, tmp_path):
+  started = time.monotonic()
+  result = check(digits, tmp_path, 'hang_module', timeout_seconds=45)
+  assert time.monotonic() - started < 45 + 15
+  assert result['status'] == 'block' and codes(result['findings']) == ['timeout']
+  assert '45 s' in result['findings'][0]['message']
+
+
+@pytest.mark.slow
+def test_crashing_module_is_a_finding_and_the_parent_survives(digits, tmp_path):
+  result = check(digits, tmp_path, 'crash_module')
+  assert result['status'] == 'block' and codes(result['findings']) == ['crashed']
+  message = result['findings'][0]['message']
+  assert 'SIGSEGV' in message and '_build_keras_model' in message and 'crash_module.py' in message
+
+
+@pytest.mark.slow
+def test_memory_cap_stops_a_module_that_exhausts_memory(digits, tmp_path):
+  result = check(digits, tmp_path, 'memory_hog_module', memory_limit_mb=4096, timeout_seconds=240)
+  assert result['status'] == 'block'
+  assert codes(result['findings']) in (['model_build_error'], ['crashed'])
+  assert 'MemoryError' in result['findings'][0]['message'] or 'memory' in result['findings'][0]['message']
+
+
+# ---------------------------------------------------------------------------------------------------------------------
+# TFX's own penguin Keras module, unmodified, with a real Transform graph.
+
+_PENGUIN_SPECIES = {  # Means of culmen length/depth (mm), flipper length (mm), body mass (g) per species.
+    0: (38.8, 18.3, 190.0, 3700.0), 1: (48.8, 18.4, 196.0, 3733.0), 2: (47.5, 15.0, 217.0, 5076.0)}
+
+
+def _write_penguin_csv(path: str, n: int = 300) -> None:
+  rng = np.random.default_rng(3)
+  lines = ['species,culmen_length_mm,culmen_depth_mm,flipper_length_mm,body_mass_g']
+  for i in range(n):
+    species = i % 3
+    means = _PENGUIN_SPECIES[species]
+    values = [m + rng.normal(scale=s) for m, s in zip(means, (2.5, 1.0, 6.5, 450.0))]
+    lines.append(f'{species},' + ','.join(f'{v:.1f}' for v in values))
+  os.makedirs(os.path.dirname(path), exist_ok=True)
+  with open(path, 'w') as f:
+    f.write('\n'.join(lines) + '\n')
+
+
+@pytest.mark.slow
+def test_penguin_keras_module_from_tfx_passes_with_its_transform_graph(tmp_path):
+  from tfx import v1 as tfx
+  from tfx.examples.penguin import penguin_utils_keras
+  module_file = penguin_utils_keras.__file__
+  data_root = str(tmp_path / 'data')
+  _write_penguin_csv(os.path.join(data_root, 'penguins.csv'))
+  example_gen = tfx.components.CsvExampleGen(input_base=data_root)
+  statistics_gen = tfx.components.StatisticsGen(examples=example_gen.outputs['examples'])
+  schema_gen = tfx.components.SchemaGen(statistics=statistics_gen.outputs['statistics'])
+  transform = tfx.components.Transform(examples=example_gen.outputs['examples'],
+                                       schema=schema_gen.outputs['schema'], module_file=module_file)
+  root = str(tmp_path / 'root')
+  tfx.orchestration.LocalDagRunner().run(tfx.dsl.Pipeline(
+      pipeline_name='penguin', pipeline_root=root,
+      components=[example_gen, statistics_gen, schema_gen, transform],
+      metadata_connection_config=tfx.orchestration.metadata.sqlite_metadata_connection_config(
+          str(tmp_path / 'metadata.db'))))
+
+  def output(component: str, name: str) -> str:
+    [uri] = tf.io.gfile.glob(os.path.join(root, component, name, '*'))  # One run: one execution directory.
+    return uri
+
+  examples_uri = output('CsvExampleGen', 'examples')
+  examples = {s: os.path.join(examples_uri, f'Split-{s}', '*') for s in ('train', 'eval')}
+  result = loss.check_loss(module_file, examples, 'train', ['eval'], LossConfig(timeout_seconds=240), 'species',
+                           os.path.join(output('SchemaGen', 'schema'), 'schema.pbtxt'),
+                           output('Transform', 'transform_graph'), None, None, str(tmp_path / 'loss'))
+  assert codes(result['findings'], 'block') == [], result['findings']
+  assert result['info']['model_fn'] == '_make_keras_model'
+  assert result['info']['input_fn'].endswith('.input_fn')  # penguin_utils_base.input_fn, imported as `base`.
+  assert result['info']['loss_from_logits'] is True and result['info']['output_units'] == 3
+  assert result['measurements']['fit_batch']['after'] < result['measurements']['fit_batch']['before']

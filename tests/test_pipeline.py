@@ -87,7 +87,7 @@ def test_create_pipeline_is_a_pure_factory_that_gates_trainer(tmp_path):
   assert ungated.dsl_context_registry.get_contexts(trainer) == []
   assert 'Preflight' in [n.id for n in trainer.upstream_nodes]
   config = ungated.components[3].exec_properties['config']
-  assert '"mode": "warn"' in config and '"near_duplicates": true' in config  # Overrides merge with the defaults.
+  assert '"mode": "warn"' in config and '"timeout_seconds": 300.0' in config  # Overrides merge with the defaults.
 
 
 def test_scenario_data_is_deterministic_and_broken_as_described():

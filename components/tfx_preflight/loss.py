@@ -39,7 +39,8 @@ _GZIP_MAGIC = b'\x1f\x8b'
 # Stages of the probe, as it reports them, and what a hang there means.
 _STAGE_WHAT = {
     'start': 'starting the probe', 'import_tensorflow': 'importing TensorFlow', 'import': 'importing the module',
-    'build_model': 'building the model', 'input_fn': 'reading batches through the input function',
+    'build_model': 'building the model', 'transform': 'applying the transform graph to raw examples',
+    'input_fn': 'reading batches through the input function',
     'forward': 'calling the model on a batch', 'labels': 'checking labels', 'battery': 'evaluating the loss',
     'initial_loss': 'evaluating the loss', 'eval_path': 'running model.evaluate',
     'fit_batch': 'fitting one batch', 'done': 'finishing',
@@ -214,8 +215,9 @@ def _stage_text(progress: Optional[Mapping[str, Any]], module_file: str) -> str:
   return f'while {what} ({module_file})'
 
 
-def _clean_findings(raw: Any) -> List[Dict[str, Any]]:
-  """Findings from the child, reduced to JSON scalars with a known severity: the child ran untrusted code."""
+def _clean_findings(raw: Any, replacements: Optional[Mapping[str, str]] = None) -> List[Dict[str, Any]]:
+  """Findings from the child, reduced to JSON scalars with a known severity: the child ran untrusted code. Temp
+  paths in messages are replaced by stable names, so the report does not change from run to run."""
   findings = []
   for item in raw if isinstance(raw, list) else []:
     if not isinstance(item, dict) or item.get('severity') not in _KNOWN_SEVERITIES:
@@ -226,6 +228,8 @@ def _clean_findings(raw: Any) -> List[Dict[str, Any]]:
     details = {k: v for k, v in item.items() if isinstance(k, str) and k not in ('severity', 'message', 'code')
                and (v is None or isinstance(v, (str, int, float, bool)) or
                     (isinstance(v, list) and all(isinstance(e, (str, int, float)) for e in v)))}
+    for old, new in (replacements or {}).items():
+      message = message.replace(old, new)
     findings.append(report.finding(item['severity'], message, code=code, **details))
   return findings
 
@@ -240,7 +244,7 @@ def _interpret(run: Mapping[str, Any], module_file: str, config: LossConfig,
                replacements: Mapping[str, str]) -> Dict[str, Any]:
   outcome = run['outcome']
   payload = run['result'] if outcome == 'complete' else (run['progress'] or {})
-  findings = _clean_findings(payload.get('findings'))
+  findings = _clean_findings(payload.get('findings'), replacements)
   where = _stage_text(run['progress'], module_file)
   if outcome == 'timeout':
     findings.append(report.finding(
@@ -290,6 +294,7 @@ def build_request(module_file: str, local_module: str, examples: Mapping[str, st
       'seed': SEED,
       'result_path': os.path.join(workdir, 'result.json'),
       'progress_path': os.path.join(workdir, 'progress.json'),
+      'workdir': workdir,
   }
 
 

@@ -221,6 +221,56 @@ def input_fn_argument(schema_path: Optional[str], transform_graph_uri: Optional[
   return None
 
 
+def _first_record_keys(pattern: str) -> set:
+  import tensorflow as tf
+  files = sorted(tf.io.gfile.glob(pattern))
+  if not files:
+    raise ValueError(f'No files match {pattern}.')
+  compression = 'GZIP' if files[0].endswith('.gz') else ''
+  for record in tf.data.TFRecordDataset(files[:1], compression_type=compression).take(1):
+    return set(tf.train.Example.FromString(record.numpy()).features.feature)
+  return set()
+
+
+def _feature(values: Any) -> Any:
+  import numpy as np
+  import tensorflow as tf
+  v = np.asarray(values).reshape(-1)
+  if v.dtype.kind == 'f':
+    return tf.train.Feature(float_list=tf.train.FloatList(value=v.tolist()))
+  if v.dtype.kind in 'iub':
+    return tf.train.Feature(int64_list=tf.train.Int64List(value=v.astype(np.int64).tolist()))
+  return tf.train.Feature(bytes_list=tf.train.BytesList(value=[bytes(x) for x in v.tolist()]))
+
+
+def transformed_pattern(tft_output: Any, pattern: str, out_dir: str, limit: int) -> str:
+  """The split as Trainer sees it with Transform: the first `limit` raw examples through the transform graph, written
+  as transformed tf.Examples. Examples that already carry every transformed feature are used as they are."""
+  import numpy as np
+  import tensorflow as tf
+  transformed_spec = tft_output.transformed_feature_spec()
+  if set(transformed_spec) <= _first_record_keys(pattern):
+    return pattern
+  files = sorted(tf.io.gfile.glob(pattern))
+  compression = 'GZIP' if files[0].endswith('.gz') else ''
+  serialized = next(iter(tf.data.TFRecordDataset(files, compression_type=compression).take(limit).batch(limit)))
+  raw = tf.io.parse_example(serialized, tft_output.raw_feature_spec())
+  transformed = tft_output.transform_raw_features(raw)
+  columns = {}
+  for name in sorted(transformed):
+    value = transformed[name]
+    if isinstance(value, tf.SparseTensor):
+      value = tf.RaggedTensor.from_sparse(value)
+    columns[name] = value.to_list() if isinstance(value, tf.RaggedTensor) else np.asarray(value)
+  os.makedirs(out_dir, exist_ok=True)
+  path = os.path.join(out_dir, 'transformed.gz')
+  with tf.io.TFRecordWriter(path, tf.io.TFRecordOptions(compression_type='GZIP')) as writer:
+    for i in range(int(serialized.shape[0])):
+      feature = {name: _feature(column[i]) for name, column in columns.items()}
+      writer.write(tf.train.Example(features=tf.train.Features(feature=feature)).SerializeToString())
+  return path
+
+
 def split_batches(dataset: Any, count: int) -> List[Tuple[Any, Any]]:
   """Up to `count` (features, labels) batches; a third element (sample weights) is ignored."""
   batches = []
@@ -819,7 +869,13 @@ def read_batches(probe: Probe, module: types.ModuleType, request: Dict[str, Any]
   batches = {}
   for split in [request['train_split'], *request['eval_splits']]:
     try:
-      dataset = input_fn([request['examples'][split]], accessor, third, request['batch_size'])
+      pattern = request['examples'][split]
+      if request.get('transform_graph_uri'):
+        probe.enter('transform', name)
+        pattern = transformed_pattern(third, pattern, os.path.join(request['workdir'], 'transformed', split),
+                                      _LABEL_BATCHES * request['batch_size'])
+        probe.enter('input_fn', name)
+      dataset = input_fn([pattern], accessor, third, request['batch_size'])
       batches[split] = split_batches(dataset, _LABEL_BATCHES)
     except Exception as e:
       probe.add('input_fn_error', SEVERITY_BLOCK,

@@ -89,7 +89,7 @@ def _check_keys_present(config: PreflightConfig, statistics: StatisticsBySplit, 
     for setting, key in keys:
       if key and key not in names:
         shown = ', '.join(sorted(names)[:20]) + (', ...' if len(names) > 20 else '')
-        raise ValueError(f'{setting} {key!r} is not a feature of split {split!r}; its features: {shown or "(none)"}.')
+        raise data.InputError(f'{setting} {key!r} is not a feature of split {split!r}; its features: {shown or "(none)"}.')
 
 
 def run_checks(inputs: PreflightInputs, config: PreflightConfig, make_pipeline: Callable[[], beam.Pipeline],
