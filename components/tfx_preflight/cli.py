@@ -121,7 +121,9 @@ def run_check(args: argparse.Namespace, beam_args: Sequence[str]) -> int:
   if args.module_file and not os.path.isfile(args.module_file):
     raise InputError(f'--module-file: no file {args.module_file!r}.')
   make_pipeline = _make_pipeline_factory(beam_args)
-  patterns = {'train': args.train, **dict(zip(_split_names(len(args.eval)), args.eval))}
+  # Absolute paths: the loss check runs the user's input_fn in a subprocess with another working directory.
+  patterns = {split: p if '://' in p else os.path.abspath(p)
+              for split, p in {'train': args.train, **dict(zip(_split_names(len(args.eval)), args.eval))}.items()}
   files = {split: data.matching_files(p, '--train' if split == 'train' else f'--eval ({split})')
            for split, p in patterns.items()}
   formats = {split: data.detect_format(patterns[split], files[split], args.format) for split in patterns}
