@@ -41,7 +41,8 @@ def _leaky_splits():
 def test_clean_splits_bless_and_record_headline_numbers(tmp_path):
   rows = tabular_rows(1000, seed=4)
   result, report, blessing = _do(tmp_path, {'train': rows[:800], 'eval': rows[800:]},
-                                 label_key='label', leakage={'exclude_features': ['id']})
+                                 label_key='label', skew={'exclude_features': ['id']},
+                                 leakage={'exclude_features': ['id']})
   assert result['verdict'] in ('pass', 'warn')
   assert result['splits'] == {'train': 'train', 'eval': ['eval']}
   assert blessing.get_int_custom_property(spec.BLESSED_PROPERTY) == 1
@@ -63,7 +64,7 @@ def test_leaky_eval_blocks_with_blessed_zero(tmp_path):
 
 @pytest.mark.slow
 def test_fail_on_block_raises_with_the_summary(tmp_path):
-  with pytest.raises(executor.PreflightBlocked, match='(?s)leakage: block.*report.html'):
+  with pytest.raises(executor.PreflightBlocked, match='(?s)report.html.*leakage: block'):
     _do(tmp_path, _leaky_splits(), label_key='label', skew={'mode': 'off'},
         leakage={'exclude_features': ['id']}, fail_on_block=True)
 

@@ -312,10 +312,17 @@ def _masked_crc(data: bytes) -> int:
   return (((crc >> 15) | (crc << 17)) + 0xa282ead8) & 0xffffffff
 
 
+def _is_gzip(handle) -> bool:
+  """True when the stream starts with gzip's magic bytes; rewinds the stream."""
+  magic = handle.read(2)
+  handle.seek(0)
+  return magic == b'\x1f\x8b'
+
+
 @contextlib.contextmanager
 def _open(path: str):
   """Local files with open(), URLs (gs://...) with Beam's filesystems: neither imports TensorFlow into workers.
-  Files ending in .gz are gunzipped."""
+  Gzipped files (by their magic bytes) are gunzipped."""
   if '://' in path:
     from apache_beam.io.filesystem import CompressionTypes
     from apache_beam.io.filesystems import FileSystems
@@ -323,7 +330,7 @@ def _open(path: str):
   else:
     handle = open(path, 'rb')  # noqa: SIM115
   try:
-    if path.endswith('.gz'):
+    if _is_gzip(handle):  # By content, like the skew check: a gzipped shard need not end in .gz.
       with gzip.GzipFile(fileobj=handle, mode='rb') as unzipped:
         yield unzipped
     else:
@@ -335,7 +342,7 @@ def _open(path: str):
 def iter_records(path: str, batch_size: int, verify_crc: bool = True) -> Iterator[Tuple[int, List[bytes]]]:
   """Yields (index of the first record, serialized records) in batches, reading the TFRecord file sequentially.
 
-  Files ending in .gz are gunzipped (ExampleGen's format). Truncated files and checksum errors raise ValueError
+  Gzipped files (by content; ExampleGen writes them) are gunzipped. Truncated files and checksum errors raise ValueError
   naming the file and the record index.
   """
   with _open(path) as f:

@@ -172,11 +172,29 @@ def comparison_schema(train: statistics_pb2.DatasetFeatureStatisticsList, schema
   return effective, origins
 
 
+def _finite_histograms(statistics: statistics_pb2.DatasetFeatureStatisticsList
+                       ) -> statistics_pb2.DatasetFeatureStatisticsList:
+  """A copy without infinite-bound buckets and NaN counts: TFDV counts those as divergent mass, so identical splits
+  holding +-Inf or NaN would otherwise score a large distance (missing/odd values are diagnosed separately)."""
+  result = statistics_pb2.DatasetFeatureStatisticsList()
+  result.CopyFrom(statistics)
+  for dataset in result.datasets:
+    for feature in dataset.features:
+      if feature.HasField('num_stats'):
+        for histogram in feature.num_stats.histograms:
+          kept = [b for b in histogram.buckets if math.isfinite(b.low_value) and math.isfinite(b.high_value)]
+          del histogram.buckets[:]
+          histogram.buckets.extend(kept)
+          histogram.num_nan = 0
+  return result
+
+
 def tfdv_comparison(train: statistics_pb2.DatasetFeatureStatisticsList,
                     other: statistics_pb2.DatasetFeatureStatisticsList, schema: Optional[schema_pb2.Schema],
                     config: SkewConfig) -> Tuple[Dict[str, Dict[str, Any]], List[anomalies_pb2.AnomalyInfo.Reason]]:
   """feature -> {metric, distance, threshold, threshold_source} from TFDV, and its example-count anomalies."""
   tfdv = _tfdv()
+  train, other = _finite_histograms(train), _finite_histograms(other)
   distances: Dict[str, Dict[str, Any]] = {}
   example_count: List[anomalies_pb2.AnomalyInfo.Reason] = []
   for i, source in enumerate(_HISTOGRAM_SOURCES):
