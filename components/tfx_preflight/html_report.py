@@ -7,6 +7,7 @@ Content-Security-Policy that forbids scripts, so a feature named `<script>` is t
 from __future__ import annotations
 
 import html
+import json
 from typing import Any, Mapping
 
 from tfx_preflight import report as report_lib
@@ -28,13 +29,20 @@ def esc(value: Any) -> str:
   return html.escape(str(value), quote=True)
 
 
+def _plain(value: Any) -> str:
+  """Nested numbers as compact JSON rather than Python reprs."""
+  if isinstance(value, (dict, list, tuple)):
+    return json.dumps(value, sort_keys=True, default=str, separators=(', ', ': '))
+  return str(value)
+
+
 def findings_table(findings: list) -> str:
   if not findings:
     return '<p>No findings.</p>'
   rows = []
   for f in findings:
     tag = f.get('kind') or f.get('code') or ''
-    details = ', '.join(f'{esc(k)}={esc(v)}' for k, v in sorted(f.items()) if k not in _MAIN_KEYS)
+    details = '<br>'.join(f'{esc(k)}: {esc(_plain(v))}' for k, v in sorted(f.items()) if k not in _MAIN_KEYS)
     rows.append(f'<tr><td class="{esc(f["severity"])}">{esc(f["severity"])}</td><td>{esc(tag)}</td>'
                 f'<td>{esc(f.get("feature") or "")}</td><td>{esc(f["message"])}</td><td>{details}</td></tr>')
   return ('<table><tr><th>severity</th><th>kind</th><th>feature</th><th>message</th><th>details</th></tr>'
