@@ -58,7 +58,7 @@ def test_preflight_task_carries_its_config_module_file_and_image(compiled):
   config = config_lib.PreflightConfig.from_json(_parameter(job, 'Preflight', 'config'))
   assert config.label_key == 'label'
   assert config.skew.mode == 'warn'  # From --preflight-kwargs,
-  assert config.leakage.near_duplicates  # merged into the demo's defaults.
+  assert config.loss.timeout_seconds == 300.0  # merged into the demo's defaults.
   assert _parameter(job, 'Preflight', 'module_file') == MODULE_FILE
   container = _container(job, 'Preflight')
   assert container['image'] == IMAGE
