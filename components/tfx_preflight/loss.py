@@ -66,11 +66,17 @@ def _is_gzip(path: str) -> bool:
     return f.read(2) == _GZIP_MAGIC
 
 
+def _absolute(path: Optional[str]) -> Optional[str]:
+  """Local paths made absolute: the probe runs in another working directory."""
+  return path if not path or '://' in path else os.path.abspath(path)
+
+
 def _readable_pattern(split: str, pattern: str, workdir: str) -> str:
   """A pattern TFX's tf.Example reader reads: it picks GZIP from the `.gz` suffix, so local files whose suffix does
   not tell the truth are linked under names that do."""
   if '://' in pattern:
     return pattern
+  pattern = os.path.abspath(pattern)  # The probe runs in another working directory.
   files = sorted(glob.glob(pattern))
   if all(f.endswith('.gz') == _is_gzip(f) for f in files if os.path.isfile(f)):
     return pattern
@@ -286,8 +292,8 @@ def build_request(module_file: str, local_module: str, examples: Mapping[str, st
       'eval_splits': list(eval_splits),
       'label_key': label_key,
       'label_stats': _label_stats(statistics, label_key),
-      'schema_path': schema_path,
-      'transform_graph_uri': transform_graph_uri,
+      'schema_path': _absolute(schema_path),
+      'transform_graph_uri': _absolute(transform_graph_uri),
       'hyperparameters': _hyperparameters(hyperparameters),
       'batch_size': config.batch_size,
       'fit_steps': config.fit_steps,
