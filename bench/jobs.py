@@ -145,11 +145,11 @@ def _floor(manifest: Mapping[str, Any], read_batches: Callable[[str], Any]) -> D
 
 @job('floor')
 def floor_job(args: Mapping[str, Any]) -> Dict[str, Any]:
-  """Baseline (b): one process reads every file with tfx_preflight.hashing's reader (the leakage job's own read path:
+  """Baseline (b): one process reads every file with tfx_preflight.records' reader (the leakage job's own read path:
   gunzip, TFRecord framing, CRCs), decodes batches to Arrow with tfx-bsl and hashes them with hashing.hash_batch."""
-  from tfx_preflight import hashing
+  from tfx_preflight import records
   started = _begin()
-  result = _floor(args['manifest'], lambda path: (b for _, b in hashing.iter_record_batches(path, FLOOR_BATCH_SIZE)))
+  result = _floor(args['manifest'], lambda path: (b for _, b in records.iter_record_batches(path, FLOOR_BATCH_SIZE)))
   return {'job_seconds': time.perf_counter() - started, **result}
 
 

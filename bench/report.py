@@ -204,7 +204,7 @@ def markdown(results: Mapping[str, Any]) -> str:
       '## What is compared', '',
       '- **leakage check**: `tfx_preflight.leakage.check_leakage` (exact duplicates, default config) on Beam\'s '
       'DirectRunner, reading the gzipped TFRecords. Baselines compute the same counts on the same rows: '
-      '**floor** = one process, no Beam: the leakage job\'s own read path (`hashing.iter_record_batches`: gunzip, '
+      '**floor** = one process, no Beam: the leakage job\'s own read path (`records.iter_record_batches`: gunzip, '
       'TFRecord framing and CRCs in Python, tfx-bsl C++ decode to Arrow) + `hashing.hash_batch` + a numpy join; '
       '**floor with TF\'s C++ reader** = the same with records read by `tf.data.TFRecordDataset`; '
       '**pandas** = Parquet into memory, `hash_pandas_object`, merge (no tf.Example parsing at all); '

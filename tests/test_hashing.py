@@ -1,15 +1,13 @@
 """Canonical content hashing of decoded tf.Example RecordBatches (no Beam)."""
 
-import os
 
 import numpy as np
 import pyarrow as pa
-import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from tfx_bsl.coders.example_coder import ExamplesToRecordBatchDecoder
 
-from tests.conftest import to_example, write_tfrecords
+from tests.conftest import to_example
 from tfx_preflight import hashing
 
 _DECODER = ExamplesToRecordBatchDecoder()
@@ -118,17 +116,3 @@ def test_perceptual_hash_matches_rescaled_and_noised_images():
   assert np.array_equal(original, rescaled)
   assert (original == noised).all(axis=1).mean() >= 0.9
   assert len({tuple(h) for h in original}) >= 48  # different digits stay apart
-
-
-def test_iter_record_batches_gzip_and_plain_with_indices(tmp_path):
-  rows = [{'x': float(i)} for i in range(25)]
-  for name, gzip in (('a.gz', True), ('b.tfrecord', False)):
-    path = write_tfrecords(os.path.join(tmp_path, name), rows, gzip=gzip)
-    batches = list(hashing.iter_record_batches(path, batch_size=10))
-    assert [s for s, _ in batches] == [0, 10, 20]
-    assert sum(b.num_rows for _, b in batches) == 25
-  with open(os.path.join(tmp_path, 'b.tfrecord'), 'r+b') as f:
-    f.seek(30)
-    f.write(b'\xff')
-  with pytest.raises(ValueError, match='b.tfrecord'):
-    list(hashing.iter_records(os.path.join(tmp_path, 'b.tfrecord'), 10))

@@ -317,7 +317,7 @@ def test_generate_statistics_reads_gzipped_tfrecords_in_one_pipeline(tmp_path):
 
 
 def test_generate_statistics_names_a_pattern_without_files(tmp_path):
-  with pytest.raises(ValueError, match=r"Split 'eval': no file matches"):
+  with pytest.raises(ValueError, match=r"split 'eval': no file matches"):
     skew.generate_statistics({'eval': str(tmp_path / 'nothing*')}, beam.Pipeline, str(tmp_path / 'out'))
 
 

@@ -17,18 +17,14 @@ byte string), is mixed with its position in the list (murmur3 fmix64, a bijectio
 sum over the flat values indexed by the list offsets. Byte strings are dictionary-encoded first (C++), so a categorical
 column costs one hash per distinct value.
 
-The same module reads TFRecord files in batches (`iter_record_batches`), keeping the file name and record index of each
-example, which TFXIO's RecordBatches do not carry; the benchmark's single-process floor uses the same functions.
+Reading the files (with the record index of each example) lives in `records`.
 """
 
 from __future__ import annotations
 
-import contextlib
 import dataclasses
 import functools
-import gzip
-import struct
-from typing import Iterable, Iterator, List, Optional, Sequence, Tuple
+from typing import Iterable, List, Optional, Sequence, Tuple
 
 import numpy as np
 import pyarrow as pa
@@ -297,102 +293,3 @@ def hash_single_feature(batch: pa.RecordBatch, name: str) -> Tuple[np.ndarray, n
 
 def hex_digest(hash_row: np.ndarray) -> str:
   return f'{int(hash_row[0]):016x}{int(hash_row[1]):016x}'
-
-
-# --- Reading TFRecord files in batches, with record indices ------------------------------------------------------
-
-_HEADER = struct.Struct('<QI')
-_FOOTER = struct.Struct('<I')
-_CHUNK = 8 << 20
-
-
-def _masked_crc(data: bytes) -> int:
-  import google_crc32c  # C implementation; ships with the Beam/GCS stack.
-  crc = google_crc32c.value(data)
-  return (((crc >> 15) | (crc << 17)) + 0xa282ead8) & 0xffffffff
-
-
-def _is_gzip(handle) -> bool:
-  """True when the stream starts with gzip's magic bytes; rewinds the stream."""
-  magic = handle.read(2)
-  handle.seek(0)
-  return magic == b'\x1f\x8b'
-
-
-@contextlib.contextmanager
-def _open(path: str):
-  """Local files with open(), URLs (gs://...) with Beam's filesystems: neither imports TensorFlow into workers.
-  Gzipped files (by their magic bytes) are gunzipped."""
-  if '://' in path:
-    from apache_beam.io.filesystem import CompressionTypes
-    from apache_beam.io.filesystems import FileSystems
-    handle = FileSystems.open(path, compression_type=CompressionTypes.UNCOMPRESSED)
-  else:
-    handle = open(path, 'rb')  # noqa: SIM115
-  try:
-    if _is_gzip(handle):  # By content, like the skew check: a gzipped shard need not end in .gz.
-      with gzip.GzipFile(fileobj=handle, mode='rb') as unzipped:
-        yield unzipped
-    else:
-      yield handle
-  finally:
-    handle.close()
-
-
-def iter_records(path: str, batch_size: int, verify_crc: bool = True) -> Iterator[Tuple[int, List[bytes]]]:
-  """Yields (index of the first record, serialized records) in batches, reading the TFRecord file sequentially.
-
-  Gzipped files (by content; ExampleGen writes them) are gunzipped. Truncated files and checksum errors raise ValueError
-  naming the file and the record index.
-  """
-  with _open(path) as f:
-    buffer = b''
-    position = 0
-    index = 0
-    batch: List[bytes] = []
-    start = 0
-    eof = False
-    while True:
-      if len(buffer) - position < _HEADER.size and not eof:
-        chunk = f.read(_CHUNK)
-        eof = not chunk
-        buffer = buffer[position:] + chunk
-        position = 0
-        continue
-      if len(buffer) - position == 0 and eof:
-        break
-      if len(buffer) - position < _HEADER.size:
-        raise ValueError(f'{path}: truncated TFRecord header at record {index}')
-      length, length_crc = _HEADER.unpack_from(buffer, position)
-      end = position + _HEADER.size + length + _FOOTER.size
-      if end > len(buffer):
-        if eof:
-          raise ValueError(f'{path}: truncated TFRecord at record {index}')
-        chunk = f.read(max(_CHUNK, end - len(buffer)))
-        eof = not chunk
-        buffer = buffer[position:] + chunk
-        position = 0
-        continue
-      data = buffer[position + _HEADER.size:end - _FOOTER.size]
-      if verify_crc and (_masked_crc(buffer[position:position + 8]) != length_crc or
-                         _masked_crc(data) != _FOOTER.unpack_from(buffer, end - _FOOTER.size)[0]):
-        raise ValueError(f'{path}: corrupted TFRecord (checksum mismatch) at record {index}')
-      batch.append(data)
-      position = end
-      index += 1
-      if len(batch) >= batch_size:
-        yield start, batch
-        batch, start = [], index
-    if batch:
-      yield start, batch
-
-
-def iter_record_batches(path: str, batch_size: int = 8192) -> Iterator[Tuple[int, pa.RecordBatch]]:
-  """Yields (index of the first record, RecordBatch) decoded with tfx-bsl's schema-less tf.Example decoder."""
-  from tfx_bsl.coders.example_coder import ExamplesToRecordBatchDecoder
-  decoder = ExamplesToRecordBatchDecoder()
-  for start, records in iter_records(path, batch_size):
-    try:
-      yield start, decoder.DecodeBatch(records)
-    except Exception as e:  # The C++ decoder raises RuntimeError/ValueError alike.
-      raise ValueError(f'{path}: records {start}..{start + len(records) - 1} are not valid tf.Examples: {e}') from e

@@ -28,7 +28,7 @@ import apache_beam as beam
 import numpy as np
 from tfx.dsl.io import fileio
 
-from tfx_preflight import hashing, report
+from tfx_preflight import hashing, records, report
 from tfx_preflight.config import LeakageConfig
 from tfx_preflight.html_report import esc
 
@@ -124,7 +124,7 @@ class _HashFileFn(beam.DoFn):
     plan = self._plan
     split_id, path = plan.files[file_id]
     split = plan.splits[split_id]
-    for start, batch in hashing.iter_record_batches(path, plan.batch_size):
+    for start, batch in records.iter_record_batches(path, plan.batch_size):
       n = batch.num_rows
       features = hashing.selected_features(batch, plan.exclude)
       part = {'split': split_id, 'file': np.full(n, file_id, dtype=np.uint32),
@@ -337,11 +337,11 @@ def read_examples_at(locations: Iterable[Tuple[str, int]]) -> Dict[Tuple[str, in
   found = {}
   for path, indices in sorted(wanted.items()):
     last = max(indices)
-    for start, records in hashing.iter_records(path, BATCH_SIZE, verify_crc=False):
-      for i in sorted(j for j in indices if start <= j < start + len(records)):
-        batch = decoder.DecodeBatch([records[i - start]])
+    for start, serialized in records.iter_records(path, BATCH_SIZE, verify_crc=False):
+      for i in sorted(j for j in indices if start <= j < start + len(serialized)):
+        batch = decoder.DecodeBatch([serialized[i - start]])
         found[(path, i)] = {name: column[0] for name, column in batch.to_pydict().items()}
-      if start + len(records) > last:
+      if start + len(serialized) > last:
         break
   return found
 

@@ -15,9 +15,8 @@ from typing import Any, Callable, Dict, List, Mapping, Optional, Sequence, Tuple
 
 import apache_beam as beam
 from tensorflow_metadata.proto.v0 import anomalies_pb2, schema_pb2, statistics_pb2
-from tfx.dsl.io import fileio
 
-from tfx_preflight import report
+from tfx_preflight import data, records, report
 from tfx_preflight import skew_diagnosis as diag
 from tfx_preflight.config import SkewConfig
 from tfx_preflight.html_report import esc
@@ -28,7 +27,6 @@ StatisticsBySplit = Mapping[str, statistics_pb2.DatasetFeatureStatisticsList]
 STATS_FILE_NAME = 'FeatureStats.pb'
 STATISTICS_HTML = 'statistics.html'
 _TELEMETRY_DESCRIPTORS = ['TfxPreflight']
-_GZIP_MAGIC = b'\x1f\x8b'
 
 JSD = 'jensen_shannon_divergence'
 L_INFINITY = 'l_infinity'
@@ -50,25 +48,6 @@ def _tfdv():
 # Statistics.
 
 
-def _compression_of(split: str, pattern: str) -> str:
-  """GZIP or UNCOMPRESSED from the files' first bytes (ExampleGen writes *.gz; users sometimes drop the suffix)."""
-  files = sorted(f for f in fileio.glob(pattern) if not fileio.isdir(f))
-  if not files:
-    raise ValueError(f'Split {split!r}: no file matches {pattern!r}.')
-  kinds = set()
-  sniffed_suffixes = set()
-  for path in files:  # One read per suffix (.gz or not), not per shard: patterns on gs:// can match thousands.
-    suffix = path.endswith('.gz')
-    if suffix in sniffed_suffixes:
-      continue
-    sniffed_suffixes.add(suffix)
-    with fileio.open(path, 'rb') as f:
-      kinds.add(f.read(2) == _GZIP_MAGIC)
-  if len(kinds) > 1:
-    raise ValueError(f'Split {split!r}: {pattern!r} matches both gzipped and uncompressed files.')
-  return beam.io.filesystem.CompressionTypes.GZIP if kinds.pop() else beam.io.filesystem.CompressionTypes.UNCOMPRESSED
-
-
 def statistics_path(output_dir: str, split: str) -> str:
   return os.path.join(output_dir, f'Split-{split}', STATS_FILE_NAME)
 
@@ -87,13 +66,12 @@ def generate_statistics(examples: Mapping[str, str], make_pipeline: Callable[[],
   from tfx_bsl.public import tfxio  # With TFDV: heavy import.
   tfdv = _tfdv()
   options = tfdv.StatsOptions(schema=schema) if schema is not None else tfdv.StatsOptions()
-  compressions = {split: _compression_of(split, pattern) for split, pattern in sorted(examples.items())}
+  files = {split: data.matching_files(pattern, f'split {split!r}') for split, pattern in examples.items()}
   with make_pipeline() as pipeline:
-    for split, pattern in sorted(examples.items()):
+    for split in sorted(examples):
       source = tfxio.TFExampleBeamRecord(physical_format='tfrecord', telemetry_descriptors=_TELEMETRY_DESCRIPTORS)
       _ = (pipeline
-           | f'ReadExamples[{split}]' >> beam.io.ReadFromTFRecord(pattern, coder=beam.coders.BytesCoder(),
-                                                                  compression_type=compressions[split])
+           | f'ReadExamples[{split}]' >> records.ReadRecords(files[split])
            | f'ToRecordBatches[{split}]' >> source.BeamSource()
            | f'GenerateStatistics[{split}]' >> tfdv.GenerateStatistics(options)
            | f'WriteStatistics[{split}]' >> tfdv.WriteStatisticsToBinaryFile(statistics_path(output_dir, split)))
