@@ -6,6 +6,8 @@ Layout under one runs root (default `tfx_preflight_runs/` in the repo, git-ignor
   <root>/data/<scenario>/{train,eval}/     the scenario's prepared splits (ExampleGen input_base)
   <root>/pipelines/<scenario>/             pipeline_root: every component's outputs
   <root>/metadata/<scenario>.sqlite        ML Metadata
+  <root>/direct/<scenario>/                the demo's training without the gate (pipelines.demo)
+  <root>/logs/<scenario>.log               each scenario's full output when the demo runs several at once
 """
 
 from __future__ import annotations

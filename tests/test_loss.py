@@ -292,22 +292,23 @@ def test_hyperparameters_from_the_artifact_json_or_the_module_defaults():
 # Isolation: the real subprocess. Each run imports TensorFlow (and TFX) again, hence slow.
 
 
-def check(digits, tmp_path, name: str, **config):
-  return loss.check_loss(module(name), digits['examples'], 'train', ['eval'], LossConfig(**config), 'label',
+def check(digits, tmp_path, name: str, path: str | None = None, **config):
+  return loss.check_loss(path or module(name), digits['examples'], 'train', ['eval'], LossConfig(**config), 'label',
                          digits['schema_path'], None, None, digits['statistics'], str(tmp_path / 'loss'))
 
 
 @pytest.mark.slow
-def test_subprocess_blocks_the_seed_zero_loss_and_passes_a_correct_module(digits, tmp_path):
+def test_subprocess_blocks_the_seed_zero_loss_and_passes_a_correct_module(digits, tmp_path, monkeypatch):
   broken = check(digits, tmp_path, 'zero_loss_module')
   assert broken['status'] == 'block' and codes(broken['findings']) == ['constant_loss']
   assert set(broken['findings'][0]) >= {'code', 'severity', 'message'}
   assert (tmp_path / 'loss' / loss.PROBE_LOG).exists()
-  good = check(digits, tmp_path, 'good_module')
+  monkeypatch.chdir(MODULES)  # A relative module path, as users type it: the probe runs in another directory.
+  good = check(digits, tmp_path, 'good_module', path='good_module.py')
   assert good['status'] in ('pass', 'warn') and codes(good['findings'], 'block') == []
   assert good['measurements']['fit_batch']['after'] < good['measurements']['fit_batch']['before']
   # Same inputs, same bytes.
-  assert report.to_json(good) == report.to_json(check(digits, tmp_path, 'good_module'))
+  assert report.to_json(good) == report.to_json(check(digits, tmp_path, 'good_module', path='good_module.py'))
 
 
 @pytest.mark.slow

@@ -3,12 +3,10 @@
 Which check each test depends on:
   - test_clean_pipeline_blesses_and_trains: none (any check that wrongly blocks clean data fails it).
   - test_blocked_gate_skips_trainer[normalize_train_only]: skew.   [leaky_split]: leakage.   [zero_loss]: loss.
-    Each case is skipped while its check is still the stub (it reports 'skipped', which never blocks).
   - test_fail_on_block_fails_the_run: skew (normalize_train_only data).
   - The fast tests (factory, data scenarios) depend on no check.
 """
 
-import inspect
 import os
 
 import numpy as np
@@ -20,20 +18,14 @@ from tfx.dsl.io import fileio
 from pipelines import data as data_lib
 from pipelines import local_runner
 from pipelines import pipeline as pipeline_lib
-from tfx_preflight import leakage, loss, skew
 
 # Small enough for a test (240 train / 60 eval images); the gate's verdicts do not depend on the size.
 _LIMIT = 300
 _TRAIN_STEPS = 8
 _EVAL_STEPS = 2
-_CHECK_OF_SCENARIO = {'normalize_train_only': skew, 'leaky_split': leakage, 'zero_loss': loss}
 _EXPECTED_FINDING = {'normalize_train_only': ('skew', 'kind', 'scale_mismatch'),
                      'leaky_split': ('leakage', None, None),
                      'zero_loss': ('loss', 'code', 'constant_loss')}
-
-
-def _is_stub(check_module) -> bool:
-  return 'not implemented yet' in inspect.getsource(check_module)
 
 
 def _run(tmp_path, scenario, **kwargs):
@@ -136,8 +128,6 @@ def test_clean_pipeline_blesses_and_trains(tmp_path):
 @pytest.mark.slow
 @pytest.mark.parametrize('scenario', ['normalize_train_only', 'leaky_split', 'zero_loss'])
 def test_blocked_gate_skips_trainer(tmp_path, scenario):
-  if _is_stub(_CHECK_OF_SCENARIO[scenario]):
-    pytest.skip(f'{_CHECK_OF_SCENARIO[scenario].__name__} is still a stub')
   paths = _run(tmp_path, scenario)
   store = _store(paths)
   assert _blessed_values(store) == [0]
@@ -157,8 +147,6 @@ def test_blocked_gate_skips_trainer(tmp_path, scenario):
 
 @pytest.mark.slow
 def test_fail_on_block_fails_the_run(tmp_path):
-  if _is_stub(skew):
-    pytest.skip('skew is still a stub')
   with pytest.raises(Exception) as raised:
     _run(tmp_path, 'normalize_train_only', preflight_kwargs={'fail_on_block': True})
   chain, error = [], raised.value

@@ -52,9 +52,10 @@ _STAGE_WHAT = {
 
 
 def _local_module(module_file: str, workdir: str) -> str:
-  """The module as a local file: a gs:// (or other remote) module is copied first, since Python imports local files."""
+  """The module as a local file: a gs:// (or other remote) module is copied first, since Python imports local files;
+  a relative local path is made absolute, since the probe runs in another working directory."""
   if '://' not in module_file:
-    return module_file
+    return os.path.abspath(module_file) if os.path.exists(module_file) else module_file
   local = os.path.join(workdir, 'module', os.path.basename(module_file))
   os.makedirs(os.path.dirname(local), exist_ok=True)
   fileio.copy(module_file, local, overwrite=True)
@@ -129,7 +130,12 @@ def _limit_memory(limit_mb: int):
 
 
 def _child_env() -> Dict[str, str]:
+  """The probe's environment: CPU only, seeded, one thread; and the Keras that Trainer gets. Every TFX 1.16 process
+  has TF_USE_LEGACY_KERAS=1 (tensorflow_transform sets it on import), so Trainer runs the module with Keras 2
+  (tf_keras); without it the probe would resolve tf.keras to Keras 3 before the module imports TFX, and check
+  something else than what Trainer will run. A value the user set explicitly is kept."""
   env = dict(os.environ)
+  env.setdefault('TF_USE_LEGACY_KERAS', '1')
   env.update({'CUDA_VISIBLE_DEVICES': '', 'TF_CPP_MIN_LOG_LEVEL': '2', 'PYTHONHASHSEED': str(SEED),
               'TF_DETERMINISTIC_OPS': '1', 'OMP_NUM_THREADS': '1', 'PYTHONUNBUFFERED': '1'})
   package_root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -170,35 +176,48 @@ def _stderr_tail(path: str, replacements: Mapping[str, str]) -> str:
   return text[-800:]
 
 
-def _run_probe(request: Dict[str, Any], config: LossConfig, workdir: str) -> Dict[str, Any]:
-  """Runs the child and returns {'outcome': 'complete'|'timeout'|'crashed', 'result', 'progress', ...}."""
-  request_path = os.path.join(workdir, 'request.json')
-  with open(request_path, 'w') as f:
-    json.dump(request, f, sort_keys=True)
-  stdout_path = os.path.join(workdir, 'stdout.txt')
-  stderr_path = os.path.join(workdir, 'stderr.txt')
-  started = time.monotonic()
-  with open(stdout_path, 'wb') as out, open(stderr_path, 'wb') as err:
-    process = subprocess.Popen(
-        [sys.executable, '-m', PROBE_MODULE, request_path], stdin=subprocess.DEVNULL, stdout=out, stderr=err,
-        cwd=workdir, env=_child_env(), start_new_session=True,
-        preexec_fn=_limit_memory(config.memory_limit_mb) if config.memory_limit_mb else None)
+class _ProbeProcess:
+  """The child running the battery. Started at once so it can work while the parent runs the other checks; `wait`
+  enforces the wall-clock budget counted from the start."""
+
+  def __init__(self, request: Dict[str, Any], config: LossConfig, workdir: str):
+    self._request = request
+    self._timeout = config.timeout_seconds
+    request_path = os.path.join(workdir, 'request.json')
+    with open(request_path, 'w') as f:
+      json.dump(request, f, sort_keys=True)
+    self.stderr_path = os.path.join(workdir, 'stderr.txt')
+    self._started = time.monotonic()
+    with open(os.path.join(workdir, 'stdout.txt'), 'wb') as out, open(self.stderr_path, 'wb') as err:
+      self._process = subprocess.Popen(
+          [sys.executable, '-m', PROBE_MODULE, request_path], stdin=subprocess.DEVNULL, stdout=out, stderr=err,
+          cwd=workdir, env=_child_env(), start_new_session=True,
+          preexec_fn=_limit_memory(config.memory_limit_mb) if config.memory_limit_mb else None)
+
+  def wait(self) -> Dict[str, Any]:
+    """Waits for the child (what is left of the budget) and returns {'outcome': 'complete'|'timeout'|'crashed',
+    'result', 'progress', ...}."""
+    remaining = max(0.0, self._timeout - (time.monotonic() - self._started))
     try:
-      returncode = process.wait(timeout=config.timeout_seconds)
+      returncode = self._process.wait(timeout=remaining)
       outcome = 'complete'
     except subprocess.TimeoutExpired:
-      _kill_group(process)
+      self.kill()
       returncode, outcome = None, 'timeout'
     finally:
-      if process.poll() is None:  # An exception here (e.g. KeyboardInterrupt) must not leave the child running.
-        _kill_group(process)
-  elapsed = time.monotonic() - started
-  logging.info('Preflight loss probe: %s after %.1f s (exit code %s)', outcome, elapsed, returncode)
-  result = _read_json(request['result_path'])
-  if outcome == 'complete' and (returncode != 0 or result is None or not result.get('complete')):
-    outcome = 'crashed'
-  return {'outcome': outcome, 'returncode': returncode, 'result': result,
-          'progress': _read_json(request['progress_path']), 'stderr_path': stderr_path, 'elapsed': elapsed}
+      self.kill()  # An exception here (e.g. KeyboardInterrupt) must not leave the child running.
+    elapsed = time.monotonic() - self._started
+    logging.info('Preflight loss probe: %s after %.1f s (exit code %s)', outcome, elapsed, returncode)
+    result = _read_json(self._request['result_path'])
+    if outcome == 'complete' and (returncode != 0 or result is None or not result.get('complete')):
+      outcome = 'crashed'
+    return {'outcome': outcome, 'returncode': returncode, 'result': result,
+            'progress': _read_json(self._request['progress_path']), 'stderr_path': self.stderr_path,
+            'elapsed': elapsed}
+
+  def kill(self) -> None:
+    if self._process.poll() is None:
+      _kill_group(self._process)
 
 
 def _signal_name(returncode: Optional[int]) -> str:
@@ -304,6 +323,65 @@ def build_request(module_file: str, local_module: str, examples: Mapping[str, st
   }
 
 
+class LossCheck:
+  """A started loss check: the probe runs in the background (it spends most of its time importing TensorFlow and
+  the module) while the caller runs the other checks; `result()` collects it. Use as a context manager so an error
+  elsewhere stops the child and removes its working directory."""
+
+  def __init__(self, module_file: str, examples: Mapping[str, str], train_split: str, eval_splits: Sequence[str],
+               config: LossConfig, label_key: Optional[str], schema_path: Optional[str],
+               transform_graph_uri: Optional[str], hyperparameters: Optional[Mapping[str, Any]],
+               statistics: Optional[Mapping[str, statistics_pb2.DatasetFeatureStatisticsList]], output_dir: str):
+    missing = [s for s in (train_split, *eval_splits) if s not in examples]
+    if missing:
+      raise ValueError(f'The loss check needs split(s) {", ".join(missing)}; the examples have: '
+                       f'{", ".join(sorted(examples))}.')
+    self._module_file, self._config, self._output_dir = module_file, config, output_dir
+    self._workdir = tempfile.mkdtemp(prefix='preflight-loss-')
+    self._probe: Optional[_ProbeProcess] = None
+    try:
+      self._local_module = _local_module(module_file, self._workdir)
+      request = build_request(module_file, self._local_module, examples, train_split, eval_splits, config,
+                              label_key, schema_path, transform_graph_uri, hyperparameters, statistics, self._workdir)
+      self._probe = _ProbeProcess(request, config, self._workdir)
+    except BaseException:
+      self.close()
+      raise
+
+  def result(self) -> Dict[str, Any]:
+    """Waits for the probe and returns the check's result (see `check_loss`)."""
+    try:
+      run = self._probe.wait()
+      replacements = {self._local_module: self._module_file, self._workdir: '<tmp>'}
+      result = _interpret(run, self._module_file, self._config, replacements)
+      _keep_log(run['stderr_path'], self._output_dir)
+    finally:
+      self.close()
+    findings = result.pop('findings')
+    return {'status': report.status_for(findings, self._config.mode), 'findings': findings,
+            'module_file': self._module_file, **result}
+
+  def close(self) -> None:
+    if self._probe is not None:
+      self._probe.kill()
+    shutil.rmtree(self._workdir, ignore_errors=True)
+
+  def __enter__(self) -> LossCheck:
+    return self
+
+  def __exit__(self, *exc_info) -> None:
+    self.close()
+
+
+def skip_reason(config: LossConfig, module_file: Optional[str]) -> Optional[str]:
+  """Why the loss check does not run, or None when it does."""
+  if config.mode == 'off':
+    return 'loss.mode is off'
+  if not module_file:
+    return 'no module_file given'
+  return None
+
+
 def check_loss(module_file: Optional[str], examples: Mapping[str, str], train_split: str, eval_splits: Sequence[str],
                config: LossConfig, label_key: Optional[str], schema_path: Optional[str],
                transform_graph_uri: Optional[str], hyperparameters: Optional[Mapping[str, Any]],
@@ -326,25 +404,12 @@ def check_loss(module_file: Optional[str], examples: Mapping[str, str], train_sp
   Returns:
     {'status', 'findings': [{code, severity, message, ...}], 'measurements', 'info', 'module_file'}.
   """
-  if config.mode == 'off':
-    return report.skipped('loss.mode is off')
-  if not module_file:
-    return report.skipped('no module_file given')
-  missing = [s for s in (train_split, *eval_splits) if s not in examples]
-  if missing:
-    raise ValueError(f'The loss check needs split(s) {", ".join(missing)}; the examples have: '
-                     f'{", ".join(sorted(examples))}.')
-  with tempfile.TemporaryDirectory(prefix='preflight-loss-') as workdir:
-    local_module = _local_module(module_file, workdir)
-    request = build_request(module_file, local_module, examples, train_split, eval_splits, config, label_key,
-                            schema_path, transform_graph_uri, hyperparameters, statistics, workdir)
-    run = _run_probe(request, config, workdir)
-    replacements = {local_module: module_file, workdir: '<tmp>'}
-    result = _interpret(run, module_file, config, replacements)
-    _keep_log(run['stderr_path'], output_dir)
-  findings = result.pop('findings')
-  return {'status': report.status_for(findings, config.mode), 'findings': findings, 'module_file': module_file,
-          **result}
+  reason = skip_reason(config, module_file)
+  if reason:
+    return report.skipped(reason)
+  with LossCheck(module_file, examples, train_split, eval_splits, config, label_key, schema_path,
+                 transform_graph_uri, hyperparameters, statistics, output_dir) as running:
+    return running.result()
 
 
 def _keep_log(stderr_path: str, output_dir: str) -> None:

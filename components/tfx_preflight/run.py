@@ -92,6 +92,37 @@ def _check_keys_present(config: PreflightConfig, statistics: StatisticsBySplit, 
         raise data.InputError(f'{setting} {key!r} is not a feature of split {split!r}; its features: {shown or "(none)"}.')
 
 
+def _start_loss_check(inputs: PreflightInputs, config: PreflightConfig, examples: Mapping[str, str], train: str,
+                      evals: Sequence[str], statistics: Optional[StatisticsBySplit],
+                      output_dir: str) -> Optional[loss.LossCheck]:
+  """Starts the loss probe first: it mostly imports TensorFlow and the user's module, so it overlaps well with the
+  skew and leakage checks on another core."""
+  if loss.skip_reason(config.loss, inputs.module_file):
+    return None
+  logging.info('Preflight: loss check on %s (in the background)', inputs.module_file)
+  return loss.LossCheck(inputs.module_file, examples, train, evals, config.loss, config.label_key,
+                        _schema_path(inputs, statistics, train, output_dir), inputs.transform_graph_uri,
+                        inputs.hyperparameters, statistics, os.path.join(output_dir, 'loss'))
+
+
+def _skew(config: PreflightConfig, statistics: Optional[StatisticsBySplit], train: str, evals: Sequence[str],
+          inputs: PreflightInputs) -> Dict[str, Any]:
+  if config.skew.mode == 'off':
+    return report.skipped('skew.mode is off')
+  logging.info('Preflight: skew check')
+  return skew.check_skew(statistics, train, evals, config.skew, inputs.schema, config.label_key)
+
+
+def _leakage(config: PreflightConfig, examples: Mapping[str, str], train: str, evals: Sequence[str],
+             make_pipeline: Callable[[], beam.Pipeline], output_dir: str) -> Dict[str, Any]:
+  if config.leakage.mode == 'off':
+    return report.skipped('leakage.mode is off')
+  logging.info('Preflight: leakage check')
+  with _naming_unreadable_file(examples):
+    return leakage.check_leakage(examples, train, evals, config.leakage, make_pipeline,
+                                 os.path.join(output_dir, 'leakage'), config.label_key)
+
+
 def run_checks(inputs: PreflightInputs, config: PreflightConfig, make_pipeline: Callable[[], beam.Pipeline],
                output_dir: str) -> Dict[str, Any]:
   """Runs every enabled check and returns the report (not yet written). Bad inputs raise with a clear message."""
@@ -113,30 +144,15 @@ def run_checks(inputs: PreflightInputs, config: PreflightConfig, make_pipeline: 
   if statistics is not None:
     _check_keys_present(config, statistics, used)
 
-  checks: Dict[str, Dict[str, Any]] = {}
-  if config.skew.mode == 'off':
-    checks['skew'] = report.skipped('skew.mode is off')
-  else:
-    logging.info('Preflight: skew check')
-    checks['skew'] = skew.check_skew(statistics, train, evals, config.skew, inputs.schema, config.label_key)
-
-  if config.leakage.mode == 'off':
-    checks['leakage'] = report.skipped('leakage.mode is off')
-  else:
-    logging.info('Preflight: leakage check')
-    with _naming_unreadable_file(examples):
-      checks['leakage'] = leakage.check_leakage(examples, train, evals, config.leakage, make_pipeline,
-                                                os.path.join(output_dir, 'leakage'), config.label_key)
-
-  if config.loss.mode == 'off':
-    checks['loss'] = report.skipped('loss.mode is off')
-  elif not inputs.module_file:
-    checks['loss'] = report.skipped('no module_file given')
-  else:
-    logging.info('Preflight: loss check on %s', inputs.module_file)
-    checks['loss'] = loss.check_loss(inputs.module_file, examples, train, evals, config.loss, config.label_key,
-                                     _schema_path(inputs, statistics, train, output_dir), inputs.transform_graph_uri,
-                                     inputs.hyperparameters, statistics, os.path.join(output_dir, 'loss'))
+  loss_check = _start_loss_check(inputs, config, examples, train, evals, statistics, output_dir)
+  with loss_check or contextlib.nullcontext():  # An error in another check stops the probe.
+    checks = {'skew': _skew(config, statistics, train, evals, inputs),
+              'leakage': _leakage(config, examples, train, evals, make_pipeline, output_dir)}
+    if loss_check is None:
+      checks['loss'] = report.skipped(loss.skip_reason(config.loss, inputs.module_file))
+    else:
+      logging.info('Preflight: waiting for the loss check on %s', inputs.module_file)
+      checks['loss'] = loss_check.result()
 
   result = report.build_report(checks, train, evals, inputs.provenance)
   result['config'] = config.to_dict()

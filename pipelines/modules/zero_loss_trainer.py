@@ -1,7 +1,7 @@
 """TFX Trainer module with a broken loss: the CNN of cnn_trainer.py, trained with a loss that is always 0.0.
 
 The bug is a realistic one: a "mask out padded labels" loss whose mask is inverted. It keeps the examples whose label
-equals the padding value (-1) and there are none, so every per-example loss is multiplied by 0. Keras 3 trains it
+equals the padding value (-1) and there are none, so every per-example loss is multiplied by 0. Keras trains it
 without a complaint (the gradients exist, they are all zero): loss and val_loss print 0.0000 from the first step
 while the weights never move and accuracy stays at chance.
 
