@@ -39,8 +39,9 @@ warnings.filterwarnings('ignore', category=FutureWarning)
 import numpy as np  # noqa: E402
 
 from pipelines import data as data_lib  # noqa: E402
-from pipelines import local_runner  # noqa: E402
-from pipelines import pipeline as pipeline_lib  # noqa: E402
+
+# local_runner and pipeline import TFX (~20 s): only where a scenario runs, so the launcher of parallel runs starts
+# at once and each worker pays for its own imports.
 
 MARKER = '.tfx-preflight-runs'
 SCENARIO_STORIES = {
@@ -164,7 +165,14 @@ def describe_splits(splits: data_lib.Splits) -> str:
   return text
 
 
-def run_scenario(scenario: str, root: str, train_steps: int, eval_steps: int) -> ScenarioResult:
+def run_scenario(scenario: str, root: str, train_steps: Optional[int] = None,
+                 eval_steps: Optional[int] = None) -> ScenarioResult:
+  from pipelines import local_runner
+  from pipelines import pipeline as pipeline_lib
+  train_steps = train_steps or pipeline_lib.DEFAULT_TRAIN_STEPS
+  eval_steps = eval_steps or pipeline_lib.DEFAULT_EVAL_STEPS
+  from tfx_preflight.loss_probe import autograph_skips_tf_keras
+  autograph_skips_tf_keras()  # TF 2.16 + tf_keras: see there. Trainer runs in this process with LocalDagRunner.
   result = ScenarioResult(scenario)
   paths = local_runner.RunPaths(root, scenario)
   module_file = local_runner.module_for(scenario)
@@ -228,7 +236,8 @@ def format_details(results: Sequence[ScenarioResult]) -> str:
   return '\n'.join(lines)
 
 
-def _run_scenario_logged(scenario: str, root: str, train_steps: int, eval_steps: int) -> ScenarioResult:
+def _run_scenario_logged(scenario: str, root: str, train_steps: Optional[int],
+                         eval_steps: Optional[int]) -> ScenarioResult:
   """run_scenario in a worker process, everything it prints (TF's C++ logs included) going to its log file."""
   log_path = scenario_log(root, scenario)
   with open(log_path, 'w', encoding='utf-8') as log:
@@ -245,7 +254,7 @@ def scenario_log(root: str, scenario: str) -> str:
   return os.path.join(root, 'logs', f'{scenario}.log')
 
 
-def run_in_parallel(scenarios: Sequence[str], root: str, train_steps: int, eval_steps: int,
+def run_in_parallel(scenarios: Sequence[str], root: str, train_steps: Optional[int], eval_steps: Optional[int],
                     jobs: int) -> List[ScenarioResult]:
   """Runs scenarios `jobs` at a time in fresh processes (spawned: TensorFlow does not survive fork)."""
   os.makedirs(os.path.join(root, 'logs'), exist_ok=True)
@@ -284,9 +293,9 @@ def default_jobs() -> int:
 def main(argv: Optional[Sequence[str]] = None) -> int:
   parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
   parser.add_argument('--scenario', default='all', choices=('all', *data_lib.SCENARIOS))
-  parser.add_argument('--root', default=local_runner.DEFAULT_RUNS_ROOT, help='runs root, wiped first')
-  parser.add_argument('--train-steps', type=int, default=pipeline_lib.DEFAULT_TRAIN_STEPS)
-  parser.add_argument('--eval-steps', type=int, default=pipeline_lib.DEFAULT_EVAL_STEPS)
+  parser.add_argument('--root', default=data_lib.DEFAULT_RUNS_ROOT, help='runs root, wiped first')
+  parser.add_argument('--train-steps', type=int, help='Trainer steps (default: pipelines.pipeline.DEFAULT_TRAIN_STEPS)')
+  parser.add_argument('--eval-steps', type=int, help='evaluation steps (default: pipelines.pipeline.DEFAULT_EVAL_STEPS)')
   parser.add_argument('--jobs', type=int, default=default_jobs(), help='scenarios run at once (default: %(default)s)')
   args = parser.parse_args(argv)
   if args.jobs < 1:

@@ -25,7 +25,7 @@ from pipelines import data as data_lib
 from pipelines import pipeline as pipeline_lib
 
 _REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-DEFAULT_RUNS_ROOT = os.path.join(_REPO, 'tfx_preflight_runs')
+DEFAULT_RUNS_ROOT = data_lib.DEFAULT_RUNS_ROOT
 MODULES_DIR = os.path.join(_REPO, 'pipelines', 'modules')
 CNN_MODULE = os.path.join(MODULES_DIR, 'cnn_trainer.py')
 ZERO_LOSS_MODULE = os.path.join(MODULES_DIR, 'zero_loss_trainer.py')

@@ -952,7 +952,7 @@ def _guarded(probe: Probe, checks: Callable, *args: Any) -> None:
               'loss check.', function=function, stage=probe.stage)
 
 
-def _autograph_skips_tf_keras() -> None:
+def autograph_skips_tf_keras() -> None:
   """TF 2.16's autograph converts tf_keras' own code (later releases list it beside `keras` as DoNotConvert). With
   TF_USE_LEGACY_KERAS=1, which tensorflow_transform sets on import and so every TFX pipeline process has, the first
   model.evaluate then runs all of tf_keras through autograph: 24 s instead of 0.6 s (measured, demo CNN)."""
@@ -969,7 +969,7 @@ def run(request: Dict[str, Any]) -> Probe:
   probe.enter('import_tensorflow')
   import numpy as np
   import tensorflow as tf
-  _autograph_skips_tf_keras()
+  autograph_skips_tf_keras()
   tf.keras.utils.set_random_seed(request['seed'])
   np.random.seed(request['seed'])
 
