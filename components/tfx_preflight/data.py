@@ -16,7 +16,7 @@ from tfx_preflight import records
 FORMATS = ('tfrecord', 'csv')
 # Files per split whose first record is probed up front (one small read each; sharded data may have thousands).
 MAX_FILES_PROBED = 256
-# Records read per step by the probe: the first batch is all the up-front check needs.
+# Records and bytes read per step by the probe: the first record is all the up-front check needs.
 PROBE_BATCH_SIZE = 64
 PROBE_CHUNK_BYTES = 1 << 16
 
@@ -39,8 +39,7 @@ def matching_files(pattern: str, what: str) -> list:
 def _records(path: str) -> Iterator[bytes]:
   """The records of one TFRecord file, read strictly (checksums, gzip end marker) by the checks' own reader, in
   small steps so that probing the first record of many files stays cheap."""
-  for _, batch in records.iter_records(path, PROBE_BATCH_SIZE, chunk_size=PROBE_CHUNK_BYTES):
-    yield from batch
+  return records.read_records(path, PROBE_BATCH_SIZE, chunk_size=PROBE_CHUNK_BYTES)
 
 
 def _reason(error: Exception) -> str:

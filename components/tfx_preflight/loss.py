@@ -25,7 +25,7 @@ from typing import Any, Dict, List, Mapping, Optional, Sequence
 from tensorflow_metadata.proto.v0 import statistics_pb2
 from tfx.dsl.io import fileio
 
-from tfx_preflight import report
+from tfx_preflight import records, report
 from tfx_preflight.config import LossConfig
 from tfx_preflight.html_report import esc
 
@@ -35,7 +35,6 @@ PROBE_LOG = 'probe.log'
 _KNOWN_SEVERITIES = set(report.SEVERITIES)
 # Lines of the child's stderr quoted in a crash finding.
 _STDERR_TAIL_LINES = 6
-_GZIP_MAGIC = b'\x1f\x8b'
 # Stages of the probe, as it reports them, and what a hang there means.
 _STAGE_WHAT = {
     'start': 'starting the probe', 'import_tensorflow': 'importing TensorFlow', 'import': 'importing the module',
@@ -62,11 +61,6 @@ def _local_module(module_file: str, workdir: str) -> str:
   return local
 
 
-def _is_gzip(path: str) -> bool:
-  with fileio.open(path, 'rb') as f:
-    return f.read(2) == _GZIP_MAGIC
-
-
 def _absolute(path: Optional[str]) -> Optional[str]:
   """Local paths made absolute: the probe runs in another working directory."""
   return path if not path or '://' in path else os.path.abspath(path)
@@ -79,12 +73,12 @@ def _readable_pattern(split: str, pattern: str, workdir: str) -> str:
     return pattern
   pattern = os.path.abspath(pattern)  # The probe runs in another working directory.
   files = sorted(glob.glob(pattern))
-  if all(f.endswith('.gz') == _is_gzip(f) for f in files if os.path.isfile(f)):
+  if all(f.endswith('.gz') == records.is_gzip_file(f) for f in files if os.path.isfile(f)):
     return pattern
   directory = os.path.join(workdir, 'examples', f'Split-{split}')
   os.makedirs(directory, exist_ok=True)
   for i, path in enumerate(f for f in files if os.path.isfile(f)):
-    suffix = '.gz' if _is_gzip(path) else ''
+    suffix = '.gz' if records.is_gzip_file(path) else ''
     os.symlink(os.path.abspath(path), os.path.join(directory, f'data_tfrecord-{i:05d}{suffix}'))
   return os.path.join(directory, '*')
 
@@ -202,10 +196,9 @@ class _ProbeProcess:
       returncode = self._process.wait(timeout=remaining)
       outcome = 'complete'
     except subprocess.TimeoutExpired:
-      self.kill()
       returncode, outcome = None, 'timeout'
     finally:
-      self.kill()  # An exception here (e.g. KeyboardInterrupt) must not leave the child running.
+      self.kill()  # After a timeout, or an exception here (e.g. KeyboardInterrupt): never leave the child running.
     elapsed = time.monotonic() - self._started
     logging.info('Preflight loss probe: %s after %.1f s (exit code %s)', outcome, elapsed, returncode)
     result = _read_json(self._request['result_path'])

@@ -16,7 +16,7 @@ import contextlib
 import gzip
 import struct
 import zlib
-from typing import Iterable, Iterator, List, Tuple
+from typing import Iterator, List, Tuple
 
 import apache_beam as beam
 import pyarrow as pa
@@ -25,8 +25,8 @@ _HEADER = struct.Struct('<QI')
 _FOOTER = struct.Struct('<I')
 _CHUNK = 8 << 20
 _GZIP_MAGIC = b'\x1f\x8b'
-# Records per element between the strict reader and the statistics: big enough to amortise Beam's per-element cost.
-BEAM_BATCH_SIZE = 1024
+# Records gathered per step when they are handed on one by one (read_records).
+_FLAT_BATCH_SIZE = 1024
 
 
 def _masked_crc(data: bytes) -> int:
@@ -42,16 +42,26 @@ def _is_gzip(handle) -> bool:
   return magic == _GZIP_MAGIC
 
 
-@contextlib.contextmanager
-def _open(path: str):
-  """Local files with open(), URLs (gs://...) with Beam's filesystems: neither imports TensorFlow into workers.
-  Gzipped files (by their magic bytes) are gunzipped; Python's gzip raises EOFError when the stream is cut short."""
+def _open_raw(path: str):
+  """Local files with open(), URLs (gs://...) with Beam's filesystems: neither imports TensorFlow into workers."""
   if '://' in path:
     from apache_beam.io.filesystem import CompressionTypes
     from apache_beam.io.filesystems import FileSystems
-    handle = FileSystems.open(path, compression_type=CompressionTypes.UNCOMPRESSED)
-  else:
-    handle = open(path, 'rb')  # noqa: SIM115
+    return FileSystems.open(path, compression_type=CompressionTypes.UNCOMPRESSED)
+  return open(path, 'rb')  # noqa: SIM115
+
+
+def is_gzip_file(path: str) -> bool:
+  """True when the file starts with gzip's magic bytes, whatever its name says."""
+  with _open_raw(path) as handle:
+    return _is_gzip(handle)
+
+
+@contextlib.contextmanager
+def _open(path: str):
+  """The file's TFRecord bytes: gzipped files (by their magic bytes) are gunzipped; Python's gzip raises EOFError
+  when the stream is cut short."""
+  handle = _open_raw(path)
   try:
     if _is_gzip(handle):  # By content: a gzipped shard need not end in .gz.
       with gzip.GzipFile(fileobj=handle, mode='rb') as unzipped:
@@ -130,9 +140,10 @@ def iter_record_batches(path: str, batch_size: int = 8192) -> Iterator[Tuple[int
       raise ValueError(f'{path}: records {start}..{start + len(records) - 1} are not valid tf.Examples: {e}') from e
 
 
-def _records_of_file(path: str) -> Iterable[bytes]:
-  for _, records in iter_records(path, BEAM_BATCH_SIZE):
-    yield from records
+def read_records(path: str, batch_size: int = _FLAT_BATCH_SIZE, chunk_size: int = _CHUNK) -> Iterator[bytes]:
+  """Every serialized record of the file, one by one (`iter_records` without the batching)."""
+  for _, batch in iter_records(path, batch_size, chunk_size=chunk_size):
+    yield from batch
 
 
 class ReadRecords(beam.PTransform):
@@ -150,4 +161,4 @@ class ReadRecords(beam.PTransform):
     return (pbegin
             | 'Files' >> beam.Create(self._files)
             | 'SpreadFiles' >> beam.Reshuffle()
-            | 'ReadStrictly' >> beam.FlatMap(_records_of_file))
+            | 'ReadStrictly' >> beam.FlatMap(read_records))
