@@ -10,7 +10,10 @@ from tfx_preflight import html_report, report
 
 def _check(*severities, mode='block'):
   findings = [report.finding(s, f'{s} finding', kind='distribution_shift') for s in severities]
-  return {'status': report.status_for(findings, mode), 'findings': findings}
+  return {'status': report.status_for(findings, mode), 'findings': findings, 'compared': COMPARED}
+
+
+COMPARED = {'features': 3, 'examples': {'train': 10, 'eval': 5}}
 
 
 def test_status_is_the_worst_finding_and_warn_mode_never_blocks():

@@ -1,6 +1,7 @@
 """tfx-preflight command line: the same checks and report as the component, on files, without a pipeline.
 
-Exit status: 0 pass or warn, 1 block, 2 bad usage or unreadable input (with a one-line reason on stderr).
+Exit status: 0 pass or warn, 1 block, 2 bad usage, unreadable input or nothing checked (verdict not_checked), with a
+one-line reason on stderr.
 """
 
 from __future__ import annotations
@@ -139,6 +140,9 @@ def run_check(args: argparse.Namespace, beam_args: Sequence[str]) -> int:
   result = run.run_preflight(inputs, config, make_pipeline, out)
   print('\n'.join(report_lib.findings_summary(result)))
   print(f'report: {os.path.join(out, report_lib.REPORT_HTML)}')
+  if result['verdict'] == report_lib.NOT_CHECKED:  # Not a pass: say on stderr what was not checked and why.
+    print(f'tfx-preflight: not checked, {result["verdict_reason"]}', file=sys.stderr)
+    return EXIT_USAGE
   return EXIT_BLOCK if result['verdict'] == 'block' else EXIT_OK
 
 

@@ -20,7 +20,8 @@ from tfx_preflight.config import PreflightConfig, resolve_splits
 
 
 class PreflightBlocked(RuntimeError):
-  """Raised with fail_on_block=True when the verdict is block; the message is the findings summary."""
+  """Raised with fail_on_block=True when the verdict does not bless (block or not_checked); the message is the
+  findings summary."""
 
 
 def _examples_by_split(examples: types.Artifact) -> Dict[str, str]:
@@ -109,5 +110,5 @@ class Executor(base_beam_executor.BaseBeamExecutor):
     blessing.set_string_custom_property('report', report_artifact.uri)
     report_lib.write_atomically(os.path.join(blessing.uri, 'BLESSED' if blessed else 'NOT_BLESSED'), '')
     if not blessed and config.fail_on_block:
-      raise PreflightBlocked(f'Preflight blocked training (report: '
+      raise PreflightBlocked(f'Preflight blocked training, verdict {result["verdict"]} (report: '
                              f'{os.path.join(report_artifact.uri, report_lib.REPORT_HTML)}):\n{summary}')

@@ -65,6 +65,7 @@ def render(report: Mapping[str, Any], fragments: Mapping[str, str]) -> str:
           'img-src data:">'
           f'<title>tfx-preflight: {esc(verdict)}</title><style>{_STYLE}</style></head><body>'
           f'<h1>tfx-preflight report</h1><p class="verdict {esc(verdict)}">verdict: {esc(verdict)}</p>'
-          f'<p>train split <code>{esc(splits["train"])}</code> compared with '
+          + (f'<p>{esc(report["verdict_reason"])}</p>' if report.get('verdict_reason') else '')
+          + f'<p>train split <code>{esc(splits["train"])}</code> compared with '
           + ', '.join(f'<code>{esc(s)}</code>' for s in splits['eval']) + '</p>'
           + ''.join(sections) + '</body></html>\n')

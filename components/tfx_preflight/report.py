@@ -2,9 +2,15 @@
 
 Users parse report.json in their CI, so the keys here are stable (add freely, never rename):
 
-  verdict: "pass" | "warn" | "block"
-  checks.<skew|leakage|loss>.status: "pass" | "warn" | "block" | "skipped"
+  verdict: "pass" | "warn" | "block" | "not_checked"
+  verdict_reason: why nothing was checked (only with verdict "not_checked")
+  checks.<skew|leakage|loss>.status: "pass" | "warn" | "block" | "skipped" | "not_checked"
   checks.<name>.findings[]: {severity, message, kind (skew, leakage) or code (loss), ...}
+
+One rule decides what a pass means (`verdict_of`): "pass" or "warn" only when at least one check ran and compared
+something real (at least one feature, at least one example of every split; see `unchecked_reason`). A check that ran
+but compared nothing has status "not_checked" (with a `reason`) instead of "pass"; when no check compared anything
+the verdict is "not_checked", which never blesses. A "block" stays a block: a blocking finding is always earned.
 """
 
 from __future__ import annotations
@@ -13,14 +19,16 @@ import json
 import math
 import os
 import uuid
-from typing import Any, Dict, Iterable, List, Mapping, Optional
+from typing import Any, Dict, Iterable, List, Mapping, Optional, Tuple
 
 from tfx.dsl.io import fileio
 
 REPORT_VERSION = 1
 CHECK_NAMES = ('skew', 'leakage', 'loss')
 SEVERITIES = ('warn', 'block')
-_RANK = {'skipped': -1, 'pass': 0, 'warn': 1, 'block': 2}
+NOT_CHECKED = 'not_checked'
+_RANK = {'skipped': -1, NOT_CHECKED: -1, 'pass': 0, 'warn': 1, 'block': 2}
+BLESSED_VERDICTS = ('pass', 'warn')
 
 REPORT_JSON = 'report.json'
 REPORT_HTML = 'report.html'
@@ -54,25 +62,85 @@ def skipped(reason: str, **details: Any) -> Dict[str, Any]:
   return {'status': 'skipped', 'reason': reason, 'findings': [], **details}
 
 
+def _compared(name: str, check: Mapping[str, Any]) -> Tuple[Optional[int], Dict[str, int]]:
+  """(features compared, examples per split) of a check that ran, read from its result; None features when the check
+  does not say. A check may state it as `compared: {features, examples}`; the built-in checks' own keys are read."""
+  if isinstance(check.get('compared'), Mapping):
+    compared = check['compared']
+    return compared.get('features'), dict(compared.get('examples') or {})
+  if name == 'skew':
+    comparisons = check.get('comparisons') or {}
+    per_split = [len(features) for features in comparisons.values()]
+    return (min(per_split) if per_split else 0), dict(check.get('num_examples') or {})
+  if name == 'leakage':
+    hashed = check.get('hashed_features') or {}
+    return (min((len(f) for f in hashed.values()), default=0)), dict(check.get('examples') or {})
+  if name == 'loss':  # The probe ran the module on real batches only when it completed.
+    return (1 if check.get('outcome', 'complete') == 'complete' else 0), {}
+  return None, {}
+
+
+def unchecked_reason(name: str, check: Mapping[str, Any]) -> Optional[str]:
+  """Why `check` proves nothing (it did not run, compared no feature, or saw a split without examples), or None when
+  it really compared something. The one definition of "checked" behind every verdict."""
+  if check['status'] in ('skipped', NOT_CHECKED):
+    return check.get('reason') or 'did not run'
+  features, examples = _compared(name, check)
+  if features is None:
+    return 'its result does not say what it compared'
+  if features < 1:
+    return 'it compared no feature'
+  empty = sorted(split for split, n in examples.items() if int(n) < 1)
+  if empty:
+    return f'split(s) {", ".join(empty)} had no examples'
+  return None
+
+
+def _mark_unchecked(checks: Dict[str, Dict[str, Any]]) -> None:
+  """A check that ran but compared nothing cannot 'pass': its status becomes not_checked, with the reason."""
+  for name, check in checks.items():
+    if check['status'] == 'pass':
+      reason = unchecked_reason(name, check)
+      if reason:
+        check['status'], check['reason'] = NOT_CHECKED, reason
+
+
 def verdict_of(checks: Mapping[str, Mapping[str, Any]]) -> str:
-  return worst(c['status'] for c in checks.values())
+  """block when any check blocks; else pass/warn only if at least one check compared something; else not_checked."""
+  verdict = worst(c['status'] for c in checks.values())
+  if verdict == 'block':
+    return verdict
+  if all(unchecked_reason(name, check) for name, check in checks.items()):
+    return NOT_CHECKED
+  return verdict
+
+
+def not_checked_reason(checks: Mapping[str, Mapping[str, Any]]) -> str:
+  """The message of a not_checked verdict: every check and why it proves nothing."""
+  return 'nothing was checked: ' + '; '.join(f'{name}: {unchecked_reason(name, check)}'
+                                             for name, check in checks.items())
 
 
 def build_report(checks: Mapping[str, Mapping[str, Any]], train_split: str, eval_splits: Iterable[str],
                  inputs: Optional[Mapping[str, Any]] = None) -> Dict[str, Any]:
   """Assembles the report; every check in CHECK_NAMES is present, missing ones as skipped."""
   all_checks = {name: dict(checks.get(name) or skipped('not run')) for name in CHECK_NAMES}
-  return {
+  _mark_unchecked(all_checks)
+  result = {
       'version': REPORT_VERSION,
       'verdict': verdict_of(all_checks),
       'splits': {'train': train_split, 'eval': list(eval_splits)},
       'inputs': dict(inputs or {}),
       'checks': all_checks,
   }
+  if result['verdict'] == NOT_CHECKED:
+    result['verdict_reason'] = not_checked_reason(all_checks)
+  return result
 
 
 def is_blessed(report: Mapping[str, Any]) -> bool:
-  return report['verdict'] != 'block'
+  """Only an earned pass or warn blesses: block and not_checked (and any verdict unknown here) do not."""
+  return report['verdict'] in BLESSED_VERDICTS
 
 
 def _json_safe(value: Any) -> Any:
@@ -112,9 +180,11 @@ def write_atomically(path: str, content: str) -> None:
 def findings_summary(report: Mapping[str, Any], limit: int = 20) -> List[str]:
   """One line per check and per finding, most severe first, for logs, the CLI and fail_on_block errors."""
   lines = [f'verdict: {report["verdict"]}']
+  if report.get('verdict_reason'):
+    lines[0] += f' ({report["verdict_reason"]})'
   for name in CHECK_NAMES:
     check = report['checks'][name]
-    extra = f' ({check["reason"]})' if check['status'] == 'skipped' and check.get('reason') else ''
+    extra = f' ({check["reason"]})' if check['status'] in ('skipped', NOT_CHECKED) and check.get('reason') else ''
     lines.append(f'  {name}: {check["status"]}{extra}')
     ordered = sorted(check.get('findings', []), key=lambda f: -_RANK[f['severity']])
     for f in ordered[:limit]:

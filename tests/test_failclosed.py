@@ -1,0 +1,101 @@
+"""Fail closed (issue 12): no pass unless something was really checked, no payload read as something else, no report
+left behind by a failed run, every user-given name checked against the data.
+
+Each test reproduces one way the gate used to pass or leave a stale pass behind; CLI runs are in-process.
+"""
+
+import json
+import os
+
+import pytest
+
+from tests.conftest import tabular_rows, write_splits
+from tests.test_reliability import assert_usage_error, examples_artifact, run_cli, run_executor
+from tfx_preflight import executor, report, spec
+from tfx_preflight.config import PreflightConfig
+
+ALL_OFF = {'skew': {'mode': 'off'}, 'leakage': {'mode': 'off'}, 'loss': {'mode': 'off'}}
+MODULES = os.path.join(os.path.dirname(__file__), 'modules')
+
+
+@pytest.fixture(scope='module')
+def base(tmp_path_factory):
+  """800/200 rows of float f0..f3, string color, int id, 0/1 label (the issue's `base`)."""
+  root = tmp_path_factory.mktemp('base')
+  rows = tabular_rows(1000, seed=21)
+  return write_splits(str(root / 'examples'), {'train': rows[:800], 'eval': rows[800:]})
+
+
+def read_json(path):
+  with open(path, encoding='utf-8') as f:
+    return json.load(f)
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# 1. One rule: pass only when something was compared.
+
+
+def test_report_with_every_check_skipped_is_not_checked_and_not_blessed():
+  result = report.build_report({}, 'train', ['eval'])
+  assert result['verdict'] == report.NOT_CHECKED
+  assert not report.is_blessed(result)
+  assert 'skew: not run' in result['verdict_reason'] and 'loss' in result['verdict_reason']
+  assert report.findings_summary(result)[0].startswith('verdict: not_checked (nothing was checked: ')
+
+
+def test_a_check_that_compared_no_feature_is_not_checked_not_pass():
+  nothing = {'status': 'pass', 'findings': [], 'comparisons': {'eval': {}}, 'num_examples': {'train': 5, 'eval': 5}}
+  result = report.build_report({'skew': nothing}, 'train', ['eval'])
+  assert result['checks']['skew']['status'] == report.NOT_CHECKED
+  assert result['checks']['skew']['reason'] == 'it compared no feature'
+  assert result['verdict'] == report.NOT_CHECKED and not report.is_blessed(result)
+
+  some = dict(nothing, comparisons={'eval': {'f0': {'distance': 0.01}}})
+  assert report.build_report({'skew': some}, 'train', ['eval'])['verdict'] == 'pass'
+  empty_split = dict(some, num_examples={'train': 5, 'eval': 0})
+  assert report.build_report({'skew': empty_split}, 'train', ['eval'])['verdict'] == report.NOT_CHECKED
+  # A check that says nothing about what it compared proves nothing either (fail closed for new checks).
+  assert report.build_report({'skew': {'status': 'pass', 'findings': []}}, 'train', ['eval'])['verdict'] == (
+      report.NOT_CHECKED)
+  # A block is always earned, compared or not.
+  blocked = {'status': 'block', 'findings': [report.finding('block', 'x', kind='missing_in_split')]}
+  assert report.build_report({'skew': blocked}, 'train', ['eval'])['verdict'] == 'block'
+
+
+def test_cli_with_every_check_off_exits_2_saying_nothing_was_checked(tmp_path, capsys, base):
+  (tmp_path / 'config.json').write_text(json.dumps(ALL_OFF))
+  code, out, err = run_cli(capsys, 'check', '--train', base['train'], '--eval', base['eval'],
+                           '--config', tmp_path / 'config.json', '--out', tmp_path / 'r')
+  assert_usage_error(code, err, 'not checked', 'skew.mode is off', 'leakage.mode is off')
+  result = read_json(tmp_path / 'r' / 'report.json')
+  assert result['verdict'] == 'not_checked' and 'nothing was checked' in result['verdict_reason']
+  assert 'verdict: not_checked' in out
+
+
+def test_cli_checks_loss_with_loss_mode_off_is_not_checked(tmp_path, capsys, base):
+  (tmp_path / 'config.json').write_text(json.dumps({'loss': {'mode': 'off'}}))
+  code, _, err = run_cli(capsys, 'check', '--train', base['train'], '--eval', base['eval'], '--checks', 'loss',
+                         '--module-file', os.path.join(MODULES, 'good_module.py'),
+                         '--config', tmp_path / 'config.json', '--out', tmp_path / 'r')
+  assert_usage_error(code, err, 'not checked', 'loss.mode is off')
+  assert read_json(tmp_path / 'r' / 'report.json')['verdict'] == 'not_checked'
+
+
+@pytest.mark.slow
+def test_cli_skew_comparing_zero_features_is_not_checked(tmp_path, capsys, base):
+  code, out, err = run_cli(capsys, 'check', '--train', base['train'], '--eval', base['eval'], '--checks', 'skew',
+                           '--exclude-features', 'f0,f1,f2,f3,color,id,label', '--out', tmp_path / 'r')
+  assert_usage_error(code, err, 'not checked', 'skew: it compared no feature')
+  result = read_json(tmp_path / 'r' / 'report.json')
+  assert result['checks']['skew']['status'] == 'not_checked', out
+
+
+def test_executor_with_every_check_off_does_not_bless_and_fail_on_block_raises(tmp_path, base):
+  examples = examples_artifact(os.path.dirname(os.path.dirname(base['train'])), ['train', 'eval'])
+  _, blessing = run_executor(tmp_path / 'a', examples, PreflightConfig(**ALL_OFF).to_json())
+  assert blessing.get_int_custom_property(spec.BLESSED_PROPERTY) == 0
+  assert blessing.get_string_custom_property('verdict') == 'not_checked'
+  assert (tmp_path / 'a' / 'blessing' / 'NOT_BLESSED').exists()
+  with pytest.raises(executor.PreflightBlocked, match='(?s)verdict not_checked.*nothing was checked'):
+    run_executor(tmp_path / 'b', examples, PreflightConfig(fail_on_block=True, **ALL_OFF).to_json())
+  assert not (tmp_path / 'b' / 'blessing' / 'BLESSED').exists()
