@@ -99,3 +99,99 @@ def test_executor_with_every_check_off_does_not_bless_and_fail_on_block_raises(t
   with pytest.raises(executor.PreflightBlocked, match='(?s)verdict not_checked.*nothing was checked'):
     run_executor(tmp_path / 'b', examples, PreflightConfig(fail_on_block=True, **ALL_OFF).to_json())
   assert not (tmp_path / 'b' / 'blessing' / 'BLESSED').exists()
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# 2. Payloads other than tf.Example are refused, never read as something else.
+
+
+def write_sequence_examples(path, n, seed=0):
+  """n tf.SequenceExamples: a context (f, label) and a `tokens` feature list. The sequences are the same for every
+  seed, the context float `f` is drawn anew: read as tf.Examples, copies look distinct and alike in distribution."""
+  import numpy as np
+  import tensorflow as tf
+  rng, context = np.random.default_rng(0), np.random.default_rng(seed + 1)
+  os.makedirs(os.path.dirname(path), exist_ok=True)
+  with tf.io.TFRecordWriter(path, tf.io.TFRecordOptions(compression_type='GZIP')) as writer:
+    for i in range(n):
+      sequence = tf.train.SequenceExample()
+      sequence.context.feature['f'].float_list.value.append(context.normal())
+      sequence.context.feature['label'].int64_list.value.append(i % 2)
+      for _ in range(3):
+        sequence.feature_lists.feature_list['tokens'].feature.add().int64_list.value.extend(
+            rng.integers(0, 1000, 4).tolist())
+      writer.write(sequence.SerializeToString())
+  return path
+
+
+def test_sequence_examples_are_refused_by_content_in_cli_and_executor(tmp_path, capsys):
+  root = tmp_path / 'examples'
+  write_sequence_examples(str(root / 'Split-train' / 'data.gz'), 40, seed=1)
+  # Eval: 100% copies of the train sequences with a new context (only the context would have been compared).
+  evaluation = write_sequence_examples(str(root / 'Split-eval' / 'data.gz'), 40, seed=2)
+  code, _, err = run_cli(capsys, 'check', '--train', root / 'Split-train' / '*', '--eval', root / 'Split-eval' / '*',
+                         '--checks', 'skew,leakage', '--label-key', 'label', '--out', tmp_path / 'cli')
+  assert_usage_error(code, err, 'tf.SequenceExample', 'FORMAT_TF_SEQUENCE_EXAMPLE', "split 'eval'", evaluation)
+  assert not (tmp_path / 'cli' / 'report.json').exists()
+
+  # Under an artifact that says FORMAT_TF_EXAMPLE (ImportExampleGen's default): refused by content.
+  examples = examples_artifact(root, ['train', 'eval'])
+  with pytest.raises(ValueError, match='record 0 is a tf.SequenceExample'):
+    run_executor(tmp_path / 'a', examples, PreflightConfig(label_key='label').to_json())
+  assert not (tmp_path / 'a' / 'blessing' / 'BLESSED').exists()
+
+  # Under an artifact that says FORMAT_TF_SEQUENCE_EXAMPLE: refused by its payload_format, naming it.
+  from tfx.components.util import examples_utils
+  from tfx.proto import example_gen_pb2
+  examples_utils.set_payload_format(examples, example_gen_pb2.PayloadFormat.FORMAT_TF_SEQUENCE_EXAMPLE)
+  with pytest.raises(ValueError, match='tf.Example payloads only.*FORMAT_TF_SEQUENCE_EXAMPLE'):
+    run_executor(tmp_path / 'b', examples, PreflightConfig(label_key='label').to_json())
+  assert not (tmp_path / 'b' / 'blessing' / 'BLESSED').exists()
+
+
+def test_records_of_another_proto_are_refused():
+  from tensorflow.core.example import example_pb2
+
+  from tfx_preflight import data
+  example = example_pb2.Example()
+  example.features.feature['a'].float_list.value.append(1.0)
+  assert data.payload_problem(example.SerializeToString()) is None
+  assert data.payload_problem(b'') is None  # An empty tf.Example is still a tf.Example.
+  sequence = example_pb2.SequenceExample()
+  sequence.feature_lists.feature_list['s'].feature.add().float_list.value.append(1.0)
+  assert 'SequenceExample' in data.payload_problem(sequence.SerializeToString())
+  other = example.SerializeToString() + b'\x18\x05'  # An extra varint field 3: some other message.
+  assert 'not a tf.Example' in data.payload_problem(other)
+
+
+@pytest.mark.slow
+def test_import_example_gen_of_sequence_examples_never_blesses(tmp_path):
+  """R5 in a real pipeline: ImportExampleGen (default payload) -> Preflight (skew+leakage), 100% copied sequences."""
+  from ml_metadata.metadata_store import metadata_store
+  from tfx import v1 as tfx
+  from tfx.proto import example_gen_pb2
+
+  from tfx_preflight.component import Preflight
+  data_root = tmp_path / 'data'
+  write_sequence_examples(str(data_root / 'train' / 'data.gz'), 60, seed=1)
+  write_sequence_examples(str(data_root / 'eval' / 'data.gz'), 60, seed=2)
+  example_gen = tfx.components.ImportExampleGen(
+      input_base=str(data_root),
+      input_config=example_gen_pb2.Input(splits=[example_gen_pb2.Input.Split(name='train', pattern='train/*'),
+                                                 example_gen_pb2.Input.Split(name='eval', pattern='eval/*')]))
+  preflight = Preflight(examples=example_gen.outputs['examples'], label_key='label', loss={'mode': 'off'})
+  metadata_path = str(tmp_path / 'metadata.sqlite')
+  pipeline = tfx.dsl.Pipeline(
+      pipeline_name='sequence', pipeline_root=str(tmp_path / 'root'), components=[example_gen, preflight],
+      metadata_connection_config=tfx.orchestration.metadata.sqlite_metadata_connection_config(metadata_path))
+  with pytest.raises(Exception) as raised:
+    tfx.orchestration.LocalDagRunner().run(pipeline)
+  chain, error = [], raised.value
+  while error is not None:
+    chain.append(str(error))
+    error = error.__cause__ or error.__context__
+  assert 'tf.SequenceExample' in '\n'.join(chain)
+  store = metadata_store.MetadataStore(tfx.orchestration.metadata.sqlite_metadata_connection_config(metadata_path))
+  blessed = [a.custom_properties['blessed'].int_value for a in store.get_artifacts()
+             if 'blessed' in a.custom_properties]
+  assert 1 not in blessed

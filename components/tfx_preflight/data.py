@@ -42,6 +42,15 @@ def _records(path: str) -> Iterator[bytes]:
   return records.read_records(path, PROBE_BATCH_SIZE, chunk_size=PROBE_CHUNK_BYTES)
 
 
+def _first_records(path: str) -> list:
+  """The first PROBE_BATCH_SIZE records of the file (fewer when it is shorter), in one small read."""
+  batches = records.iter_records(path, PROBE_BATCH_SIZE, chunk_size=PROBE_CHUNK_BYTES)
+  try:
+    return next(batches, (0, []))[1]
+  finally:
+    batches.close()
+
+
 def _reason(error: Exception) -> str:
   return ' '.join(str(error).split())[:200] or type(error).__name__
 
@@ -52,26 +61,46 @@ def _unreadable(split: str, path: str, error: Exception) -> InputError:
 
 
 def validate_examples(examples: Mapping[str, str], max_files: int = MAX_FILES_PROBED) -> None:
-  """Cheap up-front check of every split: files exist, the first record of each file (up to `max_files` per split)
-  passes its CRCs and parses as a tf.Example, and the split has at least one record.
+  """Cheap up-front check of every split: files exist, the first records of each file (up to `max_files` per split)
+  pass their CRCs and are tf.Examples (not SequenceExamples or another payload, see `payload_problem`), and the
+  split has at least one record.
 
   Costs one small read per file, not a pass over the data; damage further inside a file is named by
   `find_unreadable_file` when a pipeline fails.
   """
-  from tensorflow.core.example import example_pb2
   for split, pattern in sorted(examples.items()):
     files = matching_files(pattern, f'split {split!r}')
     has_records = False
     for path in files[:max_files]:
       try:
-        first = next(iter(_records(path)), None)
-        if first is not None:
-          example_pb2.Example.FromString(first)
+        head = _first_records(path)
+        problems = [(i, payload_problem(record)) for i, record in enumerate(head)]
       except Exception as e:  # Truncation, checksum, gzip or proto decode errors: all mean the file is unusable.
         raise _unreadable(split, path, e) from e
-      has_records = has_records or first is not None
+      index, problem = next(((i, p) for i, p in problems if p), (0, None))
+      if problem:
+        raise InputError(f'split {split!r}: {path} record {index} is {problem}. Preflight reads tf.Example payloads '
+                         'only and refuses to check anything else as if it were one.')
+      has_records = has_records or bool(head)
     if not has_records and len(files) <= max_files:
       raise InputError(f'split {split!r} has no examples: {len(files)} file(s) matching {pattern!r} hold no record.')
+
+
+def payload_problem(record: bytes) -> str | None:
+  """None when `record` is a tf.Example; else what it is. A tf.SequenceExample parses as a tf.Example holding only
+  its context (its feature_lists land in unknown fields), so 100% copied sequences would look clean: any field a
+  tf.Example does not have means another payload. Raises on bytes that are no proto at all."""
+  from tensorflow.core.example import example_pb2
+  example = example_pb2.Example.FromString(record)
+  if not len(example.UnknownFields()):
+    return None
+  try:
+    if example_pb2.SequenceExample.FromString(record).feature_lists.feature_list:
+      return ('a tf.SequenceExample (payload FORMAT_TF_SEQUENCE_EXAMPLE): read as a tf.Example only its context '
+              'would be checked, its feature_lists silently dropped')
+  except Exception:  # pylint: disable=broad-except  # Not a SequenceExample either: say so below.
+    pass
+  return 'not a tf.Example (it holds fields a tf.Example does not have: another proto or payload format)'
 
 
 def find_unreadable_file(examples: Mapping[str, str]) -> InputError | None:
