@@ -195,3 +195,124 @@ def test_import_example_gen_of_sequence_examples_never_blesses(tmp_path):
   blessed = [a.custom_properties['blessed'].int_value for a in store.get_artifacts()
              if 'blessed' in a.custom_properties]
   assert 1 not in blessed
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# 3. Transactional report directory: a failed run leaves no report, a rerun reads nothing of the last one.
+
+PASSING_REPORT = json.dumps({'verdict': 'pass', 'checks': {}})
+# Things a report directory may hold before a run: ours (by an earlier run or an older version) and a user's.
+PRIOR_ENTRIES = {
+    'report.json': PASSING_REPORT,
+    'report.html': '<p>verdict: pass</p>',
+    'statistics.html': '<p>old</p>',
+    'leakage/duplicates.tsv': 'exact\tabc\teval\told.gz\t0\n',
+    'statistics/Split-train/FeatureStats.pb': 'x',
+    'examples/csv-eval/00001.csv': 'a,b,label\n1,2,0\n',
+    '.tmp-0123/report.json': PASSING_REPORT,
+    '.published': 'leakage\nreport.json\n',
+    'notes.txt': 'the user keeps notes here',
+    'mine/data.csv': 'a\n1\n',
+}
+USER_ENTRIES = ('notes.txt', 'mine/data.csv')
+
+
+def fill(out, names):
+  for name in names:
+    path = out / name
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(PRIOR_ENTRIES[name])
+
+
+def files_under(out):
+  return sorted(os.path.relpath(os.path.join(d, f), out) for d, _, fs in os.walk(out) for f in fs)
+
+
+def failing_runs(tmp_path, base):
+  """Command lines that fail (exit 2), each at a different stage: flags, config, files, CSV conversion, argparse."""
+  (tmp_path / 'schema.pbtxt').write_text('feature { name: "f0" type: NOPE }')
+  (tmp_path / 'config.txt').write_text('{not json')
+  (tmp_path / 'train.csv').write_text('a,b,label\n1,2,0\n3,4,1\n')
+  (tmp_path / 'ragged.csv').write_text('a,b,label\n1,2,0\n3,4\n')
+  good = ['--train', base['train'], '--eval', base['eval']]
+  return {
+      'glob': ['--train', tmp_path / 'nothing-*.gz', '--eval', base['eval']],
+      'module': [*good, '--module-file', tmp_path / 'nope.py'],
+      'schema': [*good, '--schema', tmp_path / 'schema.pbtxt'],
+      'config': [*good, '--config', tmp_path / 'config.txt'],
+      'checks': [*good, '--checks', 'skew,bogus'],
+      'ragged_csv': ['--train', tmp_path / 'train.csv', '--eval', tmp_path / 'ragged.csv', '--checks', 'leakage'],
+      'argparse': [*good, '--format', 'parquet'],
+  }
+
+
+def test_whatever_out_holds_a_failing_run_leaves_no_report(tmp_path, capsys, base):
+  """Property-style: random earlier contents of --out x every way to fail; never a report.json afterwards, the
+  user's own files kept, and nothing of ours left where the directory was recognizably a report directory."""
+  import random
+  rng = random.Random(12)
+  runs = failing_runs(tmp_path, base)
+  for case, (name, argv) in enumerate(sorted(runs.items()) * 3):
+    out = tmp_path / f'out-{case}'
+    prior = sorted(rng.sample(sorted(PRIOR_ENTRIES), rng.randint(1, len(PRIOR_ENTRIES))))
+    fill(out, prior)
+    code, _, err = run_cli(capsys, 'check', *argv, '--out', out)
+    assert code == 2, (name, err)
+    left = files_under(out)
+    assert not [f for f in left if os.path.basename(f) == 'report.json'], (name, prior, left)
+    assert not [f for f in left if f.startswith('.tmp-')], (name, prior, left)
+    assert [f for f in USER_ENTRIES if f in prior] == [f for f in USER_ENTRIES if f in left], (name, prior, left)
+    if 'report.json' in prior or '.published' in prior:
+      assert set(left) <= {*USER_ENTRIES, '.lock'}, (name, prior, left)
+
+
+def test_executor_into_a_used_report_dir_fails_leaving_no_report(tmp_path, base):
+  examples = examples_artifact(os.path.dirname(os.path.dirname(base['train'])), ['train', 'eval'])
+  fill(tmp_path / 'report', PRIOR_ENTRIES)
+  with pytest.raises(ValueError, match="label_key 'lable'"):
+    run_executor(tmp_path, examples, PreflightConfig(label_key='lable', leakage={'mode': 'off'}).to_json())
+  assert set(files_under(tmp_path / 'report')) == {*USER_ENTRIES, '.lock'}
+
+
+def test_out_naming_a_file_is_a_one_line_error(tmp_path, capsys, base):
+  (tmp_path / 'file').write_text('not a directory')
+  code, _, err = run_cli(capsys, 'check', '--train', base['train'], '--eval', base['eval'], '--out', tmp_path / 'file')
+  assert_usage_error(code, err, f'--out {tmp_path / "file"} is a file')
+  code, _, err = run_cli(capsys, 'check', '--train', base['train'], '--eval', base['eval'],
+                         '--out', tmp_path / 'file' / 'sub')
+  assert_usage_error(code, err, '--out', 'cannot create the report directory')
+
+
+def test_a_second_run_into_a_locked_out_is_refused(tmp_path, capsys, base):
+  import fcntl
+  out = tmp_path / 'r'
+  fill(out, ['report.json', 'leakage/duplicates.tsv'])  # The first run's, still being written.
+  with open(out / '.lock', 'a') as held:
+    fcntl.flock(held, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    code, _, err = run_cli(capsys, 'check', '--train', base['train'], '--eval', base['eval'], '--out', out)
+  assert_usage_error(code, err, 'another tfx-preflight run is writing its report there', str(out / '.lock'))
+  assert (out / 'report.json').read_text() == PASSING_REPORT  # Not ours to touch while the other run holds it.
+
+
+@pytest.mark.slow
+def test_rerun_into_a_used_out_reads_nothing_of_the_last_run(tmp_path, capsys):
+  """R3: three eval CSV files, then one: the rerun counts 50 eval rows, not 150 (no stale staged CSV read again),
+  and its report directory holds no detail file of the first run (duplicates.tsv of a check now off)."""
+  import pandas as pd
+  rows = pd.DataFrame(tabular_rows(300, seed=31))
+  rows.iloc[:150].to_csv(tmp_path / 'train.csv', index=False)
+  for i in range(3):
+    rows.iloc[150 + 50 * i:200 + 50 * i].to_csv(tmp_path / f'eval-{i}.csv', index=False)
+  out = tmp_path / 'r'
+  code, out_text, err = run_cli(capsys, 'check', '--train', tmp_path / 'train.csv', '--eval', tmp_path / 'eval-*.csv',
+                                '--checks', 'leakage', '--label-key', 'label', '--out', out)
+  assert code == 0, out_text + err
+  assert read_json(out / 'report.json')['checks']['leakage']['examples']['eval'] == 150
+  assert (out / 'leakage' / 'duplicates.tsv').exists()
+  code, out_text, err = run_cli(capsys, 'check', '--train', tmp_path / 'train.csv', '--eval', tmp_path / 'eval-0.csv',
+                                '--checks', 'skew', '--label-key', 'label', '--exclude-features', 'id', '--out', out)
+  assert code == 0, out_text + err
+  result = read_json(out / 'report.json')
+  assert result['checks']['skew']['num_examples']['eval'] == 50
+  assert not (out / 'leakage').exists()
+  assert not [n for n in os.listdir(out) if n.startswith('.tmp-')]

@@ -115,7 +115,28 @@ def _read_schema(path: str):
     raise InputError(f'--schema {path}: not a TFDV schema text proto: {str(e).splitlines()[0]}') from e
 
 
+def _out_dir(value: str) -> str:
+  return value if '://' in value else os.path.abspath(value)
+
+
 def run_check(args: argparse.Namespace, beam_args: Sequence[str]) -> int:
+  from tfx_preflight import report_dir
+
+  out = _out_dir(args.out)
+  # First of all: whatever --out holds is invalidated, so a run failing on any flag below leaves no report there.
+  with report_dir.transaction(out, '--out') as work:
+    result = _check(args, beam_args, work)
+  print('\n'.join(report_lib.findings_summary(result)))
+  print(f'report: {os.path.join(out, report_lib.REPORT_HTML)}')
+  if result['verdict'] == report_lib.NOT_CHECKED:  # Not a pass: say on stderr what was not checked and why.
+    print(f'tfx-preflight: not checked, {result["verdict_reason"]}', file=sys.stderr)
+    return EXIT_USAGE
+  return EXIT_BLOCK if result['verdict'] == 'block' else EXIT_OK
+
+
+def _check(args: argparse.Namespace, beam_args: Sequence[str], work: str) -> dict:
+  """Validates the flags and runs the checks; everything (CSV staging included) is written under `work`, the run's
+  fresh directory, so nothing of an earlier run is ever read again."""
   from tfx_preflight import data, run
 
   config = config_from_args(args)
@@ -130,20 +151,29 @@ def run_check(args: argparse.Namespace, beam_args: Sequence[str]) -> int:
   formats = {split: data.detect_format(patterns[split], files[split], args.format) for split in patterns}
   if len(set(formats.values())) > 1:
     raise InputError(f'train and eval files must have one format; got {formats}. Pass --format.')
-  out = os.path.abspath(args.out)
   examples = dict(patterns)
   if formats['train'] == 'csv':
-    examples = data.csv_to_tfrecords(files, make_pipeline, os.path.join(out, 'examples'))
+    examples = data.csv_to_tfrecords(files, make_pipeline, os.path.join(work, 'examples'))
   inputs = run.PreflightInputs(examples=examples, module_file=args.module_file,
                                schema=_read_schema(args.schema) if args.schema else None,
                                provenance={'train': args.train, 'eval': list(args.eval)})
-  result = run.run_preflight(inputs, config, make_pipeline, out)
-  print('\n'.join(report_lib.findings_summary(result)))
-  print(f'report: {os.path.join(out, report_lib.REPORT_HTML)}')
-  if result['verdict'] == report_lib.NOT_CHECKED:  # Not a pass: say on stderr what was not checked and why.
-    print(f'tfx-preflight: not checked, {result["verdict_reason"]}', file=sys.stderr)
-    return EXIT_USAGE
-  return EXIT_BLOCK if result['verdict'] == 'block' else EXIT_OK
+  return run.check_and_write(inputs, config, make_pipeline, work)
+
+
+def _invalidate_after_usage_error(argv: Sequence[str]) -> None:
+  """A `check` command line that does not even parse is a failed run too: no earlier report may stay in its --out
+  to be read as its result."""
+  if 'check' not in argv:
+    return
+  pre = argparse.ArgumentParser(add_help=False)
+  pre.add_argument('--out', default='preflight_report')
+  try:
+    out = _out_dir(pre.parse_known_args(argv)[0].out)
+    from tfx_preflight import report_dir
+    if os.path.isdir(out):
+      report_dir.clear(out, '--out')
+  except Exception:  # pylint: disable=broad-except  # The usage error is what the user needs to see.
+    pass
 
 
 def main(argv: Optional[Sequence[str]] = None) -> int:
@@ -155,6 +185,8 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
   try:
     args = build_parser().parse_args(argv)
   except SystemExit as e:  # --help and usage errors: return the code so main() is callable in-process.
+    if e.code:
+      _invalidate_after_usage_error(argv)
     return int(e.code or 0)
   logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING, format='%(levelname)s %(message)s')
   try:

@@ -14,10 +14,9 @@ from typing import Any, Callable, Dict, Iterator, Mapping, Optional, Sequence
 
 import apache_beam as beam
 from tensorflow_metadata.proto.v0 import schema_pb2, statistics_pb2
-from tfx.dsl.io import fileio
 from tfx.utils import io_utils
 
-from tfx_preflight import data, html_report, leakage, loss, report, skew
+from tfx_preflight import data, html_report, leakage, loss, report, report_dir, skew
 from tfx_preflight.config import ConfigError, PreflightConfig, resolve_splits
 
 StatisticsBySplit = Dict[str, statistics_pb2.DatasetFeatureStatisticsList]
@@ -192,14 +191,18 @@ def run_preflight(inputs: PreflightInputs, config: PreflightConfig, make_pipelin
                   output_dir: str) -> Dict[str, Any]:
   """Runs the checks and writes report.json and report.html under `output_dir`; returns the report.
 
-  A report left in `output_dir` by an earlier run is removed first, so a run that fails leaves no report.json that
-  could be mistaken for its result.
+  A transaction (report_dir.py): what `output_dir` held is invalidated first, the run writes into a fresh directory
+  published at the end, so a run that fails leaves no report.json that could be mistaken for its result.
   """
-  for name in (report.REPORT_JSON, report.REPORT_HTML):
-    stale = os.path.join(output_dir, name)
-    if fileio.exists(stale):
-      fileio.remove(stale)
-  return write_report(run_checks(inputs, config, make_pipeline, output_dir), output_dir)
+  with report_dir.transaction(output_dir) as work_dir:
+    return check_and_write(inputs, config, make_pipeline, work_dir)
+
+
+def check_and_write(inputs: PreflightInputs, config: PreflightConfig, make_pipeline: Callable[[], beam.Pipeline],
+                    work_dir: str) -> Dict[str, Any]:
+  """Runs the checks and writes the report into `work_dir` (a transaction's fresh directory; the CLI opens its
+  transaction before validating its flags)."""
+  return write_report(run_checks(inputs, config, make_pipeline, work_dir), work_dir)
 
 
 def headline_numbers(result: Mapping[str, Any]) -> Dict[str, Any]:
