@@ -316,3 +316,63 @@ def test_rerun_into_a_used_out_reads_nothing_of_the_last_run(tmp_path, capsys):
   assert result['checks']['skew']['num_examples']['eval'] == 50
   assert not (out / 'leakage').exists()
   assert not [n for n in os.listdir(out) if n.startswith('.tmp-')]
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# 4. Every name and number the user gives is checked, whichever checks run.
+
+
+@pytest.mark.parametrize('flags, named', [
+    (['--label-key', 'lable', '--checks', 'leakage'], "label_key 'lable' is not a feature of split 'train'"),
+    (['--label-key', 'lable', '--checks', 'skew'], "label_key 'lable' is not a feature of split 'train'"),
+    (['--exclude-features', 'idd', '--checks', 'leakage'], "exclude_features names 'idd'"),
+    (['--exclude-features', 'idd', '--checks', 'skew'], "skew.exclude_features names 'idd'"),
+    (['--group-key', 'user', '--checks', 'skew'], "leakage.group_key 'user' is not a feature of split 'train'"),
+])
+def test_a_misspelled_name_fails_naming_the_available_features(tmp_path, capsys, base, flags, named):
+  code, _, err = run_cli(capsys, 'check', '--train', base['train'], '--eval', base['eval'], *flags,
+                         '--out', tmp_path / 'r')
+  assert_usage_error(code, err, named, 'color', 'f0')
+  assert not (tmp_path / 'r' / 'report.json').exists()
+
+
+def test_leakage_only_with_a_misspelled_label_does_not_pass_where_the_right_one_blocks(tmp_path, capsys):
+  """R6: 50% of eval copies train with the other label: --label-key label blocks, --label-key lable must not pass."""
+  rows = tabular_rows(400, seed=41)
+  conflicting = [dict(r, label=1 - r['label']) for r in rows[:100]]
+  patterns = write_splits(str(tmp_path / 'examples'), {'train': rows[:300], 'eval': rows[300:] + conflicting})
+  argv = ['check', '--train', patterns['train'], '--eval', patterns['eval'], '--checks', 'leakage',
+          '--exclude-features', 'id']
+  code, out, _ = run_cli(capsys, *argv, '--label-key', 'label', '--out', tmp_path / 'right')
+  assert code == 1, out
+  code, _, err = run_cli(capsys, *argv, '--label-key', 'lable', '--out', tmp_path / 'typo')
+  assert_usage_error(code, err, "label_key 'lable' is not a feature of split 'train'", 'label')
+  assert not (tmp_path / 'typo' / 'report.json').exists()
+
+
+@pytest.mark.parametrize('config, named', [
+    ({'loss': {'timeout_seconds': float('inf')}}, 'loss.timeout_seconds must be a finite'),
+    ({'loss': {'timeout_seconds': 1e12}}, 'loss.timeout_seconds must be at most'),
+    ({'loss': {'memory_limit_mb': 1e30}}, 'loss.memory_limit_mb must be a non-negative integer'),
+    ({'loss': {'memory_limit_mb': 10 ** 30}}, 'loss.memory_limit_mb must be at most'),
+    ({'skew': {'numeric_threshold': float('inf')}}, 'skew.numeric_threshold must be a finite'),
+    ({'leakage': {'max_samples': 2.5}}, 'leakage.max_samples must be a non-negative integer'),
+    ({'skew': {'exclude_features': 5}}, 'skew.exclude_features must be a list of feature names'),
+    ({'leakage': {'exclude_features': 'id'}}, 'leakage.exclude_features must be a list'),
+    ({'eval_splits': 'eval'}, 'eval_splits must be a list of split names'),
+])
+def test_numbers_and_lists_out_of_range_are_refused_naming_the_setting(config, named):
+  from tfx_preflight.config import ConfigError
+  with pytest.raises(ConfigError, match=named):
+    PreflightConfig(**config)
+
+
+def test_component_refuses_a_bare_string_for_eval_splits():
+  from tfx.types import channel_utils, standard_artifacts
+
+  from tfx_preflight.component import Preflight
+  from tfx_preflight.config import ConfigError
+  examples = channel_utils.as_channel([standard_artifacts.Examples()])
+  with pytest.raises(ConfigError, match="eval_splits must be a list of split names.*Got 'eval'"):
+    Preflight(examples=examples, eval_splits='eval')
+  assert Preflight(examples=examples, eval_splits=['eval']).exec_properties[spec.CONFIG_KEY]

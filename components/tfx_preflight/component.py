@@ -70,7 +70,8 @@ class Preflight(base_beam_component.BaseBeamComponent):
       ConfigError: a setting is invalid; the message names it.
     """
     config = PreflightConfig(label_key=label_key, train_split=train_split,
-                             eval_splits=tuple(eval_splits) if eval_splits is not None else None,
+                             eval_splits=(eval_splits if eval_splits is None or isinstance(eval_splits, str)
+                                          else tuple(eval_splits)),  # A bare 'eval' is refused, not split up.
                              fail_on_block=fail_on_block, skew=skew, leakage=leakage, loss=loss)
     spec = PreflightSpec(
         examples=examples,

@@ -10,7 +10,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import math
-from typing import Any, Dict, Mapping, Optional, Tuple
+from typing import Any, Dict, Iterable, Mapping, Optional, Tuple
 
 MODES = ('block', 'warn', 'off')
 
@@ -24,9 +24,26 @@ def _check_mode(section: str, mode: str) -> None:
     raise ConfigError(f'{section}.mode must be one of {", ".join(MODES)}. Got {mode!r} instead.')
 
 
+# Upper bounds of settings whose absurd values would hang the run or overflow the OS call they feed.
+MAX_TIMEOUT_SECONDS = 7 * 24 * 3600.0
+MAX_MEMORY_LIMIT_MB = 1 << 24  # 16 TiB: setrlimit takes bytes; 1e30 MiB overflows it.
+
+
 def _check_non_negative(section: str, name: str, value: float) -> None:
-  if isinstance(value, bool) or not isinstance(value, (int, float)) or math.isnan(value) or value < 0:
-    raise ConfigError(f'{section}.{name} must be a non-negative number. Got {value!r} instead.')
+  """A finite number >= 0: NaN and Infinity are refused (an infinite threshold or budget silently disables a check
+  or hangs the run)."""
+  if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value) or value < 0:
+    raise ConfigError(f'{section}.{name} must be a finite non-negative number. Got {value!r} instead.')
+
+
+def _check_at_most(section: str, name: str, value: float, limit: float) -> None:
+  if value > limit:
+    raise ConfigError(f'{section}.{name} must be at most {limit:g}. Got {value!r} instead.')
+
+
+def _check_non_negative_int(section: str, name: str, value: int) -> None:
+  if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+    raise ConfigError(f'{section}.{name} must be a non-negative integer. Got {value!r} instead.')
 
 
 def _check_fraction(section: str, name: str, value: float) -> None:
@@ -40,9 +57,11 @@ def _check_positive_int(section: str, name: str, value: int) -> None:
     raise ConfigError(f'{section}.{name} must be a positive integer. Got {value!r} instead.')
 
 
-def _check_names(section: str, name: str, value: Any) -> Tuple[str, ...]:
-  if isinstance(value, str) or not all(isinstance(v, str) and v for v in value):
-    raise ConfigError(f'{section}.{name} must be a list of feature names. Got {value!r} instead.')
+def _check_names(section: str, name: str, value: Any, what: str = 'feature names') -> Tuple[str, ...]:
+  """A list of non-empty strings; a bare string is refused, not split into its characters."""
+  if isinstance(value, (str, bytes)) or not isinstance(value, Iterable) or not all(isinstance(v, str) and v
+                                                                                     for v in value):
+    raise ConfigError(f'{section}.{name} must be a list of {what}. Got {value!r} instead.')
   return tuple(value)
 
 
@@ -117,7 +136,7 @@ class LeakageConfig:
       raise ConfigError(f'leakage.near_duplicates must be true or false. Got {self.near_duplicates!r} instead.')
     _check_positive_int('leakage', 'float_significant_digits', self.float_significant_digits)
     _check_optional_name('leakage', 'group_key', self.group_key)
-    _check_non_negative('leakage', 'max_samples', self.max_samples)
+    _check_non_negative_int('leakage', 'max_samples', self.max_samples)
     if self.float_significant_digits > 15:
       raise ConfigError('leakage.float_significant_digits must be at most 15 (float64 precision). '
                         f'Got {self.float_significant_digits!r} instead.')
@@ -155,7 +174,9 @@ class LossConfig:
     _check_non_negative('loss', 'timeout_seconds', self.timeout_seconds)
     if self.timeout_seconds == 0:
       raise ConfigError('loss.timeout_seconds must be greater than 0. Got 0 instead.')
-    _check_non_negative('loss', 'memory_limit_mb', self.memory_limit_mb)
+    _check_at_most('loss', 'timeout_seconds', self.timeout_seconds, MAX_TIMEOUT_SECONDS)
+    _check_non_negative_int('loss', 'memory_limit_mb', self.memory_limit_mb)
+    _check_at_most('loss', 'memory_limit_mb', self.memory_limit_mb, MAX_MEMORY_LIMIT_MB)
     _check_positive_int('loss', 'batch_size', self.batch_size)
     _check_positive_int('loss', 'fit_steps', self.fit_steps)
 
@@ -201,7 +222,7 @@ class PreflightConfig:
     if not isinstance(self.train_split, str) or not self.train_split:
       raise ConfigError(f'train_split must be a split name. Got {self.train_split!r} instead.')
     if self.eval_splits is not None:
-      _check_names('config', 'eval_splits', self.eval_splits)
+      _check_names('config', 'eval_splits', self.eval_splits, 'split names, e.g. ["eval"]')
       if not self.eval_splits:
         raise ConfigError('eval_splits must name at least one split, or be None for every split but train.')
       if self.train_split in self.eval_splits:

@@ -482,6 +482,7 @@ def summarize(stats: Mapping[str, Any], plan: _Plan, config: LeakageConfig, outp
       'cross_split': cross, 'within_split': within,
       'examples': {s: int(stats['examples'][s]) for s in plan.splits},
       'hashed_features': _hashed_features(stats, plan), 'excluded_features': list(plan.exclude),
+      'features_seen': {s: sorted(stats['features'][s]['features']) for s in plan.splits},
       'duplicates_file': os.path.join(output_dir, DUPLICATES_FILE),
       'hash': '128-bit canonical content hash (two 64-bit lanes) of the hashed features',
   }

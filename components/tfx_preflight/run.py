@@ -10,7 +10,7 @@ import contextlib
 import dataclasses
 import logging
 import os
-from typing import Any, Callable, Dict, Iterator, Mapping, Optional, Sequence
+from typing import Any, Callable, Dict, Iterable, Iterator, Mapping, Optional, Sequence
 
 import apache_beam as beam
 from tensorflow_metadata.proto.v0 import schema_pb2, statistics_pb2
@@ -80,15 +80,33 @@ def _feature_names(statistics: statistics_pb2.DatasetFeatureStatisticsList) -> s
 
 def _check_keys_present(config: PreflightConfig, statistics: StatisticsBySplit, splits: Sequence[str]) -> None:
   """label_key and group_key must name a feature of every split: checking without them would prove nothing."""
-  keys = [('label_key', config.label_key)]
-  if config.leakage.mode != 'off':
-    keys.append(('leakage.group_key', config.leakage.group_key))
-  for split in splits:
-    names = _feature_names(statistics[split])
-    for setting, key in keys:
+  check_names(config, {split: _feature_names(statistics[split]) for split in splits})
+
+
+def _shown(names: Iterable[str]) -> str:
+  names = sorted(names)
+  return (', '.join(names[:20]) + (', ...' if len(names) > 20 else '')) or '(none)'
+
+
+def check_names(config: PreflightConfig, names_by_split: Mapping[str, Iterable[str]]) -> None:
+  """Every feature name the user gave, checked against the features the data really has, whichever checks run:
+  label_key and leakage.group_key in every split, each section's exclude_features in at least one split (an ID may
+  exist in train only). A misspelled name would otherwise silently check something else."""
+  names_by_split = {split: set(names) for split, names in names_by_split.items()}
+  for setting, key in (('label_key', config.label_key), ('leakage.group_key', config.leakage.group_key)):
+    for split, names in names_by_split.items():
       if key and key not in names:
-        shown = ', '.join(sorted(names)[:20]) + (', ...' if len(names) > 20 else '')
-        raise data.InputError(f'{setting} {key!r} is not a feature of split {split!r}; its features: {shown or "(none)"}.')
+        raise data.InputError(f'{setting} {key!r} is not a feature of split {split!r}; its features: '
+                              f'{_shown(names)}.')
+  seen = set().union(*names_by_split.values())
+  excluded = [('skew.exclude_features', config.skew.exclude_features),
+              ('leakage.exclude_features', config.leakage.exclude_features),
+              ('exclude_features', getattr(config, 'exclude_features', None) or ())]
+  for setting, names in excluded:
+    unknown = [name for name in names if name not in seen]
+    if unknown:
+      raise data.InputError(f'{setting} names {", ".join(map(repr, unknown))}, which no example has (a typo would '
+                            f'leave in what was meant to be excluded); features: {_shown(seen)}.')
 
 
 def _start_loss_check(inputs: PreflightInputs, config: PreflightConfig, examples: Mapping[str, str], train: str,
@@ -147,6 +165,8 @@ def run_checks(inputs: PreflightInputs, config: PreflightConfig, make_pipeline: 
   with loss_check or contextlib.nullcontext():  # An error in another check stops the probe.
     checks = {'skew': _skew(config, statistics, train, evals, inputs),
               'leakage': _leakage(config, examples, train, evals, make_pipeline, output_dir)}
+    if statistics is None and checks['leakage'].get('features_seen'):  # No statistics: the hashing saw the names.
+      check_names(config, checks['leakage']['features_seen'])
     if loss_check is None:
       checks['loss'] = report.skipped(loss.skip_reason(config.loss, inputs.module_file))
     else:
