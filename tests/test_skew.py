@@ -394,3 +394,40 @@ def test_every_eval_split_is_compared_and_gets_its_own_tfdv_view(tmp_path, image
   assert '<a href="statistics.html">train vs eval</a>' in fragment
   assert '<a href="statistics-2.html">train vs test</a>' in fragment
   assert (tmp_path / 'statistics-2.html').exists()
+
+
+def _with_non_finite(values, every, value):
+  return [value if i % every == 0 else v for i, v in enumerate(values)]
+
+
+def test_nan_and_inf_in_eval_only_block_with_their_rates():
+  rng = np.random.default_rng(7)
+  train = {name: scalar(rng.normal(size=600)) for name in ('f0', 'f1', 'f2')}
+  train['label'] = scalar(rng.normal(size=600))
+  f0, f1, f2, label = (rng.normal(size=300) for _ in range(4))
+  evaluation = {'f0': scalar(_with_non_finite(f0, 2, np.nan)), 'f1': scalar(_with_non_finite(f1, 3, np.inf)),
+                'f2': scalar(f2), 'label': scalar(label)}
+  stats = {'train': statistics_of(train), 'eval': statistics_of(evaluation)}
+  result = skew.check_skew(stats, 'train', ['eval'], SkewConfig(), label_key='label')
+  assert result['status'] == 'block'
+  found = {f['feature']: f for f in result['findings'] if f['kind'] == 'non_finite_rate_mismatch'}
+  assert sorted(found) == ['f0', 'f1']
+  assert found['f0']['non_finite_rates']['eval']['nan'] == 0.5 and 'nan 0.0% vs 50.0%' in found['f0']['message']
+  assert found['f1']['non_finite_rates']['eval']['+inf'] == pytest.approx(1 / 3, abs=1e-3)
+  assert '+inf 0.0% vs 33.3%' in found['f1']['message']
+
+  labels = [np.nan if i % 3 == 0 else np.inf if i % 3 == 1 else v for i, v in enumerate(label)]
+  stats['eval'] = statistics_of({'f0': scalar(f0), 'f1': scalar(f1), 'f2': scalar(f2), 'label': scalar(labels)})
+  result = skew.check_skew(stats, 'train', ['eval'], SkewConfig(), label_key='label')
+  assert result['status'] == 'block'
+  label_findings = [f for f in result['findings'] if f['kind'] == 'non_finite_label']
+  assert len(label_findings) == 1 and 'nan 0.0% vs 33.3%' in label_findings[0]['message']
+
+
+def test_nan_at_the_same_rate_in_both_splits_passes():
+  rng = np.random.default_rng(8)
+  stats = {split: statistics_of({'x': scalar(_with_non_finite(rng.normal(size=n), 10, np.nan)),
+                                 'y': scalar(_with_non_finite(rng.normal(size=n), 20, -np.inf))})
+           for split, n in (('train', 800), ('eval', 400))}
+  result = skew.check_skew(stats, 'train', ['eval'], SkewConfig())
+  assert result['status'] == 'pass', result['findings']

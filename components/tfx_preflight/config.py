@@ -70,6 +70,10 @@ class SkewConfig:
   missing_rate_threshold: float = 0.05
   # Fraction of an eval split's values falling in categories train never has that is reported.
   new_category_threshold: float = 0.01
+  # Benjamini-Hochberg false-discovery rate over every statistical test of a split pair (features x tests): with
+  # thousands of features some cross any fixed per-feature threshold by chance; on clean splits (every difference
+  # noise) this is also the chance of a false block. See schemas/README.md.
+  false_discovery_rate: float = 0.01
 
   def validate(self) -> None:
     _check_mode('skew', self.mode)
@@ -79,6 +83,7 @@ class SkewConfig:
     _check_non_negative('skew', 'min_effect_size', self.min_effect_size)
     _check_fraction('skew', 'missing_rate_threshold', self.missing_rate_threshold)
     _check_fraction('skew', 'new_category_threshold', self.new_category_threshold)
+    _check_fraction('skew', 'false_discovery_rate', self.false_discovery_rate)
 
 
 @dataclasses.dataclass(frozen=True)

@@ -237,6 +237,7 @@ class _FeatureComparison:
       out.extend(self._shift())
     out.extend(self._new_categories())
     out.extend(self._missing_rate())
+    out.extend(self._non_finite())
     return out
 
   def _missing(self) -> Optional[List[Dict[str, Any]]]:
@@ -249,17 +250,21 @@ class _FeatureComparison:
       return []
     if t_present:
       rate = t_present / t.num_examples
-      if diag.chance_all_absent(rate, self.n_other) >= diag.IMPLAUSIBLE:
+      chance = diag.chance_all_absent(rate, self.n_other)
+      if chance >= diag.IMPLAUSIBLE:
         return []
       return [self.finding('missing_in_split', 'block',
                            f'`{self.name}` is in {rate:.0%} of {self.train_split} examples but in none of '
-                           f'{self.other_split}: the feature was dropped, renamed or not exported in one split')]
+                           f'{self.other_split}: the feature was dropped, renamed or not exported in one split',
+                           p_value=chance)]
     rate = o_present / o.num_examples
-    if diag.chance_all_absent(rate, self.n_train) >= diag.IMPLAUSIBLE:
+    chance = diag.chance_all_absent(rate, self.n_train)
+    if chance >= diag.IMPLAUSIBLE:
       return []
     return [self.finding('missing_in_split', 'warn',
                          f'`{self.name}` is in {rate:.0%} of {self.other_split} examples but in none of '
-                         f'{self.train_split}: the model never sees it in training (renamed or added feature?)')]
+                         f'{self.train_split}: the model never sees it in training (renamed or added feature?)',
+                         p_value=chance)]
 
   def _value_counts(self) -> List[Dict[str, Any]]:
     t, o = self.train, self.other
@@ -295,7 +300,7 @@ class _FeatureComparison:
       return self.finding('constant_in_split', 'block',
                           f'`{self.name}` is {what} in {const_split} but varies in {var_split}: the feature was '
                           'zeroed, filled with a default or broken by preprocessing in one split',
-                          constant_value=value)
+                          constant_value=value, p_value=chance)
     return None
 
   def _scale(self) -> Optional[Dict[str, Any]]:
@@ -313,12 +318,15 @@ class _FeatureComparison:
     t, o = self.train, self.other
     # Standard error of a standardized difference for these split sizes: tiny splits (150-row iris) move a lot.
     # min_effect_size 0 turns both confirmations off: TFDV's verdict alone, as DistributionValidator gives it.
-    noise = diag.NOISE_Z * math.sqrt(1 / t.present + 1 / o.present) if self.config.min_effect_size > 0 else 0.0
+    standard_error = math.sqrt(1 / t.present + 1 / o.present)
+    noise = diag.NOISE_Z * standard_error if self.config.min_effect_size > 0 else 0.0
     if d['metric'] == JSD:
       effect = diag.effect_size(t, o)
       if effect < max(self.config.min_effect_size, noise):
         return []
       extra['effect_size'] = diag.round_number(effect) if math.isfinite(effect) else None
+      if noise:
+        extra['p_value'] = diag.two_sided_p(effect / standard_error)
       detail = (f'Jensen-Shannon divergence {d["distance"]:.3g} > {d["threshold"]:.3g}; mean {t.mean:.4g} vs '
                 f'{o.mean:.4g}, std {t.std:.4g} vs {o.std:.4g}') if t.numeric and o.numeric else (
                     f'Jensen-Shannon divergence {d["distance"]:.3g} > {d["threshold"]:.3g}')
@@ -330,6 +338,9 @@ class _FeatureComparison:
         pooled = (f_train * t.present + f_other * o.present) / (t.present + o.present)
         if abs(f_train - f_other) < math.sqrt(pooled * (1 - pooled)) * noise:
           return []  # Within NOISE_Z standard errors of that category's share for these split sizes.
+        if noise:
+          extra['p_value'] = diag.two_sided_p(diag.two_proportion_z(f_train * t.present, t.present,
+                                                                    f_other * o.present, o.present))
         detail += f'; {value!r} is {f_train:.1%} of {self.train_split} and {f_other:.1%} of {self.other_split}'
     if self.name == self.label_key:
       return [self.finding('label_shift', 'block',
@@ -345,24 +356,50 @@ class _FeatureComparison:
     values, mass = diag.new_categories(self.train, self.other)
     if not values or mass < self.config.new_category_threshold:
       return []
-    if diag.chance_all_absent(mass, self.train.tot_values) >= diag.IMPLAUSIBLE:
+    chance = diag.chance_all_absent(mass, self.train.tot_values)
+    if chance >= diag.IMPLAUSIBLE:
       return []
     shown = ', '.join(repr(v) for v in values[:5]) + (', ...' if len(values) > 5 else '')
     return [self.finding('new_categories', 'warn',
                          f'{mass:.1%} of `{self.name}` values in {self.other_split} are categories {self.train_split} '
                          f'never has ({shown}): a vocabulary built on train will map them to OOV',
                          new_category_fraction=diag.round_number(mass), new_categories=values[:20],
-                         new_category_count=len(values))]
+                         new_category_count=len(values), p_value=chance)]
 
   def _missing_rate(self) -> List[Dict[str, Any]]:
     t, o = self.train, self.other
     diff = abs(t.missing_rate - o.missing_rate)
-    if diff < self.config.missing_rate_threshold or diag.missing_rate_z(t, o) < diag.MISSING_RATE_Z:
+    z = diag.missing_rate_z(t, o)
+    if diff < self.config.missing_rate_threshold or z < diag.MISSING_RATE_Z:
       return []
     return [self.finding('missing_rate_mismatch', 'warn',
                          f'`{self.name}` is missing in {t.missing_rate:.1%} of {self.train_split} examples but '
                          f'{o.missing_rate:.1%} of {self.other_split}: missing values are produced or imputed '
-                         'differently in each split', missing_rate_difference=diag.round_number(diff))]
+                         'differently in each split', missing_rate_difference=diag.round_number(diff),
+                         p_value=diag.two_sided_p(z))]
+
+  def _non_finite(self) -> List[Dict[str, Any]]:
+    """NaN / +Inf / -Inf rates (of the feature's values) that differ between splits beyond sampling noise; any
+    non-finite label blocks (a NaN label makes the loss and every eval metric NaN)."""
+    t, o = self.train, self.other
+    t_rates, o_rates = t.non_finite_rates(), o.non_finite_rates()
+    shown = ', '.join(f'{kind} {t_rates[kind]:.1%} vs {o_rates[kind]:.1%}' for kind in t_rates
+                      if t_rates[kind] or o_rates[kind])
+    numbers = {'non_finite_rates': {self.train_split: {k: diag.round_number(v) for k, v in t_rates.items()},
+                                    self.other_split: {k: diag.round_number(v) for k, v in o_rates.items()}}}
+    if self.name == self.label_key and (any(t_rates.values()) or any(o_rates.values())):
+      return [self.finding('non_finite_label', 'block',
+                           f'label `{self.name}` has non-finite values ({self.train_split} vs {self.other_split}: '
+                           f'{shown}): the loss and eval metrics of those examples are NaN or infinite', **numbers)]
+    t_counts, o_counts = t.non_finite(), o.non_finite()
+    z = max(diag.two_proportion_z(t_counts[k], t.tot_values, o_counts[k], o.tot_values) for k in t_counts)
+    if z < diag.NOISE_Z:
+      return []
+    return [self.finding('non_finite_rate_mismatch', 'block',
+                         f'`{self.name}` has non-finite values at different rates ({self.train_split} vs '
+                         f'{self.other_split}: {shown}): NaN/Inf are produced (division by zero, log of 0, failed '
+                         'parsing) or filtered differently in each split', **numbers,
+                         p_value=min(1.0, 3 * diag.two_sided_p(z)))]
 
 
 def _most_changed_category(train: diag.FeatureSummary, other: diag.FeatureSummary
@@ -397,6 +434,32 @@ def _example_count_findings(reasons: Sequence[anomalies_pb2.AnomalyInfo.Reason],
   return out
 
 
+# Statistical tests run per feature and split pair (shift, missing, constant, new categories, missing rate,
+# non-finite rate): the size of the family whose false-discovery rate is controlled.
+TESTS_PER_FEATURE = 6
+
+
+def control_false_discoveries(findings: Sequence[Dict[str, Any]], num_features: int,
+                              rate: float) -> Tuple[List[Dict[str, Any]], List[Dict[str, Any]]]:
+  """Keeps deterministic findings (no p_value: type, shape, scale, labels) and those statistical findings that are
+  discoveries under Benjamini-Hochberg at `rate` over every test of this split pair; returns (kept, withheld) where
+  withheld lists (feature, kind, p_value) of findings dropped as within the chance of thousands of tests."""
+  statistical = [i for i, f in enumerate(findings) if f.get('p_value') is not None]
+  significant = diag.benjamini_hochberg([findings[i]['p_value'] for i in statistical], rate,
+                                        num_features * TESTS_PER_FEATURE)
+  dropped = {i for i, ok in zip(statistical, significant) if not ok}
+  kept = []
+  for i, f in enumerate(findings):
+    if i in dropped:
+      continue
+    if 'p_value' in f:
+      f['p_value'] = float(f'{f["p_value"]:.3g}')
+    kept.append(f)
+  withheld = [{'feature': findings[i]['feature'], 'kind': findings[i]['kind'],
+               'p_value': float(f'{findings[i]["p_value"]:.3g}')} for i in sorted(dropped)]
+  return kept, withheld
+
+
 def check_skew(statistics: StatisticsBySplit, train_split: str, eval_splits: Sequence[str], config: SkewConfig,
                schema: Optional[schema_pb2.Schema] = None, label_key: Optional[str] = None) -> Dict[str, Any]:
   """Compares every eval split with train.
@@ -417,6 +480,7 @@ def check_skew(statistics: StatisticsBySplit, train_split: str, eval_splits: Seq
   # Features TFDV could not compare (no values in one split, or no comparator applies): said, never silently passed.
   not_compared: Dict[str, List[str]] = {}
   num_examples = {train_split: int(train.num_examples)}
+  multiple_testing: Dict[str, Dict[str, Any]] = {}
   for other_split in eval_splits:
     other = _default_slice(statistics, other_split)
     num_examples[other_split] = int(other.num_examples)
@@ -426,16 +490,22 @@ def check_skew(statistics: StatisticsBySplit, train_split: str, eval_splits: Seq
                                 for name, d in sorted(distances.items()) if name not in excluded}
     names = sorted((set(train_summary) | set(other_summary)) - excluded)
     not_compared[other_split] = [name for name in names if name not in distances]
+    pair_findings: List[Dict[str, Any]] = []
     for name in names:
       comparison = _FeatureComparison(name, train_summary.get(name), other_summary.get(name), train_split,
                                       other_split, (int(train.num_examples), int(other.num_examples)),
                                       distances.get(name), config, label_key)
-      findings.extend(comparison.findings())
+      pair_findings.extend(comparison.findings())
+    kept, withheld = control_false_discoveries(pair_findings, len(names), config.false_discovery_rate)
+    findings.extend(kept)
+    multiple_testing[other_split] = {'method': 'benjamini-hochberg', 'false_discovery_rate': config.false_discovery_rate,
+                                     'tests': len(names) * TESTS_PER_FEATURE, 'withheld_findings': withheld}
     findings.extend(_example_count_findings(example_count, train, other, train_split, other_split,
                                             schema or schema_pb2.Schema()))
   findings = diag.sorted_findings(findings)
   return {'status': report.status_for(findings, config.mode), 'findings': findings, 'comparisons': comparisons,
-          'not_compared': not_compared, 'num_examples': num_examples, 'excluded_features': sorted(excluded)}
+          'not_compared': not_compared, 'num_examples': num_examples, 'excluded_features': sorted(excluded),
+          'multiple_testing': multiple_testing}
 
 
 # ---------------------------------------------------------------------------------------------------------------
