@@ -264,6 +264,47 @@ def benjamini_hochberg(p_values: Sequence[float], q: float, num_tests: int) -> L
   return [i in keep for i in range(len(p_values))]
 
 
+def _cdf_interval(summary: FeatureSummary, x: float) -> Tuple[float, float]:
+  """Bounds of the fraction of `summary`'s values below x, read from its min, deciles and max (linear in between; a
+  tie of several deciles at x spans their probabilities)."""
+  points = [summary.min, *summary.deciles, summary.max]
+  probs = [i / (len(points) - 1) for i in range(len(points))]
+  if x < points[0]:
+    return 0.0, 0.0
+  if x > points[-1]:
+    return 1.0, 1.0
+  tied = [p for v, p in zip(points, probs) if v == x]
+  if tied:
+    return min(tied), max(tied)
+  i = next(k for k in range(1, len(points)) if points[k] > x)
+  value = probs[i - 1] + (probs[i] - probs[i - 1]) * (x - points[i - 1]) / (points[i] - points[i - 1])
+  return value, value
+
+
+def _decile_z(reference: FeatureSummary, other: FeatureSummary) -> float:
+  """Largest z-score, over reference's deciles, of the difference between the decile's probability and the fraction
+  of `other`'s values below it (binomial standard errors of both splits)."""
+  n1, n2 = max(reference.tot_values, 1), max(other.tot_values, 1)
+  size = len(reference.deciles) + 1
+  worst = 0.0
+  for k, x in enumerate(reference.deciles, start=1):
+    p = k / size
+    low, high = _cdf_interval(other, x)
+    gap = max(0.0, low - p, p - high)
+    worst = max(worst, gap / math.sqrt(p * (1 - p) * (1 / n1 + 1 / n2)))
+  return worst
+
+
+def quantile_shift_p(train: FeatureSummary, other: FeatureSummary) -> float:
+  """p-value that the two numeric distributions are the same, from their deciles alone (a coarse two-sample test in
+  both directions, Bonferroni over the deciles); 1.0 when the statistics carry no deciles."""
+  if not (train.numeric and other.numeric and len(train.deciles) == len(other.deciles) and train.deciles
+          and all(map(math.isfinite, (train.min, train.max, other.min, other.max)))):
+    return 1.0
+  z = min(_decile_z(train, other), _decile_z(other, train))
+  return min(1.0, len(train.deciles) * two_sided_p(z))
+
+
 def missing_rate_z(train: FeatureSummary, other: FeatureSummary) -> float:
   n1, n2 = train.num_examples, other.num_examples
   if not n1 or not n2:
