@@ -21,6 +21,8 @@ def test_defaults_round_trip_through_json():
     ({'leakage': {'block_fraction': 1.5}}, 'leakage.block_fraction'),
     ({'leakage': {'warn_fraction': 0.5, 'block_fraction': 0.1}}, 'leakage.warn_fraction'),
     ({'leakage': {'exclude_features': 'id'}}, 'leakage.exclude_features'),
+    ({'exclude_features': 5}, 'exclude_features'),
+    ({'exclude_features': 'id'}, 'exclude_features'),
     ({'leakage': {'group_key': ''}}, 'leakage.group_key'),
     ({'loss': {'timeout_seconds': 0}}, 'loss.timeout_seconds'),
     ({'loss': {'batch_size': -1}}, 'loss.batch_size'),
@@ -61,3 +63,11 @@ def test_unknown_split_names_are_named():
     resolve_splits(PreflightConfig(train_split='training'), ('train', 'eval'))
   with pytest.raises(ConfigError, match='no split besides'):
     resolve_splits(PreflightConfig(), ('train',))
+
+
+def test_top_level_exclude_features_join_each_checks_own():
+  config = PreflightConfig(exclude_features=['id'], leakage={'exclude_features': ['ts']})
+  assert config.excluded('skew') == ('id',) and config.excluded('leakage') == ('id', 'ts')
+  assert config.with_exclusions('leakage').exclude_features == ('id', 'ts')
+  assert config.excluded('label_proxy') == ('id',)  # A check without its own list still gets the top-level one.
+  assert PreflightConfig.from_json(config.to_json()) == config

@@ -116,3 +116,44 @@ def test_perceptual_hash_matches_rescaled_and_noised_images():
   assert np.array_equal(original, rescaled)
   assert (original == noised).all(axis=1).mean() >= 0.9
   assert len({tuple(h) for h in original}) >= 48  # different digits stay apart
+
+
+def _serialized(features):
+  import tensorflow as tf
+  return tf.train.Example(features=tf.train.Features(feature=features)).SerializeToString()
+
+
+def test_an_example_hashes_alike_whether_its_batch_typed_a_missing_feature_as_null_or_as_a_list():
+  import tensorflow as tf
+  feature = tf.train.Feature
+  untyped = _serialized({'x': feature(), 'y': feature(float_list=tf.train.FloatList(value=[1.0]))})
+  absent = _serialized({'y': feature(float_list=tf.train.FloatList(value=[1.0]))})
+  typed = _serialized({'x': feature(int64_list=tf.train.Int64List(value=[3])),
+                       'y': feature(float_list=tf.train.FloatList(value=[1.0]))})
+  empty = _serialized({'x': feature(int64_list=tf.train.Int64List()),
+                       'y': feature(float_list=tf.train.FloatList(value=[1.0]))})
+  null_batch = _DECODER.DecodeBatch([untyped, absent])
+  assert pa.types.is_null(null_batch.schema.field('x').type)  # What tfx-bsl makes of an all-missing feature.
+  mixed_batch = _DECODER.DecodeBatch([untyped, absent, typed, empty])
+  assert not pa.types.is_null(mixed_batch.schema.field('x').type)
+  in_null = hashing.hash_batch(null_batch, ['x', 'y'])
+  in_mixed = hashing.hash_batch(mixed_batch, ['x', 'y'])
+  assert np.array_equal(in_null, in_mixed[:2])
+  assert np.array_equal(in_null[0], in_null[1])  # Feature() with no kind is absent, as the decoder reads it.
+  assert not np.array_equal(in_mixed[0], in_mixed[2]) and not np.array_equal(in_mixed[0], in_mixed[3])
+  label, present = hashing.hash_single_feature(null_batch, 'x')
+  assert not present.any() and label.shape == (2, 2)
+
+
+def test_every_shape_of_batch_hashes_and_a_feature_one_batch_lacks_counts_as_missing():
+  rows = [{'a': [1, 2, 3], 'b': 'u'}, {'z': [], 'b': 'v'}, {'b': 'w'}, {'a': [7], 'c': [0.5] * 9}]
+  whole = hashes(rows)
+  singles = np.concatenate([hashes([r]) for r in rows])
+  assert np.array_equal(whole, singles)
+  assert len({tuple(h) for h in whole}) == len(rows)
+  all_missing = pa.RecordBatch.from_arrays([pa.nulls(3), pa.array([[1], [2], [3]], pa.large_list(pa.int64()))],
+                                           ['gone', 'k'])
+  assert np.array_equal(hashing.hash_batch(all_missing, ['gone', 'k']), hashing.hash_batch(all_missing, ['k']))
+  empty_lists_of_null = pa.RecordBatch.from_arrays([pa.array([[], []], pa.large_list(pa.null()))], ['e'])
+  empty_ints = pa.RecordBatch.from_arrays([pa.array([[], []], pa.large_list(pa.int64()))], ['e'])
+  assert np.array_equal(hashing.hash_batch(empty_lists_of_null, ['e']), hashing.hash_batch(empty_ints, ['e']))

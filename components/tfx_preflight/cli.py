@@ -79,8 +79,7 @@ def config_from_args(args: argparse.Namespace) -> PreflightConfig:
     base['label_key'] = args.label_key
   excluded = _csv_list(args.exclude_features)
   if excluded:
-    for name in ('skew', 'leakage'):
-      sections[name]['exclude_features'] = sorted(set(sections[name].get('exclude_features', [])) | set(excluded))
+    base['exclude_features'] = sorted(set(base.get('exclude_features', [])) | set(excluded))
   if args.group_key:
     sections['leakage']['group_key'] = args.group_key
   if args.checks is not None:

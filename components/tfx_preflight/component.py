@@ -48,7 +48,8 @@ class Preflight(base_beam_component.BaseBeamComponent):
                skew: Union[SkewConfig, Mapping[str, Any], None] = None,
                leakage: Union[LeakageConfig, Mapping[str, Any], None] = None,
                loss: Union[LossConfig, Mapping[str, Any], None] = None,
-               fail_on_block: bool = False):
+               fail_on_block: bool = False,
+               exclude_features: Sequence[str] = ()):
     """Constructs a Preflight component.
 
     Args:
@@ -65,6 +66,7 @@ class Preflight(base_beam_component.BaseBeamComponent):
       leakage: LeakageConfig or a dict of its fields (mode, fractions, exclude_features, near_duplicates, group_key).
       loss: LossConfig or a dict of its fields (mode, model_fn, input_fn, loss_fn, timeout_seconds).
       fail_on_block: Raise (fail the run) instead of emitting blessed=0, for orchestrators without conditionals.
+      exclude_features: Features every check leaves out (IDs, timestamps); per-check lists add to it.
 
     Raises:
       ConfigError: a setting is invalid; the message names it.
@@ -72,7 +74,9 @@ class Preflight(base_beam_component.BaseBeamComponent):
     config = PreflightConfig(label_key=label_key, train_split=train_split,
                              eval_splits=(eval_splits if eval_splits is None or isinstance(eval_splits, str)
                                           else tuple(eval_splits)),  # A bare 'eval' is refused, not split up.
-                             fail_on_block=fail_on_block, skew=skew, leakage=leakage, loss=loss)
+                             fail_on_block=fail_on_block, skew=skew, leakage=leakage, loss=loss,
+                             exclude_features=tuple(exclude_features)
+                             if isinstance(exclude_features, (list, tuple)) else exclude_features)
     spec = PreflightSpec(
         examples=examples,
         statistics=statistics,

@@ -89,6 +89,10 @@ class SkewConfig:
   missing_rate_threshold: float = 0.05
   # Fraction of an eval split's values falling in categories train never has that is reported.
   new_category_threshold: float = 0.01
+  # Benjamini-Hochberg false-discovery rate over every statistical test of a split pair (features x tests): with
+  # thousands of features some cross any fixed per-feature threshold by chance; on clean splits (every difference
+  # noise) this is also the chance of a false block. See schemas/README.md.
+  false_discovery_rate: float = 0.01
 
   def validate(self) -> None:
     _check_mode('skew', self.mode)
@@ -98,6 +102,7 @@ class SkewConfig:
     _check_non_negative('skew', 'min_effect_size', self.min_effect_size)
     _check_fraction('skew', 'missing_rate_threshold', self.missing_rate_threshold)
     _check_fraction('skew', 'new_category_threshold', self.new_category_threshold)
+    _check_fraction('skew', 'false_discovery_rate', self.false_discovery_rate)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -206,6 +211,8 @@ class PreflightConfig:
   # None: every split of the examples other than train_split.
   eval_splits: Optional[Tuple[str, ...]] = None
   fail_on_block: bool = False
+  # Features every check leaves out (IDs, timestamps); each section's own exclude_features adds to these.
+  exclude_features: Tuple[str, ...] = ()
   skew: SkewConfig = dataclasses.field(default_factory=SkewConfig)
   leakage: LeakageConfig = dataclasses.field(default_factory=LeakageConfig)
   loss: LossConfig = dataclasses.field(default_factory=LossConfig)
@@ -215,6 +222,8 @@ class PreflightConfig:
       object.__setattr__(self, section, _section_from(section, cls, getattr(self, section)))
     if isinstance(self.eval_splits, list):
       object.__setattr__(self, 'eval_splits', tuple(self.eval_splits))
+    if isinstance(self.exclude_features, list):
+      object.__setattr__(self, 'exclude_features', tuple(self.exclude_features))
     self.validate()
 
   def validate(self) -> None:
@@ -227,10 +236,22 @@ class PreflightConfig:
         raise ConfigError('eval_splits must name at least one split, or be None for every split but train.')
       if self.train_split in self.eval_splits:
         raise ConfigError(f'eval_splits {list(self.eval_splits)} must not contain train_split {self.train_split!r}.')
+    if not isinstance(self.exclude_features, (list, tuple)):
+      raise ConfigError(f'exclude_features must be a list of feature names. Got {self.exclude_features!r} instead.')
+    object.__setattr__(self, 'exclude_features', _check_names('config', 'exclude_features', self.exclude_features))
     if not isinstance(self.fail_on_block, bool):
       raise ConfigError(f'fail_on_block must be true or false. Got {self.fail_on_block!r} instead.')
     for section in _SECTIONS:
       getattr(self, section).validate()
+
+  def excluded(self, section: str) -> Tuple[str, ...]:
+    """Features `section` ('skew', 'leakage', or a later check) leaves out: the top-level list plus its own."""
+    own = getattr(getattr(self, section, None), 'exclude_features', ())
+    return tuple(sorted(set(self.exclude_features) | set(own)))
+
+  def with_exclusions(self, section: str) -> Any:
+    """The section's config with every excluded feature (top-level and its own) in its exclude_features."""
+    return dataclasses.replace(getattr(self, section), exclude_features=self.excluded(section))
 
   def to_dict(self) -> Dict[str, Any]:
     return dataclasses.asdict(self)

@@ -7,6 +7,8 @@ equal hashes whatever the encoding accident:
   * lists are ordered and their lengths are hashed, so [1, 2], [3] != [1], [2, 3];
   * a missing feature (null list) contributes nothing, an empty list contributes its name and length 0, so they differ;
     an empty list hashes the same whatever type the decoder inferred for it (tf.Example carries no type for it);
+  * a column the decoder typed `null` (no example of the batch gave the feature a value kind) is all missing: an
+    example hashes the same whether its batch typed a missing feature as null or as a list of some type;
   * bytes and strings are hashed exactly, byte by byte.
 
 Collision odds: with two 64-bit lanes the hash behaves like a 128-bit random hash, so the probability that any two of
@@ -191,7 +193,14 @@ def perceptual_words(matrix: np.ndarray, hash_size: int) -> np.ndarray:
 
 
 def _list_parts(column: pa.Array) -> Tuple[np.ndarray, np.ndarray, pa.Array]:
-  """(present mask, offsets rebased to 0, flat values) of a list column, whatever its slicing."""
+  """(present mask, offsets rebased to 0, flat values) of a list column, whatever its slicing.
+
+  A column of Arrow type null is what tfx-bsl's decoder makes of a feature that no example of the batch has a value
+  kind for (absent, or `Feature()` with no list set: tf.Example cannot tell them apart): every row is missing, exactly
+  as those rows read in a batch where other examples typed the feature."""
+  if pa.types.is_null(column.type):
+    return (np.zeros(len(column), dtype=bool), np.zeros(len(column) + 1, dtype=np.int64),
+            pa.array([], type=pa.null()))
   if not (pa.types.is_list(column.type) or pa.types.is_large_list(column.type)):
     raise ValueError(f'expected a list column as decoded from tf.Example, got type {column.type}')
   present = ~column.is_null().to_numpy(zero_copy_only=False)

@@ -109,6 +109,17 @@ def check_names(config: PreflightConfig, names_by_split: Mapping[str, Iterable[s
                             f'leave in what was meant to be excluded); features: {_shown(seen)}.')
 
 
+def unknown_excluded_features(config: PreflightConfig, section: str, statistics: StatisticsBySplit,
+                              splits: Sequence[str]) -> None:
+  """A misspelled excluded feature would silently be compared after all: names no split has are an error."""
+  seen = set().union(*(_feature_names(statistics[s]) for s in splits))
+  unknown = [name for name in config.excluded(section) if name not in seen]
+  if unknown:
+    shown = ', '.join(sorted(seen)[:20]) + (', ...' if len(seen) > 20 else '')
+    raise data.InputError(f'exclude_features names {", ".join(map(repr, unknown))}, which no example has '
+                          f'(misspelled?): it would be compared after all. Features: {shown}.')
+
+
 def _start_loss_check(inputs: PreflightInputs, config: PreflightConfig, examples: Mapping[str, str], train: str,
                       evals: Sequence[str], statistics: Optional[StatisticsBySplit],
                       output_dir: str) -> Optional[loss.LossCheck]:
@@ -127,7 +138,7 @@ def _skew(config: PreflightConfig, statistics: Optional[StatisticsBySplit], trai
   if config.skew.mode == 'off':
     return report.skipped('skew.mode is off')
   logging.info('Preflight: skew check')
-  return skew.check_skew(statistics, train, evals, config.skew, inputs.schema, config.label_key)
+  return skew.check_skew(statistics, train, evals, config.with_exclusions('skew'), inputs.schema, config.label_key)
 
 
 def _leakage(config: PreflightConfig, examples: Mapping[str, str], train: str, evals: Sequence[str],
@@ -136,7 +147,7 @@ def _leakage(config: PreflightConfig, examples: Mapping[str, str], train: str, e
     return report.skipped('leakage.mode is off')
   logging.info('Preflight: leakage check')
   with _naming_unreadable_file(examples):
-    return leakage.check_leakage(examples, train, evals, config.leakage, make_pipeline,
+    return leakage.check_leakage(examples, train, evals, config.with_exclusions('leakage'), make_pipeline,
                                  os.path.join(output_dir, 'leakage'), config.label_key)
 
 
@@ -160,6 +171,8 @@ def run_checks(inputs: PreflightInputs, config: PreflightConfig, make_pipeline: 
                        f'{", ".join(sorted(statistics))}.')
   if statistics is not None:
     _check_keys_present(config, statistics, used)
+    if config.skew.mode != 'off':
+      unknown_excluded_features(config, 'skew', statistics, used)
 
   loss_check = _start_loss_check(inputs, config, examples, train, evals, statistics, output_dir)
   with loss_check or contextlib.nullcontext():  # An error in another check stops the probe.

@@ -167,6 +167,26 @@ def _finite_histograms(statistics: statistics_pb2.DatasetFeatureStatisticsList
   return result
 
 
+# TFDV's validation time grows with the square of the number of features (5,000 features: 30 s per call, 100:
+# 0.02 s), so features are validated in chunks of this many; each comparator only looks at its own feature.
+FEATURES_PER_VALIDATION = 100
+
+
+def _chunked(statistics: statistics_pb2.DatasetFeatureStatisticsList,
+             chunks: Sequence[Sequence[str]]) -> List[statistics_pb2.DatasetFeatureStatisticsList]:
+  """The whole-dataset statistics restricted to each chunk of feature names (dataset counts kept)."""
+  dataset = statistics.datasets[0]
+  by_name = {diag.feature_name(f): f for f in dataset.features}
+  result = []
+  for names in chunks:
+    subset = statistics_pb2.DatasetFeatureStatisticsList()
+    chunk = subset.datasets.add(name=dataset.name, num_examples=dataset.num_examples,
+                                weighted_num_examples=dataset.weighted_num_examples)
+    chunk.features.extend(by_name[n] for n in names if n in by_name)
+    result.append(subset)
+  return result
+
+
 def tfdv_comparison(train: statistics_pb2.DatasetFeatureStatisticsList,
                     other: statistics_pb2.DatasetFeatureStatisticsList, schema: Optional[schema_pb2.Schema],
                     config: SkewConfig) -> Tuple[Dict[str, Dict[str, Any]], List[anomalies_pb2.AnomalyInfo.Reason]]:
@@ -175,9 +195,13 @@ def tfdv_comparison(train: statistics_pb2.DatasetFeatureStatisticsList,
   train, other = _finite_histograms(train), _finite_histograms(other)
   distances: Dict[str, Dict[str, Any]] = {}
   example_count: List[anomalies_pb2.AnomalyInfo.Reason] = []
-  for i, source in enumerate(_HISTOGRAM_SOURCES):
-    effective, origins = comparison_schema(train, schema, config, source)
-    anomalies = tfdv.validate_statistics(other, effective, previous_statistics=train)
+  names = sorted({diag.feature_name(f) for s in (train, other) for f in s.datasets[0].features})
+  chunks = [names[i:i + FEATURES_PER_VALIDATION] for i in range(0, len(names), FEATURES_PER_VALIDATION)] or [[]]
+  chunks = list(zip(_chunked(train, chunks), _chunked(other, chunks)))
+  for i, (source, (train_chunk, other_chunk)) in enumerate(
+      (source, chunk) for source in _HISTOGRAM_SOURCES for chunk in chunks):
+    effective, origins = comparison_schema(train_chunk, schema, config, source)
+    anomalies = tfdv.validate_statistics(other_chunk, effective, previous_statistics=train_chunk)
     for info in anomalies.drift_skew_info:
       name = '.'.join(info.path.step)
       for measurement in info.drift_measurements:
@@ -237,6 +261,7 @@ class _FeatureComparison:
       out.extend(self._shift())
     out.extend(self._new_categories())
     out.extend(self._missing_rate())
+    out.extend(self._non_finite())
     return out
 
   def _missing(self) -> Optional[List[Dict[str, Any]]]:
@@ -249,17 +274,21 @@ class _FeatureComparison:
       return []
     if t_present:
       rate = t_present / t.num_examples
-      if diag.chance_all_absent(rate, self.n_other) >= diag.IMPLAUSIBLE:
+      chance = diag.chance_all_absent(rate, self.n_other)
+      if chance >= diag.IMPLAUSIBLE:
         return []
       return [self.finding('missing_in_split', 'block',
                            f'`{self.name}` is in {rate:.0%} of {self.train_split} examples but in none of '
-                           f'{self.other_split}: the feature was dropped, renamed or not exported in one split')]
+                           f'{self.other_split}: the feature was dropped, renamed or not exported in one split',
+                           p_value=chance)]
     rate = o_present / o.num_examples
-    if diag.chance_all_absent(rate, self.n_train) >= diag.IMPLAUSIBLE:
+    chance = diag.chance_all_absent(rate, self.n_train)
+    if chance >= diag.IMPLAUSIBLE:
       return []
     return [self.finding('missing_in_split', 'warn',
                          f'`{self.name}` is in {rate:.0%} of {self.other_split} examples but in none of '
-                         f'{self.train_split}: the model never sees it in training (renamed or added feature?)')]
+                         f'{self.train_split}: the model never sees it in training (renamed or added feature?)',
+                         p_value=chance)]
 
   def _value_counts(self) -> List[Dict[str, Any]]:
     t, o = self.train, self.other
@@ -295,7 +324,7 @@ class _FeatureComparison:
       return self.finding('constant_in_split', 'block',
                           f'`{self.name}` is {what} in {const_split} but varies in {var_split}: the feature was '
                           'zeroed, filled with a default or broken by preprocessing in one split',
-                          constant_value=value)
+                          constant_value=value, p_value=chance)
     return None
 
   def _scale(self) -> Optional[Dict[str, Any]]:
@@ -303,7 +332,10 @@ class _FeatureComparison:
     if not found:
       return None
     message, numbers = found
-    return self.finding('scale_mismatch', 'block', message, **numbers)
+    p_value = diag.quantile_shift_p(self.train, self.other)
+    if p_value >= diag.IMPLAUSIBLE ** 0.5:  # Deciles of heavy tails in small splits swing 2x by chance.
+      return None
+    return self.finding('scale_mismatch', 'block', message, **numbers, p_value=p_value)
 
   def _shift(self) -> List[Dict[str, Any]]:
     d = self.distance
@@ -313,12 +345,15 @@ class _FeatureComparison:
     t, o = self.train, self.other
     # Standard error of a standardized difference for these split sizes: tiny splits (150-row iris) move a lot.
     # min_effect_size 0 turns both confirmations off: TFDV's verdict alone, as DistributionValidator gives it.
-    noise = diag.NOISE_Z * math.sqrt(1 / t.present + 1 / o.present) if self.config.min_effect_size > 0 else 0.0
+    standard_error = math.sqrt(1 / t.present + 1 / o.present)
+    noise = diag.NOISE_Z * standard_error if self.config.min_effect_size > 0 else 0.0
     if d['metric'] == JSD:
       effect = diag.effect_size(t, o)
       if effect < max(self.config.min_effect_size, noise):
         return []
       extra['effect_size'] = diag.round_number(effect) if math.isfinite(effect) else None
+      if noise:
+        extra['p_value'] = diag.two_sided_p(effect / standard_error)
       detail = (f'Jensen-Shannon divergence {d["distance"]:.3g} > {d["threshold"]:.3g}; mean {t.mean:.4g} vs '
                 f'{o.mean:.4g}, std {t.std:.4g} vs {o.std:.4g}') if t.numeric and o.numeric else (
                     f'Jensen-Shannon divergence {d["distance"]:.3g} > {d["threshold"]:.3g}')
@@ -330,6 +365,9 @@ class _FeatureComparison:
         pooled = (f_train * t.present + f_other * o.present) / (t.present + o.present)
         if abs(f_train - f_other) < math.sqrt(pooled * (1 - pooled)) * noise:
           return []  # Within NOISE_Z standard errors of that category's share for these split sizes.
+        if noise:
+          extra['p_value'] = diag.two_sided_p(diag.two_proportion_z(f_train * t.present, t.present,
+                                                                    f_other * o.present, o.present))
         detail += f'; {value!r} is {f_train:.1%} of {self.train_split} and {f_other:.1%} of {self.other_split}'
     if self.name == self.label_key:
       return [self.finding('label_shift', 'block',
@@ -345,24 +383,58 @@ class _FeatureComparison:
     values, mass = diag.new_categories(self.train, self.other)
     if not values or mass < self.config.new_category_threshold:
       return []
-    if diag.chance_all_absent(mass, self.train.tot_values) >= diag.IMPLAUSIBLE:
+    chance = diag.chance_all_absent(mass, self.train.tot_values)
+    if chance >= diag.IMPLAUSIBLE:
+      return []
+    # Rare categories are often missing from one split by chance. Given a category's count in both splits together,
+    # the chance that every occurrence fell in this split is share^count: judge the most frequent new category,
+    # Bonferroni over all categories.
+    share = self.other.tot_values / (self.other.tot_values + self.train.tot_values)
+    top = max((c for v, c in self.other.counts if v in set(values)), default=0)
+    chance = min(1.0, (len(self.train.counts) + len(values)) * share ** top)
+    if chance >= diag.IMPLAUSIBLE ** 0.5:
       return []
     shown = ', '.join(repr(v) for v in values[:5]) + (', ...' if len(values) > 5 else '')
     return [self.finding('new_categories', 'warn',
                          f'{mass:.1%} of `{self.name}` values in {self.other_split} are categories {self.train_split} '
                          f'never has ({shown}): a vocabulary built on train will map them to OOV',
                          new_category_fraction=diag.round_number(mass), new_categories=values[:20],
-                         new_category_count=len(values))]
+                         new_category_count=len(values), p_value=chance)]
 
   def _missing_rate(self) -> List[Dict[str, Any]]:
     t, o = self.train, self.other
     diff = abs(t.missing_rate - o.missing_rate)
-    if diff < self.config.missing_rate_threshold or diag.missing_rate_z(t, o) < diag.MISSING_RATE_Z:
+    z = diag.missing_rate_z(t, o)
+    if diff < self.config.missing_rate_threshold or z < diag.MISSING_RATE_Z:
       return []
     return [self.finding('missing_rate_mismatch', 'warn',
                          f'`{self.name}` is missing in {t.missing_rate:.1%} of {self.train_split} examples but '
                          f'{o.missing_rate:.1%} of {self.other_split}: missing values are produced or imputed '
-                         'differently in each split', missing_rate_difference=diag.round_number(diff))]
+                         'differently in each split', missing_rate_difference=diag.round_number(diff),
+                         p_value=diag.two_sided_p(z))]
+
+  def _non_finite(self) -> List[Dict[str, Any]]:
+    """NaN / +Inf / -Inf rates (of the feature's values) that differ between splits beyond sampling noise; any
+    non-finite label blocks (a NaN label makes the loss and every eval metric NaN)."""
+    t, o = self.train, self.other
+    t_rates, o_rates = t.non_finite_rates(), o.non_finite_rates()
+    shown = ', '.join(f'{kind} {t_rates[kind]:.1%} vs {o_rates[kind]:.1%}' for kind in t_rates
+                      if t_rates[kind] or o_rates[kind])
+    numbers = {'non_finite_rates': {self.train_split: {k: diag.round_number(v) for k, v in t_rates.items()},
+                                    self.other_split: {k: diag.round_number(v) for k, v in o_rates.items()}}}
+    if self.name == self.label_key and (any(t_rates.values()) or any(o_rates.values())):
+      return [self.finding('non_finite_label', 'block',
+                           f'label `{self.name}` has non-finite values ({self.train_split} vs {self.other_split}: '
+                           f'{shown}): the loss and eval metrics of those examples are NaN or infinite', **numbers)]
+    t_counts, o_counts = t.non_finite(), o.non_finite()
+    z = max(diag.two_proportion_z(t_counts[k], t.tot_values, o_counts[k], o.tot_values) for k in t_counts)
+    if z < diag.NOISE_Z:
+      return []
+    return [self.finding('non_finite_rate_mismatch', 'block',
+                         f'`{self.name}` has non-finite values at different rates ({self.train_split} vs '
+                         f'{self.other_split}: {shown}): NaN/Inf are produced (division by zero, log of 0, failed '
+                         'parsing) or filtered differently in each split', **numbers,
+                         p_value=min(1.0, 3 * diag.two_sided_p(z)))]
 
 
 def _most_changed_category(train: diag.FeatureSummary, other: diag.FeatureSummary
@@ -397,6 +469,32 @@ def _example_count_findings(reasons: Sequence[anomalies_pb2.AnomalyInfo.Reason],
   return out
 
 
+# Statistical tests run per feature and split pair (shift, missing, constant, new categories, missing rate,
+# non-finite rate): the size of the family whose false-discovery rate is controlled.
+TESTS_PER_FEATURE = 6
+
+
+def control_false_discoveries(findings: Sequence[Dict[str, Any]], num_features: int,
+                              rate: float) -> Tuple[List[Dict[str, Any]], List[Dict[str, Any]]]:
+  """Keeps deterministic findings (no p_value: type, shape, scale, labels) and those statistical findings that are
+  discoveries under Benjamini-Hochberg at `rate` over every test of this split pair; returns (kept, withheld) where
+  withheld lists (feature, kind, p_value) of findings dropped as within the chance of thousands of tests."""
+  statistical = [i for i, f in enumerate(findings) if f.get('p_value') is not None]
+  significant = diag.benjamini_hochberg([findings[i]['p_value'] for i in statistical], rate,
+                                        num_features * TESTS_PER_FEATURE)
+  dropped = {i for i, ok in zip(statistical, significant) if not ok}
+  kept = []
+  for i, f in enumerate(findings):
+    if i in dropped:
+      continue
+    if 'p_value' in f:
+      f['p_value'] = float(f'{f["p_value"]:.3g}')
+    kept.append(f)
+  withheld = [{'feature': findings[i]['feature'], 'kind': findings[i]['kind'],
+               'p_value': float(f'{findings[i]["p_value"]:.3g}')} for i in sorted(dropped)]
+  return kept, withheld
+
+
 def check_skew(statistics: StatisticsBySplit, train_split: str, eval_splits: Sequence[str], config: SkewConfig,
                schema: Optional[schema_pb2.Schema] = None, label_key: Optional[str] = None) -> Dict[str, Any]:
   """Compares every eval split with train.
@@ -417,6 +515,7 @@ def check_skew(statistics: StatisticsBySplit, train_split: str, eval_splits: Seq
   # Features TFDV could not compare (no values in one split, or no comparator applies): said, never silently passed.
   not_compared: Dict[str, List[str]] = {}
   num_examples = {train_split: int(train.num_examples)}
+  multiple_testing: Dict[str, Dict[str, Any]] = {}
   for other_split in eval_splits:
     other = _default_slice(statistics, other_split)
     num_examples[other_split] = int(other.num_examples)
@@ -426,16 +525,22 @@ def check_skew(statistics: StatisticsBySplit, train_split: str, eval_splits: Seq
                                 for name, d in sorted(distances.items()) if name not in excluded}
     names = sorted((set(train_summary) | set(other_summary)) - excluded)
     not_compared[other_split] = [name for name in names if name not in distances]
+    pair_findings: List[Dict[str, Any]] = []
     for name in names:
       comparison = _FeatureComparison(name, train_summary.get(name), other_summary.get(name), train_split,
                                       other_split, (int(train.num_examples), int(other.num_examples)),
                                       distances.get(name), config, label_key)
-      findings.extend(comparison.findings())
+      pair_findings.extend(comparison.findings())
+    kept, withheld = control_false_discoveries(pair_findings, len(names), config.false_discovery_rate)
+    findings.extend(kept)
+    multiple_testing[other_split] = {'method': 'benjamini-hochberg', 'false_discovery_rate': config.false_discovery_rate,
+                                     'tests': len(names) * TESTS_PER_FEATURE, 'withheld_findings': withheld}
     findings.extend(_example_count_findings(example_count, train, other, train_split, other_split,
                                             schema or schema_pb2.Schema()))
   findings = diag.sorted_findings(findings)
   return {'status': report.status_for(findings, config.mode), 'findings': findings, 'comparisons': comparisons,
-          'not_compared': not_compared, 'num_examples': num_examples, 'excluded_features': sorted(excluded)}
+          'not_compared': not_compared, 'num_examples': num_examples, 'excluded_features': sorted(excluded),
+          'multiple_testing': multiple_testing}
 
 
 # ---------------------------------------------------------------------------------------------------------------

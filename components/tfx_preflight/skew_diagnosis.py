@@ -69,6 +69,18 @@ class FeatureSummary:
   unique: Optional[int] = None
   counts: Tuple[Tuple[str, float], ...] = ()
   counts_complete: bool = True
+  # Non-finite float values, from TFDV's standard histogram (num_nan, and the [-inf, -inf] / [inf, inf] buckets).
+  num_nan: int = 0
+  num_pos_inf: int = 0
+  num_neg_inf: int = 0
+
+  def non_finite(self) -> Dict[str, int]:
+    return {'nan': self.num_nan, '+inf': self.num_pos_inf, '-inf': self.num_neg_inf}
+
+  def non_finite_rates(self) -> Dict[str, float]:
+    """Fraction of this split's values that are NaN, +Inf, -Inf."""
+    total = self.tot_values or 1
+    return {kind: count / total for kind, count in self.non_finite().items()}
 
   @property
   def numeric(self) -> bool:
@@ -150,13 +162,15 @@ def _summarize_feature(feature: statistics_pb2.FeatureNameStatistics, num_exampl
     stats = feature.num_stats
     deciles: Tuple[float, ...] = ()
     histogram: Tuple[Tuple[float, float, float], ...] = ()
+    non_finite = {}
     for h in stats.histograms:
       if h.type == statistics_pb2.Histogram.QUANTILES and h.buckets:
         deciles = _interior_boundaries(h)
-      elif h.type == statistics_pb2.Histogram.STANDARD and h.buckets:
+      elif h.type == statistics_pb2.Histogram.STANDARD:
         histogram = tuple((b.low_value, b.high_value, b.sample_count) for b in h.buckets)
+        non_finite = _non_finite_counts(h)
     return FeatureSummary(**base, mean=stats.mean, std=stats.std_dev, min=stats.min, max=stats.max,
-                          num_zeros=int(stats.num_zeros), deciles=deciles, histogram=histogram)
+                          num_zeros=int(stats.num_zeros), deciles=deciles, histogram=histogram, **non_finite)
   if kind == 'string_stats':
     stats = feature.string_stats
     if stats.rank_histogram.buckets:
@@ -165,6 +179,13 @@ def _summarize_feature(feature: statistics_pb2.FeatureNameStatistics, num_exampl
       counts = tuple((v.value, v.frequency) for v in stats.top_values)
     return FeatureSummary(**base, unique=int(stats.unique), counts=counts, counts_complete=len(counts) >= stats.unique)
   return FeatureSummary(**base)
+
+
+def _non_finite_counts(histogram: statistics_pb2.Histogram) -> Dict[str, int]:
+  """TFDV's standard histogram keeps NaNs in num_nan and each infinity in a bucket whose bounds are both infinite."""
+  pos = sum(b.sample_count for b in histogram.buckets if b.low_value == math.inf)
+  neg = sum(b.sample_count for b in histogram.buckets if b.high_value == -math.inf)
+  return {'num_nan': int(histogram.num_nan), 'num_pos_inf': int(round(pos)), 'num_neg_inf': int(round(neg))}
 
 
 def _examples_with_values(common: statistics_pb2.CommonStatistics) -> int:
@@ -209,6 +230,79 @@ def chance_all_absent(rate: float, trials: int) -> float:
   if trials <= 0 or rate <= 0:
     return 1.0
   return math.exp(trials * math.log1p(-rate))
+
+
+def two_sided_p(z: float) -> float:
+  """Two-sided normal tail probability of a z-score."""
+  if math.isnan(z):
+    return 0.0  # No number to judge noise by: TFDV's own verdict stands (fail closed).
+  return math.erfc(abs(z) / math.sqrt(2))
+
+
+def two_proportion_z(k1: float, n1: float, k2: float, n2: float) -> float:
+  """z-score of the difference between proportions k1/n1 and k2/n2 under 'same rate' (pooled variance)."""
+  if not n1 or not n2:
+    return 0.0
+  pooled = (k1 + k2) / (n1 + n2)
+  variance = pooled * (1 - pooled) * (1 / n1 + 1 / n2)
+  diff = abs(k1 / n1 - k2 / n2)
+  if variance <= 0:
+    return math.inf if diff > 0 else 0.0
+  return diff / math.sqrt(variance)
+
+
+def benjamini_hochberg(p_values: Sequence[float], q: float, num_tests: int) -> List[bool]:
+  """Which of `p_values` are discoveries at false-discovery rate q among `num_tests` hypotheses (the tests not
+  listed had no candidate finding and count as p = 1, which only makes the procedure more conservative)."""
+  m = max(num_tests, len(p_values), 1)
+  order = sorted(range(len(p_values)), key=lambda i: p_values[i])
+  largest = 0
+  for rank, i in enumerate(order, start=1):
+    if p_values[i] <= q * rank / m:
+      largest = rank
+  keep = set(order[:largest])
+  return [i in keep for i in range(len(p_values))]
+
+
+def _cdf_interval(summary: FeatureSummary, x: float) -> Tuple[float, float]:
+  """Bounds of the fraction of `summary`'s values below x, read from its min, deciles and max (linear in between; a
+  tie of several deciles at x spans their probabilities)."""
+  points = [summary.min, *summary.deciles, summary.max]
+  probs = [i / (len(points) - 1) for i in range(len(points))]
+  if x < points[0]:
+    return 0.0, 0.0
+  if x > points[-1]:
+    return 1.0, 1.0
+  tied = [p for v, p in zip(points, probs) if v == x]
+  if tied:
+    return min(tied), max(tied)
+  i = next(k for k in range(1, len(points)) if points[k] > x)
+  value = probs[i - 1] + (probs[i] - probs[i - 1]) * (x - points[i - 1]) / (points[i] - points[i - 1])
+  return value, value
+
+
+def _decile_z(reference: FeatureSummary, other: FeatureSummary) -> float:
+  """Largest z-score, over reference's deciles, of the difference between the decile's probability and the fraction
+  of `other`'s values below it (binomial standard errors of both splits)."""
+  n1, n2 = max(reference.tot_values, 1), max(other.tot_values, 1)
+  size = len(reference.deciles) + 1
+  worst = 0.0
+  for k, x in enumerate(reference.deciles, start=1):
+    p = k / size
+    low, high = _cdf_interval(other, x)
+    gap = max(0.0, low - p, p - high)
+    worst = max(worst, gap / math.sqrt(p * (1 - p) * (1 / n1 + 1 / n2)))
+  return worst
+
+
+def quantile_shift_p(train: FeatureSummary, other: FeatureSummary) -> float:
+  """p-value that the two numeric distributions are the same, from their deciles alone (a coarse two-sample test in
+  both directions, Bonferroni over the deciles); 1.0 when the statistics carry no deciles."""
+  if not (train.numeric and other.numeric and len(train.deciles) == len(other.deciles) and train.deciles
+          and all(map(math.isfinite, (train.min, train.max, other.min, other.max)))):
+    return 1.0
+  z = min(_decile_z(train, other), _decile_z(other, train))
+  return min(1.0, len(train.deciles) * two_sided_p(z))
 
 
 def missing_rate_z(train: FeatureSummary, other: FeatureSummary) -> float:
