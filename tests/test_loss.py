@@ -16,8 +16,9 @@ import tensorflow as tf
 from tfx.utils import io_utils
 
 from tests.conftest import write_splits
-from tfx_preflight import loss, loss_probe, report
+from tfx_preflight import loss, loss_battery, loss_probe, report
 from tfx_preflight.config import LossConfig, PreflightConfig
+from tfx_preflight.loss_protocol import ProbeRequest
 
 MODULES = os.path.join(os.path.dirname(__file__), 'modules')
 
@@ -42,7 +43,7 @@ def digits(tmp_path_factory):
   return {'examples': examples, 'statistics': statistics, 'schema_path': schema_path}
 
 
-def probe_in_process(digits, tmp_path, name: str, **config) -> loss_probe.Probe:
+def probe_in_process(digits, tmp_path, name: str, **config) -> loss_battery.Probe:
   request = loss.build_request(module(name), module(name), digits['examples'], 'train', ['eval'],
                                LossConfig(**config), 'label', digits['schema_path'], None, None,
                                digits['statistics'], str(tmp_path))
@@ -106,10 +107,10 @@ def test_input_fn_that_fails_names_the_function_and_split(digits, tmp_path):
   assert '_input_fn()' in probe.findings[0]['message'] and probe.findings[0]['split'] == 'train'
 
 
-def test_module_without_a_model_builder_says_what_to_set(digits, tmp_path):
-  probe = probe_in_process(digits, tmp_path, 'no_builder_module')
-  assert codes(probe.findings) == ['model_build_error']
-  assert 'loss.model_fn' in probe.findings[0]['message']
+def test_run_fn_that_never_calls_fit_is_skipped_not_blocked(digits, tmp_path):
+  probe = probe_in_process(digits, tmp_path, 'no_builder_module')  # run_fn only, no model builder, no fit.
+  assert probe.findings == []
+  assert 'returned without calling Keras Model.fit' in probe.info['skipped']
 
 
 def test_configured_names_are_used(digits, tmp_path):
@@ -174,9 +175,9 @@ def _log_of_negative(y, p):
 ])
 def test_battery(fn, expected, tmp_path):
   labels = np.arange(32).reshape(32, 1) % 10
-  inputs = loss_probe.battery_inputs(labels, 'sparse', [32, 10], loss_probe.Space(logits=False), seed=1)
-  probe = loss_probe.Probe({'progress_path': str(tmp_path / 'p'), 'result_path': str(tmp_path / 'r')})
-  loss_probe.run_battery(probe, fn, 'the loss', inputs, 'a batch')
+  inputs = loss_battery.battery_inputs(labels, 'sparse', [32, 10], loss_battery.Space(logits=False), seed=1)
+  probe = loss_battery.Probe(ProbeRequest())
+  loss_battery.run_battery(probe, fn, 'the loss', inputs, 'a batch')
   assert codes(probe.findings) == expected
 
 
@@ -190,9 +191,9 @@ def test_battery_orders_keras_losses_for_every_layout(layout, units, labels, log
   fns = {'binary': tf.keras.losses.BinaryCrossentropy(from_logits=logits),
          'onehot': tf.keras.losses.CategoricalCrossentropy(from_logits=logits),
          'regression': tf.keras.losses.MeanSquaredError()}
-  inputs = loss_probe.battery_inputs(labels, layout, [32, units], loss_probe.Space(logits=logits), seed=1)
-  probe = loss_probe.Probe({'progress_path': str(tmp_path / 'p'), 'result_path': str(tmp_path / 'r')})
-  loss_probe.run_battery(probe, fns[layout], 'the loss', inputs, 'a batch')
+  inputs = loss_battery.battery_inputs(labels, layout, [32, units], loss_battery.Space(logits=logits), seed=1)
+  probe = loss_battery.Probe(ProbeRequest())
+  loss_battery.run_battery(probe, fns[layout], 'the loss', inputs, 'a batch')
   assert probe.findings == []
 
 
@@ -214,8 +215,8 @@ def _dense_model(activation, loss):
 def test_from_logits_against_the_output_layer(activation, loss_obj, expected, tmp_path):
   model = _dense_model(activation, loss_obj)
   preds = np.asarray(model(np.random.default_rng(0).normal(size=(8, 4)) * 5))
-  probe = loss_probe.Probe({'progress_path': str(tmp_path / 'p'), 'result_path': str(tmp_path / 'r')})
-  loss_probe.check_from_logits(probe, model.loss, 'the loss', loss_probe.output_activation(model), preds)
+  probe = loss_battery.Probe(ProbeRequest())
+  loss_battery.check_from_logits(probe, model.loss, 'the loss', loss_battery.output_activation(model), preds)
   assert [f['severity'] for f in probe.findings if f['code'] == 'from_logits_mismatch'] == expected
 
 
@@ -225,10 +226,10 @@ def test_from_logits_against_the_output_layer(activation, loss_obj, expected, tm
 ])
 def test_initial_loss_against_what_a_fresh_model_scores(value, layout, expected, tmp_path):
   labels = np.arange(32).reshape(32, 1) % 10
-  probe = loss_probe.Probe({'progress_path': str(tmp_path / 'p'), 'result_path': str(tmp_path / 'r')})
+  probe = loss_battery.Probe(ProbeRequest())
   units = {'sparse': 10, 'binary': 1, 'regression': 1}[layout]
   name = 'mean_squared_error' if layout == 'regression' else 'crossentropy'
-  loss_probe.check_initial_loss(probe, value, loss_probe.expected_initial_loss(layout, units, labels, name), layout,
+  loss_battery.check_initial_loss(probe, value, loss_battery.expected_initial_loss(layout, units, labels, name), layout,
                                 'the loss')
   assert codes(probe.findings) == expected
   assert all(f['severity'] == 'warn' for f in probe.findings)
