@@ -43,10 +43,10 @@ def digits(tmp_path_factory):
   return {'examples': examples, 'statistics': statistics, 'schema_path': schema_path}
 
 
-def probe_in_process(digits, tmp_path, name: str, **config) -> loss_battery.Probe:
+def probe_in_process(digits, tmp_path, name: str, run_fn=None, custom_config=None, **config) -> loss_battery.Probe:
   request = loss.build_request(module(name), module(name), digits['examples'], 'train', ['eval'],
                                LossConfig(**config), 'label', digits['schema_path'], None, None,
-                               digits['statistics'], str(tmp_path))
+                               digits['statistics'], str(tmp_path), run_fn=run_fn, custom_config=custom_config)
   return loss_probe.run(request)
 
 
@@ -128,6 +128,72 @@ def test_bare_loss_fn_with_labels_from_statistics(digits, tmp_path, loss_fn, exp
   probe = probe_in_process(digits, tmp_path, 'bare_loss_module', loss_fn=loss_fn)
   assert codes(probe.findings, 'block') == expected
   assert probe.info['layout'] == 'sparse'
+
+
+# ---------------------------------------------------------------------------------------------------------------------
+# run_fn, called as Trainer calls it and stopped at model.fit.
+
+
+def test_run_fn_is_called_with_trainer_fn_args_and_stopped_at_fit(digits, tmp_path):
+  probe = probe_in_process(digits, tmp_path, 'run_fn_module', custom_config={'hidden_units': [16]})
+  assert codes(probe.findings, 'block') == [], probe.findings
+  assert probe.info['run_fn'] == 'run_fn' and probe.info['output_units'] == 10
+  m = probe.measurements
+  assert m['fit_batch']['after'] < 0.5 * m['fit_batch']['before']
+  assert set(m['eval_path']) == {'eval'}  # validation_data, read from FnArgs.eval_files.
+  assert not os.path.exists(os.path.join(str(tmp_path), 'model'))  # Stopped before training and saving.
+
+
+def test_fallback_guess_does_not_claim_trainer_would_fail(digits, tmp_path):
+  # The taxi template's case: _build_keras_model(hidden_units, learning_rate) only run_fn knows how to call.
+  guessed = probe_in_process(digits, tmp_path, 'run_fn_module', model_fn='_build_keras_model')
+  assert codes(guessed.findings) == ['model_build_error']
+  assert 'Trainer would fail' not in guessed.findings[0]['message']
+  assert 'run_fn' in guessed.findings[0]['message']
+
+
+def test_run_fn_that_fails_before_fit_is_what_trainer_would_hit(digits, tmp_path):
+  probe = probe_in_process(digits, tmp_path, 'run_fn_module', run_fn='failing_run_fn', custom_config={'x': 1})
+  assert codes(probe.findings) == ['run_fn_error']
+  message = probe.findings[0]['message']
+  assert 'Trainer would fail the same way' in message and 'required_setting' in message
+  assert 'failing_run_fn' in message
+
+
+def test_run_fn_with_a_custom_training_loop_is_skipped(digits, tmp_path):
+  probe = probe_in_process(digits, tmp_path, 'run_fn_module', run_fn='custom_loop_run_fn')
+  assert probe.findings == [] and 'without calling Keras Model.fit' in probe.info['skipped']
+
+
+def test_softmax_trained_with_mse_on_class_indices_is_a_label_shape_mismatch(digits, tmp_path):
+  probe = probe_in_process(digits, tmp_path, 'run_fn_module', run_fn='mse_softmax_run_fn')
+  assert codes(probe.findings, 'block') == ['label_shape_mismatch'], probe.findings
+  assert 'cannot_fit_batch' not in codes(probe.findings)
+  assert '(batch, 10)' in probe.findings[0]['message']
+
+
+def test_batch_norm_after_raw_inputs_has_a_normal_initial_loss(digits, tmp_path):
+  probe = probe_in_process(digits, tmp_path, 'run_fn_module', run_fn='batch_norm_run_fn')
+  assert codes(probe.findings) == [], probe.findings
+  assert probe.measurements['initial_loss'] < 3 * math.log(2) + 0.5
+
+
+def test_linear_output_with_probability_loss_is_one_finding(digits, tmp_path):
+  probe = probe_in_process(digits, tmp_path, 'run_fn_module', run_fn='linear_probability_run_fn')
+  assert codes(probe.findings) == ['from_logits_mismatch'], probe.findings
+  assert 'constant_loss' in probe.findings[0].get('implies', [])
+
+
+@pytest.mark.parametrize('layout, units, labels, expected', [
+    ('regression', 10, np.arange(32).reshape(32, 1) % 10, ['label_shape_mismatch']),  # softmax + mse, class indices.
+    ('regression', 1, np.linspace(0, 1, 32).reshape(32, 1), []),
+    ('regression', 3, np.ones((32, 3)), []),  # Three regression targets: shapes match.
+    ('binary', 4, np.ones((32, 1)), ['label_shape_mismatch']),
+])
+def test_element_wise_losses_need_labels_shaped_like_the_output(layout, units, labels, expected):
+  probe = loss_battery.Probe(ProbeRequest())
+  loss_battery.check_labels(probe, layout, {'train': labels}, units, 'the loss', {})
+  assert codes(probe.findings, 'block') == expected
 
 
 # ---------------------------------------------------------------------------------------------------------------------

@@ -327,8 +327,8 @@ def run_fn_checks(probe: Probe, run_fn: Callable, name: str, request: ProbeReque
   except Exception as e:
     probe.add('run_fn_error', SEVERITY_BLOCK,
               f'{name}() in {module_file} raised {_error_text(e)}{_user_frame(e, probe.info["module_path"])} before '
-              'it reached model.fit. Trainer calls the same run_fn with the same kind of FnArgs and would fail the '
-              'same way.', function=name)
+              'it reached model.fit. Trainer calls the same run_fn with the same kind of FnArgs: Trainer would fail '
+              'the same way.', function=name)
     return
   if call is None:
     probe.info['skipped'] = (f'{name}() in {module_file} returned without calling Keras Model.fit (a custom training '
@@ -350,7 +350,8 @@ def run_fn_checks(probe: Probe, run_fn: Callable, name: str, request: ProbeReque
               f'Reading {data_source} failed: {_error_text(e)}{_user_frame(e, probe.info["module_path"])}. '
               'model.fit in Trainer would fail the same way.', function=name)
     return
-  check_compiled_model(probe, call.model, name, batches, data_source, _label_stats(request))
+  # No label ranges from the raw statistics: run_fn's datasets may map the labels (Transform, or its own code).
+  check_compiled_model(probe, call.model, name, batches, data_source, {})
 
 
 def _import_dotted(path: str) -> Tuple[types.ModuleType, str]:
