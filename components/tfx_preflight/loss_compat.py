@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import os
-from typing import Any, List, Optional, Tuple
+from typing import Any, Dict, List, Optional, Tuple
 
 
 def input_fn_argument(schema_path: Optional[str], transform_graph_uri: Optional[str]) -> Any:
@@ -40,10 +40,46 @@ def _feature(values: Any) -> Any:
   return tf.train.Feature(bytes_list=tf.train.BytesList(value=[bytes(x) for x in v.tolist()]))
 
 
+def _transform_eagerly(tft_output: Any, serialized: Any) -> Dict[str, Any]:
+  import numpy as np
+  import tensorflow as tf
+  transformed = tft_output.transform_raw_features(tf.io.parse_example(serialized, tft_output.raw_feature_spec()))
+  columns = {}
+  for name in sorted(transformed):
+    value = transformed[name]
+    if isinstance(value, tf.SparseTensor):
+      value = tf.RaggedTensor.from_sparse(value)
+    columns[name] = value.to_list() if isinstance(value, tf.RaggedTensor) else np.asarray(value)
+  return columns
+
+
+def _transform_in_a_graph(tft_output: Any, serialized: Any) -> Dict[str, Any]:
+  """The TF1 way, as Transform's own executor applies a TF1 graph: a Session over a graph with the raw parse."""
+  import numpy as np
+  import tensorflow as tf
+  with tf.Graph().as_default() as graph:
+    records = tf.compat.v1.placeholder(tf.string, [None])
+    transformed = tft_output.transform_raw_features(tf.io.parse_example(records, tft_output.raw_feature_spec()))
+    with tf.compat.v1.Session(graph=graph) as session:
+      session.run(tf.compat.v1.tables_initializer())
+      values = session.run(transformed, {records: serialized})
+  columns = {}
+  n = len(serialized)
+  for name in sorted(values):
+    value = values[name]
+    if isinstance(value, tf.compat.v1.SparseTensorValue):
+      rows: List[list] = [[] for _ in range(n)]
+      for index, v in zip(value.indices, value.values):
+        rows[int(index[0])].append(v)
+      columns[name] = [np.asarray(r) for r in rows]
+    else:
+      columns[name] = np.asarray(value)
+  return columns
+
+
 def transformed_pattern(tft_output: Any, pattern: str, out_dir: str, limit: int) -> str:
   """The split as Trainer sees it with Transform: the first `limit` raw examples through the transform graph, written
   as transformed tf.Examples. Examples that already carry every transformed feature are used as they are."""
-  import numpy as np
   import tensorflow as tf
   transformed_spec = tft_output.transformed_feature_spec()
   if set(transformed_spec) <= _first_record_keys(pattern):
@@ -51,14 +87,10 @@ def transformed_pattern(tft_output: Any, pattern: str, out_dir: str, limit: int)
   files = sorted(tf.io.gfile.glob(pattern))
   compression = 'GZIP' if files[0].endswith('.gz') else ''
   serialized = next(iter(tf.data.TFRecordDataset(files, compression_type=compression).take(limit).batch(limit)))
-  raw = tf.io.parse_example(serialized, tft_output.raw_feature_spec())
-  transformed = tft_output.transform_raw_features(raw)
-  columns = {}
-  for name in sorted(transformed):
-    value = transformed[name]
-    if isinstance(value, tf.SparseTensor):
-      value = tf.RaggedTensor.from_sparse(value)
-    columns[name] = value.to_list() if isinstance(value, tf.RaggedTensor) else np.asarray(value)
+  try:
+    columns = _transform_eagerly(tft_output, serialized)
+  except RuntimeError:  # A TF1 transform graph (e.g. TFX's testdata) loads in graph mode only.
+    columns = _transform_in_a_graph(tft_output, serialized.numpy())
   os.makedirs(out_dir, exist_ok=True)
   path = os.path.join(out_dir, 'transformed.gz')
   with tf.io.TFRecordWriter(path, tf.io.TFRecordOptions(compression_type='GZIP')) as writer:
