@@ -8,6 +8,9 @@ slow: each subprocess imports TensorFlow and TFX again.
 import json
 import math
 import os
+import signal
+import subprocess
+import sys
 import time
 
 import numpy as np
@@ -194,6 +197,16 @@ def test_element_wise_losses_need_labels_shaped_like_the_output(layout, units, l
   probe = loss_battery.Probe(ProbeRequest())
   loss_battery.check_labels(probe, layout, {'train': labels}, units, 'the loss', {})
   assert codes(probe.findings, 'block') == expected
+
+
+def test_a_module_that_patches_the_probe_is_blocked(digits, tmp_path):
+  original = loss_battery.Probe.add
+  try:
+    probe = probe_in_process(digits, tmp_path, 'patch_probe_module')
+  finally:
+    loss_battery.Probe.add = original
+  assert codes(probe.findings) == ['probe_tampered']
+  assert 'tfx_preflight.loss_battery.Probe.add' in probe.findings[0]['replaced']
 
 
 # ---------------------------------------------------------------------------------------------------------------------
@@ -409,3 +422,65 @@ def test_memory_cap_stops_a_module_that_exhausts_memory(digits, tmp_path):
   assert result['status'] == 'block'
   assert codes(result['findings']) in (['model_build_error'], ['crashed'])
   assert 'MemoryError' in result['findings'][0]['message'] or 'memory' in result['findings'][0]['message']
+
+
+# ---------------------------------------------------------------------------------------------------------------------
+# The probe's result channel and lifetime (issue 12, R1 and R7).
+
+
+def _gone(pid: int) -> bool:
+  """Dead, or a zombie nobody reaped yet (it runs nothing)."""
+  try:
+    with open(f'/proc/{pid}/stat') as f:
+      state = f.read().rsplit(')', 1)[1].split()[0]
+  except (FileNotFoundError, ProcessLookupError):
+    return True
+  return state in ('Z', 'X')
+
+
+def _wait_for(condition, timeout: float) -> bool:
+  deadline = time.monotonic() + timeout
+  while time.monotonic() < deadline:
+    if condition():
+      return True
+    time.sleep(0.2)
+  return condition()
+
+
+@pytest.mark.slow
+def test_a_forged_result_is_no_result_and_module_children_are_reaped(digits, tmp_path, monkeypatch):
+  marker = tmp_path / 'marker.json'
+  monkeypatch.setenv('PREFLIGHT_TEST_MARKER', str(marker))
+  result = check(digits, tmp_path, 'forge_module')
+  assert result['status'] == 'block' and codes(result['findings']) == ['crashed'], result['findings']
+  info = json.loads(marker.read_text())
+  assert len(info['argv']) == 1  # Nothing in argv says where the request or the result is.
+  assert _wait_for(lambda: _gone(info['sleep_pid']), 5)  # The module's child did not outlive the run.
+
+
+_GATE = """
+import json, sys
+from tfx_preflight import loss
+from tfx_preflight.config import LossConfig
+loss.check_loss(sys.argv[1], json.loads(sys.argv[2]), 'train', ['eval'], LossConfig(timeout_seconds=300), 'label',
+                None, None, None, None, sys.argv[3])
+"""
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize('signum', [signal.SIGKILL, signal.SIGTERM])
+def test_the_probe_and_its_children_die_with_the_gate(digits, tmp_path, signum):
+  marker = tmp_path / 'marker.json'
+  gate = subprocess.Popen([sys.executable, '-c', _GATE, module('orphan_module'), json.dumps(digits['examples']),
+                           str(tmp_path / 'loss')], env={**os.environ, 'PREFLIGHT_TEST_MARKER': str(marker)})
+  try:
+    assert _wait_for(marker.exists, 120), 'the probe never imported the module'
+    info = json.loads(marker.read_text())
+    assert not _gone(info['probe_pid']) and os.path.isdir(info['workdir'])
+    os.kill(gate.pid, signum)
+    gate.wait(timeout=30)
+    assert _wait_for(lambda: _gone(info['probe_pid']) and _gone(info['sleep_pid']), 10)
+    assert _wait_for(lambda: not os.path.exists(info['workdir']), 5)
+  finally:
+    if gate.poll() is None:
+      gate.kill()

@@ -404,8 +404,41 @@ def _fallback_checks(probe: Probe, module: types.ModuleType, request: ProbeReque
     _guarded(probe, run_bare_loss_checks, probe, loss_fn, loss_fn_name, request)
 
 
+def _own_code() -> Dict[str, Any]:
+  """Every function and method of the probe's own modules, by name: taken before the module is imported and compared
+  after, so a module that patches the probe (say `Probe.add`) gets a blocking finding instead of a pass."""
+  from tfx_preflight import loss_battery, loss_compat, loss_protocol
+  code = {}
+  for module in (loss_battery, loss_compat, loss_protocol, loss_trainer, sys.modules[__name__]):
+    for name, value in vars(module).items():
+      if inspect.isfunction(value):
+        code[f'{module.__name__}.{name}'] = value
+      elif inspect.isclass(value) and value.__module__ == module.__name__:
+        for attribute, member in vars(value).items():
+          code[f'{module.__name__}.{name}.{attribute}'] = member
+  return code
+
+
+def _tampered(before: Dict[str, Any]) -> List[str]:
+  after = _own_code()
+  return sorted(name for name, value in before.items() if after.get(name) is not value)
+
+
 def run(request: ProbeRequest, writer: Any = None) -> Probe:
   """The whole probe on one request; the findings, measurements and info are on the returned Probe."""
+  own_code = _own_code()
+  add = Probe.add  # Kept before the module can replace it.
+  probe = run_stages(request, writer)
+  changed = _tampered(own_code)
+  if changed:
+    add(probe, 'probe_tampered', SEVERITY_BLOCK,
+        f'{request.module_file or request.run_fn} replaced code of the loss check itself ({", ".join(changed[:5])}): '
+        'its result cannot be trusted. A Trainer module must not patch tfx_preflight.', replaced=changed[:20])
+  return probe
+
+
+def run_stages(request: ProbeRequest, writer: Any = None) -> Probe:
+  """Import the user's code, then run_fn as Trainer calls it, or the fallback stages."""
   probe = Probe(request, writer)
   module_file = request.module_file or request.run_fn
   probe.info['module_path'] = os.path.abspath(request.module_path) if request.module_path else ''
