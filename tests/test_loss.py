@@ -8,6 +8,9 @@ slow: each subprocess imports TensorFlow and TFX again.
 import json
 import math
 import os
+import signal
+import subprocess
+import sys
 import time
 
 import numpy as np
@@ -16,8 +19,9 @@ import tensorflow as tf
 from tfx.utils import io_utils
 
 from tests.conftest import write_splits
-from tfx_preflight import loss, loss_probe, report
+from tfx_preflight import loss, loss_battery, loss_probe, report
 from tfx_preflight.config import LossConfig, PreflightConfig
+from tfx_preflight.loss_protocol import ProbeRequest
 
 MODULES = os.path.join(os.path.dirname(__file__), 'modules')
 
@@ -42,10 +46,10 @@ def digits(tmp_path_factory):
   return {'examples': examples, 'statistics': statistics, 'schema_path': schema_path}
 
 
-def probe_in_process(digits, tmp_path, name: str, **config) -> loss_probe.Probe:
+def probe_in_process(digits, tmp_path, name: str, run_fn=None, custom_config=None, **config) -> loss_battery.Probe:
   request = loss.build_request(module(name), module(name), digits['examples'], 'train', ['eval'],
                                LossConfig(**config), 'label', digits['schema_path'], None, None,
-                               digits['statistics'], str(tmp_path))
+                               digits['statistics'], str(tmp_path), run_fn=run_fn, custom_config=custom_config)
   return loss_probe.run(request)
 
 
@@ -106,10 +110,10 @@ def test_input_fn_that_fails_names_the_function_and_split(digits, tmp_path):
   assert '_input_fn()' in probe.findings[0]['message'] and probe.findings[0]['split'] == 'train'
 
 
-def test_module_without_a_model_builder_says_what_to_set(digits, tmp_path):
-  probe = probe_in_process(digits, tmp_path, 'no_builder_module')
-  assert codes(probe.findings) == ['model_build_error']
-  assert 'loss.model_fn' in probe.findings[0]['message']
+def test_run_fn_that_never_calls_fit_is_skipped_not_blocked(digits, tmp_path):
+  probe = probe_in_process(digits, tmp_path, 'no_builder_module')  # run_fn only, no model builder, no fit.
+  assert probe.findings == []
+  assert 'returned without calling Keras Model.fit' in probe.info['skipped']
 
 
 def test_configured_names_are_used(digits, tmp_path):
@@ -127,6 +131,82 @@ def test_bare_loss_fn_with_labels_from_statistics(digits, tmp_path, loss_fn, exp
   probe = probe_in_process(digits, tmp_path, 'bare_loss_module', loss_fn=loss_fn)
   assert codes(probe.findings, 'block') == expected
   assert probe.info['layout'] == 'sparse'
+
+
+# ---------------------------------------------------------------------------------------------------------------------
+# run_fn, called as Trainer calls it and stopped at model.fit.
+
+
+def test_run_fn_is_called_with_trainer_fn_args_and_stopped_at_fit(digits, tmp_path):
+  probe = probe_in_process(digits, tmp_path, 'run_fn_module', custom_config={'hidden_units': [16]})
+  assert codes(probe.findings, 'block') == [], probe.findings
+  assert probe.info['run_fn'] == 'run_fn' and probe.info['output_units'] == 10
+  m = probe.measurements
+  assert m['fit_batch']['after'] < 0.5 * m['fit_batch']['before']
+  assert set(m['eval_path']) == {'eval'}  # validation_data, read from FnArgs.eval_files.
+  assert not os.path.exists(os.path.join(str(tmp_path), 'model'))  # Stopped before training and saving.
+
+
+def test_fallback_guess_does_not_claim_trainer_would_fail(digits, tmp_path):
+  # The taxi template's case: _build_keras_model(hidden_units, learning_rate) only run_fn knows how to call.
+  guessed = probe_in_process(digits, tmp_path, 'run_fn_module', model_fn='_build_keras_model')
+  assert codes(guessed.findings) == ['model_build_error']
+  assert 'Trainer would fail' not in guessed.findings[0]['message']
+  assert 'run_fn' in guessed.findings[0]['message']
+
+
+def test_run_fn_that_fails_before_fit_is_what_trainer_would_hit(digits, tmp_path):
+  probe = probe_in_process(digits, tmp_path, 'run_fn_module', run_fn='failing_run_fn', custom_config={'x': 1})
+  assert codes(probe.findings) == ['run_fn_error']
+  message = probe.findings[0]['message']
+  assert 'Trainer would fail the same way' in message and 'required_setting' in message
+  assert 'failing_run_fn' in message
+
+
+def test_run_fn_with_a_custom_training_loop_is_skipped(digits, tmp_path):
+  probe = probe_in_process(digits, tmp_path, 'run_fn_module', run_fn='custom_loop_run_fn')
+  assert probe.findings == [] and 'without calling Keras Model.fit' in probe.info['skipped']
+
+
+def test_softmax_trained_with_mse_on_class_indices_is_a_label_shape_mismatch(digits, tmp_path):
+  probe = probe_in_process(digits, tmp_path, 'run_fn_module', run_fn='mse_softmax_run_fn')
+  assert codes(probe.findings, 'block') == ['label_shape_mismatch'], probe.findings
+  assert 'cannot_fit_batch' not in codes(probe.findings)
+  assert '(batch, 10)' in probe.findings[0]['message']
+
+
+def test_batch_norm_after_raw_inputs_has_a_normal_initial_loss(digits, tmp_path):
+  probe = probe_in_process(digits, tmp_path, 'run_fn_module', run_fn='batch_norm_run_fn')
+  assert codes(probe.findings) == [], probe.findings
+  assert probe.measurements['initial_loss'] < 3 * math.log(2) + 0.5
+
+
+def test_linear_output_with_probability_loss_is_one_finding(digits, tmp_path):
+  probe = probe_in_process(digits, tmp_path, 'run_fn_module', run_fn='linear_probability_run_fn')
+  assert codes(probe.findings) == ['from_logits_mismatch'], probe.findings
+  assert 'constant_loss' in probe.findings[0].get('implies', [])
+
+
+@pytest.mark.parametrize('layout, units, labels, expected', [
+    ('regression', 10, np.arange(32).reshape(32, 1) % 10, ['label_shape_mismatch']),  # softmax + mse, class indices.
+    ('regression', 1, np.linspace(0, 1, 32).reshape(32, 1), []),
+    ('regression', 3, np.ones((32, 3)), []),  # Three regression targets: shapes match.
+    ('binary', 4, np.ones((32, 1)), ['label_shape_mismatch']),
+])
+def test_element_wise_losses_need_labels_shaped_like_the_output(layout, units, labels, expected):
+  probe = loss_battery.Probe(ProbeRequest())
+  loss_battery.check_labels(probe, layout, {'train': labels}, units, 'the loss', {})
+  assert codes(probe.findings, 'block') == expected
+
+
+def test_a_module_that_patches_the_probe_is_blocked(digits, tmp_path):
+  original = loss_battery.Probe.add
+  try:
+    probe = probe_in_process(digits, tmp_path, 'patch_probe_module')
+  finally:
+    loss_battery.Probe.add = original
+  assert codes(probe.findings) == ['probe_tampered']
+  assert 'tfx_preflight.loss_battery.Probe.add' in probe.findings[0]['replaced']
 
 
 # ---------------------------------------------------------------------------------------------------------------------
@@ -174,9 +254,9 @@ def _log_of_negative(y, p):
 ])
 def test_battery(fn, expected, tmp_path):
   labels = np.arange(32).reshape(32, 1) % 10
-  inputs = loss_probe.battery_inputs(labels, 'sparse', [32, 10], loss_probe.Space(logits=False), seed=1)
-  probe = loss_probe.Probe({'progress_path': str(tmp_path / 'p'), 'result_path': str(tmp_path / 'r')})
-  loss_probe.run_battery(probe, fn, 'the loss', inputs, 'a batch')
+  inputs = loss_battery.battery_inputs(labels, 'sparse', [32, 10], loss_battery.Space(logits=False), seed=1)
+  probe = loss_battery.Probe(ProbeRequest())
+  loss_battery.run_battery(probe, fn, 'the loss', inputs, 'a batch')
   assert codes(probe.findings) == expected
 
 
@@ -190,9 +270,9 @@ def test_battery_orders_keras_losses_for_every_layout(layout, units, labels, log
   fns = {'binary': tf.keras.losses.BinaryCrossentropy(from_logits=logits),
          'onehot': tf.keras.losses.CategoricalCrossentropy(from_logits=logits),
          'regression': tf.keras.losses.MeanSquaredError()}
-  inputs = loss_probe.battery_inputs(labels, layout, [32, units], loss_probe.Space(logits=logits), seed=1)
-  probe = loss_probe.Probe({'progress_path': str(tmp_path / 'p'), 'result_path': str(tmp_path / 'r')})
-  loss_probe.run_battery(probe, fns[layout], 'the loss', inputs, 'a batch')
+  inputs = loss_battery.battery_inputs(labels, layout, [32, units], loss_battery.Space(logits=logits), seed=1)
+  probe = loss_battery.Probe(ProbeRequest())
+  loss_battery.run_battery(probe, fns[layout], 'the loss', inputs, 'a batch')
   assert probe.findings == []
 
 
@@ -214,8 +294,8 @@ def _dense_model(activation, loss):
 def test_from_logits_against_the_output_layer(activation, loss_obj, expected, tmp_path):
   model = _dense_model(activation, loss_obj)
   preds = np.asarray(model(np.random.default_rng(0).normal(size=(8, 4)) * 5))
-  probe = loss_probe.Probe({'progress_path': str(tmp_path / 'p'), 'result_path': str(tmp_path / 'r')})
-  loss_probe.check_from_logits(probe, model.loss, 'the loss', loss_probe.output_activation(model), preds)
+  probe = loss_battery.Probe(ProbeRequest())
+  loss_battery.check_from_logits(probe, model.loss, 'the loss', loss_battery.output_activation(model), preds)
   assert [f['severity'] for f in probe.findings if f['code'] == 'from_logits_mismatch'] == expected
 
 
@@ -225,10 +305,10 @@ def test_from_logits_against_the_output_layer(activation, loss_obj, expected, tm
 ])
 def test_initial_loss_against_what_a_fresh_model_scores(value, layout, expected, tmp_path):
   labels = np.arange(32).reshape(32, 1) % 10
-  probe = loss_probe.Probe({'progress_path': str(tmp_path / 'p'), 'result_path': str(tmp_path / 'r')})
+  probe = loss_battery.Probe(ProbeRequest())
   units = {'sparse': 10, 'binary': 1, 'regression': 1}[layout]
   name = 'mean_squared_error' if layout == 'regression' else 'crossentropy'
-  loss_probe.check_initial_loss(probe, value, loss_probe.expected_initial_loss(layout, units, labels, name), layout,
+  loss_battery.check_initial_loss(probe, value, loss_battery.expected_initial_loss(layout, units, labels, name), layout,
                                 'the loss')
   assert codes(probe.findings) == expected
   assert all(f['severity'] == 'warn' for f in probe.findings)
@@ -345,55 +425,62 @@ def test_memory_cap_stops_a_module_that_exhausts_memory(digits, tmp_path):
 
 
 # ---------------------------------------------------------------------------------------------------------------------
-# TFX's own penguin Keras module, unmodified, with a real Transform graph.
-
-_PENGUIN_SPECIES = {  # Means of culmen length/depth (mm), flipper length (mm), body mass (g) per species.
-    0: (38.8, 18.3, 190.0, 3700.0), 1: (48.8, 18.4, 196.0, 3733.0), 2: (47.5, 15.0, 217.0, 5076.0)}
+# The probe's result channel and lifetime (issue 12, R1 and R7).
 
 
-def _write_penguin_csv(path: str, n: int = 300) -> None:
-  rng = np.random.default_rng(3)
-  lines = ['species,culmen_length_mm,culmen_depth_mm,flipper_length_mm,body_mass_g']
-  for i in range(n):
-    species = i % 3
-    means = _PENGUIN_SPECIES[species]
-    values = [m + rng.normal(scale=s) for m, s in zip(means, (2.5, 1.0, 6.5, 450.0))]
-    lines.append(f'{species},' + ','.join(f'{v:.1f}' for v in values))
-  os.makedirs(os.path.dirname(path), exist_ok=True)
-  with open(path, 'w') as f:
-    f.write('\n'.join(lines) + '\n')
+def _gone(pid: int) -> bool:
+  """Dead, or a zombie nobody reaped yet (it runs nothing)."""
+  try:
+    with open(f'/proc/{pid}/stat') as f:
+      state = f.read().rsplit(')', 1)[1].split()[0]
+  except (FileNotFoundError, ProcessLookupError):
+    return True
+  return state in ('Z', 'X')
+
+
+def _wait_for(condition, timeout: float) -> bool:
+  deadline = time.monotonic() + timeout
+  while time.monotonic() < deadline:
+    if condition():
+      return True
+    time.sleep(0.2)
+  return condition()
 
 
 @pytest.mark.slow
-def test_penguin_keras_module_from_tfx_passes_with_its_transform_graph(tmp_path):
-  from tfx import v1 as tfx
-  from tfx.examples.penguin import penguin_utils_keras
-  module_file = penguin_utils_keras.__file__
-  data_root = str(tmp_path / 'data')
-  _write_penguin_csv(os.path.join(data_root, 'penguins.csv'))
-  example_gen = tfx.components.CsvExampleGen(input_base=data_root)
-  statistics_gen = tfx.components.StatisticsGen(examples=example_gen.outputs['examples'])
-  schema_gen = tfx.components.SchemaGen(statistics=statistics_gen.outputs['statistics'])
-  transform = tfx.components.Transform(examples=example_gen.outputs['examples'],
-                                       schema=schema_gen.outputs['schema'], module_file=module_file)
-  root = str(tmp_path / 'root')
-  tfx.orchestration.LocalDagRunner().run(tfx.dsl.Pipeline(
-      pipeline_name='penguin', pipeline_root=root,
-      components=[example_gen, statistics_gen, schema_gen, transform],
-      metadata_connection_config=tfx.orchestration.metadata.sqlite_metadata_connection_config(
-          str(tmp_path / 'metadata.db'))))
+def test_a_forged_result_is_no_result_and_module_children_are_reaped(digits, tmp_path, monkeypatch):
+  marker = tmp_path / 'marker.json'
+  monkeypatch.setenv('PREFLIGHT_TEST_MARKER', str(marker))
+  result = check(digits, tmp_path, 'forge_module')
+  assert result['status'] == 'block' and codes(result['findings']) == ['crashed'], result['findings']
+  info = json.loads(marker.read_text())
+  assert len(info['argv']) == 1  # Nothing in argv says where the request or the result is.
+  assert _wait_for(lambda: _gone(info['sleep_pid']), 5)  # The module's child did not outlive the run.
 
-  def output(component: str, name: str) -> str:
-    [uri] = tf.io.gfile.glob(os.path.join(root, component, name, '*'))  # One run: one execution directory.
-    return uri
 
-  examples_uri = output('CsvExampleGen', 'examples')
-  examples = {s: os.path.join(examples_uri, f'Split-{s}', '*') for s in ('train', 'eval')}
-  result = loss.check_loss(module_file, examples, 'train', ['eval'], LossConfig(timeout_seconds=240), 'species',
-                           os.path.join(output('SchemaGen', 'schema'), 'schema.pbtxt'),
-                           output('Transform', 'transform_graph'), None, None, str(tmp_path / 'loss'))
-  assert codes(result['findings'], 'block') == [], result['findings']
-  assert result['info']['model_fn'] == '_make_keras_model'
-  assert result['info']['input_fn'].endswith('.input_fn')  # penguin_utils_base.input_fn, imported as `base`.
-  assert result['info']['loss_from_logits'] is True and result['info']['output_units'] == 3
-  assert result['measurements']['fit_batch']['after'] < result['measurements']['fit_batch']['before']
+_GATE = """
+import json, sys
+from tfx_preflight import loss
+from tfx_preflight.config import LossConfig
+loss.check_loss(sys.argv[1], json.loads(sys.argv[2]), 'train', ['eval'], LossConfig(timeout_seconds=300), 'label',
+                None, None, None, None, sys.argv[3])
+"""
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize('signum', [signal.SIGKILL, signal.SIGTERM])
+def test_the_probe_and_its_children_die_with_the_gate(digits, tmp_path, signum):
+  marker = tmp_path / 'marker.json'
+  gate = subprocess.Popen([sys.executable, '-c', _GATE, module('orphan_module'), json.dumps(digits['examples']),
+                           str(tmp_path / 'loss')], env={**os.environ, 'PREFLIGHT_TEST_MARKER': str(marker)})
+  try:
+    assert _wait_for(marker.exists, 120), 'the probe never imported the module'
+    info = json.loads(marker.read_text())
+    assert not _gone(info['probe_pid']) and os.path.isdir(info['workdir'])
+    os.kill(gate.pid, signum)
+    gate.wait(timeout=30)
+    assert _wait_for(lambda: _gone(info['probe_pid']) and _gone(info['sleep_pid']), 10)
+    assert _wait_for(lambda: not os.path.exists(info['workdir']), 5)
+  finally:
+    if gate.poll() is None:
+      gate.kill()

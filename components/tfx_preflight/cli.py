@@ -41,6 +41,14 @@ def build_parser() -> argparse.ArgumentParser:
   check.add_argument('--format', choices=('tfrecord', 'csv'), help='input format (default: by file extension)')
   check.add_argument('--schema', metavar='FILE', help='TFDV schema (text proto) with skew/drift comparators')
   check.add_argument('--module-file', metavar='FILE', help='Trainer module file, for the loss check')
+  check.add_argument('--run-fn', metavar='NAME',
+                     help="as Trainer takes it: run_fn's name in --module-file, or a dotted package.module.run_fn")
+  check.add_argument('--custom-config', metavar='JSON', help="Trainer's custom_config (a JSON object), for run_fn")
+  check.add_argument('--transform-graph', metavar='DIR', help="Transform's transform_graph output, for the loss check")
+  check.add_argument('--transformed-train', metavar='PATTERN',
+                     help='transformed train examples Trainer reads (default: a sample transformed with the graph)')
+  check.add_argument('--transformed-eval', action='append', metavar='PATTERN',
+                     help='transformed eval examples, one per --eval')
   check.add_argument('--label-key', metavar='KEY', help='label feature')
   check.add_argument('--exclude-features', default='', metavar='A,B',
                      help='features left out of hashing and comparison (IDs, timestamps)')
@@ -87,8 +95,8 @@ def config_from_args(args: argparse.Namespace) -> PreflightConfig:
     unknown = sorted(set(wanted) - set(CHECKS))
     if unknown or not wanted:
       raise ConfigError(f'--checks takes a comma-separated subset of {",".join(CHECKS)}. Got {args.checks!r}.')
-    if 'loss' in wanted and not args.module_file:
-      raise ConfigError('--checks loss needs --module-file (the Trainer module to check).')
+    if 'loss' in wanted and not args.module_file and not args.run_fn:
+      raise ConfigError('--checks loss needs --module-file or --run-fn (the Trainer code to check).')
     for name in CHECKS:
       if name not in wanted:
         sections[name]['mode'] = 'off'
@@ -116,6 +124,36 @@ def _read_schema(path: str):
 
 def _out_dir(value: str) -> str:
   return value if '://' in value else os.path.abspath(value)
+
+
+def _add_trainer_inputs(args: argparse.Namespace, inputs) -> None:
+  """--run-fn, --custom-config, --transform-graph and --transformed-train/--transformed-eval: what Trainer takes."""
+  inputs.run_fn = args.run_fn
+  if args.run_fn and not args.module_file and '.' not in args.run_fn:
+    raise ConfigError(f'--run-fn {args.run_fn!r}: without --module-file it must be a dotted path '
+                      '(package.module.run_fn), as Trainer takes it.')
+  if args.custom_config is not None:
+    try:
+      inputs.custom_config = json.loads(args.custom_config)
+    except json.JSONDecodeError as e:
+      raise ConfigError(f'--custom-config: not JSON: {e}') from e
+    if not isinstance(inputs.custom_config, dict):
+      raise ConfigError(f'--custom-config must be a JSON object, as Trainer requires. Got {args.custom_config!r}.')
+  if args.transform_graph:
+    if not os.path.isdir(os.path.join(args.transform_graph, 'transform_fn')):
+      raise InputError(f'--transform-graph: {args.transform_graph!r} is not a Transform output (no transform_fn/).')
+    inputs.transform_graph_uri = os.path.abspath(args.transform_graph)
+  transformed_eval = list(args.transformed_eval or [])
+  if bool(args.transformed_train) != bool(transformed_eval):
+    raise ConfigError('--transformed-train and --transformed-eval go together (one --transformed-eval per --eval).')
+  if args.transformed_train:
+    if len(transformed_eval) != len(args.eval):
+      raise ConfigError(f'--transformed-eval: {len(transformed_eval)} given for {len(args.eval)} --eval.')
+    from tfx_preflight import data
+    patterns = {'train': args.transformed_train, **dict(zip(_split_names(len(args.eval)), transformed_eval))}
+    for split, pattern in patterns.items():
+      data.matching_files(os.path.abspath(pattern), f'--transformed-{"train" if split == "train" else "eval"}')
+    inputs.transformed_examples = {s: os.path.abspath(p) for s, p in patterns.items()}
 
 
 def run_check(args: argparse.Namespace, beam_args: Sequence[str]) -> int:
@@ -156,6 +194,7 @@ def _check(args: argparse.Namespace, beam_args: Sequence[str], work: str) -> dic
   inputs = run.PreflightInputs(examples=examples, module_file=args.module_file,
                                schema=_read_schema(args.schema) if args.schema else None,
                                provenance={'train': args.train, 'eval': list(args.eval)})
+  _add_trainer_inputs(args, inputs)
   return run.check_and_write(inputs, config, make_pipeline, work)
 
 

@@ -1,9 +1,10 @@
 """The Preflight TFX component: refuses to let Trainer start when the data or the loss would make eval numbers lie."""
 
-from typing import Any, Mapping, Optional, Sequence, Union
+from typing import Any, Dict, Mapping, Optional, Sequence, Union
 
 from tfx import types
 from tfx.dsl.components.base import base_beam_component, executor_spec
+from tfx.utils import json_utils
 
 from tfx_preflight import executor
 from tfx_preflight.artifacts import PreflightBlessing, PreflightReport
@@ -42,6 +43,9 @@ class Preflight(base_beam_component.BaseBeamComponent):
                transform_graph: Optional[types.BaseChannel] = None,
                hyperparameters: Optional[types.BaseChannel] = None,
                module_file: Optional[str] = None,
+               run_fn: Optional[str] = None,
+               custom_config: Optional[Dict[str, Any]] = None,
+               transformed_examples: Optional[types.BaseChannel] = None,
                label_key: Optional[str] = None,
                train_split: str = 'train',
                eval_splits: Optional[Sequence[str]] = None,
@@ -58,7 +62,12 @@ class Preflight(base_beam_component.BaseBeamComponent):
       schema: Schema; its skew_comparator/drift_comparator thresholds are used by the skew check.
       transform_graph: TransformGraph, passed to the Trainer module's input_fn by the loss check.
       hyperparameters: HyperParameters (e.g. from Tuner), passed to the model builder by the loss check.
-      module_file: The Trainer's module file, for the loss check (skipped without it).
+      module_file: The Trainer's module file, for the loss check (skipped without it or run_fn).
+      run_fn: As given to Trainer: the run_fn name in module_file, or a dotted 'package.module.run_fn'. The loss check
+        calls it with Trainer's FnArgs and stops it at model.fit.
+      custom_config: Trainer's custom_config (a dict), passed to run_fn in FnArgs.
+      transformed_examples: What Trainer reads (Transform's transformed_examples): FnArgs.train_files/eval_files of
+        the loss check. Skew and leakage keep using `examples`.
       label_key: The label feature: left out of content hashes, used for label conflicts and the loss check.
       train_split: The split models are trained on.
       eval_splits: Splits compared with train; default: every other split.
@@ -71,6 +80,8 @@ class Preflight(base_beam_component.BaseBeamComponent):
     Raises:
       ConfigError: a setting is invalid; the message names it.
     """
+    if custom_config is not None and not isinstance(custom_config, dict):
+      raise ValueError(f'custom_config needs to be a dict. Got {type(custom_config).__name__} instead.')
     config = PreflightConfig(label_key=label_key, train_split=train_split,
                              eval_splits=(eval_splits if eval_splits is None or isinstance(eval_splits, str)
                                           else tuple(eval_splits)),  # A bare 'eval' is refused, not split up.
@@ -85,6 +96,9 @@ class Preflight(base_beam_component.BaseBeamComponent):
         hyperparameters=hyperparameters,
         config=config.to_json(),
         module_file=module_file,
+        run_fn=run_fn,
+        custom_config=json_utils.dumps(custom_config) if custom_config is not None else None,
+        transformed_examples=transformed_examples,
         report=types.Channel(type=PreflightReport),
         blessing=types.Channel(type=PreflightBlessing))
     super().__init__(spec=spec)

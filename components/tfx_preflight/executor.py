@@ -12,7 +12,7 @@ from tfx.components.util import examples_utils
 from tfx.dsl.components.base import base_beam_executor
 from tfx.proto import example_gen_pb2
 from tfx.types import artifact_utils
-from tfx.utils import io_utils
+from tfx.utils import io_utils, json_utils
 
 from tfx_preflight import report as report_lib
 from tfx_preflight import run, spec
@@ -79,6 +79,8 @@ class Executor(base_beam_executor.BaseBeamExecutor):
     examples = artifact_utils.get_single_instance(input_dict[spec.EXAMPLES_KEY])
     inputs = run.PreflightInputs(examples=_examples_by_split(examples),
                                  module_file=exec_properties.get(spec.MODULE_FILE_KEY) or None,
+                                 run_fn=exec_properties.get(spec.RUN_FN_KEY) or None,
+                                 custom_config=json_utils.loads(exec_properties.get(spec.CUSTOM_CONFIG_KEY) or 'null'),
                                  provenance={'examples': examples.uri})
 
     statistics = _single(input_dict, spec.STATISTICS_KEY)
@@ -93,6 +95,10 @@ class Executor(base_beam_executor.BaseBeamExecutor):
     transform_graph = _single(input_dict, spec.TRANSFORM_GRAPH_KEY)
     if transform_graph is not None:
       inputs.transform_graph_uri = transform_graph.uri
+    transformed = _single(input_dict, spec.TRANSFORMED_EXAMPLES_KEY)
+    if transformed is not None:
+      inputs.transformed_examples = _examples_by_split(transformed)
+      inputs.provenance['transformed_examples'] = transformed.uri
     hyperparameters = _single(input_dict, spec.HYPERPARAMETERS_KEY)
     if hyperparameters is not None:
       inputs.hyperparameters = _read_hyperparameters(hyperparameters)

@@ -8,30 +8,37 @@ The child gets a CPU-only environment, a seed, a wall-clock budget and optionall
 
 from __future__ import annotations
 
+import ctypes
+import dataclasses
 import glob
 import json
 import logging
 import math
 import os
 import resource
+import secrets
 import shutil
 import signal
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from typing import Any, Dict, List, Mapping, Optional, Sequence
 
 from tensorflow_metadata.proto.v0 import statistics_pb2
 from tfx.dsl.io import fileio
 
-from tfx_preflight import records, report
+from tfx_preflight import loss_protocol, records, report
 from tfx_preflight.config import LossConfig
 from tfx_preflight.html_report import esc
 
 PROBE_MODULE = 'tfx_preflight.loss_probe'
 SEED = 7
 PROBE_LOG = 'probe.log'
+_PR_SET_PDEATHSIG = 1
+# Set by TFX's Kubeflow runner: Trainer then imports module_file alone, without packaging its folder (udf_utils).
+_NO_PACKAGING_ENV = 'UNSUPPORTED_DO_NOT_PACKAGE_USER_MODULES'
 _KNOWN_SEVERITIES = set(report.SEVERITIES)
 # Lines of the child's stderr quoted in a crash finding.
 _STDERR_TAIL_LINES = 6
@@ -115,11 +122,21 @@ def _hyperparameters(value: Optional[Mapping[str, Any]]) -> Optional[Dict[str, A
 # Running the probe.
 
 
-def _limit_memory(limit_mb: int):
-  """preexec_fn of the child: cap its address space. TF reserves several GiB of virtual memory at import."""
+def _preexec(limit_mb: int, set_death_signal: bool, parent: int):
+  """preexec_fn of the child: ask the kernel for SIGTERM when the parent dies (PR_SET_PDEATHSIG; the probe's handler
+  then kills its whole group), and cap the address space. The death signal tracks the thread that started the child,
+  so it is only requested from the main thread; the probe also watches its parent pid (loss_probe._watch_parent)."""
   def apply() -> None:
-    limit = int(limit_mb) * 1024 * 1024
-    resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
+    if set_death_signal:
+      try:
+        ctypes.CDLL(None, use_errno=True).prctl(_PR_SET_PDEATHSIG, signal.SIGTERM, 0, 0, 0)
+      except (OSError, AttributeError):
+        pass  # Not Linux: the probe's parent watch still ends it.
+      if os.getppid() != parent:  # The parent died before prctl took effect.
+        os._exit(1)
+    if limit_mb:
+      limit = int(limit_mb) * 1024 * 1024
+      resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
   return apply
 
 
@@ -135,24 +152,6 @@ def _child_env() -> Dict[str, str]:
   package_root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
   env['PYTHONPATH'] = os.pathsep.join(p for p in (package_root, env.get('PYTHONPATH')) if p)
   return env
-
-
-def _kill_group(process: subprocess.Popen) -> None:
-  """Ends the child and anything it started (it leads its own session)."""
-  try:
-    os.killpg(process.pid, signal.SIGKILL)
-  except ProcessLookupError:
-    pass
-  process.wait()
-
-
-def _read_json(path: str) -> Optional[Dict[str, Any]]:
-  try:
-    with open(path) as f:
-      value = json.load(f)
-  except (OSError, ValueError):
-    return None
-  return value if isinstance(value, dict) else None
 
 
 def _stderr_tail(path: str, replacements: Mapping[str, str]) -> str:
@@ -171,46 +170,78 @@ def _stderr_tail(path: str, replacements: Mapping[str, str]) -> str:
 
 
 class _ProbeProcess:
-  """The child running the battery. Started at once so it can work while the parent runs the other checks; `wait`
-  enforces the wall-clock budget counted from the start."""
+  """The child running the battery, leading its own process group. Started at once so it can work while the parent
+  runs the other checks; `wait` enforces the wall-clock budget counted from the start. The request goes over stdin,
+  results come back over an inherited pipe with a per-run nonce (loss_protocol.py): nothing in argv, the environment
+  or the working directory says where results go."""
 
-  def __init__(self, request: Dict[str, Any], config: LossConfig, workdir: str):
-    self._request = request
+  def __init__(self, request: loss_protocol.ProbeRequest, config: LossConfig, workdir: str):
     self._timeout = config.timeout_seconds
-    request_path = os.path.join(workdir, 'request.json')
-    with open(request_path, 'w') as f:
-      json.dump(request, f, sort_keys=True)
     self.stderr_path = os.path.join(workdir, 'stderr.txt')
     self._started = time.monotonic()
-    with open(os.path.join(workdir, 'stdout.txt'), 'wb') as out, open(self.stderr_path, 'wb') as err:
-      self._process = subprocess.Popen(
-          [sys.executable, '-m', PROBE_MODULE, request_path], stdin=subprocess.DEVNULL, stdout=out, stderr=err,
-          cwd=workdir, env=_child_env(), start_new_session=True,
-          preexec_fn=_limit_memory(config.memory_limit_mb) if config.memory_limit_mb else None)
+    self._returncode: Optional[int] = None
+    nonce = secrets.token_hex(16)
+    read_fd, write_fd = os.pipe()
+    main_thread = threading.current_thread() is threading.main_thread()
+    try:
+      request.nonce, request.result_fd = nonce, write_fd
+      with open(os.path.join(workdir, 'stdout.txt'), 'wb') as out, open(self.stderr_path, 'wb') as err:
+        self._process = subprocess.Popen(
+            [sys.executable, '-m', PROBE_MODULE], stdin=subprocess.PIPE, stdout=out, stderr=err, cwd=workdir,
+            env=_child_env(), start_new_session=True, pass_fds=(write_fd,),
+            preexec_fn=_preexec(config.memory_limit_mb, main_thread, os.getpid()))
+    except BaseException:
+      os.close(read_fd)
+      raise
+    finally:
+      os.close(write_fd)
+      request.nonce, request.result_fd = '', -1
+    self._reader = loss_protocol.ParentReader(read_fd, nonce)
+    try:
+      self._process.stdin.write(dataclasses.replace(request, nonce=nonce, result_fd=write_fd).to_json().encode())
+      self._process.stdin.close()
+    except OSError:  # The child died at once; `wait` reports it.
+      pass
+
+  def _wait_unreaped(self, timeout: float) -> bool:
+    """Waits for the child to exit without reaping it, so its process group id cannot be reused before `kill`."""
+    deadline = time.monotonic() + timeout
+    while True:
+      try:
+        info = os.waitid(os.P_PID, self._process.pid, os.WEXITED | os.WNOHANG | os.WNOWAIT)
+      except ChildProcessError:
+        return True
+      if info is not None:
+        return True
+      if time.monotonic() >= deadline:
+        return False
+      time.sleep(0.05)
 
   def wait(self) -> Dict[str, Any]:
     """Waits for the child (what is left of the budget) and returns {'outcome': 'complete'|'timeout'|'crashed',
     'result', 'progress', ...}."""
     remaining = max(0.0, self._timeout - (time.monotonic() - self._started))
     try:
-      returncode = self._process.wait(timeout=remaining)
-      outcome = 'complete'
-    except subprocess.TimeoutExpired:
-      returncode, outcome = None, 'timeout'
+      outcome = 'complete' if self._wait_unreaped(remaining) else 'timeout'
     finally:
-      self.kill()  # After a timeout, or an exception here (e.g. KeyboardInterrupt): never leave the child running.
+      self.kill()  # Always: a timeout, an exception here (e.g. KeyboardInterrupt), or the module's leftover children.
+    returncode = self._process.returncode if outcome == 'complete' else None
     elapsed = time.monotonic() - self._started
     logging.info('Preflight loss probe: %s after %.1f s (exit code %s)', outcome, elapsed, returncode)
-    result = _read_json(self._request['result_path'])
+    self._reader.join(timeout=5)
+    result = self._reader.result
     if outcome == 'complete' and (returncode != 0 or result is None or not result.get('complete')):
       outcome = 'crashed'
-    return {'outcome': outcome, 'returncode': returncode, 'result': result,
-            'progress': _read_json(self._request['progress_path']), 'stderr_path': self.stderr_path,
-            'elapsed': elapsed}
+    return {'outcome': outcome, 'returncode': returncode, 'result': result, 'progress': self._reader.progress,
+            'stderr_path': self.stderr_path, 'elapsed': elapsed}
 
   def kill(self) -> None:
-    if self._process.poll() is None:
-      _kill_group(self._process)
+    """Kills the child's whole process group (the probe and anything the module started), then reaps the child."""
+    try:
+      os.killpg(self._process.pid, signal.SIGKILL)
+    except (ProcessLookupError, PermissionError):
+      pass
+    self._process.wait()
 
 
 def _signal_name(returncode: Optional[int]) -> str:
@@ -287,33 +318,81 @@ def _interpret(run: Mapping[str, Any], module_file: str, config: LossConfig,
   }
 
 
-def build_request(module_file: str, local_module: str, examples: Mapping[str, str], train_split: str,
-                  eval_splits: Sequence[str], config: LossConfig, label_key: Optional[str], schema_path: Optional[str],
-                  transform_graph_uri: Optional[str], hyperparameters: Optional[Mapping[str, Any]],
-                  statistics: Optional[Mapping[str, statistics_pb2.DatasetFeatureStatisticsList]],
-                  workdir: str) -> Dict[str, Any]:
-  """The probe's JSON request; the result and progress files go to `workdir`."""
-  return {
-      'module_file': module_file,
-      'module_path': local_module,
-      'model_fn': config.model_fn,
-      'input_fn': config.input_fn,
-      'loss_fn': config.loss_fn,
-      'examples': {s: _readable_pattern(s, examples[s], workdir) for s in (train_split, *eval_splits)},
-      'train_split': train_split,
-      'eval_splits': list(eval_splits),
-      'label_key': label_key,
-      'label_stats': _label_stats(statistics, label_key),
-      'schema_path': _absolute(schema_path),
-      'transform_graph_uri': _absolute(transform_graph_uri),
-      'hyperparameters': _hyperparameters(hyperparameters),
-      'batch_size': config.batch_size,
-      'fit_steps': config.fit_steps,
-      'seed': SEED,
-      'result_path': os.path.join(workdir, 'result.json'),
-      'progress_path': os.path.join(workdir, 'progress.json'),
-      'workdir': workdir,
-  }
+def build_request(module_file: Optional[str], local_module: Optional[str], examples: Mapping[str, str],
+                  train_split: str, eval_splits: Sequence[str], config: LossConfig, label_key: Optional[str],
+                  schema_path: Optional[str], transform_graph_uri: Optional[str],
+                  hyperparameters: Optional[Mapping[str, Any]],
+                  statistics: Optional[Mapping[str, statistics_pb2.DatasetFeatureStatisticsList]], workdir: str,
+                  run_fn: Optional[str] = None, custom_config: Optional[Mapping[str, Any]] = None,
+                  labels_transformed: bool = False) -> loss_protocol.ProbeRequest:
+  """The probe's request. `examples` are what Trainer reads (transformed examples when given)."""
+  return loss_protocol.ProbeRequest(
+      module_file=module_file,
+      module_path=local_module,
+      run_fn=run_fn,
+      model_fn=config.model_fn,
+      input_fn=config.input_fn,
+      loss_fn=config.loss_fn,
+      examples={s: _readable_pattern(s, examples[s], workdir) for s in (train_split, *eval_splits)},
+      train_split=train_split,
+      eval_splits=list(eval_splits),
+      label_key=label_key,
+      label_stats={} if labels_transformed else _label_stats(statistics, label_key),
+      schema_path=_absolute(schema_path),
+      transform_graph_uri=_absolute(transform_graph_uri),
+      hyperparameters=_hyperparameters(hyperparameters),
+      custom_config=_custom_config(custom_config),
+      batch_size=config.batch_size,
+      fit_steps=config.fit_steps,
+      seed=SEED,
+      workdir=workdir,
+      module_dir_importable=not os.environ.get(_NO_PACKAGING_ENV),
+      sys_path=[os.path.abspath(p or os.curdir) for p in sys.path],
+  )
+
+
+def _custom_config(value: Optional[Mapping[str, Any]]) -> Optional[Dict[str, Any]]:
+  """Trainer's custom_config: a dict (Trainer raises on anything else), as plain JSON."""
+  if value is None:
+    return None
+  if not isinstance(value, Mapping):
+    raise ValueError(f'custom_config needs to be a dict, as Trainer requires. Got {type(value).__name__} instead.')
+  try:
+    return json.loads(json.dumps(value))
+  except (TypeError, ValueError) as e:
+    raise ValueError(f'custom_config must be JSON-serializable, as Trainer stores it: {e}') from e
+
+
+class _TerminateGuard:
+  """While the probe runs, SIGTERM to this process first kills the probe's group and removes its directory, then goes
+  to the handler that was there before (by default: terminate). Installed only from the main thread (the only place
+  Python allows it) and only over the default or a Python handler; restored by `restore`."""
+
+  def __init__(self, cleanup):
+    self._previous = None
+    self._installed = False
+    self._cleanup = cleanup
+    if threading.current_thread() is not threading.main_thread():
+      return
+    previous = signal.getsignal(signal.SIGTERM)
+    if previous in (signal.SIG_IGN, None):
+      return
+    self._previous = previous
+    signal.signal(signal.SIGTERM, self._handle)
+    self._installed = True
+
+  def _handle(self, signum, frame) -> None:
+    self._cleanup()
+    self.restore()
+    if callable(self._previous):
+      self._previous(signum, frame)
+    else:
+      os.kill(os.getpid(), signal.SIGTERM)
+
+  def restore(self) -> None:
+    if self._installed and signal.getsignal(signal.SIGTERM) == self._handle:
+      signal.signal(signal.SIGTERM, self._previous)
+    self._installed = False
 
 
 class LossCheck:
@@ -321,21 +400,31 @@ class LossCheck:
   the module) while the caller runs the other checks; `result()` collects it. Use as a context manager so an error
   elsewhere stops the child and removes its working directory."""
 
-  def __init__(self, module_file: str, examples: Mapping[str, str], train_split: str, eval_splits: Sequence[str],
-               config: LossConfig, label_key: Optional[str], schema_path: Optional[str],
+  def __init__(self, module_file: Optional[str], examples: Mapping[str, str], train_split: str,
+               eval_splits: Sequence[str], config: LossConfig, label_key: Optional[str], schema_path: Optional[str],
                transform_graph_uri: Optional[str], hyperparameters: Optional[Mapping[str, Any]],
-               statistics: Optional[Mapping[str, statistics_pb2.DatasetFeatureStatisticsList]], output_dir: str):
-    missing = [s for s in (train_split, *eval_splits) if s not in examples]
+               statistics: Optional[Mapping[str, statistics_pb2.DatasetFeatureStatisticsList]], output_dir: str,
+               run_fn: Optional[str] = None, custom_config: Optional[Mapping[str, Any]] = None,
+               transformed_examples: Optional[Mapping[str, str]] = None):
+    trainer_examples = transformed_examples or examples
+    missing = [s for s in (train_split, *eval_splits) if s not in trainer_examples]
     if missing:
-      raise ValueError(f'The loss check needs split(s) {", ".join(missing)}; the examples have: '
-                       f'{", ".join(sorted(examples))}.')
-    self._module_file, self._config, self._output_dir = module_file, config, output_dir
+      what = 'transformed examples' if transformed_examples else 'examples'
+      raise ValueError(f'The loss check needs split(s) {", ".join(missing)}; the {what} have: '
+                       f'{", ".join(sorted(trainer_examples))}.')
+    if not module_file and not (run_fn and '.' in run_fn):
+      raise ValueError('The loss check needs module_file, or run_fn as a dotted path (package.module.run_fn).')
+    self._module_file = module_file or run_fn
+    self._config, self._output_dir = config, output_dir
     self._workdir = tempfile.mkdtemp(prefix='preflight-loss-')
     self._probe: Optional[_ProbeProcess] = None
+    self._guard = _TerminateGuard(self.close)
     try:
-      self._local_module = _local_module(module_file, self._workdir)
-      request = build_request(module_file, self._local_module, examples, train_split, eval_splits, config,
-                              label_key, schema_path, transform_graph_uri, hyperparameters, statistics, self._workdir)
+      self._local_module = _local_module(module_file, self._workdir) if module_file else None
+      request = build_request(module_file, self._local_module, trainer_examples, train_split, eval_splits, config,
+                              label_key, schema_path, transform_graph_uri, hyperparameters, statistics, self._workdir,
+                              run_fn=run_fn, custom_config=custom_config,
+                              labels_transformed=bool(transformed_examples))
       self._probe = _ProbeProcess(request, config, self._workdir)
     except BaseException:
       self.close()
@@ -345,12 +434,17 @@ class LossCheck:
     """Waits for the probe and returns the check's result (see `check_loss`)."""
     try:
       run = self._probe.wait()
-      replacements = {self._local_module: self._module_file, self._workdir: '<tmp>'}
+      replacements = {self._workdir: '<tmp>'}
+      if self._local_module:
+        replacements[self._local_module] = self._module_file
       result = _interpret(run, self._module_file, self._config, replacements)
       _keep_log(run['stderr_path'], self._output_dir)
     finally:
       self.close()
     findings = result.pop('findings')
+    skipped = result['info'].get('skipped')
+    if skipped and not findings and result['outcome'] == 'complete':
+      return {**report.skipped(skipped), 'module_file': self._module_file, **result}
     return {'status': report.status_for(findings, self._config.mode), 'findings': findings,
             'module_file': self._module_file, **result}
 
@@ -358,6 +452,7 @@ class LossCheck:
     if self._probe is not None:
       self._probe.kill()
     shutil.rmtree(self._workdir, ignore_errors=True)
+    self._guard.restore()
 
   def __enter__(self) -> LossCheck:
     return self
@@ -366,12 +461,12 @@ class LossCheck:
     self.close()
 
 
-def skip_reason(config: LossConfig, module_file: Optional[str]) -> Optional[str]:
+def skip_reason(config: LossConfig, module_file: Optional[str], run_fn: Optional[str] = None) -> Optional[str]:
   """Why the loss check does not run, or None when it does."""
   if config.mode == 'off':
     return 'loss.mode is off'
-  if not module_file:
-    return 'no module_file given'
+  if not module_file and not run_fn:
+    return 'no module_file or run_fn given'
   return None
 
 
@@ -379,29 +474,34 @@ def check_loss(module_file: Optional[str], examples: Mapping[str, str], train_sp
                config: LossConfig, label_key: Optional[str], schema_path: Optional[str],
                transform_graph_uri: Optional[str], hyperparameters: Optional[Mapping[str, Any]],
                statistics: Optional[Mapping[str, statistics_pb2.DatasetFeatureStatisticsList]],
-               output_dir: str) -> Dict[str, Any]:
-  """Runs the user's Trainer module in a subprocess against real batches and returns the loss check's result.
+               output_dir: str, run_fn: Optional[str] = None, custom_config: Optional[Mapping[str, Any]] = None,
+               transformed_examples: Optional[Mapping[str, str]] = None) -> Dict[str, Any]:
+  """Runs the user's Trainer code in a subprocess as Trainer would, against real batches, and returns the result.
 
   Args:
-    module_file: the Trainer module (local path, gs:// path or dotted module name).
-    examples: split -> file pattern of tf.Example TFRecords.
+    module_file: the Trainer module (local path or gs:// path), or None with a dotted run_fn.
+    examples: split -> file pattern of tf.Example TFRecords (raw, as ExampleGen writes them).
     train_split, eval_splits: which splits are trained on / evaluated on.
     config: LossConfig (function names, time budget, memory cap, batch size, fit steps).
     label_key: the label feature; its statistics give label ranges over the whole split.
-    schema_path: schema file passed to input_fn when there is no transform graph.
-    transform_graph_uri: Transform's output, passed to input_fn as tft.TFTransformOutput.
-    hyperparameters: the parsed HyperParameters artifact (keras_tuner config), for `_make_keras_model(hparams)`.
+    schema_path: FnArgs.schema_path (and the fallback input_fn's schema when there is no transform graph).
+    transform_graph_uri: Transform's output: FnArgs.transform_graph_path / transform_output.
+    hyperparameters: the parsed HyperParameters artifact (keras_tuner config): FnArgs.hyperparameters.
     statistics: split -> statistics (for label ranges and a bare loss_fn's labels).
     output_dir: where probe.log (the child's stderr) is kept for debugging.
+    run_fn: as Trainer takes it: a function name in module_file (default run_fn), or 'package.module.run_fn'.
+    custom_config: Trainer's custom_config dict: FnArgs.custom_config.
+    transformed_examples: split -> pattern of what Trainer reads after Transform; FnArgs.train_files/eval_files.
 
   Returns:
     {'status', 'findings': [{code, severity, message, ...}], 'measurements', 'info', 'module_file'}.
   """
-  reason = skip_reason(config, module_file)
+  reason = skip_reason(config, module_file, run_fn)
   if reason:
     return report.skipped(reason)
   with LossCheck(module_file, examples, train_split, eval_splits, config, label_key, schema_path,
-                 transform_graph_uri, hyperparameters, statistics, output_dir) as running:
+                 transform_graph_uri, hyperparameters, statistics, output_dir, run_fn=run_fn,
+                 custom_config=custom_config, transformed_examples=transformed_examples) as running:
     return running.result()
 
 

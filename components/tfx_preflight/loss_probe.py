@@ -1,12 +1,13 @@
-"""The loss check's subprocess: loads the user's Trainer module and runs the battery on real batches.
+"""The loss check's subprocess: loads the user's Trainer code and runs the battery on what Trainer would train.
 
-Runs as `python -m tfx_preflight.loss_probe REQUEST.json`, started by `loss.check_loss`, never in the pipeline's own
-process: user code may fail to import, raise, hang, crash or eat memory, and the parent must survive all of it.
-Everything crosses the process boundary as JSON (request in, result out; never pickle). The probe writes a progress
-file before every stage, with the findings so far, so a timeout or a crash still says where it happened.
+Runs as `python -m tfx_preflight.loss_probe` (request on stdin, see loss_protocol.py), started by `loss.LossCheck`,
+never in the pipeline's own process: user code may fail to import, raise, hang, crash or eat memory, and the parent
+must survive all of it. The probe sends a progress message before every stage, with the findings so far, so a timeout
+or a crash still says where it happened.
 
-The battery tests the loss the way Trainer will use it: the model built by the module's builder, its compiled loss,
-and batches from the module's own input_fn over the real splits, through a DataAccessor built as TFX builds it.
+With a `run_fn` (what Trainer calls), the probe calls it with FnArgs built as Trainer builds them and stops it at
+`model.fit` (loss_trainer.py): the battery (loss_battery.py) then runs on the compiled model and the very datasets
+run_fn passes to fit. Modules without run_fn fall back to conventional names (_build_keras_model, _input_fn).
 """
 
 from __future__ import annotations
@@ -15,15 +16,36 @@ import importlib
 import importlib.machinery
 import importlib.util
 import inspect
-import json
-import math
 import os
 import re
+import shutil
+import signal
 import sys
+import threading
 import time
 import traceback
 import types
 from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
+
+from tfx_preflight import loss_trainer
+from tfx_preflight.loss_battery import (
+  SEVERITY_BLOCK,
+  Probe,
+  Space,
+  _error_text,
+  battery_inputs,
+  check_compiled_model,
+  run_battery,
+  scalar_loss,
+)
+from tfx_preflight.loss_compat import (
+  autograph_skips_tf_keras,
+  fit_batches,
+  input_fn_argument,
+  split_batches,
+  transformed_pattern,
+)
+from tfx_preflight.loss_protocol import ChildWriter, ProbeRequest
 
 # Names TFX's examples and tutorials use, in the order they are tried.
 MODEL_FN_NAMES = ('build_keras_model', '_build_keras_model', '_make_keras_model', 'make_keras_model', '_build_model',
@@ -31,10 +53,8 @@ MODEL_FN_NAMES = ('build_keras_model', '_build_keras_model', '_make_keras_model'
 INPUT_FN_NAMES = ('input_fn', '_input_fn')
 HPARAMS_FN_NAMES = ('_get_hyperparameters', 'get_hyperparameters')
 
-_STARTED = time.monotonic()
-
-SEVERITY_BLOCK = 'block'
-SEVERITY_WARN = 'warn'
+# How many batches of each split to read for the label values.
+_LABEL_BATCHES = 8
 
 # Synthetic predictions: confidence of a "perfect" prediction and of an inverted one on the wrong class.
 _CONFIDENCE = 0.98
@@ -50,69 +70,6 @@ _EVAL_REL_TOL = 1e-3
 _REGRESSION = re.compile(r'mean_squared|mean_absolute|huber|log_cosh|logcosh|\bmse\b|\bmae\b|\bmape\b|\bmsle\b|poisson')
 
 
-def _fmt(value: float) -> str:
-  return f'{value:.4g}'
-
-
-def _round(value: Optional[float]) -> Optional[float]:
-  """4 significant digits: the report must not change with the last bits of a float."""
-  if value is None or not math.isfinite(value):
-    return value
-  return float(f'{value:.4g}')
-
-
-class Probe:
-  """Collects findings and measurements and writes them (progress file, then the result file)."""
-
-  def __init__(self, request: Dict[str, Any]):
-    self.request = request
-    self.findings: List[Dict[str, Any]] = []
-    self.measurements: Dict[str, Any] = {}
-    self.info: Dict[str, Any] = {}
-    self.stage = 'start'
-    self.function: Optional[str] = None
-
-  def add(self, code: str, severity: str, message: str, **details: Any) -> None:
-    self.findings.append({'code': code, 'severity': severity, 'message': message, **details})
-
-  def has(self, *codes: str) -> bool:
-    return any(f['code'] in codes for f in self.findings)
-
-  def enter(self, stage: str, function: Optional[str] = None) -> None:
-    """Records the stage about to run, so the parent can name it if the process hangs or dies there."""
-    self.stage = stage
-    self.function = function
-    print(f'preflight-probe: {time.monotonic() - _STARTED:7.1f}s {stage} {function or ""}', file=sys.stderr, flush=True)
-    self._write(self.request['progress_path'], {'stage': stage, 'function': function, **self._payload()})
-
-  def _payload(self) -> Dict[str, Any]:
-    return {'findings': self.findings, 'measurements': self.measurements, 'info': self.info}
-
-  def finish(self) -> None:
-    self._write(self.request['result_path'], {'complete': True, **self._payload()})
-
-  @staticmethod
-  def _write(path: str, value: Dict[str, Any]) -> None:
-    tmp = path + '.tmp'
-    with open(tmp, 'w') as f:
-      json.dump(value, f, sort_keys=True, default=_json_default)
-    os.replace(tmp, path)
-
-
-def _json_default(value: Any) -> Any:
-  if hasattr(value, 'item'):
-    return value.item()
-  if hasattr(value, 'tolist'):
-    return value.tolist()
-  return str(value)
-
-
-def _error_text(error: BaseException) -> str:
-  """The exception type and the first lines of its message (TF errors are long)."""
-  text = ' '.join(str(error).split())
-  return f'{type(error).__name__}: {text[:400]}' if text else type(error).__name__
-
-
 def _user_frame(error: BaseException, module_path: str) -> str:
   """'file:line in function' of the deepest traceback frame inside the user's module, if any."""
   frames = [f for f in traceback.extract_tb(error.__traceback__) if os.path.abspath(f.filename) == module_path]
@@ -126,11 +83,14 @@ def _user_frame(error: BaseException, module_path: str) -> str:
 # Finding the user's code.
 
 
-def load_module(module_file: str) -> types.ModuleType:
-  """Imports module_file the way TFX's import_utils does: a source file under a fresh name, or a dotted module path."""
+def load_module(module_file: str, module_dir_importable: bool = True) -> types.ModuleType:
+  """Imports module_file the way TFX's import_utils does: a source file under a fresh name, or a dotted module path.
+  Its folder goes on sys.path only when Trainer makes siblings importable (it packages the folder as a wheel unless
+  UNSUPPORTED_DO_NOT_PACKAGE_USER_MODULES is set, as the Kubeflow runner does)."""
   if module_file.endswith('.py') or os.path.sep in module_file:
     path = os.path.abspath(module_file)
-    sys.path.insert(0, os.path.dirname(path))  # Sibling imports, as when the module runs next to its helpers.
+    if module_dir_importable:
+      sys.path.insert(0, os.path.dirname(path))
     loader = importlib.machinery.SourceFileLoader('user_module_0', path)
     spec = importlib.util.spec_from_loader(loader.name, loader, origin=path)
     module = importlib.util.module_from_spec(spec)
@@ -191,665 +151,45 @@ def hyperparameters_for(module: types.ModuleType, given: Optional[Dict[str, Any]
   return keras_tuner.HyperParameters()
 
 
-# ---------------------------------------------------------------------------------------------------------------------
-# Data: a DataAccessor as Trainer builds it, and the module's input_fn over it.
-
-
-def make_data_accessor() -> Any:
-  """DataAccessor over tf.Example TFRecords (gzip detected from the .gz suffix), as fn_args_utils builds it."""
-  from tfx.components.trainer import fn_args_utils
-  from tfx.components.util import tfxio_utils
-  from tfx.types import standard_artifacts
-  examples = standard_artifacts.Examples()
-  examples.uri = ''
-  descriptors = ['Preflight']
-  return fn_args_utils.DataAccessor(
-      tf_dataset_factory=tfxio_utils.get_tf_dataset_factory_from_artifact([examples], descriptors),
-      record_batch_factory=tfxio_utils.get_record_batch_factory_from_artifact([examples], descriptors),
-      data_view_decode_fn=None)
-
-
-def input_fn_argument(schema_path: Optional[str], transform_graph_uri: Optional[str]) -> Any:
-  """What TFX passes as the third argument: a TFTransformOutput with Transform, else the schema."""
-  if transform_graph_uri:
-    import tensorflow_transform as tft
-    return tft.TFTransformOutput(transform_graph_uri)
-  if schema_path:
-    from tensorflow_metadata.proto.v0 import schema_pb2
-    from tfx.utils import io_utils
-    return io_utils.parse_pbtxt_file(schema_path, schema_pb2.Schema())
-  return None
-
-
-def _first_record_keys(pattern: str) -> set:
-  import tensorflow as tf
-  files = sorted(tf.io.gfile.glob(pattern))
-  if not files:
-    raise ValueError(f'No files match {pattern}.')
-  compression = 'GZIP' if files[0].endswith('.gz') else ''
-  for record in tf.data.TFRecordDataset(files[:1], compression_type=compression).take(1):
-    return set(tf.train.Example.FromString(record.numpy()).features.feature)
-  return set()
-
-
-def _feature(values: Any) -> Any:
-  import numpy as np
-  import tensorflow as tf
-  v = np.asarray(values).reshape(-1)
-  if v.dtype.kind == 'f':
-    return tf.train.Feature(float_list=tf.train.FloatList(value=v.tolist()))
-  if v.dtype.kind in 'iub':
-    return tf.train.Feature(int64_list=tf.train.Int64List(value=v.astype(np.int64).tolist()))
-  return tf.train.Feature(bytes_list=tf.train.BytesList(value=[bytes(x) for x in v.tolist()]))
-
-
-def transformed_pattern(tft_output: Any, pattern: str, out_dir: str, limit: int) -> str:
-  """The split as Trainer sees it with Transform: the first `limit` raw examples through the transform graph, written
-  as transformed tf.Examples. Examples that already carry every transformed feature are used as they are."""
-  import numpy as np
-  import tensorflow as tf
-  transformed_spec = tft_output.transformed_feature_spec()
-  if set(transformed_spec) <= _first_record_keys(pattern):
-    return pattern
-  files = sorted(tf.io.gfile.glob(pattern))
-  compression = 'GZIP' if files[0].endswith('.gz') else ''
-  serialized = next(iter(tf.data.TFRecordDataset(files, compression_type=compression).take(limit).batch(limit)))
-  raw = tf.io.parse_example(serialized, tft_output.raw_feature_spec())
-  transformed = tft_output.transform_raw_features(raw)
-  columns = {}
-  for name in sorted(transformed):
-    value = transformed[name]
-    if isinstance(value, tf.SparseTensor):
-      value = tf.RaggedTensor.from_sparse(value)
-    columns[name] = value.to_list() if isinstance(value, tf.RaggedTensor) else np.asarray(value)
-  os.makedirs(out_dir, exist_ok=True)
-  path = os.path.join(out_dir, 'transformed.gz')
-  with tf.io.TFRecordWriter(path, tf.io.TFRecordOptions(compression_type='GZIP')) as writer:
-    for i in range(int(serialized.shape[0])):
-      feature = {name: _feature(column[i]) for name, column in columns.items()}
-      writer.write(tf.train.Example(features=tf.train.Features(feature=feature)).SerializeToString())
-  return path
-
-
-def split_batches(dataset: Any, count: int) -> List[Tuple[Any, Any]]:
-  """Up to `count` (features, labels) batches; a third element (sample weights) is ignored."""
-  batches = []
-  for element in dataset.take(count):
-    if not isinstance(element, (tuple, list)) or len(element) < 2:
-      raise ValueError('input_fn must yield (features, label) pairs, as Trainer needs for model.fit; '
-                       f'it yielded {type(element).__name__}.')
-    batches.append((element[0], element[1]))
-  if not batches:
-    raise ValueError('input_fn yielded no batch: the split is empty or every example was filtered out.')
-  return batches
-
-
-# ---------------------------------------------------------------------------------------------------------------------
-# What the model and its loss are.
-
-
-def _snake(name: str) -> str:
-  return re.sub(r'(?<!^)(?=[A-Z])', '_', name).lower()
-
-
-def loss_name(loss: Any) -> str:
-  if isinstance(loss, str):
-    return loss
-  fn = getattr(loss, 'fn', None)  # keras LossFunctionWrapper around a function
-  if fn is not None and getattr(fn, '__name__', None):
-    return fn.__name__
-  if isinstance(loss, types.FunctionType) or inspect.isfunction(loss):
-    return loss.__name__
-  return _snake(type(loss).__name__)
-
-
-def loss_from_logits(loss: Any) -> Optional[bool]:
-  """True/False when the loss declares it; None for custom functions (unknown)."""
-  if isinstance(loss, str):
-    return False if 'crossentropy' in loss or 'focal' in loss else None
-  config = None
-  if hasattr(loss, 'get_config'):
-    try:
-      config = loss.get_config()
-    except Exception:  # Custom losses may not implement it.
-      config = None
-  if isinstance(config, dict) and 'from_logits' in config:
-    return bool(config['from_logits'])
-  module = getattr(loss, '__module__', '') or ''
-  if inspect.isfunction(loss) and module.startswith('keras') and 'from_logits' in inspect.signature(loss).parameters:
-    return False  # Keras' own functions default to probabilities.
-  return None
-
-
-def label_layout(name: str, labels: Any, output_shape: Sequence[int]) -> str:
-  """sparse (class indices), onehot, binary or regression: from the loss's name, else from the shapes and values."""
-  import numpy as np
-  name = name.lower()
-  if 'sparse' in name:
-    return 'sparse'
-  if 'categorical' in name:
-    return 'onehot'
-  if 'binary' in name:
-    return 'binary'
-  if _REGRESSION.search(name):
-    return 'regression'
-  units = int(output_shape[-1]) if len(output_shape) > 1 else 1
-  y = np.asarray(labels)
-  integral = y.size > 0 and bool(np.all(np.isfinite(y)) and np.all(np.round(y) == y))
-  label_units = int(y.shape[-1]) if y.ndim > 1 else 1
-  if units > 1 and label_units == 1 and integral:
-    return 'sparse'
-  if units > 1 and label_units == units:
-    return 'onehot'
-  if integral and set(np.unique(y).tolist()) <= {0, 1}:
-    return 'binary'
-  return 'regression'
-
-
-def _layer_activation(layer: Any) -> Optional[str]:
-  kind = type(layer).__name__
-  if kind == 'Softmax':
-    return 'softmax'
-  activation = getattr(layer, 'activation', None)
-  name = getattr(activation, '__name__', None)
-  if name is None and isinstance(activation, str):
-    name = activation
-  return name
-
-
-def output_activation(model: Any) -> Optional[str]:
-  """The declared activation of the output layer (softmax, sigmoid, linear, ...), None when it cannot be told."""
-  layers = list(getattr(model, 'layers', []))
-  if not layers:
-    return None
-  try:
-    outputs = model.outputs  # Functional / Sequential: the layer producing the output.
-    last = outputs[0]._keras_history[0] if outputs and len(outputs) == 1 else layers[-1]
-  except (AttributeError, ValueError, TypeError, IndexError):
-    last = layers[-1]
-  return _layer_activation(last)
-
-
-def looks_like_probabilities(preds: Any) -> Tuple[bool, bool]:
-  """(all in [0, 1], rows sum to 1)."""
-  import numpy as np
-  p = np.asarray(preds, dtype=np.float64)
-  in_unit = bool(np.all(np.isfinite(p)) and p.min() >= 0 and p.max() <= 1)
-  sums_to_one = in_unit and p.ndim > 1 and p.shape[-1] > 1 and bool(np.allclose(p.sum(-1), 1, atol=1e-3))
-  return in_unit, sums_to_one
-
-
-# ---------------------------------------------------------------------------------------------------------------------
-# Synthetic predictions in the model's output space.
-
-
-class Space:
-  """Turns probabilities into what the model outputs (probabilities, or logits for a linear head)."""
-
-  def __init__(self, logits: bool):
-    self.logits = logits
-
-  def categorical(self, probs):
-    import numpy as np
-    return np.log(np.clip(probs, 1e-7, 1.0)) if self.logits else probs
-
-  def binary(self, probs):
-    import numpy as np
-    p = np.clip(probs, 1e-7, 1 - 1e-7)
-    return np.log(p / (1 - p)) if self.logits else probs
-
-
-def _class_indices(labels, layout: str, units: int):
-  import numpy as np
-  y = np.asarray(labels)
-  if layout == 'onehot':
-    return np.argmax(y.reshape(y.shape[0], -1), axis=-1)
-  idx = np.rint(y.reshape(y.shape[0], -1)[:, 0]).astype(np.int64)
-  return np.mod(idx, max(units, 1))  # The battery needs valid labels; bad ones are reported separately.
-
-
-def _one_hot_probs(idx, units: int, confidence: float):
-  import numpy as np
-  rest = (1 - confidence) / (units - 1) if units > 1 else 0.0
-  p = np.full((len(idx), units), rest)
-  p[np.arange(len(idx)), idx] = confidence if units > 1 else 1.0
-  return p
-
-
-def battery_inputs(labels, layout: str, output_shape: Sequence[int], space: Space, seed: int) -> Dict[str, Any]:
-  """Valid labels, other labels, and perfect / random / inverted predictions for them, shaped as the model outputs."""
-  import numpy as np
-  rng = np.random.default_rng(seed)
-  y = np.asarray(labels)
-  n = y.shape[0]
-  shape = (n, *[int(d) for d in output_shape[1:]])
-  units = int(shape[-1]) if len(shape) > 1 else 1
-  if layout in ('sparse', 'onehot'):
-    idx = _class_indices(y, layout, units)
-    wrong = np.mod(idx + 1, max(units, 1))
-    perfect = _one_hot_probs(idx, units, _CONFIDENCE)
-    inverted = _one_hot_probs(wrong, units, _CONFIDENCE)
-    random = rng.dirichlet(np.ones(units), size=n) if units > 1 else np.ones((n, 1))
-    convert = space.categorical
-    if layout == 'sparse':
-      y_valid = idx.reshape(y.shape if y.size == n else (n, 1)).astype(y.dtype if y.dtype.kind in 'iu' else np.int64)
-      y_other = wrong.reshape(y_valid.shape).astype(y_valid.dtype)
-    else:
-      y_valid = np.eye(units, dtype=np.float32)[idx]
-      y_other = np.eye(units, dtype=np.float32)[wrong]
-  elif layout == 'binary':
-    y_valid = (np.asarray(y, dtype=np.float64).reshape(shape) > 0.5).astype(np.float32) if y.size == int(np.prod(
-        shape)) else (rng.random(shape) > 0.5).astype(np.float32)
-    y_other = 1 - y_valid
-    perfect = np.where(y_valid > 0.5, _CONFIDENCE, 1 - _CONFIDENCE)
-    inverted = 1 - perfect
-    random = rng.uniform(0.05, 0.95, size=shape)
-    convert = space.binary
-  else:
-    yf = np.asarray(y, dtype=np.float64)
-    y_valid = yf.reshape(shape) if yf.size == int(np.prod(shape)) else np.resize(yf, shape)
-    spread = max(float(np.std(y_valid)), 1e-3 * abs(float(np.mean(y_valid))), 1e-3)
-    perfect = y_valid
-    random = float(np.mean(y_valid)) + spread * rng.standard_normal(shape)
-    inverted = y_valid + 4 * spread * np.where(rng.random(shape) < 0.5, -1.0, 1.0)
-    y_other = y_valid + 4 * spread
-    y_valid = y_valid.astype(np.float32)
-    y_other = y_other.astype(np.float32)
-
-    def convert(v):
-      return v
-  return {
-      'y': y_valid, 'y_other': y_other, 'layout': layout,
-      'perfect': convert(perfect).astype(np.float32), 'random': convert(random).astype(np.float32),
-      'inverted': convert(inverted).astype(np.float32),
-  }
-
-
-# ---------------------------------------------------------------------------------------------------------------------
-# The battery on a loss callable (y_true, y_pred) -> scalar.
-
-
-def scalar_loss(loss_fn: Callable, y, preds, watch: bool = False) -> Tuple[float, Optional[Any]]:
-  """Mean loss (as Keras reduces a function's per-example output) and, if `watch`, its gradient wrt predictions."""
-  import numpy as np
-  import tensorflow as tf
-  p = tf.convert_to_tensor(preds)
-  with tf.GradientTape() as tape:
-    tape.watch(p)
-    value = loss_fn(tf.convert_to_tensor(y), p)
-    value = tf.reduce_mean(tf.cast(tf.convert_to_tensor(value), tf.float32))
-  gradient = tape.gradient(value, p) if watch else None
-  return float(value.numpy()), (None if gradient is None else np.asarray(gradient))
-
-
-def _same(a: float, b: float) -> bool:
-  if not (math.isfinite(a) and math.isfinite(b)):
-    return False
-  return abs(a - b) <= _SAME_REL * max(1.0, abs(a), abs(b))
-
-
-def run_battery(probe: Probe, loss_fn: Callable, described: str, inputs: Dict[str, Any], where: str) -> None:
-  """non_finite, constant_loss, no_gradient, ignores_labels, wrong_ordering on synthetic predictions."""
-  import numpy as np
-  values = {}
-  gradient = None
-  for kind in ('perfect', 'random', 'inverted'):
-    value, grad = scalar_loss(loss_fn, inputs['y'], inputs[kind], watch=kind == 'random')
-    values[kind] = value
-    if kind == 'random':
-      gradient = grad
-  probe.measurements['loss_on_synthetic_predictions'] = {k: _round(v) for k, v in values.items()}
-  bad = sorted(k for k, v in values.items() if not math.isfinite(v))
-  if bad:
-    probe.add('non_finite', SEVERITY_BLOCK,
-              f'{described} is NaN or Inf on {", ".join(bad)} predictions of {where}: clip probabilities or use '
-              'from_logits=True with a linear output, and avoid log(0) or division by zero in a custom loss.',
-              predictions=bad)
-  gradient_ok = gradient is not None and bool(np.all(np.isfinite(gradient))) and bool(np.any(gradient != 0))
-  finite = [values[k] for k in ('perfect', 'random', 'inverted') if math.isfinite(values[k])]
-  if len(finite) == 3 and _same(finite[0], finite[1]) and _same(finite[1], finite[2]):
-    probe.add('constant_loss', SEVERITY_BLOCK,
-              f'{described} gives {_fmt(values["perfect"])} for perfect, random and inverted predictions of {where}: '
-              'it does not depend on the predictions, so training cannot learn and validation loss means nothing. '
-              'Check for a constant return value, a mask that zeroes every example, or a 1-unit softmax.',
-              loss_value=_round(values['perfect']))
-    return
-  if not gradient_ok:
-    what = 'missing' if gradient is None else ('NaN or Inf' if not np.all(np.isfinite(gradient)) else 'all zero')
-    probe.add('no_gradient', SEVERITY_BLOCK,
-              f'The gradient of {described} with respect to the predictions is {what}: the optimizer gets no signal. '
-              'Remove casts to integer, argmax/round, tf.stop_gradient or .numpy() from the loss.', gradient=what)
-  other, _ = scalar_loss(loss_fn, inputs['y_other'], inputs['perfect'])
-  probe.measurements['loss_with_other_labels'] = _round(other)
-  if _same(other, values['perfect']):
-    probe.add('ignores_labels', SEVERITY_BLOCK,
-              f'{described} gives {_fmt(other)} whether or not the labels match the predictions: it ignores y_true. '
-              'Check the argument order (Keras calls loss(y_true, y_pred)) and that y_true is used.')
-  if len(finite) == 3:
-    if not values['perfect'] < values['random']:
-      probe.add('wrong_ordering', SEVERITY_BLOCK,
-                f'{described}: perfect predictions score {_fmt(values["perfect"])}, not lower than random ones '
-                f'({_fmt(values["random"])}). Lower must be better: check for a sign error or swapped arguments.',
-                **{k: _round(v) for k, v in values.items()})
-    elif not values['random'] < values['inverted']:
-      probe.add('wrong_ordering', SEVERITY_BLOCK,
-                f'{described}: random predictions score {_fmt(values["random"])}, not lower than inverted ones '
-                f'({_fmt(values["inverted"])}). Check for a sign error or swapped arguments.',
-                **{k: _round(v) for k, v in values.items()})
-
-
-# ---------------------------------------------------------------------------------------------------------------------
-# Checks that need the model.
-
-
-def check_from_logits(probe: Probe, loss: Any, described: str, activation: Optional[str], preds: Any) -> bool:
-  """Adds from_logits_mismatch; returns whether the model outputs are logits (used to build synthetic predictions)."""
-  from_logits = loss_from_logits(loss)
-  in_unit, sums_to_one = looks_like_probabilities(preds)
-  probability_head = activation in ('softmax', 'sigmoid')
-  known_linear = activation in ('linear', None) and activation is not None
-  probe.info['output_activation'] = activation or 'unknown'
-  probe.info['loss_from_logits'] = from_logits
-  if from_logits is True and probability_head:
-    probe.add('from_logits_mismatch', SEVERITY_BLOCK,
-              f'The model ends in {activation} but {described} has from_logits=True: it applies {activation} a second '
-              f'time. Use from_logits=False, or remove the activation from the last layer (then apply it at serving).',
-              activation=activation)
-  elif from_logits is False and (known_linear or not in_unit) and not probability_head:
-    probe.add('from_logits_mismatch', SEVERITY_BLOCK,
-              f'The model outputs unbounded values (last layer activation {activation or "unknown"}) but {described} '
-              'expects probabilities (from_logits=False): Keras clips them to [0, 1] and the loss is meaningless. '
-              'Use from_logits=True, or end the model in softmax/sigmoid.', activation=activation or 'unknown')
-  elif from_logits is True and activation is None and in_unit:
-    probe.add('from_logits_mismatch', SEVERITY_WARN,
-              f'{described} has from_logits=True but every model output on a real batch is in [0, 1]'
-              f'{" and rows sum to 1" if sums_to_one else ""}: if the model ends in softmax/sigmoid, use '
-              'from_logits=False.', activation='unknown')
-  if probability_head:
-    return False
-  if activation is None:
-    return not in_unit
-  return True
-
-
-def check_labels(probe: Probe, layout: str, labels_by_split: Dict[str, Any], units: int, described: str,
-                 label_stats: Dict[str, Dict[str, Any]]) -> None:
-  """label_out_of_range / label_shape_mismatch on the label values actually in each split."""
-  import numpy as np
-  for split, y in sorted(labels_by_split.items()):
-    y = np.asarray(y)
-    stats = label_stats.get(split) or {}
-    low = float(np.nanmin(y)) if y.size else math.nan
-    high = float(np.nanmax(y)) if y.size else math.nan
-    if stats.get('min') is not None:  # The whole split's range, from statistics (labels not transformed).
-      low, high = min(low, stats['min']), max(high, stats['max'])
-    label_units = int(y.shape[-1]) if y.ndim > 1 else 1
-    integral = bool(np.all(np.isfinite(y)) and np.all(np.round(y) == y))
-    if layout == 'sparse':
-      if label_units > 1:
-        probe.add('label_shape_mismatch', SEVERITY_BLOCK,
-                  f'{described} expects one class index per example, but split {split!r} has labels of shape '
-                  f'{list(y.shape[1:])} (one-hot?). Use CategoricalCrossentropy, or feed class indices.', split=split)
-      elif not integral or low < 0 or high >= units:
-        values = sorted({int(v) for v in np.unique(y) if np.isfinite(v) and (v < 0 or v >= units or v != int(v))})
-        probe.add('label_out_of_range', SEVERITY_BLOCK,
-                  f'{described} needs class indices in [0, {units}) (the model has {units} output units), but '
-                  f'split {split!r} has labels in [{_fmt(low)}, {_fmt(high)}]'
-                  f'{", e.g. " + ", ".join(map(str, values[:10])) if values else ""}. Give the last layer as many '
-                  'units as classes, or map the labels to 0..units-1.',
-                  split=split, label_min=_round(low), label_max=_round(high), units=units)
-    elif layout == 'onehot':
-      if label_units != units:
-        probe.add('label_shape_mismatch', SEVERITY_BLOCK,
-                  f'{described} expects one-hot labels of width {units}, but split {split!r} has labels of shape '
-                  f'{list(y.shape[1:]) or [1]}{" (class indices?)" if integral else ""}. Use '
-                  'SparseCategoricalCrossentropy for integer labels, or one-hot encode them.', split=split)
-      elif low < 0 or high > 1:
-        probe.add('label_out_of_range', SEVERITY_BLOCK,
-                  f'{described} expects one-hot or probability labels in [0, 1], but split {split!r} has labels in '
-                  f'[{_fmt(low)}, {_fmt(high)}].', split=split, label_min=_round(low), label_max=_round(high))
-    elif layout == 'binary':
-      if low < 0 or high > 1:
-        probe.add('label_out_of_range', SEVERITY_BLOCK,
-                  f'{described} expects labels in {{0, 1}}, but split {split!r} has labels in [{_fmt(low)}, '
-                  f'{_fmt(high)}]. Map the labels to 0/1, or use a multi-class loss.',
-                  split=split, label_min=_round(low), label_max=_round(high))
-      elif label_units != units and units > 1:
-        probe.add('label_shape_mismatch', SEVERITY_BLOCK,
-                  f'{described} compares labels of width {label_units} with {units} output units in split {split!r}: '
-                  'they broadcast silently. Use one unit per binary label.', split=split)
-
-
-def expected_initial_loss(layout: str, units: int, labels: Any, name: str) -> Optional[float]:
-  """What a fresh, untrained model should score: ln C for C classes, ln 2 per binary label, E[y^2] for squared error
-  (an untrained regressor predicts about 0)."""
-  import numpy as np
-  if layout in ('sparse', 'onehot'):
-    return math.log(units) if units > 1 else None
-  if layout == 'binary':
-    return math.log(2)
-  if re.search(r'squared|mse', name.lower()):
-    return float(np.mean(np.square(np.asarray(labels, dtype=np.float64))))
-  return None
-
-
-def check_initial_loss(probe: Probe, value: float, expected: Optional[float], layout: str, described: str) -> None:
-  probe.measurements['initial_loss'] = _round(value)
-  if expected is None or not math.isfinite(value):
-    return
-  probe.measurements['expected_initial_loss'] = _round(expected)
-  classifier = layout != 'regression'
-  if value > expected * _INIT_RATIO + 0.5 or (classifier and value < expected / _INIT_RATIO):
-    basis = 'ln of the number of classes' if layout in ('sparse', 'onehot') else (
-        'ln 2 per binary label' if classifier else 'the mean squared label, for predictions near 0')
-    probe.add('suspicious_initial_loss', SEVERITY_WARN,
-              f'The freshly built model scores {_fmt(value)} with {described} on a real train batch; an untrained '
-              f'model should be near {_fmt(expected)} ({basis}). Check the output activation, from_logits, the label '
-              'encoding and input scaling (e.g. normalize features in Transform).',
-              initial_loss=_round(value), expected=_round(expected))
-
-
-def _evaluate_loss(model: Any, x: Any, y: Any) -> float:
-  result = model.evaluate(x, y, batch_size=_batch_len(y), verbose=0, return_dict=True)
-  return float(result['loss'])
-
-
-def _batch_len(y: Any) -> int:
-  import numpy as np
-  return int(np.asarray(y).shape[0])
-
-
-def check_fit(probe: Probe, model: Any, x: Any, y: Any, steps: int, described: str) -> None:
-  """cannot_fit_batch: `steps` optimizer steps on one small real batch must lower the loss."""
-  before = _evaluate_loss(model, x, y)
-  try:
-    for _ in range(steps):
-      model.train_on_batch(x, y)
-  except ValueError as e:
-    if 'No gradients provided' in str(e):
-      probe.add('no_gradient', SEVERITY_BLOCK,
-                f'model.fit fails with "No gradients provided for any variable": {described} does not depend on '
-                'the model (a constant such as `return 0.0`, or a value computed outside TensorFlow).')
-      return
-    raise
-  after = _evaluate_loss(model, x, y)
-  probe.measurements['fit_batch'] = {'before': _round(before), 'after': _round(after), 'steps': steps}
-  if not math.isfinite(after):
-    probe.add('non_finite', SEVERITY_BLOCK,
-              f'{described} became NaN or Inf after {steps} optimizer steps on one batch (it was {_fmt(before)}): '
-              'lower the learning rate, clip gradients, or fix log(0)/division in the loss.', step='fit')
-  elif not after < before - 1e-6 * max(1.0, abs(before)):
-    probe.add('cannot_fit_batch', SEVERITY_BLOCK,
-              f'{steps} optimizer steps on one batch of {_batch_len(y)} train examples did not lower {described} '
-              f'({_fmt(before)} -> {_fmt(after)}): the model cannot learn with this loss and optimizer. Check the '
-              'learning rate, frozen layers, and that the loss depends on the model output.',
-              before=_round(before), after=_round(after))
-  elif after > before * 0.99:
-    probe.add('cannot_fit_batch', SEVERITY_WARN,
-              f'{steps} optimizer steps on one batch barely lowered {described} ({_fmt(before)} -> {_fmt(after)}): '
-              'a model should memorize one small batch quickly. Check the learning rate.',
-              before=_round(before), after=_round(after))
-
-
-def check_eval_path(probe: Probe, model: Any, split: str, x: Any, y: Any, direct_loss: Callable,
-                    described: str) -> None:
-  """eval_path_mismatch: model.evaluate must report the loss computed from model(x) and the labels."""
-  evaluated = _evaluate_loss(model, x, y)
-  preds = model(x, training=False)
-  direct, _ = scalar_loss(direct_loss, y, preds)
-  probe.measurements.setdefault('eval_path', {})[split] = {'evaluate': _round(evaluated), 'direct': _round(direct)}
-  if not math.isfinite(evaluated) or not math.isfinite(direct):
-    probe.add('non_finite', SEVERITY_BLOCK,
-              f'{described} is NaN or Inf on a batch of split {split!r} (evaluate: {_fmt(evaluated)}, from model(x): '
-              f'{_fmt(direct)}): validation loss will be NaN.', split=split)
-    return
-  if abs(evaluated - direct) > _EVAL_REL_TOL * max(1.0, abs(direct)):
-    probe.add('eval_path_mismatch', SEVERITY_BLOCK,
-              f'On a batch of split {split!r}, model.evaluate reports loss {_fmt(evaluated)} but {described} computed '
-              f'from model(x) and the labels is {_fmt(direct)}: the evaluation path does not measure the trained '
-              'loss. Check overridden test_step/compute_loss, sample weights and label preprocessing that differs '
-              'between train and eval.', split=split, evaluate=_round(evaluated), direct=_round(direct))
-
-
-# ---------------------------------------------------------------------------------------------------------------------
-# The stages.
-
-
-def _compiled_loss(model: Any) -> Any:
-  loss = getattr(model, 'loss', None)
-  if isinstance(loss, dict) and len(loss) == 1:
-    loss = next(iter(loss.values()))
-  if isinstance(loss, (list, tuple)) and len(loss) == 1:
-    loss = loss[0]
-  return loss
-
-
-def _as_callable(loss: Any) -> Callable:
-  import keras
-  return keras.losses.get(loss) if isinstance(loss, str) else loss
-
-
-def _labels_numpy(batches: List[Tuple[Any, Any]]) -> Any:
-  import numpy as np
-  arrays = [np.asarray(y) for _, y in batches]
-  return np.concatenate(arrays, axis=0) if arrays else np.zeros((0,))
-
-
 def run_model_checks(probe: Probe, module: types.ModuleType, model_fn: Callable, model_fn_name: str,
-                     request: Dict[str, Any]) -> None:
-  import numpy as np
+                     request: ProbeRequest) -> None:
+  """Fallback for modules without run_fn: the conventional builder and input function, called as TFX's examples
+  call them. Errors here are about the guess, so they do not claim Trainer would fail the same way."""
   import tensorflow as tf
-  module_file = request['module_file']
+  module_file = request.module_file
   probe.enter('build_model', model_fn_name)
   try:
     if _required_positional(model_fn) >= 1:
-      hparams = hyperparameters_for(module, request.get('hyperparameters'))
-      model = model_fn(hparams)
+      model = model_fn(hyperparameters_for(module, request.hyperparameters))
     else:
       model = model_fn()
   except Exception as e:
     probe.add('model_build_error', SEVERITY_BLOCK,
-              f'{model_fn_name}() in {module_file} raised {_error_text(e)}{_user_frame(e, probe.info["module_path"])}.'
-              ' Trainer would fail the same way.', function=model_fn_name)
+              f'{model_fn_name}() in {module_file} raised {_error_text(e)}{_user_frame(e, probe.info["module_path"])}'
+              f' when the loss check called it as TFX examples do ({model_fn_name}(hparams) or {model_fn_name}()). '
+              'Add a run_fn (what Trainer calls) to the module, or set loss.model_fn to a builder that takes no '
+              'argument or the hyperparameters.', function=model_fn_name)
     return
   if not isinstance(model, tf.keras.Model):
     probe.add('model_build_error', SEVERITY_BLOCK,
               f'{model_fn_name}() in {module_file} returned {type(model).__name__}, not a Keras model. Set '
               'loss.model_fn to the function that builds the compiled Keras model.', function=model_fn_name)
     return
-  loss = _compiled_loss(model)
-  if loss is None:
-    probe.add('model_build_error', SEVERITY_BLOCK,
-              f'The model from {model_fn_name}() in {module_file} is not compiled with a loss (or has several '
-              'outputs with different losses, which this check does not cover): compile it with a single loss.',
-              function=model_fn_name)
-    return
-  described = f'the loss {loss_name(loss)!r} compiled by {model_fn_name}()'
-  probe.info['loss'] = loss_name(loss)
-
   batches = read_batches(probe, module, request)
   if batches is None:
     return
-  train_batches = batches[request['train_split']]
-  x, y = train_batches[0]
-
-  probe.enter('forward', model_fn_name)
-  try:
-    preds = model(x, training=False)
-  except Exception as e:
-    probe.add('input_fn_error', SEVERITY_BLOCK,
-              f'The model from {model_fn_name}() cannot consume a batch from {probe.info["input_fn"]}(): '
-              f'{_error_text(e)}. The feature names/shapes the input_fn yields must match the model inputs.',
-              function=model_fn_name)
-    return
-  if isinstance(preds, (dict, list, tuple)):
-    probe.add('model_build_error', SEVERITY_WARN,
-              f'The model from {model_fn_name}() has several outputs; the loss check covers single-output models '
-              'only and did not check this one.', function=model_fn_name)
-    return
-  preds_np = np.asarray(preds)
-  output_shape = list(preds_np.shape)
-  units = int(output_shape[-1]) if len(output_shape) > 1 else 1
-  activation = output_activation(model)
-  layout = label_layout(loss_name(loss), np.asarray(y), output_shape)
-  probe.info.update({'layout': layout, 'output_units': units})
-
-  probe.enter('labels', model_fn_name)
-  labels = {split: _labels_numpy(b) for split, b in batches.items()}
-  stats = request.get('label_stats') or {} if not request.get('transform_graph_uri') else {}
-  check_labels(probe, layout, labels, units, described, stats)
-
-  probe.enter('battery', model_fn_name)
-  logits = check_from_logits(probe, loss, described, activation, preds_np)
-  loss_fn = _as_callable(loss)
-  inputs = battery_inputs(np.asarray(y), layout, output_shape, Space(logits), request['seed'])
-  run_battery(probe, loss_fn, described, inputs, 'a real train batch')
-  if probe.has('constant_loss'):
-    # Nothing below can tell more: every number would be the same constant.
-    return
-
-  probe.enter('initial_loss', model_fn_name)
-  real_labels_ok = not probe.has('label_out_of_range', 'label_shape_mismatch')
-  if real_labels_ok:
-    try:
-      initial, _ = scalar_loss(loss_fn, y, preds)
-    except Exception as e:
-      probe.add('loss_error', SEVERITY_BLOCK, f'{described} raised on a real train batch: {_error_text(e)}.')
-      return
-    if not math.isfinite(initial):
-      probe.add('non_finite', SEVERITY_BLOCK,
-                f'{described} is NaN or Inf for the fresh model on a real train batch: check for NaN features '
-                '(impute them in Transform) and log(0) in the loss.', split=request['train_split'])
-    else:
-      check_initial_loss(probe, initial, expected_initial_loss(layout, units, y, loss_name(loss)), layout, described)
-
-    probe.enter('eval_path', model_fn_name)
-    for split in request['eval_splits']:
-      ex, ey = batches[split][0]
-      check_eval_path(probe, model, split, ex, ey, _loss_with_regularization(model, loss), described)
-
-    probe.enter('fit_batch', model_fn_name)
-    check_fit(probe, model, x, y, request['fit_steps'], described)
+  check_compiled_model(probe, model, model_fn_name, batches, f'{probe.info["input_fn"]}()', _label_stats(request))
 
 
-def _loss_with_regularization(model: Any, loss: Any) -> Callable:
-  """The loss as Keras' compiled loss computes it: the loss function (mean-reduced) plus regularization losses.
-  Computed independently of model.compute_loss/test_step, so an overridden evaluation path shows up as a mismatch."""
-  import tensorflow as tf
-  raw = _as_callable(loss)
-
-  def with_regularization(y_true, y_pred):
-    value = tf.reduce_mean(tf.cast(tf.convert_to_tensor(raw(y_true, y_pred)), tf.float32))
-    extra = [tf.cast(tf.reduce_sum(r), tf.float32) for r in model.losses]
-    return value + tf.add_n(extra) if extra else value
-
-  return with_regularization
+def _label_stats(request: ProbeRequest) -> Dict[str, Dict[str, Any]]:
+  """Label ranges from the raw statistics apply only when the labels the model sees are the raw ones."""
+  return request.label_stats or {} if not request.transform_graph_uri else {}
 
 
-def read_batches(probe: Probe, module: types.ModuleType, request: Dict[str, Any]) -> Optional[Dict[str, list]]:
+def read_batches(probe: Probe, module: types.ModuleType, request: ProbeRequest) -> Optional[Dict[str, list]]:
   """Batches of every split through the module's input_fn; None (with a finding) when that fails."""
-  input_fn, name = find_function(module, request.get('input_fn'), INPUT_FN_NAMES, search_helpers=True)
-  module_file = request['module_file']
+  input_fn, name = find_function(module, request.input_fn, INPUT_FN_NAMES, search_helpers=True)
+  module_file = request.module_file
   if input_fn is None:
     looked = repr(name) if name else ', '.join(INPUT_FN_NAMES)
     probe.add('input_fn_error', SEVERITY_BLOCK,
@@ -859,45 +199,45 @@ def read_batches(probe: Probe, module: types.ModuleType, request: Dict[str, Any]
   probe.info['input_fn'] = name
   probe.enter('input_fn', name)
   try:
-    accessor = make_data_accessor()
-    third = input_fn_argument(request.get('schema_path'), request.get('transform_graph_uri'))
+    accessor = loss_trainer.make_data_accessor()
+    third = input_fn_argument(request.schema_path, request.transform_graph_uri)
   except Exception as e:
     probe.add('input_fn_error', SEVERITY_BLOCK,
               f'Could not prepare the arguments of {name}(): {_error_text(e)} (transform graph '
-              f'{request.get("transform_graph_uri")}, schema {request.get("schema_path")}).', function=name)
+              f'{request.transform_graph_uri}, schema {request.schema_path}).', function=name)
     return None
   batches = {}
-  for split in [request['train_split'], *request['eval_splits']]:
+  for split in [request.train_split, *request.eval_splits]:
     try:
-      pattern = request['examples'][split]
-      if request.get('transform_graph_uri'):
+      pattern = request.examples[split]
+      if request.transform_graph_uri:
         probe.enter('transform', name)
-        pattern = transformed_pattern(third, pattern, os.path.join(request['workdir'], 'transformed', split),
-                                      _LABEL_BATCHES * request['batch_size'])
+        pattern = transformed_pattern(third, pattern, os.path.join(request.workdir, 'transformed', split),
+                                      _LABEL_BATCHES * request.batch_size)
         probe.enter('input_fn', name)
-      dataset = input_fn([pattern], accessor, third, request['batch_size'])
+      dataset = input_fn([pattern], accessor, third, request.batch_size)
       batches[split] = split_batches(dataset, _LABEL_BATCHES)
     except Exception as e:
       probe.add('input_fn_error', SEVERITY_BLOCK,
                 f'{name}() in {module_file} failed on split {split!r}: {_error_text(e)}'
-                f'{_user_frame(e, probe.info["module_path"])}. Trainer would fail the same way.',
+                f'{_user_frame(e, probe.info["module_path"])}.',
                 function=name, split=split)
       return None
   return batches
 
 
-def run_bare_loss_checks(probe: Probe, loss_fn: Callable, name: str, request: Dict[str, Any]) -> None:
+def run_bare_loss_checks(probe: Probe, loss_fn: Callable, name: str, request: ProbeRequest) -> None:
   """A loss without a model: labels from the statistics, predictions shaped by the label kind."""
   import numpy as np
-  stats = (request.get('label_stats') or {}).get(request['train_split']) or {}
+  stats = (request.label_stats or {}).get(request.train_split) or {}
   described = f'loss_fn {name}()'
   probe.info['loss'] = name
-  rng = np.random.default_rng(request['seed'])
-  n = request['batch_size']
+  rng = np.random.default_rng(request.seed)
+  n = request.batch_size
   low, high = stats.get('min'), stats.get('max')
   if low is None or high is None:
     probe.add('input_fn_error', SEVERITY_BLOCK,
-              f'Cannot check {described} alone: label_key statistics (min/max) of split {request["train_split"]!r} '
+              f'Cannot check {described} alone: label_key statistics (min/max) of split {request.train_split!r} '
               'are needed to build labels. Set label_key, or point loss.model_fn at a model builder.')
     return
   candidates = []
@@ -916,7 +256,7 @@ def run_bare_loss_checks(probe: Probe, loss_fn: Callable, name: str, request: Di
   trials = []
   for layout, labels, shape in candidates:
     for logits in (False, True):  # A bare loss does not say whether it wants probabilities or logits: try both.
-      inputs = battery_inputs(labels, layout, shape, Space(logits), request['seed'])
+      inputs = battery_inputs(labels, layout, shape, Space(logits), request.seed)
       try:
         scalar_loss(loss_fn, inputs['y'], inputs['random'])
       except Exception as e:
@@ -937,7 +277,8 @@ def run_bare_loss_checks(probe: Probe, loss_fn: Callable, name: str, request: Di
   probe.info.update(chosen.info)
 
 
-_STAGE_CODES = {'build_model': 'model_build_error', 'input_fn': 'input_fn_error', 'forward': 'input_fn_error'}
+_STAGE_CODES = {'build_model': 'model_build_error', 'input_fn': 'input_fn_error', 'forward': 'input_fn_error',
+                'run_fn': 'run_fn_error', 'fit_data': 'input_fn_error'}
 
 
 def _guarded(probe: Probe, checks: Callable, *args: Any) -> None:
@@ -947,77 +288,230 @@ def _guarded(probe: Probe, checks: Callable, *args: Any) -> None:
   except Exception as e:
     function = probe.function or 'the module'
     probe.add(_STAGE_CODES.get(probe.stage, 'crashed'), SEVERITY_BLOCK,
-              f'{function}() in {probe.request["module_file"]} raised {_error_text(e)}'
+              f'{function}() in {probe.request.module_file} raised {_error_text(e)}'
               f'{_user_frame(e, probe.info["module_path"])} during the {probe.stage.replace("_", " ")} step of the '
               'loss check.', function=function, stage=probe.stage)
 
 
-def autograph_skips_tf_keras() -> None:
-  """TF 2.16's autograph converts tf_keras' own code (later releases list it beside `keras` as DoNotConvert). With
-  TF_USE_LEGACY_KERAS=1, which tensorflow_transform sets on import and so every TFX pipeline process has, the first
-  model.evaluate then runs all of tf_keras through autograph: 24 s instead of 0.6 s (measured, demo CNN)."""
-  from tensorflow.python.autograph.core import config
-  if not any(getattr(rule, '_prefix', None) == 'tf_keras' for rule in config.CONVERSION_RULES):
-    config.CONVERSION_RULES = (config.DoNotConvert('tf_keras'), *config.CONVERSION_RULES)
+# ---------------------------------------------------------------------------------------------------------------------
+# run_fn, as Trainer calls it.
 
 
-def run(request: Dict[str, Any]) -> Probe:
-  """The whole probe on one request; the findings, measurements and info are on the returned Probe."""
-  probe = Probe(request)
-  module_file = request['module_file']
-  probe.info['module_path'] = os.path.abspath(request['module_path'])
-  probe.enter('import_tensorflow')
-  import numpy as np
-  import tensorflow as tf
-  autograph_skips_tf_keras()
-  tf.keras.utils.set_random_seed(request['seed'])
-  np.random.seed(request['seed'])
+def _trainer_files(probe: Probe, request: ProbeRequest, name: str) -> Tuple[List[str], List[str]]:
+  """train_files / eval_files as Trainer gets them: the transformed examples when given (the parent passes those as
+  `examples`); with a transform graph and raw examples only, a sample of raw records through the graph."""
+  patterns = {split: request.examples[split] for split in (request.train_split, *request.eval_splits)}
+  if request.transform_graph_uri:
+    probe.enter('transform', name)
+    tft_output = input_fn_argument(None, request.transform_graph_uri)
+    limit = _LABEL_BATCHES * max(request.batch_size, 32)
+    patterns = {split: transformed_pattern(tft_output, pattern, os.path.join(request.workdir, 'transformed', split),
+                                           limit) for split, pattern in patterns.items()}
+  return [patterns[request.train_split]], [patterns[s] for s in request.eval_splits]
 
-  probe.enter('import', module_file)
+
+def run_fn_checks(probe: Probe, run_fn: Callable, name: str, request: ProbeRequest) -> None:
+  """Calls run_fn with Trainer's FnArgs, stops it at model.fit and runs the battery on what fit was given."""
+  module_file = request.module_file or request.run_fn
   try:
-    module = load_module(request['module_path'])
-  except BaseException as e:  # SystemExit from a module-level sys.exit() too.
-    probe.add('import_error', SEVERITY_BLOCK,
-              f'Importing {module_file} raised {_error_text(e)}{_user_frame(e, probe.info["module_path"])}: '
-              'Trainer would fail the same way. Fix the import or install the missing package.')
-    return probe
-  tf.keras.utils.set_random_seed(request['seed'])
+    train_files, eval_files = _trainer_files(probe, request, name)
+  except Exception as e:
+    probe.add('input_fn_error', SEVERITY_BLOCK,
+              f'Could not apply the transform graph {request.transform_graph_uri} to the raw examples: '
+              f'{_error_text(e)}. Pass the transformed examples Trainer reads (transformed_examples).')
+    return
+  fn_args = loss_trainer.build_fn_args(request, train_files, eval_files, _LABEL_BATCHES)
+  probe.enter('run_fn', name)
+  try:
+    call = loss_trainer.call_run_fn(run_fn, fn_args)
+  except Exception as e:
+    probe.add('run_fn_error', SEVERITY_BLOCK,
+              f'{name}() in {module_file} raised {_error_text(e)}{_user_frame(e, probe.info["module_path"])} before '
+              'it reached model.fit. Trainer calls the same run_fn with the same kind of FnArgs: Trainer would fail '
+              'the same way.', function=name)
+    return
+  if call is None:
+    probe.info['skipped'] = (f'{name}() in {module_file} returned without calling Keras Model.fit (a custom training '
+                             'loop, an Estimator, or another framework): the loss check covers models trained with '
+                             'Keras fit only.')
+    return
+  probe.info['keras'] = call.keras
+  probe.enter('fit_data', name)
+  data_source = f'the data {name}() passes to model.fit'
+  try:
+    batches = {request.train_split: fit_batches(call.x, call.y, call.batch_size, _LABEL_BATCHES)}
+    if call.validation_data is not None:
+      eval_name = request.eval_splits[0] if len(request.eval_splits) == 1 else '+'.join(request.eval_splits)
+      batches[eval_name] = fit_batches(call.validation_data, None, call.batch_size, _LABEL_BATCHES)
+    else:
+      probe.info['eval_path'] = f'{name}() passes no validation_data to model.fit'
+  except Exception as e:
+    probe.add('input_fn_error', SEVERITY_BLOCK,
+              f'Reading {data_source} failed: {_error_text(e)}{_user_frame(e, probe.info["module_path"])}. '
+              'model.fit in Trainer would fail the same way.', function=name)
+    return
+  # No label ranges from the raw statistics: run_fn's datasets may map the labels (Transform, or its own code).
+  check_compiled_model(probe, call.model, name, batches, data_source, {})
 
-  model_fn, model_fn_name = find_function(module, request.get('model_fn'), MODEL_FN_NAMES)
-  loss_fn, loss_fn_name = find_function(module, request.get('loss_fn'), ()) if request.get('loss_fn') else (None, None)
-  if request.get('loss_fn') and loss_fn is None:
+
+def _import_dotted(path: str) -> Tuple[types.ModuleType, str]:
+  """'pkg.module.run_fn' -> (pkg.module, 'run_fn'), imported as Trainer's import_func_from_module does."""
+  module_name, _, fn_name = path.rpartition('.')
+  if not module_name:
+    raise ImportError(f'run_fn {path!r} is not a dotted path (package.module.function).')
+  return importlib.import_module(module_name), fn_name
+
+
+def _load_user_code(probe: Probe, request: ProbeRequest) -> Tuple[Optional[types.ModuleType], Optional[Callable],
+                                                                  Optional[str]]:
+  """(module, run_fn or None, run_fn name) as Trainer resolves them (udf_utils.get_fn); raises on import errors."""
+  for path in request.sys_path:  # The pipeline process's import path: a dotted run_fn resolves against it.
+    if path and path not in sys.path:
+      sys.path.append(path)
+  if request.module_path:
+    module = load_module(request.module_path, request.module_dir_importable)
+    name = request.run_fn or 'run_fn'
+    fn = getattr(module, name, None)
+    return module, (fn if callable(fn) else None), name
+  module, name = _import_dotted(request.run_fn)
+  probe.info['module_path'] = os.path.abspath(getattr(module, '__file__', '') or '')
+  fn = getattr(module, name, None)
+  if not callable(fn):
+    raise AttributeError(f'{module.__name__} has no function {name!r}')
+  return module, fn, name
+
+
+def _fallback_checks(probe: Probe, module: types.ModuleType, request: ProbeRequest) -> None:
+  """Modules without run_fn: conventional names, or the ones set in LossConfig."""
+  module_file = request.module_file
+  model_fn, model_fn_name = find_function(module, request.model_fn, MODEL_FN_NAMES)
+  loss_fn, loss_fn_name = find_function(module, request.loss_fn, ()) if request.loss_fn else (None, None)
+  if request.loss_fn and loss_fn is None:
     probe.add('model_build_error', SEVERITY_BLOCK,
-              f'loss.loss_fn {request["loss_fn"]!r} is not a function of {module_file}.', function=request['loss_fn'])
-  if request.get('model_fn') and model_fn is None:
+              f'loss.loss_fn {request.loss_fn!r} is not a function of {module_file}.', function=request.loss_fn)
+  if request.model_fn and model_fn is None:
     probe.add('model_build_error', SEVERITY_BLOCK,
-              f'loss.model_fn {request["model_fn"]!r} is not a function of {module_file}.',
-              function=request['model_fn'])
-  elif model_fn is None and not request.get('loss_fn'):
+              f'loss.model_fn {request.model_fn!r} is not a function of {module_file}.', function=request.model_fn)
+  elif model_fn is None and not request.loss_fn:
     probe.add('model_build_error', SEVERITY_BLOCK,
-              f'No model builder in {module_file}: looked for {", ".join(MODEL_FN_NAMES)}. Set loss.model_fn to the '
-              'function that returns the compiled Keras model (or loss.loss_fn to a (y_true, y_pred) loss).')
+              f'No run_fn and no model builder in {module_file}: looked for run_fn, {", ".join(MODEL_FN_NAMES)}. '
+              'Trainer calls run_fn(fn_args); add it, or set loss.model_fn to the function that returns the compiled '
+              'Keras model (or loss.loss_fn to a (y_true, y_pred) loss).')
   probe.info['model_fn'] = model_fn_name
   if model_fn is not None:
     _guarded(probe, run_model_checks, probe, module, model_fn, model_fn_name, request)
   if loss_fn is not None:
     _guarded(probe, run_bare_loss_checks, probe, loss_fn, loss_fn_name, request)
+
+
+def _own_code() -> Dict[str, Any]:
+  """Every function and method of the probe's own modules, by name: taken before the module is imported and compared
+  after, so a module that patches the probe (say `Probe.add`) gets a blocking finding instead of a pass."""
+  from tfx_preflight import loss_battery, loss_compat, loss_protocol
+  code = {}
+  for module in (loss_battery, loss_compat, loss_protocol, loss_trainer, sys.modules[__name__]):
+    for name, value in vars(module).items():
+      if inspect.isfunction(value):
+        code[f'{module.__name__}.{name}'] = value
+      elif inspect.isclass(value) and value.__module__ == module.__name__:
+        for attribute, member in vars(value).items():
+          code[f'{module.__name__}.{name}.{attribute}'] = member
+  return code
+
+
+def _tampered(before: Dict[str, Any]) -> List[str]:
+  after = _own_code()
+  return sorted(name for name, value in before.items() if after.get(name) is not value)
+
+
+def run(request: ProbeRequest, writer: Any = None) -> Probe:
+  """The whole probe on one request; the findings, measurements and info are on the returned Probe."""
+  own_code = _own_code()
+  add = Probe.add  # Kept before the module can replace it.
+  probe = run_stages(request, writer)
+  changed = _tampered(own_code)
+  if changed:
+    add(probe, 'probe_tampered', SEVERITY_BLOCK,
+        f'{request.module_file or request.run_fn} replaced code of the loss check itself ({", ".join(changed[:5])}): '
+        'its result cannot be trusted. A Trainer module must not patch tfx_preflight.', replaced=changed[:20])
+  return probe
+
+
+def run_stages(request: ProbeRequest, writer: Any = None) -> Probe:
+  """Import the user's code, then run_fn as Trainer calls it, or the fallback stages."""
+  probe = Probe(request, writer)
+  module_file = request.module_file or request.run_fn
+  probe.info['module_path'] = os.path.abspath(request.module_path) if request.module_path else ''
+  probe.enter('import_tensorflow')
+  import numpy as np
+  import tensorflow as tf
+  autograph_skips_tf_keras()
+  tf.keras.utils.set_random_seed(request.seed)
+  np.random.seed(request.seed)
+
+  probe.enter('import', module_file)
+  try:
+    module, run_fn, run_fn_name = _load_user_code(probe, request)
+  except BaseException as e:  # SystemExit from a module-level sys.exit() too.
+    probe.add('import_error', SEVERITY_BLOCK,
+              f'Importing {module_file} raised {_error_text(e)}{_user_frame(e, probe.info["module_path"])}: '
+              'Trainer would fail the same way. Fix the import or install the missing package.')
+    return probe
+  tf.keras.utils.set_random_seed(request.seed)
+  explicit_names = request.model_fn or request.loss_fn or request.input_fn
+  if run_fn is not None and not explicit_names:
+    probe.info['run_fn'] = run_fn_name
+    _guarded(probe, run_fn_checks, probe, run_fn, run_fn_name, request)
+  elif request.run_fn and request.module_path and not explicit_names:
+    probe.add('run_fn_error', SEVERITY_BLOCK,
+              f'{module_file} has no function {request.run_fn!r} (the run_fn given): Trainer would fail the same way.',
+              function=request.run_fn)
+  else:
+    _fallback_checks(probe, module, request)
   probe.enter('done')
   return probe
 
 
-def main(argv: Sequence[str]) -> int:
-  with open(argv[1]) as f:
-    request = json.load(f)
+# ---------------------------------------------------------------------------------------------------------------------
+# Process entry point.
+
+
+def _watch_parent(workdir: str) -> None:
+  """If the parent dies (even by SIGKILL) or sends SIGTERM, remove the working directory and kill this process group
+  (the probe and whatever the module started). A thread polls the parent pid: it runs even while the module hangs."""
+  parent = os.getppid()
+
+  def end_everything(*_: Any) -> None:
+    shutil.rmtree(workdir, ignore_errors=True)
+    os.killpg(0, signal.SIGKILL)
+
+  def watch() -> None:
+    while os.getppid() == parent:
+      time.sleep(0.2)
+    end_everything()
+
+  signal.signal(signal.SIGTERM, end_everything)
+  threading.Thread(target=watch, name='preflight-parent-watch', daemon=True).start()
+
+
+def main() -> int:
+  request = ProbeRequest.from_json(sys.stdin.read())
+  # Nothing the module can read says where results go: stdin is closed and the result pipe moves to a new descriptor.
+  devnull = os.open(os.devnull, os.O_RDONLY)
+  os.dup2(devnull, 0)
+  os.close(devnull)
+  writer = ChildWriter.take(request)
+  _watch_parent(request.workdir)
   import tensorflow as tf
   # Two threads at most: the probe shares the machine with the pipeline, and fewer threads mean steadier numbers.
   tf.config.threading.set_intra_op_parallelism_threads(1)
   tf.config.threading.set_inter_op_parallelism_threads(1)
-  run(request).finish()
-  # The result is on disk; TensorFlow's interpreter teardown (thread pools, atexit hooks) would add ~5 s for nothing.
+  run(request, writer).finish()
+  # The result is sent; TensorFlow's interpreter teardown (thread pools, atexit hooks) would add ~5 s for nothing.
   sys.stdout.flush()
   sys.stderr.flush()
   os._exit(0)
 
 
 if __name__ == '__main__':
-  sys.exit(main(sys.argv))
+  sys.exit(main())

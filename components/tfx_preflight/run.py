@@ -33,6 +33,10 @@ class PreflightInputs:
   module_file: Optional[str] = None
   transform_graph_uri: Optional[str] = None
   hyperparameters: Optional[Dict[str, Any]] = None
+  # As Trainer takes them (see loss.check_loss): run_fn name or dotted path, custom_config, transformed examples.
+  run_fn: Optional[str] = None
+  custom_config: Optional[Dict[str, Any]] = None
+  transformed_examples: Optional[Dict[str, str]] = None
   # Free-form description of where inputs came from, copied into the report.
   provenance: Dict[str, Any] = dataclasses.field(default_factory=dict)
 
@@ -42,7 +46,7 @@ def _needs_statistics(config: PreflightConfig, inputs: PreflightInputs) -> bool:
 
 
 def _runs_loss(config: PreflightConfig, inputs: PreflightInputs) -> bool:
-  return config.loss.mode != 'off' and bool(inputs.module_file)
+  return loss.skip_reason(config.loss, inputs.module_file, inputs.run_fn) is None
 
 
 def _schema_path(inputs: PreflightInputs, statistics: Optional[StatisticsBySplit], train_split: str,
@@ -125,12 +129,13 @@ def _start_loss_check(inputs: PreflightInputs, config: PreflightConfig, examples
                       output_dir: str) -> Optional[loss.LossCheck]:
   """Starts the loss probe first: it mostly imports TensorFlow and the user's module, so it overlaps well with the
   skew and leakage checks on another core."""
-  if loss.skip_reason(config.loss, inputs.module_file):
+  if loss.skip_reason(config.loss, inputs.module_file, inputs.run_fn):
     return None
-  logging.info('Preflight: loss check on %s (in the background)', inputs.module_file)
+  logging.info('Preflight: loss check on %s (in the background)', inputs.module_file or inputs.run_fn)
   return loss.LossCheck(inputs.module_file, examples, train, evals, config.loss, config.label_key,
                         _schema_path(inputs, statistics, train, output_dir), inputs.transform_graph_uri,
-                        inputs.hyperparameters, statistics, os.path.join(output_dir, 'loss'))
+                        inputs.hyperparameters, statistics, os.path.join(output_dir, 'loss'), run_fn=inputs.run_fn,
+                        custom_config=inputs.custom_config, transformed_examples=inputs.transformed_examples)
 
 
 def _skew(config: PreflightConfig, statistics: Optional[StatisticsBySplit], train: str, evals: Sequence[str],
@@ -181,7 +186,7 @@ def run_checks(inputs: PreflightInputs, config: PreflightConfig, make_pipeline: 
     if statistics is None and checks['leakage'].get('features_seen'):  # No statistics: the hashing saw the names.
       check_names(config, checks['leakage']['features_seen'])
     if loss_check is None:
-      checks['loss'] = report.skipped(loss.skip_reason(config.loss, inputs.module_file))
+      checks['loss'] = report.skipped(loss.skip_reason(config.loss, inputs.module_file, inputs.run_fn))
     else:
       logging.info('Preflight: waiting for the loss check on %s', inputs.module_file)
       checks['loss'] = loss_check.result()

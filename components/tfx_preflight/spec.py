@@ -13,6 +13,9 @@ REPORT_KEY = 'report'
 BLESSING_KEY = 'blessing'
 CONFIG_KEY = 'config'
 MODULE_FILE_KEY = 'module_file'
+RUN_FN_KEY = 'run_fn'
+CUSTOM_CONFIG_KEY = 'custom_config'
+TRANSFORMED_EXAMPLES_KEY = 'transformed_examples'
 
 BLESSED_PROPERTY = 'blessed'
 
@@ -25,6 +28,10 @@ class PreflightSpec(component_spec.ComponentSpec):
       CONFIG_KEY: component_spec.ExecutionParameter(type=str),
       # The Trainer's module file, for the loss check.
       MODULE_FILE_KEY: component_spec.ExecutionParameter(type=str, optional=True),
+      # As Trainer takes them: a function name in module_file, or a dotted path 'package.module.run_fn'.
+      RUN_FN_KEY: component_spec.ExecutionParameter(type=str, optional=True),
+      # Trainer's custom_config, JSON-encoded as Trainer encodes it; the loss check passes it in FnArgs.
+      CUSTOM_CONFIG_KEY: component_spec.ExecutionParameter(type=str, optional=True),
   }
   INPUTS = {
       EXAMPLES_KEY: component_spec.ChannelParameter(type=standard_artifacts.Examples),
@@ -32,6 +39,8 @@ class PreflightSpec(component_spec.ComponentSpec):
       SCHEMA_KEY: component_spec.ChannelParameter(type=standard_artifacts.Schema, optional=True),
       TRANSFORM_GRAPH_KEY: component_spec.ChannelParameter(type=standard_artifacts.TransformGraph, optional=True),
       HYPERPARAMETERS_KEY: component_spec.ChannelParameter(type=standard_artifacts.HyperParameters, optional=True),
+      # What Trainer reads after Transform: the loss check's train_files/eval_files (skew and leakage use `examples`).
+      TRANSFORMED_EXAMPLES_KEY: component_spec.ChannelParameter(type=standard_artifacts.Examples, optional=True),
   }
   OUTPUTS = {
       REPORT_KEY: component_spec.ChannelParameter(type=PreflightReport),

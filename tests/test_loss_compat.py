@@ -1,0 +1,131 @@
+"""Compatibility of the loss check with TFX's own Trainer code and data, unmodified, from the installed tfx wheel.
+
+Each module is checked the way Trainer runs it (run_fn called with FnArgs, stopped at model.fit) and must pass:
+a gate that blocks TFX's own examples blocks good models. One LocalDagRunner pipeline (penguin, with a real Transform)
+shows the whole path: Preflight blesses and Trainer then trains under `tfx.dsl.Cond`.
+"""
+
+import json
+import os
+import sys
+
+import pytest
+import tfx
+
+from tfx_preflight import cli, loss
+from tfx_preflight.config import LossConfig
+
+TFX_DIR = os.path.dirname(tfx.__file__)
+TESTDATA = os.path.join(TFX_DIR, 'components', 'testdata')
+TAXI_TEMPLATE = os.path.join(TFX_DIR, 'experimental', 'templates', 'taxi')
+RAW = {s: os.path.join(TESTDATA, 'csv_example_gen', f'Split-{s}', '*.gz') for s in ('train', 'eval')}
+TRANSFORMED = {s: os.path.join(TESTDATA, 'transform', 'transformed_examples', f'Split-{s}', '*.gz')
+               for s in ('train', 'eval')}
+TRANSFORM_GRAPH = os.path.join(TESTDATA, 'transform', 'transform_graph')
+TRAINER_MODULE = os.path.join(TESTDATA, 'module_file', 'trainer_module.py')
+
+
+def codes(result, severity='block'):
+  return sorted({f['code'] for f in result['findings'] if f['severity'] == severity})
+
+
+@pytest.mark.slow
+def test_testdata_trainer_module_with_transformed_examples_passes(tmp_path):
+  result = loss.check_loss(TRAINER_MODULE, RAW, 'train', ['eval'], LossConfig(timeout_seconds=240), 'tips', None,
+                           TRANSFORM_GRAPH, None, None, str(tmp_path / 'loss'), transformed_examples=TRANSFORMED)
+  assert result['status'] in ('pass', 'warn') and codes(result) == [], result['findings']
+  assert result['info']['run_fn'] == 'run_fn' and result['info']['loss'] == 'binary_crossentropy'
+  fit = result['measurements']['fit_batch']
+  assert fit['after'] < fit['before']
+  assert set(result['measurements']['eval_path']) == {'eval'}
+
+
+@pytest.mark.slow
+def test_taxi_template_through_a_dotted_run_fn_passes(tmp_path, monkeypatch):
+  # As the template's local_runner.py runs: from the template folder, so `models` is importable.
+  monkeypatch.syspath_prepend(TAXI_TEMPLATE)
+  result = loss.check_loss(None, RAW, 'train', ['eval'], LossConfig(timeout_seconds=240), 'tips', None,
+                           TRANSFORM_GRAPH, None, None, str(tmp_path / 'loss'),
+                           run_fn='models.keras_model.model.run_fn', transformed_examples=TRANSFORMED)
+  assert result['status'] in ('pass', 'warn') and codes(result) == [], result['findings']
+  assert result['info']['run_fn'] == 'run_fn' and result['info']['output_units'] == 1
+  assert result['module_file'] == 'models.keras_model.model.run_fn'
+
+
+@pytest.mark.slow
+def test_cli_transforms_raw_examples_with_the_graph_for_run_fn(tmp_path, capsys):
+  out = tmp_path / 'out'
+  code = cli.main(['check', '--train', RAW['train'], '--eval', RAW['eval'], '--module-file', TRAINER_MODULE,
+                   '--transform-graph', TRANSFORM_GRAPH, '--custom-config', '{"unused": 1}', '--checks', 'loss',
+                   '--label-key', 'tips', '--out', str(out)])
+  assert code == 0, capsys.readouterr()
+  report = json.loads((out / 'report.json').read_text())
+  result = report['checks']['loss']
+  assert result['status'] in ('pass', 'warn') and codes(result) == [], result['findings']
+  assert result['info']['run_fn'] == 'run_fn'
+
+
+def test_cli_rejects_trainer_inputs_that_trainer_would_reject(tmp_path, capsys):
+  base = ['check', '--train', RAW['train'], '--eval', RAW['eval'], '--checks', 'loss', '--out', str(tmp_path)]
+  assert cli.main(base + ['--run-fn', 'run_fn']) == 2  # Not dotted, and no module file to find it in.
+  assert 'dotted path' in capsys.readouterr().err
+  assert cli.main(base + ['--module-file', TRAINER_MODULE, '--custom-config', '[1]']) == 2
+  assert 'JSON object' in capsys.readouterr().err
+  assert cli.main(base + ['--module-file', TRAINER_MODULE, '--transform-graph', str(tmp_path)]) == 2
+  assert 'transform_fn' in capsys.readouterr().err
+  assert cli.main(base + ['--module-file', TRAINER_MODULE, '--transformed-train', TRANSFORMED['train']]) == 2
+  assert 'go together' in capsys.readouterr().err
+  assert not sys.modules.get('user_module_0')  # Nothing was imported in this process.
+
+
+@pytest.mark.slow
+def test_penguin_keras_module_is_blessed_and_trainer_then_trains(tmp_path):
+  """TFX's penguin Keras module copied unmodified into the user's folder, with TFX's penguin testdata and a real
+  Transform: Preflight (reading the transformed examples Trainer reads) blesses, and the guarded Trainer trains."""
+  import shutil
+
+  from ml_metadata import metadata_store
+  from tfx import v1 as tfx_v1
+  from tfx.examples.penguin import penguin_utils_keras
+
+  from tfx_preflight import Preflight
+
+  module_file = str(tmp_path / 'penguin_utils_keras.py')
+  shutil.copy(penguin_utils_keras.__file__, module_file)
+  penguin = os.path.join(TESTDATA, 'penguin')
+  example_gen = tfx_v1.components.ImportExampleGen(
+      input_base=os.path.join(penguin, 'data'),
+      input_config=tfx_v1.proto.Input(splits=[tfx_v1.proto.Input.Split(name='train', pattern='Split-train/*'),
+                                              tfx_v1.proto.Input.Split(name='eval', pattern='Split-eval/*')]))
+  schema_gen = tfx_v1.components.ImportSchemaGen(schema_file=os.path.join(penguin, 'schema', 'schema.pbtxt'))
+  transform = tfx_v1.components.Transform(examples=example_gen.outputs['examples'],
+                                          schema=schema_gen.outputs['schema'], module_file=module_file)
+  preflight = Preflight(examples=example_gen.outputs['examples'], schema=schema_gen.outputs['schema'],
+                        transform_graph=transform.outputs['transform_graph'],
+                        transformed_examples=transform.outputs['transformed_examples'], module_file=module_file,
+                        label_key='species', loss={'timeout_seconds': 240})
+  with tfx_v1.dsl.Cond(preflight.outputs['blessing'].future()[0].custom_property('blessed') == 1):
+    trainer = tfx_v1.components.Trainer(
+        module_file=module_file, examples=transform.outputs['transformed_examples'],
+        transform_graph=transform.outputs['transform_graph'], schema=schema_gen.outputs['schema'],
+        train_args=tfx_v1.proto.TrainArgs(num_steps=3), eval_args=tfx_v1.proto.EvalArgs(num_steps=2))
+  metadata_path = str(tmp_path / 'metadata.db')
+  tfx_v1.orchestration.LocalDagRunner().run(tfx_v1.dsl.Pipeline(
+      pipeline_name='penguin-preflight', pipeline_root=str(tmp_path / 'root'),
+      components=[example_gen, schema_gen, transform, preflight, trainer],
+      metadata_connection_config=tfx_v1.orchestration.metadata.sqlite_metadata_connection_config(metadata_path)))
+
+  store = metadata_store.MetadataStore(tfx_v1.orchestration.metadata.sqlite_metadata_connection_config(metadata_path))
+  [blessing] = store.get_artifacts_by_type('tfx_preflight.PreflightBlessing')
+  [report_artifact] = store.get_artifacts_by_type('tfx_preflight.PreflightReport')
+  report = json.loads(open(os.path.join(report_artifact.uri, 'report.json')).read())
+  assert report['checks']['loss']['status'] in ('pass', 'warn'), report['checks']['loss']['findings']
+  assert report['checks']['loss']['info']['run_fn'] == 'run_fn'
+  assert blessing.custom_properties['blessed'].int_value == 1
+  [model] = store.get_artifacts_by_type('Model')  # Trainer ran and wrote its model.
+  assert os.path.isdir(os.path.join(model.uri, 'Format-Serving'))
+  seconds = {}
+  for execution in store.get_executions():
+    kind = store.get_execution_types_by_id([execution.type_id])[0].name.rsplit('.', 1)[-1]
+    seconds[kind] = (execution.last_update_time_since_epoch - execution.create_time_since_epoch) / 1000
+  print('component wall time (s):', json.dumps(seconds, sort_keys=True))
