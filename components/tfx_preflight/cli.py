@@ -17,7 +17,7 @@ from tfx_preflight.config import ConfigError, PreflightConfig
 from tfx_preflight.data import InputError
 
 EXIT_OK, EXIT_BLOCK, EXIT_USAGE = 0, 1, 2
-CHECKS = ('skew', 'leakage', 'loss')
+CHECKS = ('skew', 'leakage', 'loss', 'label_proxy')
 
 
 class _Parser(argparse.ArgumentParser):
@@ -45,7 +45,7 @@ def build_parser() -> argparse.ArgumentParser:
                      help='features left out of hashing and comparison (IDs, timestamps)')
   check.add_argument('--group-key', metavar='KEY', help='entity feature (e.g. user_id) for group leakage')
   check.add_argument('--checks', metavar='LIST',
-                     help='comma-separated subset of skew,leakage,loss (default: every check whose inputs are given)')
+                     help='comma-separated subset of skew,leakage,loss,label_proxy (default: every check whose inputs are given)')
   check.add_argument('--config', metavar='FILE', help='JSON PreflightConfig with thresholds; flags override it')
   check.add_argument('--out', default='preflight_report', metavar='DIR', help='report directory')
   check.add_argument('-v', '--verbose', action='store_true', help='log progress and full tracebacks')
@@ -78,7 +78,7 @@ def config_from_args(args: argparse.Namespace) -> PreflightConfig:
     base['label_key'] = args.label_key
   excluded = _csv_list(args.exclude_features)
   if excluded:
-    for name in ('skew', 'leakage'):
+    for name in ('skew', 'leakage', 'label_proxy'):
       sections[name]['exclude_features'] = sorted(set(sections[name].get('exclude_features', [])) | set(excluded))
   if args.group_key:
     sections['leakage']['group_key'] = args.group_key

@@ -7,12 +7,12 @@ from tfx.dsl.components.base import base_beam_component, executor_spec
 
 from tfx_preflight import executor
 from tfx_preflight.artifacts import PreflightBlessing, PreflightReport
-from tfx_preflight.config import LeakageConfig, LossConfig, PreflightConfig, SkewConfig
+from tfx_preflight.config import LabelProxyConfig, LeakageConfig, LossConfig, PreflightConfig, SkewConfig
 from tfx_preflight.spec import PreflightSpec
 
 
 class Preflight(base_beam_component.BaseBeamComponent):
-  """Checks train/eval skew, train/eval leakage and the Trainer's loss before training.
+  """Checks train/eval skew, train/eval leakage, label proxies and the Trainer's loss before training.
 
   Usage, between ExampleGen (and StatisticsGen/SchemaGen) and Trainer:
 
@@ -48,6 +48,7 @@ class Preflight(base_beam_component.BaseBeamComponent):
                skew: Union[SkewConfig, Mapping[str, Any], None] = None,
                leakage: Union[LeakageConfig, Mapping[str, Any], None] = None,
                loss: Union[LossConfig, Mapping[str, Any], None] = None,
+               label_proxy: Union[LabelProxyConfig, Mapping[str, Any], None] = None,
                fail_on_block: bool = False):
     """Constructs a Preflight component.
 
@@ -64,6 +65,7 @@ class Preflight(base_beam_component.BaseBeamComponent):
       skew: SkewConfig or a dict of its fields (mode, thresholds, exclude_features).
       leakage: LeakageConfig or a dict of its fields (mode, fractions, exclude_features, near_duplicates, group_key).
       loss: LossConfig or a dict of its fields (mode, model_fn, input_fn, loss_fn, timeout_seconds).
+      label_proxy: LabelProxyConfig or a dict of its fields (mode, thresholds, exclude_features).
       fail_on_block: Raise (fail the run) instead of emitting blessed=0, for orchestrators without conditionals.
 
     Raises:
@@ -71,7 +73,8 @@ class Preflight(base_beam_component.BaseBeamComponent):
     """
     config = PreflightConfig(label_key=label_key, train_split=train_split,
                              eval_splits=tuple(eval_splits) if eval_splits is not None else None,
-                             fail_on_block=fail_on_block, skew=skew, leakage=leakage, loss=loss)
+                             fail_on_block=fail_on_block, skew=skew, leakage=leakage, loss=loss,
+                             label_proxy=label_proxy)
     spec = PreflightSpec(
         examples=examples,
         statistics=statistics,

@@ -3,8 +3,9 @@
 Users parse report.json in their CI, so the keys here are stable (add freely, never rename):
 
   verdict: "pass" | "warn" | "block"
-  checks.<skew|leakage|loss>.status: "pass" | "warn" | "block" | "skipped"
-  checks.<name>.findings[]: {severity, message, kind (skew, leakage) or code (loss), ...}
+  checks.<skew|leakage|loss|label_proxy>.status: "pass" | "warn" | "block" | "skipped"
+  checks.<name>.findings[]: {severity, message, kind (skew, leakage, label_proxy) or code (loss), ...}
+  checks.label_proxy.findings[]: also {feature, eval_split, metric, eval_score, baseline, skill, ...}
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ from typing import Any, Dict, Iterable, List, Mapping, Optional
 from tfx.dsl.io import fileio
 
 REPORT_VERSION = 1
-CHECK_NAMES = ('skew', 'leakage', 'loss')
+CHECK_NAMES = ('skew', 'leakage', 'loss', 'label_proxy')
 SEVERITIES = ('warn', 'block')
 _RANK = {'skipped': -1, 'pass': 0, 'warn': 1, 'block': 2}
 

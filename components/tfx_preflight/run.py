@@ -17,7 +17,7 @@ from tensorflow_metadata.proto.v0 import schema_pb2, statistics_pb2
 from tfx.dsl.io import fileio
 from tfx.utils import io_utils
 
-from tfx_preflight import data, html_report, leakage, loss, report, skew
+from tfx_preflight import data, html_report, label_proxy, leakage, loss, report, skew
 from tfx_preflight.config import ConfigError, PreflightConfig, resolve_splits
 
 StatisticsBySplit = Dict[str, statistics_pb2.DatasetFeatureStatisticsList]
@@ -123,6 +123,19 @@ def _leakage(config: PreflightConfig, examples: Mapping[str, str], train: str, e
                                  os.path.join(output_dir, 'leakage'), config.label_key)
 
 
+def _label_proxy(config: PreflightConfig, examples: Mapping[str, str], train: str, evals: Sequence[str],
+                 make_pipeline: Callable[[], beam.Pipeline], output_dir: str) -> Dict[str, Any]:
+  """Its own Beam pass for now (the leakage pass decodes the same batches; see label_proxy's docstring)."""
+  if config.label_proxy.mode == 'off':
+    return report.skipped('label_proxy.mode is off')
+  if not config.label_key:
+    return report.skipped('no label_key: nothing to predict')
+  logging.info('Preflight: label-proxy check')
+  with _naming_unreadable_file(examples):
+    return label_proxy.check_label_proxy(examples, train, evals, config.label_proxy, make_pipeline,
+                                         os.path.join(output_dir, 'label_proxy'), config.label_key)
+
+
 def run_checks(inputs: PreflightInputs, config: PreflightConfig, make_pipeline: Callable[[], beam.Pipeline],
                output_dir: str) -> Dict[str, Any]:
   """Runs every enabled check and returns the report (not yet written). Bad inputs raise with a clear message."""
@@ -147,7 +160,8 @@ def run_checks(inputs: PreflightInputs, config: PreflightConfig, make_pipeline: 
   loss_check = _start_loss_check(inputs, config, examples, train, evals, statistics, output_dir)
   with loss_check or contextlib.nullcontext():  # An error in another check stops the probe.
     checks = {'skew': _skew(config, statistics, train, evals, inputs),
-              'leakage': _leakage(config, examples, train, evals, make_pipeline, output_dir)}
+              'leakage': _leakage(config, examples, train, evals, make_pipeline, output_dir),
+              'label_proxy': _label_proxy(config, examples, train, evals, make_pipeline, output_dir)}
     if loss_check is None:
       checks['loss'] = report.skipped(loss.skip_reason(config.loss, inputs.module_file))
     else:
@@ -182,6 +196,7 @@ def write_report(result: Dict[str, Any], output_dir: str) -> Dict[str, Any]:
       'skew': skew.render_html(result['checks']['skew'], statistics or {}, train, evals, output_dir),
       'leakage': leakage.render_html(result['checks']['leakage']),
       'loss': loss.render_html(result['checks']['loss']),
+      'label_proxy': label_proxy.render_html(result['checks']['label_proxy']),
   }
   report.write_atomically(os.path.join(output_dir, report.REPORT_HTML), html_report.render(result, fragments))
   report.write_atomically(os.path.join(output_dir, report.REPORT_JSON), report.to_json(result))
@@ -212,6 +227,7 @@ def headline_numbers(result: Mapping[str, Any]) -> Dict[str, Any]:
       'skew_status': checks['skew']['status'],
       'leakage_status': checks['leakage']['status'],
       'loss_status': checks['loss']['status'],
+      'label_proxy_status': checks['label_proxy']['status'],
       'skew_findings': len(checks['skew'].get('findings', [])),
       'loss_findings': len(checks['loss'].get('findings', [])),
       'leaked_eval_examples': sum(int(c.get('duplicate_examples', 0)) for c in cross),
