@@ -304,3 +304,31 @@ def test_scores_are_reproducible_across_batchings():
   a = scoring.score_features(one, evals, scoring.CLASSIFICATION, 256, options)
   b = scoring.score_features(many, evals, scoring.CLASSIFICATION, 256, options)
   assert [s.to_dict() for s in a] == [s.to_dict() for s in b]
+
+
+# --- Through the gate: report contract and report.html ------------------------------------------------------------
+
+
+def test_cli_blocks_on_a_label_copy_and_renders_the_table(tmp_path, capsys, cancer):
+  from tfx_preflight import cli
+  frame = cancer[['mean_radius', 'target']].copy()
+  frame['<b>outcome</b>'] = frame['target']
+  train, evaluation = random_split(frame)
+  patterns = write_splits(str(tmp_path / 'data'), {'train': frame_rows(train), 'eval': frame_rows(evaluation)})
+  out = tmp_path / 'report'
+  code = cli.main(['check', '--train', patterns['train'], '--eval', patterns['eval'], '--label-key', 'target',
+                   '--checks', 'label_proxy', '--out', str(out)])
+  assert code == cli.EXIT_BLOCK, capsys.readouterr()
+  result = json.loads((out / 'report.json').read_text())
+  assert result['verdict'] == 'block' and result['checks']['label_proxy']['status'] == 'block'
+  assert [f['feature'] for f in result['checks']['label_proxy']['findings']] == ['<b>outcome</b>']
+  assert result['checks']['leakage']['status'] == 'skipped'
+  page = (out / 'report.html').read_text()
+  assert 'Strongest single features on eval' in page and '&lt;b&gt;outcome&lt;/b&gt;' in page and '<b>outcome' not in page
+  assert '[block] label_proxy' in capsys.readouterr().out
+
+
+def test_checks_label_proxy_without_label_key_is_a_usage_error(capsys, tmp_path):
+  from tfx_preflight import cli
+  code = cli.main(['check', '--train', 'a', '--eval', 'b', '--checks', 'label_proxy', '--out', str(tmp_path)])
+  assert code == cli.EXIT_USAGE and '--label-key' in capsys.readouterr().err

@@ -89,6 +89,8 @@ def config_from_args(args: argparse.Namespace) -> PreflightConfig:
       raise ConfigError(f'--checks takes a comma-separated subset of {",".join(CHECKS)}. Got {args.checks!r}.')
     if 'loss' in wanted and not args.module_file:
       raise ConfigError('--checks loss needs --module-file (the Trainer module to check).')
+    if 'label_proxy' in wanted and not (args.label_key or base.get('label_key')):
+      raise ConfigError('--checks label_proxy needs --label-key (the label a feature could give away).')
     for name in CHECKS:
       if name not in wanted:
         sections[name]['mode'] = 'off'
