@@ -332,3 +332,11 @@ def test_checks_label_proxy_without_label_key_is_a_usage_error(capsys, tmp_path)
   from tfx_preflight import cli
   code = cli.main(['check', '--train', 'a', '--eval', 'b', '--checks', 'label_proxy', '--out', str(tmp_path)])
   assert code == cli.EXIT_USAGE and '--label-key' in capsys.readouterr().err
+
+
+def test_label_absent_from_an_eval_split_fails_naming_it(tmp_path, beam_factory):
+  rows = small_rows(60, 7)
+  patterns = write_splits(str(tmp_path / 'data'), {'train': rows, 'eval': [{'x': r['x']} for r in rows]})
+  with pytest.raises(ValueError, match="label 'label' has no usable .* split 'eval'"):
+    label_proxy.check_label_proxy(patterns, 'train', ['eval'], LabelProxyConfig(), beam_factory, str(tmp_path / 'o'),
+                                  'label')

@@ -23,9 +23,9 @@ import apache_beam as beam
 import pyarrow as pa
 from tfx.dsl.io import fileio
 
+from tfx_preflight import data, records, report
 from tfx_preflight import label_proxy_counts as counts_lib
 from tfx_preflight import label_proxy_scoring as scoring
-from tfx_preflight import records, report
 from tfx_preflight.config import LabelProxyConfig
 from tfx_preflight.html_report import esc
 
@@ -158,7 +158,7 @@ def summarize(train: counts_lib.SplitCounts, evals: Mapping[str, counts_lib.Spli
   """The check's result from merged counts: a pure function of the counts."""
   for split, counts in [(train_split, train), *sorted(evals.items())]:
     if not counts.labelled:
-      raise ValueError(f'Label-proxy check: label {label_key!r} has no usable (non-missing, finite) value in any '
+      raise data.InputError(f'Label-proxy check: label {label_key!r} has no usable (non-missing, finite) value in any '
                        f'example of split {split!r} ({counts.examples} examples).')
   skipped_features = {}
   for counts in [train, *evals.values()]:
@@ -204,7 +204,7 @@ def check_label_proxy(examples: Mapping[str, str], train_split: str, eval_splits
   for split in splits:
     matched = sorted(f for f in fileio.glob(examples[split]) if not fileio.isdir(f))
     if not matched:
-      raise ValueError(f'Label-proxy check: no file matches {examples[split]!r} (split {split!r}).')
+      raise data.InputError(f'Label-proxy check: no file matches {examples[split]!r} (split {split!r}).')
     files[split] = matched
   fileio.makedirs(output_dir)
   with make_pipeline() as pipeline:
