@@ -10,6 +10,10 @@ Splits are pre-split input folders (`<data_root>/train/`, `<data_root>/eval/`) r
 `input_config` of train/eval patterns: that is how teams feed prepared splits to TFX, and it is the only way to give
 the splits different preprocessing or to leak rows across them (ExampleGen's own hash split sends byte-identical
 records to the same split).
+
+The `label_proxy` scenario adds a scalar feature, `review_queue`: the queue of the labelling tool each image was routed
+to *after* it was labelled, one queue per digit. It is joined into the export because it sits in the same table, and
+a model that gets it as an input learns the queue, not the digit: at prediction time no image has been reviewed yet.
 """
 
 from __future__ import annotations
@@ -32,7 +36,12 @@ TRAIN_SPLIT = 'train'
 EVAL_SPLIT = 'eval'
 DATA_FILE = 'data.tfrecord.gz'
 
-SCENARIOS = ('clean', 'normalize_train_only', 'leaky_split', 'zero_loss')
+SCENARIOS = ('clean', 'normalize_train_only', 'leaky_split', 'zero_loss', 'label_proxy')
+# label_proxy: the labelling tool's review queue, assigned after a digit was labelled (one queue per digit, ids 1..10);
+# 0 means "not reviewed yet", which is what every image has when the model is asked to classify it.
+PROXY_KEY = 'review_queue'
+NUM_QUEUES = NUM_CLASSES + 1
+UNREVIEWED_QUEUE = 0
 DEFAULT_SEED = 7
 DEFAULT_EVAL_FRACTION = 0.2
 # leaky_split: share of eval replaced by copies of train rows, half exact and half lightly noised.
@@ -51,6 +60,9 @@ class Splits:
   eval_labels: np.ndarray
   # Per eval row: -1 for a genuinely held-out row, else the index of the train row it was copied from.
   eval_copied_from: np.ndarray
+  # label_proxy only: the review queue of each row (a recoding of its label), written as feature PROXY_KEY.
+  train_queue: Optional[np.ndarray] = None
+  eval_queue: Optional[np.ndarray] = None
 
 
 def raw_images(seed: int = DEFAULT_SEED, limit: Optional[int] = None) -> tuple:
@@ -111,32 +123,46 @@ def make_splits(scenario: str, seed: int = DEFAULT_SEED, eval_fraction: float = 
     eval_pixels[slots] = copies
     eval_labels[slots] = train_labels[sources]
     copied_from[slots] = sources
-  return Splits(train_pixels, train_labels, eval_pixels.astype(np.float32), eval_labels, copied_from)
+  splits = Splits(train_pixels, train_labels, eval_pixels.astype(np.float32), eval_labels, copied_from)
+  if scenario == 'label_proxy':
+    # The export joins the labelling tool's table: each image carries the queue it was routed to after labelling.
+    splits.train_queue, splits.eval_queue = review_queue(train_labels), review_queue(eval_labels)
+  return splits
 
 
-def _examples(pixels: np.ndarray, labels: np.ndarray) -> Iterable[bytes]:
+def review_queue(labels: np.ndarray) -> np.ndarray:
+  """The queue a labelled digit is routed to: a fixed one-to-one recoding of the label into 1..10."""
+  return (3 * labels + 1) % NUM_CLASSES + 1
+
+
+def _examples(pixels: np.ndarray, labels: np.ndarray, queues: Optional[np.ndarray] = None) -> Iterable[bytes]:
   import tensorflow as tf  # Heavy import, only when writing.
-  for row, label in zip(pixels, labels):
-    yield tf.train.Example(features=tf.train.Features(feature={
+  for i, (row, label) in enumerate(zip(pixels, labels)):
+    feature = {
         PIXELS_KEY: tf.train.Feature(float_list=tf.train.FloatList(value=row.tolist())),
         LABEL_KEY: tf.train.Feature(int64_list=tf.train.Int64List(value=[int(label)])),
-    })).SerializeToString()
+    }
+    if queues is not None:
+      feature[PROXY_KEY] = tf.train.Feature(int64_list=tf.train.Int64List(value=[int(queues[i])]))
+    yield tf.train.Example(features=tf.train.Features(feature=feature)).SerializeToString()
 
 
-def write_tfrecords(path: str, pixels: np.ndarray, labels: np.ndarray) -> str:
+def write_tfrecords(path: str, pixels: np.ndarray, labels: np.ndarray, queues: Optional[np.ndarray] = None) -> str:
   """Gzipped tf.Example TFRecords (ImportExampleGen and tfx-bsl detect gzip from the .gz suffix)."""
   import tensorflow as tf
   tf.io.gfile.makedirs(os.path.dirname(path))
   with tf.io.TFRecordWriter(path, tf.io.TFRecordOptions(compression_type='GZIP')) as writer:
-    for record in _examples(pixels, labels):
+    for record in _examples(pixels, labels, queues):
       writer.write(record)
   return path
 
 
 def write_scenario(data_root: str, splits: Splits) -> Dict[str, str]:
   """Writes `<data_root>/train/` and `<data_root>/eval/`; returns split -> file pattern."""
-  write_tfrecords(os.path.join(data_root, TRAIN_SPLIT, DATA_FILE), splits.train_pixels, splits.train_labels)
-  write_tfrecords(os.path.join(data_root, EVAL_SPLIT, DATA_FILE), splits.eval_pixels, splits.eval_labels)
+  write_tfrecords(os.path.join(data_root, TRAIN_SPLIT, DATA_FILE), splits.train_pixels, splits.train_labels,
+                  splits.train_queue)
+  write_tfrecords(os.path.join(data_root, EVAL_SPLIT, DATA_FILE), splits.eval_pixels, splits.eval_labels,
+                  splits.eval_queue)
   return split_patterns(data_root)
 
 

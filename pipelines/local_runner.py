@@ -29,6 +29,7 @@ DEFAULT_RUNS_ROOT = data_lib.DEFAULT_RUNS_ROOT
 MODULES_DIR = os.path.join(_REPO, 'pipelines', 'modules')
 CNN_MODULE = os.path.join(MODULES_DIR, 'cnn_trainer.py')
 ZERO_LOSS_MODULE = os.path.join(MODULES_DIR, 'zero_loss_trainer.py')
+PROXY_MODULE = os.path.join(MODULES_DIR, 'proxy_trainer.py')
 # DirectRunner in this process: nothing to start, and the whole demo stays within 2 cores.
 DEFAULT_BEAM_ARGS = ('--direct_running_mode=in_memory', '--direct_num_workers=1')
 
@@ -39,8 +40,9 @@ MODEL_RUN_TYPE = 'ModelRun'
 
 
 def module_for(scenario: str) -> str:
-  """The Trainer module a scenario uses: the broken loss in zero_loss, the CNN everywhere else."""
-  return ZERO_LOSS_MODULE if scenario == 'zero_loss' else CNN_MODULE
+  """The Trainer module a scenario uses: the broken loss in zero_loss, the CNN that also reads the review queue in
+  label_proxy, the CNN everywhere else."""
+  return {'zero_loss': ZERO_LOSS_MODULE, 'label_proxy': PROXY_MODULE}.get(scenario, CNN_MODULE)
 
 
 @dataclasses.dataclass(frozen=True)

@@ -1,4 +1,4 @@
-"""`make demo` as a user runs it: the four scenarios, two at a time, each a real LocalDagRunner pipeline, and the
+"""`make demo` as a user runs it: the five scenarios, two at a time, each a real LocalDagRunner pipeline, and the
 table that says what the validation numbers claim without the gate and what the gate decides."""
 
 import os
@@ -15,6 +15,7 @@ EXPECTED = {  # scenario -> (gate verdict, Trainer ran, finding)
     'normalize_train_only': ('block (blessed=0)', 'no', 'skew/scale_mismatch (pixels)'),
     'leaky_split': ('block (blessed=0)', 'no', 'leakage/cross_split_duplicates'),
     'zero_loss': ('block (blessed=0)', 'no', 'loss/constant_loss'),
+    'label_proxy': ('block (blessed=0)', 'no', 'label_proxy/label_proxy (review_queue)'),
 }
 
 
@@ -50,6 +51,8 @@ def test_make_demo_runs_every_scenario_and_prints_the_table(tmp_path):
   assert float(rows['zero_loss'][1]) == 0.0 and float(rows['zero_loss'][4]) < 0.3
   # Normalizing one split makes validation loss wrong, and large rather than zero.
   assert float(rows['normalize_train_only'][1]) > 3 * float(rows['normalize_train_only'][3])
+  # A label proxy makes validation look better than the same model on images nobody has reviewed yet.
+  assert float(rows['label_proxy'][2]) > float(rows['label_proxy'][4])
 
   # Everything under the one root, a rerun starts clean, and each scenario's full output is kept.
   assert not stale.exists()

@@ -1,11 +1,11 @@
 """tfx-preflight: a TFX gate between ExampleGen and Trainer that blocks training on train/eval skew, leakage or a
 broken loss."""
 
-from tfx_preflight.config import ConfigError, LeakageConfig, LossConfig, PreflightConfig, SkewConfig
+from tfx_preflight.config import ConfigError, LabelProxyConfig, LeakageConfig, LossConfig, PreflightConfig, SkewConfig
 
 __version__ = '0.1.0'
 
-__all__ = ['ConfigError', 'LeakageConfig', 'LossConfig', 'Preflight', 'PreflightBlessing', 'PreflightConfig',
+__all__ = ['ConfigError', 'LabelProxyConfig', 'LeakageConfig', 'LossConfig', 'Preflight', 'PreflightBlessing', 'PreflightConfig',
            'PreflightReport', 'SkewConfig']
 
 

@@ -18,7 +18,7 @@ from tfx_preflight.config import ConfigError, PreflightConfig
 from tfx_preflight.data import InputError
 
 EXIT_OK, EXIT_BLOCK, EXIT_USAGE = 0, 1, 2
-CHECKS = ('skew', 'leakage', 'loss')
+CHECKS = ('skew', 'leakage', 'loss', 'label_proxy')
 
 
 class _Parser(argparse.ArgumentParser):
@@ -54,7 +54,7 @@ def build_parser() -> argparse.ArgumentParser:
                      help='features left out of hashing and comparison (IDs, timestamps)')
   check.add_argument('--group-key', metavar='KEY', help='entity feature (e.g. user_id) for group leakage')
   check.add_argument('--checks', metavar='LIST',
-                     help='comma-separated subset of skew,leakage,loss (default: every check whose inputs are given)')
+                     help='comma-separated subset of skew,leakage,loss,label_proxy (default: every check whose inputs are given)')
   check.add_argument('--config', metavar='FILE', help='JSON PreflightConfig with thresholds; flags override it')
   check.add_argument('--out', default='preflight_report', metavar='DIR', help='report directory')
   check.add_argument('-v', '--verbose', action='store_true', help='log progress and full tracebacks')
@@ -97,6 +97,8 @@ def config_from_args(args: argparse.Namespace) -> PreflightConfig:
       raise ConfigError(f'--checks takes a comma-separated subset of {",".join(CHECKS)}. Got {args.checks!r}.')
     if 'loss' in wanted and not args.module_file and not args.run_fn:
       raise ConfigError('--checks loss needs --module-file or --run-fn (the Trainer code to check).')
+    if 'label_proxy' in wanted and not (args.label_key or base.get('label_key')):
+      raise ConfigError('--checks label_proxy needs --label-key (the label a feature could give away).')
     for name in CHECKS:
       if name not in wanted:
         sections[name]['mode'] = 'off'

@@ -8,12 +8,12 @@ from tfx.utils import json_utils
 
 from tfx_preflight import executor
 from tfx_preflight.artifacts import PreflightBlessing, PreflightReport
-from tfx_preflight.config import LeakageConfig, LossConfig, PreflightConfig, SkewConfig
+from tfx_preflight.config import LabelProxyConfig, LeakageConfig, LossConfig, PreflightConfig, SkewConfig
 from tfx_preflight.spec import PreflightSpec
 
 
 class Preflight(base_beam_component.BaseBeamComponent):
-  """Checks train/eval skew, train/eval leakage and the Trainer's loss before training.
+  """Checks train/eval skew, train/eval leakage, label proxies and the Trainer's loss before training.
 
   Usage, between ExampleGen (and StatisticsGen/SchemaGen) and Trainer:
 
@@ -52,6 +52,7 @@ class Preflight(base_beam_component.BaseBeamComponent):
                skew: Union[SkewConfig, Mapping[str, Any], None] = None,
                leakage: Union[LeakageConfig, Mapping[str, Any], None] = None,
                loss: Union[LossConfig, Mapping[str, Any], None] = None,
+               label_proxy: Union[LabelProxyConfig, Mapping[str, Any], None] = None,
                fail_on_block: bool = False,
                exclude_features: Sequence[str] = ()):
     """Constructs a Preflight component.
@@ -74,6 +75,7 @@ class Preflight(base_beam_component.BaseBeamComponent):
       skew: SkewConfig or a dict of its fields (mode, thresholds, exclude_features).
       leakage: LeakageConfig or a dict of its fields (mode, fractions, exclude_features, near_duplicates, group_key).
       loss: LossConfig or a dict of its fields (mode, model_fn, input_fn, loss_fn, timeout_seconds).
+      label_proxy: LabelProxyConfig or a dict of its fields (mode, thresholds, exclude_features).
       fail_on_block: Raise (fail the run) instead of emitting blessed=0, for orchestrators without conditionals.
       exclude_features: Features every check leaves out (IDs, timestamps); per-check lists add to it.
 
@@ -86,6 +88,7 @@ class Preflight(base_beam_component.BaseBeamComponent):
                              eval_splits=(eval_splits if eval_splits is None or isinstance(eval_splits, str)
                                           else tuple(eval_splits)),  # A bare 'eval' is refused, not split up.
                              fail_on_block=fail_on_block, skew=skew, leakage=leakage, loss=loss,
+                             label_proxy=label_proxy,
                              exclude_features=tuple(exclude_features)
                              if isinstance(exclude_features, (list, tuple)) else exclude_features)
     spec = PreflightSpec(

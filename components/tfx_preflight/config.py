@@ -186,7 +186,50 @@ class LossConfig:
     _check_positive_int('loss', 'fit_steps', self.fit_steps)
 
 
-_SECTIONS = {'skew': SkewConfig, 'leakage': LeakageConfig, 'loss': LossConfig}
+@dataclasses.dataclass(frozen=True)
+class LabelProxyConfig:
+  """Label proxies: a single feature that predicts the label on eval (fitted on train) far better than the baseline.
+
+  Classification when the label is a string or a number with at most max_classes distinct values, else regression.
+  """
+  mode: str = 'block'
+  # Features never scored (features available only after the outcome that the model will not get are fine to list).
+  exclude_features: Tuple[str, ...] = ()
+  # Block: eval accuracy at least block_accuracy while the majority-label baseline is at most max_baseline_accuracy
+  # (classification), or eval R^2 at least block_r2 (regression).
+  block_accuracy: float = 0.99
+  max_baseline_accuracy: float = 0.9
+  block_r2: float = 0.99
+  # Warn: the strongest feature's skill ((acc - baseline) / (1 - baseline), or R^2) is at least dominant_skill and
+  # exceeds every other feature's by at least dominant_margin.
+  dominant_skill: float = 0.9
+  dominant_margin: float = 0.5
+  # Eval examples with a label needed before a score can block or warn.
+  min_examples: int = 20
+  # Numeric labels with more distinct values are scored as regression; string labels with more are not scored.
+  max_classes: int = 50
+  # Distinct values kept per feature before numeric values are coarsened and categorical ones folded.
+  max_values: int = 10000
+  # Features with longer lists (images, embeddings) are not scored.
+  max_list_length: int = 16
+  # A numeric feature's 1-D fit averages windows of about n_train / num_bins train examples.
+  num_bins: int = 256
+
+  def validate(self) -> None:
+    _check_mode('label_proxy', self.mode)
+    object.__setattr__(self, 'exclude_features',
+                       _check_names('label_proxy', 'exclude_features', self.exclude_features))
+    for name in ('block_accuracy', 'max_baseline_accuracy', 'block_r2', 'dominant_skill'):
+      _check_fraction('label_proxy', name, getattr(self, name))
+    _check_fraction('label_proxy', 'dominant_margin', self.dominant_margin)
+    _check_non_negative('label_proxy', 'min_examples', self.min_examples)
+    for name in ('max_classes', 'max_values', 'max_list_length', 'num_bins'):
+      _check_positive_int('label_proxy', name, getattr(self, name))
+    if self.max_classes < 2:
+      raise ConfigError(f'label_proxy.max_classes must be at least 2. Got {self.max_classes!r} instead.')
+
+
+_SECTIONS = {'skew': SkewConfig, 'leakage': LeakageConfig, 'loss': LossConfig, 'label_proxy': LabelProxyConfig}
 
 
 def _section_from(section: str, cls: type, value: Any) -> Any:
@@ -216,6 +259,7 @@ class PreflightConfig:
   skew: SkewConfig = dataclasses.field(default_factory=SkewConfig)
   leakage: LeakageConfig = dataclasses.field(default_factory=LeakageConfig)
   loss: LossConfig = dataclasses.field(default_factory=LossConfig)
+  label_proxy: LabelProxyConfig = dataclasses.field(default_factory=LabelProxyConfig)
 
   def __post_init__(self):
     for section, cls in _SECTIONS.items():

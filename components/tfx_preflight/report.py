@@ -4,8 +4,9 @@ Users parse report.json in their CI, so the keys here are stable (add freely, ne
 
   verdict: "pass" | "warn" | "block" | "not_checked"
   verdict_reason: why nothing was checked (only with verdict "not_checked")
-  checks.<skew|leakage|loss>.status: "pass" | "warn" | "block" | "skipped" | "not_checked"
-  checks.<name>.findings[]: {severity, message, kind (skew, leakage) or code (loss), ...}
+  checks.<skew|leakage|loss|label_proxy>.status: "pass" | "warn" | "block" | "skipped" | "not_checked"
+  checks.<name>.findings[]: {severity, message, kind (skew, leakage, label_proxy) or code (loss), ...}
+  checks.label_proxy.findings[]: also {feature, eval_split, metric, eval_score, baseline, skill, ...}
 
 One rule decides what a pass means (`verdict_of`): "pass" or "warn" only when at least one check ran and compared
 something real (at least one feature, at least one example of every split; see `unchecked_reason`). A check that ran
@@ -24,7 +25,7 @@ from typing import Any, Dict, Iterable, List, Mapping, Optional, Tuple
 from tfx.dsl.io import fileio
 
 REPORT_VERSION = 1
-CHECK_NAMES = ('skew', 'leakage', 'loss')
+CHECK_NAMES = ('skew', 'leakage', 'loss', 'label_proxy')
 SEVERITIES = ('warn', 'block')
 NOT_CHECKED = 'not_checked'
 _RANK = {'skipped': -1, NOT_CHECKED: -1, 'pass': 0, 'warn': 1, 'block': 2}

@@ -16,7 +16,7 @@ import apache_beam as beam
 from tensorflow_metadata.proto.v0 import schema_pb2, statistics_pb2
 from tfx.utils import io_utils
 
-from tfx_preflight import data, html_report, leakage, loss, report, report_dir, skew
+from tfx_preflight import data, html_report, label_proxy, leakage, loss, report, report_dir, skew
 from tfx_preflight.config import ConfigError, PreflightConfig, resolve_splits
 
 StatisticsBySplit = Dict[str, statistics_pb2.DatasetFeatureStatisticsList]
@@ -105,23 +105,13 @@ def check_names(config: PreflightConfig, names_by_split: Mapping[str, Iterable[s
   seen = set().union(*names_by_split.values())
   excluded = [('skew.exclude_features', config.skew.exclude_features),
               ('leakage.exclude_features', config.leakage.exclude_features),
-              ('exclude_features', getattr(config, 'exclude_features', None) or ())]
+              ('label_proxy.exclude_features', config.label_proxy.exclude_features),
+              ('exclude_features', config.exclude_features)]
   for setting, names in excluded:
     unknown = [name for name in names if name not in seen]
     if unknown:
       raise data.InputError(f'{setting} names {", ".join(map(repr, unknown))}, which no example has (a typo would '
                             f'leave in what was meant to be excluded); features: {_shown(seen)}.')
-
-
-def unknown_excluded_features(config: PreflightConfig, section: str, statistics: StatisticsBySplit,
-                              splits: Sequence[str]) -> None:
-  """A misspelled excluded feature would silently be compared after all: names no split has are an error."""
-  seen = set().union(*(_feature_names(statistics[s]) for s in splits))
-  unknown = [name for name in config.excluded(section) if name not in seen]
-  if unknown:
-    shown = ', '.join(sorted(seen)[:20]) + (', ...' if len(seen) > 20 else '')
-    raise data.InputError(f'exclude_features names {", ".join(map(repr, unknown))}, which no example has '
-                          f'(misspelled?): it would be compared after all. Features: {shown}.')
 
 
 def _start_loss_check(inputs: PreflightInputs, config: PreflightConfig, examples: Mapping[str, str], train: str,
@@ -156,6 +146,19 @@ def _leakage(config: PreflightConfig, examples: Mapping[str, str], train: str, e
                                  os.path.join(output_dir, 'leakage'), config.label_key)
 
 
+def _label_proxy(config: PreflightConfig, examples: Mapping[str, str], train: str, evals: Sequence[str],
+                 make_pipeline: Callable[[], beam.Pipeline], output_dir: str) -> Dict[str, Any]:
+  """Its own Beam pass for now (the leakage pass decodes the same batches; see label_proxy's docstring)."""
+  if config.label_proxy.mode == 'off':
+    return report.skipped('label_proxy.mode is off')
+  if not config.label_key:
+    return report.skipped('no label_key: nothing to predict')
+  logging.info('Preflight: label-proxy check')
+  with _naming_unreadable_file(examples):
+    return label_proxy.check_label_proxy(examples, train, evals, config.with_exclusions('label_proxy'), make_pipeline,
+                                         os.path.join(output_dir, 'label_proxy'), config.label_key)
+
+
 def run_checks(inputs: PreflightInputs, config: PreflightConfig, make_pipeline: Callable[[], beam.Pipeline],
                output_dir: str) -> Dict[str, Any]:
   """Runs every enabled check and returns the report (not yet written). Bad inputs raise with a clear message."""
@@ -176,13 +179,12 @@ def run_checks(inputs: PreflightInputs, config: PreflightConfig, make_pipeline: 
                        f'{", ".join(sorted(statistics))}.')
   if statistics is not None:
     _check_keys_present(config, statistics, used)
-    if config.skew.mode != 'off':
-      unknown_excluded_features(config, 'skew', statistics, used)
 
   loss_check = _start_loss_check(inputs, config, examples, train, evals, statistics, output_dir)
   with loss_check or contextlib.nullcontext():  # An error in another check stops the probe.
     checks = {'skew': _skew(config, statistics, train, evals, inputs),
-              'leakage': _leakage(config, examples, train, evals, make_pipeline, output_dir)}
+              'leakage': _leakage(config, examples, train, evals, make_pipeline, output_dir),
+              'label_proxy': _label_proxy(config, examples, train, evals, make_pipeline, output_dir)}
     if statistics is None and checks['leakage'].get('features_seen'):  # No statistics: the hashing saw the names.
       check_names(config, checks['leakage']['features_seen'])
     if loss_check is None:
@@ -219,6 +221,7 @@ def write_report(result: Dict[str, Any], output_dir: str) -> Dict[str, Any]:
       'skew': skew.render_html(result['checks']['skew'], statistics or {}, train, evals, output_dir),
       'leakage': leakage.render_html(result['checks']['leakage']),
       'loss': loss.render_html(result['checks']['loss']),
+      'label_proxy': label_proxy.render_html(result['checks']['label_proxy']),
   }
   report.write_atomically(os.path.join(output_dir, report.REPORT_HTML), html_report.render(result, fragments))
   report.write_atomically(os.path.join(output_dir, report.REPORT_JSON), report.to_json(result))
@@ -253,6 +256,7 @@ def headline_numbers(result: Mapping[str, Any]) -> Dict[str, Any]:
       'skew_status': checks['skew']['status'],
       'leakage_status': checks['leakage']['status'],
       'loss_status': checks['loss']['status'],
+      'label_proxy_status': checks['label_proxy']['status'],
       'skew_findings': len(checks['skew'].get('findings', [])),
       'loss_findings': len(checks['loss'].get('findings', [])),
       'leaked_eval_examples': sum(int(c.get('duplicate_examples', 0)) for c in cross),

@@ -1,0 +1,233 @@
+"""Label proxies: a feature that gives the label away, the other road to a validation loss too good to be true.
+
+A copy of the label under another name, a one-to-one recoding ("yes"/"no" for 1/0), a field written after the outcome,
+or a numeric feature that is a monotone function of a numeric label: train and eval agree perfectly, so no
+split-comparison check sees it. This check fits, per feature, the simplest one-feature predictor on train and scores
+it on eval against the baseline (label_proxy_scoring.py); it blocks when one feature alone reaches near-perfect eval
+accuracy / R^2 and warns when one feature is far stronger than all others. Scoring on eval, never on train, is what
+keeps identifiers quiet: an ID unique per row memorizes train and predicts nothing on eval.
+
+Beam: per split, files -> RecordBatches (records.py, tfx-bsl's decoder) -> `LabelProxyCounts`, a CombineGlobally of
+`LabelProxyCombineFn` (numpy per batch, mergeable counts: label_proxy_counts.py) -> one JSON file per split read back
+by the driver. Its own job for now: the leakage job decodes the same batches, and the counts can join it as one more
+branch (the PTransform takes RecordBatches) once that job exposes them.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from typing import Any, Callable, Dict, Iterator, List, Mapping, Optional, Sequence
+
+import apache_beam as beam
+import pyarrow as pa
+from tfx.dsl.io import fileio
+
+from tfx_preflight import data, records, report
+from tfx_preflight import label_proxy_counts as counts_lib
+from tfx_preflight import label_proxy_scoring as scoring
+from tfx_preflight.config import LabelProxyConfig
+from tfx_preflight.html_report import esc
+
+KIND = 'label_proxy'
+DOMINANT = 'dominant_feature'
+BATCH_SIZE = 8192
+COUNTS_FILE = 'label_proxy_counts-{split}.json'
+_SHOWN_SCORES = 10
+
+
+def count_options(config: LabelProxyConfig, label_key: str) -> counts_lib.CountOptions:
+  return counts_lib.CountOptions(label_key=label_key, exclude=tuple(sorted(config.exclude_features)),
+                                 max_classes=config.max_classes, max_values=config.max_values,
+                                 max_list_length=config.max_list_length)
+
+
+@beam.typehints.with_input_types(pa.RecordBatch)
+@beam.typehints.with_output_types(counts_lib.SplitCounts)
+class LabelProxyCombineFn(beam.CombineFn):
+  """RecordBatches of one split -> their SplitCounts (per-feature (value, label) counts and label moments)."""
+
+  def __init__(self, options: counts_lib.CountOptions):
+    self._options = options
+
+  def create_accumulator(self) -> counts_lib.SplitCounts:
+    return counts_lib.SplitCounts()
+
+  def add_input(self, accumulator: counts_lib.SplitCounts, batch: pa.RecordBatch) -> counts_lib.SplitCounts:
+    return counts_lib.merge_split_counts(accumulator, counts_lib.count_batch(batch, self._options), self._options)
+
+  def merge_accumulators(self, accumulators) -> counts_lib.SplitCounts:
+    return counts_lib.merge_all(accumulators, self._options)
+
+  def extract_output(self, accumulator: counts_lib.SplitCounts) -> counts_lib.SplitCounts:
+    return accumulator
+
+
+class LabelProxyCounts(beam.PTransform):
+  """PCollection of RecordBatches (decoded tf.Examples of one split) -> a PCollection of one SplitCounts."""
+
+  def __init__(self, options: counts_lib.CountOptions):
+    super().__init__()
+    if not options.label_key:
+      raise ValueError('LabelProxyCounts needs a label_key.')
+    self._options = options
+
+  def expand(self, batches: beam.PCollection) -> beam.PCollection:
+    return batches | 'CountValuesAndLabels' >> beam.CombineGlobally(LabelProxyCombineFn(self._options))
+
+
+def _file_batches(path: str) -> Iterator[pa.RecordBatch]:
+  for _, batch in records.iter_record_batches(path, BATCH_SIZE):
+    yield batch
+
+
+def _write_json(counts: counts_lib.SplitCounts, path: str) -> None:
+  with fileio.open(path, 'w') as f:
+    f.write(json.dumps(counts_lib.to_jsonable(counts), sort_keys=True))
+
+
+def build_pipeline(pipeline: beam.Pipeline, files: Mapping[str, Sequence[str]], options: counts_lib.CountOptions,
+                   output_dir: str) -> None:
+  """Adds, per split, read -> count -> write `output_dir/label_proxy_counts-<split>.json`."""
+  for split in sorted(files):
+    path = os.path.join(output_dir, COUNTS_FILE.format(split=split))
+    _ = (pipeline
+         | f'Files[{split}]' >> beam.Create(sorted(files[split]))
+         | f'Spread[{split}]' >> beam.Reshuffle()
+         | f'Decode[{split}]' >> beam.FlatMap(_file_batches)
+         | f'Count[{split}]' >> LabelProxyCounts(options)
+         | f'Write[{split}]' >> beam.Map(_write_json, path))
+
+
+def read_counts(output_dir: str, split: str) -> counts_lib.SplitCounts:
+  with fileio.open(os.path.join(output_dir, COUNTS_FILE.format(split=split)), 'r') as f:
+    return counts_lib.from_jsonable(json.loads(f.read()))
+
+
+# --- Findings -------------------------------------------------------------------------------------------------------
+
+
+def _metric_text(score: scoring.FeatureScore) -> str:
+  if score.metric == 'accuracy':
+    return f'accuracy {score.eval_score:.4f} (majority-label baseline {score.baseline:.4f})'
+  return f'R^2 {score.eval_score:.4f} (train-mean baseline {score.baseline:.4f})'
+
+
+def _blocks(score: scoring.FeatureScore, config: LabelProxyConfig) -> bool:
+  if score.metric == 'accuracy':
+    return score.eval_score >= config.block_accuracy and score.baseline <= config.max_baseline_accuracy
+  return score.eval_score >= config.block_r2
+
+
+def _finding(severity: str, kind: str, message: str, score: scoring.FeatureScore, **extra: Any) -> Dict[str, Any]:
+  return report.finding(severity, message, kind=kind, **score.to_dict(), **extra)
+
+
+def findings_for(scores: Sequence[scoring.FeatureScore], config: LabelProxyConfig, label_key: str) -> List[Dict]:
+  """Blocks for near-perfect one-feature predictors, a warning for a feature far ahead of all others (per split)."""
+  findings = []
+  for split in sorted({s.eval_split for s in scores}):
+    ranked = [s for s in scores if s.eval_split == split and s.eval_examples >= config.min_examples]
+    blocked = [s for s in ranked if _blocks(s, config)]
+    for s in blocked:
+      findings.append(_finding(
+          'block', KIND,
+          f'Feature {s.feature!r} alone predicts label {label_key!r} on eval split {split!r}: {_metric_text(s)}, '
+          f'fitted on {s.train_examples} train examples, scored on {s.eval_examples} eval examples. A copy or '
+          f'recoding of the label, or a value known only after the outcome: validation numbers of a model that sees '
+          f'it say nothing. Drop it, or list it in label_proxy.exclude_features if it is really available at '
+          f'prediction time.', s))
+    rest = [s for s in ranked if s not in blocked]
+    if rest and rest[0].skill >= config.dominant_skill:
+      runner_up = rest[1] if len(rest) > 1 else None
+      second = runner_up.skill if runner_up else 0.0
+      if rest[0].skill - second >= config.dominant_margin:
+        top = rest[0]
+        other = f'the next best, {runner_up.feature!r}, reaches skill {second:.3f}' if runner_up else \
+            'no other feature is scored'
+        findings.append(_finding(
+            'warn', DOMINANT,
+            f'Feature {top.feature!r} predicts label {label_key!r} on eval split {split!r} far better than any other '
+            f'feature: {_metric_text(top)}, skill {top.skill:.3f}; {other}. Check that it is known at prediction '
+            f'time.', top, runner_up=runner_up.feature if runner_up else None, runner_up_skill=round(second, 6)))
+  return findings
+
+
+def summarize(train: counts_lib.SplitCounts, evals: Mapping[str, counts_lib.SplitCounts], train_split: str,
+              config: LabelProxyConfig, label_key: str) -> Dict[str, Any]:
+  """The check's result from merged counts: a pure function of the counts."""
+  for split, counts in [(train_split, train), *sorted(evals.items())]:
+    if not counts.labelled:
+      raise data.InputError(f'Label-proxy check: label {label_key!r} has no usable (non-missing, finite) value in any '
+                       f'example of split {split!r} ({counts.examples} examples).')
+  skipped_features = {}
+  for counts in [train, *evals.values()]:
+    for name, reason in counts.skipped.items():
+      skipped_features.setdefault(name, reason)
+  options = count_options(config, label_key)
+  task, why = scoring.choose_task(train, list(evals.values()), config.max_classes)
+  details = {'label_key': label_key, 'task': task, 'task_reason': why, 'skipped_features': skipped_features,
+             'exclude_features': sorted(config.exclude_features)}
+  if task is None:
+    return report.skipped(f'label {label_key!r} cannot be scored: {why}', **details)
+  scores = scoring.score_features(train, evals, task, config.num_bins, options)
+  if not scores:
+    return report.skipped('no feature to score besides the label (long lists are not scored)', **details)
+  findings = findings_for(scores, config, label_key)
+  shown = {split: [s.to_dict() for s in scores if s.eval_split == split][:_SHOWN_SCORES] for split in sorted(evals)}
+  return {'status': report.status_for(findings, config.mode), 'findings': findings, 'scores': shown,
+          'scored_features': len({s.feature for s in scores}), **details}
+
+
+def check_label_proxy(examples: Mapping[str, str], train_split: str, eval_splits: Sequence[str],
+                      config: LabelProxyConfig, make_pipeline: Callable[[], beam.Pipeline], output_dir: str,
+                      label_key: Optional[str]) -> Dict[str, Any]:
+  """Scores every feature as a one-feature predictor of `label_key` (fitted on train, scored on each eval split).
+
+  Args:
+    examples: split name -> file pattern of tf.Example TFRecord files (gzip detected from the bytes).
+    train_split, eval_splits: the fit split and the splits scored.
+    config: thresholds and excluded features.
+    make_pipeline: builds the Beam pipeline (so `beam_pipeline_args` apply); one pipeline counts every split.
+    output_dir: receives one JSON file of counts per split.
+    label_key: the label; without it the check is skipped (nothing to predict).
+
+  Returns:
+    {status, findings, scores: {eval split: top features}, task, skipped_features, ...}.
+  """
+  if config.mode == 'off':
+    return report.skipped('label_proxy.mode is off')
+  if not label_key:
+    return report.skipped('no label_key: nothing to predict')
+  splits = (train_split, *eval_splits)
+  files = {}
+  for split in splits:
+    matched = sorted(f for f in fileio.glob(examples[split]) if not fileio.isdir(f))
+    if not matched:
+      raise data.InputError(f'Label-proxy check: no file matches {examples[split]!r} (split {split!r}).')
+    files[split] = matched
+  fileio.makedirs(output_dir)
+  with make_pipeline() as pipeline:
+    build_pipeline(pipeline, files, count_options(config, label_key), output_dir)
+  evals = {split: read_counts(output_dir, split) for split in eval_splits}
+  return summarize(read_counts(output_dir, train_split), evals, train_split, config, label_key)
+
+
+def render_html(result: Mapping[str, Any]) -> str:
+  """The strongest features per eval split, with their score and the baseline; everything escaped."""
+  if result.get('status') == 'skipped' or 'scores' not in result:
+    return ''
+  parts = [f'<p>Label <code>{esc(result.get("label_key"))}</code>: {esc(result.get("task"))} '
+           f'({esc(result.get("task_reason"))}); each feature fitted alone on train, scored on eval.</p>']
+  for split, rows in sorted(result['scores'].items()):
+    body = ''.join(f'<tr><td>{esc(r["feature"])}</td><td>{esc(r["feature_kind"])}</td><td>{esc(r["metric"])}</td>'
+                   f'<td>{r["eval_score"]:.4f}</td><td>{r["baseline"]:.4f}</td><td>{r["skill"]:.3f}</td>'
+                   f'<td>{esc(r["eval_examples"])}</td></tr>' for r in rows)
+    parts.append(f'<h3>Strongest single features on {esc(split)}</h3><table><tr><th>feature</th><th>kind</th>'
+                 f'<th>metric</th><th>eval score</th><th>baseline</th><th>skill</th><th>eval examples</th></tr>'
+                 f'{body}</table>')
+  skipped = result.get('skipped_features') or {}
+  if skipped:
+    parts.append('<p>Not scored: ' + '; '.join(f'<code>{esc(k)}</code> ({esc(v)})' for k, v in sorted(skipped.items()))
+                 + '</p>')
+  return ''.join(parts)
