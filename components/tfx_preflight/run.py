@@ -110,8 +110,8 @@ def check_names(config: PreflightConfig, names_by_split: Mapping[str, Iterable[s
   for setting, names in excluded:
     unknown = [name for name in names if name not in seen]
     if unknown:
-      raise data.InputError(f'{setting} names {", ".join(map(repr, unknown))}, which no example has (misspelled? a typo would '
-                            f'leave in what was meant to be excluded); features: {_shown(seen)}.')
+      raise data.InputError(f'{setting} names {", ".join(map(repr, unknown))}, which no example has (misspelled? '
+                            f'it would be compared after all); features: {_shown(seen)}.')
 
 
 def _start_loss_check(inputs: PreflightInputs, config: PreflightConfig, examples: Mapping[str, str], train: str,
