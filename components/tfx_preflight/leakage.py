@@ -52,9 +52,9 @@ _MAX_SHOWN_CHARS = 60
 _NO_LABEL = np.uint64(0)
 
 _STATS = 'stats'
-_NEAR_PIECES = 'near_pieces'
-# Shards of the second near-duplicate step (verified pairs regrouped by eval example): few pairs, few shards.
-MAX_NEAR_BEST_SHARDS = 16
+_NEAR_BANDS = 'near_bands'
+_NEAR_TRAIN = 'near_train'
+_NEAR_EVAL = 'near_eval'
 
 
 @dataclasses.dataclass(frozen=True)
@@ -78,10 +78,6 @@ class _Plan:
   def hash_kinds(self) -> Tuple[str, ...]:
     """Kinds joined by equal hashes (near-duplicates have their own join, near_duplicates.py)."""
     return (EXACT,) + ((GROUP,) if self.group_key else ())
-
-  @property
-  def near_best_shards(self) -> int:
-    return min(self.num_shards, MAX_NEAR_BEST_SHARDS)
 
 
 # --- Counters merged across batches and shards --------------------------------------------------------------------
@@ -153,9 +149,12 @@ class _HashFileFn(beam.DoFn):
         part['label'] = np.zeros(n, dtype=np.uint64)
       if plan.near:
         near = near_features.near_batch(batch, features, plan.near, probe=split_id > 0)
-        for shard, piece in near_duplicates.shard_pieces(split_id, part['file'], part['index'], part[EXACT],
-                                                         part['label'], near, plan.num_shards):
-          yield beam.pvalue.TaggedOutput(_NEAR_PIECES, (shard, piece))
+        bands, payloads = near_duplicates.batch_outputs(split_id, part['file'], part['index'], part[EXACT],
+                                                        part['label'], near, plan.num_shards)
+        for item in bands:
+          yield beam.pvalue.TaggedOutput(_NEAR_BANDS, item)
+        for item in payloads:
+          yield beam.pvalue.TaggedOutput(_NEAR_TRAIN if split_id == 0 else _NEAR_EVAL, item)
       if plan.group_key:
         group, present = hashing.hash_single_feature(batch, plan.group_key)
         part[GROUP] = group
@@ -257,48 +256,62 @@ class _JoinShardFn(beam.DoFn):
       yield '\n'.join(lines)
 
 
-class _NearJoinFn(beam.DoFn):
-  """One band shard: verified candidate pairs, the best per eval example, keyed for the regrouping by eval example."""
+class _BucketPairsFn(beam.DoFn):
+  """One band shard: distinct cross-split pairs sharing a bucket, sharded by their train example."""
 
   def __init__(self, plan: _Plan):
     self._plan = plan
 
   def process(self, element) -> Iterable[Any]:
     _, pieces = element
-    counters, best = near_duplicates.join_shard(pieces, self._plan.near)
+    pairs, counters = near_duplicates.bucket_pairs(pieces, self._plan.near.max_bucket_pairs)
     yield beam.pvalue.TaggedOutput(_STATS, {NEAR: {'buckets': counters}})
-    if len(best):
-      shard = near_duplicates.eval_shard(best, self._plan.near_best_shards)
-      for s in np.unique(shard):
-        yield int(s), best[shard == s]
+    for shard, rows in near_duplicates.split_by_shard(near_duplicates.id_shard(pairs[:, 0], self._plan.num_shards),
+                                                      self._plan.num_shards):
+      yield shard, pairs[rows]
 
 
-class _NearReduceFn(beam.DoFn):
-  """Every verified pair of a set of eval examples: one best pair each, counted per eval split."""
+class _AttachTrainFn(beam.DoFn):
 
   def __init__(self, plan: _Plan):
     self._plan = plan
 
   def process(self, element) -> Iterable[Any]:
-    _, parts = element
+    _, grouped = element
+    yield from near_duplicates.attach_train(grouped['pairs'], grouped['payload'], self._plan.num_shards)
+
+
+class _VerifyFn(beam.DoFn):
+  """One eval shard: every candidate pair verified, the best per eval example counted and listed."""
+
+  def __init__(self, plan: _Plan):
+    self._plan = plan
+
+  def process(self, element) -> Iterable[Any]:
+    _, grouped = element
     plan = self._plan
-    counters, lines = near_duplicates.reduce_best(parts, plan.splits, plan.files, plan.max_samples, plan.near)
-    yield beam.pvalue.TaggedOutput(_STATS, {NEAR: counters})
+    counters, best = near_duplicates.verify_eval_shard(grouped['pairs'], grouped['payload'], plan.near)
+    counted, lines = near_duplicates.count_best(best, plan.splits, plan.files, plan.max_samples, plan.near)
+    yield beam.pvalue.TaggedOutput(_STATS, {NEAR: {'buckets': counters, **counted}})
     if lines:
       yield '\n'.join(lines)
 
 
-def _near_join(hashed: Sequence[beam.PCollection], plan: _Plan) -> Tuple[beam.PCollection, beam.PCollection]:
-  """Band pieces -> shards -> verified best pairs -> regrouped by eval example; returns (tsv lines, counters)."""
-  joined = (hashed
-            | 'FlattenNear' >> beam.Flatten()
-            | 'GroupByBand' >> beam.GroupByKey()
-            | 'NearJoin' >> beam.ParDo(_NearJoinFn(plan)).with_outputs(_STATS, main='best'))
-  reduced = (joined.best
-             | 'GroupByEvalExample' >> beam.GroupByKey()
-             | 'NearBest' >> beam.ParDo(_NearReduceFn(plan)).with_outputs(_STATS, main='lines'))
-  counters = (joined[_STATS], reduced[_STATS]) | 'FlattenNearStats' >> beam.Flatten()
-  return reduced.lines, counters
+def _near_join(bands: Sequence[beam.PCollection], train: Sequence[beam.PCollection],
+               evals: Sequence[beam.PCollection], plan: _Plan) -> Tuple[beam.PCollection, beam.PCollection]:
+  """Band shards -> pairs -> with train payloads -> with eval payloads, verified; returns (tsv lines, counters)."""
+  pairs = (bands
+           | 'FlattenNearBands' >> beam.Flatten()
+           | 'GroupByBand' >> beam.GroupByKey()
+           | 'BucketPairs' >> beam.ParDo(_BucketPairsFn(plan)).with_outputs(_STATS, main='pairs'))
+  with_train = ({'pairs': pairs.pairs, 'payload': train | 'FlattenNearTrain' >> beam.Flatten()}
+                | 'JoinTrainExamples' >> beam.CoGroupByKey()
+                | 'AttachTrain' >> beam.ParDo(_AttachTrainFn(plan)))
+  verified = ({'pairs': with_train, 'payload': evals | 'FlattenNearEval' >> beam.Flatten()}
+              | 'JoinEvalExamples' >> beam.CoGroupByKey()
+              | 'Verify' >> beam.ParDo(_VerifyFn(plan)).with_outputs(_STATS, main='lines'))
+  counters = (pairs[_STATS], verified[_STATS]) | 'FlattenNearStats' >> beam.Flatten()
+  return verified.lines, counters
 
 
 # --- Driver side ----------------------------------------------------------------------------------------------------
@@ -341,15 +354,17 @@ def make_plan(examples: Mapping[str, str], train_split: str, eval_splits: Sequen
 
 def build_pipeline(pipeline: beam.Pipeline, plan: _Plan, output_dir: str) -> None:
   """Adds the leakage steps to `pipeline`; results land in output_dir (stats JSON and the duplicate list)."""
-  parts, counters, near_pieces = [], [], []
+  parts, counters, near_bands, near_train, near_eval = [], [], [], [], []
   for split_id, split in enumerate(plan.splits):
     file_ids = [i for i, (s, _) in enumerate(plan.files) if s == split_id]
     hashed = (pipeline
               | f'Files[{split}]' >> beam.Create(file_ids)
-              | f'Hash[{split}]' >> beam.ParDo(_HashFileFn(plan)).with_outputs(_STATS, _NEAR_PIECES, main='parts'))
+              | f'Hash[{split}]' >> beam.ParDo(_HashFileFn(plan)).with_outputs(_STATS, _NEAR_BANDS, _NEAR_TRAIN,
+                                                                              _NEAR_EVAL, main='parts'))
     parts.append(hashed.parts)
     counters.append(hashed[_STATS])
-    near_pieces.append(hashed[_NEAR_PIECES])
+    near_bands.append(hashed[_NEAR_BANDS])
+    (near_train if split_id == 0 else near_eval).append(hashed[_NEAR_TRAIN if split_id == 0 else _NEAR_EVAL])
   joined = (parts
             | 'FlattenParts' >> beam.Flatten()
             | 'Shard' >> beam.ParDo(_ShardFn(plan))
@@ -357,7 +372,7 @@ def build_pipeline(pipeline: beam.Pipeline, plan: _Plan, output_dir: str) -> Non
             | 'Join' >> beam.ParDo(_JoinShardFn(plan)).with_outputs(_STATS, main='lines'))
   lines = [joined.lines]
   if plan.near:
-    near_lines, near_counters = _near_join(near_pieces, plan)
+    near_lines, near_counters = _near_join(near_bands, near_train, near_eval, plan)
     lines.append(near_lines)
     counters.append(near_counters)
   _ = (lines

@@ -1,14 +1,14 @@
-"""Near-duplicate join on Beam: band buckets -> cross-split candidate pairs -> verified by real distance -> per eval row.
+"""Near-duplicate join on Beam: band buckets -> cross-split candidate pairs -> verified by real distance -> counted.
 
-Steps (inside leakage's one pipeline, see leakage.build_pipeline):
-  1. per batch (near_features.near_batch): band keys and a compact payload per example;
-  2. NearShard: cut each batch by key into shards, each piece carrying only the payload of rows it keys;
-  3. GroupByKey per shard, then `join_shard`: sort keys, and within every bucket holding train and eval rows pair each
-     eval row with each train row (a bucket with more than max_bucket_pairs pairs is skipped and counted), drop repeats
-     across bands, verify every pair by its real distance and keep each eval row's best verified pair;
-  4. NearBest: regroup the (few) verified pairs by eval example (`reduce_best`) so bands that landed in different shards
-     count an eval example once: counts, label conflicts and samples per eval split, and one duplicates.tsv line each.
-No all-pairs step: work is proportional to bucket sizes; nothing but small counters reaches the driver.
+Three shuffles inside leakage's one pipeline (see leakage.build_pipeline); no all-pairs step, nothing on the driver
+but small counters, and every example's payload (the values verification needs) shuffled once:
+  1. Bands: per batch (near_features.near_batch) the band keys with the example's id go to shards by key. Per shard,
+     `bucket_pairs` sorts the keys and pairs each eval example with each train example of the same bucket (a bucket
+     with more than max_bucket_pairs pairs is skipped and counted: this bounds work and memory), dropping repeats.
+  2. Train side: the pairs, sharded by their train example, meet the train payloads of that shard (`attach_train`).
+  3. Eval side: the pairs with their train payload, sharded by their eval example, meet the eval payloads of that
+     shard (`verify_eval_shard`): every pair is verified by its real distance and each eval example keeps its best
+     verified pair, so an eval example found by several bands counts once. Then counts, samples, duplicates.tsv lines.
 """
 
 from __future__ import annotations
@@ -26,14 +26,16 @@ GROUPS = ('columns', 'vectors', 'text')
 BEST_FIELDS = ('eval_split', 'eval_file', 'eval_index', 'train_file', 'train_index', 'not_exact', 'score',
                'label_conflict', 'columns', 'vectors', 'text')
 _F = {name: i for i, name in enumerate(BEST_FIELDS)}
+_INDEX_BITS = 40
+_ARRAYS = ('split', 'row_id', 'exact', 'label', 'exact_part', 'shape')
+_RAGGED = ('columns', 'vectors', 'segments', 'shingles')
 
 
 @dataclasses.dataclass
-class Piece:
-  """One batch's share of one shard: keys, and the payload of the rows they key."""
-  split: int
-  file: np.ndarray
-  index: np.ndarray
+class Payload:
+  """What verification needs of some examples: where they are, their hashes and their feature groups."""
+  split: np.ndarray  # int64 split id (0: train)
+  row_id: np.ndarray  # int64 file id << 40 | record index
   exact: np.ndarray  # (k, 2) full content hash: a pair with equal hashes is an exact copy
   label: np.ndarray
   exact_part: np.ndarray
@@ -42,40 +44,56 @@ class Piece:
   vectors: Ragged
   segments: Ragged
   shingles: Ragged
-  keys: np.ndarray
-  key_rows: np.ndarray
+
+  def take(self, rows: np.ndarray) -> Payload:
+    return Payload(*(getattr(self, f)[rows] for f in _ARRAYS), *(getattr(self, f).take(rows) for f in _RAGGED))
+
+  @staticmethod
+  def concat(parts: Sequence[Payload]) -> Payload:
+    return Payload(*(np.concatenate([getattr(p, f) for p in parts]) for f in _ARRAYS),
+                   *(Ragged.concat([getattr(p, f) for p in parts]) for f in _RAGGED))
 
 
-def shard_pieces(split: int, file: np.ndarray, index: np.ndarray, exact: np.ndarray, label: np.ndarray,
-                 near: NearBatch, num_shards: int) -> Iterable[Tuple[int, Piece]]:
-  """(shard, piece) per shard that any key of this batch falls in."""
-  shard = (near.keys % np.uint64(num_shards)).astype(np.int64)
+def row_ids(file_id: np.ndarray, index: np.ndarray) -> np.ndarray:
+  return (file_id.astype(np.int64) << _INDEX_BITS) | index.astype(np.int64)
+
+
+def id_shard(ids: np.ndarray, num_shards: int) -> np.ndarray:
+  return (hashing.fmix64(ids.astype(np.uint64)) % np.uint64(num_shards)).astype(np.int64)
+
+
+def split_by_shard(shard: np.ndarray, num_shards: int) -> Iterable[Tuple[int, np.ndarray]]:
   order = np.argsort(shard, kind='stable')
   bounds = np.searchsorted(shard[order], np.arange(num_shards + 1))
   for s in range(num_shards):
-    if bounds[s] == bounds[s + 1]:
-      continue
-    chosen = order[bounds[s]:bounds[s + 1]]
-    rows, key_rows = np.unique(near.key_rows[chosen], return_inverse=True)
-    yield s, Piece(split, file[rows], index[rows], exact[rows], label[rows], near.exact_part[rows], near.shape[rows],
-                   near.columns.take(rows), near.vectors.take(rows), near.segments.take(rows),
-                   near.shingles.take(rows), near.keys[chosen], key_rows.astype(np.int64))
+    if bounds[s] < bounds[s + 1]:
+      yield s, order[bounds[s]:bounds[s + 1]]
 
 
-def _concat(pieces: Sequence[Piece]) -> Tuple[Piece, np.ndarray]:
-  """All pieces as one (rows renumbered) and the split of every row."""
-  sizes = np.array([len(p.file) for p in pieces], dtype=np.int64)
-  starts = np.concatenate([[0], np.cumsum(sizes)[:-1]])
-  split = np.repeat(np.array([p.split for p in pieces], dtype=np.int64), sizes)
-  merged = Piece(
-      0, np.concatenate([p.file for p in pieces]).astype(np.int64), np.concatenate([p.index for p in pieces]),
-      np.concatenate([p.exact for p in pieces]), np.concatenate([p.label for p in pieces]),
-      np.concatenate([p.exact_part for p in pieces]), np.concatenate([p.shape for p in pieces]),
-      Ragged.concat([p.columns for p in pieces]), Ragged.concat([p.vectors for p in pieces]),
-      Ragged.concat([p.segments for p in pieces]), Ragged.concat([p.shingles for p in pieces]),
-      np.concatenate([p.keys for p in pieces]),
-      np.concatenate([p.key_rows + start for p, start in zip(pieces, starts)]))
-  return merged, split
+def batch_outputs(split: int, file: np.ndarray, index: np.ndarray, exact: np.ndarray, label: np.ndarray,
+                  near: NearBatch, num_shards: int) -> Tuple[List[Tuple[int, Tuple]], List[Tuple[int, Payload]]]:
+  """A batch's (key shard, (split, keys, ids)) band pieces and (id shard, payload) pieces."""
+  ids = row_ids(file, index)
+  key_ids = ids[near.key_rows]
+  bands = [(s, (split, near.keys[rows], key_ids[rows]))
+           for s, rows in split_by_shard((near.keys % np.uint64(num_shards)).astype(np.int64), num_shards)]
+  payload = Payload(np.full(len(ids), split, dtype=np.int64), ids, exact, label, near.exact_part, near.shape,
+                    near.columns, near.vectors, near.segments, near.shingles)
+  payloads = [(s, payload.take(rows)) for s, rows in split_by_shard(id_shard(ids, num_shards), num_shards)]
+  return bands, payloads
+
+
+def bucket_pairs(pieces: Iterable[Tuple], max_bucket_pairs: int) -> Tuple[np.ndarray, Dict[str, int]]:
+  """(k, 2) distinct (train id, eval id) pairs of one band shard, and bucket counters."""
+  pieces = list(pieces)
+  keys = np.concatenate([p[1] for p in pieces])
+  ids = np.concatenate([p[2] for p in pieces])
+  split = np.concatenate([np.full(len(p[1]), p[0], dtype=np.int64) for p in pieces])
+  unique_ids, local = np.unique(ids, return_inverse=True)
+  row_split = np.zeros(len(unique_ids), dtype=np.int64)
+  row_split[local] = split
+  train, evals, counters = candidate_pairs(keys, local.astype(np.int64), row_split, max_bucket_pairs)
+  return np.stack([unique_ids[train], unique_ids[evals]], axis=1), counters
 
 
 def candidate_pairs(keys: np.ndarray, key_rows: np.ndarray, split: np.ndarray,
@@ -150,7 +168,7 @@ def _ratio(distance: np.ndarray, threshold: float) -> np.ndarray:
   return np.where(distance > 0, np.inf, 0.0)
 
 
-def verify(rows: Piece, train: np.ndarray, evals: np.ndarray, settings: NearSettings) -> Dict[str, np.ndarray]:
+def verify(rows: Payload, train: np.ndarray, evals: np.ndarray, settings: NearSettings) -> Dict[str, np.ndarray]:
   """Distances of every candidate pair per group, and score = the largest distance/threshold (a pair passes at <= 1;
   a different exact part scores inf)."""
   distances = {name: np.zeros(len(train)) for name in GROUPS}
@@ -172,22 +190,45 @@ def verify(rows: Piece, train: np.ndarray, evals: np.ndarray, settings: NearSett
   return {'score': score, **distances}
 
 
-def join_shard(pieces: Iterable[Piece], settings: NearSettings) -> Tuple[Dict[str, int], np.ndarray]:
-  """One shard: candidate pairs, verified; returns (counters, best verified pair per eval row as BEST_FIELDS rows)."""
-  rows, split = _concat(list(pieces))
-  train, evals, counters = candidate_pairs(rows.keys, rows.key_rows, split, settings.max_bucket_pairs)
-  result = verify(rows, train, evals, settings)
+def attach_train(pairs: Iterable[np.ndarray], payloads: Iterable[Payload],
+                 num_shards: int) -> Iterable[Tuple[int, Tuple[np.ndarray, Payload]]]:
+  """Train-side shard: each distinct pair with its train example's payload, sharded by the eval example."""
+  pairs = [p for p in pairs if len(p)]
+  payloads = list(payloads)
+  if not pairs or not payloads:
+    return
+  pairs = np.unique(np.concatenate(pairs), axis=0)
+  train = Payload.concat(payloads)
+  order = np.argsort(train.row_id, kind='stable')
+  position = order[np.searchsorted(train.row_id[order], pairs[:, 0])]
+  for s, rows in split_by_shard(id_shard(pairs[:, 1], num_shards), num_shards):
+    yield s, (pairs[rows, 1], train.take(position[rows]))
+
+
+def verify_eval_shard(pairs: Iterable[Tuple[np.ndarray, Payload]], payloads: Iterable[Payload],
+                      settings: NearSettings) -> Tuple[Dict[str, int], np.ndarray]:
+  """Eval-side shard: every pair verified; returns (counters, best verified pair per eval example, BEST_FIELDS)."""
+  pairs = list(pairs)
+  payloads = list(payloads)
+  if not pairs or not payloads:
+    return {'candidate_pairs': 0, 'verified_pairs': 0}, np.zeros((0, len(BEST_FIELDS)))
+  eval_ids = np.concatenate([p[0] for p in pairs])
+  evals = Payload.concat(payloads)
+  order = np.argsort(evals.row_id, kind='stable')
+  eval_rows = order[np.searchsorted(evals.row_id[order], eval_ids)]
+  rows = Payload.concat([p[1] for p in pairs] + [evals])
+  t, e = np.arange(len(eval_ids)), len(eval_ids) + eval_rows
+  result = verify(rows, t, e, settings)
   passed = np.flatnonzero(result['score'] <= 1.0)
-  counters.update(candidate_pairs=int(len(train)), verified_pairs=int(len(passed)))
-  t, e = train[passed], evals[passed]
-  not_exact = np.any(rows.exact[t] != rows.exact[e], axis=1)
+  counters = {'candidate_pairs': int(len(t)), 'verified_pairs': int(len(passed))}
+  t, e = t[passed], e[passed]
   best = np.empty((len(passed), len(BEST_FIELDS)))
-  best[:, _F['eval_split']] = split[e]
-  best[:, _F['eval_file']] = rows.file[e]
-  best[:, _F['eval_index']] = rows.index[e]
-  best[:, _F['train_file']] = rows.file[t]
-  best[:, _F['train_index']] = rows.index[t]
-  best[:, _F['not_exact']] = not_exact
+  best[:, _F['eval_split']] = rows.split[e]
+  best[:, _F['eval_file']] = rows.row_id[e] >> _INDEX_BITS
+  best[:, _F['eval_index']] = rows.row_id[e] & ((1 << _INDEX_BITS) - 1)
+  best[:, _F['train_file']] = rows.row_id[t] >> _INDEX_BITS
+  best[:, _F['train_index']] = rows.row_id[t] & ((1 << _INDEX_BITS) - 1)
+  best[:, _F['not_exact']] = np.any(rows.exact[t] != rows.exact[e], axis=1)
   best[:, _F['score']] = result['score'][passed]
   best[:, _F['label_conflict']] = rows.label[t] != rows.label[e]
   for group in GROUPS:
@@ -209,17 +250,9 @@ def best_per_eval_row(best: np.ndarray) -> np.ndarray:
   return best[first]
 
 
-def eval_shard(best: np.ndarray, num_shards: int) -> np.ndarray:
-  """Shard of each best pair by its eval example, so all of an eval example's pairs meet."""
-  words = best[:, _F['eval_file']].astype(np.uint64) * np.uint64(0x9e3779b97f4a7c15) ^ \
-      best[:, _F['eval_index']].astype(np.uint64)
-  return (hashing.fmix64(words) % np.uint64(num_shards)).astype(np.int64)
-
-
-def reduce_best(parts: Iterable[np.ndarray], splits: Sequence[str], files: Sequence[Tuple[int, str]],
-                max_samples: int, settings: NearSettings) -> Tuple[Dict[str, Any], List[str]]:
+def count_best(best: np.ndarray, splits: Sequence[str], files: Sequence[Tuple[int, str]], max_samples: int,
+               settings: NearSettings) -> Tuple[Dict[str, Any], List[str]]:
   """Counters per eval split (near-duplicate examples, near-only, label conflicts, samples) and duplicates.tsv lines."""
-  best = best_per_eval_row(np.concatenate(list(parts)))
   cross: Dict[str, Any] = {}
   lines = []
   f = _F
