@@ -6,6 +6,8 @@ One Beam pipeline for all splits:
   hash the whole batch with numpy (hashing.py) -> per batch, compact arrays (hash, split, label hash, file, index)
   -> Shard: cut each batch's arrays by hash into num_shards pieces -> GroupByKey((kind, shard))
   -> Join: per shard, sort by hash and count per split with numpy -> small counters (CombineGlobally) + duplicate list.
+  With near_duplicates, Hash[split] also emits LSH band keys and a verification payload per batch (near_features.py),
+  joined by band bucket, verified by real distance and counted per eval example in three shuffles (near_duplicates.py).
 
 Why raw records rather than `TFExampleRecord(...).BeamSource()`: TFXIO's RecordBatches do not say which file and
 record an example came from, and the report must point at every duplicate. Reading each file sequentially in one DoFn
