@@ -101,9 +101,18 @@ def leakage_job(args: Mapping[str, Any]) -> Dict[str, Any]:
                                  args['output_dir'], generate.LABEL_KEY)
   seconds = time.perf_counter() - started
   cross = (result.get('cross_split') or [{}])[0]
+  near = (result.get('near_duplicates') or [{}])[0]
   return {'job_seconds': seconds, 'status': result.get('status'), 'skip_reason': result.get('reason'),
           'duplicate_examples': cross.get('duplicate_examples'), 'label_conflicts': cross.get('label_conflicts'),
-          'unique_duplicates': cross.get('unique_duplicates')}
+          'unique_duplicates': cross.get('unique_duplicates'),
+          'near_duplicate_examples': near.get('duplicate_examples'), 'near_buckets': result.get('near_buckets')}
+
+
+@job('leakage_near')
+def leakage_near_job(args: Mapping[str, Any]) -> Dict[str, Any]:
+  """The leakage job with near-duplicate mode on (LSH candidates verified by distance), for the cost ratio to exact."""
+  measured = leakage_job({**args, 'config': {**args.get('config', {}), 'near_duplicates': True}})
+  return measured
 
 
 @job('pandas_join')

@@ -23,9 +23,12 @@ LEAKAGE_FLOOR_RATIO_TARGET = 1.5
 LEAKAGE_PEAK_RSS_TARGET_MB = 1536
 # Issue 3: with statistics supplied, the skew check adds under 5% to StatisticsGen's time.
 SKEW_RATIO_TARGET = 0.05
+# Issue 15: near-duplicate mode at most 3x the exact-only leakage job.
+NEAR_RATIO_TARGET = 3.0
 
 LABELS = {
     'leakage': 'leakage check (Beam, ours)',
+    'leakage_near': 'leakage check with near-duplicates (ours)',
     'floor': 'floor: 1 process read+decode+hash',
     'floor_tfdata': "floor with TF's C++ reader",
     'pandas_join': 'pandas hash join (Parquet, in memory)',
@@ -72,12 +75,13 @@ def figures(results: Mapping[str, Any]) -> Dict[str, Any]:
     for baseline, target in (('floor', LEAKAGE_FLOOR_RATIO_TARGET), ('floor_tfdata', None), ('pandas_join', None),
                              ('naive_beam', None), ('statistics_gen', None)):
       out.append(_figure(f'leakage vs {baseline}', size, get('leakage'), get(baseline), target))
+    out.append(_figure('leakage_near vs leakage', size, get('leakage_near'), get('leakage'), NEAR_RATIO_TARGET))
     out.append(_figure('skew vs statistics_gen', size, get('skew'), get('statistics_gen'), SKEW_RATIO_TARGET))
     out.append(_figure('gate vs statistics_gen', size, get('gate'), get('statistics_gen')))
   memory = [{'size': r['size'], 'job': r['job'], 'peak_rss_mb': r['peak_rss_mb'],
              'setup_rss_mb': r.get('setup_rss_mb'), 'target_mb': LEAKAGE_PEAK_RSS_TARGET_MB,
              'meets_target': r['peak_rss_mb'] <= LEAKAGE_PEAK_RSS_TARGET_MB}
-            for r in runs if r['job'] == 'leakage' and _ok(r)]
+            for r in runs if r['job'] in ('leakage', 'leakage_near') and _ok(r)]
   scaling = []
   previous = None
   for size in sizes:

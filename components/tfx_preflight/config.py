@@ -114,18 +114,22 @@ class LeakageConfig:
   # Fraction of an eval split found in train above which the check warns (0: any duplicate warns) / blocks.
   warn_fraction: float = 0.0
   block_fraction: float = 0.01
-  # Also match copies that differ by float noise or re-encoding, reported apart from exact duplicates.
+  # Also find near-duplicates (LSH candidates, each verified by its real distance), reported apart from exact ones and
+  # warn-only. A pair is near when ints and short strings are equal and every feature group is within its threshold:
   near_duplicates: bool = False
-  # Floats are rounded to this many significant digits before the near-duplicate hash.
-  float_significant_digits: int = 3
+  # single-value float features: |a - b| <= near_column_tolerance * max(|a|, |b|) for every column;
+  near_column_tolerance: float = 0.02
+  # float lists (images, embeddings): 1 - cosine of the mean-centred lists at most this (0.005: ~5.7 degrees);
+  near_vector_max_distance: float = 0.005
+  # strings of at least near_text_min_tokens words: 1 - Jaccard of their word bigrams at most this.
+  near_text_max_distance: float = 0.5
+  near_text_min_tokens: int = 4
+  # A band bucket with more train x eval pairs than this is skipped (and reported) to bound work and memory.
+  near_max_bucket_pairs: int = 100_000
   # Entity key (e.g. user_id): report groups present in more than one split.
   group_key: Optional[str] = None
   # How many duplicate examples to show in the report per split pair.
   max_samples: int = 5
-  # Near-duplicate mode: a float list at least this long is image-like and hashed perceptually (block averages of
-  # image_hash_size x image_hash_size cells thresholded at their mean), so rescaled or lightly noised copies match.
-  image_min_values: int = 64
-  image_hash_size: int = 8
   # Hash shards of the cross-split join (each holds 1/num_shards of the hashes); 0: one per 32 MiB of input files.
   num_shards: int = 0
 
@@ -139,16 +143,13 @@ class LeakageConfig:
                         f'({self.block_fraction}).')
     if not isinstance(self.near_duplicates, bool):
       raise ConfigError(f'leakage.near_duplicates must be true or false. Got {self.near_duplicates!r} instead.')
-    _check_positive_int('leakage', 'float_significant_digits', self.float_significant_digits)
+    _check_fraction('leakage', 'near_column_tolerance', self.near_column_tolerance)
+    _check_fraction('leakage', 'near_vector_max_distance', self.near_vector_max_distance)
+    _check_fraction('leakage', 'near_text_max_distance', self.near_text_max_distance)
+    _check_positive_int('leakage', 'near_text_min_tokens', self.near_text_min_tokens)
+    _check_positive_int('leakage', 'near_max_bucket_pairs', self.near_max_bucket_pairs)
     _check_optional_name('leakage', 'group_key', self.group_key)
     _check_non_negative_int('leakage', 'max_samples', self.max_samples)
-    if self.float_significant_digits > 15:
-      raise ConfigError('leakage.float_significant_digits must be at most 15 (float64 precision). '
-                        f'Got {self.float_significant_digits!r} instead.')
-    _check_positive_int('leakage', 'image_min_values', self.image_min_values)
-    _check_positive_int('leakage', 'image_hash_size', self.image_hash_size)
-    if self.image_hash_size > 8:
-      raise ConfigError(f'leakage.image_hash_size must be at most 8 (64 bits). Got {self.image_hash_size!r} instead.')
     if isinstance(self.num_shards, bool) or not isinstance(self.num_shards, int) or self.num_shards < 0:
       raise ConfigError(f'leakage.num_shards must be a non-negative integer (0: automatic). '
                         f'Got {self.num_shards!r} instead.')
@@ -230,6 +231,12 @@ class LabelProxyConfig:
 
 
 _SECTIONS = {'skew': SkewConfig, 'leakage': LeakageConfig, 'loss': LossConfig, 'label_proxy': LabelProxyConfig}
+# Settings of earlier versions, with what replaced them (a clear error rather than a silently different check).
+_REMOVED = {'leakage': {
+    'float_significant_digits': 'near-duplicate floats are now compared with leakage.near_column_tolerance',
+    'image_min_values': 'float lists of 2+ values are compared by leakage.near_vector_max_distance',
+    'image_hash_size': 'the perceptual image hash was replaced by verified SimHash candidates '
+                       '(leakage.near_vector_max_distance)'}}
 
 
 def _section_from(section: str, cls: type, value: Any) -> Any:
@@ -240,6 +247,9 @@ def _section_from(section: str, cls: type, value: Any) -> Any:
   if not isinstance(value, Mapping):
     raise ConfigError(f'{section} must be a dict or a {cls.__name__}. Got {value!r} instead.')
   known = {f.name for f in dataclasses.fields(cls)}
+  removed = sorted(set(value) & set(_REMOVED.get(section, {})))
+  if removed:
+    raise ConfigError(f'{section}.{removed[0]} was removed: {_REMOVED[section][removed[0]]}.')
   unknown = sorted(set(value) - known)
   if unknown:
     raise ConfigError(f'Unknown {section} setting(s) {", ".join(unknown)}; known: {", ".join(sorted(known))}.')

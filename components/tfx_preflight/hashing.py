@@ -40,8 +40,7 @@ _POS = _U64(0xd6e8feb86659fd93)
 _LEN = _U64(0xa0761d6478bd642f)
 _BYTE_SEED = _U64(0xe7037ed1a0b428db)
 _EMPTY_TAG = _U64(0)
-_TYPE_TAGS = {'float': _U64(0x8ebc6af09c88c6e3), 'int': _U64(0x589965cc75374cc3), 'bytes': _U64(0x1d8e4e27c47d124f),
-              'image': _U64(0xeb44accab455d165)}
+_TYPE_TAGS = {'float': _U64(0x8ebc6af09c88c6e3), 'int': _U64(0x589965cc75374cc3), 'bytes': _U64(0x1d8e4e27c47d124f)}
 _NAN_WORD = _U64(0x7ff8000000000001)
 _POS_INF_WORD = _U64(0x7ff0000000000001)
 _NEG_INF_WORD = _U64(0xfff0000000000001)
@@ -52,12 +51,9 @@ HASH_LANES = 2
 
 @dataclasses.dataclass(frozen=True)
 class NearOptions:
-  """How the near-duplicate hash canonicalises values before hashing."""
+  """How a canonicalising hash treats values: text normalized, floats rounded (near_features keys short strings
+  with it; near-duplicates themselves are found and verified in near_features / near_duplicates)."""
   float_significant_digits: int = 3
-  # A float list at least this long is treated as an image/signal and replaced by its perceptual hash.
-  image_min_values: int = 64
-  # Perceptual hash grid: values are block-averaged to size x size cells (size^2 bits, at most 64).
-  image_hash_size: int = 8
 
 
 def fmix64(x: np.ndarray) -> np.ndarray:
@@ -170,28 +166,6 @@ def quantized_float_words(values: np.ndarray, significant_digits: int) -> np.nda
   return words
 
 
-def perceptual_words(matrix: np.ndarray, hash_size: int) -> np.ndarray:
-  """aHash of each row of `matrix` (k, L): block-average to hash_size^2 cells (2-D when L is a square), threshold at
-  the row mean. Invariant to positive rescaling and shifts, robust to light noise; one 64-bit word per row."""
-  k, length = matrix.shape
-  matrix = np.nan_to_num(matrix.astype(np.float64), nan=0.0, posinf=0.0, neginf=0.0)
-  side = int(round(np.sqrt(length)))
-  if side * side == length and side >= 2:
-    grid = min(hash_size, side)
-    starts = (np.arange(grid) * side) // grid
-    image = matrix.reshape(k, side, side)
-    cells = np.add.reduceat(np.add.reduceat(image, starts, axis=1), starts, axis=2).reshape(k, grid * grid)
-    sizes = np.diff(np.append(starts, side))
-    cells = cells / np.outer(sizes, sizes).reshape(1, -1)
-  else:
-    bins = min(hash_size * hash_size, length)
-    starts = (np.arange(bins) * length) // bins
-    cells = np.add.reduceat(matrix, starts, axis=1) / np.diff(np.append(starts, length)).reshape(1, -1)
-  bits = cells > cells.mean(axis=1, keepdims=True)
-  weights = (np.uint64(1) << np.arange(bits.shape[1], dtype=np.uint64))
-  return (bits.astype(np.uint64) * weights).sum(axis=1, dtype=np.uint64)
-
-
 def _list_parts(column: pa.Array) -> Tuple[np.ndarray, np.ndarray, pa.Array]:
   """(present mask, offsets rebased to 0, flat values) of a list column, whatever its slicing.
 
@@ -236,20 +210,6 @@ def _value_words(values: pa.Array, kind: str, near: Optional[NearOptions]) -> np
   return np.zeros(len(values), dtype=np.uint64)
 
 
-def _image_rows(offsets: np.ndarray, values: pa.Array, near: NearOptions,
-                lengths: np.ndarray) -> Tuple[np.ndarray, np.ndarray]:
-  """Perceptual words of the rows whose float list is image-like; returns (row indices, words)."""
-  rows = np.flatnonzero(lengths >= near.image_min_values)
-  words = np.zeros(len(rows), dtype=np.uint64)
-  floats = values.to_numpy(zero_copy_only=False)
-  for length in np.unique(lengths[rows]):
-    selected = np.flatnonzero(lengths[rows] == length)
-    starts = offsets[rows[selected]]
-    matrix = floats[starts[:, None] + np.arange(length)[None, :]]
-    words[selected] = perceptual_words(matrix, near.image_hash_size)
-  return rows, words
-
-
 def hash_column(column: pa.Array, name: str, near: Optional[NearOptions] = None) -> Tuple[np.ndarray, np.ndarray]:
   """Per-row (hash lane A, present mask) of one list column; lane A words include the name, type and length."""
   present, offsets, values = _list_parts(column)
@@ -264,10 +224,6 @@ def hash_column(column: pa.Array, name: str, near: Optional[NearOptions] = None)
   else:
     sums = _segment_sums(fmix64(words), offsets)
   tags = np.where(lengths > 0, _TYPE_TAGS.get(kind, _EMPTY_TAG), _EMPTY_TAG)
-  if near is not None and kind == 'float':
-    rows, image_words = _image_rows(offsets, values, near, lengths)
-    sums[rows] = fmix64(image_words)
-    tags[rows] = _TYPE_TAGS['image']
   row_words = fmix64(sums ^ fmix64(lengths.astype(np.uint64) * _LEN ^ tags) ^ _name_word(name))
   return row_words, present
 

@@ -6,6 +6,8 @@ One Beam pipeline for all splits:
   hash the whole batch with numpy (hashing.py) -> per batch, compact arrays (hash, split, label hash, file, index)
   -> Shard: cut each batch's arrays by hash into num_shards pieces -> GroupByKey((kind, shard))
   -> Join: per shard, sort by hash and count per split with numpy -> small counters (CombineGlobally) + duplicate list.
+  With near_duplicates, Hash[split] also emits LSH band keys and a verification payload per batch (near_features.py),
+  joined by band bucket, verified by real distance and counted per eval example in three shuffles (near_duplicates.py).
 
 Why raw records rather than `TFExampleRecord(...).BeamSource()`: TFXIO's RecordBatches do not say which file and
 record an example came from, and the report must point at every duplicate. Reading each file sequentially in one DoFn
@@ -28,7 +30,7 @@ import apache_beam as beam
 import numpy as np
 from tfx.dsl.io import fileio
 
-from tfx_preflight import hashing, records, report
+from tfx_preflight import hashing, near_duplicates, near_features, records, report
 from tfx_preflight.config import LeakageConfig
 from tfx_preflight.html_report import esc
 
@@ -38,7 +40,9 @@ GROUP = 'group'
 
 DUPLICATES_FILE = 'duplicates.tsv'
 STATS_FILE = 'leakage_stats.json'
-DUPLICATES_HEADER = 'kind\thash\tsplit\tfile\trecord_index'
+DUPLICATES_HEADER = ('kind\thash\tsplit\tfile\trecord_index\tpair_split\tpair_file\tpair_record_index\tdistance\t'
+                     'threshold')
+_EXACT_LINE_PADDING = '\t' * 5
 
 BATCH_SIZE = 8192
 # Auto sharding: one shard per this many bytes of input files, within [MIN_SHARDS, MAX_SHARDS].
@@ -50,6 +54,9 @@ _MAX_SHOWN_CHARS = 60
 _NO_LABEL = np.uint64(0)
 
 _STATS = 'stats'
+_NEAR_BANDS = 'near_bands'
+_NEAR_TRAIN = 'near_train'
+_NEAR_EVAL = 'near_eval'
 
 
 @dataclasses.dataclass(frozen=True)
@@ -60,14 +67,19 @@ class _Plan:
   exclude: Tuple[str, ...]
   label_key: Optional[str]
   group_key: Optional[str]
-  near: Optional[hashing.NearOptions]
+  near: Optional[near_features.NearSettings]
   num_shards: int
   max_samples: int
   batch_size: int = BATCH_SIZE
 
   @property
   def kinds(self) -> Tuple[str, ...]:
-    return (EXACT,) + ((NEAR,) if self.near else ()) + ((GROUP,) if self.group_key else ())
+    return self.hash_kinds[:1] + ((NEAR,) if self.near else ()) + self.hash_kinds[1:]
+
+  @property
+  def hash_kinds(self) -> Tuple[str, ...]:
+    """Kinds joined by equal hashes (near-duplicates have their own join, near_duplicates.py)."""
+    return (EXACT,) + ((GROUP,) if self.group_key else ())
 
 
 # --- Counters merged across batches and shards --------------------------------------------------------------------
@@ -138,7 +150,13 @@ class _HashFileFn(beam.DoFn):
       else:
         part['label'] = np.zeros(n, dtype=np.uint64)
       if plan.near:
-        part[NEAR] = hashing.hash_batch(batch, features, plan.near)
+        near = near_features.near_batch(batch, features, plan.near, probe=split_id > 0)
+        bands, payloads = near_duplicates.batch_outputs(split_id, part['file'], part['index'], part[EXACT],
+                                                        part['label'], near, plan.num_shards)
+        for item in bands:
+          yield beam.pvalue.TaggedOutput(_NEAR_BANDS, item)
+        for item in payloads:
+          yield beam.pvalue.TaggedOutput(_NEAR_TRAIN if split_id == 0 else _NEAR_EVAL, item)
       if plan.group_key:
         group, present = hashing.hash_single_feature(batch, plan.group_key)
         part[GROUP] = group
@@ -155,7 +173,7 @@ class _ShardFn(beam.DoFn):
     self._plan = plan
 
   def process(self, part: Mapping[str, Any]) -> Iterable[Tuple[Tuple[str, int], Tuple]]:
-    for kind in self._plan.kinds:
+    for kind in self._plan.hash_kinds:
       keep = part['group_present'] if kind == GROUP else slice(None)
       hashes = part[kind][keep]
       columns = (hashes, part['label'][keep], part['file'][keep], part['index'][keep])
@@ -223,7 +241,7 @@ def join_shard(kind: str, pieces: Iterable[Tuple], plan: _Plan) -> Tuple[Dict[st
   if kind != GROUP:
     listed = np.flatnonzero(counts.sum(axis=1)[group] > 1)
     lines = [f'{kind}\t{hashing.hex_digest(hashes[r])}\t{plan.splits[split[r]]}\t{plan.files[file_id[r]][1]}\t'
-             f'{int(index[r])}' for r in listed]
+             f'{int(index[r])}{_EXACT_LINE_PADDING}' for r in listed]
   return counters, lines
 
 
@@ -238,6 +256,64 @@ class _JoinShardFn(beam.DoFn):
     yield beam.pvalue.TaggedOutput(_STATS, counters)
     if lines:
       yield '\n'.join(lines)
+
+
+class _BucketPairsFn(beam.DoFn):
+  """One band shard: distinct cross-split pairs sharing a bucket, sharded by their train example."""
+
+  def __init__(self, plan: _Plan):
+    self._plan = plan
+
+  def process(self, element) -> Iterable[Any]:
+    _, pieces = element
+    pairs, counters = near_duplicates.bucket_pairs(pieces, self._plan.near.max_bucket_pairs)
+    yield beam.pvalue.TaggedOutput(_STATS, {NEAR: {'buckets': counters}})
+    for shard, rows in near_duplicates.split_by_shard(near_duplicates.id_shard(pairs[:, 0], self._plan.num_shards),
+                                                      self._plan.num_shards):
+      yield shard, pairs[rows]
+
+
+class _AttachTrainFn(beam.DoFn):
+
+  def __init__(self, plan: _Plan):
+    self._plan = plan
+
+  def process(self, element) -> Iterable[Any]:
+    _, grouped = element
+    yield from near_duplicates.attach_train(grouped['pairs'], grouped['payload'], self._plan.num_shards)
+
+
+class _VerifyFn(beam.DoFn):
+  """One eval shard: every candidate pair verified, the best per eval example counted and listed."""
+
+  def __init__(self, plan: _Plan):
+    self._plan = plan
+
+  def process(self, element) -> Iterable[Any]:
+    _, grouped = element
+    plan = self._plan
+    counters, best = near_duplicates.verify_eval_shard(grouped['pairs'], grouped['payload'], plan.near)
+    counted, lines = near_duplicates.count_best(best, plan.splits, plan.files, plan.max_samples, plan.near)
+    yield beam.pvalue.TaggedOutput(_STATS, {NEAR: {'buckets': counters, **counted}})
+    if lines:
+      yield '\n'.join(lines)
+
+
+def _near_join(bands: Sequence[beam.PCollection], train: Sequence[beam.PCollection],
+               evals: Sequence[beam.PCollection], plan: _Plan) -> Tuple[beam.PCollection, beam.PCollection]:
+  """Band shards -> pairs -> with train payloads -> with eval payloads, verified; returns (tsv lines, counters)."""
+  pairs = (bands
+           | 'FlattenNearBands' >> beam.Flatten()
+           | 'GroupByBand' >> beam.GroupByKey()
+           | 'BucketPairs' >> beam.ParDo(_BucketPairsFn(plan)).with_outputs(_STATS, main='pairs'))
+  with_train = ({'pairs': pairs.pairs, 'payload': train | 'FlattenNearTrain' >> beam.Flatten()}
+                | 'JoinTrainExamples' >> beam.CoGroupByKey()
+                | 'AttachTrain' >> beam.ParDo(_AttachTrainFn(plan)))
+  verified = ({'pairs': with_train, 'payload': evals | 'FlattenNearEval' >> beam.Flatten()}
+              | 'JoinEvalExamples' >> beam.CoGroupByKey()
+              | 'Verify' >> beam.ParDo(_VerifyFn(plan)).with_outputs(_STATS, main='lines'))
+  counters = (pairs[_STATS], verified[_STATS]) | 'FlattenNearStats' >> beam.Flatten()
+  return verified.lines, counters
 
 
 # --- Driver side ----------------------------------------------------------------------------------------------------
@@ -270,28 +346,39 @@ def make_plan(examples: Mapping[str, str], train_split: str, eval_splits: Sequen
   splits = (train_split, *eval_splits)
   files = _split_files(examples, splits)
   exclude = tuple(sorted(set(config.exclude_features) | ({label_key} if label_key else set())))
-  near = hashing.NearOptions(config.float_significant_digits, config.image_min_values,
-                             config.image_hash_size) if config.near_duplicates else None
+  near = near_features.NearSettings(
+      column_tolerance=config.near_column_tolerance, vector_max_distance=config.near_vector_max_distance,
+      text_max_distance=config.near_text_max_distance, text_min_tokens=config.near_text_min_tokens,
+      max_bucket_pairs=config.near_max_bucket_pairs) if config.near_duplicates else None
   return _Plan(splits=splits, files=tuple(files), exclude=exclude, label_key=label_key, group_key=config.group_key,
                near=near, num_shards=config.num_shards or _auto_shards(files), max_samples=int(config.max_samples))
 
 
 def build_pipeline(pipeline: beam.Pipeline, plan: _Plan, output_dir: str) -> None:
   """Adds the leakage steps to `pipeline`; results land in output_dir (stats JSON and the duplicate list)."""
-  parts, counters = [], []
+  parts, counters, near_bands, near_train, near_eval = [], [], [], [], []
   for split_id, split in enumerate(plan.splits):
     file_ids = [i for i, (s, _) in enumerate(plan.files) if s == split_id]
     hashed = (pipeline
               | f'Files[{split}]' >> beam.Create(file_ids)
-              | f'Hash[{split}]' >> beam.ParDo(_HashFileFn(plan)).with_outputs(_STATS, main='parts'))
+              | f'Hash[{split}]' >> beam.ParDo(_HashFileFn(plan)).with_outputs(_STATS, _NEAR_BANDS, _NEAR_TRAIN,
+                                                                              _NEAR_EVAL, main='parts'))
     parts.append(hashed.parts)
     counters.append(hashed[_STATS])
+    near_bands.append(hashed[_NEAR_BANDS])
+    (near_train if split_id == 0 else near_eval).append(hashed[_NEAR_TRAIN if split_id == 0 else _NEAR_EVAL])
   joined = (parts
             | 'FlattenParts' >> beam.Flatten()
             | 'Shard' >> beam.ParDo(_ShardFn(plan))
             | 'GroupByShard' >> beam.GroupByKey()
             | 'Join' >> beam.ParDo(_JoinShardFn(plan)).with_outputs(_STATS, main='lines'))
-  _ = (joined.lines
+  lines = [joined.lines]
+  if plan.near:
+    near_lines, near_counters = _near_join(near_bands, near_train, near_eval, plan)
+    lines.append(near_lines)
+    counters.append(near_counters)
+  _ = (lines
+       | 'FlattenLines' >> beam.Flatten()
        | 'WriteDuplicates' >> beam.io.WriteToText(os.path.join(output_dir, DUPLICATES_FILE), shard_name_template='',
                                                   header=DUPLICATES_HEADER))
   _ = ((*counters, joined[_STATS])
@@ -399,11 +486,39 @@ def _samples(kind: str, raw: Sequence[Sequence[Any]], plan: _Plan, values: Mappi
       sample['features'] = readable_example({k: v for k, v in eval_values.items() if k not in plan.exclude})
       if plan.label_key:
         sample['label'] = readable_example({plan.label_key: eval_values.get(plan.label_key)}).get(plan.label_key)
-      if kind == NEAR:
-        train_values = values.get((train_path, train_index), {})
-        sample['train_features'] = readable_example({k: v for k, v in train_values.items() if k not in plan.exclude})
     samples.append(sample)
   return samples
+
+
+def _near_samples(raw: Sequence[Sequence[Any]], plan: _Plan, values: Mapping[Tuple[str, int], Any]) -> List[Dict]:
+  """Both examples of each sampled pair, their distances per feature group and the thresholds they passed."""
+  samples = []
+  limits = near_duplicates.thresholds(plan.near)
+  for eval_file, eval_index, train_file, train_index, columns, vectors, text, not_exact, conflict in raw:
+    eval_path, train_path = plan.files[eval_file][1], plan.files[train_file][1]
+    distances = dict(zip(near_duplicates.GROUPS, (columns, vectors, text)))
+    sample = {'file': eval_path, 'index': eval_index, 'train_file': train_path, 'train_index': train_index,
+              'exact': not not_exact, 'label_conflict': conflict,
+              'distances': {near_duplicates.DISTANCE_NAMES[g]: distances[g] for g in near_duplicates.GROUPS},
+              'thresholds': {near_duplicates.DISTANCE_NAMES[g]: limits[g] for g in near_duplicates.GROUPS}}
+    for prefix, path, index in (('', eval_path, eval_index), ('train_', train_path, train_index)):
+      found = values.get((path, index), {})
+      sample[prefix + 'features'] = readable_example({k: v for k, v in found.items() if k not in plan.exclude})
+      if plan.label_key:
+        sample[prefix + 'label'] = readable_example({plan.label_key: found.get(plan.label_key)}).get(plan.label_key)
+    samples.append(sample)
+  return samples
+
+
+def _near_result(stats: Mapping[str, Any], plan: _Plan, eval_split: str,
+                 values: Mapping[Tuple[str, int], Any]) -> Dict[str, Any]:
+  pair = stats.get(NEAR, {}).get('cross', {}).get(eval_split, {})
+  found = int(pair.get('duplicate_examples', 0))
+  return {'splits': [plan.splits[0], eval_split], 'duplicate_examples': found,
+          'near_only_examples': int(pair.get('near_only_examples', 0)),
+          'fraction_of_b': _fraction(found, int(stats['examples'][eval_split])),
+          'label_conflicts': int(pair.get('label_conflicts', 0)),
+          'samples': _near_samples(pair.get('samples', []), plan, values)}
 
 
 def _sample_locations(stats: Mapping[str, Any], plan: _Plan) -> List[Tuple[str, int]]:
@@ -453,6 +568,13 @@ def _findings(result: Mapping[str, Any], config: LeakageConfig, plan: _Plan) -> 
           f'{a}; {pair["duplicate_examples"]} ({pair["fraction_of_b"]:.2%}) counting exact ones.',
           kind='near_duplicates', splits=[a, b], near_only_examples=pair['near_only_examples'],
           fraction_of_b=pair['fraction_of_b']))
+  skipped = (result.get('near_buckets') or {}).get('buckets_skipped', 0)
+  if skipped:
+    findings.append(report.finding(
+        'warn', f'Near-duplicate search skipped {skipped} bucket(s) holding more than '
+        f'{result["near_settings"]["max_bucket_pairs"]} train x eval pairs ({result["near_buckets"]["pairs_skipped"]} '
+        f'pairs unchecked); raise leakage.near_max_bucket_pairs to check them.', kind='near_duplicates_incomplete',
+        buckets_skipped=skipped))
   for pair in result.get('group_leakage') or []:
     a, b = pair['splits']
     severity = _severity(pair['fraction_of_b'], config) if pair['shared_groups'] else None
@@ -487,11 +609,9 @@ def summarize(stats: Mapping[str, Any], plan: _Plan, config: LeakageConfig, outp
       'hash': '128-bit canonical content hash (two 64-bit lanes) of the hashed features',
   }
   if plan.near:
-    near = [_pair_result(NEAR, stats, plan, b, values) for b in evals]
-    for pair, exact in zip(near, cross):
-      pair['near_only_examples'] = pair['duplicate_examples'] - exact['duplicate_examples']
-    result['near_duplicates'] = near
-    result['near_settings'] = dataclasses.asdict(plan.near)
+    result['near_duplicates'] = [_near_result(stats, plan, b, values) for b in evals]
+    result['near_settings'] = plan.near.describe()
+    result['near_buckets'] = {k: int(v) for k, v in sorted(stats.get(NEAR, {}).get('buckets', {}).items())}
   if plan.group_key:
     groups = [_pair_result(GROUP, stats, plan, b, values) for b in evals]
     for pair in groups:
@@ -549,7 +669,6 @@ def _sample_rows(pair: Mapping[str, Any], kind: str) -> str:
 def _pairs_table(title: str, pairs: Sequence[Mapping[str, Any]], kind: str) -> str:
   columns = [('duplicate_examples', 'examples of b'), ('fraction_of_b', 'fraction of b')]
   columns += [('shared_groups', 'shared groups')] if kind == GROUP else [('unique_duplicates', 'distinct contents')]
-  columns += [('near_only_examples', 'near only')] if kind == NEAR else []
   columns += [('label_conflicts', 'label conflicts')] if kind == EXACT else []
   columns += [('examples_in_a_involved', 'examples of a')]
   header = '<tr><th>a</th><th>b</th>' + ''.join(f'<th>{esc(label)}</th>' for _, label in columns) + '</tr>'
@@ -559,13 +678,50 @@ def _pairs_table(title: str, pairs: Sequence[Mapping[str, Any]], kind: str) -> s
   return f'<h3>{esc(title)}</h3><table>{header}{body}</table>{samples}'
 
 
+def _near_sample_rows(pair: Mapping[str, Any]) -> str:
+  """Eval and train example side by side with the pair's distances and thresholds."""
+  rows = []
+  for s in pair.get('samples', []):
+    where = (f'{esc(s["file"])} #{esc(s["index"])}<br><small>{esc(pair["splits"][0])}: {esc(s["train_file"])} '
+             f'#{esc(s["train_index"])}</small>')
+    distances = '<br>'.join(f'{esc(name)} = {esc(value)} &le; {esc(s["thresholds"][name])}'
+                            for name, value in s['distances'].items())
+    if s.get('exact'):
+      distances += '<br><b>exact copy</b>'
+    cells = []
+    for prefix in ('', 'train_'):
+      content = ', '.join(f'<code>{esc(k)}</code>={esc(v)}' for k, v in s.get(prefix + 'features', {}).items())
+      if prefix + 'label' in s:
+        content += f'<br>label={esc(s[prefix + "label"])}'
+      cells.append(f'<td>{content}</td>')
+    conflict = ' <b>(label conflict)</b>' if s.get('label_conflict') else ''
+    rows.append(f'<tr><td>{where}</td><td>{distances}{conflict}</td>{"".join(cells)}</tr>')
+  if not rows:
+    return ''
+  return ('<table><tr><th>example (eval file #record; train copy)</th><th>distance &le; threshold</th>'
+          '<th>eval example</th><th>train example</th></tr>' + ''.join(rows) + '</table>')
+
+
+def _near_table(pairs: Sequence[Mapping[str, Any]], settings: Mapping[str, Any]) -> str:
+  columns = [('duplicate_examples', 'examples of b'), ('near_only_examples', 'near only (not exact)'),
+             ('fraction_of_b', 'fraction of b'), ('label_conflicts', 'label conflicts')]
+  header = '<tr><th>a</th><th>b</th>' + ''.join(f'<th>{esc(label)}</th>' for _, label in columns) + '</tr>'
+  body = ''.join('<tr><td>' + esc(p['splits'][0]) + '</td><td>' + esc(p['splits'][1]) + '</td>'
+                 + ''.join(f'<td>{esc(p.get(key, ""))}</td>' for key, _ in columns) + '</tr>' for p in pairs)
+  rules = ''.join(f'<li>{esc(group)}: {esc(s.get("distance"))} &le; {esc(s.get("threshold"))}</li>'
+                  for group, s in settings.items() if isinstance(s, Mapping))
+  samples = ''.join(_near_sample_rows(p) for p in pairs)
+  return (f'<h3>Near-duplicates across splits (verified pairs)</h3><table>{header}{body}</table>'
+          f'<p>A pair counts when every feature group is within its threshold:</p><ul>{rules}</ul>{samples}')
+
+
 def render_html(result: Mapping[str, Any]) -> str:
   """A table per split pair (exact, near, group) with a few samples, and within-split counts; all escaped."""
   if result.get('status') == 'skipped' or 'cross_split' not in result:
     return ''
   parts = [_pairs_table('Exact duplicates across splits', result['cross_split'], EXACT)]
   if result.get('near_duplicates'):
-    parts.append(_pairs_table('Near-duplicates across splits', result['near_duplicates'], NEAR))
+    parts.append(_near_table(result['near_duplicates'], result.get('near_settings', {})))
   if result.get('group_leakage'):
     parts.append(_pairs_table(f'Groups ({result.get("group_key")}) shared across splits', result['group_leakage'],
                               GROUP))
