@@ -6,15 +6,18 @@ Exit status: 0 pass or warn, 1 block, 2 bad usage or unreadable input (with a on
 from __future__ import annotations
 
 import argparse
+import fnmatch
+import glob
+import itertools
 import json
 import logging
 import os
 import sys
-from typing import List, Optional, Sequence
+from typing import List, Optional, Sequence, Tuple
 
-from tfx_preflight import report as report_lib
+# Only light modules at the top: --help and usage errors must answer in well under a second, without importing
+# TensorFlow, TFX or Beam (run_check imports them once the arguments are known to be good).
 from tfx_preflight.config import ConfigError, PreflightConfig
-from tfx_preflight.data import InputError
 
 EXIT_OK, EXIT_BLOCK, EXIT_USAGE = 0, 1, 2
 CHECKS = ('skew', 'leakage', 'loss')
@@ -50,6 +53,44 @@ def build_parser() -> argparse.ArgumentParser:
   check.add_argument('--out', default='preflight_report', metavar='DIR', help='report directory')
   check.add_argument('-v', '--verbose', action='store_true', help='log progress and full tracebacks')
   return parser
+
+
+class UsageError(ValueError):
+  """An argument names a file that does not exist; found before any heavy import."""
+
+
+def _input_errors() -> Tuple[type, ...]:
+  """The errors that mean bad usage or input (exit 2). `data.InputError` can only have been raised once `data` is
+  imported, so asking for it never imports TFX."""
+  data = sys.modules.get('tfx_preflight.data')
+  return (ConfigError, UsageError) + ((data.InputError,) if data is not None else ())
+
+
+def _surely_missing(pattern: str) -> bool:
+  """True when a local pattern certainly matches no file (else the full check decides). Python's glob skips hidden
+  files and TF's does not, so a wildcard in the file name is matched against every name in its directory."""
+  path = os.path.abspath(pattern)
+  directory, name = os.path.split(path)
+  if glob.has_magic(directory):  # Only a missing fixed leading directory is certain.
+    fixed = itertools.takewhile(lambda part: not glob.has_magic(part), directory.split(os.sep))
+    return not os.path.isdir(os.sep.join(fixed) or os.sep)
+  if not glob.has_magic(name):
+    return not os.path.isfile(path)
+  if not os.path.isdir(directory):
+    return True
+  return not any(fnmatch.fnmatchcase(entry, name) and os.path.isfile(os.path.join(directory, entry))
+                 for entry in os.listdir(directory))
+
+
+def _check_local_paths(args: argparse.Namespace) -> None:
+  """Missing local files and patterns fail fast, with the messages the full checks would give."""
+  for flag, path in (('--module-file', args.module_file), ('--schema', args.schema)):
+    if path and '://' not in path and not os.path.isfile(path):
+      raise UsageError(f'{flag}: no file {path!r}.')
+  named = [('--train', args.train)] + [(f'--eval ({s})', p) for s, p in zip(_split_names(len(args.eval)), args.eval)]
+  for what, pattern in named:
+    if '://' not in pattern and _surely_missing(pattern):
+      raise UsageError(f'{what}: no file matches {os.path.abspath(pattern)!r}.')
 
 
 def _split_names(n_eval: int) -> List[str]:
@@ -106,8 +147,8 @@ def _make_pipeline_factory(beam_args: Sequence[str]):
 
 def _read_schema(path: str):
   from tfx.utils import io_utils
-  if not os.path.isfile(path):
-    raise InputError(f'--schema: no file {path!r}.')
+
+  from tfx_preflight.data import InputError
   try:
     return io_utils.SchemaReader().read(path)
   except Exception as e:  # A text-format parse error: say which file.
@@ -115,11 +156,11 @@ def _read_schema(path: str):
 
 
 def run_check(args: argparse.Namespace, beam_args: Sequence[str]) -> int:
-  from tfx_preflight import data, run
-
   config = config_from_args(args)
-  if args.module_file and not os.path.isfile(args.module_file):
-    raise InputError(f'--module-file: no file {args.module_file!r}.')
+  _check_local_paths(args)
+  from tfx_preflight import data, run  # Heavy (TFX, Beam): only once the arguments are known to be good.
+  from tfx_preflight import report as report_lib
+
   make_pipeline = _make_pipeline_factory(beam_args)
   # Absolute paths: the loss check runs the user's input_fn in a subprocess with another working directory.
   patterns = {split: p if '://' in p else os.path.abspath(p)
@@ -128,7 +169,7 @@ def run_check(args: argparse.Namespace, beam_args: Sequence[str]) -> int:
            for split, p in patterns.items()}
   formats = {split: data.detect_format(patterns[split], files[split], args.format) for split in patterns}
   if len(set(formats.values())) > 1:
-    raise InputError(f'train and eval files must have one format; got {formats}. Pass --format.')
+    raise data.InputError(f'train and eval files must have one format; got {formats}. Pass --format.')
   out = os.path.abspath(args.out)
   examples = dict(patterns)
   if formats['train'] == 'csv':
@@ -155,7 +196,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
   logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING, format='%(levelname)s %(message)s')
   try:
     return run_check(args, beam_args)
-  except (ConfigError, InputError) as e:
+  except _input_errors() as e:
     print(f'tfx-preflight: {e}', file=sys.stderr)
     return EXIT_USAGE
   except Exception as e:  # Unreadable input surfaces from deep inside Beam/TF: one line, full trace with -v.
