@@ -17,6 +17,7 @@ from typing import List, Optional, Sequence, Tuple
 
 # Only light modules at the top: --help and usage errors must answer in well under a second, without importing
 # TensorFlow, TFX or Beam (run_check imports them once the arguments are known to be good).
+from tfx_preflight import progress
 from tfx_preflight.config import ConfigError, PreflightConfig
 
 EXIT_OK, EXIT_BLOCK, EXIT_USAGE = 0, 1, 2
@@ -194,6 +195,9 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
   except SystemExit as e:  # --help and usage errors: return the code so main() is callable in-process.
     return int(e.code or 0)
   logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING, format='%(levelname)s %(message)s')
+  if not args.verbose:  # Before TensorFlow is imported: its C++ log level is read once, at import.
+    progress.quiet_libraries()
+  progress.enable()
   try:
     return run_check(args, beam_args)
   except _input_errors() as e:
