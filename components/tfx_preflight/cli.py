@@ -52,6 +52,10 @@ def build_parser() -> argparse.ArgumentParser:
                      help='comma-separated subset of skew,leakage,loss (default: every check whose inputs are given)')
   check.add_argument('--config', metavar='FILE', help='JSON PreflightConfig with thresholds; flags override it')
   check.add_argument('--out', default='preflight_report', metavar='DIR', help='report directory')
+  check.add_argument('--summary-md', metavar='FILE',
+                     help='also write a Markdown summary (e.g. "$GITHUB_STEP_SUMMARY"), on pass and on block')
+  check.add_argument('--junit-xml', metavar='FILE',
+                     help='also write JUnit XML, one test case per check (block = failure, skipped = skipped)')
   check.add_argument('-v', '--verbose', action='store_true', help='log progress and full tracebacks')
   return parser
 
@@ -156,6 +160,16 @@ def _read_schema(path: str):
     raise InputError(f'--schema {path}: not a TFDV schema text proto: {str(e).splitlines()[0]}') from e
 
 
+def _write_summaries(args: argparse.Namespace, result, report_path: str) -> None:
+  """--summary-md and --junit-xml, written whatever the verdict (CI shows them most when it blocks)."""
+  from tfx_preflight import report as report_lib
+  from tfx_preflight import summaries
+  if args.summary_md:
+    report_lib.write_atomically(args.summary_md, summaries.to_markdown(result, report_path))
+  if args.junit_xml:
+    report_lib.write_atomically(args.junit_xml, summaries.to_junit_xml(result, report_path))
+
+
 def run_check(args: argparse.Namespace, beam_args: Sequence[str]) -> int:
   config = config_from_args(args)
   _check_local_paths(args)
@@ -179,6 +193,7 @@ def run_check(args: argparse.Namespace, beam_args: Sequence[str]) -> int:
                                schema=_read_schema(args.schema) if args.schema else None,
                                provenance={'train': args.train, 'eval': list(args.eval)})
   result = run.run_preflight(inputs, config, make_pipeline, out)
+  _write_summaries(args, result, os.path.join(out, report_lib.REPORT_HTML))
   print('\n'.join(report_lib.findings_summary(result)))
   print(f'report: {os.path.join(out, report_lib.REPORT_HTML)}')
   return EXIT_BLOCK if result['verdict'] == 'block' else EXIT_OK
