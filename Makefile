@@ -18,7 +18,7 @@ $(STAMP): setup.py constraints.txt
 	  if [ -z "$(PYTHON310)" ]; then echo "Python 3.10 not found: TFX 1.16 needs Python 3.9-3.10 (set PYTHON310=...)"; exit 2; fi; \
 	  echo "Creating $(VENV) with $(PYTHON310)"; $(PYTHON310) -m venv $(VENV); fi
 	$(PY) -m pip install -q --upgrade 'pip<25' wheel 'setuptools<70'
-	$(PY) -m pip install -c constraints.txt -e '.[kfp,dev]'
+	$(PY) -m pip install -q -c constraints.txt -e '.[kfp,dev]'
 	@touch $(STAMP)
 
 install: $(STAMP)

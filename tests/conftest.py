@@ -60,3 +60,9 @@ def beam_factory():
   import apache_beam as beam
   from apache_beam.options.pipeline_options import PipelineOptions
   return lambda: beam.Pipeline(options=PipelineOptions([]))
+
+
+def without_progress(err: str) -> str:
+  """stderr of a CLI run without its progress lines: what remains is the error reason, if any."""
+  from tfx_preflight import progress
+  return '\n'.join(line for line in err.splitlines() if not progress.is_progress_line(line))

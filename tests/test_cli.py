@@ -8,14 +8,14 @@ import sys
 import pandas as pd
 import pytest
 
-from tests.conftest import tabular_rows, write_tfrecords
+from tests.conftest import tabular_rows, without_progress, write_tfrecords
 from tfx_preflight import cli
 
 
 def _run(capsys, *argv):
   code = cli.main(list(argv))
   out, err = capsys.readouterr()
-  return code, out, err
+  return code, out, without_progress(err)
 
 
 @pytest.mark.parametrize('argv, reason', [

@@ -2,6 +2,7 @@
 headline numbers as MLMD custom properties, fail_on_block raising with a readable summary."""
 
 import json
+import logging
 import os
 
 import pytest
@@ -52,7 +53,8 @@ def test_clean_splits_bless_and_record_headline_numbers(tmp_path):
 
 
 @pytest.mark.slow
-def test_leaky_eval_blocks_with_blessed_zero(tmp_path):
+def test_leaky_eval_blocks_with_blessed_zero(tmp_path, caplog):
+  caplog.set_level(logging.INFO)
   result, report, blessing = _do(tmp_path, _leaky_splits(), label_key='label', skew={'mode': 'off'},
                                  leakage={'exclude_features': ['id']})
   assert result['verdict'] == 'block'
@@ -60,6 +62,11 @@ def test_leaky_eval_blocks_with_blessed_zero(tmp_path):
   assert blessing.get_int_custom_property(spec.BLESSED_PROPERTY) == 0
   assert report.get_int_custom_property('leaked_eval_examples') == 100
   assert os.path.exists(tmp_path / 'blessing' / 'NOT_BLESSED')
+  # One INFO line with the verdict and the numbers, before the findings summary.
+  verdicts = [r.getMessage() for r in caplog.records if r.getMessage().startswith('Preflight verdict:')]
+  assert verdicts == ['Preflight verdict: block | skew skipped (skew.mode is off) | leakage block: 1 finding(s), '
+                      '100 eval example(s) in train (max 33.33% of a split) | loss skipped (no module_file given)']
+  assert any('[leakage] block, train 800, eval 300 examples hashed' in r.getMessage() for r in caplog.records)
 
 
 @pytest.mark.slow

@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 from tfx.types import artifact_utils, standard_artifacts
 
-from tests.conftest import tabular_rows, write_splits, write_tfrecords
+from tests.conftest import tabular_rows, without_progress, write_splits, write_tfrecords
 from tfx_preflight import cli, data, executor, report, spec
 from tfx_preflight.artifacts import PreflightBlessing, PreflightReport
 from tfx_preflight.config import ConfigError, PreflightConfig
@@ -29,7 +29,7 @@ EVAL_FILE = os.path.join('Split-eval', 'data_tfrecord-00000-of-00001.gz')
 def run_cli(capsys, *argv):
   code = cli.main([str(a) for a in argv])
   out, err = capsys.readouterr()
-  return code, out, err
+  return code, out, without_progress(err)
 
 
 def assert_usage_error(code, err, *named):

@@ -7,15 +7,19 @@ one-line reason on stderr.
 from __future__ import annotations
 
 import argparse
+import fnmatch
+import glob
+import itertools
 import json
 import logging
 import os
 import sys
-from typing import List, Optional, Sequence
+from typing import List, Optional, Sequence, Tuple
 
-from tfx_preflight import report as report_lib
+# Only light modules at the top: --help and usage errors must answer in well under a second, without importing
+# TensorFlow, TFX or Beam (run_check imports them once the arguments are known to be good).
+from tfx_preflight import progress
 from tfx_preflight.config import ConfigError, PreflightConfig
-from tfx_preflight.data import InputError
 
 EXIT_OK, EXIT_BLOCK, EXIT_USAGE = 0, 1, 2
 CHECKS = ('skew', 'leakage', 'loss', 'label_proxy')
@@ -57,8 +61,50 @@ def build_parser() -> argparse.ArgumentParser:
                      help='comma-separated subset of skew,leakage,loss,label_proxy (default: every check whose inputs are given)')
   check.add_argument('--config', metavar='FILE', help='JSON PreflightConfig with thresholds; flags override it')
   check.add_argument('--out', default='preflight_report', metavar='DIR', help='report directory')
+  check.add_argument('--summary-md', metavar='FILE',
+                     help='also write a Markdown summary (e.g. "$GITHUB_STEP_SUMMARY"), on pass and on block')
+  check.add_argument('--junit-xml', metavar='FILE',
+                     help='also write JUnit XML, one test case per check (block = failure, skipped = skipped)')
   check.add_argument('-v', '--verbose', action='store_true', help='log progress and full tracebacks')
   return parser
+
+
+class UsageError(ValueError):
+  """An argument names a file that does not exist; found before any heavy import."""
+
+
+def _input_errors() -> Tuple[type, ...]:
+  """The errors that mean bad usage or input (exit 2). `data.InputError` can only have been raised once `data` is
+  imported, so asking for it never imports TFX."""
+  data = sys.modules.get('tfx_preflight.data')
+  return (ConfigError, UsageError) + ((data.InputError,) if data is not None else ())
+
+
+def _surely_missing(pattern: str) -> bool:
+  """True when a local pattern certainly matches no file (else the full check decides). Python's glob skips hidden
+  files and TF's does not, so a wildcard in the file name is matched against every name in its directory."""
+  path = os.path.abspath(pattern)
+  directory, name = os.path.split(path)
+  if glob.has_magic(directory):  # Only a missing fixed leading directory is certain.
+    fixed = itertools.takewhile(lambda part: not glob.has_magic(part), directory.split(os.sep))
+    return not os.path.isdir(os.sep.join(fixed) or os.sep)
+  if not glob.has_magic(name):
+    return not (os.path.isfile(path) or os.path.isdir(path))  # A directory stands for its files.
+  if not os.path.isdir(directory):
+    return True
+  return not any(fnmatch.fnmatchcase(entry, name) and os.path.isfile(os.path.join(directory, entry))
+                 for entry in os.listdir(directory))
+
+
+def _check_local_paths(args: argparse.Namespace) -> None:
+  """Missing local files and patterns fail fast, with the messages the full checks would give."""
+  for flag, path in (('--module-file', args.module_file), ('--schema', args.schema)):
+    if path and '://' not in path and not os.path.isfile(path):
+      raise UsageError(f'{flag}: no file {path!r}.')
+  named = [('--train', args.train)] + [(f'--eval ({s})', p) for s, p in zip(_split_names(len(args.eval)), args.eval)]
+  for what, pattern in named:
+    if '://' not in pattern and _surely_missing(pattern):
+      raise UsageError(f'{what}: no file matches {os.path.abspath(pattern)!r}.')
 
 
 def _split_names(n_eval: int) -> List[str]:
@@ -116,8 +162,8 @@ def _make_pipeline_factory(beam_args: Sequence[str]):
 
 def _read_schema(path: str):
   from tfx.utils import io_utils
-  if not os.path.isfile(path):
-    raise InputError(f'--schema: no file {path!r}.')
+
+  from tfx_preflight.data import InputError
   try:
     return io_utils.SchemaReader().read(path)
   except Exception as e:  # A text-format parse error: say which file.
@@ -142,6 +188,7 @@ def _add_trainer_inputs(args: argparse.Namespace, inputs) -> None:
     if not isinstance(inputs.custom_config, dict):
       raise ConfigError(f'--custom-config must be a JSON object, as Trainer requires. Got {args.custom_config!r}.')
   if args.transform_graph:
+    from tfx_preflight.data import InputError
     if not os.path.isdir(os.path.join(args.transform_graph, 'transform_fn')):
       raise InputError(f'--transform-graph: {args.transform_graph!r} is not a Transform output (no transform_fn/).')
     inputs.transform_graph_uri = os.path.abspath(args.transform_graph)
@@ -158,29 +205,58 @@ def _add_trainer_inputs(args: argparse.Namespace, inputs) -> None:
     inputs.transformed_examples = {s: os.path.abspath(p) for s, p in patterns.items()}
 
 
+def _write_summaries(args: argparse.Namespace, result, report_path: str) -> None:
+  """--summary-md and --junit-xml, written whatever the verdict (CI shows them most when it blocks)."""
+  from tfx_preflight import report as report_lib
+  from tfx_preflight import summaries
+  if args.summary_md:
+    report_lib.write_atomically(args.summary_md, summaries.to_markdown(result, report_path))
+  if args.junit_xml:
+    report_lib.write_atomically(args.junit_xml, summaries.to_junit_xml(result, report_path))
+
+
+def _invalidate(out: str) -> None:
+  """A run that fails before it starts is a failed run too: no earlier report may stay in its --out to be read as
+  its result. Light when there is nothing to invalidate (usage errors stay fast); never hides the usage error."""
+  try:
+    if '://' not in out and not (os.path.isdir(out) and os.listdir(out)):
+      return
+    from tfx_preflight import report_dir
+    if '://' in out or os.path.isdir(out):
+      report_dir.clear(out, '--out')
+  except Exception:  # pylint: disable=broad-except  # The usage error is what the user needs to see.
+    pass
+
+
 def run_check(args: argparse.Namespace, beam_args: Sequence[str]) -> int:
+  out = _out_dir(args.out)
+  try:  # Light checks first: a bad flag or a missing file answers without importing TFX.
+    config = config_from_args(args)
+    _check_local_paths(args)
+  except (ConfigError, UsageError):
+    _invalidate(out)
+    raise
+  from tfx_preflight import report as report_lib  # Heavy (TFX): only once the arguments are known to be good.
   from tfx_preflight import report_dir
 
-  out = _out_dir(args.out)
-  # First of all: whatever --out holds is invalidated, so a run failing on any flag below leaves no report there.
+  # Whatever --out holds is invalidated first, so a run failing on anything below leaves no report there.
   with report_dir.transaction(out, '--out') as work:
-    result = _check(args, beam_args, work)
+    result = _check(args, beam_args, work, config)
+  report_path = os.path.join(out, report_lib.REPORT_HTML)
+  _write_summaries(args, result, report_path)
   print('\n'.join(report_lib.findings_summary(result)))
-  print(f'report: {os.path.join(out, report_lib.REPORT_HTML)}')
+  print(f'report: {report_path}')
   if result['verdict'] == report_lib.NOT_CHECKED:  # Not a pass: say on stderr what was not checked and why.
     print(f'tfx-preflight: not checked, {result["verdict_reason"]}', file=sys.stderr)
     return EXIT_USAGE
   return EXIT_BLOCK if result['verdict'] == 'block' else EXIT_OK
 
 
-def _check(args: argparse.Namespace, beam_args: Sequence[str], work: str) -> dict:
-  """Validates the flags and runs the checks; everything (CSV staging included) is written under `work`, the run's
-  fresh directory, so nothing of an earlier run is ever read again."""
+def _check(args: argparse.Namespace, beam_args: Sequence[str], work: str, config: PreflightConfig) -> dict:
+  """Runs the checks; everything (CSV staging included) is written under `work`, the run's fresh directory, so
+  nothing of an earlier run is ever read again."""
   from tfx_preflight import data, run
 
-  config = config_from_args(args)
-  if args.module_file and not os.path.isfile(args.module_file):
-    raise InputError(f'--module-file: no file {args.module_file!r}.')
   make_pipeline = _make_pipeline_factory(beam_args)
   # Absolute paths: the loss check runs the user's input_fn in a subprocess with another working directory.
   patterns = {split: p if '://' in p else os.path.abspath(p)
@@ -189,7 +265,7 @@ def _check(args: argparse.Namespace, beam_args: Sequence[str], work: str) -> dic
            for split, p in patterns.items()}
   formats = {split: data.detect_format(patterns[split], files[split], args.format) for split in patterns}
   if len(set(formats.values())) > 1:
-    raise InputError(f'train and eval files must have one format; got {formats}. Pass --format.')
+    raise data.InputError(f'train and eval files must have one format; got {formats}. Pass --format.')
   examples = dict(patterns)
   if formats['train'] == 'csv':
     examples = data.csv_to_tfrecords(files, make_pipeline, os.path.join(work, 'examples'))
@@ -201,19 +277,16 @@ def _check(args: argparse.Namespace, beam_args: Sequence[str], work: str) -> dic
 
 
 def _invalidate_after_usage_error(argv: Sequence[str]) -> None:
-  """A `check` command line that does not even parse is a failed run too: no earlier report may stay in its --out
-  to be read as its result."""
+  """A `check` command line that does not even parse leaves no earlier report in its --out either."""
   if 'check' not in argv:
     return
   pre = argparse.ArgumentParser(add_help=False)
   pre.add_argument('--out', default='preflight_report')
   try:
     out = _out_dir(pre.parse_known_args(argv)[0].out)
-    from tfx_preflight import report_dir
-    if os.path.isdir(out):
-      report_dir.clear(out, '--out')
-  except Exception:  # pylint: disable=broad-except  # The usage error is what the user needs to see.
-    pass
+  except BaseException:  # pylint: disable=broad-except  # argparse may exit; the usage error is what matters.
+    return
+  _invalidate(out)
 
 
 def main(argv: Optional[Sequence[str]] = None) -> int:
@@ -229,9 +302,12 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
       _invalidate_after_usage_error(argv)
     return int(e.code or 0)
   logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING, format='%(levelname)s %(message)s')
+  if not args.verbose:  # Before TensorFlow is imported: its C++ log level is read once, at import.
+    progress.quiet_libraries()
+  progress.enable()
   try:
     return run_check(args, beam_args)
-  except (ConfigError, InputError) as e:
+  except _input_errors() as e:
     print(f'tfx-preflight: {e}', file=sys.stderr)
     return EXIT_USAGE
   except Exception as e:  # Unreadable input surfaces from deep inside Beam/TF: one line, full trace with -v.

@@ -15,7 +15,7 @@ from tfx.types import artifact_utils
 from tfx.utils import io_utils, json_utils
 
 from tfx_preflight import report as report_lib
-from tfx_preflight import run, spec
+from tfx_preflight import run, spec, summaries
 from tfx_preflight.config import PreflightConfig, resolve_splits
 
 
@@ -108,6 +108,7 @@ class Executor(base_beam_executor.BaseBeamExecutor):
     result = run.run_preflight(inputs, config, self._make_beam_pipeline, report_artifact.uri)
 
     summary = '\n'.join(report_lib.findings_summary(result))
+    logging.info('%s', summaries.verdict_line(result))  # One greppable line first: verdict and headline numbers.
     logging.info('Preflight report at %s:\n%s', os.path.join(report_artifact.uri, report_lib.REPORT_HTML), summary)
     _set_custom_properties(report_artifact, run.headline_numbers(result))
     blessed = report_lib.is_blessed(result)

@@ -7,7 +7,6 @@ Content-Security-Policy that forbids scripts, so a feature named `<script>` is t
 from __future__ import annotations
 
 import html
-import json
 from typing import Any, Mapping
 
 from tfx_preflight import report as report_lib
@@ -16,12 +15,19 @@ _STYLE = """
 body{font-family:system-ui,sans-serif;margin:2em;max-width:1200px;color:#222}
 .verdict{font-size:1.6em;padding:.4em .8em;border-radius:6px;display:inline-block}
 .pass{background:#d7f5dd}.warn{background:#fff1c2}.block{background:#ffd6d6}.skipped{background:#eee}
+.within_noise{background:#fdf6e3}
 table{border-collapse:collapse;margin:.5em 0}td,th{border:1px solid #ccc;padding:.25em .5em;text-align:left;
 vertical-align:top}th{background:#f4f4f4}code{background:#f4f4f4;padding:0 .2em}
+table.kv{margin:0;font-size:.9em}table.kv td{border:none;border-bottom:1px solid #eee;padding:.05em .4em}
+table.kv td:first-child{color:#555;white-space:nowrap}td.num{text-align:right;font-variant-numeric:tabular-nums}
+.track{display:inline-block;width:5em;height:.7em;background:linear-gradient(90deg,#eee 50%,#f6dada 50%);
+vertical-align:middle;margin-left:.4em}.bar{display:block;height:100%;background:#4a7ebb}.bar.over{background:#c0392b}
 """
 
 # Findings keys shown as their own columns; the rest go into a details column.
 _MAIN_KEYS = ('severity', 'kind', 'code', 'feature', 'message')
+# Rows of the compared-features table; the rest are in report.json (checks.skew.compared).
+MAX_COMPARED_ROWS = 500
 
 
 def esc(value: Any) -> str:
@@ -29,11 +35,43 @@ def esc(value: Any) -> str:
   return html.escape(str(value), quote=True)
 
 
-def _plain(value: Any) -> str:
-  """Nested numbers as compact JSON rather than Python reprs."""
-  if isinstance(value, (dict, list, tuple)):
-    return json.dumps(value, sort_keys=True, default=str, separators=(', ', ': '))
-  return str(value)
+def number(value: Any) -> str:
+  """Floats to 4 significant digits; everything else as text (escaped)."""
+  if isinstance(value, float):
+    return esc(f'{value:.4g}')
+  return esc(value)
+
+
+def _scalar(value: Any) -> str:
+  if value is None:
+    return '&ndash;'
+  if isinstance(value, (list, tuple)) and all(not isinstance(v, (dict, list, tuple)) for v in value):
+    return ', '.join(number(v) for v in value)
+  return number(value)
+
+
+def key_values(mapping: Mapping[str, Any]) -> str:
+  """A dict as readable key/value rows (nested dicts and lists of dicts as nested rows), never a dict dump."""
+  rows = []
+  for key, value in sorted(mapping.items(), key=lambda kv: str(kv[0])):
+    if isinstance(value, Mapping):
+      shown = key_values(value) if value else '&ndash;'
+    elif isinstance(value, (list, tuple)) and any(isinstance(v, (Mapping, list, tuple)) for v in value):
+      shown = ''.join(key_values(v) if isinstance(v, Mapping) else _scalar(v) for v in value)
+    else:
+      shown = _scalar(value)
+    rows.append(f'<tr><td>{esc(key)}</td><td>{shown}</td></tr>')
+  return '<table class="kv">' + ''.join(rows) + '</table>' if rows else ''
+
+
+def split_numbers(train: Mapping[str, Any], other: Mapping[str, Any], splits: list) -> str:
+  """A skew finding's numbers of both splits as one table: statistic | train | eval."""
+  names = [str(n) for n in (splits + ['train', 'eval'])[:2]]
+  rows = ''.join(f'<tr><td>{esc(k)}</td><td class="num">{_scalar(train.get(k))}</td>'
+                 f'<td class="num">{_scalar(other.get(k))}</td></tr>'
+                 for k in sorted(set(train) | set(other), key=str))
+  return (f'<table class="kv"><tr><td></td><td><b>{esc(names[0])}</b></td><td><b>{esc(names[1])}</b></td></tr>'
+          + rows + '</table>')
 
 
 def findings_table(findings: list) -> str:
@@ -42,11 +80,64 @@ def findings_table(findings: list) -> str:
   rows = []
   for f in findings:
     tag = f.get('kind') or f.get('code') or ''
-    details = '<br>'.join(f'{esc(k)}: {esc(_plain(v))}' for k, v in sorted(f.items()) if k not in _MAIN_KEYS)
+    side_by_side = isinstance(f.get('train'), Mapping) and isinstance(f.get('eval'), Mapping)
+    hidden = _MAIN_KEYS + (('train', 'eval') if side_by_side else ())
+    details = key_values({k: v for k, v in f.items() if k not in hidden})
+    if side_by_side:
+      details += split_numbers(f['train'], f['eval'], f.get('splits') or ['train', 'eval'])
     rows.append(f'<tr><td class="{esc(f["severity"])}">{esc(f["severity"])}</td><td>{esc(tag)}</td>'
                 f'<td>{esc(f.get("feature") or "")}</td><td>{esc(f["message"])}</td><td>{details}</td></tr>')
   return ('<table><tr><th>severity</th><th>kind</th><th>feature</th><th>message</th><th>details</th></tr>'
           + ''.join(rows) + '</table>')
+
+
+def _ratio_bar(ratio: Any) -> str:
+  """distance / threshold as a bar in a track whose middle is the threshold (red beyond it); CSS only, no script."""
+  if not isinstance(ratio, (int, float)):
+    return '<span class="track"><span class="bar over" style="width:100%"></span></span>'
+  width = min(float(ratio), 2.0) * 50
+  return f'<span class="track"><span class="bar{" over" if ratio > 1 else ""}" style="width:{width:.1f}%"></span></span>'
+
+
+def compared_table(rows: list) -> str:
+  """Every compared feature with its distance, threshold, effect size and status, nearest its threshold first."""
+  if not rows:
+    return ''
+  body = []
+  for r in rows[:MAX_COMPARED_ROWS]:
+    ratio = r.get('ratio')
+    body.append(f'<tr><td>{esc(r.get("split"))}</td><td><code>{esc(r.get("feature"))}</code></td>'
+                f'<td>{esc(r.get("metric"))}</td><td class="num">{number(r.get("distance"))}</td>'
+                f'<td class="num">{number(r.get("threshold"))}</td>'
+                f'<td class="num">{number(ratio) if ratio is not None else "&infin;"} {_ratio_bar(ratio)}</td>'
+                f'<td class="num">{_scalar(r.get("effect_size"))}</td>'
+                f'<td class="{esc(r.get("status"))}">{esc(r.get("status"))}</td></tr>')
+  more = (f'<p>... and {len(rows) - MAX_COMPARED_ROWS} more in report.json (checks.skew.compared).</p>'
+          if len(rows) > MAX_COMPARED_ROWS else '')
+  return ('<h3>Compared features</h3><p>Every feature TFDV compared, nearest its threshold first (distance / '
+          'threshold 1 is the threshold; effect size is the shift in spreads, numeric features only).</p>'
+          '<table><tr><th>eval split</th><th>feature</th><th>metric</th><th>distance</th><th>threshold</th>'
+          '<th>distance / threshold</th><th>effect size</th><th>status</th></tr>' + ''.join(body) + '</table>' + more)
+
+
+def _top_finding(check: Mapping[str, Any]) -> str:
+  findings = check.get('findings') or []
+  if not findings:
+    return esc(check.get('reason') or ('no findings' if check.get('status') == 'pass' else ''))
+  f = sorted(findings, key=lambda f: f['severity'] != 'block')[0]
+  more = f' <small>(+{len(findings) - 1} more)</small>' if len(findings) > 1 else ''
+  return f'[{esc(f["severity"])}] {esc(f["message"])}{more}'
+
+
+def overview(report: Mapping[str, Any]) -> str:
+  """Each check's status and its top finding, at the top of the page."""
+  rows = []
+  for name in report_lib.CHECK_NAMES:
+    check = report['checks'][name]
+    status = check['status']
+    rows.append(f'<tr><td><a href="#check-{esc(name)}">{esc(name)}</a></td>'
+                f'<td class="{esc(status)}">{esc(status)}</td><td>{_top_finding(check)}</td></tr>')
+  return '<table class="overview"><tr><th>check</th><th>status</th><th>top finding</th></tr>' + ''.join(rows) + '</table>'
 
 
 def render(report: Mapping[str, Any], fragments: Mapping[str, str]) -> str:
@@ -57,8 +148,9 @@ def render(report: Mapping[str, Any], fragments: Mapping[str, str]) -> str:
     check = report['checks'][name]
     status = check['status']
     reason = f' <small>({esc(check["reason"])})</small>' if check.get('reason') else ''
-    sections.append(f'<h2>{esc(name)}: <span class="{esc(status)}">{esc(status)}</span>{reason}</h2>'
-                    + findings_table(check.get('findings', [])) + fragments.get(name, ''))
+    extra = compared_table(check.get('compared') or []) if name == 'skew' else ''
+    sections.append(f'<h2 id="check-{esc(name)}">{esc(name)}: <span class="{esc(status)}">{esc(status)}</span>'
+                    f'{reason}</h2>' + findings_table(check.get('findings', [])) + extra + fragments.get(name, ''))
   splits = report['splits']
   return ('<!DOCTYPE html><html><head><meta charset="utf-8">'
           '<meta http-equiv="Content-Security-Policy" content="default-src \'none\'; style-src \'unsafe-inline\'; '
@@ -68,4 +160,4 @@ def render(report: Mapping[str, Any], fragments: Mapping[str, str]) -> str:
           + (f'<p>{esc(report["verdict_reason"])}</p>' if report.get('verdict_reason') else '')
           + f'<p>train split <code>{esc(splits["train"])}</code> compared with '
           + ', '.join(f'<code>{esc(s)}</code>' for s in splits['eval']) + '</p>'
-          + ''.join(sections) + '</body></html>\n')
+          + overview(report) + ''.join(sections) + '</body></html>\n')

@@ -16,7 +16,7 @@ import apache_beam as beam
 from tensorflow_metadata.proto.v0 import schema_pb2, statistics_pb2
 from tfx.utils import io_utils
 
-from tfx_preflight import data, html_report, label_proxy, leakage, loss, report, report_dir, skew
+from tfx_preflight import data, html_report, label_proxy, leakage, loss, progress, report, report_dir, skew
 from tfx_preflight.config import ConfigError, PreflightConfig, resolve_splits
 
 StatisticsBySplit = Dict[str, statistics_pb2.DatasetFeatureStatisticsList]
@@ -133,7 +133,9 @@ def _skew(config: PreflightConfig, statistics: Optional[StatisticsBySplit], trai
   if config.skew.mode == 'off':
     return report.skipped('skew.mode is off')
   logging.info('Preflight: skew check')
-  return skew.check_skew(statistics, train, evals, config.with_exclusions('skew'), inputs.schema, config.label_key)
+  with progress.stage('skew') as stage:
+    stage.result = skew.check_skew(statistics, train, evals, config.with_exclusions('skew'), inputs.schema, config.label_key)
+  return stage.result
 
 
 def _leakage(config: PreflightConfig, examples: Mapping[str, str], train: str, evals: Sequence[str],
@@ -141,9 +143,10 @@ def _leakage(config: PreflightConfig, examples: Mapping[str, str], train: str, e
   if config.leakage.mode == 'off':
     return report.skipped('leakage.mode is off')
   logging.info('Preflight: leakage check')
-  with _naming_unreadable_file(examples):
-    return leakage.check_leakage(examples, train, evals, config.with_exclusions('leakage'), make_pipeline,
-                                 os.path.join(output_dir, 'leakage'), config.label_key)
+  with _naming_unreadable_file(examples), progress.stage('leakage') as stage:
+    stage.result = leakage.check_leakage(examples, train, evals, config.with_exclusions('leakage'), make_pipeline,
+                                         os.path.join(output_dir, 'leakage'), config.label_key)
+  return stage.result
 
 
 def _label_proxy(config: PreflightConfig, examples: Mapping[str, str], train: str, evals: Sequence[str],
@@ -154,9 +157,11 @@ def _label_proxy(config: PreflightConfig, examples: Mapping[str, str], train: st
   if not config.label_key:
     return report.skipped('no label_key: nothing to predict')
   logging.info('Preflight: label-proxy check')
-  with _naming_unreadable_file(examples):
-    return label_proxy.check_label_proxy(examples, train, evals, config.with_exclusions('label_proxy'), make_pipeline,
-                                         os.path.join(output_dir, 'label_proxy'), config.label_key)
+  with _naming_unreadable_file(examples), progress.stage('label proxy') as stage:
+    stage.result = label_proxy.check_label_proxy(examples, train, evals, config.with_exclusions('label_proxy'),
+                                                 make_pipeline, os.path.join(output_dir, 'label_proxy'),
+                                                 config.label_key)
+  return stage.result
 
 
 def run_checks(inputs: PreflightInputs, config: PreflightConfig, make_pipeline: Callable[[], beam.Pipeline],
@@ -169,9 +174,9 @@ def run_checks(inputs: PreflightInputs, config: PreflightConfig, make_pipeline: 
   statistics = inputs.statistics
   if statistics is None and _needs_statistics(config, inputs):
     logging.info('Preflight: computing statistics of splits %s with TFDV', ', '.join(used))
-    with _naming_unreadable_file(examples):
-      statistics = skew.generate_statistics(examples, make_pipeline, os.path.join(output_dir, 'statistics'),
-                                            inputs.schema)
+    with _naming_unreadable_file(examples), progress.stage('statistics') as stage:
+      statistics = stage.result = skew.generate_statistics(examples, make_pipeline,
+                                                           os.path.join(output_dir, 'statistics'), inputs.schema)
   elif statistics is not None:
     missing = [s for s in used if s not in statistics]
     if missing:
@@ -191,7 +196,8 @@ def run_checks(inputs: PreflightInputs, config: PreflightConfig, make_pipeline: 
       checks['loss'] = report.skipped(loss.skip_reason(config.loss, inputs.module_file, inputs.run_fn))
     else:
       logging.info('Preflight: waiting for the loss check on %s', inputs.module_file)
-      checks['loss'] = loss_check.result()
+      with progress.stage('loss probe') as stage:
+        checks['loss'] = stage.result = loss_check.result()
 
   result = report.build_report(checks, train, evals, inputs.provenance)
   result['config'] = config.to_dict()

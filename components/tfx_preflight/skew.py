@@ -540,7 +540,34 @@ def check_skew(statistics: StatisticsBySplit, train_split: str, eval_splits: Seq
   findings = diag.sorted_findings(findings)
   return {'status': report.status_for(findings, config.mode), 'findings': findings, 'comparisons': comparisons,
           'not_compared': not_compared, 'num_examples': num_examples, 'excluded_features': sorted(excluded),
-          'multiple_testing': multiple_testing}
+          'multiple_testing': multiple_testing,
+          'compared': compared_features(statistics, train_split, comparisons, findings)}
+
+
+def compared_features(statistics: StatisticsBySplit, train_split: str, comparisons: Mapping[str, Mapping[str, Any]],
+                      findings: Sequence[Mapping[str, Any]]) -> List[Dict[str, Any]]:
+  """Every TFDV comparison as one row {split, feature, metric, distance, threshold, ratio, effect_size, status},
+  nearest its threshold first, so a passing report shows how close it came. `status` is the worst finding of that
+  feature and split, else 'pass', or 'within_noise' for a distance over its threshold that the effect-size and
+  sampling-noise confirmations did not turn into a finding."""
+  summaries = {s: diag.summarize(_default_slice(statistics, s)) for s in sorted({train_split, *comparisons})}
+  worst: Dict[Tuple[Any, Any], str] = {}
+  for f in findings:
+    key = (f.get('feature'), (f.get('splits') or [None])[-1])
+    if worst.get(key) != 'block':
+      worst[key] = f['severity']
+  rows = []
+  for split, features in sorted(comparisons.items()):
+    for name, c in sorted(features.items()):
+      t, o = summaries[train_split].get(name), summaries[split].get(name)
+      effect = diag.effect_size(t, o) if t and o and t.numeric and o.numeric else math.nan
+      ratio = c['distance'] / c['threshold'] if c['threshold'] else math.inf
+      rows.append({'split': split, 'feature': name, 'metric': c['metric'], 'distance': c['distance'],
+                   'threshold': c['threshold'], 'ratio': diag.round_number(ratio) if math.isfinite(ratio) else None,
+                   'effect_size': diag.round_number(effect) if math.isfinite(effect) else None,
+                   'status': worst.get((name, split)) or ('pass' if not c['distance'] > c['threshold'] else
+                                                         'within_noise')})
+  return sorted(rows, key=lambda r: (-(math.inf if r['ratio'] is None else r['ratio']), r['split'], r['feature']))
 
 
 # ---------------------------------------------------------------------------------------------------------------

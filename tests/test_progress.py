@@ -1,0 +1,66 @@
+"""A quiet CLI: no TensorFlow / absl / Google-client / Beam chatter on stderr unless -v, one progress line per stage
+with its counts and time, then the verdict block on stdout."""
+
+import os
+import re
+import subprocess
+import sys
+
+import pytest
+
+from tests.conftest import tabular_rows, write_splits
+from tfx_preflight import progress
+
+ROOT = os.path.join(os.path.dirname(__file__), '..')
+# TF's C++ log ("2026-01-01 12:00:00.000: W tensorflow/..."), Python warnings ("...: FutureWarning: ..."), absl and
+# Beam's log prefixes.
+NOISE = re.compile(r'^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d\.\d+: [IWEF] |Warning:|^[IWEF]\d{4} |^(INFO|WARNING):(absl|apache_beam)|'
+                   r'tensorflow|TensorRT|oneDNN|cuda', re.IGNORECASE)
+
+
+def run_cli(args, tmp_path):
+  env = {k: v for k, v in os.environ.items() if k not in ('TF_CPP_MIN_LOG_LEVEL', 'PYTHONWARNINGS', 'GRPC_VERBOSITY')}
+  env['PYTHONPATH'] = os.pathsep.join([os.path.join(ROOT, 'components'), ROOT])
+  return subprocess.run([sys.executable, '-m', 'tfx_preflight.cli', *args], capture_output=True, text=True,
+                        timeout=300, env=env, cwd=str(tmp_path))
+
+
+@pytest.fixture(scope='module')
+def splits(tmp_path_factory):
+  rows = tabular_rows(400, seed=5)
+  return write_splits(str(tmp_path_factory.mktemp('quiet')), {'train': rows[:300], 'eval': rows[300:]})
+
+
+def check_args(splits, out):
+  return ['check', '--train', splits['train'], '--eval', splits['eval'], '--label-key', 'label',
+          '--exclude-features', 'id', '--out', str(out)]
+
+
+def test_cli_stderr_is_stage_lines_only(splits, tmp_path):
+  result = run_cli(check_args(splits, tmp_path / 'r'), tmp_path)
+  assert result.returncode == 0, result.stderr[-3000:]
+  lines = result.stderr.splitlines()
+  assert [line for line in lines if NOISE.search(line)] == []
+  assert all(progress.is_progress_line(line) for line in lines), lines
+  stages = {line.split(']')[0][1:]: line for line in lines}
+  assert sorted(stages) == ['leakage', 'skew', 'statistics']
+  assert re.search(r'^\[statistics\] eval 100, train 300 examples; \d+\.\d s$', stages['statistics'])
+  assert 'train 300, eval 100 examples hashed, 0 eval examples in train' in stages['leakage']
+  assert result.stdout.startswith('verdict: pass\n')
+
+
+@pytest.mark.slow
+def test_verbose_shows_the_library_logs(splits, tmp_path):
+  """Control: with -v the same run does print TensorFlow's log, so the quiet test above can fail."""
+  result = run_cli(check_args(splits, tmp_path / 'r') + ['-v'], tmp_path)
+  assert result.returncode == 0, result.stderr[-3000:]
+  assert [line for line in result.stderr.splitlines() if NOISE.search(line)]
+
+
+def test_stage_descriptions():
+  skipped = {'status': 'skipped', 'reason': 'no module_file given', 'findings': []}
+  assert progress.describe(skipped) == 'skipped (no module_file given)'
+  skew = {'status': 'block', 'findings': [{}, {}], 'comparisons': {'eval': {'a': {}, 'b': {}}, 'eval_2': {'a': {}}}}
+  assert progress.describe(skew) == 'block, 3 feature comparisons, 2 finding(s)'
+  assert progress.is_progress_line('[loss probe] pass, 0 finding(s); 1.0 s')
+  assert not progress.is_progress_line('tfx-preflight: --train: no file matches')
