@@ -175,8 +175,10 @@ def summarize(train: counts_lib.SplitCounts, evals: Mapping[str, counts_lib.Spli
     return report.skipped('no feature to score besides the label (long lists are not scored)', **details)
   findings = findings_for(scores, config, label_key)
   shown = {split: [s.to_dict() for s in scores if s.eval_split == split][:_SHOWN_SCORES] for split in sorted(evals)}
+  labelled = {train_split: train.labelled, **{split: counts.labelled for split, counts in evals.items()}}
   return {'status': report.status_for(findings, config.mode), 'findings': findings, 'scores': shown,
-          'scored_features': len({s.feature for s in scores}), **details}
+          'scored_features': len({s.feature for s in scores}), **details,
+          'compared': {'features': len({s.feature for s in scores}), 'examples': labelled}}
 
 
 def check_label_proxy(examples: Mapping[str, str], train_split: str, eval_splits: Sequence[str],
