@@ -373,3 +373,10 @@ def test_label_absent_from_an_eval_split_fails_naming_it(tmp_path, beam_factory)
   with pytest.raises(ValueError, match="label 'label' has no usable .* split 'eval'"):
     label_proxy.check_label_proxy(patterns, 'train', ['eval'], LabelProxyConfig(), beam_factory, str(tmp_path / 'o'),
                                   'label')
+
+
+def test_cli_exclude_features_also_leave_features_out_of_the_label_proxy_check():
+  from tfx_preflight import cli
+  args = cli.build_parser().parse_args(['check', '--train', 'a', '--eval', 'b', '--label-key', 'y',
+                                        '--exclude-features', 'id,ts'])
+  assert cli.config_from_args(args).label_proxy.exclude_features == ('id', 'ts')
