@@ -380,3 +380,14 @@ def test_cli_exclude_features_also_leave_features_out_of_the_label_proxy_check()
   args = cli.build_parser().parse_args(['check', '--train', 'a', '--eval', 'b', '--label-key', 'y',
                                         '--exclude-features', 'id,ts'])
   assert cli.config_from_args(args).label_proxy.exclude_features == ('id', 'ts')
+
+
+def test_non_finite_labels_are_left_out_and_a_feature_changing_type_is_not_scored():
+  fn = label_proxy.LabelProxyCombineFn(OPTIONS)
+  a = fn.add_input(fn.create_accumulator(), decode([{'f': 1.0, 'label': float('nan')}, {'f': 2.0, 'label': 1.0},
+                                                    {'f': 3.0, 'label': float('inf')}]))
+  b = fn.add_input(fn.create_accumulator(), decode([{'f': 'x', 'label': 0.0}]))
+  merged = fn.merge_accumulators([a, b])
+  assert (merged.examples, merged.labelled) == (4, 2)
+  assert 'f' not in merged.features and 'bytes' in merged.skipped['f']
+  assert 'f' in a.features and a.labelled == 1  # Merging left the inputs as they were.
