@@ -163,6 +163,39 @@ def test_categorical_accuracy_equals_a_pandas_lookup(tmp_path, beam_factory):
   assert result['status'] == 'pass'
 
 
+def test_regression_r2_equals_a_pandas_group_mean_fit(tmp_path, beam_factory):
+  rng = np.random.default_rng(8)
+  n = 1200
+  shop = rng.choice([f's{i}' for i in range(40)], n)
+  effect = {f's{i}': float(rng.normal()) for i in range(40)}
+  amount = np.array([effect[s] for s in shop]) + rng.normal(size=n)
+  frame = pd.DataFrame({'shop': shop, 'amount': amount})
+  train, evaluation = random_split(frame, 9)
+  result = check(tmp_path, {'train': train, 'eval': evaluation}, 'amount', beam_factory)
+  # Oracle: eval R^2 of the train mean per shop (unseen shop -> train mean), and of the train mean alone.
+  means = train.groupby('shop')['amount'].mean()
+  predicted = evaluation['shop'].map(means).fillna(train['amount'].mean())
+  y = evaluation['amount']
+  total = float(((y - y.mean()) ** 2).sum())
+  score = result['scores']['eval'][0]
+  assert result['task'] == 'regression' and score['feature'] == 'shop'
+  assert score['eval_score'] == pytest.approx(1 - float(((y - predicted) ** 2).sum()) / total, abs=1e-6)
+  assert score['baseline'] == pytest.approx(1 - float(((y - train['amount'].mean()) ** 2).sum()) / total, abs=1e-6)
+
+
+def test_numeric_fit_reproduces_a_sharp_boundary_and_smooths_noise():
+  options = counts_lib.CountOptions(label_key='label')
+  rng = np.random.default_rng(10)
+  x = rng.uniform(0, 100, 4000)
+  rows = [{'sharp': float(v), 'noisy': float(v + rng.normal() * 30), 'label': int(v > 37)} for v in x]
+  train = counts_lib.count_batch(decode(rows[:3000]), options)
+  evals = {'eval': counts_lib.count_batch(decode(rows[3000:]), options)}
+  scores = {s.feature: s for s in scoring.score_features(train, evals, scoring.CLASSIFICATION, 256, options)}
+  assert scores['sharp'].eval_score >= 0.995
+  # Bayes accuracy from x + N(0, 30) is about 0.8; the smoothed fit gets 0.765 here, a per-value fit alone 0.71.
+  assert 0.74 < scores['noisy'].eval_score < 0.85
+
+
 # --- Blocks ------------------------------------------------------------------------------------------------------
 
 
@@ -340,3 +373,21 @@ def test_label_absent_from_an_eval_split_fails_naming_it(tmp_path, beam_factory)
   with pytest.raises(ValueError, match="label 'label' has no usable .* split 'eval'"):
     label_proxy.check_label_proxy(patterns, 'train', ['eval'], LabelProxyConfig(), beam_factory, str(tmp_path / 'o'),
                                   'label')
+
+
+def test_cli_exclude_features_also_leave_features_out_of_the_label_proxy_check():
+  from tfx_preflight import cli
+  args = cli.build_parser().parse_args(['check', '--train', 'a', '--eval', 'b', '--label-key', 'y',
+                                        '--exclude-features', 'id,ts'])
+  assert cli.config_from_args(args).label_proxy.exclude_features == ('id', 'ts')
+
+
+def test_non_finite_labels_are_left_out_and_a_feature_changing_type_is_not_scored():
+  fn = label_proxy.LabelProxyCombineFn(OPTIONS)
+  a = fn.add_input(fn.create_accumulator(), decode([{'f': 1.0, 'label': float('nan')}, {'f': 2.0, 'label': 1.0},
+                                                    {'f': 3.0, 'label': float('inf')}]))
+  b = fn.add_input(fn.create_accumulator(), decode([{'f': 'x', 'label': 0.0}]))
+  merged = fn.merge_accumulators([a, b])
+  assert (merged.examples, merged.labelled) == (4, 2)
+  assert 'f' not in merged.features and 'bytes' in merged.skipped['f']
+  assert 'f' in a.features and a.labelled == 1  # Merging left the inputs as they were.

@@ -260,8 +260,8 @@ def merge_feature(a: FeatureCounts, b: FeatureCounts, options: CountOptions) -> 
 
 def _drop_pairs(counts: SplitCounts) -> None:
   counts.label_counts = None
-  for fc in counts.features.values():
-    fc.pair_keys = fc.pair_labels = fc.pair_counts = None
+  counts.features = {name: dataclasses.replace(fc, pair_keys=None, pair_labels=None, pair_counts=None)
+                     for name, fc in counts.features.items()}
 
 
 # --- One batch ------------------------------------------------------------------------------------------------------
@@ -314,7 +314,8 @@ def count_batch(batch: pa.RecordBatch, options: CountOptions) -> SplitCounts:
 
 
 def merge_split_counts(a: SplitCounts, b: SplitCounts, options: CountOptions) -> SplitCounts:
-  """a + b (a is updated and returned). Raises ValueError when a feature or the label changes type between batches."""
+  """a + b: a is updated and returned, b left as it was. Raises ValueError when the label changes type between
+  batches; a feature that does is listed in `skipped`."""
   a.examples += b.examples
   a.labelled += b.labelled
   if b.label_kind is not None:
@@ -336,8 +337,9 @@ def merge_split_counts(a: SplitCounts, b: SplitCounts, options: CountOptions) ->
   for name, reason in b.skipped.items():
     a.skipped.setdefault(name, reason)
   for name, fc in b.features.items():
+    fc = dataclasses.replace(fc)  # A shallow copy: b is never changed (its arrays are never written in place).
     if a.label_counts is None:
-      fc = dataclasses.replace(fc, pair_keys=None, pair_labels=None, pair_counts=None)
+      fc.pair_keys = fc.pair_labels = fc.pair_counts = None
     mine = a.features.get(name)
     if mine is None:
       a.features[name] = fc
