@@ -379,7 +379,7 @@ def test_cli_exclude_features_also_leave_features_out_of_the_label_proxy_check()
   from tfx_preflight import cli
   args = cli.build_parser().parse_args(['check', '--train', 'a', '--eval', 'b', '--label-key', 'y',
                                         '--exclude-features', 'id,ts'])
-  assert cli.config_from_args(args).label_proxy.exclude_features == ('id', 'ts')
+  assert cli.config_from_args(args).excluded('label_proxy') == ('id', 'ts')
 
 
 def test_non_finite_labels_are_left_out_and_a_feature_changing_type_is_not_scored():
