@@ -171,6 +171,18 @@ def test_distances_equal_their_definitions():
   assert distance == pytest.approx(1 - 6 / 10)  # bigrams: 8 each, 6 shared (jumps/jumped breaks two)
 
 
+def test_vectorized_jaccard_equals_python_sets():
+  rng = np.random.default_rng(1)
+  sets = [np.unique(rng.integers(0, 40, rng.integers(0, 25))).astype(np.uint64) for _ in range(60)]
+  offsets = np.concatenate([[0], np.cumsum([len(x) for x in sets])]).astype(np.int64)
+  shingles = near_features.Ragged(np.concatenate(sets), offsets)
+  train, evals = rng.integers(0, 60, 300), rng.integers(0, 60, 300)
+  got = near_duplicates.jaccard_distances(shingles, train, evals)
+  for d, t, e in zip(got, train, evals):
+    a, b = set(sets[t].tolist()), set(sets[e].tolist())
+    assert d == pytest.approx(1 - len(a & b) / len(a | b) if a | b else 0.0)
+
+
 def test_removed_settings_name_their_replacement():
   with pytest.raises(ConfigError, match='image_hash_size was removed.*near_vector_max_distance'):
     PreflightConfig(leakage={'near_duplicates': True, 'image_hash_size': 8})
