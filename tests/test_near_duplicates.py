@@ -22,6 +22,7 @@ from tfx_preflight import leakage, near_duplicates, near_features
 from tfx_preflight.config import ConfigError, LeakageConfig, PreflightConfig
 
 _DECODER = ExamplesToRecordBatchDecoder()
+GROUP_OF = {'digits': 'vector_cosine_distance', 'breast_cancer': 'column_rel_diff', 'text': 'text_jaccard_distance'}
 
 
 def _decode(rows):
@@ -61,6 +62,7 @@ def test_planted_copies_found_and_clean_rows_left_alone(name, tmp_path):
     distances = dict(part.split('=') for part in line[8].split(';'))
     limits = dict(part.split('<=') for part in line[9].split(';'))
     assert all(float(distances[k]) <= float(limits[k]) for k in distances), line
+    assert set(distances) == {GROUP_OF[name]}  # only the group the examples have
   sample = near['samples'][0]
   assert sample['features'] and sample['train_features'] and set(sample['distances']) == set(sample['thresholds'])
   assert {f['kind'] for f in result['findings']} == {'near_duplicates'} and result['status'] == 'warn'

@@ -24,7 +24,7 @@ from tfx_preflight.near_features import NearBatch, NearSettings, Ragged
 GROUPS = ('columns', 'vectors', 'text')
 # Columns of a best-pair record (float64 matrix rows).
 BEST_FIELDS = ('eval_split', 'eval_file', 'eval_index', 'train_file', 'train_index', 'not_exact', 'score',
-               'label_conflict', 'columns', 'vectors', 'text')
+               'label_conflict', 'columns', 'vectors', 'text', 'groups')
 _F = {name: i for i, name in enumerate(BEST_FIELDS)}
 _INDEX_BITS = 40
 _ARRAYS = ('split', 'row_id', 'exact', 'label', 'exact_part', 'shape')
@@ -238,7 +238,18 @@ def verify_eval_shard(pairs: Iterable[Tuple[np.ndarray, Payload]], payloads: Ite
   best[:, _F['label_conflict']] = rows.label[t] != rows.label[e]
   for group in GROUPS:
     best[:, _F[group]] = result[group][passed]
+  best[:, _F['groups']] = group_mask(rows, e)
   return counters, best_per_eval_row(best)
+
+
+def group_mask(rows: Payload, index: np.ndarray) -> np.ndarray:
+  """Bit i set when the example has feature group GROUPS[i] (the pair's distances mean something only there)."""
+  present = [rows.columns.lengths[index] > 0, rows.vectors.lengths[index] > 0, rows.shingles.lengths[index] > 0]
+  return sum(p.astype(np.int64) << i for i, p in enumerate(present))
+
+
+def present_groups(mask: int) -> List[str]:
+  return [g for i, g in enumerate(GROUPS) if int(mask) >> i & 1]
 
 
 def best_per_eval_row(best: np.ndarray) -> np.ndarray:
@@ -275,11 +286,12 @@ def count_best(best: np.ndarray, splits: Sequence[str], files: Sequence[Tuple[in
 
 
 def sample_record(r: np.ndarray) -> List[Any]:
-  """[eval file, eval index, train file, train index, columns, vectors, text, not exact, label conflict] (JSON)."""
+  """[eval file, eval index, train file, train index, columns, vectors, text, not exact, label conflict, group mask]
+  (JSON)."""
   f = _F
   return [int(r[f['eval_file']]), int(r[f['eval_index']]), int(r[f['train_file']]), int(r[f['train_index']]),
           round(float(r[f['columns']]), 6), round(float(r[f['vectors']]), 6), round(float(r[f['text']]), 6),
-          bool(r[f['not_exact']]), bool(r[f['label_conflict']])]
+          bool(r[f['not_exact']]), bool(r[f['label_conflict']]), int(r[f['groups']])]
 
 
 DISTANCE_NAMES = {'columns': 'column_rel_diff', 'vectors': 'vector_cosine_distance', 'text': 'text_jaccard_distance'}
@@ -291,7 +303,11 @@ def thresholds(settings: NearSettings) -> Dict[str, float]:
 
 
 def tsv_distance(r: np.ndarray, settings: NearSettings) -> Tuple[str, str]:
-  """('column_rel_diff=..;vector_cosine_distance=..;text_jaccard_distance=..', the same names with '<=' thresholds)."""
+  """('column_rel_diff=..;text_jaccard_distance=..' of the groups the pair has, the same names with '<=' thresholds);
+  a pair of ints and short strings alone ('exact_part=equal', '')."""
   limits = thresholds(settings)
-  distance = ';'.join(f'{DISTANCE_NAMES[g]}={float(r[_F[g]]):.6g}' for g in GROUPS)
-  return distance, ';'.join(f'{DISTANCE_NAMES[g]}<={limits[g]:g}' for g in GROUPS)
+  groups = present_groups(r[_F['groups']])
+  if not groups:
+    return 'exact_part=equal', ''
+  distance = ';'.join(f'{DISTANCE_NAMES[g]}={float(r[_F[g]]):.6g}' for g in groups)
+  return distance, ';'.join(f'{DISTANCE_NAMES[g]}<={limits[g]:g}' for g in groups)
