@@ -101,6 +101,18 @@ def test_mixed_rows_need_every_group_within_its_threshold(tmp_path):
   assert flagged == list(range(30))
 
 
+def test_oversized_buckets_are_skipped_and_reported(tmp_path):
+  train = [{'x': 1.0 + i * 1e-4, 'c': 'a', 'label': 0} for i in range(60)]  # all in one cell
+  evals = [{'x': 1.0 + i * 1e-4, 'c': 'a', 'label': 0} for i in range(0, 60, 3)] + [{'x': 50.0, 'c': 'b', 'label': 0}]
+  patterns = write_splits(str(tmp_path / 'd'), {'train': train, 'eval': evals})
+  capped = _run(patterns, LeakageConfig(near_duplicates=True, near_max_bucket_pairs=100, mode='warn'), tmp_path, 'label')
+  assert capped['near_buckets']['buckets_skipped'] >= 1 and capped['near_buckets']['pairs_skipped'] >= 1200
+  assert 'near_duplicates_incomplete' in {f['kind'] for f in capped['findings']}
+  assert capped['near_duplicates'][0]['duplicate_examples'] < 20
+  full = _run(patterns, LeakageConfig(near_duplicates=True, mode='warn'), tmp_path / 'full', 'label')
+  assert full['near_duplicates'][0]['duplicate_examples'] == 20 and full['near_buckets']['buckets_skipped'] == 0
+
+
 def test_bands_follow_the_documented_math():
   settings = near_features.NearSettings()
   bands, rows = settings.vector_bands
