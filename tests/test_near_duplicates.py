@@ -22,6 +22,7 @@ from tfx_preflight import leakage, near_duplicates, near_features
 from tfx_preflight.config import ConfigError, LeakageConfig, PreflightConfig
 
 _DECODER = ExamplesToRecordBatchDecoder()
+GROUP_OF = {'digits': 'vector_cosine_distance', 'breast_cancer': 'column_rel_diff', 'text': 'text_jaccard_distance'}
 
 
 def _decode(rows):
@@ -61,6 +62,7 @@ def test_planted_copies_found_and_clean_rows_left_alone(name, tmp_path):
     distances = dict(part.split('=') for part in line[8].split(';'))
     limits = dict(part.split('<=') for part in line[9].split(';'))
     assert all(float(distances[k]) <= float(limits[k]) for k in distances), line
+    assert set(distances) == {GROUP_OF[name]}  # only the group the examples have
   sample = near['samples'][0]
   assert sample['features'] and sample['train_features'] and set(sample['distances']) == set(sample['thresholds'])
   assert {f['kind'] for f in result['findings']} == {'near_duplicates'} and result['status'] == 'warn'
@@ -97,6 +99,18 @@ def test_mixed_rows_need_every_group_within_its_threshold(tmp_path):
   result = _run(patterns, LeakageConfig(near_duplicates=True, mode='warn'), tmp_path, 'label')
   flagged = sorted(int(line[4]) for line in _near_lines(result))
   assert flagged == list(range(30))
+
+
+def test_oversized_buckets_are_skipped_and_reported(tmp_path):
+  train = [{'x': 1.0 + i * 1e-4, 'c': 'a', 'label': 0} for i in range(60)]  # all in one cell
+  evals = [{'x': 1.0 + i * 1e-4, 'c': 'a', 'label': 0} for i in range(0, 60, 3)] + [{'x': 50.0, 'c': 'b', 'label': 0}]
+  patterns = write_splits(str(tmp_path / 'd'), {'train': train, 'eval': evals})
+  capped = _run(patterns, LeakageConfig(near_duplicates=True, near_max_bucket_pairs=100, mode='warn'), tmp_path, 'label')
+  assert capped['near_buckets']['buckets_skipped'] >= 1 and capped['near_buckets']['pairs_skipped'] >= 1200
+  assert 'near_duplicates_incomplete' in {f['kind'] for f in capped['findings']}
+  assert capped['near_duplicates'][0]['duplicate_examples'] < 20
+  full = _run(patterns, LeakageConfig(near_duplicates=True, mode='warn'), tmp_path / 'full', 'label')
+  assert full['near_duplicates'][0]['duplicate_examples'] == 20 and full['near_buckets']['buckets_skipped'] == 0
 
 
 def test_bands_follow_the_documented_math():
@@ -169,6 +183,18 @@ def test_distances_equal_their_definitions():
   near = near_features.near_batch(batch, ['t'], near_features.NearSettings(), probe=False)
   distance = near_duplicates.jaccard_distances(near.shingles, np.array([0]), np.array([1]))[0]
   assert distance == pytest.approx(1 - 6 / 10)  # bigrams: 8 each, 6 shared (jumps/jumped breaks two)
+
+
+def test_vectorized_jaccard_equals_python_sets():
+  rng = np.random.default_rng(1)
+  sets = [np.unique(rng.integers(0, 40, rng.integers(0, 25))).astype(np.uint64) for _ in range(60)]
+  offsets = np.concatenate([[0], np.cumsum([len(x) for x in sets])]).astype(np.int64)
+  shingles = near_features.Ragged(np.concatenate(sets), offsets)
+  train, evals = rng.integers(0, 60, 300), rng.integers(0, 60, 300)
+  got = near_duplicates.jaccard_distances(shingles, train, evals)
+  for d, t, e in zip(got, train, evals):
+    a, b = set(sets[t].tolist()), set(sets[e].tolist())
+    assert d == pytest.approx(1 - len(a & b) / len(a | b) if a | b else 0.0)
 
 
 def test_removed_settings_name_their_replacement():

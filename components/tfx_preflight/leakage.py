@@ -494,13 +494,14 @@ def _near_samples(raw: Sequence[Sequence[Any]], plan: _Plan, values: Mapping[Tup
   """Both examples of each sampled pair, their distances per feature group and the thresholds they passed."""
   samples = []
   limits = near_duplicates.thresholds(plan.near)
-  for eval_file, eval_index, train_file, train_index, columns, vectors, text, not_exact, conflict in raw:
+  for eval_file, eval_index, train_file, train_index, columns, vectors, text, not_exact, conflict, mask in raw:
     eval_path, train_path = plan.files[eval_file][1], plan.files[train_file][1]
     distances = dict(zip(near_duplicates.GROUPS, (columns, vectors, text)))
+    groups = near_duplicates.present_groups(mask)
     sample = {'file': eval_path, 'index': eval_index, 'train_file': train_path, 'train_index': train_index,
               'exact': not not_exact, 'label_conflict': conflict,
-              'distances': {near_duplicates.DISTANCE_NAMES[g]: distances[g] for g in near_duplicates.GROUPS},
-              'thresholds': {near_duplicates.DISTANCE_NAMES[g]: limits[g] for g in near_duplicates.GROUPS}}
+              'distances': {near_duplicates.DISTANCE_NAMES[g]: distances[g] for g in groups},
+              'thresholds': {near_duplicates.DISTANCE_NAMES[g]: limits[g] for g in groups}}
     for prefix, path, index in (('', eval_path, eval_index), ('train_', train_path, train_index)):
       found = values.get((path, index), {})
       sample[prefix + 'features'] = readable_example({k: v for k, v in found.items() if k not in plan.exclude})
@@ -686,6 +687,8 @@ def _near_sample_rows(pair: Mapping[str, Any]) -> str:
              f'#{esc(s["train_index"])}</small>')
     distances = '<br>'.join(f'{esc(name)} = {esc(value)} &le; {esc(s["thresholds"][name])}'
                             for name, value in s['distances'].items())
+    if not s['distances']:
+      distances = 'ints and short strings equal'
     if s.get('exact'):
       distances += '<br><b>exact copy</b>'
     cells = []

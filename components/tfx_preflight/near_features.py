@@ -16,7 +16,8 @@ keyed together with the exact part, so only examples with the same layout, ints 
     probability p = 1 - theta / pi. A band of r bits matches with p^r; with b bands a pair becomes a candidate with
     P = 1 - (1 - p^r)^b. (b, r) are chosen from the threshold: the threshold angle theta* = arccos(1 - t) must reach
     P >= TARGET_RECALL, and among such (b, r) with b <= MAX_BANDS we take the one with the fewest candidates at 2 theta*.
-  * text: MinHash. One min-hash matches with probability J (Jaccard similarity); bands as above with p = 1 - t.
+  * text: MinHash. One min-hash matches with probability J (Jaccard similarity); bands as above with p = 1 - t, the far
+    point at J*/5 and up to MAX_TEXT_BANDS bands (unrelated texts share frequent bigrams, so J ~ 0.05 is common).
   * columns: quantized keys. log|x| is cut into cells of width 4 delta, delta = -log(1 - tolerance): two values within
     tolerance differ by at most delta in log|x|, so they share a cell or sit within delta of a common border. The eval
     side also emits the neighbouring cell when it is within delta of a border, the train side only its own cell: every
@@ -54,6 +55,7 @@ _TINY = 1e-30
 
 TARGET_RECALL = 0.995
 MAX_BANDS = 24
+MAX_TEXT_BANDS = 64
 MAX_ROWS = 64
 COLUMN_BAND_SIZE = 4
 COLUMN_BANDS = 3
@@ -82,8 +84,10 @@ class NearSettings:
 
   @property
   def text_bands(self) -> Tuple[int, int]:
+    # Unrelated texts still share frequent bigrams ("of the"): Jaccard ~0.02-0.1, which more rows per band keep apart;
+    # more bands (each key is 24 bytes of shuffle) keep the recall at the threshold.
     similarity = 1.0 - self.text_max_distance
-    return choose_bands(similarity, similarity / 2)
+    return choose_bands(similarity, similarity / 5, max_bands=MAX_TEXT_BANDS)
 
   @property
   def column_cell_width(self) -> float:
@@ -321,8 +325,11 @@ def _hyperplanes(length: int, bits: int) -> np.ndarray:
 
 
 @functools.lru_cache(maxsize=4)
-def _minhash_seeds(count: int) -> np.ndarray:
-  return hashing.fmix64(np.arange(1, count + 1, dtype=np.uint64) * _U64(0x9e3779b97f4a7c15))
+def _minhash_seeds(count: int) -> Tuple[np.ndarray, np.ndarray]:
+  """(xor seeds, odd multipliers): x -> (x ^ s) * m is a bijection of uint64 per hash function; shingle words are
+  already fmix64 outputs, so one xor-multiply per (shingle, function) is enough to reorder them (3x cheaper)."""
+  seeds = hashing.fmix64(np.arange(1, count + 1, dtype=np.uint64) * _U64(0x9e3779b97f4a7c15))
+  return seeds, hashing.fmix64(seeds ^ _BAND) | _U64(1)
 
 
 def _band_keys(values: np.ndarray, bands: int, rows: int, base: np.ndarray, tag: np.uint64) -> np.ndarray:
@@ -347,9 +354,9 @@ def vector_keys(vectors: Ragged, rows: np.ndarray, base: np.ndarray, settings: N
 def text_keys(shingles: Ragged, rows: np.ndarray, base: np.ndarray, settings: NearSettings) -> np.ndarray:
   """MinHash band keys (len(rows), bands); every row has at least one shingle."""
   bands, per_band = settings.text_bands
-  seeds = _minhash_seeds(bands * per_band)
+  seeds, multipliers = _minhash_seeds(bands * per_band)
   sub = shingles.take(rows)
-  hashed = hashing.fmix64(sub.values[:, None] ^ seeds[None, :])
+  hashed = (sub.values[:, None] ^ seeds[None, :]) * multipliers[None, :]
   minimums = np.minimum.reduceat(hashed, sub.offsets[:-1], axis=0)
   return _band_keys(minimums, bands, per_band, base, _PRIMARY_TAGS['text'])
 
