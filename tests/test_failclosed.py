@@ -376,3 +376,38 @@ def test_component_refuses_a_bare_string_for_eval_splits():
   with pytest.raises(ConfigError, match="eval_splits must be a list of split names.*Got 'eval'"):
     Preflight(examples=examples, eval_splits='eval')
   assert Preflight(examples=examples, eval_splits=['eval']).exec_properties[spec.CONFIG_KEY]
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# 5. Weak points: odd file names, pages that fetch code at view time.
+
+
+def test_file_names_with_tab_and_newline_keep_duplicates_tsv_one_row_per_example(tmp_path, capsys):
+  from tests.conftest import write_tfrecords
+  rows = tabular_rows(200, seed=51)
+  train = write_tfrecords(str(tmp_path / 'train' / 'data.gz'), rows[:150])
+  evil = str(tmp_path / 'eval' / 'a\tb\nc\\d.gz')
+  write_tfrecords(evil, rows[150:] + rows[:10])  # 10 copies of train rows.
+  code, out, err = run_cli(capsys, 'check', '--train', train, '--eval', str(tmp_path / 'eval' / '*'),
+                           '--checks', 'leakage', '--label-key', 'label', '--out', tmp_path / 'r')
+  assert code == 1, out + err
+  lines = (tmp_path / 'r' / 'leakage' / 'duplicates.tsv').read_text().splitlines()
+  assert lines[0].split('\t') == ['kind', 'hash', 'split', 'file', 'record_index']
+  fields = [line.split('\t') for line in lines[1:]]
+  assert len(fields) == 20 and all(len(f) == 5 for f in fields)  # 10 train + 10 eval rows, five fields each.
+  eval_files = {f[3] for f in fields if f[2] == 'eval'}
+  assert eval_files == {evil.replace('\\', '\\\\').replace('\t', '\\t').replace('\n', '\\n')}
+
+
+@pytest.mark.slow
+def test_statistics_html_is_static_and_self_contained(tmp_path, capsys, base):
+  code, out, err = run_cli(capsys, 'check', '--train', base['train'], '--eval', base['eval'], '--checks', 'skew',
+                           '--label-key', 'label', '--exclude-features', 'id', '--out', tmp_path / 'r')
+  assert code == 0, out + err
+  page = (tmp_path / 'r' / 'statistics.html').read_text()
+  assert '<script' not in page and 'src=' not in page and 'import' not in page
+  assert 'cdnjs' not in page and 'githubusercontent' not in page and 'http' not in page.replace('http-equiv', '')
+  assert "default-src 'none'" in page
+  for feature in ('f0', 'color', 'label'):
+    assert f'<td class="name" rowspan="2">{feature}</td>' in page
+  assert '800 examples' in page and '200 examples' in page

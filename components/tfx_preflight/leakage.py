@@ -169,6 +169,15 @@ class _ShardFn(beam.DoFn):
         yield (kind, s), (part['split'],) + tuple(c[rows] for c in columns)
 
 
+_TSV_ESCAPES = str.maketrans({'\\': '\\\\', '\t': '\\t', '\n': '\\n', '\r': '\\r'})
+
+
+def tsv_field(text: str) -> str:
+  """A file or split name as one TSV field: backslash, tab, newline and carriage return escaped as \\\\, \\t, \\n,
+  \\r (a file name may hold any of them; unescaped, one would shift or split the row)."""
+  return text.translate(_TSV_ESCAPES)
+
+
 def join_shard(kind: str, pieces: Iterable[Tuple], plan: _Plan) -> Tuple[Dict[str, Any], List[str]]:
   """Counts one shard's duplicates with numpy. Returns (counters, duplicate-list lines)."""
   pieces = list(pieces)
@@ -222,8 +231,8 @@ def join_shard(kind: str, pieces: Iterable[Tuple], plan: _Plan) -> Tuple[Dict[st
   lines: List[str] = []
   if kind != GROUP:
     listed = np.flatnonzero(counts.sum(axis=1)[group] > 1)
-    lines = [f'{kind}\t{hashing.hex_digest(hashes[r])}\t{plan.splits[split[r]]}\t{plan.files[file_id[r]][1]}\t'
-             f'{int(index[r])}' for r in listed]
+    lines = [f'{kind}\t{hashing.hex_digest(hashes[r])}\t{tsv_field(plan.splits[split[r]])}\t'
+             f'{tsv_field(plan.files[file_id[r]][1])}\t{int(index[r])}' for r in listed]
   return counters, lines
 
 
