@@ -262,13 +262,16 @@ def test_whatever_out_holds_a_failing_run_leaves_no_report(tmp_path, capsys, bas
     assert not [f for f in left if os.path.basename(f) == 'report.json'], (name, prior, left)
     assert not [f for f in left if f.startswith('.tmp-')], (name, prior, left)
     assert [f for f in USER_ENTRIES if f in prior] == [f for f in USER_ENTRIES if f in left], (name, prior, left)
+    assert not {'report.html', 'statistics.html'} & set(left), (name, prior, left)
     if 'report.json' in prior or '.published' in prior:
+      assert 'leakage/duplicates.tsv' not in left, (name, prior, left)
+    if 'report.json' in prior and '.published' not in prior:  # An older version's directory: its details go too.
       assert set(left) <= {*USER_ENTRIES, '.lock'}, (name, prior, left)
 
 
 def test_executor_into_a_used_report_dir_fails_leaving_no_report(tmp_path, base):
   examples = examples_artifact(os.path.dirname(os.path.dirname(base['train'])), ['train', 'eval'])
-  fill(tmp_path / 'report', PRIOR_ENTRIES)
+  fill(tmp_path / 'report', [n for n in PRIOR_ENTRIES if n != '.published'])  # An older version's report dir.
   with pytest.raises(ValueError, match="label_key 'lable'"):
     run_executor(tmp_path, examples, PreflightConfig(label_key='lable', leakage={'mode': 'off'}).to_json())
   assert set(files_under(tmp_path / 'report')) == {*USER_ENTRIES, '.lock'}
@@ -376,3 +379,38 @@ def test_component_refuses_a_bare_string_for_eval_splits():
   with pytest.raises(ConfigError, match="eval_splits must be a list of split names.*Got 'eval'"):
     Preflight(examples=examples, eval_splits='eval')
   assert Preflight(examples=examples, eval_splits=['eval']).exec_properties[spec.CONFIG_KEY]
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# 5. Weak points: odd file names, pages that fetch code at view time.
+
+
+def test_file_names_with_tab_and_newline_keep_duplicates_tsv_one_row_per_example(tmp_path, capsys):
+  from tests.conftest import write_tfrecords
+  rows = tabular_rows(200, seed=51)
+  train = write_tfrecords(str(tmp_path / 'train' / 'data.gz'), rows[:150])
+  evil = str(tmp_path / 'eval' / 'a\tb\nc\\d.gz')
+  write_tfrecords(evil, rows[150:] + rows[:10])  # 10 copies of train rows.
+  code, out, err = run_cli(capsys, 'check', '--train', train, '--eval', str(tmp_path / 'eval' / '*'),
+                           '--checks', 'leakage', '--label-key', 'label', '--out', tmp_path / 'r')
+  assert code == 1, out + err
+  lines = (tmp_path / 'r' / 'leakage' / 'duplicates.tsv').read_text().splitlines()
+  assert lines[0].split('\t') == ['kind', 'hash', 'split', 'file', 'record_index']
+  fields = [line.split('\t') for line in lines[1:]]
+  assert len(fields) == 20 and all(len(f) == 5 for f in fields)  # 10 train + 10 eval rows, five fields each.
+  eval_files = {f[3] for f in fields if f[2] == 'eval'}
+  assert eval_files == {evil.replace('\\', '\\\\').replace('\t', '\\t').replace('\n', '\\n')}
+
+
+@pytest.mark.slow
+def test_statistics_html_is_static_and_self_contained(tmp_path, capsys, base):
+  code, out, err = run_cli(capsys, 'check', '--train', base['train'], '--eval', base['eval'], '--checks', 'skew',
+                           '--label-key', 'label', '--exclude-features', 'id', '--out', tmp_path / 'r')
+  assert code == 0, out + err
+  page = (tmp_path / 'r' / 'statistics.html').read_text()
+  assert '<script' not in page and 'src=' not in page and 'import' not in page
+  assert 'cdnjs' not in page and 'githubusercontent' not in page and 'http' not in page.replace('http-equiv', '')
+  assert "default-src 'none'" in page
+  for feature in ('f0', 'color', 'label'):
+    assert f'<td class="name" rowspan="2">{feature}</td>' in page
+  assert '800 examples' in page and '200 examples' in page

@@ -272,7 +272,8 @@ def test_render_html_draws_both_histograms_escapes_names_and_links_tfdv_view(tmp
   assert fragment.count('<svg') == 2 and fragment.count('<rect') == 20
   assert '<a href="statistics.html">' in fragment
   tfdv_view = (tmp_path / 'statistics.html').read_text()
-  assert 'facets' in tfdv_view.lower()
+  assert '&lt;script&gt;alert(1)&lt;/script&gt;' in tfdv_view  # Static, self-contained, escaped (statistics_page).
+  assert '<script' not in tfdv_view and 'http' not in tfdv_view.replace('http-equiv', '')
   assert fragment == skew.render_html(result, stats, 'train', ['eval'], str(tmp_path))
   assert (tmp_path / 'statistics.html').read_text() == tfdv_view
 

@@ -240,8 +240,8 @@ def join_shard(kind: str, pieces: Iterable[Tuple], plan: _Plan) -> Tuple[Dict[st
   lines: List[str] = []
   if kind != GROUP:
     listed = np.flatnonzero(counts.sum(axis=1)[group] > 1)
-    lines = [f'{kind}\t{hashing.hex_digest(hashes[r])}\t{plan.splits[split[r]]}\t{plan.files[file_id[r]][1]}\t'
-             f'{int(index[r])}{_EXACT_LINE_PADDING}' for r in listed]
+    lines = [f'{kind}\t{hashing.hex_digest(hashes[r])}\t{report.tsv_field(plan.splits[split[r]])}\t'
+             f'{report.tsv_field(plan.files[file_id[r]][1])}\t{int(index[r])}{_EXACT_LINE_PADDING}' for r in listed]
   return counters, lines
 
 

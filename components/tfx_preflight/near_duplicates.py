@@ -18,7 +18,7 @@ from typing import Any, Dict, Iterable, List, Sequence, Tuple
 
 import numpy as np
 
-from tfx_preflight import hashing
+from tfx_preflight import hashing, report
 from tfx_preflight.near_features import NearBatch, NearSettings, Ragged
 
 GROUPS = ('columns', 'vectors', 'text')
@@ -279,9 +279,10 @@ def count_best(best: np.ndarray, splits: Sequence[str], files: Sequence[Tuple[in
                         'label_conflicts': int(mine[:, f['label_conflict']].sum()), 'samples': samples}
     for r in mine:
       distance, threshold = tsv_distance(r, settings)
-      lines.append('\t'.join(['near' if r[f['not_exact']] else 'near(exact)', '', splits[s],
-                              files[int(r[f['eval_file']])][1], str(int(r[f['eval_index']])), splits[0],
-                              files[int(r[f['train_file']])][1], str(int(r[f['train_index']])), distance, threshold]))
+      lines.append('\t'.join(['near' if r[f['not_exact']] else 'near(exact)', '', report.tsv_field(splits[s]),
+                              report.tsv_field(files[int(r[f['eval_file']])][1]), str(int(r[f['eval_index']])),
+                              report.tsv_field(splits[0]), report.tsv_field(files[int(r[f['train_file']])][1]),
+                              str(int(r[f['train_index']])), distance, threshold]))
   return {'cross': cross}, lines
 
 

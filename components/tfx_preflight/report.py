@@ -194,3 +194,12 @@ def findings_summary(report: Mapping[str, Any], limit: int = 20) -> List[str]:
     if len(ordered) > limit:
       lines.append(f'    ... and {len(ordered) - limit} more in the report')
   return lines
+
+
+_TSV_ESCAPES = str.maketrans({'\\': '\\\\', '\t': '\\t', '\n': '\\n', '\r': '\\r'})
+
+
+def tsv_field(text: str) -> str:
+  """A file or split name as one TSV field: backslash, tab, newline and carriage return escaped as \\\\, \\t, \\n,
+  \\r (a file name may hold any of them; unescaped, one would shift or split the row)."""
+  return text.translate(_TSV_ESCAPES)

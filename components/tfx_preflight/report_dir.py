@@ -23,8 +23,10 @@ LOCK_FILE = '.lock'
 # The names the last run published, one per line: what the next run removes.
 MANIFEST = '.published'
 TMP_PREFIX = '.tmp-'
-# What runs without a manifest (older versions) wrote; removed only where a report.json shows the directory is ours.
-_LEGACY_NAMES = ('statistics', 'leakage', 'loss', 'inputs', 'examples')
+# What runs without a manifest (older versions) wrote, each with the prefix of an entry it holds: removed only where a
+# report.json shows the directory is ours and the entry looks like ours (never a user's own `examples/`).
+_LEGACY_NAMES = {'statistics': 'Split-', 'leakage': 'duplicates.tsv', 'loss': '', 'inputs': 'schema.pbtxt',
+                 'examples': 'csv-'}
 
 
 def _names(directory: str) -> List[str]:
@@ -50,11 +52,12 @@ def _read_manifest(out: str) -> List[str]:
 
 def _stale_names(out: str) -> List[str]:
   present = _names(out)
-  ours = report.REPORT_JSON in present or MANIFEST in present
   stale = set(_read_manifest(out)) | {report.REPORT_HTML}
   stale |= {n for n in present if n.startswith(TMP_PREFIX) or (n.startswith('statistics') and n.endswith('.html'))}
-  if ours:
-    stale |= set(_LEGACY_NAMES)
+  if report.REPORT_JSON in present and MANIFEST not in present:
+    stale |= {name for name, marker in _LEGACY_NAMES.items()
+              if name in present and fileio.isdir(os.path.join(out, name))
+              and any(n.startswith(marker) for n in _names(os.path.join(out, name)))}
   return sorted(n for n in stale if n in present)
 
 

@@ -16,7 +16,7 @@ from typing import Any, Callable, Dict, List, Mapping, Optional, Sequence, Tuple
 import apache_beam as beam
 from tensorflow_metadata.proto.v0 import anomalies_pb2, schema_pb2, statistics_pb2
 
-from tfx_preflight import data, records, report
+from tfx_preflight import data, records, report, statistics_page
 from tfx_preflight import skew_diagnosis as diag
 from tfx_preflight.config import SkewConfig
 from tfx_preflight.html_report import esc
@@ -657,10 +657,9 @@ def _statistics_html_name(index: int) -> str:
 def render_html(result: Mapping[str, Any], statistics: StatisticsBySplit, train_split: str,
                 eval_splits: Sequence[str], output_dir: str) -> str:
   """Histograms of every flagged feature, train and eval side by side, plus TFDV's own train-vs-eval view written to
-  `output_dir/statistics.html` (a separate page: Facets needs scripts, which report.html forbids) and linked."""
+  `output_dir/statistics.html` (statistics_page.py: static, no script) and linked."""
   if result.get('status') == 'skipped' or not statistics or train_split not in statistics:
     return ''
-  tfdv = _tfdv()
   train = _default_slice(statistics, train_split)
   summaries = {train_split: diag.summarize(train)}
   links = []
@@ -668,10 +667,10 @@ def render_html(result: Mapping[str, Any], statistics: StatisticsBySplit, train_
     other = _default_slice(statistics, other_split)
     summaries[other_split] = diag.summarize(other)
     name = _statistics_html_name(index)
-    page = tfdv.get_statistics_html(_as_list(train), _as_list(other), lhs_name=train_split, rhs_name=other_split)
+    page = statistics_page.render(train, other, train_split, other_split)  # Static: no Facets scripts from CDNs.
     report.write_atomically(os.path.join(output_dir, name), page)
     links.append(f'<a href="{esc(name)}">{esc(train_split)} vs {esc(other_split)}</a>')
-  parts = ['<p>TFDV statistics view (Facets): ' + ', '.join(links) + '</p>'] if links else []
+  parts = ['<p>Statistics side by side: ' + ', '.join(links) + '</p>'] if links else []
   flagged = sorted({(tuple(f['splits']), f['feature']) for f in result.get('findings', []) if f.get('feature')})
   for (t_split, o_split), feature in flagged:
     if o_split not in summaries:
