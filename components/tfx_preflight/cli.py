@@ -6,11 +6,14 @@ Exit status: 0 pass or warn, 1 block, 2 bad usage or unreadable input (with a on
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import logging
 import os
+import shutil
 import sys
-from typing import List, Optional, Sequence
+import tempfile
+from typing import Iterator, List, Optional, Sequence
 
 from tfx_preflight import report as report_lib
 from tfx_preflight.config import ConfigError, PreflightConfig
@@ -113,11 +116,35 @@ def _read_schema(path: str):
     raise InputError(f'--schema {path}: not a TFDV schema text proto: {str(e).splitlines()[0]}') from e
 
 
+def _is_file(path: str) -> bool:
+  """Local or remote (gs://, s3://...: TFX's fileio, as Trainer resolves module_file)."""
+  if '://' not in path:
+    return os.path.isfile(path)
+  from tfx.dsl.io import fileio
+  try:
+    return fileio.exists(path) and not fileio.isdir(path)
+  except Exception:  # Unknown scheme or no credentials: let the loss check say why it cannot read it.
+    return True
+
+
+@contextlib.contextmanager
+def _csv_staging(needed: bool) -> Iterator[Optional[str]]:
+  """A fresh temporary directory for CSV converted to TFRecords, private to this run and removed after it."""
+  if not needed:
+    yield None
+    return
+  staging = tempfile.mkdtemp(prefix='tfx-preflight-csv-')
+  try:
+    yield staging
+  finally:
+    shutil.rmtree(staging, ignore_errors=True)
+
+
 def run_check(args: argparse.Namespace, beam_args: Sequence[str]) -> int:
   from tfx_preflight import data, run
 
   config = config_from_args(args)
-  if args.module_file and not os.path.isfile(args.module_file):
+  if args.module_file and not _is_file(args.module_file):
     raise InputError(f'--module-file: no file {args.module_file!r}.')
   make_pipeline = _make_pipeline_factory(beam_args)
   # Absolute paths: the loss check runs the user's input_fn in a subprocess with another working directory.
@@ -130,12 +157,15 @@ def run_check(args: argparse.Namespace, beam_args: Sequence[str]) -> int:
     raise InputError(f'train and eval files must have one format; got {formats}. Pass --format.')
   out = os.path.abspath(args.out)
   examples = dict(patterns)
-  if formats['train'] == 'csv':
-    examples = data.csv_to_tfrecords(files, make_pipeline, os.path.join(out, 'examples'))
-  inputs = run.PreflightInputs(examples=examples, module_file=args.module_file,
-                               schema=_read_schema(args.schema) if args.schema else None,
-                               provenance={'train': args.train, 'eval': list(args.eval)})
-  result = run.run_preflight(inputs, config, make_pipeline, out)
+  with _csv_staging(formats['train'] == 'csv') as staging:
+    locations = None
+    if staging:
+      examples = data.csv_to_tfrecords(files, make_pipeline, staging)
+      locations = data.csv_locations(examples)
+    inputs = run.PreflightInputs(examples=examples, module_file=args.module_file,
+                                 schema=_read_schema(args.schema) if args.schema else None,
+                                 provenance={'train': args.train, 'eval': list(args.eval)}, csv_locations=locations)
+    result = run.run_preflight(inputs, config, make_pipeline, out)
   print('\n'.join(report_lib.findings_summary(result)))
   print(f'report: {os.path.join(out, report_lib.REPORT_HTML)}')
   return EXIT_BLOCK if result['verdict'] == 'block' else EXIT_OK

@@ -136,39 +136,34 @@ def find_ragged_csv_row(csv_files: Mapping[str, list]) -> InputError | None:
 
 def csv_to_tfrecords(csv_files: Mapping[str, list], make_pipeline: Callable[[], beam.Pipeline],
                      output_dir: str) -> Dict[str, str]:
-  """Converts each split's CSV files to gzipped tf.Example TFRecords with CsvExampleGen's own transform.
+  """Converts each split's CSV files to tf.Example TFRecords exactly as CsvExampleGen does (its own line buffer,
+  tfx-bsl's parser and per-split type inference; see `csv_staging`), keeping every record's CSV file and line.
 
-  Returns split -> file pattern of the written TFRecords.
+  Returns split -> file pattern of the written TFRecords; `csv_locations(patterns)` maps records back to CSV lines.
+  `output_dir` should be a fresh directory of this run (the CLI uses a temporary one and removes it afterwards).
   """
-  from tfx.components.example_gen.csv_example_gen import executor as csv_executor  # Only the CLI needs it.
+  from tfx_preflight import csv_staging
 
   for split, files in sorted(csv_files.items()):
     check_csv_headers(split, files)
+  patterns = {}
   try:
-    return _convert_csv(csv_files, make_pipeline, output_dir, csv_executor._CsvToExample)  # pylint: disable=protected-access
+    with make_pipeline() as pipeline:
+      for split, files in sorted(csv_files.items()):
+        split_dir = os.path.join(output_dir, f'Split-{split}')
+        fileio.makedirs(split_dir)
+        csv_staging.add_conversion(pipeline, split, files, split_dir)
+        patterns[split] = os.path.join(split_dir, '*.tfrecord')
   except Exception as e:
     ragged = find_ragged_csv_row(csv_files)
     if ragged is not None:
       raise ragged from e
     raise
-
-
-def _convert_csv(csv_files: Mapping[str, list], make_pipeline: Callable[[], beam.Pipeline], output_dir: str,
-                 csv_to_example: Callable[..., beam.PTransform]) -> Dict[str, str]:
-  patterns = {}
-  with make_pipeline() as pipeline:
-    for split, files in sorted(csv_files.items()):
-      split_dir = os.path.join(output_dir, f'Split-{split}')
-      fileio.makedirs(split_dir)
-      staged = os.path.join(output_dir, f'csv-{split}')
-      fileio.makedirs(staged)
-      for i, path in enumerate(files):  # CsvExampleGen reads input_base/<split_pattern>: stage files under one dir.
-        fileio.copy(path, os.path.join(staged, f'{i:05d}.csv'), overwrite=True)
-      _ = (pipeline
-           | f'CsvToExample[{split}]' >> csv_to_example(
-               exec_properties={'input_base': output_dir}, split_pattern=f'csv-{split}/*.csv')
-           | f'Serialize[{split}]' >> beam.Map(lambda example: example.SerializeToString(deterministic=True))
-           | f'Write[{split}]' >> beam.io.WriteToTFRecord(os.path.join(split_dir, 'data_tfrecord'),
-                                                          file_name_suffix='.gz'))
-      patterns[split] = os.path.join(split_dir, '*')
   return patterns
+
+
+def csv_locations(patterns: Mapping[str, str]):
+  """A `csv_staging.CsvLocations` for the TFRecords `csv_to_tfrecords` wrote."""
+  from tfx_preflight import csv_staging
+  staged = [f for pattern in patterns.values() for f in fileio.glob(pattern)]
+  return csv_staging.CsvLocations.load(staged)

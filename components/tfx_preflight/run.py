@@ -36,6 +36,8 @@ class PreflightInputs:
   hyperparameters: Optional[Dict[str, Any]] = None
   # Free-form description of where inputs came from, copied into the report.
   provenance: Dict[str, Any] = dataclasses.field(default_factory=dict)
+  # For CSV input staged as TFRecords: maps staged records back to CSV file and line (csv_staging.CsvLocations).
+  csv_locations: Optional[Any] = None
 
 
 def _needs_statistics(config: PreflightConfig, inputs: PreflightInputs) -> bool:
@@ -161,6 +163,9 @@ def run_checks(inputs: PreflightInputs, config: PreflightConfig, make_pipeline: 
   with loss_check or contextlib.nullcontext():  # An error in another check stops the probe.
     checks = {'skew': _skew(config, statistics, train, evals, inputs),
               'leakage': _leakage(config, examples, train, evals, make_pipeline, output_dir)}
+    if inputs.csv_locations and checks['leakage'].get('status') != 'skipped':
+      from tfx_preflight import csv_staging
+      csv_staging.relocate_leakage(checks['leakage'], inputs.csv_locations)
     if loss_check is None:
       checks['loss'] = report.skipped(loss.skip_reason(config.loss, inputs.module_file))
     else:
