@@ -148,7 +148,7 @@ def run_check(args: argparse.Namespace, beam_args: Sequence[str]) -> int:
     raise InputError(f'--module-file: no file {args.module_file!r}.')
   make_pipeline = _make_pipeline_factory(beam_args)
   # Absolute paths: the loss check runs the user's input_fn in a subprocess with another working directory.
-  patterns = {split: p if '://' in p else os.path.abspath(p)
+  patterns = {split: data.directory_pattern(p if '://' in p else os.path.abspath(p))
               for split, p in {'train': args.train, **dict(zip(_split_names(len(args.eval)), args.eval))}.items()}
   files = {split: data.matching_files(p, '--train' if split == 'train' else f'--eval ({split})')
            for split, p in patterns.items()}

@@ -25,8 +25,19 @@ class InputError(ValueError):
   """An input file or pattern cannot be used; the message names it."""
 
 
+def directory_pattern(pattern: str) -> str:
+  """A directory given where a file pattern is expected (`--train data/train/`) means every file in it."""
+  try:
+    if fileio.isdir(pattern):
+      return os.path.join(pattern, '*')
+  except Exception:  # Unknown scheme or no access: matching_files says why.
+    pass
+  return pattern
+
+
 def matching_files(pattern: str, what: str) -> list:
   """The files `pattern` matches, sorted; raises naming `what` (e.g. '--train') when there are none."""
+  pattern = directory_pattern(pattern)
   try:
     files = sorted(f for f in fileio.glob(pattern) if not fileio.isdir(f))
   except Exception as e:  # Bad bucket, permission, malformed pattern: all mean the same to the user.
@@ -62,28 +73,73 @@ def validate_examples(examples: Mapping[str, str], max_files: int = MAX_FILES_PR
   for split, pattern in sorted(examples.items()):
     files = matching_files(pattern, f'split {split!r}')
     has_records = False
-    for path in files[:max_files]:
+    for i, path in enumerate(files):
+      if i >= max_files and has_records:
+        break  # Past the probe budget, files are only opened until one holds a record (empty files cost nothing).
       try:
         first = next(iter(_records(path)), None)
-        if first is not None:
+        if first is not None and i < max_files:
           example_pb2.Example.FromString(first)
       except Exception as e:  # Truncation, checksum, gzip or proto decode errors: all mean the file is unusable.
         raise _unreadable(split, path, e) from e
       has_records = has_records or first is not None
-    if not has_records and len(files) <= max_files:
-      raise InputError(f'split {split!r} has no examples: {len(files)} file(s) matching {pattern!r} hold no record.')
+    if not has_records:
+      raise InputError(f'split {split!r} has no examples: none of the {len(files)} file(s) matching {pattern!r} '
+                       'holds a record.')
 
 
-def find_unreadable_file(examples: Mapping[str, str]) -> InputError | None:
-  """Reads every record of every file (failure path only: a full pass) and returns an error naming the first file
-  that cannot be read, or None when every file reads cleanly."""
+def mixed_compression(examples: Mapping[str, str]) -> InputError | None:
+  """An error when a split mixes gzip and uncompressed files: TFX's tf.Example readers (Trainer's DataAccessor, so
+  the user's input_fn) take one compression per split, so such a split cannot be trained on as it is."""
+  for split, pattern in sorted(examples.items()):
+    kinds: Dict[bool, str] = {}
+    for path in matching_files(pattern, f'split {split!r}'):
+      kinds.setdefault(records.is_gzip_file(path), path)
+    if len(kinds) > 1:
+      return InputError(f'split {split!r} mixes gzip-compressed files ({kinds[True]}) and uncompressed ones '
+                        f'({kinds[False]}): TFX reads a split with one compression (Trainer would fail); compress or '
+                        'decompress them alike.')
+  return None
+
+
+# Failure path: at most this many bytes of input are re-read on the driver to name a damaged file.
+MAX_BYTES_RESCANNED = 1 << 30
+# Words in an error (or its causes) that mean the input could not be read or parsed; anything else (quota, memory,
+# a worker lost) is not the data's fault and must not trigger a re-read of every input.
+_READ_ERROR_WORDS = ('tfrecord', 'gzip', 'crc', 'checksum', 'truncated', 'corrupt', 'damaged', 'dataloss',
+                     'data loss', 'decode', 'parse', 'not valid tf.example', 'unexpected end', 'eoferror',
+                     'badgzipfile', 'zlib')
+
+
+def looks_like_read_error(error: BaseException) -> bool:
+  """True when `error` or one of its causes reads like a damaged or unparsable input file."""
+  seen = 0
+  while error is not None and seen < 10:
+    text = f'{type(error).__name__} {error}'.lower()
+    if any(word in text for word in _READ_ERROR_WORDS):
+      return True
+    error = error.__cause__ or error.__context__
+    seen += 1
+  return False
+
+
+def find_unreadable_file(examples: Mapping[str, str], max_bytes: int = MAX_BYTES_RESCANNED) -> InputError | None:
+  """Reads the records of the input files (failure path only) and returns an error naming the first file that
+  cannot be read, or None when the files read cleanly or `max_bytes` of them were read without finding one."""
+  budget = max_bytes
   for split, pattern in sorted(examples.items()):
     for path in sorted(f for f in fileio.glob(pattern) if not fileio.isdir(f)):
+      try:
+        budget -= int(fileio.stat(path).length)
+      except Exception:  # Size unknown: count it as a large file.
+        budget -= PROBE_CHUNK_BYTES * 1024
       try:
         for _ in _records(path):
           pass
       except Exception as e:  # pylint: disable=broad-except
         return _unreadable(split, path, e)
+      if budget < 0:
+        return None
   return None
 
 

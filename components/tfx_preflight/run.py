@@ -71,7 +71,7 @@ def _naming_unreadable_file(examples: Mapping[str, str]) -> Iterator[None]:
   except (ConfigError, data.InputError):
     raise
   except Exception as e:
-    bad = data.find_unreadable_file(examples)
+    bad = data.find_unreadable_file(examples) if data.looks_like_read_error(e) else None
     if bad is not None:
       raise bad from e
     raise
@@ -143,6 +143,10 @@ def run_checks(inputs: PreflightInputs, config: PreflightConfig, make_pipeline: 
   used = (train, *evals)
   examples = {s: inputs.examples[s] for s in used}
   data.validate_examples(examples)
+  if _runs_loss(config, inputs):
+    mixed = data.mixed_compression(examples)
+    if mixed is not None:
+      raise mixed
   statistics = inputs.statistics
   if statistics is None and _needs_statistics(config, inputs):
     logging.info('Preflight: computing statistics of splits %s with TFDV', ', '.join(used))
