@@ -6,6 +6,7 @@ Clean splits must pass; injected faults must be found. Nothing is downloaded.
 import glob
 import os
 
+import pytest
 import tfx
 
 from tfx_preflight import leakage
@@ -62,6 +63,7 @@ def test_csv_conversion_gives_exactly_csv_example_gens_examples_and_knows_every_
   assert [locations.locate(b_file, i)[1] for i in range(3)] == [2, 5, 6]  # Line 3 continues line 2; line 4 is blank.
 
 
+@pytest.mark.slow
 def test_taxi_csv_through_the_cli_names_csv_files_and_lines_and_leaves_no_staging(tmp_path, monkeypatch, capsys):
   """The taxi CSV split 80/20 by rows, plus 100 train rows copied into eval: leakage names eval.csv lines."""
   import json
@@ -96,3 +98,96 @@ def test_taxi_csv_through_the_cli_names_csv_files_and_lines_and_leaves_no_stagin
   assert set(range(len(evaluation) + 2, len(evaluation) + 102)) <= set(eval_lines)
   assert all(r.split('\t')[3].endswith('.csv') for r in rows[1:])
   assert list(staging_root.iterdir()) == []  # The per-run staging directory is gone.
+
+
+def _load_statistics(root):
+  import tensorflow_data_validation as tfdv
+  return {split: tfdv.load_stats_binary(os.path.join(root, f'Split-{split}', 'FeatureStats.pb'))
+          for split in ('train', 'eval')}
+
+
+def _read_schema(path):
+  from tfx.utils import io_utils
+  return io_utils.SchemaReader().read(path)
+
+
+def test_tfx_taxi_examples_with_their_shipped_statistics_and_schema_pass_the_gate(tmp_path, beam_factory):
+  from tfx_preflight import run
+  from tfx_preflight.config import PreflightConfig
+  inputs = run.PreflightInputs(examples=TAXI_EXAMPLES, statistics=_load_statistics(os.path.join(TESTDATA,
+                               'statistics_gen')), schema=_read_schema(os.path.join(TESTDATA, 'schema_gen',
+                                                                                     'schema.pbtxt')))
+  result = run.run_checks(inputs, PreflightConfig(label_key='tips'), beam_factory, str(tmp_path))
+  assert result['verdict'] == 'pass', {c: r.get('findings') for c, r in result['checks'].items()}
+  assert result['checks']['skew']['status'] == 'pass' and result['checks']['leakage']['status'] == 'pass'
+  assert len(result['checks']['skew']['comparisons']['eval']) >= 15
+
+
+def test_tfx_penguin_examples_and_schema_pass_and_a_rescaled_copy_blocks(tmp_path, beam_factory):
+  from tests.conftest import write_splits
+  from tfx_preflight import records, run
+  from tfx_preflight.config import PreflightConfig
+  root = os.path.join(TESTDATA, 'penguin', 'data')
+  examples = {split: os.path.join(root, f'Split-{split}', '*') for split in ('train', 'eval')}
+  schema = _read_schema(os.path.join(TESTDATA, 'penguin', 'schema', 'schema.pbtxt'))
+  config = PreflightConfig(label_key='species')
+  clean = run.run_checks(run.PreflightInputs(examples=examples, schema=schema), config, beam_factory,
+                         str(tmp_path / 'clean'))
+  assert clean['verdict'] == 'pass', {c: r.get('findings') for c, r in clean['checks'].items()}
+
+  rows = {}
+  for split, pattern in examples.items():
+    batches = [b for f in sorted(glob.glob(pattern)) for _, b in records.iter_record_batches(f)]
+    rows[split] = [{k: v for k, v in row.items() if v} for b in batches for row in b.to_pylist()]
+  rows['eval'] = [dict(r, body_mass_g=[v / 1000.0 for v in r['body_mass_g']]) for r in rows['eval']]  # g -> kg
+  broken = write_splits(str(tmp_path / 'broken'), rows)
+  result = run.run_checks(run.PreflightInputs(examples=broken, schema=schema), config, beam_factory,
+                          str(tmp_path / 'out'))
+  assert result['verdict'] == 'block'
+  assert ('body_mass_g', 'scale_mismatch') in {(f['feature'], f['kind']) for f in result['checks']['skew']['findings']}
+
+
+def _sklearn_rows(name):
+  import numpy as np
+  from sklearn import datasets
+  bunch = getattr(datasets, f'load_{name}')()
+  x = bunch.data.astype(np.float32)
+  columns = [f'x{j:02d}' for j in range(x.shape[1])]
+  rows = [{**{c: float(v) for c, v in zip(columns, row)}, 'target': int(t)} for row, t in zip(x, bunch.target)]
+  return rows, columns
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize('name', ['breast_cancer', 'digits'])
+def test_sklearn_tables_clean_splits_pass_and_injected_faults_are_found(name, tmp_path, beam_factory):
+  """Clean random 75/25 split: pass. Eval with one column x1000, another 30% NaN and 5% of rows copied from train:
+  each fault is found by the check meant for it."""
+  import numpy as np
+
+  from tests.conftest import write_splits
+  from tfx_preflight import run
+  from tfx_preflight.config import PreflightConfig
+  rows, columns = _sklearn_rows(name)
+  order = np.random.default_rng(5).permutation(len(rows))
+  cut = int(len(rows) * 0.75)
+  train, evaluation = [rows[i] for i in order[:cut]], [rows[i] for i in order[cut:]]
+  config = PreflightConfig(label_key='target', loss={'mode': 'off'})
+  clean = run.run_checks(run.PreflightInputs(examples=write_splits(str(tmp_path / 'clean'),
+                                                                   {'train': train, 'eval': evaluation})),
+                         config, beam_factory, str(tmp_path / 'clean-out'))
+  assert clean['verdict'] == 'pass', {c: r.get('findings') for c, r in clean['checks'].items()}
+
+  varied = [c for c in columns if np.std([r[c] for r in train]) > 0.5]
+  scaled, nans = varied[0], varied[1]
+  faulty = [dict(r, **{scaled: r[scaled] * 1000.0, nans: float('nan') if i % 10 < 3 else r[nans]})
+            for i, r in enumerate(evaluation)]
+  faulty += train[:len(evaluation) // 20]
+  result = run.run_checks(run.PreflightInputs(examples=write_splits(str(tmp_path / 'faulty'),
+                                                                    {'train': train, 'eval': faulty})),
+                          config, beam_factory, str(tmp_path / 'faulty-out'))
+  found = {(f['feature'], f['kind']) for f in result['checks']['skew']['findings'] if f['severity'] == 'block'}
+  # Mostly-zero pixel columns (digits) have no deciles to call it a pure rescale; it still blocks as a shift.
+  assert {(scaled, 'scale_mismatch'), (scaled, 'distribution_shift')} & found, found
+  assert (nans, 'non_finite_rate_mismatch') in found, found
+  assert result['checks']['leakage']['status'] == 'block'
+  assert result['checks']['leakage']['cross_split'][0]['duplicate_examples'] >= len(evaluation) // 20
