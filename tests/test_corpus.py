@@ -191,3 +191,29 @@ def test_sklearn_tables_clean_splits_pass_and_injected_faults_are_found(name, tm
   assert (nans, 'non_finite_rate_mismatch') in found, found
   assert result['checks']['leakage']['status'] == 'block'
   assert result['checks']['leakage']['cross_split'][0]['duplicate_examples'] >= len(evaluation) // 20
+
+
+@pytest.mark.slow
+def test_gate_blesses_tfx_taxi_testdata_in_a_local_dag_runner_pipeline(tmp_path):
+  """ImportExampleGen over the shipped CsvExampleGen output, then the gate (statistics computed by it), on
+  LocalDagRunner with sqlite ML Metadata."""
+  from ml_metadata.metadata_store import metadata_store
+  from tfx import v1 as tfx_v1
+
+  from tfx_preflight import Preflight
+  example_gen = tfx_v1.components.ImportExampleGen(
+      input_base=os.path.join(TESTDATA, 'csv_example_gen'),
+      input_config=tfx_v1.proto.Input(splits=[
+          tfx_v1.proto.Input.Split(name='train', pattern='Split-train/*'),
+          tfx_v1.proto.Input.Split(name='eval', pattern='Split-eval/*')]))
+  gate = Preflight(examples=example_gen.outputs['examples'], label_key='tips', loss={'mode': 'off'})
+  metadata_path = str(tmp_path / 'metadata.sqlite')
+  pipeline = tfx_v1.dsl.Pipeline(
+      pipeline_name='taxi-testdata', pipeline_root=str(tmp_path / 'root'), components=[example_gen, gate],
+      metadata_connection_config=tfx_v1.orchestration.metadata.sqlite_metadata_connection_config(metadata_path),
+      beam_pipeline_args=['--direct_num_workers=1'])
+  tfx_v1.orchestration.LocalDagRunner().run(pipeline)
+  store = metadata_store.MetadataStore(
+      tfx_v1.orchestration.metadata.sqlite_metadata_connection_config(metadata_path))
+  blessings = store.get_artifacts_by_type(Preflight.SPEC_CLASS.OUTPUTS['blessing'].type.TYPE_NAME)
+  assert [b.custom_properties['blessed'].int_value for b in blessings] == [1]
