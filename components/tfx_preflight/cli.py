@@ -7,14 +7,17 @@ one-line reason on stderr.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import fnmatch
 import glob
 import itertools
 import json
 import logging
 import os
+import shutil
 import sys
-from typing import List, Optional, Sequence, Tuple
+import tempfile
+from typing import Iterator, List, Optional, Sequence, Tuple
 
 # Only light modules at the top: --help and usage errors must answer in well under a second, without importing
 # TensorFlow, TFX or Beam (run_check imports them once the arguments are known to be good).
@@ -228,6 +231,30 @@ def _invalidate(out: str) -> None:
     pass
 
 
+def _is_file(path: str) -> bool:
+  """Local or remote (gs://, s3://...: TFX's fileio, as Trainer resolves module_file)."""
+  if '://' not in path:
+    return os.path.isfile(path)
+  from tfx.dsl.io import fileio
+  try:
+    return fileio.exists(path) and not fileio.isdir(path)
+  except Exception:  # Unknown scheme or no credentials: let the loss check say why it cannot read it.
+    return True
+
+
+@contextlib.contextmanager
+def _csv_staging(needed: bool) -> Iterator[Optional[str]]:
+  """A fresh temporary directory for CSV converted to TFRecords, private to this run and removed after it."""
+  if not needed:
+    yield None
+    return
+  staging = tempfile.mkdtemp(prefix='tfx-preflight-csv-')
+  try:
+    yield staging
+  finally:
+    shutil.rmtree(staging, ignore_errors=True)
+
+
 def run_check(args: argparse.Namespace, beam_args: Sequence[str]) -> int:
   out = _out_dir(args.out)
   try:  # Light checks first: a bad flag or a missing file answers without importing TFX.
@@ -253,13 +280,15 @@ def run_check(args: argparse.Namespace, beam_args: Sequence[str]) -> int:
 
 
 def _check(args: argparse.Namespace, beam_args: Sequence[str], work: str, config: PreflightConfig) -> dict:
-  """Runs the checks; everything (CSV staging included) is written under `work`, the run's fresh directory, so
-  nothing of an earlier run is ever read again."""
+  """Runs the checks; the report is written under `work`, the run's fresh directory, and CSV is staged in a temp
+  directory private to this run and removed after it, so nothing of an earlier run is ever read again."""
   from tfx_preflight import data, run
 
+  if args.module_file and not _is_file(args.module_file):
+    raise data.InputError(f'--module-file: no file {args.module_file!r}.')
   make_pipeline = _make_pipeline_factory(beam_args)
   # Absolute paths: the loss check runs the user's input_fn in a subprocess with another working directory.
-  patterns = {split: p if '://' in p else os.path.abspath(p)
+  patterns = {split: data.directory_pattern(p if '://' in p else os.path.abspath(p))
               for split, p in {'train': args.train, **dict(zip(_split_names(len(args.eval)), args.eval))}.items()}
   files = {split: data.matching_files(p, '--train' if split == 'train' else f'--eval ({split})')
            for split, p in patterns.items()}
@@ -267,13 +296,16 @@ def _check(args: argparse.Namespace, beam_args: Sequence[str], work: str, config
   if len(set(formats.values())) > 1:
     raise data.InputError(f'train and eval files must have one format; got {formats}. Pass --format.')
   examples = dict(patterns)
-  if formats['train'] == 'csv':
-    examples = data.csv_to_tfrecords(files, make_pipeline, os.path.join(work, 'examples'))
-  inputs = run.PreflightInputs(examples=examples, module_file=args.module_file,
-                               schema=_read_schema(args.schema) if args.schema else None,
-                               provenance={'train': args.train, 'eval': list(args.eval)})
-  _add_trainer_inputs(args, inputs)
-  return run.check_and_write(inputs, config, make_pipeline, work)
+  with _csv_staging(formats['train'] == 'csv') as staging:
+    locations = None
+    if staging:
+      examples = data.csv_to_tfrecords(files, make_pipeline, staging)
+      locations = data.csv_locations(examples)
+    inputs = run.PreflightInputs(examples=examples, module_file=args.module_file,
+                                 schema=_read_schema(args.schema) if args.schema else None,
+                                 provenance={'train': args.train, 'eval': list(args.eval)}, csv_locations=locations)
+    _add_trainer_inputs(args, inputs)
+    return run.check_and_write(inputs, config, make_pipeline, work)
 
 
 def _invalidate_after_usage_error(argv: Sequence[str]) -> None:

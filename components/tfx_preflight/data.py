@@ -25,8 +25,19 @@ class InputError(ValueError):
   """An input file or pattern cannot be used; the message names it."""
 
 
+def directory_pattern(pattern: str) -> str:
+  """A directory given where a file pattern is expected (`--train data/train/`) means every file in it."""
+  try:
+    if fileio.isdir(pattern):
+      return os.path.join(pattern, '*')
+  except Exception:  # Unknown scheme or no access: matching_files says why.
+    pass
+  return pattern
+
+
 def matching_files(pattern: str, what: str) -> list:
   """The files `pattern` matches, sorted; raises naming `what` (e.g. '--train') when there are none."""
+  pattern = directory_pattern(pattern)
   try:
     files = sorted(f for f in fileio.glob(pattern) if not fileio.isdir(f))
   except Exception as e:  # Bad bucket, permission, malformed pattern: all mean the same to the user.
@@ -71,19 +82,22 @@ def validate_examples(examples: Mapping[str, str], max_files: int = MAX_FILES_PR
   for split, pattern in sorted(examples.items()):
     files = matching_files(pattern, f'split {split!r}')
     has_records = False
-    for path in files[:max_files]:
+    for i, path in enumerate(files):
+      if i >= max_files and has_records:
+        break  # Past the probe budget, files are only opened until one holds a record (empty files cost nothing).
       try:
         head = _first_records(path)
-        problems = [(i, payload_problem(record)) for i, record in enumerate(head)]
+        problems = [(j, payload_problem(record)) for j, record in enumerate(head)]
       except Exception as e:  # Truncation, checksum, gzip or proto decode errors: all mean the file is unusable.
         raise _unreadable(split, path, e) from e
-      index, problem = next(((i, p) for i, p in problems if p), (0, None))
+      index, problem = next(((j, p) for j, p in problems if p), (0, None))
       if problem:
         raise InputError(f'split {split!r}: {path} record {index} is {problem}. Preflight reads tf.Example payloads '
                          'only and refuses to check anything else as if it were one.')
       has_records = has_records or bool(head)
-    if not has_records and len(files) <= max_files:
-      raise InputError(f'split {split!r} has no examples: {len(files)} file(s) matching {pattern!r} hold no record.')
+    if not has_records:
+      raise InputError(f'split {split!r} has no examples: none of the {len(files)} file(s) matching {pattern!r} '
+                       'holds a record.')
 
 
 def payload_problem(record: bytes) -> str | None:
@@ -103,16 +117,58 @@ def payload_problem(record: bytes) -> str | None:
   return 'not a tf.Example (it holds fields a tf.Example does not have: another proto or payload format)'
 
 
-def find_unreadable_file(examples: Mapping[str, str]) -> InputError | None:
-  """Reads every record of every file (failure path only: a full pass) and returns an error naming the first file
-  that cannot be read, or None when every file reads cleanly."""
+def mixed_compression(examples: Mapping[str, str]) -> InputError | None:
+  """An error when a split mixes gzip and uncompressed files: TFX's tf.Example readers (Trainer's DataAccessor, so
+  the user's input_fn) take one compression per split, so such a split cannot be trained on as it is."""
+  for split, pattern in sorted(examples.items()):
+    kinds: Dict[bool, str] = {}
+    for path in matching_files(pattern, f'split {split!r}'):
+      kinds.setdefault(records.is_gzip_file(path), path)
+    if len(kinds) > 1:
+      return InputError(f'split {split!r} mixes gzip-compressed files ({kinds[True]}) and uncompressed ones '
+                        f'({kinds[False]}): TFX reads a split with one compression (Trainer would fail); compress or '
+                        'decompress them alike.')
+  return None
+
+
+# Failure path: at most this many bytes of input are re-read on the driver to name a damaged file.
+MAX_BYTES_RESCANNED = 1 << 30
+# Words in an error (or its causes) that mean the input could not be read or parsed; anything else (quota, memory,
+# a worker lost) is not the data's fault and must not trigger a re-read of every input.
+_READ_ERROR_WORDS = ('tfrecord', 'gzip', 'crc', 'checksum', 'truncated', 'corrupt', 'damaged', 'dataloss',
+                     'data loss', 'decode', 'parse', 'not valid tf.example', 'unexpected end', 'eoferror',
+                     'badgzipfile', 'zlib')
+
+
+def looks_like_read_error(error: BaseException) -> bool:
+  """True when `error` or one of its causes reads like a damaged or unparsable input file."""
+  seen = 0
+  while error is not None and seen < 10:
+    text = f'{type(error).__name__} {error}'.lower()
+    if any(word in text for word in _READ_ERROR_WORDS):
+      return True
+    error = error.__cause__ or error.__context__
+    seen += 1
+  return False
+
+
+def find_unreadable_file(examples: Mapping[str, str], max_bytes: int = MAX_BYTES_RESCANNED) -> InputError | None:
+  """Reads the records of the input files (failure path only) and returns an error naming the first file that
+  cannot be read, or None when the files read cleanly or `max_bytes` of them were read without finding one."""
+  budget = max_bytes
   for split, pattern in sorted(examples.items()):
     for path in sorted(f for f in fileio.glob(pattern) if not fileio.isdir(f)):
+      try:
+        budget -= int(fileio.stat(path).length)
+      except Exception:  # Size unknown: count it as a large file.
+        budget -= PROBE_CHUNK_BYTES * 1024
       try:
         for _ in _records(path):
           pass
       except Exception as e:  # pylint: disable=broad-except
         return _unreadable(split, path, e)
+      if budget < 0:
+        return None
   return None
 
 
@@ -165,39 +221,34 @@ def find_ragged_csv_row(csv_files: Mapping[str, list]) -> InputError | None:
 
 def csv_to_tfrecords(csv_files: Mapping[str, list], make_pipeline: Callable[[], beam.Pipeline],
                      output_dir: str) -> Dict[str, str]:
-  """Converts each split's CSV files to gzipped tf.Example TFRecords with CsvExampleGen's own transform.
+  """Converts each split's CSV files to tf.Example TFRecords exactly as CsvExampleGen does (its own line buffer,
+  tfx-bsl's parser and per-split type inference; see `csv_staging`), keeping every record's CSV file and line.
 
-  Returns split -> file pattern of the written TFRecords.
+  Returns split -> file pattern of the written TFRecords; `csv_locations(patterns)` maps records back to CSV lines.
+  `output_dir` should be a fresh directory of this run (the CLI uses a temporary one and removes it afterwards).
   """
-  from tfx.components.example_gen.csv_example_gen import executor as csv_executor  # Only the CLI needs it.
+  from tfx_preflight import csv_staging
 
   for split, files in sorted(csv_files.items()):
     check_csv_headers(split, files)
+  patterns = {}
   try:
-    return _convert_csv(csv_files, make_pipeline, output_dir, csv_executor._CsvToExample)  # pylint: disable=protected-access
+    with make_pipeline() as pipeline:
+      for split, files in sorted(csv_files.items()):
+        split_dir = os.path.join(output_dir, f'Split-{split}')
+        fileio.makedirs(split_dir)
+        csv_staging.add_conversion(pipeline, split, files, split_dir)
+        patterns[split] = os.path.join(split_dir, '*.tfrecord')
   except Exception as e:
     ragged = find_ragged_csv_row(csv_files)
     if ragged is not None:
       raise ragged from e
     raise
-
-
-def _convert_csv(csv_files: Mapping[str, list], make_pipeline: Callable[[], beam.Pipeline], output_dir: str,
-                 csv_to_example: Callable[..., beam.PTransform]) -> Dict[str, str]:
-  patterns = {}
-  with make_pipeline() as pipeline:
-    for split, files in sorted(csv_files.items()):
-      split_dir = os.path.join(output_dir, f'Split-{split}')
-      fileio.makedirs(split_dir)
-      staged = os.path.join(output_dir, f'csv-{split}')
-      fileio.makedirs(staged)
-      for i, path in enumerate(files):  # CsvExampleGen reads input_base/<split_pattern>: stage files under one dir.
-        fileio.copy(path, os.path.join(staged, f'{i:05d}.csv'), overwrite=True)
-      _ = (pipeline
-           | f'CsvToExample[{split}]' >> csv_to_example(
-               exec_properties={'input_base': output_dir}, split_pattern=f'csv-{split}/*.csv')
-           | f'Serialize[{split}]' >> beam.Map(lambda example: example.SerializeToString(deterministic=True))
-           | f'Write[{split}]' >> beam.io.WriteToTFRecord(os.path.join(split_dir, 'data_tfrecord'),
-                                                          file_name_suffix='.gz'))
-      patterns[split] = os.path.join(split_dir, '*')
   return patterns
+
+
+def csv_locations(patterns: Mapping[str, str]):
+  """A `csv_staging.CsvLocations` for the TFRecords `csv_to_tfrecords` wrote."""
+  from tfx_preflight import csv_staging
+  staged = [f for pattern in patterns.values() for f in fileio.glob(pattern)]
+  return csv_staging.CsvLocations.load(staged)

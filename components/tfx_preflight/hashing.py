@@ -5,10 +5,10 @@ equal hashes whatever the encoding accident:
   * independent of feature order: each feature's hash includes its name and features are summed (mod 2^64);
   * -0.0 and 0.0 hash alike, and so do all NaN bit patterns;
   * lists are ordered and their lengths are hashed, so [1, 2], [3] != [1], [2, 3];
-  * a missing feature (null list) contributes nothing, an empty list contributes its name and length 0, so they differ;
-    an empty list hashes the same whatever type the decoder inferred for it (tf.Example carries no type for it);
-  * a column the decoder typed `null` (no example of the batch gave the feature a value kind) is all missing: an
-    example hashes the same whether its batch typed a missing feature as null or as a list of some type;
+  * a missing feature, a feature with no value kind (`Feature()`) and an empty list all contribute nothing: they are
+    one content written three ways. CsvExampleGen writes an empty cell as `Feature()` when the column is empty in the
+    whole split and as an empty typed list otherwise, and tfx-bsl decodes a feature no example of a batch typed as an
+    Arrow `null` column, so the same row would otherwise hash differently depending on its neighbours;
   * bytes and strings are hashed exactly, byte by byte.
 
 Collision odds: with two 64-bit lanes the hash behaves like a 128-bit random hash, so the probability that any two of
@@ -225,7 +225,7 @@ def hash_column(column: pa.Array, name: str, near: Optional[NearOptions] = None)
     sums = _segment_sums(fmix64(words), offsets)
   tags = np.where(lengths > 0, _TYPE_TAGS.get(kind, _EMPTY_TAG), _EMPTY_TAG)
   row_words = fmix64(sums ^ fmix64(lengths.astype(np.uint64) * _LEN ^ tags) ^ _name_word(name))
-  return row_words, present
+  return row_words, present & (lengths > 0)
 
 
 def selected_features(batch: pa.RecordBatch, exclude: Iterable[str]) -> List[str]:

@@ -652,8 +652,9 @@ def check_leakage(examples: Mapping[str, str], train_split: str, eval_splits: Se
 def _sample_rows(pair: Mapping[str, Any], kind: str) -> str:
   rows = []
   for s in pair.get('samples', []):
-    where = f'{esc(s["file"])} #{esc(s["index"])}<br><small>{esc(pair["splits"][0])}: {esc(s["train_file"])} ' \
-            f'#{esc(s["train_index"])}</small>'
+    at, train_at = (f':{esc(s["line"])}' if 'line' in s else f' #{esc(s["index"])}',
+                    f':{esc(s["train_line"])}' if 'train_line' in s else f' #{esc(s["train_index"])}')
+    where = f'{esc(s["file"])}{at}<br><small>{esc(pair["splits"][0])}: {esc(s["train_file"])}{train_at}</small>'
     if kind == GROUP:
       content = f'<code>{esc(s.get("group"))}</code>'
     else:

@@ -36,10 +36,16 @@ def _masked_crc(data: bytes) -> int:
 
 
 def _is_gzip(handle) -> bool:
-  """True when the stream starts with gzip's magic bytes; rewinds the stream."""
-  magic = handle.read(2)
+  """True when the stream is gzip; rewinds the stream.
+
+  gzip's magic bytes alone are not proof: an uncompressed TFRecord whose first record is 35,615 bytes long (or any
+  length whose low bytes are 1f 8b) starts with them too. Such a file's first 12 bytes are a length and its masked
+  CRC, which a gzip header matches with probability 2^-32, so a valid length checksum means 'not gzip'."""
+  head = handle.read(12)
   handle.seek(0)
-  return magic == _GZIP_MAGIC
+  if head[:2] != _GZIP_MAGIC:
+    return False
+  return not (len(head) == 12 and _masked_crc(head[:8]) == struct.unpack('<I', head[8:12])[0])
 
 
 def _open_raw(path: str):

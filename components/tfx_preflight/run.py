@@ -39,6 +39,8 @@ class PreflightInputs:
   transformed_examples: Optional[Dict[str, str]] = None
   # Free-form description of where inputs came from, copied into the report.
   provenance: Dict[str, Any] = dataclasses.field(default_factory=dict)
+  # For CSV input staged as TFRecords: maps staged records back to CSV file and line (csv_staging.CsvLocations).
+  csv_locations: Optional[Any] = None
 
 
 def _needs_statistics(config: PreflightConfig, inputs: PreflightInputs) -> bool:
@@ -72,7 +74,7 @@ def _naming_unreadable_file(examples: Mapping[str, str]) -> Iterator[None]:
   except (ConfigError, data.InputError):
     raise
   except Exception as e:
-    bad = data.find_unreadable_file(examples)
+    bad = data.find_unreadable_file(examples) if data.looks_like_read_error(e) else None
     if bad is not None:
       raise bad from e
     raise
@@ -171,6 +173,10 @@ def run_checks(inputs: PreflightInputs, config: PreflightConfig, make_pipeline: 
   used = (train, *evals)
   examples = {s: inputs.examples[s] for s in used}
   data.validate_examples(examples)
+  if _runs_loss(config, inputs):
+    mixed = data.mixed_compression(examples)
+    if mixed is not None:
+      raise mixed
   statistics = inputs.statistics
   if statistics is None and _needs_statistics(config, inputs):
     logging.info('Preflight: computing statistics of splits %s with TFDV', ', '.join(used))
@@ -192,6 +198,9 @@ def run_checks(inputs: PreflightInputs, config: PreflightConfig, make_pipeline: 
               'label_proxy': _label_proxy(config, examples, train, evals, make_pipeline, output_dir)}
     if statistics is None and checks['leakage'].get('features_seen'):  # No statistics: the hashing saw the names.
       check_names(config, checks['leakage']['features_seen'])
+    if inputs.csv_locations and checks['leakage'].get('status') != 'skipped':
+      from tfx_preflight import csv_staging
+      csv_staging.relocate_leakage(checks['leakage'], inputs.csv_locations)
     if loss_check is None:
       checks['loss'] = report.skipped(loss.skip_reason(config.loss, inputs.module_file, inputs.run_fn))
     else:

@@ -1,0 +1,205 @@
+"""CSV files to tf.Example TFRecords through CsvExampleGen's own pieces, keeping the CSV file and line of every record.
+
+CsvExampleGen (`tfx/components/example_gen/csv_example_gen/executor.py`) reads each file with `_CsvLineBuffer`
+(multi-line quoted cells), parses lines with tfx-bsl's `csv_decoder.ParseCSVLine`, infers one type per column over
+the whole split with `csv_decoder.ColumnTypeInferrer` and builds examples with `_ParsedCsvToTfExample`. The same
+objects are used here, so types and missing values (an empty cell is an empty list; a column empty in every row has
+no value kind) are exactly CsvExampleGen's. The only addition is the location: each record carries (file, first
+line), records are written in line order in chunks, and a small JSON beside each chunk lists the line of every
+record, so a duplicate found at (staged file, record index) is reported as `train.csv:17`.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import struct
+from typing import Dict, Iterable, List, Mapping, Optional, Sequence, Tuple
+
+import apache_beam as beam
+
+# Records per staged TFRecord file: bounds the memory of the step that sorts a chunk by line.
+RECORDS_PER_CHUNK = 50000
+LINES_SUFFIX = '.lines.json'
+_FOOTER = struct.Struct('<I')
+
+Location = Tuple[int, int]  # (CSV file index, 1-based line number where the record starts)
+
+
+def _csv_executor():
+  from tfx.components.example_gen.csv_example_gen import executor  # pylint: disable=g-import-not-at-top
+  return executor
+
+
+class _ReadCsvRecordsWithLines(beam.DoFn):
+  """CsvExampleGen's `_ReadCsvRecordsFromTextFile` (same line buffer), also yielding where each record starts."""
+
+  def process(self, element: Tuple[int, str]) -> Iterable[Tuple[Location, str]]:
+    file_index, path = element
+    line_buffer = _csv_executor()._CsvLineBuffer()  # pylint: disable=protected-access
+    with beam.io.filesystems.FileSystems.open(path) as handle:
+      handle.readline()  # The header.
+      line_number, start = 1, 2
+      for line in handle:
+        line_number += 1
+        if line_buffer.is_empty():
+          start = line_number
+        line_buffer.write(line.decode('utf-8'))
+        if line_buffer.is_complete_line():
+          yield (file_index, start), line_buffer.read()
+      if not line_buffer.is_empty():
+        raise ValueError(f'{path}: a quoted cell opened on line {start} is never closed.')
+
+
+class _ParseCsvLine(beam.DoFn):
+  """tfx-bsl's `ParseCSVLine`, keyed by location."""
+
+  def __init__(self, delimiter: str = ','):
+    self._delimiter = delimiter
+    self._parser = None
+
+  def setup(self):
+    from tfx_bsl.coders import csv_decoder
+    self._parser = csv_decoder.ParseCSVLine(delimiter=self._delimiter)
+    self._parser.setup()
+
+  def process(self, element: Tuple[Location, str]) -> Iterable[Tuple[Location, list]]:
+    location, text = element
+    for cells, _ in self._parser.process(text):
+      yield location, cells
+
+
+class _ToSerializedExample(beam.DoFn):
+  """CsvExampleGen's `_ParsedCsvToTfExample` (blank lines skipped, a wrong field count an error), serialized."""
+
+  def __init__(self, paths: Sequence[str]):
+    self._paths = list(paths)
+    self._to_example = None
+
+  def setup(self):
+    self._to_example = _csv_executor()._ParsedCsvToTfExample()  # pylint: disable=protected-access
+
+  def process(self, element: Tuple[Location, list], column_infos) -> Iterable[Tuple[Tuple[int, int], Tuple]]:
+    location, cells = element
+    try:
+      examples = list(self._to_example.process(cells, column_infos))
+    except ValueError as e:
+      raise ValueError(f'{self._paths[location[0]]} line {location[1]}: {e}') from e
+    for example in examples:
+      yield (location[0], location[1] // RECORDS_PER_CHUNK), (location[1], example.SerializeToString(deterministic=True))
+
+
+def _masked_crc(data: bytes) -> int:
+  import google_crc32c
+  crc = google_crc32c.value(data)
+  return (((crc >> 15) | (crc << 17)) + 0xa282ead8) & 0xffffffff
+
+
+def write_tfrecord(path: str, serialized: Iterable[bytes]) -> None:
+  """An uncompressed TFRecord file (length, masked CRCs), written with Beam's filesystems."""
+  with beam.io.filesystems.FileSystems.create(path) as handle:
+    for data in serialized:
+      length = struct.pack('<Q', len(data))
+      handle.write(length + _FOOTER.pack(_masked_crc(length)) + data + _FOOTER.pack(_masked_crc(data)))
+
+
+class _WriteChunk(beam.DoFn):
+  """Writes one chunk of one CSV file in line order, and the lines of its records beside it."""
+
+  def __init__(self, split_dir: str, paths: Sequence[str]):
+    self._split_dir = split_dir
+    self._paths = list(paths)
+
+  def process(self, element) -> Iterable[str]:
+    (file_index, chunk), rows = element
+    rows = sorted(rows)
+    name = os.path.join(self._split_dir, f'csv-{file_index:05d}-{chunk:06d}.tfrecord')
+    write_tfrecord(name, (data for _, data in rows))
+    with beam.io.filesystems.FileSystems.create(name + LINES_SUFFIX) as handle:
+      handle.write(json.dumps({'csv': self._paths[file_index], 'lines': [line for line, _ in rows]}).encode())
+    yield name
+
+
+def add_conversion(pipeline: beam.Pipeline, split: str, paths: Sequence[str], split_dir: str) -> None:
+  """Adds the steps converting one split's CSV files (all sharing the first file's header) to `pipeline`."""
+  from tfx.utils import io_utils
+  from tfx_bsl.coders import csv_decoder
+  column_names = io_utils.load_csv_column_names(paths[0])
+  parsed = (pipeline
+            | f'CsvFiles[{split}]' >> beam.Create(list(enumerate(paths)))
+            | f'ReadCsv[{split}]' >> beam.ParDo(_ReadCsvRecordsWithLines())
+            | f'ParseCsv[{split}]' >> beam.ParDo(_ParseCsvLine()))
+  column_infos = beam.pvalue.AsSingleton(
+      parsed
+      | f'Cells[{split}]' >> beam.Values()
+      | f'InferColumnTypes[{split}]' >> beam.CombineGlobally(
+          csv_decoder.ColumnTypeInferrer(column_names, skip_blank_lines=True)))
+  _ = (parsed
+       | f'ToExample[{split}]' >> beam.ParDo(_ToSerializedExample(paths), column_infos)
+       | f'GroupChunks[{split}]' >> beam.GroupByKey()
+       | f'WriteChunks[{split}]' >> beam.ParDo(_WriteChunk(split_dir, paths)))
+
+
+class CsvLocations:
+  """Maps (staged TFRecord path, record index) back to the CSV file and line it came from."""
+
+  def __init__(self, lines: Mapping[str, Tuple[str, List[int]]]):
+    self._lines = dict(lines)
+
+  @classmethod
+  def load(cls, staged_files: Iterable[str]) -> CsvLocations:
+    from tfx.dsl.io import fileio
+    lines: Dict[str, Tuple[str, List[int]]] = {}
+    for path in staged_files:
+      with fileio.open(path + LINES_SUFFIX, 'r') as f:
+        sidecar = json.loads(f.read())
+      lines[path] = (sidecar['csv'], sidecar['lines'])
+    return cls(lines)
+
+  def locate(self, path: str, index: int) -> Optional[Tuple[str, int]]:
+    """(CSV file, line) of record `index` of staged file `path`, or None for a file that is not staged CSV."""
+    found = self._lines.get(path)
+    if found is None or not 0 <= index < len(found[1]):
+      return None
+    return found[0], found[1][index]
+
+  def __bool__(self) -> bool:
+    return bool(self._lines)
+
+
+CSV_DUPLICATES_HEADER = 'kind\thash\tsplit\tfile\tline'
+
+
+def _relocate_sample(sample: Dict, locations: CsvLocations) -> None:
+  for file_key, index_key, line_key in (('file', 'index', 'line'), ('train_file', 'train_index', 'train_line')):
+    found = locations.locate(sample.get(file_key), sample.get(index_key, -1))
+    if found is not None:
+      sample[file_key], sample[line_key] = found
+      del sample[index_key]
+
+
+def _relocate_duplicates(path: str, locations: CsvLocations) -> None:
+  """Rewrites duplicates.tsv so that each row names the CSV file and line instead of the staged record."""
+  from tfx.dsl.io import fileio
+  if not fileio.exists(path):
+    return
+  with fileio.open(path, 'r') as f:
+    rows = f.read().splitlines()
+  out = [CSV_DUPLICATES_HEADER]
+  for row in rows[1:]:
+    kind, digest, split, staged, index = row.split('\t')
+    found = locations.locate(staged, int(index))
+    out.append('\t'.join((kind, digest, split, *(map(str, found) if found else (staged, index)))))
+  with fileio.open(path + '.tmp', 'w') as f:
+    f.write('\n'.join(out) + '\n')
+  fileio.rename(path + '.tmp', path, overwrite=True)
+
+
+def relocate_leakage(result: Dict, locations: CsvLocations) -> None:
+  """Points the leakage result (samples and duplicates.tsv) at CSV files and lines instead of staged TFRecords."""
+  for key in ('cross_split', 'near_duplicates', 'group_leakage'):
+    for pair in result.get(key) or []:
+      for sample in pair.get('samples', []):
+        _relocate_sample(sample, locations)
+  if result.get('duplicates_file'):
+    _relocate_duplicates(result['duplicates_file'], locations)
