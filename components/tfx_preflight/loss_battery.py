@@ -580,7 +580,7 @@ def _labels_numpy(batches: List[Tuple[Any, Any]]) -> Any:
 
 
 def check_compiled_model(probe: Probe, model: Any, source: str, batches: Dict[str, List[Tuple[Any, Any]]],
-                         data_source: str, label_stats: Dict[str, Dict[str, Any]]) -> None:
+                         data_source: str, label_stats: Dict[str, Dict[str, Any]], trains: bool = False) -> None:
   """Every model check on `model` (as compiled by `source`) and real batches (train split first in `batches`).
 
   Args:
@@ -590,6 +590,7 @@ def check_compiled_model(probe: Probe, model: Any, source: str, batches: Dict[st
     batches: split -> (features, labels) batches; the first key is the train split, the others are evaluated.
     data_source: where the batches came from, for messages.
     label_stats: split -> whole-split label range from statistics (only when labels are not transformed).
+    trains: `source` is the run_fn that passes the model to fit (else the builder that compiled it).
   """
   request = probe.request
   loss = _compiled_loss(model)
@@ -599,7 +600,8 @@ def check_compiled_model(probe: Probe, model: Any, source: str, batches: Dict[st
               'outputs with different losses, which this check does not cover): compile it with a single loss.',
               function=source)
     return
-  described = f'the loss {loss_name(loss)!r} compiled by {source}()'
+  role = 'of the model {}() passes to model.fit' if trains else 'compiled by {}()'
+  described = f'the loss {loss_name(loss)!r} ' + role.format(source)
   probe.info['loss'] = loss_name(loss)
   splits = list(batches)
   train_split, eval_splits = splits[0], splits[1:]
