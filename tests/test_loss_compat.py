@@ -97,10 +97,12 @@ def test_penguin_keras_module_is_blessed_and_trainer_then_trains(tmp_path):
       input_base=os.path.join(penguin, 'data'),
       input_config=tfx_v1.proto.Input(splits=[tfx_v1.proto.Input.Split(name='train', pattern='Split-train/*'),
                                               tfx_v1.proto.Input.Split(name='eval', pattern='Split-eval/*')]))
+  statistics_gen = tfx_v1.components.StatisticsGen(examples=example_gen.outputs['examples'])
   schema_gen = tfx_v1.components.ImportSchemaGen(schema_file=os.path.join(penguin, 'schema', 'schema.pbtxt'))
   transform = tfx_v1.components.Transform(examples=example_gen.outputs['examples'],
                                           schema=schema_gen.outputs['schema'], module_file=module_file)
-  preflight = Preflight(examples=example_gen.outputs['examples'], schema=schema_gen.outputs['schema'],
+  preflight = Preflight(examples=example_gen.outputs['examples'], statistics=statistics_gen.outputs['statistics'],
+                        schema=schema_gen.outputs['schema'],
                         transform_graph=transform.outputs['transform_graph'],
                         transformed_examples=transform.outputs['transformed_examples'], module_file=module_file,
                         label_key='species', loss={'timeout_seconds': 240})
@@ -112,7 +114,7 @@ def test_penguin_keras_module_is_blessed_and_trainer_then_trains(tmp_path):
   metadata_path = str(tmp_path / 'metadata.db')
   tfx_v1.orchestration.LocalDagRunner().run(tfx_v1.dsl.Pipeline(
       pipeline_name='penguin-preflight', pipeline_root=str(tmp_path / 'root'),
-      components=[example_gen, schema_gen, transform, preflight, trainer],
+      components=[example_gen, statistics_gen, schema_gen, transform, preflight, trainer],
       metadata_connection_config=tfx_v1.orchestration.metadata.sqlite_metadata_connection_config(metadata_path)))
 
   store = metadata_store.MetadataStore(tfx_v1.orchestration.metadata.sqlite_metadata_connection_config(metadata_path))

@@ -46,6 +46,7 @@ _STDERR_TAIL_LINES = 6
 _STAGE_WHAT = {
     'start': 'starting the probe', 'import_tensorflow': 'importing TensorFlow', 'import': 'importing the module',
     'build_model': 'building the model', 'transform': 'applying the transform graph to raw examples',
+    'run_fn': 'running run_fn up to model.fit', 'fit_data': 'reading the data run_fn passes to model.fit',
     'input_fn': 'reading batches through the input function',
     'forward': 'calling the model on a batch', 'labels': 'checking labels', 'battery': 'evaluating the loss',
     'initial_loss': 'evaluating the loss', 'eval_path': 'running model.evaluate',
@@ -122,16 +123,23 @@ def _hyperparameters(value: Optional[Mapping[str, Any]]) -> Optional[Dict[str, A
 # Running the probe.
 
 
+def _prctl() -> Optional[Any]:
+  """libc's prctl, resolved in the parent: after fork, the child should run as little as possible."""
+  try:
+    return ctypes.CDLL(None, use_errno=True).prctl
+  except (OSError, AttributeError):
+    return None  # Not Linux: the probe's parent watch still ends it.
+
+
 def _preexec(limit_mb: int, set_death_signal: bool, parent: int):
   """preexec_fn of the child: ask the kernel for SIGTERM when the parent dies (PR_SET_PDEATHSIG; the probe's handler
   then kills its whole group), and cap the address space. The death signal tracks the thread that started the child,
   so it is only requested from the main thread; the probe also watches its parent pid (loss_probe._watch_parent)."""
+  prctl = _prctl() if set_death_signal else None
+
   def apply() -> None:
-    if set_death_signal:
-      try:
-        ctypes.CDLL(None, use_errno=True).prctl(_PR_SET_PDEATHSIG, signal.SIGTERM, 0, 0, 0)
-      except (OSError, AttributeError):
-        pass  # Not Linux: the probe's parent watch still ends it.
+    if prctl is not None:
+      prctl(_PR_SET_PDEATHSIG, int(signal.SIGTERM), 0, 0, 0)
       if os.getppid() != parent:  # The parent died before prctl took effect.
         os._exit(1)
     if limit_mb:
@@ -531,7 +539,8 @@ def render_html(result: Mapping[str, Any]) -> str:
     return ''
   info = result.get('info') or {}
   m = result.get('measurements') or {}
-  raw = [('module', result.get('module_file')), ('model builder', info.get('model_fn')),
+  raw = [('module', result.get('module_file')), ('run_fn', info.get('run_fn')), ('Keras', info.get('keras')),
+         ('model builder', info.get('model_fn')),
          ('input function', info.get('input_fn')), ('loss', info.get('loss')),
          ('output activation', info.get('output_activation')), ('loss from_logits', info.get('loss_from_logits')),
          ('label layout', info.get('layout')), ('output units', info.get('output_units'))]
