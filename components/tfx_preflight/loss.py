@@ -403,6 +403,18 @@ class _TerminateGuard:
     self._installed = False
 
 
+def check_result(interpreted: Dict[str, Any], module_file: str, mode: str) -> Dict[str, Any]:
+  """The check's result from the interpreted probe run: `skipped` (with the probe's reason) only when the probe
+  completed, found nothing and said why it could not check (a run_fn that never calls model.fit)."""
+  interpreted = dict(interpreted)
+  findings = interpreted.pop('findings')
+  skipped = interpreted['info'].get('skipped')
+  if skipped and not findings and interpreted['outcome'] == 'complete':
+    return {**report.skipped(str(skipped)), 'module_file': module_file, **interpreted}
+  return {'status': report.status_for(findings, mode), 'findings': findings, 'module_file': module_file,
+          **interpreted}
+
+
 class LossCheck:
   """A started loss check: the probe runs in the background (it spends most of its time importing TensorFlow and
   the module) while the caller runs the other checks; `result()` collects it. Use as a context manager so an error
@@ -449,12 +461,7 @@ class LossCheck:
       _keep_log(run['stderr_path'], self._output_dir)
     finally:
       self.close()
-    findings = result.pop('findings')
-    skipped = result['info'].get('skipped')
-    if skipped and not findings and result['outcome'] == 'complete':
-      return {**report.skipped(skipped), 'module_file': self._module_file, **result}
-    return {'status': report.status_for(findings, self._config.mode), 'findings': findings,
-            'module_file': self._module_file, **result}
+    return check_result(result, self._module_file, self._config.mode)
 
   def close(self) -> None:
     if self._probe is not None:
