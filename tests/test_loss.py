@@ -326,6 +326,17 @@ def test_findings_from_the_child_are_validated():
                                         'loss_value': 0.0}]
 
 
+def test_a_probe_that_could_not_check_is_skipped_never_passed():
+  config = LossConfig()
+  completed = {'outcome': 'complete', 'returncode': 0, 'progress': None, 'stderr_path': '/nonexistent',
+               'result': {'complete': True, 'findings': [], 'info': {'skipped': 'run_fn() returned without fit'}}}
+  result = loss.check_result(loss._interpret(completed, 'm.py', config, {}), 'm.py', config.mode)
+  assert result['status'] == 'skipped' and result['reason'] == 'run_fn() returned without fit'
+  timed_out = {**completed, 'outcome': 'timeout', 'result': None, 'progress': completed['result']}
+  result = loss.check_result(loss._interpret(timed_out, 'm.py', config, {}), 'm.py', config.mode)
+  assert result['status'] == 'block' and codes(result['findings']) == ['timeout']
+
+
 def test_render_html_escapes_everything():
   result = {'status': 'block', 'module_file': '<script>alert(1)</script>.py',
             'info': {'loss': '<b>x</b>', 'model_fn': '_build_keras_model'},

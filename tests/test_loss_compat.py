@@ -97,10 +97,12 @@ def test_penguin_keras_module_is_blessed_and_trainer_then_trains(tmp_path):
       input_base=os.path.join(penguin, 'data'),
       input_config=tfx_v1.proto.Input(splits=[tfx_v1.proto.Input.Split(name='train', pattern='Split-train/*'),
                                               tfx_v1.proto.Input.Split(name='eval', pattern='Split-eval/*')]))
+  statistics_gen = tfx_v1.components.StatisticsGen(examples=example_gen.outputs['examples'])
   schema_gen = tfx_v1.components.ImportSchemaGen(schema_file=os.path.join(penguin, 'schema', 'schema.pbtxt'))
   transform = tfx_v1.components.Transform(examples=example_gen.outputs['examples'],
                                           schema=schema_gen.outputs['schema'], module_file=module_file)
-  preflight = Preflight(examples=example_gen.outputs['examples'], schema=schema_gen.outputs['schema'],
+  preflight = Preflight(examples=example_gen.outputs['examples'], statistics=statistics_gen.outputs['statistics'],
+                        schema=schema_gen.outputs['schema'],
                         transform_graph=transform.outputs['transform_graph'],
                         transformed_examples=transform.outputs['transformed_examples'], module_file=module_file,
                         label_key='species', loss={'timeout_seconds': 240})
@@ -112,7 +114,7 @@ def test_penguin_keras_module_is_blessed_and_trainer_then_trains(tmp_path):
   metadata_path = str(tmp_path / 'metadata.db')
   tfx_v1.orchestration.LocalDagRunner().run(tfx_v1.dsl.Pipeline(
       pipeline_name='penguin-preflight', pipeline_root=str(tmp_path / 'root'),
-      components=[example_gen, schema_gen, transform, preflight, trainer],
+      components=[example_gen, statistics_gen, schema_gen, transform, preflight, trainer],
       metadata_connection_config=tfx_v1.orchestration.metadata.sqlite_metadata_connection_config(metadata_path)))
 
   store = metadata_store.MetadataStore(tfx_v1.orchestration.metadata.sqlite_metadata_connection_config(metadata_path))
@@ -129,3 +131,51 @@ def test_penguin_keras_module_is_blessed_and_trainer_then_trains(tmp_path):
     kind = store.get_execution_types_by_id([execution.type_id])[0].name.rsplit('.', 1)[-1]
     seconds[kind] = (execution.last_update_time_since_epoch - execution.create_time_since_epoch) / 1000
   print('component wall time (s):', json.dumps(seconds, sort_keys=True))
+
+
+def test_preflight_takes_run_fn_custom_config_and_transformed_examples_as_trainer_does():
+  from tfx.types import Channel, standard_artifacts
+
+  from tfx_preflight import Preflight
+  examples = Channel(type=standard_artifacts.Examples)
+  transformed = Channel(type=standard_artifacts.Examples)
+  preflight = Preflight(examples=examples, run_fn='models.keras_model.model.run_fn', custom_config={'epochs': 2},
+                        transformed_examples=transformed)
+  assert preflight.exec_properties['run_fn'] == 'models.keras_model.model.run_fn'
+  assert json.loads(preflight.exec_properties['custom_config']) == {'epochs': 2}
+  assert preflight.inputs['transformed_examples'] is transformed
+  with pytest.raises(ValueError, match='custom_config needs to be a dict'):
+    Preflight(examples=examples, module_file='trainer.py', custom_config=[1])
+
+
+_SIBLING_IMPORT = '''
+import {sibling}
+
+
+def run_fn(fn_args):
+  del fn_args
+'''
+
+
+@pytest.mark.parametrize('packaged', [True, False])
+def test_module_folder_is_importable_only_when_trainer_packages_it(tmp_path, monkeypatch, packaged):
+  """Trainer packages the module's folder (siblings importable) unless UNSUPPORTED_DO_NOT_PACKAGE_USER_MODULES is set,
+  as TFX's Kubeflow runner sets it: then a sibling import fails in Trainer, and must fail in the probe too."""
+  from tfx_preflight import loss_probe
+  sibling = f'preflight_sibling_{int(packaged)}_{os.getpid()}'
+  (tmp_path / f'{sibling}.py').write_text('VALUE = 1\n')
+  trainer = tmp_path / 'trainer.py'
+  trainer.write_text(_SIBLING_IMPORT.format(sibling=sibling))
+  if packaged:
+    monkeypatch.delenv('UNSUPPORTED_DO_NOT_PACKAGE_USER_MODULES', raising=False)
+  else:
+    monkeypatch.setenv('UNSUPPORTED_DO_NOT_PACKAGE_USER_MODULES', '1')
+  monkeypatch.setattr(sys, 'path', list(sys.path))  # The probe runs in-process here: keep sys.path as it was.
+  request = loss.build_request(str(trainer), str(trainer), TRANSFORMED, 'train', ['eval'], LossConfig(), None, None,
+                               None, None, None, str(tmp_path / 'work'))
+  probe = loss_probe.run(request)
+  if packaged:
+    assert probe.findings == [] and 'skipped' in probe.info  # Imported; run_fn returns without fit.
+  else:
+    assert [f['code'] for f in probe.findings] == ['import_error']
+    assert sibling in probe.findings[0]['message']

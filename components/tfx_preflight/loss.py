@@ -1,42 +1,35 @@
 """Loss / evaluation-path check: proves the user's loss can move, and that evaluation measures it, before Trainer runs.
 
-The user's Trainer module runs in a subprocess (`python -m tfx_preflight.loss_probe`, see that module for the battery):
-it may fail to import, raise, hang, segfault or exhaust memory, and each of those becomes a blocking finding naming
-the module and the function, never a dead or hung pipeline. Parent and child exchange JSON files only (never pickle).
-The child gets a CPU-only environment, a seed, a wall-clock budget and optionally an address-space cap.
+The user's Trainer code runs in a subprocess (loss_probe.py: run_fn called as Trainer calls it and stopped at
+model.fit, then the battery of loss_battery.py): it may fail to import, raise, hang, segfault or exhaust memory, and each
+of those becomes a blocking finding naming the module and the function, never a dead or hung pipeline. Parent and child
+exchange JSON only, over stdin and an inherited pipe (loss_protocol.py; never pickle). The child gets a CPU-only
+environment, a seed, a wall-clock budget, optionally an address-space cap, and dies with the gate (loss_process.py).
+This module prepares the request, and turns what the probe reported (or how it died) into the check's result.
 """
 
 from __future__ import annotations
 
-import ctypes
-import dataclasses
 import glob
 import json
 import logging
 import math
 import os
-import resource
-import secrets
 import shutil
 import signal
-import subprocess
 import sys
 import tempfile
-import threading
-import time
 from typing import Any, Dict, List, Mapping, Optional, Sequence
 
 from tensorflow_metadata.proto.v0 import statistics_pb2
 from tfx.dsl.io import fileio
 
-from tfx_preflight import loss_protocol, records, report
+from tfx_preflight import loss_process, loss_protocol, records, report
 from tfx_preflight.config import LossConfig
 from tfx_preflight.html_report import esc
 
-PROBE_MODULE = 'tfx_preflight.loss_probe'
-SEED = 7
+SEED = loss_process.SEED
 PROBE_LOG = 'probe.log'
-_PR_SET_PDEATHSIG = 1
 # Set by TFX's Kubeflow runner: Trainer then imports module_file alone, without packaging its folder (udf_utils).
 _NO_PACKAGING_ENV = 'UNSUPPORTED_DO_NOT_PACKAGE_USER_MODULES'
 _KNOWN_SEVERITIES = set(report.SEVERITIES)
@@ -46,6 +39,7 @@ _STDERR_TAIL_LINES = 6
 _STAGE_WHAT = {
     'start': 'starting the probe', 'import_tensorflow': 'importing TensorFlow', 'import': 'importing the module',
     'build_model': 'building the model', 'transform': 'applying the transform graph to raw examples',
+    'run_fn': 'running run_fn up to model.fit', 'fit_data': 'reading the data run_fn passes to model.fit',
     'input_fn': 'reading batches through the input function',
     'forward': 'calling the model on a batch', 'labels': 'checking labels', 'battery': 'evaluating the loss',
     'initial_loss': 'evaluating the loss', 'eval_path': 'running model.evaluate',
@@ -119,39 +113,7 @@ def _hyperparameters(value: Optional[Mapping[str, Any]]) -> Optional[Dict[str, A
 
 
 # ---------------------------------------------------------------------------------------------------------------------
-# Running the probe.
-
-
-def _preexec(limit_mb: int, set_death_signal: bool, parent: int):
-  """preexec_fn of the child: ask the kernel for SIGTERM when the parent dies (PR_SET_PDEATHSIG; the probe's handler
-  then kills its whole group), and cap the address space. The death signal tracks the thread that started the child,
-  so it is only requested from the main thread; the probe also watches its parent pid (loss_probe._watch_parent)."""
-  def apply() -> None:
-    if set_death_signal:
-      try:
-        ctypes.CDLL(None, use_errno=True).prctl(_PR_SET_PDEATHSIG, signal.SIGTERM, 0, 0, 0)
-      except (OSError, AttributeError):
-        pass  # Not Linux: the probe's parent watch still ends it.
-      if os.getppid() != parent:  # The parent died before prctl took effect.
-        os._exit(1)
-    if limit_mb:
-      limit = int(limit_mb) * 1024 * 1024
-      resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
-  return apply
-
-
-def _child_env() -> Dict[str, str]:
-  """The probe's environment: CPU only, seeded, one thread; and the Keras that Trainer gets. Every TFX 1.16 process
-  has TF_USE_LEGACY_KERAS=1 (tensorflow_transform sets it on import), so Trainer runs the module with Keras 2
-  (tf_keras); without it the probe would resolve tf.keras to Keras 3 before the module imports TFX, and check
-  something else than what Trainer will run. A value the user set explicitly is kept."""
-  env = dict(os.environ)
-  env.setdefault('TF_USE_LEGACY_KERAS', '1')
-  env.update({'CUDA_VISIBLE_DEVICES': '', 'TF_CPP_MIN_LOG_LEVEL': '2', 'PYTHONHASHSEED': str(SEED),
-              'TF_DETERMINISTIC_OPS': '1', 'OMP_NUM_THREADS': '1', 'PYTHONUNBUFFERED': '1'})
-  package_root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-  env['PYTHONPATH'] = os.pathsep.join(p for p in (package_root, env.get('PYTHONPATH')) if p)
-  return env
+# What the probe reported, or how it ended.
 
 
 def _stderr_tail(path: str, replacements: Mapping[str, str]) -> str:
@@ -167,81 +129,6 @@ def _stderr_tail(path: str, replacements: Mapping[str, str]) -> str:
   for old, new in replacements.items():
     text = text.replace(old, new)
   return text[-800:]
-
-
-class _ProbeProcess:
-  """The child running the battery, leading its own process group. Started at once so it can work while the parent
-  runs the other checks; `wait` enforces the wall-clock budget counted from the start. The request goes over stdin,
-  results come back over an inherited pipe with a per-run nonce (loss_protocol.py): nothing in argv, the environment
-  or the working directory says where results go."""
-
-  def __init__(self, request: loss_protocol.ProbeRequest, config: LossConfig, workdir: str):
-    self._timeout = config.timeout_seconds
-    self.stderr_path = os.path.join(workdir, 'stderr.txt')
-    self._started = time.monotonic()
-    self._returncode: Optional[int] = None
-    nonce = secrets.token_hex(16)
-    read_fd, write_fd = os.pipe()
-    main_thread = threading.current_thread() is threading.main_thread()
-    try:
-      request.nonce, request.result_fd = nonce, write_fd
-      with open(os.path.join(workdir, 'stdout.txt'), 'wb') as out, open(self.stderr_path, 'wb') as err:
-        self._process = subprocess.Popen(
-            [sys.executable, '-m', PROBE_MODULE], stdin=subprocess.PIPE, stdout=out, stderr=err, cwd=workdir,
-            env=_child_env(), start_new_session=True, pass_fds=(write_fd,),
-            preexec_fn=_preexec(config.memory_limit_mb, main_thread, os.getpid()))
-    except BaseException:
-      os.close(read_fd)
-      raise
-    finally:
-      os.close(write_fd)
-      request.nonce, request.result_fd = '', -1
-    self._reader = loss_protocol.ParentReader(read_fd, nonce)
-    try:
-      self._process.stdin.write(dataclasses.replace(request, nonce=nonce, result_fd=write_fd).to_json().encode())
-      self._process.stdin.close()
-    except OSError:  # The child died at once; `wait` reports it.
-      pass
-
-  def _wait_unreaped(self, timeout: float) -> bool:
-    """Waits for the child to exit without reaping it, so its process group id cannot be reused before `kill`."""
-    deadline = time.monotonic() + timeout
-    while True:
-      try:
-        info = os.waitid(os.P_PID, self._process.pid, os.WEXITED | os.WNOHANG | os.WNOWAIT)
-      except ChildProcessError:
-        return True
-      if info is not None:
-        return True
-      if time.monotonic() >= deadline:
-        return False
-      time.sleep(0.05)
-
-  def wait(self) -> Dict[str, Any]:
-    """Waits for the child (what is left of the budget) and returns {'outcome': 'complete'|'timeout'|'crashed',
-    'result', 'progress', ...}."""
-    remaining = max(0.0, self._timeout - (time.monotonic() - self._started))
-    try:
-      outcome = 'complete' if self._wait_unreaped(remaining) else 'timeout'
-    finally:
-      self.kill()  # Always: a timeout, an exception here (e.g. KeyboardInterrupt), or the module's leftover children.
-    returncode = self._process.returncode if outcome == 'complete' else None
-    elapsed = time.monotonic() - self._started
-    logging.info('Preflight loss probe: %s after %.1f s (exit code %s)', outcome, elapsed, returncode)
-    self._reader.join(timeout=5)
-    result = self._reader.result
-    if outcome == 'complete' and (returncode != 0 or result is None or not result.get('complete')):
-      outcome = 'crashed'
-    return {'outcome': outcome, 'returncode': returncode, 'result': result, 'progress': self._reader.progress,
-            'stderr_path': self.stderr_path, 'elapsed': elapsed}
-
-  def kill(self) -> None:
-    """Kills the child's whole process group (the probe and anything the module started), then reaps the child."""
-    try:
-      os.killpg(self._process.pid, signal.SIGKILL)
-    except (ProcessLookupError, PermissionError):
-      pass
-    self._process.wait()
 
 
 def _signal_name(returncode: Optional[int]) -> str:
@@ -363,36 +250,16 @@ def _custom_config(value: Optional[Mapping[str, Any]]) -> Optional[Dict[str, Any
     raise ValueError(f'custom_config must be JSON-serializable, as Trainer stores it: {e}') from e
 
 
-class _TerminateGuard:
-  """While the probe runs, SIGTERM to this process first kills the probe's group and removes its directory, then goes
-  to the handler that was there before (by default: terminate). Installed only from the main thread (the only place
-  Python allows it) and only over the default or a Python handler; restored by `restore`."""
-
-  def __init__(self, cleanup):
-    self._previous = None
-    self._installed = False
-    self._cleanup = cleanup
-    if threading.current_thread() is not threading.main_thread():
-      return
-    previous = signal.getsignal(signal.SIGTERM)
-    if previous in (signal.SIG_IGN, None):
-      return
-    self._previous = previous
-    signal.signal(signal.SIGTERM, self._handle)
-    self._installed = True
-
-  def _handle(self, signum, frame) -> None:
-    self._cleanup()
-    self.restore()
-    if callable(self._previous):
-      self._previous(signum, frame)
-    else:
-      os.kill(os.getpid(), signal.SIGTERM)
-
-  def restore(self) -> None:
-    if self._installed and signal.getsignal(signal.SIGTERM) == self._handle:
-      signal.signal(signal.SIGTERM, self._previous)
-    self._installed = False
+def check_result(interpreted: Dict[str, Any], module_file: str, mode: str) -> Dict[str, Any]:
+  """The check's result from the interpreted probe run: `skipped` (with the probe's reason) only when the probe
+  completed, found nothing and said why it could not check (a run_fn that never calls model.fit)."""
+  interpreted = dict(interpreted)
+  findings = interpreted.pop('findings')
+  skipped = interpreted['info'].get('skipped')
+  if skipped and not findings and interpreted['outcome'] == 'complete':
+    return {**report.skipped(str(skipped)), 'module_file': module_file, **interpreted}
+  return {'status': report.status_for(findings, mode), 'findings': findings, 'module_file': module_file,
+          **interpreted}
 
 
 class LossCheck:
@@ -417,15 +284,16 @@ class LossCheck:
     self._module_file = module_file or run_fn
     self._config, self._output_dir = config, output_dir
     self._workdir = tempfile.mkdtemp(prefix='preflight-loss-')
-    self._probe: Optional[_ProbeProcess] = None
-    self._guard = _TerminateGuard(self.close)
+    self._probe: Optional[loss_process.ProbeProcess] = None
+    self._guard = loss_process.TerminateGuard(self.close)
     try:
       self._local_module = _local_module(module_file, self._workdir) if module_file else None
       request = build_request(module_file, self._local_module, trainer_examples, train_split, eval_splits, config,
                               label_key, schema_path, transform_graph_uri, hyperparameters, statistics, self._workdir,
                               run_fn=run_fn, custom_config=custom_config,
                               labels_transformed=bool(transformed_examples))
-      self._probe = _ProbeProcess(request, config, self._workdir)
+      self._probe = loss_process.ProbeProcess(request, config.timeout_seconds, config.memory_limit_mb,
+                                                 self._workdir)
     except BaseException:
       self.close()
       raise
@@ -441,12 +309,7 @@ class LossCheck:
       _keep_log(run['stderr_path'], self._output_dir)
     finally:
       self.close()
-    findings = result.pop('findings')
-    skipped = result['info'].get('skipped')
-    if skipped and not findings and result['outcome'] == 'complete':
-      return {**report.skipped(skipped), 'module_file': self._module_file, **result}
-    return {'status': report.status_for(findings, self._config.mode), 'findings': findings,
-            'module_file': self._module_file, **result}
+    return check_result(result, self._module_file, self._config.mode)
 
   def close(self) -> None:
     if self._probe is not None:
@@ -531,7 +394,8 @@ def render_html(result: Mapping[str, Any]) -> str:
     return ''
   info = result.get('info') or {}
   m = result.get('measurements') or {}
-  raw = [('module', result.get('module_file')), ('model builder', info.get('model_fn')),
+  raw = [('module', result.get('module_file')), ('run_fn', info.get('run_fn')), ('Keras', info.get('keras')),
+         ('model builder', info.get('model_fn')),
          ('input function', info.get('input_fn')), ('loss', info.get('loss')),
          ('output activation', info.get('output_activation')), ('loss from_logits', info.get('loss_from_logits')),
          ('label layout', info.get('layout')), ('output units', info.get('output_units'))]

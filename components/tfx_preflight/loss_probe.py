@@ -351,7 +351,7 @@ def run_fn_checks(probe: Probe, run_fn: Callable, name: str, request: ProbeReque
               'model.fit in Trainer would fail the same way.', function=name)
     return
   # No label ranges from the raw statistics: run_fn's datasets may map the labels (Transform, or its own code).
-  check_compiled_model(probe, call.model, name, batches, data_source, {})
+  check_compiled_model(probe, call.model, name, batches, data_source, {}, trains=True)
 
 
 def _import_dotted(path: str) -> Tuple[types.ModuleType, str]:

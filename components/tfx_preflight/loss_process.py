@@ -1,0 +1,174 @@
+"""The loss probe as a process: started in its own process group with the request on stdin, waited for within its
+budget, and killed group-wide (the probe and anything the module started) on every exit path of the gate.
+
+A SIGTERM to the gate kills the probe first (`TerminateGuard`); if the gate dies outright, the kernel's parent-death
+signal (PR_SET_PDEATHSIG) and the probe's own watch on its parent pid end it (loss_probe._watch_parent).
+"""
+
+from __future__ import annotations
+
+import ctypes
+import dataclasses
+import logging
+import os
+import resource
+import secrets
+import signal
+import subprocess
+import sys
+import threading
+import time
+from typing import Any, Dict, Optional
+
+from tfx_preflight import loss_protocol
+
+PROBE_MODULE = 'tfx_preflight.loss_probe'
+SEED = 7
+_PR_SET_PDEATHSIG = 1
+
+
+def child_env() -> Dict[str, str]:
+  """The probe's environment: CPU only, seeded, one thread; and the Keras that Trainer gets. Every TFX 1.16 process
+  has TF_USE_LEGACY_KERAS=1 (tensorflow_transform sets it on import), so Trainer runs the module with Keras 2
+  (tf_keras); without it the probe would resolve tf.keras to Keras 3 before the module imports TFX, and check
+  something else than what Trainer will run. A value the user set explicitly is kept."""
+  env = dict(os.environ)
+  env.setdefault('TF_USE_LEGACY_KERAS', '1')
+  env.update({'CUDA_VISIBLE_DEVICES': '', 'TF_CPP_MIN_LOG_LEVEL': '2', 'PYTHONHASHSEED': str(SEED),
+              'TF_DETERMINISTIC_OPS': '1', 'OMP_NUM_THREADS': '1', 'PYTHONUNBUFFERED': '1'})
+  package_root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+  env['PYTHONPATH'] = os.pathsep.join(p for p in (package_root, env.get('PYTHONPATH')) if p)
+  return env
+
+
+def _prctl() -> Optional[Any]:
+  """libc's prctl, resolved in the parent: after fork, the child should run as little as possible."""
+  try:
+    return ctypes.CDLL(None, use_errno=True).prctl
+  except (OSError, AttributeError):
+    return None  # Not Linux: the probe's parent watch still ends it.
+
+
+def _preexec(limit_mb: int, set_death_signal: bool, parent: int):
+  """preexec_fn of the child: ask the kernel for SIGTERM when the parent dies (PR_SET_PDEATHSIG; the probe's handler
+  then kills its whole group), and cap the address space. The death signal tracks the thread that started the child,
+  so it is only requested from the main thread; the probe also watches its parent pid (loss_probe._watch_parent)."""
+  prctl = _prctl() if set_death_signal else None
+
+  def apply() -> None:
+    if prctl is not None:
+      prctl(_PR_SET_PDEATHSIG, int(signal.SIGTERM), 0, 0, 0)
+      if os.getppid() != parent:  # The parent died before prctl took effect.
+        os._exit(1)
+    if limit_mb:
+      limit = int(limit_mb) * 1024 * 1024
+      resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
+  return apply
+
+
+class ProbeProcess:
+  """The child running the battery, leading its own process group. Started at once so it can work while the parent
+  runs the other checks; `wait` enforces the wall-clock budget counted from the start. The request goes over stdin,
+  results come back over an inherited pipe with a per-run nonce (loss_protocol.py): nothing in argv, the environment
+  or the working directory says where results go."""
+
+  def __init__(self, request: loss_protocol.ProbeRequest, timeout_seconds: float, memory_limit_mb: int,
+               workdir: str):
+    self._timeout = timeout_seconds
+    self.stderr_path = os.path.join(workdir, 'stderr.txt')
+    self._started = time.monotonic()
+    self._returncode: Optional[int] = None
+    nonce = secrets.token_hex(16)
+    read_fd, write_fd = os.pipe()
+    main_thread = threading.current_thread() is threading.main_thread()
+    try:
+      request.nonce, request.result_fd = nonce, write_fd
+      with open(os.path.join(workdir, 'stdout.txt'), 'wb') as out, open(self.stderr_path, 'wb') as err:
+        self._process = subprocess.Popen(
+            [sys.executable, '-m', PROBE_MODULE], stdin=subprocess.PIPE, stdout=out, stderr=err, cwd=workdir,
+            env=child_env(), start_new_session=True, pass_fds=(write_fd,),
+            preexec_fn=_preexec(memory_limit_mb, main_thread, os.getpid()))
+    except BaseException:
+      os.close(read_fd)
+      raise
+    finally:
+      os.close(write_fd)
+      request.nonce, request.result_fd = '', -1
+    self._reader = loss_protocol.ParentReader(read_fd, nonce)
+    try:
+      self._process.stdin.write(dataclasses.replace(request, nonce=nonce, result_fd=write_fd).to_json().encode())
+      self._process.stdin.close()
+    except OSError:  # The child died at once; `wait` reports it.
+      pass
+
+  def _wait_unreaped(self, timeout: float) -> bool:
+    """Waits for the child to exit without reaping it, so its process group id cannot be reused before `kill`."""
+    deadline = time.monotonic() + timeout
+    while True:
+      try:
+        info = os.waitid(os.P_PID, self._process.pid, os.WEXITED | os.WNOHANG | os.WNOWAIT)
+      except ChildProcessError:
+        return True
+      if info is not None:
+        return True
+      if time.monotonic() >= deadline:
+        return False
+      time.sleep(0.05)
+
+  def wait(self) -> Dict[str, Any]:
+    """Waits for the child (what is left of the budget) and returns {'outcome': 'complete'|'timeout'|'crashed',
+    'result', 'progress', ...}."""
+    remaining = max(0.0, self._timeout - (time.monotonic() - self._started))
+    try:
+      outcome = 'complete' if self._wait_unreaped(remaining) else 'timeout'
+    finally:
+      self.kill()  # Always: a timeout, an exception here (e.g. KeyboardInterrupt), or the module's leftover children.
+    returncode = self._process.returncode if outcome == 'complete' else None
+    elapsed = time.monotonic() - self._started
+    logging.info('Preflight loss probe: %s after %.1f s (exit code %s)', outcome, elapsed, returncode)
+    self._reader.join(timeout=5)
+    result = self._reader.result
+    if outcome == 'complete' and (returncode != 0 or result is None or not result.get('complete')):
+      outcome = 'crashed'
+    return {'outcome': outcome, 'returncode': returncode, 'result': result, 'progress': self._reader.progress,
+            'stderr_path': self.stderr_path, 'elapsed': elapsed}
+
+  def kill(self) -> None:
+    """Kills the child's whole process group (the probe and anything the module started), then reaps the child."""
+    try:
+      os.killpg(self._process.pid, signal.SIGKILL)
+    except (ProcessLookupError, PermissionError):
+      pass
+    self._process.wait()
+
+
+class TerminateGuard:
+  """While the probe runs, SIGTERM to this process first kills the probe's group and removes its directory, then goes
+  to the handler that was there before (by default: terminate). Installed only from the main thread (the only place
+  Python allows it) and only over the default or a Python handler; restored by `restore`."""
+
+  def __init__(self, cleanup):
+    self._previous = None
+    self._installed = False
+    self._cleanup = cleanup
+    if threading.current_thread() is not threading.main_thread():
+      return
+    previous = signal.getsignal(signal.SIGTERM)
+    if previous in (signal.SIG_IGN, None):
+      return
+    self._previous = previous
+    signal.signal(signal.SIGTERM, self._handle)
+    self._installed = True
+
+  def _handle(self, signum, frame) -> None:
+    self._cleanup()
+    self.restore()
+    if callable(self._previous):
+      self._previous(signum, frame)
+    else:
+      os.kill(os.getpid(), signal.SIGTERM)
+
+  def restore(self) -> None:
+    if self._installed and signal.getsignal(signal.SIGTERM) == self._handle:
+      signal.signal(signal.SIGTERM, self._previous)
+    self._installed = False
