@@ -224,6 +224,8 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     reason = ' '.join(str(e).split()) or type(e).__name__
     print(f'tfx-preflight: cannot check the input: {type(e).__name__}: {reason[:500]}', file=sys.stderr)
     return EXIT_USAGE
+  finally:
+    progress.disable()  # main() may run in-process (tests, notebooks): the next executor run logs its stages.
 
 
 if __name__ == '__main__':
