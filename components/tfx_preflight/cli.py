@@ -56,7 +56,7 @@ def build_parser() -> argparse.ArgumentParser:
                      help='also write a Markdown summary (e.g. "$GITHUB_STEP_SUMMARY"), on pass and on block')
   check.add_argument('--junit-xml', metavar='FILE',
                      help='also write JUnit XML, one test case per check (block = failure, skipped = skipped)')
-  check.add_argument('-v', '--verbose', action='store_true', help='log progress and full tracebacks')
+  check.add_argument('-v', '--verbose', action='store_true', help='also show the libraries\' logs (TensorFlow, absl, Beam) and full tracebacks')
   return parser
 
 
