@@ -56,7 +56,8 @@ def build_parser() -> argparse.ArgumentParser:
                      help='also write a Markdown summary (e.g. "$GITHUB_STEP_SUMMARY"), on pass and on block')
   check.add_argument('--junit-xml', metavar='FILE',
                      help='also write JUnit XML, one test case per check (block = failure, skipped = skipped)')
-  check.add_argument('-v', '--verbose', action='store_true', help='also show the libraries\' logs (TensorFlow, absl, Beam) and full tracebacks')
+  check.add_argument('-v', '--verbose', action='store_true',
+                     help='also show the libraries\' logs (TensorFlow, absl, Beam) and full tracebacks')
   return parser
 
 
@@ -89,9 +90,10 @@ def _surely_missing(pattern: str) -> bool:
 
 def _check_local_paths(args: argparse.Namespace) -> None:
   """Missing local files and patterns fail fast, with the messages the full checks would give."""
-  for flag, path in (('--module-file', args.module_file), ('--schema', args.schema)):
-    if path and '://' not in path and not os.path.isfile(path):
-      raise UsageError(f'{flag}: no file {path!r}.')
+  if args.module_file and not os.path.isfile(args.module_file):  # Imported by the probe: a local file.
+    raise UsageError(f'--module-file: no file {args.module_file!r}.')
+  if args.schema and '://' not in args.schema and not os.path.isfile(args.schema):
+    raise UsageError(f'--schema: no file {args.schema!r}.')
   named = [('--train', args.train)] + [(f'--eval ({s})', p) for s, p in zip(_split_names(len(args.eval)), args.eval)]
   for what, pattern in named:
     if '://' not in pattern and _surely_missing(pattern):
