@@ -179,6 +179,27 @@ def floor_tfdata_job(args: Mapping[str, Any]) -> Dict[str, Any]:
   return {'job_seconds': time.perf_counter() - started, **result}
 
 
+@job('cli')
+def cli_job(args: Mapping[str, Any]) -> Dict[str, Any]:
+  """The user's view: `tfx-preflight check --checks leakage` end to end in this process (TensorFlow, TFX and Beam
+  imports included, report written), compared by process wall time with the floor's process."""
+  from tfx_preflight import cli
+  manifest = args['manifest']
+  started = _begin()
+  code = cli.main(['check', '--train', manifest['examples'][TRAIN], '--eval', manifest['examples'][EVAL],
+                   '--label-key', generate.LABEL_KEY, '--checks', 'leakage', '--out', args['output_dir'],
+                   '--', *args['runner_args']])
+  seconds = time.perf_counter() - started
+  if code not in (0, 1):
+    raise RuntimeError(f'tfx-preflight check exited {code}')
+  with open(os.path.join(args['output_dir'], 'report.json')) as f:
+    leakage = json.load(f)['checks']['leakage']
+  cross = (leakage.get('cross_split') or [{}])[0]
+  return {'job_seconds': seconds, 'status': leakage.get('status'), 'exit_code': code,
+          'duplicate_examples': cross.get('duplicate_examples'), 'label_conflicts': cross.get('label_conflicts'),
+          'unique_duplicates': cross.get('unique_duplicates')}
+
+
 def _naive_key(record: bytes, features: List[str]):
   """Parses one tf.Example in Python and hashes its features' serialized values (one object per example)."""
   import hashlib

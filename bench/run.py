@@ -33,11 +33,11 @@ DEFAULT_TIMEOUT_SECONDS = 900
 DEFAULT_NAIVE_MAX_SIZE = 300_000
 CNN_MODULE = os.path.join(REPO_DIR, 'pipelines', 'modules', 'cnn_trainer.py')
 # Leakage implementations that must agree on the counts (and with the injected leak).
-LEAKAGE_JOBS = ('leakage', 'leakage_near', 'floor', 'floor_tfdata', 'pandas_join', 'naive_beam')
+LEAKAGE_JOBS = ('leakage', 'leakage_near', 'floor', 'floor_tfdata', 'pandas_join', 'naive_beam', 'cli')
 ALL_JOBS = LEAKAGE_JOBS + ('statistics_gen', 'skew', 'gate', 'loss')
 # Run at the headline size only (1M, else the largest size below it, else the smallest): each costs a process start
 # (~10-30 s of TensorFlow import) and none of them is part of the scaling question.
-DEFAULT_HEADLINE_ONLY = ('floor_tfdata', 'skew', 'gate')
+DEFAULT_HEADLINE_ONLY = ('floor_tfdata', 'cli', 'skew', 'gate')
 _POLL_SECONDS = 0.05
 
 

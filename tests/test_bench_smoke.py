@@ -43,3 +43,16 @@ def test_bench_run_writes_results_with_machine_versions_and_agreeing_counts(tmp_
 def test_bench_rejects_bad_sizes():
   with pytest.raises(SystemExit):
     run.main(['--sizes', 'lots'])
+
+
+@pytest.mark.slow
+def test_bench_compares_the_cli_process_with_the_fair_floor(tmp_path):
+  """The CLI end to end and the fair floor (TF's C++ reader) agree on the counts and are compared by process time."""
+  results = run.main(['--sizes', '2000', '--jobs', 'floor_tfdata,cli', '--out-dir', str(tmp_path / 'out'),
+                      '--results-dir', str(tmp_path)])
+  assert all(c['agrees'] for c in results['correctness']) and len(results['correctness']) == 2
+  figure = next(f for f in results['figures'] if f['name'] == 'cli process vs floor_tfdata process')
+  cli_run = next(r for r in results['runs'] if r['job'] == 'cli')
+  assert figure['measure'] == 'wall_seconds' and figure['ours_seconds'] == cli_run['wall_seconds']
+  assert figure['target'] == 1.3
+  assert "floor with TF's C++ reader (process)" in (tmp_path / 'results.md').read_text()

@@ -12,7 +12,8 @@ import pytest
 
 from tests.conftest import tabular_rows, write_splits
 from tests.test_html_security import assert_nothing_injected, chromium_binary, dump_dom, parse
-from tfx_preflight import cli, html_report, report
+from tfx_preflight import cli, html_report, report, skew_charts
+from tfx_preflight.skew_diagnosis import FeatureSummary
 
 EVIL = '<img src=x onerror=document.title="pwned">'
 
@@ -41,6 +42,34 @@ def test_compared_features_table_and_key_value_details():
   assert page.index('class="overview"') < page.index('id="check-skew"')
   overview = page[page.index('class="overview"'):page.index('id="check-skew"')]
   assert '[block] `&lt;img' in overview and 'not run' in overview
+
+
+def _summary(name, **kwargs):
+  base = dict(name=name, type='FLOAT', num_examples=100, present=100, tot_values=100, min_values=1, max_values=1,
+              avg_values=1.0)
+  return FeatureSummary(**{**base, **kwargs})
+
+
+def test_overlays_put_both_splits_on_one_axis_and_escape_names():
+  # Train 0..10, eval 5..25: one axis from 0 to 25; a point mass (low == high) still gets a bar.
+  train = _summary(EVIL, mean=5.0, std=1.0, histogram=((0.0, 5.0, 50), (5.0, 10.0, 50)))
+  other = _summary(EVIL, mean=15.0, std=1.0, histogram=((5.0, 25.0, 90), (25.0, 25.0, 10)))
+  words = _summary('w', type='STRING', unique=2, counts=((EVIL, 60), ('b', 40)))
+  words_eval = _summary('w', type='STRING', unique=2, counts=(('b', 100),))
+  compared = _compared(('eval', 'flagged', 'l_infinity', 0.9, 0.1, 9.0, None, 'block'),
+                       ('eval', EVIL, 'jensen_shannon_divergence', 0.3, 0.1, 3.0, 2.0, 'within_noise'),
+                       ('eval', 'w', 'l_infinity', 0.06, 0.1, 0.6, None, 'pass'),
+                       ('eval', 'gone', 'l_infinity', 0.01, 0.1, 0.1, None, 'pass'))
+  flagged = _summary('flagged', type='STRING', unique=1, counts=(('a', 100),))
+  html = skew_charts.top_overlays(compared, {'train': {EVIL: train, 'w': words, 'flagged': flagged},
+                                             'eval': {EVIL: other, 'w': words_eval, 'flagged': flagged}}, 'train')
+  # A flagged feature has its own charts; 'gone' has no statistics: no chart, no error.
+  assert html.count('<svg') == 2 and 'flagged' not in html
+  assert EVIL not in html and '&lt;img src=x' in html
+  numeric = html[:html.index('</svg>')]
+  assert '>0</text>' in numeric and '>25</text>' in numeric
+  assert numeric.count('<rect x="') == 2 + 4  # Two legend keys, four buckets.
+  assert skew_charts.top_overlays(compared, {'train': {}, 'eval': {}}, 'train') == ''
 
 
 def _run(tmp, name, train, evaluation):
@@ -113,6 +142,7 @@ def test_report_in_a_real_browser_shows_the_overview_without_scrolling(reports, 
   assert_nothing_injected(dom, f'tfx-preflight: {verdict}')
   text = re.sub(r'<[^>]+>', ' ', dom)
   assert 'Compared features' in text and 'distance / threshold' in text
+  assert 'Passing features nearest their threshold: train vs eval overlaid' in text
   bottom, rows = _overview_bottom(page, tmp_path)
   assert rows == 1 + len(report.CHECK_NAMES)
   assert bottom < 800, f'the overview ends at {bottom}px: below a 1280x800 window'

@@ -68,7 +68,8 @@ def build_parser() -> argparse.ArgumentParser:
                      help='also write a Markdown summary (e.g. "$GITHUB_STEP_SUMMARY"), on pass and on block')
   check.add_argument('--junit-xml', metavar='FILE',
                      help='also write JUnit XML, one test case per check (block = failure, skipped = skipped)')
-  check.add_argument('-v', '--verbose', action='store_true', help='log progress and full tracebacks')
+  check.add_argument('-v', '--verbose', action='store_true',
+                     help='also show the libraries\' logs (TensorFlow, absl, Beam) and full tracebacks')
   return parser
 
 
@@ -101,9 +102,10 @@ def _surely_missing(pattern: str) -> bool:
 
 def _check_local_paths(args: argparse.Namespace) -> None:
   """Missing local files and patterns fail fast, with the messages the full checks would give."""
-  for flag, path in (('--module-file', args.module_file), ('--schema', args.schema)):
-    if path and '://' not in path and not os.path.isfile(path):
-      raise UsageError(f'{flag}: no file {path!r}.')
+  if args.module_file and not os.path.isfile(args.module_file):  # Imported by the probe: a local file.
+    raise UsageError(f'--module-file: no file {args.module_file!r}.')
+  if args.schema and '://' not in args.schema and not os.path.isfile(args.schema):
+    raise UsageError(f'--schema: no file {args.schema!r}.')
   named = [('--train', args.train)] + [(f'--eval ({s})', p) for s, p in zip(_split_names(len(args.eval)), args.eval)]
   for what, pattern in named:
     if '://' not in pattern and _surely_missing(pattern):
@@ -348,6 +350,8 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     reason = ' '.join(str(e).split()) or type(e).__name__
     print(f'tfx-preflight: cannot check the input: {type(e).__name__}: {reason[:500]}', file=sys.stderr)
     return EXIT_USAGE
+  finally:
+    progress.disable()  # main() may run in-process (tests, notebooks): the next executor run logs its stages.
 
 
 if __name__ == '__main__':

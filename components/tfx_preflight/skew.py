@@ -16,7 +16,7 @@ from typing import Any, Callable, Dict, List, Mapping, Optional, Sequence, Tuple
 import apache_beam as beam
 from tensorflow_metadata.proto.v0 import anomalies_pb2, schema_pb2, statistics_pb2
 
-from tfx_preflight import data, records, report, statistics_page
+from tfx_preflight import data, records, report, skew_charts, statistics_page
 from tfx_preflight import skew_diagnosis as diag
 from tfx_preflight.config import SkewConfig
 from tfx_preflight.html_report import esc
@@ -671,6 +671,7 @@ def render_html(result: Mapping[str, Any], statistics: StatisticsBySplit, train_
     report.write_atomically(os.path.join(output_dir, name), page)
     links.append(f'<a href="{esc(name)}">{esc(train_split)} vs {esc(other_split)}</a>')
   parts = ['<p>Statistics side by side: ' + ', '.join(links) + '</p>'] if links else []
+  parts.append(skew_charts.top_overlays(result.get('compared') or [], summaries, train_split))
   flagged = sorted({(tuple(f['splits']), f['feature']) for f in result.get('findings', []) if f.get('feature')})
   for (t_split, o_split), feature in flagged:
     if o_split not in summaries:
