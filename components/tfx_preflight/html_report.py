@@ -16,6 +16,7 @@ body{font-family:system-ui,sans-serif;margin:2em;max-width:1200px;color:#222}
 .verdict{font-size:1.6em;padding:.4em .8em;border-radius:6px;display:inline-block}
 .pass{background:#d7f5dd}.warn{background:#fff1c2}.block{background:#ffd6d6}.skipped{background:#eee}
 .within_noise{background:#fdf6e3}
+.not_checked{background:#ffe0b3}
 table{border-collapse:collapse;margin:.5em 0}td,th{border:1px solid #ccc;padding:.25em .5em;text-align:left;
 vertical-align:top}th{background:#f4f4f4}code{background:#f4f4f4;padding:0 .2em}
 table.kv{margin:0;font-size:.9em}table.kv td{border:none;border-bottom:1px solid #eee;padding:.05em .4em}
