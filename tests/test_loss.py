@@ -117,6 +117,16 @@ def test_run_fn_that_never_calls_fit_is_skipped_not_blocked(digits, tmp_path):
   assert 'returned without calling Keras Model.fit' in probe.info['skipped']
 
 
+def test_configured_names_may_reach_into_modules_the_trainer_module_imported():
+  import types as types_module
+  helper = types_module.ModuleType('base')
+  helper.input_fn = lambda *args: None
+  module = types_module.ModuleType('trainer')
+  module.base = helper
+  assert loss_probe.find_function(module, 'base.input_fn', ()) == (helper.input_fn, 'base.input_fn')
+  assert loss_probe.find_function(module, 'base.missing', ()) == (None, 'base.missing')
+
+
 def test_configured_names_are_used(digits, tmp_path):
   probe = probe_in_process(digits, tmp_path, 'good_module', model_fn='missing_builder')
   assert codes(probe.findings) == ['model_build_error']

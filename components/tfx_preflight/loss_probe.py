@@ -116,7 +116,9 @@ def find_function(module: types.ModuleType, configured: Optional[str], conventio
                   search_helpers: bool = False) -> Tuple[Optional[Callable], Optional[str]]:
   """The configured function, else the first conventional name found (in the module, then its helper modules)."""
   if configured:
-    fn = getattr(module, configured, None)
+    fn: Any = module
+    for part in configured.split('.'):  # 'base.input_fn': a function of a module the Trainer module imported.
+      fn = getattr(fn, part, None)
     return (fn, configured) if callable(fn) else (None, configured)
   for name in conventions:
     fn = getattr(module, name, None)
