@@ -5,6 +5,7 @@ isolation itself (subprocess, timeout, crash, memory cap) and the penguin pipeli
 slow: each subprocess imports TensorFlow and TFX again.
 """
 
+import importlib
 import json
 import math
 import os
@@ -116,6 +117,16 @@ def test_run_fn_that_never_calls_fit_is_skipped_not_blocked(digits, tmp_path):
   assert 'returned without calling Keras Model.fit' in probe.info['skipped']
 
 
+def test_configured_names_may_reach_into_modules_the_trainer_module_imported():
+  import types as types_module
+  helper = types_module.ModuleType('base')
+  helper.input_fn = lambda *args: None
+  module = types_module.ModuleType('trainer')
+  module.base = helper
+  assert loss_probe.find_function(module, 'base.input_fn', ()) == (helper.input_fn, 'base.input_fn')
+  assert loss_probe.find_function(module, 'base.missing', ()) == (None, 'base.missing')
+
+
 def test_configured_names_are_used(digits, tmp_path):
   probe = probe_in_process(digits, tmp_path, 'good_module', model_fn='missing_builder')
   assert codes(probe.findings) == ['model_build_error']
@@ -145,6 +156,29 @@ def test_run_fn_is_called_with_trainer_fn_args_and_stopped_at_fit(digits, tmp_pa
   assert m['fit_batch']['after'] < 0.5 * m['fit_batch']['before']
   assert set(m['eval_path']) == {'eval'}  # validation_data, read from FnArgs.eval_files.
   assert not os.path.exists(os.path.join(str(tmp_path), 'model'))  # Stopped before training and saving.
+
+
+@pytest.mark.parametrize('keras_name', ['keras', 'tf_keras'])
+def test_fit_is_intercepted_for_keras_3_and_tf_keras_and_restored(keras_name):
+  from tfx_preflight import loss_trainer
+  keras_module = importlib.import_module(keras_name)
+  fit_before = keras_module.Model.fit
+  inputs = keras_module.Input(shape=(2,))
+  model = keras_module.Model(inputs, keras_module.layers.Dense(1)(inputs))
+  model.compile('sgd', loss='mse')
+  x, y = np.ones((4, 2), np.float32), np.zeros((4, 1), np.float32)
+  trained = []
+
+  def run_fn(fn_args):
+    try:
+      model.fit(x, y, batch_size=2, validation_data=(x, y))
+    except Exception:  # A module's own error handling must not swallow the stop.
+      trained.append('swallowed')
+    trained.append('after fit')
+
+  call = loss_trainer.call_run_fn(run_fn, None)
+  assert call.model is model and call.x is x and call.y is y and call.batch_size == 2 and call.keras == keras_name
+  assert trained == [] and keras_module.Model.fit is fit_before
 
 
 def test_fallback_guess_does_not_claim_trainer_would_fail(digits, tmp_path):

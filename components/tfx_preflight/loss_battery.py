@@ -43,7 +43,7 @@ def _round(value: Optional[float]) -> Optional[float]:
   return float(f'{value:.4g}')
 
 
-def _error_text(error: BaseException) -> str:
+def error_text(error: BaseException) -> str:
   """The exception type and the first lines of its message (TF errors are long)."""
   text = ' '.join(str(error).split())
   return f'{type(error).__name__}: {text[:400]}' if text else type(error).__name__
@@ -623,7 +623,7 @@ def _check_model_on_batches(probe: Probe, model: Any, loss: Any, source: str, de
     preds = model(x, training=False)
   except Exception as e:
     probe.add('input_fn_error', SEVERITY_BLOCK,
-              f'The model from {source}() cannot consume a batch from {data_source}: {_error_text(e)}. The feature '
+              f'The model from {source}() cannot consume a batch from {data_source}: {error_text(e)}. The feature '
               'names/shapes the input function yields must match the model inputs.', function=source)
     return
   if isinstance(preds, (dict, list, tuple)):
@@ -658,7 +658,7 @@ def _check_model_on_batches(probe: Probe, model: Any, loss: Any, source: str, de
     # As the first training step sees it: training mode, so BatchNormalization normalizes with batch statistics.
     initial, _ = scalar_loss(loss_fn, y, model(x, training=True))
   except Exception as e:
-    probe.add('loss_error', SEVERITY_BLOCK, f'{described} raised on a real train batch: {_error_text(e)}.')
+    probe.add('loss_error', SEVERITY_BLOCK, f'{described} raised on a real train batch: {error_text(e)}.')
     return
   if not math.isfinite(initial):
     probe.add('non_finite', SEVERITY_BLOCK,

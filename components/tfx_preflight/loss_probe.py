@@ -17,7 +17,6 @@ import importlib.machinery
 import importlib.util
 import inspect
 import os
-import re
 import shutil
 import signal
 import sys
@@ -32,9 +31,9 @@ from tfx_preflight.loss_battery import (
   SEVERITY_BLOCK,
   Probe,
   Space,
-  _error_text,
   battery_inputs,
   check_compiled_model,
+  error_text,
   run_battery,
   scalar_loss,
 )
@@ -55,19 +54,6 @@ HPARAMS_FN_NAMES = ('_get_hyperparameters', 'get_hyperparameters')
 
 # How many batches of each split to read for the label values.
 _LABEL_BATCHES = 8
-
-# Synthetic predictions: confidence of a "perfect" prediction and of an inverted one on the wrong class.
-_CONFIDENCE = 0.98
-# Two losses closer than this (relative) are the same number.
-_SAME_REL = 1e-6
-# How many batches of each split to read for the label values.
-_LABEL_BATCHES = 8
-# The initial loss of a fresh classifier is reported when outside [expected / _INIT_RATIO, expected * _INIT_RATIO + 0.5].
-_INIT_RATIO = 3.0
-# Relative agreement required between model.evaluate and the loss computed directly.
-_EVAL_REL_TOL = 1e-3
-
-_REGRESSION = re.compile(r'mean_squared|mean_absolute|huber|log_cosh|logcosh|\bmse\b|\bmae\b|\bmape\b|\bmsle\b|poisson')
 
 
 def _user_frame(error: BaseException, module_path: str) -> str:
@@ -116,7 +102,9 @@ def find_function(module: types.ModuleType, configured: Optional[str], conventio
                   search_helpers: bool = False) -> Tuple[Optional[Callable], Optional[str]]:
   """The configured function, else the first conventional name found (in the module, then its helper modules)."""
   if configured:
-    fn = getattr(module, configured, None)
+    fn: Any = module
+    for part in configured.split('.'):  # 'base.input_fn': a function of a module the Trainer module imported.
+      fn = getattr(fn, part, None)
     return (fn, configured) if callable(fn) else (None, configured)
   for name in conventions:
     fn = getattr(module, name, None)
@@ -165,7 +153,7 @@ def run_model_checks(probe: Probe, module: types.ModuleType, model_fn: Callable,
       model = model_fn()
   except Exception as e:
     probe.add('model_build_error', SEVERITY_BLOCK,
-              f'{model_fn_name}() in {module_file} raised {_error_text(e)}{_user_frame(e, probe.info["module_path"])}'
+              f'{model_fn_name}() in {module_file} raised {error_text(e)}{_user_frame(e, probe.info["module_path"])}'
               f' when the loss check called it as TFX examples do ({model_fn_name}(hparams) or {model_fn_name}()). '
               'Add a run_fn (what Trainer calls) to the module, or set loss.model_fn to a builder that takes no '
               'argument or the hyperparameters.', function=model_fn_name)
@@ -203,7 +191,7 @@ def read_batches(probe: Probe, module: types.ModuleType, request: ProbeRequest) 
     third = input_fn_argument(request.schema_path, request.transform_graph_uri)
   except Exception as e:
     probe.add('input_fn_error', SEVERITY_BLOCK,
-              f'Could not prepare the arguments of {name}(): {_error_text(e)} (transform graph '
+              f'Could not prepare the arguments of {name}(): {error_text(e)} (transform graph '
               f'{request.transform_graph_uri}, schema {request.schema_path}).', function=name)
     return None
   batches = {}
@@ -219,7 +207,7 @@ def read_batches(probe: Probe, module: types.ModuleType, request: ProbeRequest) 
       batches[split] = split_batches(dataset, _LABEL_BATCHES)
     except Exception as e:
       probe.add('input_fn_error', SEVERITY_BLOCK,
-                f'{name}() in {module_file} failed on split {split!r}: {_error_text(e)}'
+                f'{name}() in {module_file} failed on split {split!r}: {error_text(e)}'
                 f'{_user_frame(e, probe.info["module_path"])}.',
                 function=name, split=split)
       return None
@@ -260,7 +248,7 @@ def run_bare_loss_checks(probe: Probe, loss_fn: Callable, name: str, request: Pr
       try:
         scalar_loss(loss_fn, inputs['y'], inputs['random'])
       except Exception as e:
-        errors.append(f'{layout}: {_error_text(e)}')
+        errors.append(f'{layout}: {error_text(e)}')
         continue
       trial = Probe(request)
       run_battery(trial, loss_fn, described, inputs, 'labels drawn from the statistics')
@@ -288,7 +276,7 @@ def _guarded(probe: Probe, checks: Callable, *args: Any) -> None:
   except Exception as e:
     function = probe.function or 'the module'
     probe.add(_STAGE_CODES.get(probe.stage, 'crashed'), SEVERITY_BLOCK,
-              f'{function}() in {probe.request.module_file} raised {_error_text(e)}'
+              f'{function}() in {probe.request.module_file} raised {error_text(e)}'
               f'{_user_frame(e, probe.info["module_path"])} during the {probe.stage.replace("_", " ")} step of the '
               'loss check.', function=function, stage=probe.stage)
 
@@ -318,7 +306,7 @@ def run_fn_checks(probe: Probe, run_fn: Callable, name: str, request: ProbeReque
   except Exception as e:
     probe.add('input_fn_error', SEVERITY_BLOCK,
               f'Could not apply the transform graph {request.transform_graph_uri} to the raw examples: '
-              f'{_error_text(e)}. Pass the transformed examples Trainer reads (transformed_examples).')
+              f'{error_text(e)}. Pass the transformed examples Trainer reads (transformed_examples).')
     return
   fn_args = loss_trainer.build_fn_args(request, train_files, eval_files, _LABEL_BATCHES)
   probe.enter('run_fn', name)
@@ -326,7 +314,7 @@ def run_fn_checks(probe: Probe, run_fn: Callable, name: str, request: ProbeReque
     call = loss_trainer.call_run_fn(run_fn, fn_args)
   except Exception as e:
     probe.add('run_fn_error', SEVERITY_BLOCK,
-              f'{name}() in {module_file} raised {_error_text(e)}{_user_frame(e, probe.info["module_path"])} before '
+              f'{name}() in {module_file} raised {error_text(e)}{_user_frame(e, probe.info["module_path"])} before '
               'it reached model.fit. Trainer calls the same run_fn with the same kind of FnArgs: Trainer would fail '
               'the same way.', function=name)
     return
@@ -347,7 +335,7 @@ def run_fn_checks(probe: Probe, run_fn: Callable, name: str, request: ProbeReque
       probe.info['eval_path'] = f'{name}() passes no validation_data to model.fit'
   except Exception as e:
     probe.add('input_fn_error', SEVERITY_BLOCK,
-              f'Reading {data_source} failed: {_error_text(e)}{_user_frame(e, probe.info["module_path"])}. '
+              f'Reading {data_source} failed: {error_text(e)}{_user_frame(e, probe.info["module_path"])}. '
               'model.fit in Trainer would fail the same way.', function=name)
     return
   # No label ranges from the raw statistics: run_fn's datasets may map the labels (Transform, or its own code).
@@ -454,7 +442,7 @@ def run_stages(request: ProbeRequest, writer: Any = None) -> Probe:
     module, run_fn, run_fn_name = _load_user_code(probe, request)
   except BaseException as e:  # SystemExit from a module-level sys.exit() too.
     probe.add('import_error', SEVERITY_BLOCK,
-              f'Importing {module_file} raised {_error_text(e)}{_user_frame(e, probe.info["module_path"])}: '
+              f'Importing {module_file} raised {error_text(e)}{_user_frame(e, probe.info["module_path"])}: '
               'Trainer would fail the same way. Fix the import or install the missing package.')
     return probe
   tf.keras.utils.set_random_seed(request.seed)

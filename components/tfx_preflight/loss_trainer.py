@@ -110,14 +110,17 @@ def intercepted_fit() -> Iterator[List[FitCall]]:
   calls: List[FitCall] = []
   patched = []
   for keras, cls in _model_classes().items():
-    original = cls.fit
-    cls.fit = _recording_fit(original, keras, calls)
-    patched.append((cls, original))
+    own = cls.__dict__.get('fit')  # Keras 3 defines fit on a base class (the backend's trainer).
+    cls.fit = _recording_fit(cls.fit, keras, calls)
+    patched.append((cls, own))
   try:
     yield calls
   finally:
-    for cls, original in patched:
-      cls.fit = original
+    for cls, own in patched:
+      if own is None:
+        del cls.fit
+      else:
+        cls.fit = own
 
 
 def call_run_fn(run_fn: Callable, fn_args: Any) -> Optional[FitCall]:
