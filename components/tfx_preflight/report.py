@@ -24,15 +24,18 @@ from typing import Any, Dict, Iterable, List, Mapping, Optional, Tuple
 
 from tfx.dsl.io import fileio
 
-REPORT_VERSION = 1
-CHECK_NAMES = ('skew', 'leakage', 'loss', 'label_proxy')
-SEVERITIES = ('warn', 'block')
-NOT_CHECKED = 'not_checked'
-_RANK = {'skipped': -1, NOT_CHECKED: -1, 'pass': 0, 'warn': 1, 'block': 2}
-BLESSED_VERDICTS = ('pass', 'warn')
+from tfx_preflight import constants
 
-REPORT_JSON = 'report.json'
-REPORT_HTML = 'report.html'
+REPORT_VERSION = 1
+# Aliases of constants.py, kept for the modules that read them from here.
+CHECK_NAMES = constants.CHECK_NAMES
+SEVERITIES = constants.SEVERITIES
+NOT_CHECKED = constants.NOT_CHECKED
+_RANK = constants.STATUS_RANK
+BLESSED_VERDICTS = constants.BLESSED_VERDICTS
+
+REPORT_JSON = constants.REPORT_JSON
+REPORT_HTML = constants.REPORT_HTML
 
 
 def finding(severity: str, message: str, **details: Any) -> Dict[str, Any]:
@@ -69,14 +72,14 @@ def _compared(name: str, check: Mapping[str, Any]) -> Tuple[Optional[int], Dict[
   if isinstance(check.get('compared'), Mapping):
     compared = check['compared']
     return compared.get('features'), dict(compared.get('examples') or {})
-  if name == 'skew':
+  if name == constants.SKEW:
     comparisons = check.get('comparisons') or {}
     per_split = [len(features) for features in comparisons.values()]
     return (min(per_split) if per_split else 0), dict(check.get('num_examples') or {})
-  if name == 'leakage':
+  if name == constants.LEAKAGE:
     hashed = check.get('hashed_features') or {}
     return (min((len(f) for f in hashed.values()), default=0)), dict(check.get('examples') or {})
-  if name == 'loss':  # The probe ran the module on real batches only when it completed.
+  if name == constants.LOSS:  # The probe ran the module on real batches only when it completed.
     return (1 if check.get('outcome', 'complete') == 'complete' else 0), {}
   return None, {}
 
