@@ -20,11 +20,11 @@ import json
 import math
 import os
 import uuid
-from typing import Any, Dict, Iterable, List, Mapping, Optional, Tuple
+from typing import Any, Dict, Iterable, List, Mapping, Optional, Tuple, Union
 
 from tfx.dsl.io import fileio
 
-from tfx_preflight import constants
+from tfx_preflight import constants, results
 
 REPORT_VERSION = 1
 # Aliases of constants.py, kept for the modules that read them from here.
@@ -125,10 +125,11 @@ def not_checked_reason(checks: Mapping[str, Mapping[str, Any]]) -> str:
                                              for name, check in checks.items())
 
 
-def build_report(checks: Mapping[str, Mapping[str, Any]], train_split: str, eval_splits: Iterable[str],
-                 inputs: Optional[Mapping[str, Any]] = None) -> Dict[str, Any]:
-  """Assembles the report; every check in CHECK_NAMES is present, missing ones as skipped."""
-  all_checks = {name: dict(checks.get(name) or skipped('not run')) for name in CHECK_NAMES}
+def build_report(checks: Mapping[str, Union[results.CheckResult, Mapping[str, Any]]], train_split: str,
+                 eval_splits: Iterable[str], inputs: Optional[Mapping[str, Any]] = None) -> Dict[str, Any]:
+  """Assembles the report; every check in CHECK_NAMES is present, missing ones as skipped. A check's result is a
+  results.CheckResult or (checks not yet typed) its dict; both give the same report."""
+  all_checks = {name: results.as_dict(checks.get(name) or skipped('not run')) for name in CHECK_NAMES}
   _mark_unchecked(all_checks)
   result = {
       'version': REPORT_VERSION,
