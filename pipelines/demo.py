@@ -178,6 +178,7 @@ def run_scenario(scenario: str, root: str, train_steps: Optional[int] = None,
   from pipelines import pipeline as pipeline_lib
   train_steps = train_steps or pipeline_lib.DEFAULT_TRAIN_STEPS
   eval_steps = eval_steps or pipeline_lib.DEFAULT_EVAL_STEPS
+  from tfx_preflight import constants
   from tfx_preflight.loss_probe import autograph_skips_tf_keras
   autograph_skips_tf_keras()  # TF 2.16 + tf_keras: see there. Trainer runs in this process with LocalDagRunner.
   result = ScenarioResult(scenario)
@@ -206,7 +207,7 @@ def run_scenario(scenario: str, root: str, train_steps: Optional[int] = None,
   result.trained_in_pipeline = bool(outcome.model_uris)
   result.short_finding, result.findings = summarize_report(outcome.report)
   if outcome.report_uri:
-    result.report_html = os.path.join(outcome.report_uri, 'report.html')
+    result.report_html = os.path.join(outcome.report_uri, constants.REPORT_HTML)
   if scenario == 'clean' and outcome.trainer_metrics:
     # The gate let Trainer run: its own validation numbers are the clean scenario's numbers.
     result.val_loss = outcome.trainer_metrics['val_loss']

@@ -23,6 +23,7 @@ from tfx import v1 as tfx
 
 from pipelines import data as data_lib
 from pipelines import pipeline as pipeline_lib
+from tfx_preflight import constants
 
 _REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 DEFAULT_RUNS_ROOT = data_lib.DEFAULT_RUNS_ROOT
@@ -33,8 +34,8 @@ PROXY_MODULE = os.path.join(MODULES_DIR, 'proxy_trainer.py')
 # DirectRunner in this process: nothing to start, and the whole demo stays within 2 cores.
 DEFAULT_BEAM_ARGS = ('--direct_running_mode=in_memory', '--direct_num_workers=1')
 
-BLESSING_TYPE = 'tfx_preflight.PreflightBlessing'
-REPORT_TYPE = 'tfx_preflight.PreflightReport'
+BLESSING_TYPE = constants.BLESSING_TYPE_NAME
+REPORT_TYPE = constants.REPORT_TYPE_NAME
 MODEL_TYPE = 'Model'
 MODEL_RUN_TYPE = 'ModelRun'
 
@@ -114,8 +115,8 @@ def read_outcome(metadata_path: str) -> GateOutcome:
   blessing = blessings[-1] if blessings else None
   report_uri = reports[-1].uri if reports else None
   report = None
-  if report_uri and fileio.exists(os.path.join(report_uri, 'report.json')):
-    with fileio.open(os.path.join(report_uri, 'report.json'), 'r') as f:
+  if report_uri and fileio.exists(os.path.join(report_uri, constants.REPORT_JSON)):
+    with fileio.open(os.path.join(report_uri, constants.REPORT_JSON), 'r') as f:
       report = json.loads(f.read())
   model_uris = [m.uri for m in _artifacts(store, MODEL_TYPE)]
   trainer_metrics = None
@@ -125,8 +126,8 @@ def read_outcome(metadata_path: str) -> GateOutcome:
       with fileio.open(path, 'r') as f:
         trainer_metrics = json.loads(f.read())
   return GateOutcome(
-      blessed=blessing.custom_properties['blessed'].int_value if blessing is not None else None,
-      verdict=blessing.custom_properties['verdict'].string_value if blessing is not None else None,
+      blessed=blessing.custom_properties[constants.BLESSED_PROPERTY].int_value if blessing is not None else None,
+      verdict=blessing.custom_properties[constants.VERDICT_PROPERTY].string_value if blessing is not None else None,
       report_uri=report_uri, report=report, model_uris=model_uris, trainer_metrics=trainer_metrics)
 
 

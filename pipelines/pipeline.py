@@ -9,7 +9,7 @@ from typing import Any, Dict, List, Mapping, Optional, Sequence
 from tfx import v1 as tfx
 from tfx.proto import example_gen_pb2
 
-from tfx_preflight import Preflight
+from tfx_preflight import Preflight, constants
 
 LABEL_KEY = 'label'
 TRAIN_SPLIT = 'train'
@@ -97,7 +97,7 @@ def create_pipeline(pipeline_name: str,
       train_args=tfx.proto.TrainArgs(num_steps=train_steps),
       eval_args=tfx.proto.EvalArgs(num_steps=eval_steps))
   if enable_gate:
-    with tfx.dsl.Cond(preflight.outputs['blessing'].future()[0].custom_property('blessed') == 1):
+    with tfx.dsl.Cond(preflight.outputs['blessing'].future()[0].custom_property(constants.BLESSED_PROPERTY) == 1):
       trainer = tfx.components.Trainer(**trainer_args)
   else:
     trainer = tfx.components.Trainer(**trainer_args)

@@ -9,7 +9,7 @@ from apache_beam.io.filesystem import CompressedFile, CompressionTypes
 from apache_beam.io.tfrecordio import _TFRecordUtil
 
 from tests.conftest import tabular_rows, write_tfrecords
-from tfx_preflight import data, records, skew
+from tfx_preflight import data, records, statistics
 
 
 def test_iter_record_batches_gzip_and_plain_with_indices(tmp_path):
@@ -78,7 +78,7 @@ def test_statistics_fail_on_a_cut_that_beam_reads_as_a_shorter_valid_file(gzippe
     f.write(content[:missed[len(missed) // 2]])
   examples = {'eval': os.path.join(split_dir, '*')}
   with pytest.raises(Exception, match='cut.gz|data.gz'):
-    skew.generate_statistics(examples, beam_factory, str(tmp_path / 'stats'))
+    statistics.generate_statistics(examples, beam_factory, str(tmp_path / 'stats'))
   error = data.find_unreadable_file(examples)
   assert error is not None and cut_path in str(error) and 'gzip' in str(error)
 

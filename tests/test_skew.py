@@ -14,7 +14,7 @@ from google.protobuf import text_format
 from tensorflow_data_validation.statistics import stats_impl
 from tensorflow_metadata.proto.v0 import schema_pb2
 
-from tfx_preflight import report, skew
+from tfx_preflight import report, skew, statistics
 from tfx_preflight.config import SkewConfig
 
 TAXI_CSV = os.path.join(os.path.dirname(tfdv.__file__), '..', 'tfx', 'examples', 'chicago_taxi_pipeline', 'data',
@@ -306,7 +306,7 @@ def test_generate_statistics_reads_gzipped_tfrecords_in_one_pipeline(tmp_path):
   examples = {s: str(tmp_path / 'examples' / f'Split-{s}' / '*') for s in ('train', 'eval')}
   examples['plain'] = plain
   out = str(tmp_path / 'statistics')
-  stats = skew.generate_statistics(examples, make_pipeline, out)
+  stats = statistics.generate_statistics(examples, make_pipeline, out)
 
   assert len(pipelines) == 1
   assert {s: stats[s].datasets[0].num_examples for s in stats} == {'train': 120, 'eval': 40, 'plain': 10}
@@ -319,7 +319,7 @@ def test_generate_statistics_reads_gzipped_tfrecords_in_one_pipeline(tmp_path):
 
 def test_generate_statistics_names_a_pattern_without_files(tmp_path):
   with pytest.raises(ValueError, match=r"split 'eval': no file matches"):
-    skew.generate_statistics({'eval': str(tmp_path / 'nothing*')}, beam.Pipeline, str(tmp_path / 'out'))
+    statistics.generate_statistics({'eval': str(tmp_path / 'nothing*')}, beam.Pipeline, str(tmp_path / 'out'))
 
 
 @pytest.mark.slow

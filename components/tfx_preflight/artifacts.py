@@ -6,12 +6,14 @@ the `<namespace>.<Name>` form that KubeflowV2DagRunner requires of custom artifa
 
 from tfx.types import artifact
 
+from tfx_preflight import constants
+
 
 class PreflightReport(artifact.Artifact):
   """A directory holding report.json, report.html and the per-check detail files (e.g. the duplicates list)."""
-  TYPE_NAME = 'tfx_preflight.PreflightReport'
+  TYPE_NAME = constants.REPORT_TYPE_NAME
 
 
 class PreflightBlessing(artifact.Artifact):
   """Carries the int custom property `blessed` (1: training may proceed, 0: blocked), like ModelBlessing."""
-  TYPE_NAME = 'tfx_preflight.PreflightBlessing'
+  TYPE_NAME = constants.BLESSING_TYPE_NAME

@@ -21,11 +21,11 @@ from typing import Iterator, List, Optional, Sequence, Tuple
 
 # Only light modules at the top: --help and usage errors must answer in well under a second, without importing
 # TensorFlow, TFX or Beam (run_check imports them once the arguments are known to be good).
-from tfx_preflight import progress
+from tfx_preflight import constants, progress
 from tfx_preflight.config import ConfigError, PreflightConfig
 
 EXIT_OK, EXIT_BLOCK, EXIT_USAGE = 0, 1, 2
-CHECKS = ('skew', 'leakage', 'loss', 'label_proxy')
+CHECKS = constants.CHECK_NAMES
 
 
 class _Parser(argparse.ArgumentParser):
@@ -278,7 +278,7 @@ def run_check(args: argparse.Namespace, beam_args: Sequence[str]) -> int:
   if result['verdict'] == report_lib.NOT_CHECKED:  # Not a pass: say on stderr what was not checked and why.
     print(f'tfx-preflight: not checked, {result["verdict_reason"]}', file=sys.stderr)
     return EXIT_USAGE
-  return EXIT_BLOCK if result['verdict'] == 'block' else EXIT_OK
+  return EXIT_BLOCK if result['verdict'] == constants.BLOCK else EXIT_OK
 
 
 def _check(args: argparse.Namespace, beam_args: Sequence[str], work: str, config: PreflightConfig) -> dict:

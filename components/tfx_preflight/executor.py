@@ -5,17 +5,17 @@ import logging
 import os
 from typing import Any, Dict, List, Optional
 
-from tensorflow_metadata.proto.v0 import schema_pb2, statistics_pb2
+from tensorflow_metadata.proto.v0 import schema_pb2
 from tfx import types
-from tfx.components.statistics_gen import stats_artifact_utils
 from tfx.components.util import examples_utils
 from tfx.dsl.components.base import base_beam_executor
 from tfx.proto import example_gen_pb2
 from tfx.types import artifact_utils
 from tfx.utils import io_utils, json_utils
 
+from tfx_preflight import constants, run, spec, summaries
 from tfx_preflight import report as report_lib
-from tfx_preflight import run, spec, summaries
+from tfx_preflight import statistics as statistics_lib
 from tfx_preflight.config import PreflightConfig, resolve_splits
 
 
@@ -31,18 +31,6 @@ def _examples_by_split(examples: types.Artifact) -> Dict[str, str]:
                      f'{example_gen_pb2.PayloadFormat.Name(payload)}.')
   splits = artifact_utils.decode_split_names(examples.split_names)
   return {s: io_utils.all_files_pattern(artifact_utils.get_split_uri([examples], s)) for s in splits}
-
-
-def _statistics_by_split(statistics: types.Artifact, splits: List[str]
-                         ) -> Dict[str, statistics_pb2.DatasetFeatureStatisticsList]:
-  available = artifact_utils.decode_split_names(statistics.split_names)
-  result = {}
-  for split in splits:
-    if split not in available:
-      raise ValueError(f'The statistics artifact {statistics.uri} has no split {split!r}; it has: '
-                       f'{", ".join(available)}.')
-    result[split] = stats_artifact_utils.load_statistics(statistics, split).proto()
-  return result
 
 
 def _read_schema(schema: types.Artifact) -> schema_pb2.Schema:
@@ -86,7 +74,7 @@ class Executor(base_beam_executor.BaseBeamExecutor):
     statistics = _single(input_dict, spec.STATISTICS_KEY)
     if statistics is not None:
       train, evals = resolve_splits(config, tuple(inputs.examples))
-      inputs.statistics = _statistics_by_split(statistics, [train, *evals])
+      inputs.statistics = statistics_lib.load_artifact_statistics(statistics, [train, *evals])
       inputs.provenance['statistics'] = statistics.uri
     schema = _single(input_dict, spec.SCHEMA_KEY)
     if schema is not None:
@@ -113,9 +101,10 @@ class Executor(base_beam_executor.BaseBeamExecutor):
     _set_custom_properties(report_artifact, run.headline_numbers(result))
     blessed = report_lib.is_blessed(result)
     blessing.set_int_custom_property(spec.BLESSED_PROPERTY, int(blessed))
-    blessing.set_string_custom_property('verdict', result['verdict'])
-    blessing.set_string_custom_property('report', report_artifact.uri)
-    report_lib.write_atomically(os.path.join(blessing.uri, 'BLESSED' if blessed else 'NOT_BLESSED'), '')
+    blessing.set_string_custom_property(constants.VERDICT_PROPERTY, result['verdict'])
+    blessing.set_string_custom_property(constants.REPORT_PROPERTY, report_artifact.uri)
+    marker = constants.BLESSED_FILE if blessed else constants.NOT_BLESSED_FILE
+    report_lib.write_atomically(os.path.join(blessing.uri, marker), '')
     if not blessed and config.fail_on_block:
       raise PreflightBlocked(f'Preflight blocked training, verdict {result["verdict"]} (report: '
                              f'{os.path.join(report_artifact.uri, report_lib.REPORT_HTML)}):\n{summary}')

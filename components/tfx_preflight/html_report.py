@@ -9,6 +9,7 @@ from __future__ import annotations
 import html
 from typing import Any, Mapping
 
+from tfx_preflight import constants
 from tfx_preflight import report as report_lib
 
 _STYLE = """
@@ -149,7 +150,7 @@ def render(report: Mapping[str, Any], fragments: Mapping[str, str]) -> str:
     check = report['checks'][name]
     status = check['status']
     reason = f' <small>({esc(check["reason"])})</small>' if check.get('reason') else ''
-    extra = compared_table(check.get('compared') or []) if name == 'skew' else ''
+    extra = compared_table(check.get('compared') or []) if name == constants.SKEW else ''
     sections.append(f'<h2 id="check-{esc(name)}">{esc(name)}: <span class="{esc(status)}">{esc(status)}</span>'
                     f'{reason}</h2>' + findings_table(check.get('findings', [])) + extra + fragments.get(name, ''))
   splits = report['splits']

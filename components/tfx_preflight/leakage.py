@@ -30,7 +30,7 @@ import apache_beam as beam
 import numpy as np
 from tfx.dsl.io import fileio
 
-from tfx_preflight import hashing, near_duplicates, near_features, records, report
+from tfx_preflight import constants, hashing, near_duplicates, near_features, records, report
 from tfx_preflight.config import LeakageConfig
 from tfx_preflight.html_report import esc
 
@@ -38,8 +38,8 @@ EXACT = 'exact'
 NEAR = 'near'
 GROUP = 'group'
 
-DUPLICATES_FILE = 'duplicates.tsv'
-STATS_FILE = 'leakage_stats.json'
+DUPLICATES_FILE = constants.DUPLICATES_FILE
+STATS_FILE = constants.LEAKAGE_STATS_FILE
 DUPLICATES_HEADER = ('kind\thash\tsplit\tfile\trecord_index\tpair_split\tpair_file\tpair_record_index\tdistance\t'
                      'threshold')
 _EXACT_LINE_PADDING = '\t' * 5

@@ -20,19 +20,22 @@ import json
 import math
 import os
 import uuid
-from typing import Any, Dict, Iterable, List, Mapping, Optional, Tuple
+from typing import Any, Dict, Iterable, List, Mapping, Optional, Tuple, Union
 
 from tfx.dsl.io import fileio
 
-REPORT_VERSION = 1
-CHECK_NAMES = ('skew', 'leakage', 'loss', 'label_proxy')
-SEVERITIES = ('warn', 'block')
-NOT_CHECKED = 'not_checked'
-_RANK = {'skipped': -1, NOT_CHECKED: -1, 'pass': 0, 'warn': 1, 'block': 2}
-BLESSED_VERDICTS = ('pass', 'warn')
+from tfx_preflight import constants, results
 
-REPORT_JSON = 'report.json'
-REPORT_HTML = 'report.html'
+REPORT_VERSION = 1
+# Aliases of constants.py, kept for the modules that read them from here.
+CHECK_NAMES = constants.CHECK_NAMES
+SEVERITIES = constants.SEVERITIES
+NOT_CHECKED = constants.NOT_CHECKED
+_RANK = constants.STATUS_RANK
+BLESSED_VERDICTS = constants.BLESSED_VERDICTS
+
+REPORT_JSON = constants.REPORT_JSON
+REPORT_HTML = constants.REPORT_HTML
 
 
 def finding(severity: str, message: str, **details: Any) -> Dict[str, Any]:
@@ -69,14 +72,14 @@ def _compared(name: str, check: Mapping[str, Any]) -> Tuple[Optional[int], Dict[
   if isinstance(check.get('compared'), Mapping):
     compared = check['compared']
     return compared.get('features'), dict(compared.get('examples') or {})
-  if name == 'skew':
+  if name == constants.SKEW:
     comparisons = check.get('comparisons') or {}
     per_split = [len(features) for features in comparisons.values()]
     return (min(per_split) if per_split else 0), dict(check.get('num_examples') or {})
-  if name == 'leakage':
+  if name == constants.LEAKAGE:
     hashed = check.get('hashed_features') or {}
     return (min((len(f) for f in hashed.values()), default=0)), dict(check.get('examples') or {})
-  if name == 'loss':  # The probe ran the module on real batches only when it completed.
+  if name == constants.LOSS:  # The probe ran the module on real batches only when it completed.
     return (1 if check.get('outcome', 'complete') == 'complete' else 0), {}
   return None, {}
 
@@ -122,10 +125,11 @@ def not_checked_reason(checks: Mapping[str, Mapping[str, Any]]) -> str:
                                              for name, check in checks.items())
 
 
-def build_report(checks: Mapping[str, Mapping[str, Any]], train_split: str, eval_splits: Iterable[str],
-                 inputs: Optional[Mapping[str, Any]] = None) -> Dict[str, Any]:
-  """Assembles the report; every check in CHECK_NAMES is present, missing ones as skipped."""
-  all_checks = {name: dict(checks.get(name) or skipped('not run')) for name in CHECK_NAMES}
+def build_report(checks: Mapping[str, Union[results.CheckResult, Mapping[str, Any]]], train_split: str,
+                 eval_splits: Iterable[str], inputs: Optional[Mapping[str, Any]] = None) -> Dict[str, Any]:
+  """Assembles the report; every check in CHECK_NAMES is present, missing ones as skipped. A check's result is a
+  results.CheckResult or (checks not yet typed) its dict; both give the same report."""
+  all_checks = {name: results.as_dict(checks.get(name) or skipped('not run')) for name in CHECK_NAMES}
   _mark_unchecked(all_checks)
   result = {
       'version': REPORT_VERSION,

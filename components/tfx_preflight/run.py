@@ -16,7 +16,8 @@ import apache_beam as beam
 from tensorflow_metadata.proto.v0 import schema_pb2, statistics_pb2
 from tfx.utils import io_utils
 
-from tfx_preflight import data, html_report, label_proxy, leakage, loss, progress, report, report_dir, skew
+from tfx_preflight import constants, data, html_report, label_proxy, leakage, loss, progress, report, report_dir, skew
+from tfx_preflight import statistics as statistics_lib
 from tfx_preflight.config import ConfigError, PreflightConfig, resolve_splits
 
 StatisticsBySplit = Dict[str, statistics_pb2.DatasetFeatureStatisticsList]
@@ -181,8 +182,8 @@ def run_checks(inputs: PreflightInputs, config: PreflightConfig, make_pipeline: 
   if statistics is None and _needs_statistics(config, inputs):
     logging.info('Preflight: computing statistics of splits %s with TFDV', ', '.join(used))
     with _naming_unreadable_file(examples), progress.stage('statistics') as stage:
-      statistics = stage.result = skew.generate_statistics(examples, make_pipeline,
-                                                           os.path.join(output_dir, 'statistics'), inputs.schema)
+      statistics = stage.result = statistics_lib.generate_statistics(
+          examples, make_pipeline, os.path.join(output_dir, constants.STATISTICS_DIR), inputs.schema)
   elif statistics is not None:
     missing = [s for s in used if s not in statistics]
     if missing:
@@ -233,10 +234,10 @@ def write_report(result: Dict[str, Any], output_dir: str) -> Dict[str, Any]:
   result = relative_to(result, output_dir)
   train, evals = result['splits']['train'], result['splits']['eval']
   fragments = {
-      'skew': skew.render_html(result['checks']['skew'], statistics or {}, train, evals, output_dir),
-      'leakage': leakage.render_html(result['checks']['leakage']),
-      'loss': loss.render_html(result['checks']['loss']),
-      'label_proxy': label_proxy.render_html(result['checks']['label_proxy']),
+      constants.SKEW: skew.render_html(result['checks'][constants.SKEW], statistics or {}, train, evals, output_dir),
+      constants.LEAKAGE: leakage.render_html(result['checks'][constants.LEAKAGE]),
+      constants.LOSS: loss.render_html(result['checks'][constants.LOSS]),
+      constants.LABEL_PROXY: label_proxy.render_html(result['checks'][constants.LABEL_PROXY]),
   }
   report.write_atomically(os.path.join(output_dir, report.REPORT_HTML), html_report.render(result, fragments))
   report.write_atomically(os.path.join(output_dir, report.REPORT_JSON), report.to_json(result))
@@ -264,17 +265,14 @@ def check_and_write(inputs: PreflightInputs, config: PreflightConfig, make_pipel
 def headline_numbers(result: Mapping[str, Any]) -> Dict[str, Any]:
   """The numbers worth an MLMD custom property (searchable without opening the report)."""
   checks = result['checks']
-  cross = checks['leakage'].get('cross_split', [])
+  cross = checks[constants.LEAKAGE].get('cross_split', [])
   numbers: Dict[str, Any] = {
-      'verdict': result['verdict'],
-      'blessed': int(report.is_blessed(result)),
-      'skew_status': checks['skew']['status'],
-      'leakage_status': checks['leakage']['status'],
-      'loss_status': checks['loss']['status'],
-      'label_proxy_status': checks['label_proxy']['status'],
-      'skew_findings': len(checks['skew'].get('findings', [])),
-      'loss_findings': len(checks['loss'].get('findings', [])),
-      'leaked_eval_examples': sum(int(c.get('duplicate_examples', 0)) for c in cross),
-      'max_leaked_fraction': max((float(c.get('fraction_of_b', 0.0)) for c in cross), default=0.0),
+      constants.VERDICT_PROPERTY: result['verdict'],
+      constants.BLESSED_PROPERTY: int(report.is_blessed(result)),
+      **{constants.status_property(check): checks[check]['status'] for check in constants.CHECK_NAMES},
+      **{constants.findings_property(check): len(checks[check].get('findings', []))
+         for check in (constants.SKEW, constants.LOSS)},
+      constants.LEAKED_EVAL_EXAMPLES_PROPERTY: sum(int(c.get('duplicate_examples', 0)) for c in cross),
+      constants.MAX_LEAKED_FRACTION_PROPERTY: max((float(c.get('fraction_of_b', 0.0)) for c in cross), default=0.0),
   }
   return numbers

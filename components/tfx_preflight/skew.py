@@ -11,22 +11,18 @@ from __future__ import annotations
 
 import math
 import os
-from typing import Any, Callable, Dict, List, Mapping, Optional, Sequence, Tuple
+from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple
 
-import apache_beam as beam
 from tensorflow_metadata.proto.v0 import anomalies_pb2, schema_pb2, statistics_pb2
 
-from tfx_preflight import data, records, report, skew_charts, statistics_page
+from tfx_preflight import report, skew_charts, statistics_page
 from tfx_preflight import skew_diagnosis as diag
+from tfx_preflight import statistics as statistics_lib
 from tfx_preflight.config import SkewConfig
+from tfx_preflight.constants import STATISTICS_HTML
 from tfx_preflight.html_report import esc
 
-StatisticsBySplit = Mapping[str, statistics_pb2.DatasetFeatureStatisticsList]
-
-# StatisticsGen's layout, so our statistics directory reads like an ExampleStatistics artifact.
-STATS_FILE_NAME = 'FeatureStats.pb'
-STATISTICS_HTML = 'statistics.html'
-_TELEMETRY_DESCRIPTORS = ['TfxPreflight']
+StatisticsBySplit = statistics_lib.StatisticsBySplit
 
 JSD = 'jensen_shannon_divergence'
 L_INFINITY = 'l_infinity'
@@ -39,63 +35,10 @@ _EXAMPLE_COUNT_ANOMALIES = (anomalies_pb2.AnomalyInfo.COMPARATOR_LOW_NUM_EXAMPLE
 _HISTOGRAM_SOURCES = (schema_pb2.HistogramSelection.STANDARD, schema_pb2.HistogramSelection.QUANTILES)
 
 
-def _tfdv():
-  import tensorflow_data_validation as tfdv  # Imports TensorFlow (~10 s): only when statistics are really used.
-  return tfdv
-
-
-# ---------------------------------------------------------------------------------------------------------------
-# Statistics.
-
-
-def statistics_path(output_dir: str, split: str) -> str:
-  return os.path.join(output_dir, f'Split-{split}', STATS_FILE_NAME)
-
-
-def generate_statistics(examples: Mapping[str, str], make_pipeline: Callable[[], beam.Pipeline], output_dir: str,
-                        schema: Optional[schema_pb2.Schema] = None
-                        ) -> Dict[str, statistics_pb2.DatasetFeatureStatisticsList]:
-  """Computes TFDV statistics of every split in ONE Beam pipeline, as StatisticsGen would, and loads them back.
-
-  Args:
-    examples: split name -> file pattern of tf.Example TFRecords (gzip detected from the bytes).
-    make_pipeline: builds the Beam pipeline (so the component's `beam_pipeline_args` apply).
-    output_dir: statistics are written to `output_dir/Split-<split>/FeatureStats.pb`.
-    schema: optional; as in StatisticsGen, it makes categorical ints get categorical statistics.
-  """
-  from tfx_bsl.public import tfxio  # With TFDV: heavy import.
-  tfdv = _tfdv()
-  options = tfdv.StatsOptions(schema=schema) if schema is not None else tfdv.StatsOptions()
-  files = {split: data.matching_files(pattern, f'split {split!r}') for split, pattern in examples.items()}
-  with make_pipeline() as pipeline:
-    for split in sorted(examples):
-      source = tfxio.TFExampleBeamRecord(physical_format='tfrecord', telemetry_descriptors=_TELEMETRY_DESCRIPTORS)
-      _ = (pipeline
-           | f'ReadExamples[{split}]' >> records.ReadRecords(files[split])
-           | f'ToRecordBatches[{split}]' >> source.BeamSource()
-           | f'GenerateStatistics[{split}]' >> tfdv.GenerateStatistics(options)
-           | f'WriteStatistics[{split}]' >> tfdv.WriteStatisticsToBinaryFile(statistics_path(output_dir, split)))
-  return {split: tfdv.load_stats_binary(statistics_path(output_dir, split)) for split in sorted(examples)}
-
-
-def _default_slice(statistics: StatisticsBySplit, split: str) -> statistics_pb2.DatasetFeatureStatistics:
-  """The split's whole-dataset statistics; fails closed on anything that cannot be compared."""
-  if statistics is None or split not in statistics:
-    raise ValueError(f'No statistics for split {split!r}; statistics have splits: '
-                     f'{", ".join(sorted(statistics or {})) or "(none)"}.')
-  view = _tfdv().DatasetListView(statistics[split]).get_default_slice()
-  if view is None:
-    raise ValueError(f'The statistics of split {split!r} have no whole-dataset slice.')
-  dataset = view.proto()
-  if dataset.num_examples <= 0 and dataset.weighted_num_examples <= 0:
-    raise ValueError(f'Split {split!r} has no examples: nothing to compare.')
-  return dataset
-
-
-def _as_list(dataset: statistics_pb2.DatasetFeatureStatistics) -> statistics_pb2.DatasetFeatureStatisticsList:
-  result = statistics_pb2.DatasetFeatureStatisticsList()
-  result.datasets.add().CopyFrom(dataset)
-  return result
+# Statistics live in statistics.py; these names stay here for the code that reads them from skew.
+_tfdv = statistics_lib.tfdv
+_default_slice = statistics_lib.default_slice
+_as_list = statistics_lib.as_list
 
 
 # ---------------------------------------------------------------------------------------------------------------

@@ -2,6 +2,7 @@
 
 from tfx.types import component_spec, standard_artifacts
 
+from tfx_preflight import constants
 from tfx_preflight.artifacts import PreflightBlessing, PreflightReport
 
 EXAMPLES_KEY = 'examples'
@@ -17,7 +18,7 @@ RUN_FN_KEY = 'run_fn'
 CUSTOM_CONFIG_KEY = 'custom_config'
 TRANSFORMED_EXAMPLES_KEY = 'transformed_examples'
 
-BLESSED_PROPERTY = 'blessed'
+BLESSED_PROPERTY = constants.BLESSED_PROPERTY
 
 
 class PreflightSpec(component_spec.ComponentSpec):

@@ -1,0 +1,88 @@
+"""Typed check results: `Finding` and `CheckResult`, one shape for every check, turned into report.json's dicts in
+one place (`to_dict`).
+
+A first step towards typed results between modules (issue 18): `report.build_report` takes a `CheckResult` or the
+plain dict the checks return today, and both give the same report.json bytes. report.json's contract is kept: a
+finding's code is written as `kind` (skew, leakage, label_proxy) or `code` (loss), as the checks write it now.
+Light module: no TensorFlow, TFX or Beam import.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Any, Dict, Mapping, Optional, Tuple, Union
+
+from tfx_preflight import constants
+
+# The report.json key under which each check writes a finding's code (report.py's contract).
+_CODE_KEYS = {constants.LOSS: 'code'}
+
+
+def code_key(check: str) -> str:
+  """'code' for the loss check, 'kind' for the others: the key report.json uses for a finding's code."""
+  return _CODE_KEYS.get(check, 'kind')
+
+
+@dataclasses.dataclass(frozen=True)
+class Finding:
+  """One problem a check found. `details` holds the numbers behind the message (splits, values, thresholds...)."""
+  check: str
+  code: str
+  severity: str
+  message: str
+  feature: Optional[str] = None
+  details: Mapping[str, Any] = dataclasses.field(default_factory=dict)
+
+  def __post_init__(self):
+    if self.check not in constants.CHECK_NAMES:
+      raise ValueError(f'check must be one of {constants.CHECK_NAMES}. Got {self.check!r} instead.')
+    if self.severity not in constants.SEVERITIES:
+      raise ValueError(f'severity must be one of {constants.SEVERITIES}. Got {self.severity!r} instead.')
+    reserved = {'severity', 'message', 'feature', code_key(self.check)} & set(self.details)
+    if reserved:
+      raise ValueError(f'details must not set {", ".join(sorted(reserved))}: they are fields of the finding.')
+
+  def to_dict(self) -> Dict[str, Any]:
+    """The finding as report.json holds it, e.g. {severity, message, kind, feature, ...details}."""
+    result: Dict[str, Any] = {'severity': self.severity, 'message': self.message, code_key(self.check): self.code}
+    if self.feature is not None:
+      result['feature'] = self.feature
+    result.update(self.details)
+    return result
+
+
+@dataclasses.dataclass(frozen=True)
+class CheckResult:
+  """What one check returns: its status, its findings, why it did not run (skipped) and its own numbers."""
+  status: str
+  findings: Tuple[Finding, ...] = ()
+  reason: Optional[str] = None
+  details: Mapping[str, Any] = dataclasses.field(default_factory=dict)
+
+  def __post_init__(self):
+    if self.status not in constants.STATUS_RANK:
+      raise ValueError(f'status must be one of {tuple(constants.STATUS_RANK)}. Got {self.status!r} instead.')
+    if self.status == constants.SKIPPED and not self.reason:
+      raise ValueError('A skipped check must say why (reason).')
+    reserved = {'status', 'findings', 'reason'} & set(self.details)
+    if reserved:
+      raise ValueError(f'details must not set {", ".join(sorted(reserved))}: they are fields of the result.')
+
+  @classmethod
+  def skipped(cls, reason: str, **details: Any) -> CheckResult:
+    """A check that did not run. Never a pass: a skipped check proves nothing."""
+    return cls(status=constants.SKIPPED, reason=reason, details=details)
+
+  def to_dict(self) -> Dict[str, Any]:
+    """The check as report.json holds it under checks.<name>: {status, [reason], findings, ...details}."""
+    result: Dict[str, Any] = {'status': self.status}
+    if self.reason is not None:
+      result['reason'] = self.reason
+    result['findings'] = [f.to_dict() for f in self.findings]
+    result.update(self.details)
+    return result
+
+
+def as_dict(check: Union[CheckResult, Mapping[str, Any]]) -> Dict[str, Any]:
+  """A check's result as a fresh dict, whether a CheckResult or a dict from a check not yet typed."""
+  return check.to_dict() if isinstance(check, CheckResult) else dict(check)

@@ -1,0 +1,93 @@
+"""TFDV statistics per split: computed once (as StatisticsGen would) or loaded from an ExampleStatistics artifact, and
+read back as each split's whole-dataset slice. Shared by the skew check, the loss check's schema and the rendering.
+
+TFDV and TFX imports are deferred: importing TFDV loads TensorFlow (~10 s), which the CLI's --help must not pay.
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Callable, Dict, Mapping, Optional, Sequence
+
+import apache_beam as beam
+from tensorflow_metadata.proto.v0 import schema_pb2, statistics_pb2
+
+from tfx_preflight import constants, data, records
+
+StatisticsBySplit = Mapping[str, statistics_pb2.DatasetFeatureStatisticsList]
+
+# StatisticsGen's layout, so our statistics directory reads like an ExampleStatistics artifact.
+STATS_FILE_NAME = constants.STATS_FILE_NAME
+_TELEMETRY_DESCRIPTORS = ['TfxPreflight']
+
+
+def tfdv():
+  """The tensorflow_data_validation module, imported on first use."""
+  import tensorflow_data_validation  # Imports TensorFlow (~10 s): only when statistics are really used.
+  return tensorflow_data_validation
+
+
+def statistics_path(output_dir: str, split: str) -> str:
+  return os.path.join(output_dir, f'Split-{split}', STATS_FILE_NAME)
+
+
+def generate_statistics(examples: Mapping[str, str], make_pipeline: Callable[[], beam.Pipeline], output_dir: str,
+                        schema: Optional[schema_pb2.Schema] = None
+                        ) -> Dict[str, statistics_pb2.DatasetFeatureStatisticsList]:
+  """Computes TFDV statistics of every split in ONE Beam pipeline, as StatisticsGen would, and loads them back.
+
+  Args:
+    examples: split name -> file pattern of tf.Example TFRecords (gzip detected from the bytes).
+    make_pipeline: builds the Beam pipeline (so the component's `beam_pipeline_args` apply).
+    output_dir: statistics are written to `output_dir/Split-<split>/FeatureStats.pb`.
+    schema: optional; as in StatisticsGen, it makes categorical ints get categorical statistics.
+  """
+  from tfx_bsl.public import tfxio  # With TFDV: heavy import.
+  tfdv_module = tfdv()
+  options = tfdv_module.StatsOptions(schema=schema) if schema is not None else tfdv_module.StatsOptions()
+  files = {split: data.matching_files(pattern, f'split {split!r}') for split, pattern in examples.items()}
+  with make_pipeline() as pipeline:
+    for split in sorted(examples):
+      source = tfxio.TFExampleBeamRecord(physical_format='tfrecord', telemetry_descriptors=_TELEMETRY_DESCRIPTORS)
+      _ = (pipeline
+           | f'ReadExamples[{split}]' >> records.ReadRecords(files[split])
+           | f'ToRecordBatches[{split}]' >> source.BeamSource()
+           | f'GenerateStatistics[{split}]' >> tfdv_module.GenerateStatistics(options)
+           | f'WriteStatistics[{split}]' >> tfdv_module.WriteStatisticsToBinaryFile(statistics_path(output_dir, split)))
+  return {split: tfdv_module.load_stats_binary(statistics_path(output_dir, split)) for split in sorted(examples)}
+
+
+def load_artifact_statistics(statistics, splits: Sequence[str]
+                             ) -> Dict[str, statistics_pb2.DatasetFeatureStatisticsList]:
+  """The statistics of `splits` from an ExampleStatistics artifact (StatisticsGen's output); names the missing split."""
+  from tfx.components.statistics_gen import stats_artifact_utils
+  from tfx.types import artifact_utils
+  available = artifact_utils.decode_split_names(statistics.split_names)
+  result = {}
+  for split in splits:
+    if split not in available:
+      raise ValueError(f'The statistics artifact {statistics.uri} has no split {split!r}; it has: '
+                       f'{", ".join(available)}.')
+    result[split] = stats_artifact_utils.load_statistics(statistics, split).proto()
+  return result
+
+
+def default_slice(statistics: StatisticsBySplit, split: str) -> statistics_pb2.DatasetFeatureStatistics:
+  """The split's whole-dataset statistics; fails closed on anything that cannot be compared."""
+  if statistics is None or split not in statistics:
+    raise ValueError(f'No statistics for split {split!r}; statistics have splits: '
+                     f'{", ".join(sorted(statistics or {})) or "(none)"}.')
+  view = tfdv().DatasetListView(statistics[split]).get_default_slice()
+  if view is None:
+    raise ValueError(f'The statistics of split {split!r} have no whole-dataset slice.')
+  dataset = view.proto()
+  if dataset.num_examples <= 0 and dataset.weighted_num_examples <= 0:
+    raise ValueError(f'Split {split!r} has no examples: nothing to compare.')
+  return dataset
+
+
+def as_list(dataset: statistics_pb2.DatasetFeatureStatistics) -> statistics_pb2.DatasetFeatureStatisticsList:
+  """One dataset wrapped as the list TFDV's validation API takes."""
+  result = statistics_pb2.DatasetFeatureStatisticsList()
+  result.datasets.add().CopyFrom(dataset)
+  return result

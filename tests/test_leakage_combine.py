@@ -1,0 +1,239 @@
+"""The leakage job's pieces on their own: the counters' CombineFn (Beam combiners_test style, each method called
+directly, then once in a real pipeline) and `join_shard`, each against an oracle computed another way (collect every
+input then reduce once; pandas group-bys)."""
+
+import copy
+import itertools
+from typing import Any, Dict, List, Mapping
+
+import apache_beam as beam
+import numpy as np
+import pandas as pd
+import pytest
+from apache_beam.testing.test_pipeline import TestPipeline
+from apache_beam.testing.util import assert_that, equal_to
+
+from tfx_preflight import leakage
+
+SPLITS = ('train', 'eval', 'test')
+MAX_SAMPLES = 3
+
+
+# --- _MergeStatsFn ------------------------------------------------------------------------------------------------
+
+
+def _counters(rng: np.random.Generator) -> Dict[str, Any]:
+  """One element as _HashFileFn / _JoinShardFn emit them: per-split numbers, feature lists, nested sample lists."""
+  split = SPLITS[int(rng.integers(len(SPLITS)))]
+  other = SPLITS[1 + int(rng.integers(len(SPLITS) - 1))]
+  samples = [[int(rng.integers(3)), int(rng.integers(50)), 0, int(rng.integers(50)), f'{int(rng.integers(9)):032x}',
+              1, 1, bool(rng.integers(2))] for _ in range(int(rng.integers(4)))]
+  return {'examples': {split: int(rng.integers(1, 100))},
+          'features': {split: {'features': sorted({f'f{int(i)}' for i in rng.integers(0, 6, 3)})}},
+          leakage.EXACT: {'cross': {other: {'duplicate_examples': int(rng.integers(10)), 'samples': samples}},
+                          'within': {split: {'duplicate_groups': int(rng.integers(5))}}}}
+
+
+def _leaves(tree: Mapping[str, Any], path=()):
+  for key, value in tree.items():
+    if isinstance(value, Mapping):
+      yield from _leaves(value, path + (key,))
+    else:
+      yield path + (key,), value
+
+
+def _oracle(elements: List[Mapping[str, Any]]) -> Dict[str, Any]:
+  """Collects every leaf of every element first, then reduces each leaf once: sums, set unions, k smallest samples."""
+  collected: Dict[tuple, list] = {}
+  for element in elements:
+    for path, value in _leaves(element):
+      collected.setdefault(path, []).append(value)
+  result: Dict[str, Any] = {}
+  for path, values in collected.items():
+    if path[-1] == 'features':
+      value = sorted(set(itertools.chain.from_iterable(values)))
+    elif path[-1] == 'samples':
+      value = sorted(itertools.chain.from_iterable(values))[:MAX_SAMPLES]
+    else:
+      value = sum(values)
+    node = result
+    for key in path[:-1]:
+      node = node.setdefault(key, {})
+    node[path[-1]] = value
+  return result
+
+
+def _normalized(tree: Any) -> Any:
+  """Features sorted the way merge_stats leaves them once a second list joined (a single input keeps its order)."""
+  if isinstance(tree, Mapping):
+    return {k: (sorted(v) if k == 'features' and isinstance(v, list) else _normalized(v)) for k, v in tree.items()}
+  return tree
+
+
+@pytest.fixture
+def elements():
+  rng = np.random.default_rng(7)
+  return [_counters(rng) for _ in range(40)]
+
+
+def test_create_accumulator_is_empty_and_extract_output_returns_it():
+  fn = leakage._MergeStatsFn(MAX_SAMPLES)
+  assert fn.create_accumulator() == {}
+  assert fn.extract_output(fn.create_accumulator()) == {}
+
+
+def test_add_input_equals_collect_then_reduce(elements):
+  fn = leakage._MergeStatsFn(MAX_SAMPLES)
+  accumulator = fn.create_accumulator()
+  for element in elements:
+    accumulator = fn.add_input(accumulator, element)
+  assert _normalized(fn.extract_output(accumulator)) == _oracle(elements)
+
+
+def test_add_input_copies_what_it_keeps(elements):
+  """The accumulator must not share lists or dicts with an input: Beam may reuse or hand the input elsewhere."""
+  fn = leakage._MergeStatsFn(MAX_SAMPLES)
+  before = copy.deepcopy(elements)
+  accumulator = fn.create_accumulator()
+  for element in elements:
+    accumulator = fn.add_input(accumulator, element)
+  accumulator = fn.add_input(accumulator, elements[0])
+  assert elements == before
+
+
+@pytest.mark.parametrize('seed', range(5))
+def test_merge_accumulators_in_any_grouping_and_order(elements, seed):
+  """Accumulators built on random partitions, merged in random order and in nested merges, give the oracle."""
+  rng = np.random.default_rng(seed)
+  fn = leakage._MergeStatsFn(MAX_SAMPLES)
+  cuts = sorted(rng.choice(np.arange(1, len(elements)), size=4, replace=False))
+  accumulators = []
+  for part in np.split(np.array(elements, dtype=object), cuts):
+    accumulator = fn.create_accumulator()
+    for element in part:
+      accumulator = fn.add_input(accumulator, element)
+    accumulators.append(accumulator)
+  accumulators.append(fn.create_accumulator())  # An empty bundle merges as nothing.
+  order = list(rng.permutation(len(accumulators)))
+  nested = fn.merge_accumulators([fn.merge_accumulators([accumulators[i] for i in order[:2]]),
+                                  *[accumulators[i] for i in order[2:]]])
+  assert _normalized(fn.extract_output(nested)) == _oracle(elements)
+  assert _normalized(fn.merge_accumulators(reversed(accumulators))) == _oracle(elements)
+
+
+def test_samples_keep_the_first_by_location_whatever_the_arrival_order():
+  fn = leakage._MergeStatsFn(2)
+  sample = lambda file, index: [file, index, 0, 0, 'h', 1, 1, False]  # noqa: E731
+  element = lambda *samples: {'exact': {'cross': {'eval': {'samples': list(samples)}}}}  # noqa: E731
+  accumulator = fn.create_accumulator()
+  for e in (element(sample(1, 5)), element(sample(0, 9), sample(2, 0)), element(sample(0, 3))):
+    accumulator = fn.add_input(accumulator, e)
+  assert accumulator['exact']['cross']['eval']['samples'] == [sample(0, 3), sample(0, 9)]
+
+
+def test_combine_globally_in_a_real_pipeline(elements):
+  expected = _oracle(elements)
+  with TestPipeline() as p:
+    merged = (p | beam.Create(elements, reshuffle=False)
+              | beam.CombineGlobally(leakage._MergeStatsFn(MAX_SAMPLES))
+              | beam.Map(_normalized))
+    assert_that(merged, equal_to([expected]))
+
+
+# --- join_shard ---------------------------------------------------------------------------------------------------
+
+
+def _plan(label_key='label', group_key=None, max_samples=MAX_SAMPLES) -> leakage._Plan:
+  files = tuple((split_id, f'{split}-{k}.tfrecord') for split_id, split in enumerate(SPLITS) for k in range(2))
+  return leakage._Plan(splits=SPLITS, files=files, exclude=(), label_key=label_key, group_key=group_key, near=None,
+                       num_shards=1, max_samples=max_samples)
+
+
+def _rows(seed: int, plan: leakage._Plan, n: int = 300) -> pd.DataFrame:
+  """Examples with hashes from a small pool (so duplicates within and across splits happen) and 0/1 labels."""
+  rng = np.random.default_rng(seed)
+  file_id = rng.integers(0, len(plan.files), n)
+  pool = rng.integers(0, 2**63, size=(40, 2), dtype=np.uint64)
+  frame = pd.DataFrame({'file': file_id, 'split': [plan.files[f][0] for f in file_id],
+                        'h': rng.integers(0, len(pool), n), 'label': rng.integers(1, 3, n).astype(np.uint64)})
+  frame['index'] = frame.groupby('file').cumcount().astype(np.int64)
+  frame['h0'], frame['h1'] = pool[frame.h, 0], pool[frame.h, 1]
+  frame['hex'] = [f'{int(a):016x}{int(b):016x}' for a, b in pool[frame.h]]  # Before any row turns uint64 to float.
+  return frame
+
+
+def _pieces(frame: pd.DataFrame, rng: np.random.Generator) -> List[tuple]:
+  """What _ShardFn yields for one shard: per batch (split, hashes, labels, files, indices), batches shuffled."""
+  pieces = []
+  for split, rows in frame.sample(frac=1, random_state=int(rng.integers(1000))).groupby('split'):
+    for batch in np.array_split(rows, 3):
+      pieces.append((int(split), batch[['h0', 'h1']].to_numpy(dtype=np.uint64), batch.label.to_numpy(np.uint64),
+                     batch.file.to_numpy(np.uint32), batch['index'].to_numpy(np.int64)))
+  rng.shuffle(pieces)
+  return pieces
+
+
+def _pandas_cross(frame: pd.DataFrame, split: int, max_samples: int) -> Dict[str, Any]:
+  train = frame[frame.split == 0]
+  other = frame[frame.split == split]
+  train_labels = train.groupby('h')['label'].agg(set)
+  joined = other[other.h.isin(train_labels.index)].sort_values(['file', 'index'])
+  conflict = [bool(train_labels[h] | {lab} != {lab}) for h, lab in zip(joined.h, joined.label)]
+  first_train = train.sort_values(['file', 'index']).groupby('h').first()
+  samples = [[int(r.file), int(r['index']), int(first_train.loc[r.h, 'file']), int(first_train.loc[r.h, 'index']),
+              r.hex, int((other.h == r.h).sum()),
+              int((train.h == r.h).sum()), c] for (_, r), c in zip(joined.head(max_samples).iterrows(), conflict)]
+  return {'duplicate_examples': len(joined), 'unique_duplicates': int(joined.h.nunique()),
+          'train_examples': int(train.h.isin(joined.h).sum()), 'label_conflicts': int(sum(conflict)),
+          'samples': samples}
+
+
+@pytest.mark.parametrize('seed', range(4))
+def test_join_shard_exact_counts_equal_pandas(seed):
+  plan = _plan()
+  frame = _rows(seed, plan)
+  counters, lines = leakage.join_shard(leakage.EXACT, _pieces(frame, np.random.default_rng(seed)), plan)
+
+  within = {SPLITS[s]: {'duplicate_examples': int(len(g) - g.h.nunique()),
+                        'duplicate_groups': int((g.h.value_counts() > 1).sum())} for s, g in frame.groupby('split')}
+  cross = {SPLITS[s]: _pandas_cross(frame, s, MAX_SAMPLES) for s in range(1, len(SPLITS))}
+  assert counters == {leakage.EXACT: {'within': within, 'cross': cross}}
+  assert sum(c['duplicate_examples'] for c in cross.values()) > 0  # The data really leaks.
+
+  repeated = frame[frame.h.map(frame.h.value_counts()) > 1]
+  expected_lines = sorted((leakage.EXACT, r.hex, SPLITS[r.split], plan.files[r.file][1], str(r['index'])) for _, r in repeated.iterrows())
+  fields = [line.split('\t') for line in lines]
+  assert all(len(f) == len(leakage.DUPLICATES_HEADER.split('\t')) for f in fields)
+  assert sorted(tuple(f[:5]) for f in fields) == expected_lines
+
+
+def test_join_shard_without_label_key_counts_no_conflict():
+  plan = _plan(label_key=None)
+  frame = _rows(11, plan)
+  counters, _ = leakage.join_shard(leakage.EXACT, _pieces(frame, np.random.default_rng(0)), plan)
+  assert all(c['label_conflicts'] == 0 for c in counters[leakage.EXACT]['cross'].values())
+  assert counters[leakage.EXACT]['cross']['eval']['duplicate_examples'] == _pandas_cross(frame, 1, 0)[
+      'duplicate_examples']
+
+
+def test_join_shard_group_kind_counts_shared_entities_only():
+  """Groups: cross-split counts as for exact hashes, but no within-split counters, no conflicts, no list lines."""
+  plan = _plan(group_key='user')
+  frame = _rows(5, plan)
+  counters, lines = leakage.join_shard(leakage.GROUP, _pieces(frame, np.random.default_rng(1)), plan)
+  assert lines == []
+  assert counters[leakage.GROUP]['within'] == {}
+  for s in range(1, len(SPLITS)):
+    expected = _pandas_cross(frame, s, MAX_SAMPLES)
+    got = counters[leakage.GROUP]['cross'][SPLITS[s]]
+    assert got['label_conflicts'] == 0 and all(sample[-1] is False for sample in got['samples'])
+    assert {k: got[k] for k in ('duplicate_examples', 'unique_duplicates', 'train_examples')} == {
+        k: expected[k] for k in ('duplicate_examples', 'unique_duplicates', 'train_examples')}
+
+
+def test_join_shard_with_no_train_rows_finds_no_leak():
+  plan = _plan()
+  frame = _rows(3, plan)
+  frame = frame[frame.split > 0]
+  counters, _ = leakage.join_shard(leakage.EXACT, _pieces(frame, np.random.default_rng(2)), plan)
+  assert all(c['duplicate_examples'] == 0 and c['samples'] == [] for c in counters[leakage.EXACT]['cross'].values())

@@ -1,0 +1,58 @@
+"""statistics.py: statistics computed by the gate read like StatisticsGen's artifact, and StatisticsGen's own artifact
+(the shipped taxi testdata) loads as TFDV reads its files."""
+
+import os
+
+import pytest
+import tensorflow_data_validation as tfdv
+import tfx
+from tensorflow_metadata.proto.v0 import statistics_pb2
+from tfx.types import artifact_utils, standard_artifacts
+
+from tests.conftest import tabular_rows, write_splits
+from tfx_preflight import statistics
+
+TESTDATA_STATISTICS = os.path.join(os.path.dirname(tfx.__file__), 'components', 'testdata', 'statistics_gen')
+
+
+def _artifact(uri: str, splits) -> standard_artifacts.ExampleStatistics:
+  artifact = standard_artifacts.ExampleStatistics()
+  artifact.uri = uri
+  artifact.split_names = artifact_utils.encode_split_names(list(splits))
+  return artifact
+
+
+def test_statistics_gen_artifact_loads_as_tfdv_reads_its_files():
+  loaded = statistics.load_artifact_statistics(_artifact(TESTDATA_STATISTICS, ['train', 'eval']), ['eval', 'train'])
+  assert sorted(loaded) == ['eval', 'train']
+  for split, proto in loaded.items():
+    expected = tfdv.load_stats_binary(os.path.join(TESTDATA_STATISTICS, f'Split-{split}', 'FeatureStats.pb'))
+    assert proto == expected and proto.datasets[0].num_examples > 0
+
+
+def test_a_split_the_artifact_lacks_is_named():
+  with pytest.raises(ValueError, match=r"has no split 'test'; it has: train, eval"):
+    statistics.load_artifact_statistics(_artifact(TESTDATA_STATISTICS, ['train', 'eval']), ['train', 'test'])
+
+
+def test_generated_statistics_read_back_as_an_example_statistics_artifact(tmp_path, beam_factory):
+  patterns = write_splits(str(tmp_path / 'examples'), {'train': tabular_rows(60, 1), 'eval': tabular_rows(40, 2)})
+  out = str(tmp_path / 'statistics')
+  generated = statistics.generate_statistics(patterns, beam_factory, out)
+
+  assert os.path.exists(statistics.statistics_path(out, 'train'))
+  as_artifact = statistics.load_artifact_statistics(_artifact(out, ['train', 'eval']), ['train', 'eval'])
+  assert as_artifact == generated
+  assert [statistics.default_slice(generated, s).num_examples for s in ('train', 'eval')] == [60, 40]
+
+
+def test_default_slice_fails_closed_on_missing_or_empty_splits():
+  loaded = statistics.load_artifact_statistics(_artifact(TESTDATA_STATISTICS, ['train', 'eval']), ['train'])
+  with pytest.raises(ValueError, match=r"No statistics for split 'eval'; statistics have splits: train"):
+    statistics.default_slice(loaded, 'eval')
+  empty = statistics_pb2.DatasetFeatureStatisticsList()
+  empty.datasets.add(name='All Examples', num_examples=0)
+  with pytest.raises(ValueError, match=r"Split 'eval' has no examples"):
+    statistics.default_slice({'eval': empty}, 'eval')
+  one = statistics.default_slice(loaded, 'train')
+  assert statistics.as_list(one).datasets[0] == one
