@@ -507,3 +507,18 @@ def _widened(statistics, copies):
       copy.CopyFrom(f)
       copy.path.step[0] = f'{f.path.step[0]}_{c}'
   return dataset and wide
+
+
+def test_false_discovery_control_keeps_deterministic_findings_and_scales_with_the_number_of_tests():
+  def finding(feature, p=None):
+    extra = {} if p is None else {'p_value': p}
+    return report.finding('block', feature, kind='distribution_shift', feature=feature, **extra)
+
+  few = [finding('a', 1e-5), finding('b', 0.2), finding('t')]
+  kept, withheld = skew.control_false_discoveries(few, 3, 0.01)
+  assert [f['feature'] for f in kept] == ['a', 't'] and [w['feature'] for w in withheld] == ['b']
+  kept, withheld = skew.control_false_discoveries([finding('a', 1e-5), finding('t')], 5000, 0.01)
+  assert [f['feature'] for f in kept] == ['t'] and withheld[0]['p_value'] == 1e-5
+  many = [finding(f'f{i}', 1e-6) for i in range(200)]  # Many real shifts at once: BH keeps them all.
+  kept, _ = skew.control_false_discoveries(many, 5000, 0.01)
+  assert len(kept) == 200

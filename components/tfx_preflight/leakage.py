@@ -462,7 +462,8 @@ def _check_inputs_seen(stats: Mapping[str, Any], plan: _Plan, config: LeakageCon
                        f'{", ".join(plan.exclude)}.')
   unknown = [name for name in config.exclude_features if name not in seen]
   if unknown:
-    raise ValueError(f'leakage.exclude_features names {", ".join(map(repr, unknown))}, which no example has: the '
+    raise ValueError(f'exclude_features (top-level or leakage) names {", ".join(map(repr, unknown))}, which no '
+                     f'example has (misspelled?): the '
                      f'content hash would silently include what was meant to be excluded. Features: '
                      f'{", ".join(sorted(seen))}.')
   if plan.group_key:

@@ -415,6 +415,8 @@ def _example_count_findings(reasons: Sequence[anomalies_pb2.AnomalyInfo.Reason],
 # Statistical tests run per feature and split pair (shift, missing, constant, new categories, missing rate,
 # non-finite rate): the size of the family whose false-discovery rate is controlled.
 TESTS_PER_FEATURE = 6
+# Withheld findings listed in the report (the closest calls first); the count covers all of them.
+MAX_WITHHELD_SHOWN = 50
 
 
 def control_false_discoveries(findings: Sequence[Dict[str, Any]], num_features: int,
@@ -433,8 +435,9 @@ def control_false_discoveries(findings: Sequence[Dict[str, Any]], num_features: 
     if 'p_value' in f:
       f['p_value'] = float(f'{f["p_value"]:.3g}')
     kept.append(f)
-  withheld = [{'feature': findings[i]['feature'], 'kind': findings[i]['kind'],
-               'p_value': float(f'{findings[i]["p_value"]:.3g}')} for i in sorted(dropped)]
+  withheld = sorted(({'feature': findings[i]['feature'], 'kind': findings[i]['kind'],
+                      'p_value': float(f'{findings[i]["p_value"]:.3g}')} for i in dropped),
+                    key=lambda w: (w['p_value'], w['feature'], w['kind']))
   return kept, withheld
 
 
@@ -477,7 +480,8 @@ def check_skew(statistics: StatisticsBySplit, train_split: str, eval_splits: Seq
     kept, withheld = control_false_discoveries(pair_findings, len(names), config.false_discovery_rate)
     findings.extend(kept)
     multiple_testing[other_split] = {'method': 'benjamini-hochberg', 'false_discovery_rate': config.false_discovery_rate,
-                                     'tests': len(names) * TESTS_PER_FEATURE, 'withheld_findings': withheld}
+                                     'tests': len(names) * TESTS_PER_FEATURE, 'withheld_count': len(withheld),
+                                     'withheld_findings': withheld[:MAX_WITHHELD_SHOWN]}
     findings.extend(_example_count_findings(example_count, train, other, train_split, other_split,
                                             schema or schema_pb2.Schema()))
   findings = diag.sorted_findings(findings)
