@@ -65,7 +65,8 @@ def test_leaky_eval_blocks_with_blessed_zero(tmp_path, caplog):
   # One INFO line with the verdict and the numbers, before the findings summary.
   verdicts = [r.getMessage() for r in caplog.records if r.getMessage().startswith('Preflight verdict:')]
   assert verdicts == ['Preflight verdict: block | skew skipped (skew.mode is off) | leakage block: 1 finding(s), '
-                      '100 eval example(s) in train (max 33.33% of a split) | loss skipped (no module_file given)']
+                      '100 eval example(s) in train (max 33.33% of a split) | loss skipped (no module_file or run_fn given) | '
+                      'label_proxy pass: 0 finding(s)']
   assert any('[leakage] block, train 800, eval 300 examples hashed' in r.getMessage() for r in caplog.records)
 
 

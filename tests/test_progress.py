@@ -43,7 +43,7 @@ def test_cli_stderr_is_stage_lines_only(splits, tmp_path):
   assert [line for line in lines if NOISE.search(line)] == []
   assert all(progress.is_progress_line(line) for line in lines), lines
   stages = {line.split(']')[0][1:]: line for line in lines}
-  assert sorted(stages) == ['leakage', 'skew', 'statistics']
+  assert sorted(stages) == ['label proxy', 'leakage', 'skew', 'statistics']
   assert re.search(r'^\[statistics\] eval 100, train 300 examples; \d+\.\d s$', stages['statistics'])
   assert 'train 300, eval 100 examples hashed, 0 eval examples in train' in stages['leakage']
   assert result.stdout.startswith('verdict: pass\n')
