@@ -35,3 +35,18 @@ def test_a_misspelled_excluded_feature_is_an_error_naming_it(splitwise_ids, tmp_
   config = PreflightConfig(label_key='label', exclude_features=['idd'], loss={'mode': 'off'}, leakage={'mode': 'off'})
   with pytest.raises(data.InputError, match="'idd'.*misspelled"):
     run.run_checks(run.PreflightInputs(examples=splitwise_ids), config, beam_factory, os.path.join(tmp_path, 'o'))
+
+
+def test_component_argument_and_cli_flag_map_to_the_top_level_list():
+  import json
+
+  from tfx import types
+  from tfx.types import standard_artifacts
+
+  from tfx_preflight import Preflight, cli
+  component = Preflight(examples=types.Channel(type=standard_artifacts.Examples), exclude_features=['id'],
+                        leakage={'exclude_features': ['ts']})
+  config = json.loads(component.exec_properties['config'])
+  assert config['exclude_features'] == ['id'] and config['leakage']['exclude_features'] == ['ts']
+  args = cli.build_parser().parse_args(['check', '--train', 'a', '--eval', 'b', '--exclude-features', 'id, ts'])
+  assert cli.config_from_args(args).exclude_features == ('id', 'ts')
