@@ -328,7 +328,7 @@ def test_rerun_into_a_used_out_reads_nothing_of_the_last_run(tmp_path, capsys):
 @pytest.mark.parametrize('flags, named', [
     (['--label-key', 'lable', '--checks', 'leakage'], "label_key 'lable' is not a feature of split 'train'"),
     (['--label-key', 'lable', '--checks', 'skew'], "label_key 'lable' is not a feature of split 'train'"),
-    (['--exclude-features', 'idd', '--checks', 'leakage'], "exclude_features names 'idd'"),
+    (['--exclude-features', 'idd', '--checks', 'leakage'], "names 'idd'"),
     (['--exclude-features', 'idd', '--checks', 'skew'], "exclude_features names 'idd'"),
     (['--group-key', 'user', '--checks', 'skew'], "leakage.group_key 'user' is not a feature of split 'train'"),
 ])

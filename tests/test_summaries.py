@@ -86,7 +86,7 @@ def test_cli_writes_both_summaries_on_block(tmp_path, capsys):
   capsys.readouterr()
   assert code == cli.EXIT_BLOCK
   root, cases = _cases(junit.read_text(encoding='utf-8'))
-  assert sorted(cases) == ['leakage', 'loss', 'skew']
+  assert sorted(cases) == ['label_proxy', 'leakage', 'loss', 'skew']
   failure = cases['leakage'].find('failure')
   assert failure is not None and '30 example(s) of eval' in failure.text
   assert cases['skew'].find('skipped') is not None and root.get('failures') == '1'

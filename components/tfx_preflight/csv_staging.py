@@ -167,9 +167,6 @@ class CsvLocations:
     return bool(self._lines)
 
 
-CSV_DUPLICATES_HEADER = 'kind\thash\tsplit\tfile\tline'
-
-
 def _relocate_sample(sample: Dict, locations: CsvLocations) -> None:
   for file_key, index_key, line_key in (('file', 'index', 'line'), ('train_file', 'train_index', 'train_line')):
     found = locations.locate(sample.get(file_key), sample.get(index_key, -1))
@@ -178,18 +175,29 @@ def _relocate_sample(sample: Dict, locations: CsvLocations) -> None:
       del sample[index_key]
 
 
+def _relocate_row(fields: List[str], locations: CsvLocations) -> List[str]:
+  """(file, record index) and, for near pairs, (pair file, pair record index) -> (CSV file, line) where staged."""
+  from tfx_preflight import report
+  fields = list(fields)
+  for file_at in (3, 6):
+    if file_at + 1 < len(fields) and fields[file_at] and fields[file_at + 1]:
+      found = locations.locate(fields[file_at], int(fields[file_at + 1]))
+      if found is not None:
+        fields[file_at], fields[file_at + 1] = report.tsv_field(found[0]), str(found[1])
+  return fields
+
+
 def _relocate_duplicates(path: str, locations: CsvLocations) -> None:
-  """Rewrites duplicates.tsv so that each row names the CSV file and line instead of the staged record."""
+  """Rewrites duplicates.tsv so that each row names the CSV file and line instead of the staged record (the record
+  index columns become line columns)."""
   from tfx.dsl.io import fileio
   if not fileio.exists(path):
     return
   with fileio.open(path, 'r') as f:
     rows = f.read().splitlines()
-  out = [CSV_DUPLICATES_HEADER]
-  for row in rows[1:]:
-    kind, digest, split, staged, index = row.split('\t')
-    found = locations.locate(staged, int(index))
-    out.append('\t'.join((kind, digest, split, *(map(str, found) if found else (staged, index)))))
+  header = ['line' if name == 'record_index' else 'pair_line' if name == 'pair_record_index' else name
+            for name in rows[0].split('\t')]
+  out = ['\t'.join(header)] + ['\t'.join(_relocate_row(row.split('\t'), locations)) for row in rows[1:]]
   with fileio.open(path + '.tmp', 'w') as f:
     f.write('\n'.join(out) + '\n')
   fileio.rename(path + '.tmp', path, overwrite=True)

@@ -32,6 +32,7 @@ from tfx.dsl.io import fileio
 
 from tfx_preflight import constants, hashing, near_duplicates, near_features, records, report
 from tfx_preflight.config import LeakageConfig
+from tfx_preflight.data import InputError
 from tfx_preflight.html_report import esc
 
 EXACT = 'exact'
@@ -462,10 +463,9 @@ def _check_inputs_seen(stats: Mapping[str, Any], plan: _Plan, config: LeakageCon
                        f'{", ".join(plan.exclude)}.')
   unknown = [name for name in config.exclude_features if name not in seen]
   if unknown:
-    raise ValueError(f'exclude_features (top-level or leakage) names {", ".join(map(repr, unknown))}, which no '
-                     f'example has (misspelled?): the '
-                     f'content hash would silently include what was meant to be excluded. Features: '
-                     f'{", ".join(sorted(seen))}.')
+    raise InputError(f'exclude_features (top-level or leakage) names {", ".join(map(repr, unknown))}, which no '
+                     'example has (misspelled?): the content hash would silently include what was meant to be '
+                     f'excluded. Features: {", ".join(sorted(seen))}.')
   if plan.group_key:
     absent = [s for s in plan.splits if not stats.get('group_present', {}).get(s)]
     if absent:

@@ -65,6 +65,12 @@ def numeric_overlay(title: str, names: Sequence[str], summaries: Sequence[Featur
   return _frame(title, names, ''.join(rects), f'{lo:.4g}', f'{hi:.4g}')
 
 
+def _shortened(value: Any, limit: int = 80) -> str:
+  """A category as a tooltip: values may be megabytes (blobs); the report must stay small."""
+  text = str(value)
+  return text if len(text) <= limit else text[:limit] + '…'
+
+
 def categorical_overlay(title: str, names: Sequence[str], summaries: Sequence[FeatureSummary]) -> Optional[str]:
   """Paired bars (train, eval) over the most frequent categories of either split."""
   shares = [{v: c / (s.tot_values or 1) for v, c in s.counts} for s in summaries]
@@ -82,7 +88,7 @@ def categorical_overlay(title: str, names: Sequence[str], summaries: Sequence[Fe
       h = inner_h * share / top
       rects.append(f'<rect x="{_PAD + i * slot + j * slot / 2:.1f}" y="{_H - _PAD - h:.1f}" '
                    f'width="{max(slot / 2 - 1, 1):.1f}" height="{h:.1f}" fill="{color}" fill-opacity=".8">'
-                   f'<title>{esc(name)}: {esc(value)} {share:.2%}</title></rect>')
+                   f'<title>{esc(name)}: {esc(_shortened(value))} {share:.2%}</title></rect>')
   return _frame(title, names, ''.join(rects), str(categories[0])[:16], str(categories[-1])[:16])
 
 
