@@ -86,9 +86,11 @@ def figures(results: Mapping[str, Any]) -> Dict[str, Any]:
                        CLI_PROCESS_RATIO_TARGET, seconds='wall_seconds'))
     out.append(_figure('skew vs statistics_gen', size, get('skew'), get('statistics_gen'), SKEW_RATIO_TARGET))
     out.append(_figure('gate vs statistics_gen', size, get('gate'), get('statistics_gen')))
+  # The 1.5 GB target is the exact job's (issue 4); near-duplicate mode is reported beside it without one.
   memory = [{'size': r['size'], 'job': r['job'], 'peak_rss_mb': r['peak_rss_mb'],
-             'setup_rss_mb': r.get('setup_rss_mb'), 'target_mb': LEAKAGE_PEAK_RSS_TARGET_MB,
-             'meets_target': r['peak_rss_mb'] <= LEAKAGE_PEAK_RSS_TARGET_MB}
+             'setup_rss_mb': r.get('setup_rss_mb'),
+             'target_mb': LEAKAGE_PEAK_RSS_TARGET_MB if r['job'] == 'leakage' else None,
+             'meets_target': r['peak_rss_mb'] <= LEAKAGE_PEAK_RSS_TARGET_MB if r['job'] == 'leakage' else None}
             for r in runs if r['job'] in ('leakage', 'leakage_near') and _ok(r)]
   scaling = []
   previous = None
@@ -156,8 +158,8 @@ def headline_table(results: Mapping[str, Any]) -> str:
                  f'{_seconds(f["baseline_seconds"])} | {_ratio(f["ratio"])} | {target} |')
   for m in results['leakage_memory']:
     if m['size'] == size:
-      lines.append(f'| leakage check peak RSS (MB) | {m["peak_rss_mb"]:.0f} | — | — | — | ≤ {m["target_mb"]} MB '
-                   + ('✅' if m['meets_target'] else '❌') + ' |')
+      target = '—' if m['target_mb'] is None else f'≤ {m["target_mb"]} MB ' + ('✅' if m['meets_target'] else '❌')
+      lines.append(f'| {LABELS[m["job"]]} peak RSS (MB) | {m["peak_rss_mb"]:.0f} | — | — | — | {target} |')
   for loss in results['loss_check']:
     lines.append(f'| {LABELS["loss"]} on {loss["size"]:,} 32x32x3 images | {_seconds(loss["seconds"])} | — | — | — '
                  f'| (absolute; status {loss["status"]}) |')
