@@ -31,6 +31,7 @@ import pyarrow as pa
 
 TABULAR = 'tabular'
 IMAGE = 'image'
+WIDE = 'wide'
 NUM_FLOAT_FEATURES = 20
 FLOAT_KEYS = tuple(f'f{i:02d}' for i in range(NUM_FLOAT_FEATURES))
 STRING_KEY = 'city'
@@ -52,6 +53,9 @@ RECORDS_PER_SHARD = 250_000
 CHUNK_ROWS = 50_000
 MANIFEST = 'manifest.json'
 _FORMAT_VERSION = 1
+# Wide data (issue 13): thousands of random float features, few rows, train and eval from the same distribution.
+DEFAULT_WIDE_FEATURES = 5_000
+DEFAULT_WIDE_ROWS = 250
 
 
 def dataset_dir(data_root: str, kind: str, size: int, leak_rate: float, seed: int) -> str:
@@ -224,6 +228,53 @@ def generate(data_root: str, kind: str = TABULAR, size: int = 100_000, leak_rate
   return manifest
 
 
+def wide_dataset_dir(data_root: str, num_features: int, rows: int, seed: int) -> str:
+  return os.path.join(data_root, f'{WIDE}-f{num_features}-r{rows}-seed{seed}-v{_FORMAT_VERSION}')
+
+
+def wide_feature_names(num_features: int) -> Tuple[str, ...]:
+  return tuple(f'w{i:05d}' for i in range(num_features))
+
+
+def _wide_columns(rng: np.random.Generator, num_features: int, rows: int) -> Dict[str, np.ndarray]:
+  """`num_features` float features of different scales (like real features) and a 0/1 label, drawn from the same
+  distributions whatever the split: any skew finding on them is a false alarm."""
+  scales = np.geomspace(0.01, 1000.0, num_features)
+  floats = (rng.standard_normal((rows, num_features)) * scales).astype(np.float32)
+  columns = {key: floats[:, i] for i, key in enumerate(wide_feature_names(num_features))}
+  columns[LABEL_KEY] = (rng.random(rows) < 0.3).astype(np.int64)
+  return columns
+
+
+def generate_wide(data_root: str, num_features: int = DEFAULT_WIDE_FEATURES, rows: int = DEFAULT_WIDE_ROWS,
+                  seed: int = DEFAULT_SEED, force: bool = False) -> Dict[str, object]:
+  """Writes (or reuses) a wide clean split, `rows` examples per split, in ExampleGen's layout; returns its manifest."""
+  if num_features < 1 or rows < 2:
+    raise ValueError(f'wide data needs at least 1 feature and 2 rows per split. Got {num_features!r} features and '
+                     f'{rows!r} rows instead.')
+  root = os.path.abspath(wide_dataset_dir(data_root, num_features, rows, seed))
+  manifest_file = os.path.join(root, MANIFEST)
+  if os.path.exists(manifest_file) and not force:
+    with open(manifest_file) as f:
+      return _located(json.load(f), root)
+  started = time.perf_counter()
+  rng = np.random.default_rng(seed)
+  shards = {split: _write_split(root, split, _wide_columns(rng, num_features, rows)) for split in (TRAIN, EVAL)}
+  manifest = {
+      'kind': WIDE, 'root': root, 'size': 2 * rows, 'seed': seed, 'num_features': num_features,
+      'rows_per_split': rows, 'num_examples': {TRAIN: rows, EVAL: rows}, 'num_files': shards,
+      'examples': split_patterns(root), 'parquet': None, 'label_key': LABEL_KEY,
+      # A clean split: nothing leaked, no skew to find.
+      'leaked_eval_rows': 0, 'label_conflicts': 0,
+      'bytes_on_disk': _du(root), 'generation_seconds': round(time.perf_counter() - started, 2),
+  }
+  tmp = manifest_file + '.tmp'
+  with open(tmp, 'w') as f:
+    json.dump(manifest, f, indent=1, sort_keys=True)
+  os.replace(tmp, manifest_file)
+  return manifest
+
+
 def _located(manifest: Dict[str, object], root: str) -> Dict[str, object]:
   """The cached manifest with its paths pointing where the data set is now (the cache may have moved)."""
   manifest = dict(manifest, root=root, examples=split_patterns(root))
@@ -239,12 +290,17 @@ def _du(root: str) -> int:
 def main(argv=None) -> None:
   parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
   parser.add_argument('--data-root', default=os.path.join(os.path.dirname(__file__), 'out', 'data'))
-  parser.add_argument('--kind', choices=(TABULAR, IMAGE), default=TABULAR)
+  parser.add_argument('--kind', choices=(TABULAR, IMAGE, WIDE), default=TABULAR)
   parser.add_argument('--size', type=int, default=100_000)
+  parser.add_argument('--features', type=int, default=DEFAULT_WIDE_FEATURES, help='wide data: number of features')
+  parser.add_argument('--rows', type=int, default=DEFAULT_WIDE_ROWS, help='wide data: examples per split')
   parser.add_argument('--leak-rate', type=float, default=DEFAULT_LEAK_RATE)
   parser.add_argument('--seed', type=int, default=DEFAULT_SEED)
   parser.add_argument('--force', action='store_true')
   args = parser.parse_args(argv)
+  if args.kind == WIDE:
+    print(json.dumps(generate_wide(args.data_root, args.features, args.rows, args.seed, args.force), indent=1))
+    return
   print(json.dumps(generate(args.data_root, args.kind, args.size, args.leak_rate, args.seed, args.force), indent=1))
 
 

@@ -29,6 +29,9 @@ CLI_PROCESS_RATIO_TARGET = 1.3
 SKEW_RATIO_TARGET = 0.05
 # Issue 15: near-duplicate mode at most 3x the exact-only leakage job.
 NEAR_RATIO_TARGET = 3.0
+# Issue 13: the skew check on thousands of features (statistics supplied) takes seconds, not minutes, and a clean
+# random split does not block.
+WIDE_SKEW_SECONDS_TARGET = 30.0
 
 LABELS = {
     'leakage': 'leakage check (Beam, ours)',
@@ -42,6 +45,7 @@ LABELS = {
     'skew': 'skew check, statistics supplied (ours)',
     'gate': 'whole gate, statistics supplied (ours)',
     'loss': 'loss check, demo CNN (ours)',
+    'skew_wide': 'skew check on wide data, statistics supplied (ours)',
 }
 _PLOTTED = ('leakage', 'floor', 'floor_tfdata', 'pandas_join', 'naive_beam', 'statistics_gen', 'gate')
 _STYLES = {'leakage': ('C3', '-', 'o'), 'gate': ('C1', '-', 's'), 'floor': ('C0', '--', '^'),
@@ -119,7 +123,23 @@ def figures(results: Mapping[str, Any]) -> Dict[str, Any]:
            'peak_rss_mb': r['peak_rss_mb'], 'status': r.get('status'), 'findings': r.get('findings')}
           for r in runs if r['job'] == 'loss' and _ok(r)]
   return {'figures': [f for f in out if f], 'leakage_memory': memory, 'leakage_scaling': scaling,
-          'correctness': correctness, 'loss_check': loss}
+          'correctness': correctness, 'loss_check': loss, 'wide_skew': wide_skew(runs)}
+
+
+def wide_skew(runs: List[Mapping[str, Any]]) -> List[Dict[str, Any]]:
+  """The skew_wide runs: statistics and skew-check seconds, features compared, and whether the clean split passed."""
+  rows = []
+  for r in runs:
+    if r['job'] != 'skew_wide' or not _ok(r):
+      continue
+    meets = r['skew_seconds'] <= WIDE_SKEW_SECONDS_TARGET and r.get('status') == 'pass'
+    rows.append({'num_features': r['num_features'], 'rows_per_split': r['rows_per_split'],
+                 'statistics_seconds': r['statistics_seconds'], 'skew_seconds': r['skew_seconds'],
+                 'features_compared': r['features_compared'], 'not_compared': r.get('not_compared'),
+                 'status': r.get('status'), 'blocking_findings': r.get('blocking_findings', []),
+                 'tests': r.get('tests'), 'withheld_findings': r.get('withheld_findings'),
+                 'peak_rss_mb': r['peak_rss_mb'], 'target_seconds': WIDE_SKEW_SECONDS_TARGET, 'meets_target': meets})
+  return rows
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -160,6 +180,11 @@ def headline_table(results: Mapping[str, Any]) -> str:
     if m['size'] == size:
       target = '—' if m['target_mb'] is None else f'≤ {m["target_mb"]} MB ' + ('✅' if m['meets_target'] else '❌')
       lines.append(f'| {LABELS[m["job"]]} peak RSS (MB) | {m["peak_rss_mb"]:.0f} | — | — | — | {target} |')
+  for wide in results.get('wide_skew', []):
+    target = f'≤ {wide["target_seconds"]:g} s and no block ' + ('✅' if wide['meets_target'] else '❌')
+    lines.append(f'| {LABELS["skew_wide"]}: {wide["num_features"]:,} features x {wide["rows_per_split"]:,} rows '
+                 f'per split ({wide["features_compared"]:,} compared, label included) | {_seconds(wide["skew_seconds"])} | — | — | — '
+                 f'| {target} (verdict {wide["status"]}) |')
   for loss in results['loss_check']:
     lines.append(f'| {LABELS["loss"]} on {loss["size"]:,} 32x32x3 images | {_seconds(loss["seconds"])} | — | — | — '
                  f'| (absolute; status {loss["status"]}) |')
@@ -242,6 +267,7 @@ def markdown(results: Mapping[str, Any]) -> str:
         f'{s["size"]:,}: {s["us_per_example"]} µs/example' + (f' (growth exponent {s["growth_exponent"]})'
                                                               if 'growth_exponent' in s else '')
         for s in scaling) + '.', '']
+  parts += _wide_section(results)
   disagree = [c for c in results['correctness'] if not c['agrees']]
   parts += ['## Correctness', '',
             f'{len(results["correctness"]) - len(disagree)} of {len(results["correctness"])} leakage runs found exactly '
@@ -264,6 +290,28 @@ def markdown(results: Mapping[str, Any]) -> str:
   return '\n'.join(parts)
 
 
+def _wide_section(results: Mapping[str, Any]) -> List[str]:
+  """'Wide data': the skew check on thousands of random float features (issue 13), if it was run."""
+  rows = results.get('wide_skew', [])
+  if not rows:
+    return []
+  lines = ['## Wide data', '',
+           'A clean random split (train and eval drawn from the same distributions, seeded): random float features '
+           'of different scales and a 0/1 label, gzipped tf.Example TFRecords. TFDV statistics of both splits are '
+           'computed in one Beam pipeline (`statistics.generate_statistics`, TFDV\'s `GenerateStatistics` as '
+           'StatisticsGen runs it); the skew check (`skew.check_skew`, statistics supplied, as in a pipeline) is '
+           'timed apart. It must finish in seconds and must not block: any finding is a false alarm.', '',
+           '| features x rows per split | statistics (s) | skew check (s) | compared (label included) | tests (FDR family) '
+           '| withheld as chance | verdict | target |', '|---|---:|---:|---:|---:|---:|---|---|']
+  for w in rows:
+    target = f'≤ {w["target_seconds"]:g} s, no block ' + ('✅' if w['meets_target'] else '❌')
+    lines.append(f'| {w["num_features"]:,} x {w["rows_per_split"]:,} | {_seconds(w["statistics_seconds"])} | '
+                 f'{_seconds(w["skew_seconds"])} | {w["features_compared"]:,} | {w["tests"] or "—"} | '
+                 f'{w["withheld_findings"] if w["withheld_findings"] is not None else "—"} | {w["status"]} | {target} |')
+    lines += [f'- blocked on {b["feature"]} ({b["kind"]})' for b in w['blocking_findings']]
+  return lines + ['']
+
+
 def plot(results: Mapping[str, Any], path: str) -> None:
   import matplotlib
   matplotlib.use('Agg')
@@ -284,7 +332,8 @@ def plot(results: Mapping[str, Any], path: str) -> None:
   m = results['machine']
   ax.set_title(f'tfx-preflight vs baselines — {m["cores"]} cores, {m["memory_gb"]:.0f} GB, DirectRunner', fontsize=10)
   ax.grid(True, which='both', alpha=0.3)
-  ax.legend(fontsize=8, loc='upper left')
+  if ax.get_legend_handles_labels()[0]:  # Nothing tabular plotted (e.g. --jobs skew_wide): no legend.
+    ax.legend(fontsize=8, loc='upper left')
   fig.tight_layout()
   fig.savefig(path)
   plt.close(fig)

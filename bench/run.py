@@ -4,6 +4,7 @@
     BENCH_SIZES=100000,1000000,3000000 make bench        # the full scaling run of issue 4 (~40+ minutes)
     python -m bench.run --naive-max-size 0               # also the naive Beam job at every size (slow)
     python -m bench.report bench/results.json            # re-render results.md / results.png
+    python -m bench.run --jobs skew_wide --wide-features 10000   # the wide-data skew check alone, at another width
 
 Every job runs in its own process (bench/jobs.py); this parent reads each child's wall time and peak RSS from
 wait4(), so numbers do not contaminate each other. Results: bench/results.json (machine, versions, every figure
@@ -34,7 +35,9 @@ DEFAULT_NAIVE_MAX_SIZE = 300_000
 CNN_MODULE = os.path.join(REPO_DIR, 'pipelines', 'modules', 'cnn_trainer.py')
 # Leakage implementations that must agree on the counts (and with the injected leak).
 LEAKAGE_JOBS = ('leakage', 'leakage_near', 'floor', 'floor_tfdata', 'pandas_join', 'naive_beam', 'cli')
-ALL_JOBS = LEAKAGE_JOBS + ('statistics_gen', 'skew', 'gate', 'loss')
+ALL_JOBS = LEAKAGE_JOBS + ('statistics_gen', 'skew', 'gate', 'loss', 'skew_wide')
+# Jobs run on the tabular data of every --sizes entry (the others have their own data: images, wide).
+PER_SIZE_JOBS = LEAKAGE_JOBS + ('statistics_gen', 'skew', 'gate')
 # Run at the headline size only (1M, else the largest size below it, else the smallest): each costs a process start
 # (~10-30 s of TensorFlow import) and none of them is part of the scaling question.
 DEFAULT_HEADLINE_ONLY = ('floor_tfdata', 'cli', 'skew', 'gate')
@@ -117,6 +120,20 @@ def _generate(kind: str, size: int, leak_rate: float, seed: int, data_root: str)
     return json.load(f)
 
 
+def _generate_wide(num_features: int, rows: int, seed: int, data_root: str) -> Dict[str, Any]:
+  """Generates (or reuses) the wide clean split in a child process, as _generate does."""
+  root = generate.wide_dataset_dir(data_root, num_features, rows, seed)
+  manifest_path = os.path.join(root, generate.MANIFEST)
+  if not os.path.exists(manifest_path):
+    _log(f'generating wide data, {num_features} features x {rows} rows per split -> {os.path.relpath(root, REPO_DIR)}')
+    env = dict(os.environ, CUDA_VISIBLE_DEVICES='', TF_CPP_MIN_LOG_LEVEL='2', PYTHONWARNINGS='ignore')
+    subprocess.run([sys.executable, '-m', 'bench.generate', '--data-root', data_root, '--kind', generate.WIDE,
+                    '--features', str(num_features), '--rows', str(rows), '--seed', str(seed)], cwd=REPO_DIR,
+                   env=env, check=True, stdout=subprocess.DEVNULL)
+  with open(manifest_path) as f:
+    return json.load(f)
+
+
 def machine_info() -> Dict[str, Any]:
   cpu_model = platform.processor() or 'unknown'
   try:
@@ -158,7 +175,8 @@ def _stub_notes() -> List[str]:
 
 def run(sizes: Sequence[int], out_dir: str, results_dir: str, seed: int, leak_rate: float, image_size: int,
         runner_args: Sequence[str], jobs: Sequence[str], timeout: float, naive_max_size: Optional[int],
-        headline_only: Sequence[str] = DEFAULT_HEADLINE_ONLY) -> Dict[str, Any]:
+        headline_only: Sequence[str] = DEFAULT_HEADLINE_ONLY, wide_features: int = generate.DEFAULT_WIDE_FEATURES,
+        wide_rows: int = generate.DEFAULT_WIDE_ROWS) -> Dict[str, Any]:
   data_root = os.path.join(out_dir, 'data')
   started = time.time()
   load_start = os.getloadavg()
@@ -168,7 +186,9 @@ def run(sizes: Sequence[int], out_dir: str, results_dir: str, seed: int, leak_ra
 
   headline = headline_size(sizes)
   for size in sizes:
-    jobs_here = [j for j in jobs if size == headline or j not in headline_only]
+    jobs_here = [j for j in jobs if (size == headline or j not in headline_only) and j in PER_SIZE_JOBS]
+    if not jobs_here:
+      continue  # No job reads the tabular data (e.g. --jobs skew_wide): do not generate it.
     manifest = _generate(generate.TABULAR, size, leak_rate, seed, data_root)
     manifests[str(size)] = manifest
     tag = f'n{size}'
@@ -206,12 +226,22 @@ def run(sizes: Sequence[int], out_dir: str, results_dir: str, seed: int, leak_ra
     else:
       _log(f'loss check skipped: {os.path.relpath(CNN_MODULE, REPO_DIR)} does not exist')
 
+  if 'skew_wide' in jobs:
+    # One width only (--wide-features): the question is seconds vs minutes at thousands of features, not scaling.
+    manifest = _generate_wide(wide_features, wide_rows, seed, data_root)
+    manifests[f'wide-{wide_features}'] = manifest
+    tag = f'wide-f{wide_features}'
+    runs.append({'size': manifest['size'], 'kind': generate.WIDE, **run_job(
+        'skew_wide', {**common, 'manifest': manifest, 'output_dir': os.path.join(out_dir, 'work', tag, 'statistics')},
+        out_dir, tag, timeout)})
+
   results = {
       'machine': machine_info(), 'versions': versions(),
       'settings': {'sizes': list(sizes), 'image_size': image_size, 'seed': seed, 'leak_rate': leak_rate,
                    'eval_fraction': generate.EVAL_FRACTION, 'runner_args': list(runner_args),
                    'timeout_seconds': timeout, 'naive_max_size': naive_max_size, 'headline_size': headline,
-                   'headline_only_jobs': list(headline_only)},
+                   'headline_only_jobs': list(headline_only), 'wide_features': wide_features,
+                   'wide_rows_per_split': wide_rows},
       'load_average': {'start': [round(x, 2) for x in load_start], 'end': [round(x, 2) for x in os.getloadavg()]},
       'total_seconds': round(time.time() - started, 1),
       'data': {key: {k: m[k] for k in ('kind', 'size', 'num_examples', 'num_files', 'leaked_eval_rows',
@@ -257,6 +287,10 @@ def main(argv: Optional[Sequence[str]] = None) -> Dict[str, Any]:
                            'the 15-minute budget at 1M on 2 cores); 0 runs it at every size')
   parser.add_argument('--headline-only', default=','.join(DEFAULT_HEADLINE_ONLY),
                       help='jobs run at the headline size only (empty: every job at every size)')
+  parser.add_argument('--wide-features', type=int, default=generate.DEFAULT_WIDE_FEATURES,
+                      help='skew_wide: number of random float features (run at this one width)')
+  parser.add_argument('--wide-rows', type=int, default=generate.DEFAULT_WIDE_ROWS,
+                      help='skew_wide: examples per split (train and eval)')
   parser.add_argument('--out-dir', default=os.path.join(BENCH_DIR, 'out'))
   parser.add_argument('--results-dir', default=BENCH_DIR, help='where results.json/.md/.png are written')
   args = parser.parse_args(argv)
@@ -264,10 +298,13 @@ def main(argv: Optional[Sequence[str]] = None) -> Dict[str, Any]:
   unknown = sorted(set(jobs) - set(ALL_JOBS))
   if unknown:
     parser.error(f'unknown job(s) {", ".join(unknown)}; known: {", ".join(ALL_JOBS)}')
+  if args.wide_features < 1 or args.wide_rows < 2:
+    parser.error(f'--wide-features must be at least 1 and --wide-rows at least 2. Got {args.wide_features} and '
+                 f'{args.wide_rows}.')
   _log(f'sizes {args.sizes}, jobs {",".join(jobs)}, results -> {args.results_dir}')
   results = run(args.sizes, args.out_dir, args.results_dir, args.seed, args.leak_rate, args.image_size,
                 args.runner_args.split(), jobs, args.timeout, args.naive_max_size or None,
-                [j for j in args.headline_only.split(',') if j])
+                [j for j in args.headline_only.split(',') if j], args.wide_features, args.wide_rows)
   _log(f'done in {results["total_seconds"]:.0f} s: {os.path.join(args.results_dir, report.RESULTS_MD)}')
   return results
 

@@ -56,3 +56,29 @@ def test_bench_compares_the_cli_process_with_the_fair_floor(tmp_path):
   assert figure['measure'] == 'wall_seconds' and figure['ours_seconds'] == cli_run['wall_seconds']
   assert figure['target'] == 1.3
   assert "floor with TF's C++ reader (process)" in (tmp_path / 'results.md').read_text()
+
+
+def test_bench_skew_wide_runs_once_on_a_clean_wide_split_and_passes(tmp_path):
+  """The wide-data job at a tiny width: its own process, statistics and skew timed apart, every feature compared, the
+  clean random split passes, results.md has its section; no tabular data is generated for it."""
+  results = run.main(['--sizes', '2000', '--jobs', 'skew_wide', '--wide-features', '50', '--wide-rows', '60',
+                      '--out-dir', str(tmp_path / 'out'), '--results-dir', str(tmp_path)])
+  [measured] = results['runs']
+  assert measured['job'] == 'skew_wide' and measured['kind'] == generate.WIDE, measured
+  assert measured['returncode'] == 0, measured.get('error')
+  assert measured['statistics_seconds'] > 0 and measured['skew_seconds'] > 0
+  assert measured['status'] == 'pass' and measured['blocking_findings'] == [], measured
+  assert measured['num_features'] == 50 and measured['rows_per_split'] == 60
+  assert measured['features_compared'] == 51  # Every feature and the label: TFDV had a distance for each.
+  assert measured['not_compared'] == 0
+  assert not (tmp_path / 'out' / 'data' / generate.dataset_dir('', generate.TABULAR, 2000, 0.02, 7)).exists()
+  [wide] = results['wide_skew']
+  assert wide['meets_target'] and wide['skew_seconds'] == measured['skew_seconds']
+  markdown = (tmp_path / 'results.md').read_text()
+  assert '## Wide data' in markdown and '| 50 x 60 |' in markdown
+  assert 'skew check on wide data, statistics supplied (ours): 50 features x 60 rows per split (51 compared' in markdown
+
+
+def test_bench_rejects_a_wide_split_without_features():
+  with pytest.raises(SystemExit):
+    run.main(['--jobs', 'skew_wide', '--wide-features', '0'])
