@@ -309,13 +309,14 @@ def skew_wide_job(args: Mapping[str, Any]) -> Dict[str, Any]:
   stats = statistics.generate_statistics(manifest['examples'], _make_pipeline(args['runner_args']),
                                          args['output_dir'])
   statistics_seconds = time.perf_counter() - started
+  statistics_peak_rss_mb = _rss_mb()  # Peak so far: setup + statistics; the skew check's share is what comes after.
   skew_started = time.perf_counter()
   result = skew.check_skew(stats, TRAIN, [EVAL], SkewConfig(), None, generate.LABEL_KEY)
   skew_seconds = time.perf_counter() - skew_started
   findings = result.get('findings', [])
   testing = result.get('multiple_testing', {}).get(EVAL, {})
   return {'job_seconds': time.perf_counter() - started, 'statistics_seconds': statistics_seconds,
-          'skew_seconds': skew_seconds, 'status': result.get('status'), 'num_features': manifest['num_features'],
+          'skew_seconds': skew_seconds, 'statistics_peak_rss_mb': statistics_peak_rss_mb, 'status': result.get('status'), 'num_features': manifest['num_features'],
           'rows_per_split': manifest['rows_per_split'],
           'features_compared': len(result.get('comparisons', {}).get(EVAL, {})),
           'not_compared': len(result.get('not_compared', {}).get(EVAL, [])), 'findings': len(findings),
