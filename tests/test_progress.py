@@ -64,3 +64,38 @@ def test_stage_descriptions():
   assert progress.describe(skew) == 'block, 3 feature comparisons, 2 finding(s)'
   assert progress.is_progress_line('[loss probe] pass, 0 finding(s); 1.0 s')
   assert not progress.is_progress_line('tfx-preflight: --train: no file matches')
+
+
+class _Terminal:
+  """A stderr that says it is a terminal and keeps what is written."""
+
+  def __init__(self):
+    self.text = ''
+
+  def isatty(self) -> bool:
+    return True
+
+  def write(self, text: str) -> None:
+    self.text += text
+
+  def flush(self) -> None:
+    pass
+
+
+def test_on_a_terminal_a_running_stage_shows_its_elapsed_time_until_it_ends(monkeypatch):
+  import time
+  terminal = _Terminal()
+  monkeypatch.setattr(sys, 'stderr', terminal)
+  progress.enable()
+  try:
+    with progress.stage('leakage') as stage:
+      time.sleep(2.3)
+      stage.result = {'status': 'pass', 'findings': []}
+  finally:
+    progress.disable()
+  ticks = re.findall(r'\[leakage\] running\.\.\. (\d+) s', terminal.text)
+  assert ticks[0] == '0' and '1' in ticks, terminal.text  # Alive while it runs, once a second.
+  assert re.search(r'\r\033\[K\[leakage\] pass, 0 finding\(s\); 2\.\d s\n$', terminal.text), terminal.text
+  written = len(terminal.text)
+  time.sleep(1.2)
+  assert len(terminal.text) == written  # The ticker stopped with the stage.

@@ -1,9 +1,10 @@
 """What the CLI prints while it works: one line per stage (statistics, skew, leakage, loss probe) with its counts and
 elapsed time, and nothing from the libraries underneath unless -v.
 
-Stages report through `stage(name)`; the CLI turns on plain lines on stderr with `enable()` (on a terminal the line
-shows while the stage runs and is completed in place). Without `enable()` (inside a TFX pipeline) each stage is one
-INFO log line instead. Light on purpose: importing this module imports no TensorFlow, TFX or Beam.
+Stages report through `stage(name)`; the CLI turns on plain lines on stderr with `enable()`. On a terminal the line
+shows while the stage runs, its elapsed time ticking every second, and is completed in place. Without `enable()`
+(inside a TFX pipeline) each stage is one INFO log line instead. Light on purpose: importing this module imports no
+TensorFlow, TFX or Beam.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ import logging
 import os
 import re
 import sys
+import threading
 import time
 import warnings
 from typing import Any, Iterator, Mapping, Optional, TextIO
@@ -92,17 +94,44 @@ def _write(line: str, tty: bool) -> None:
   stream.flush()
 
 
+class _Ticker:
+  """On a terminal, rewrites the running stage's line every `interval` seconds with its elapsed time, so a long Beam
+  job or the loss probe is visibly alive rather than silent until it ends."""
+
+  def __init__(self, name: str, start: float, interval: float = 1.0):
+    self._name, self._start, self._interval = name, start, interval
+    self._stop = threading.Event()
+    self._thread = threading.Thread(target=self._run, name=f'progress-{name}', daemon=True)
+
+  def _show(self) -> None:
+    stream = sys.stderr
+    if stream is not None:
+      stream.write(f'\r\033[K[{self._name}] running... {time.monotonic() - self._start:.0f} s')
+      stream.flush()
+
+  def _run(self) -> None:
+    while not self._stop.wait(self._interval):
+      self._show()
+
+  def __enter__(self) -> _Ticker:
+    self._show()
+    self._thread.start()
+    return self
+
+  def __exit__(self, *exc_info) -> None:
+    self._stop.set()
+    self._thread.join()
+
+
 @contextlib.contextmanager
 def stage(name: str) -> Iterator[Stage]:
   """Times a stage and reports one line when it ends. A failing stage reports nothing: the error says why."""
   current = Stage(name)
   start = time.monotonic()
   tty = _enabled and sys.stderr is not None and sys.stderr.isatty()
-  if tty:
-    sys.stderr.write(f'[{name}] running...')
-    sys.stderr.flush()
   try:
-    yield current
+    with _Ticker(name, start) if tty else contextlib.nullcontext():
+      yield current
   except BaseException:
     if tty:
       sys.stderr.write('\r\033[K')
