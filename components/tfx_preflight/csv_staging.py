@@ -13,15 +13,15 @@ from __future__ import annotations
 
 import json
 import os
-import struct
 from typing import Dict, Iterable, List, Mapping, Optional, Sequence, Tuple
 
 import apache_beam as beam
 
+from tfx_preflight import records
+
 # Records per staged TFRecord file: bounds the memory of the step that sorts a chunk by line.
 RECORDS_PER_CHUNK = 50000
 LINES_SUFFIX = '.lines.json'
-_FOOTER = struct.Struct('<I')
 
 Location = Tuple[int, int]  # (CSV file index, 1-based line number where the record starts)
 
@@ -89,20 +89,6 @@ class _ToSerializedExample(beam.DoFn):
       yield (location[0], location[1] // RECORDS_PER_CHUNK), (location[1], example.SerializeToString(deterministic=True))
 
 
-def _masked_crc(data: bytes) -> int:
-  import google_crc32c
-  crc = google_crc32c.value(data)
-  return (((crc >> 15) | (crc << 17)) + 0xa282ead8) & 0xffffffff
-
-
-def write_tfrecord(path: str, serialized: Iterable[bytes]) -> None:
-  """An uncompressed TFRecord file (length, masked CRCs), written with Beam's filesystems."""
-  with beam.io.filesystems.FileSystems.create(path) as handle:
-    for data in serialized:
-      length = struct.pack('<Q', len(data))
-      handle.write(length + _FOOTER.pack(_masked_crc(length)) + data + _FOOTER.pack(_masked_crc(data)))
-
-
 class _WriteChunk(beam.DoFn):
   """Writes one chunk of one CSV file in line order, and the lines of its records beside it."""
 
@@ -114,7 +100,7 @@ class _WriteChunk(beam.DoFn):
     (file_index, chunk), rows = element
     rows = sorted(rows)
     name = os.path.join(self._split_dir, f'csv-{file_index:05d}-{chunk:06d}.tfrecord')
-    write_tfrecord(name, (data for _, data in rows))
+    records.write_tfrecord(name, (data for _, data in rows))
     with beam.io.filesystems.FileSystems.create(name + LINES_SUFFIX) as handle:
       handle.write(json.dumps({'csv': self._paths[file_index], 'lines': [line for line, _ in rows]}).encode())
     yield name

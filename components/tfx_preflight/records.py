@@ -16,7 +16,7 @@ import contextlib
 import gzip
 import struct
 import zlib
-from typing import Iterator, List, Tuple
+from typing import Iterable, Iterator, List, Tuple
 
 import apache_beam as beam
 import pyarrow as pa
@@ -168,3 +168,12 @@ class ReadRecords(beam.PTransform):
             | 'Files' >> beam.Create(self._files)
             | 'SpreadFiles' >> beam.Reshuffle()
             | 'ReadStrictly' >> beam.FlatMap(read_records))
+
+
+def write_tfrecord(path: str, serialized: Iterable[bytes]) -> None:
+  """An uncompressed TFRecord file (length, masked CRCs: the framing `iter_records` checks), written with Beam's
+  filesystems so `path` may be remote."""
+  with beam.io.filesystems.FileSystems.create(path) as handle:
+    for data in serialized:
+      length = struct.pack('<Q', len(data))
+      handle.write(length + _FOOTER.pack(_masked_crc(length)) + data + _FOOTER.pack(_masked_crc(data)))
