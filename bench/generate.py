@@ -24,7 +24,7 @@ import math
 import os
 import struct
 import time
-from typing import Dict, Iterable, Iterator, Tuple
+from typing import Dict, Iterable, Iterator, Optional, Tuple
 
 import numpy as np
 import pyarrow as pa
@@ -195,10 +195,9 @@ def generate(data_root: str, kind: str = TABULAR, size: int = 100_000, leak_rate
     raise ValueError(f'leak_rate is a fraction of eval rows and must be in [0, 1]. Got {leak_rate!r} instead.')
   # Absolute paths: checks may read the patterns from another working directory (the loss probe does).
   root = os.path.abspath(dataset_dir(data_root, kind, size, leak_rate, seed))
-  manifest_file = os.path.join(root, MANIFEST)
-  if os.path.exists(manifest_file) and not force:
-    with open(manifest_file) as f:
-      return _located(json.load(f), root)
+  cached = None if force else _cached_manifest(root)
+  if cached is not None:
+    return cached
   started = time.perf_counter()
   rng = np.random.default_rng(seed)
   n_train, n_eval = _split_sizes(size)
@@ -221,10 +220,7 @@ def generate(data_root: str, kind: str = TABULAR, size: int = 100_000, leak_rate
       'leaked_eval_rows': int(len(slots)), 'label_conflicts': conflicts,
       'bytes_on_disk': _du(root), 'generation_seconds': round(time.perf_counter() - started, 2),
   }
-  tmp = manifest_file + '.tmp'
-  with open(tmp, 'w') as f:
-    json.dump(manifest, f, indent=1, sort_keys=True)
-  os.replace(tmp, manifest_file)  # The manifest last: its presence means a complete data set.
+  _write_manifest(root, manifest)
   return manifest
 
 
@@ -253,10 +249,9 @@ def generate_wide(data_root: str, num_features: int = DEFAULT_WIDE_FEATURES, row
     raise ValueError(f'wide data needs at least 1 feature and 2 rows per split. Got {num_features!r} features and '
                      f'{rows!r} rows instead.')
   root = os.path.abspath(wide_dataset_dir(data_root, num_features, rows, seed))
-  manifest_file = os.path.join(root, MANIFEST)
-  if os.path.exists(manifest_file) and not force:
-    with open(manifest_file) as f:
-      return _located(json.load(f), root)
+  cached = None if force else _cached_manifest(root)
+  if cached is not None:
+    return cached
   started = time.perf_counter()
   rng = np.random.default_rng(seed)
   shards = {split: _write_split(root, split, _wide_columns(rng, num_features, rows)) for split in (TRAIN, EVAL)}
@@ -268,11 +263,26 @@ def generate_wide(data_root: str, num_features: int = DEFAULT_WIDE_FEATURES, row
       'leaked_eval_rows': 0, 'label_conflicts': 0,
       'bytes_on_disk': _du(root), 'generation_seconds': round(time.perf_counter() - started, 2),
   }
+  _write_manifest(root, manifest)
+  return manifest
+
+
+def _write_manifest(root: str, manifest: Dict[str, object]) -> None:
+  """Written last and atomically: its presence means a complete data set (what `_cached_manifest` relies on)."""
+  manifest_file = os.path.join(root, MANIFEST)
   tmp = manifest_file + '.tmp'
   with open(tmp, 'w') as f:
     json.dump(manifest, f, indent=1, sort_keys=True)
   os.replace(tmp, manifest_file)
-  return manifest
+
+
+def _cached_manifest(root: str) -> Optional[Dict[str, object]]:
+  """The manifest of data already generated under `root` (same parameters, same rows), or None."""
+  manifest_file = os.path.join(root, MANIFEST)
+  if not os.path.exists(manifest_file):
+    return None
+  with open(manifest_file) as f:
+    return _located(json.load(f), root)
 
 
 def _located(manifest: Dict[str, object], root: str) -> Dict[str, object]:
