@@ -1,10 +1,12 @@
-"""The leakage job's pieces on their own: the counters' CombineFn (Beam combiners_test style, each method called
-directly, then once in a real pipeline) and `join_shard`, each against an oracle computed another way (collect every
-input then reduce once; pandas group-bys)."""
+"""The leakage job's Beam pieces on their own (leakage_beam.py): the typed counts' CombineFn (Beam combiners_test
+style, each method called directly, then once in a real pipeline) and `join_shard`, each against an oracle computed
+another way (collect every input then reduce once; pandas group-bys)."""
 
 import copy
+import dataclasses
 import itertools
-from typing import Any, Dict, List, Mapping
+import json
+from typing import Any, Dict, List
 
 import apache_beam as beam
 import numpy as np
@@ -13,86 +15,94 @@ import pytest
 from apache_beam.testing.test_pipeline import TestPipeline
 from apache_beam.testing.util import assert_that, equal_to
 
-from tfx_preflight import leakage
+from tfx_preflight import leakage_beam
+from tfx_preflight.leakage_beam import LeakageCounts, NearBucketCounts, PairCounts, WithinCounts
 
 SPLITS = ('train', 'eval', 'test')
 MAX_SAMPLES = 3
+EXACT, NEAR, GROUP = leakage_beam.EXACT, leakage_beam.NEAR, leakage_beam.GROUP
 
 
-# --- _MergeStatsFn ------------------------------------------------------------------------------------------------
+# --- LeakageCountsCombineFn -------------------------------------------------------------------------------------
 
 
-def _counters(rng: np.random.Generator) -> Dict[str, Any]:
-  """One element as _HashFileFn / _JoinShardFn emit them: per-split numbers, feature lists, nested sample lists."""
+def _counts(rng: np.random.Generator) -> LeakageCounts:
+  """One element as _HashBatchFn / _JoinShardFn / the near join emit them: per-split numbers, feature names, pair
+  counts with sample tuples, within-split counts, sometimes near-duplicate bucket counts."""
   split = SPLITS[int(rng.integers(len(SPLITS)))]
   other = SPLITS[1 + int(rng.integers(len(SPLITS) - 1))]
-  samples = [[int(rng.integers(3)), int(rng.integers(50)), 0, int(rng.integers(50)), f'{int(rng.integers(9)):032x}',
-              1, 1, bool(rng.integers(2))] for _ in range(int(rng.integers(4)))]
-  return {'examples': {split: int(rng.integers(1, 100))},
-          'features': {split: {'features': sorted({f'f{int(i)}' for i in rng.integers(0, 6, 3)})}},
-          leakage.EXACT: {'cross': {other: {'duplicate_examples': int(rng.integers(10)), 'samples': samples}},
-                          'within': {split: {'duplicate_groups': int(rng.integers(5))}}}}
+  kind = (EXACT, NEAR, GROUP)[int(rng.integers(3))]
+  samples = [(int(rng.integers(3)), int(rng.integers(50)), 0, int(rng.integers(50)), f'{int(rng.integers(9)):032x}',
+              1, 1, bool(rng.integers(2))) for _ in range(int(rng.integers(4)))]
+  near = NearBucketCounts(*(int(v) for v in rng.integers(0, 5, 5))) if rng.integers(3) == 0 else None
+  return LeakageCounts(
+      examples={split: int(rng.integers(1, 100))}, label_present={split: int(rng.integers(100))},
+      group_present={split: int(rng.integers(100))} if rng.integers(2) else {},
+      features={split: tuple(sorted({f'f{int(i)}' for i in rng.integers(0, 6, 3)}))},
+      cross={(kind, other): PairCounts(*(int(v) for v in rng.integers(0, 10, 5)), samples=samples)},
+      within={split: WithinCounts(int(rng.integers(5)), int(rng.integers(5)))}, near_buckets=near)
 
 
-def _leaves(tree: Mapping[str, Any], path=()):
-  for key, value in tree.items():
-    if isinstance(value, Mapping):
-      yield from _leaves(value, path + (key,))
-    else:
-      yield path + (key,), value
+def _sum_ints(dicts) -> Dict[str, int]:
+  total: Dict[str, int] = {}
+  for d in dicts:
+    for k, v in d.items():
+      total[k] = total.get(k, 0) + v
+  return total
 
 
-def _oracle(elements: List[Mapping[str, Any]]) -> Dict[str, Any]:
-  """Collects every leaf of every element first, then reduces each leaf once: sums, set unions, k smallest samples."""
-  collected: Dict[tuple, list] = {}
-  for element in elements:
-    for path, value in _leaves(element):
-      collected.setdefault(path, []).append(value)
-  result: Dict[str, Any] = {}
-  for path, values in collected.items():
-    if path[-1] == 'features':
-      value = sorted(set(itertools.chain.from_iterable(values)))
-    elif path[-1] == 'samples':
-      value = sorted(itertools.chain.from_iterable(values))[:MAX_SAMPLES]
-    else:
-      value = sum(values)
-    node = result
-    for key in path[:-1]:
-      node = node.setdefault(key, {})
-    node[path[-1]] = value
-  return result
-
-
-def _normalized(tree: Any) -> Any:
-  """Features sorted the way merge_stats leaves them once a second list joined (a single input keeps its order)."""
-  if isinstance(tree, Mapping):
-    return {k: (sorted(v) if k == 'features' and isinstance(v, list) else _normalized(v)) for k, v in tree.items()}
-  return tree
+def _oracle(elements: List[LeakageCounts]) -> LeakageCounts:
+  """Collects every field of every element first, then reduces each once: sums, set unions, k smallest samples."""
+  features: Dict[str, set] = {}
+  for e in elements:
+    for split, names in e.features.items():
+      features.setdefault(split, set()).update(names)
+  cross = {}
+  for key in {k for e in elements for k in e.cross}:
+    pairs = [e.cross[key] for e in elements if key in e.cross]
+    numbers = {f.name: sum(getattr(p, f.name) for p in pairs) for f in dataclasses.fields(PairCounts)
+               if f.name != 'samples'}
+    cross[key] = PairCounts(**numbers, samples=sorted(itertools.chain.from_iterable(p.samples for p in pairs))[
+        :MAX_SAMPLES])
+  within = {split: WithinCounts(sum(e.within[split].duplicate_examples for e in elements if split in e.within),
+                                sum(e.within[split].duplicate_groups for e in elements if split in e.within))
+            for split in {s for e in elements for s in e.within}}
+  near = [e.near_buckets for e in elements if e.near_buckets is not None]
+  near_total = NearBucketCounts(*(sum(getattr(n, f.name) for n in near) for f in dataclasses.fields(
+      NearBucketCounts))) if near else None
+  return LeakageCounts(examples=_sum_ints(e.examples for e in elements),
+                       features={s: tuple(sorted(n)) for s, n in features.items()},
+                       label_present=_sum_ints(e.label_present for e in elements),
+                       group_present=_sum_ints(e.group_present for e in elements),
+                       cross=cross, within=within, near_buckets=near_total)
 
 
 @pytest.fixture
 def elements():
   rng = np.random.default_rng(7)
-  return [_counters(rng) for _ in range(40)]
+  return [_counts(rng) for _ in range(40)]
 
 
 def test_create_accumulator_is_empty_and_extract_output_returns_it():
-  fn = leakage._MergeStatsFn(MAX_SAMPLES)
-  assert fn.create_accumulator() == {}
-  assert fn.extract_output(fn.create_accumulator()) == {}
+  fn = leakage_beam.LeakageCountsCombineFn(MAX_SAMPLES)
+  assert fn.create_accumulator() == LeakageCounts()
+  assert fn.extract_output(fn.create_accumulator()) == LeakageCounts()
+  assert fn.create_accumulator() is not fn.create_accumulator()  # Never a shared default.
 
 
 def test_add_input_equals_collect_then_reduce(elements):
-  fn = leakage._MergeStatsFn(MAX_SAMPLES)
+  fn = leakage_beam.LeakageCountsCombineFn(MAX_SAMPLES)
   accumulator = fn.create_accumulator()
   for element in elements:
     accumulator = fn.add_input(accumulator, element)
-  assert _normalized(fn.extract_output(accumulator)) == _oracle(elements)
+  expected = _oracle(elements)
+  assert fn.extract_output(accumulator) == expected
+  assert expected.near_buckets is not None and expected.cross and expected.within  # Every field is exercised.
 
 
 def test_add_input_copies_what_it_keeps(elements):
   """The accumulator must not share lists or dicts with an input: Beam may reuse or hand the input elsewhere."""
-  fn = leakage._MergeStatsFn(MAX_SAMPLES)
+  fn = leakage_beam.LeakageCountsCombineFn(MAX_SAMPLES)
   before = copy.deepcopy(elements)
   accumulator = fn.create_accumulator()
   for element in elements:
@@ -105,7 +115,7 @@ def test_add_input_copies_what_it_keeps(elements):
 def test_merge_accumulators_in_any_grouping_and_order(elements, seed):
   """Accumulators built on random partitions, merged in random order and in nested merges, give the oracle."""
   rng = np.random.default_rng(seed)
-  fn = leakage._MergeStatsFn(MAX_SAMPLES)
+  fn = leakage_beam.LeakageCountsCombineFn(MAX_SAMPLES)
   cuts = sorted(rng.choice(np.arange(1, len(elements)), size=4, replace=False))
   accumulators = []
   for part in np.split(np.array(elements, dtype=object), cuts):
@@ -117,39 +127,45 @@ def test_merge_accumulators_in_any_grouping_and_order(elements, seed):
   order = list(rng.permutation(len(accumulators)))
   nested = fn.merge_accumulators([fn.merge_accumulators([accumulators[i] for i in order[:2]]),
                                   *[accumulators[i] for i in order[2:]]])
-  assert _normalized(fn.extract_output(nested)) == _oracle(elements)
-  assert _normalized(fn.merge_accumulators(reversed(accumulators))) == _oracle(elements)
+  assert fn.extract_output(nested) == _oracle(elements)
+  assert fn.merge_accumulators(reversed(accumulators)) == _oracle(elements)
 
 
 def test_samples_keep_the_first_by_location_whatever_the_arrival_order():
-  fn = leakage._MergeStatsFn(2)
-  sample = lambda file, index: [file, index, 0, 0, 'h', 1, 1, False]  # noqa: E731
-  element = lambda *samples: {'exact': {'cross': {'eval': {'samples': list(samples)}}}}  # noqa: E731
+  fn = leakage_beam.LeakageCountsCombineFn(2)
+  sample = lambda file, index: (file, index, 0, 0, 'h', 1, 1, False)  # noqa: E731
+  element = lambda *samples: LeakageCounts(cross={(EXACT, 'eval'): PairCounts(samples=list(samples))})  # noqa: E731
   accumulator = fn.create_accumulator()
   for e in (element(sample(1, 5)), element(sample(0, 9), sample(2, 0)), element(sample(0, 3))):
     accumulator = fn.add_input(accumulator, e)
-  assert accumulator['exact']['cross']['eval']['samples'] == [sample(0, 3), sample(0, 9)]
+  assert accumulator.pair(EXACT, 'eval').samples == [sample(0, 3), sample(0, 9)]
+  assert accumulator.pair(NEAR, 'eval') == PairCounts()  # Nothing counted: zeros, not a KeyError.
+
+
+def test_counts_survive_the_json_file_the_driver_reads(elements):
+  fn = leakage_beam.LeakageCountsCombineFn(MAX_SAMPLES)
+  merged = fn.merge_accumulators([fn.add_input(fn.create_accumulator(), e) for e in elements])
+  assert LeakageCounts.from_jsonable(json.loads(json.dumps(merged.to_jsonable()))) == merged
 
 
 def test_combine_globally_in_a_real_pipeline(elements):
   expected = _oracle(elements)
   with TestPipeline() as p:
     merged = (p | beam.Create(elements, reshuffle=False)
-              | beam.CombineGlobally(leakage._MergeStatsFn(MAX_SAMPLES))
-              | beam.Map(_normalized))
+              | beam.CombineGlobally(leakage_beam.LeakageCountsCombineFn(MAX_SAMPLES)))
     assert_that(merged, equal_to([expected]))
 
 
 # --- join_shard ---------------------------------------------------------------------------------------------------
 
 
-def _plan(label_key='label', group_key=None, max_samples=MAX_SAMPLES) -> leakage._Plan:
+def _plan(label_key='label', group_key=None, max_samples=MAX_SAMPLES) -> leakage_beam.Plan:
   files = tuple((split_id, f'{split}-{k}.tfrecord') for split_id, split in enumerate(SPLITS) for k in range(2))
-  return leakage._Plan(splits=SPLITS, files=files, exclude=(), label_key=label_key, group_key=group_key, near=None,
+  return leakage_beam.Plan(splits=SPLITS, files=files, exclude=(), label_key=label_key, group_key=group_key, near=None,
                        num_shards=1, max_samples=max_samples)
 
 
-def _rows(seed: int, plan: leakage._Plan, n: int = 300) -> pd.DataFrame:
+def _rows(seed: int, plan: leakage_beam.Plan, n: int = 300) -> pd.DataFrame:
   """Examples with hashes from a small pool (so duplicates within and across splits happen) and 0/1 labels."""
   rng = np.random.default_rng(seed)
   file_id = rng.integers(0, len(plan.files), n)
@@ -180,9 +196,9 @@ def _pandas_cross(frame: pd.DataFrame, split: int, max_samples: int) -> Dict[str
   joined = other[other.h.isin(train_labels.index)].sort_values(['file', 'index'])
   conflict = [bool(train_labels[h] | {lab} != {lab}) for h, lab in zip(joined.h, joined.label)]
   first_train = train.sort_values(['file', 'index']).groupby('h').first()
-  samples = [[int(r.file), int(r['index']), int(first_train.loc[r.h, 'file']), int(first_train.loc[r.h, 'index']),
+  samples = [(int(r.file), int(r['index']), int(first_train.loc[r.h, 'file']), int(first_train.loc[r.h, 'index']),
               r.hex, int((other.h == r.h).sum()),
-              int((train.h == r.h).sum()), c] for (_, r), c in zip(joined.head(max_samples).iterrows(), conflict)]
+              int((train.h == r.h).sum()), c) for (_, r), c in zip(joined.head(max_samples).iterrows(), conflict)]
   return {'duplicate_examples': len(joined), 'unique_duplicates': int(joined.h.nunique()),
           'train_examples': int(train.h.isin(joined.h).sum()), 'label_conflicts': int(sum(conflict)),
           'samples': samples}
@@ -192,40 +208,40 @@ def _pandas_cross(frame: pd.DataFrame, split: int, max_samples: int) -> Dict[str
 def test_join_shard_exact_counts_equal_pandas(seed):
   plan = _plan()
   frame = _rows(seed, plan)
-  counters, lines = leakage.join_shard(leakage.EXACT, _pieces(frame, np.random.default_rng(seed)), plan)
+  counters, lines = leakage_beam.join_shard(EXACT, _pieces(frame, np.random.default_rng(seed)), plan)
 
   within = {SPLITS[s]: {'duplicate_examples': int(len(g) - g.h.nunique()),
                         'duplicate_groups': int((g.h.value_counts() > 1).sum())} for s, g in frame.groupby('split')}
   cross = {SPLITS[s]: _pandas_cross(frame, s, MAX_SAMPLES) for s in range(1, len(SPLITS))}
-  assert counters == {leakage.EXACT: {'within': within, 'cross': cross}}
+  assert counters == LeakageCounts(within={s: WithinCounts(**c) for s, c in within.items()},
+                                   cross={(EXACT, s): PairCounts(**c) for s, c in cross.items()})
   assert sum(c['duplicate_examples'] for c in cross.values()) > 0  # The data really leaks.
 
   repeated = frame[frame.h.map(frame.h.value_counts()) > 1]
-  expected_lines = sorted((leakage.EXACT, r.hex, SPLITS[r.split], plan.files[r.file][1], str(r['index'])) for _, r in repeated.iterrows())
+  expected_lines = sorted((EXACT, r.hex, SPLITS[r.split], plan.files[r.file][1], str(r['index'])) for _, r in repeated.iterrows())
   fields = [line.split('\t') for line in lines]
-  assert all(len(f) == len(leakage.DUPLICATES_HEADER.split('\t')) for f in fields)
+  assert all(len(f) == len(leakage_beam.DUPLICATES_HEADER.split('\t')) for f in fields)
   assert sorted(tuple(f[:5]) for f in fields) == expected_lines
 
 
 def test_join_shard_without_label_key_counts_no_conflict():
   plan = _plan(label_key=None)
   frame = _rows(11, plan)
-  counters, _ = leakage.join_shard(leakage.EXACT, _pieces(frame, np.random.default_rng(0)), plan)
-  assert all(c['label_conflicts'] == 0 for c in counters[leakage.EXACT]['cross'].values())
-  assert counters[leakage.EXACT]['cross']['eval']['duplicate_examples'] == _pandas_cross(frame, 1, 0)[
-      'duplicate_examples']
+  counters, _ = leakage_beam.join_shard(EXACT, _pieces(frame, np.random.default_rng(0)), plan)
+  assert all(c.label_conflicts == 0 for c in counters.cross.values())
+  assert counters.pair(EXACT, 'eval').duplicate_examples == _pandas_cross(frame, 1, 0)['duplicate_examples']
 
 
 def test_join_shard_group_kind_counts_shared_entities_only():
   """Groups: cross-split counts as for exact hashes, but no within-split counters, no conflicts, no list lines."""
   plan = _plan(group_key='user')
   frame = _rows(5, plan)
-  counters, lines = leakage.join_shard(leakage.GROUP, _pieces(frame, np.random.default_rng(1)), plan)
+  counters, lines = leakage_beam.join_shard(GROUP, _pieces(frame, np.random.default_rng(1)), plan)
   assert lines == []
-  assert counters[leakage.GROUP]['within'] == {}
+  assert counters.within == {}
   for s in range(1, len(SPLITS)):
     expected = _pandas_cross(frame, s, MAX_SAMPLES)
-    got = counters[leakage.GROUP]['cross'][SPLITS[s]]
+    got = dataclasses.asdict(counters.pair(GROUP, SPLITS[s]))
     assert got['label_conflicts'] == 0 and all(sample[-1] is False for sample in got['samples'])
     assert {k: got[k] for k in ('duplicate_examples', 'unique_duplicates', 'train_examples')} == {
         k: expected[k] for k in ('duplicate_examples', 'unique_duplicates', 'train_examples')}
@@ -235,5 +251,5 @@ def test_join_shard_with_no_train_rows_finds_no_leak():
   plan = _plan()
   frame = _rows(3, plan)
   frame = frame[frame.split > 0]
-  counters, _ = leakage.join_shard(leakage.EXACT, _pieces(frame, np.random.default_rng(2)), plan)
-  assert all(c['duplicate_examples'] == 0 and c['samples'] == [] for c in counters[leakage.EXACT]['cross'].values())
+  counters, _ = leakage_beam.join_shard(EXACT, _pieces(frame, np.random.default_rng(2)), plan)
+  assert all(c.duplicate_examples == 0 and c.samples == [] for c in counters.cross.values())

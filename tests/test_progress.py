@@ -43,8 +43,9 @@ def test_cli_stderr_is_stage_lines_only(splits, tmp_path):
   assert [line for line in lines if NOISE.search(line)] == []
   assert all(progress.is_progress_line(line) for line in lines), lines
   stages = {line.split(']')[0][1:]: line for line in lines}
-  assert sorted(stages) == ['label proxy', 'leakage', 'skew', 'statistics']
-  assert re.search(r'^\[statistics\] eval 100, train 300 examples; \d+\.\d s$', stages['statistics'])
+  assert sorted(stages) == ['label proxy', 'leakage', 'read', 'skew']
+  assert re.search(r'^\[read\] train 300, eval 100 examples read once for statistics, leakage hashes, label-proxy '
+                   r'counts; \d+\.\d s$', stages['read'])
   assert 'train 300, eval 100 examples hashed, 0 eval examples in train' in stages['leakage']
   assert result.stdout.startswith('verdict: pass\n')
 
@@ -63,6 +64,8 @@ def test_stage_descriptions():
   skew = {'status': 'block', 'findings': [{}, {}], 'comparisons': {'eval': {'a': {}, 'b': {}}, 'eval_2': {'a': {}}}}
   assert progress.describe(skew) == 'block, 3 feature comparisons, 2 finding(s)'
   assert progress.is_progress_line('[loss probe] pass, 0 finding(s); 1.0 s')
+  read = {'examples_read': {'train': 1200, 'eval': 300}, 'read_for': ['statistics', 'leakage hashes']}
+  assert progress.describe(read) == 'train 1,200, eval 300 examples read once for statistics, leakage hashes'
   assert not progress.is_progress_line('tfx-preflight: --train: no file matches')
 
 

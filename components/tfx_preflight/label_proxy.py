@@ -7,23 +7,22 @@ it on eval against the baseline (label_proxy_scoring.py); it blocks when one fea
 accuracy / R^2 and warns when one feature is far stronger than all others. Scoring on eval, never on train, is what
 keeps identifiers quiet: an ID unique per row memorizes train and predicts nothing on eval.
 
-Beam: per split, files -> RecordBatches (records.py, tfx-bsl's decoder) -> `LabelProxyCounts`, a CombineGlobally of
-`LabelProxyCombineFn` (numpy per batch, mergeable counts: label_proxy_counts.py) -> one JSON file per split read back
-by the driver. Its own job for now: the leakage job decodes the same batches, and the counts can join it as one more
-branch (the PTransform takes RecordBatches) once that job exposes them.
+Beam: per split, the RecordBatches the read pass decodes once for every check (read_pass.py) -> `LabelProxyCounts`, a
+CombineGlobally of `LabelProxyCombineFn` (numpy per batch, mergeable counts: label_proxy_counts.py) -> one JSON file
+per split read back by the driver.
 """
 
 from __future__ import annotations
 
 import json
 import os
-from typing import Any, Callable, Dict, Iterator, List, Mapping, Optional, Sequence
+from typing import Any, Callable, Dict, List, Mapping, Optional, Sequence
 
 import apache_beam as beam
 import pyarrow as pa
 from tfx.dsl.io import fileio
 
-from tfx_preflight import data, records, report
+from tfx_preflight import data, report
 from tfx_preflight import label_proxy_counts as counts_lib
 from tfx_preflight import label_proxy_scoring as scoring
 from tfx_preflight.config import LabelProxyConfig
@@ -31,7 +30,6 @@ from tfx_preflight.html_report import esc
 
 KIND = 'label_proxy'
 DOMINANT = 'dominant_feature'
-BATCH_SIZE = 8192
 COUNTS_FILE = 'label_proxy_counts-{split}.json'
 _SHOWN_SCORES = 10
 
@@ -76,27 +74,10 @@ class LabelProxyCounts(beam.PTransform):
     return batches | 'CountValuesAndLabels' >> beam.CombineGlobally(LabelProxyCombineFn(self._options))
 
 
-def _file_batches(path: str) -> Iterator[pa.RecordBatch]:
-  for _, batch in records.iter_record_batches(path, BATCH_SIZE):
-    yield batch
-
-
-def _write_json(counts: counts_lib.SplitCounts, path: str) -> None:
+def write_counts(counts: counts_lib.SplitCounts, path: str) -> None:
+  """One split's merged counts as JSON (the read pass writes them; `read_counts` reads them back)."""
   with fileio.open(path, 'w') as f:
     f.write(json.dumps(counts_lib.to_jsonable(counts), sort_keys=True))
-
-
-def build_pipeline(pipeline: beam.Pipeline, files: Mapping[str, Sequence[str]], options: counts_lib.CountOptions,
-                   output_dir: str) -> None:
-  """Adds, per split, read -> count -> write `output_dir/label_proxy_counts-<split>.json`."""
-  for split in sorted(files):
-    path = os.path.join(output_dir, COUNTS_FILE.format(split=split))
-    _ = (pipeline
-         | f'Files[{split}]' >> beam.Create(sorted(files[split]))
-         | f'Spread[{split}]' >> beam.Reshuffle()
-         | f'Decode[{split}]' >> beam.FlatMap(_file_batches)
-         | f'Count[{split}]' >> LabelProxyCounts(options)
-         | f'Write[{split}]' >> beam.Map(_write_json, path))
 
 
 def read_counts(output_dir: str, split: str) -> counts_lib.SplitCounts:
@@ -201,18 +182,16 @@ def check_label_proxy(examples: Mapping[str, str], train_split: str, eval_splits
     return report.skipped('label_proxy.mode is off')
   if not label_key:
     return report.skipped('no label_key: nothing to predict')
+  from tfx_preflight import read_pass  # The read pass feeds this module's transform: imported when used.
   splits = (train_split, *eval_splits)
-  files = {}
   for split in splits:
-    matched = sorted(f for f in fileio.glob(examples[split]) if not fileio.isdir(f))
-    if not matched:
+    if not [f for f in fileio.glob(examples[split]) if not fileio.isdir(f)]:
       raise data.InputError(f'Label-proxy check: no file matches {examples[split]!r} (split {split!r}).')
-    files[split] = matched
-  fileio.makedirs(output_dir)
-  with make_pipeline() as pipeline:
-    build_pipeline(pipeline, files, count_options(config, label_key), output_dir)
-  evals = {split: read_counts(output_dir, split) for split in eval_splits}
-  return summarize(read_counts(output_dir, train_split), evals, train_split, config, label_key)
+  request = read_pass.PassRequest(examples=examples, splits=splits, label_proxy=read_pass.LabelProxyPart(
+      count_options(config, label_key), output_dir))
+  counts = read_pass.run_pass(request, make_pipeline).label_proxy
+  return summarize(counts[train_split], {split: counts[split] for split in eval_splits}, train_split, config,
+                   label_key)
 
 
 def render_html(result: Mapping[str, Any]) -> str:

@@ -1,28 +1,24 @@
 """Train/eval leakage: exact and near duplicates across and within splits, and entities (groups) shared by splits.
 
-One Beam pipeline for all splits:
-
-  files of each split -> Hash[split]: read records sequentially, decode a batch with tfx-bsl's tf.Example decoder,
-  hash the whole batch with numpy (hashing.py) -> per batch, compact arrays (hash, split, label hash, file, index)
-  -> Shard: cut each batch's arrays by hash into num_shards pieces -> GroupByKey((kind, shard))
-  -> Join: per shard, sort by hash and count per split with numpy -> small counters (CombineGlobally) + duplicate list.
-  With near_duplicates, Hash[split] also emits LSH band keys and a verification payload per batch (near_features.py),
-  joined by band bucket, verified by real distance and counted per eval example in three shuffles (near_duplicates.py).
+The Beam part lives in leakage_beam.py (`LeakageHashes`: located RecordBatches -> typed `LeakageCounts` and the
+duplicate list), fed by the read pass (read_pass.py), which reads and decodes each split once for every check. This
+module plans the job (files, shards, settings) and interprets the merged counts: fail-closed checks on what was seen,
+per-split-pair results, findings, and a few sample records re-read for the report. All of it pure functions of the
+counts, but for that re-read.
 
 Why raw records rather than `TFExampleRecord(...).BeamSource()`: TFXIO's RecordBatches do not say which file and
-record an example came from, and the report must point at every duplicate. Reading each file sequentially in one DoFn
-gives exact record indices, keeps Beam elements few and large (one per batch of 8192 examples, never one per example),
-and decodes with the same C++ decoder TFXIO uses (`ExamplesToRecordBatchDecoder`, types inferred per batch; the hash
-does not depend on the inferred type of an empty list). Gzipped files cannot be split anyway, so parallelism is per file.
+record an example came from, and the report must point at every duplicate. Reading each file sequentially gives exact
+record indices, keeps Beam elements few and large (one per batch of 8192 examples, never one per example), and
+decodes with the same C++ decoder TFXIO uses (`ExamplesToRecordBatchDecoder`, types inferred per batch; the hash does
+not depend on the inferred type of an empty list). Gzipped files cannot be split anyway, so parallelism is per file.
 
 No worker and not the driver ever holds all hashes: each shard holds 1/num_shards of them (about 40 bytes per example).
-The driver only reads back the merged counters and re-reads a few sample records for the report.
+The driver only reads back the merged counts and re-reads a few sample records for the report.
 """
 
 from __future__ import annotations
 
 import dataclasses
-import json
 import os
 from typing import Any, Callable, Dict, Iterable, List, Mapping, Optional, Sequence, Tuple
 
@@ -30,20 +26,17 @@ import apache_beam as beam
 import numpy as np
 from tfx.dsl.io import fileio
 
-from tfx_preflight import constants, hashing, near_duplicates, near_features, records, report
+from tfx_preflight import leakage_beam, near_duplicates, near_features, records, report
 from tfx_preflight.config import LeakageConfig
 from tfx_preflight.data import InputError
 from tfx_preflight.html_report import esc
+from tfx_preflight.leakage_beam import LeakageCounts
 
-EXACT = 'exact'
-NEAR = 'near'
-GROUP = 'group'
-
-DUPLICATES_FILE = constants.DUPLICATES_FILE
-STATS_FILE = constants.LEAKAGE_STATS_FILE
-DUPLICATES_HEADER = ('kind\thash\tsplit\tfile\trecord_index\tpair_split\tpair_file\tpair_record_index\tdistance\t'
-                     'threshold')
-_EXACT_LINE_PADDING = '\t' * 5
+# Names the Beam part defines, kept here for callers of this module.
+EXACT, NEAR, GROUP = leakage_beam.EXACT, leakage_beam.NEAR, leakage_beam.GROUP
+DUPLICATES_FILE, DUPLICATES_HEADER = leakage_beam.DUPLICATES_FILE, leakage_beam.DUPLICATES_HEADER
+STATS_FILE = leakage_beam.STATS_FILE
+_Plan = leakage_beam.Plan
 
 BATCH_SIZE = 8192
 # Auto sharding: one shard per this many bytes of input files, within [MIN_SHARDS, MAX_SHARDS].
@@ -52,269 +45,6 @@ MIN_SHARDS = 4
 MAX_SHARDS = 4096
 _MAX_SHOWN_VALUES = 8
 _MAX_SHOWN_CHARS = 60
-_NO_LABEL = np.uint64(0)
-
-_STATS = 'stats'
-_NEAR_BANDS = 'near_bands'
-_NEAR_TRAIN = 'near_train'
-_NEAR_EVAL = 'near_eval'
-
-
-@dataclasses.dataclass(frozen=True)
-class _Plan:
-  """Everything the Beam steps need; small and picklable."""
-  splits: Tuple[str, ...]  # index 0 is train.
-  files: Tuple[Tuple[int, str], ...]  # (split id, path) by file id.
-  exclude: Tuple[str, ...]
-  label_key: Optional[str]
-  group_key: Optional[str]
-  near: Optional[near_features.NearSettings]
-  num_shards: int
-  max_samples: int
-  batch_size: int = BATCH_SIZE
-
-  @property
-  def kinds(self) -> Tuple[str, ...]:
-    return self.hash_kinds[:1] + ((NEAR,) if self.near else ()) + self.hash_kinds[1:]
-
-  @property
-  def hash_kinds(self) -> Tuple[str, ...]:
-    """Kinds joined by equal hashes (near-duplicates have their own join, near_duplicates.py)."""
-    return (EXACT,) + ((GROUP,) if self.group_key else ())
-
-
-# --- Counters merged across batches and shards --------------------------------------------------------------------
-
-
-def merge_stats(a: Dict[str, Any], b: Mapping[str, Any], max_samples: int) -> Dict[str, Any]:
-  """Merges b into a: numbers add, feature lists unite, sample lists keep the max_samples first by location."""
-  for key, value in b.items():
-    if key not in a:
-      a[key] = json.loads(json.dumps(value)) if isinstance(value, (dict, list)) else value
-    elif isinstance(value, Mapping):
-      merge_stats(a[key], value, max_samples)
-    elif key == 'features':
-      a[key] = sorted(set(a[key]) | set(value))
-    elif key == 'samples':
-      a[key] = sorted(a[key] + [list(v) for v in value])[:max_samples]
-    else:
-      a[key] += value
-  return a
-
-
-class _MergeStatsFn(beam.CombineFn):
-  """Small dict accumulators: a few numbers per split pair, a feature list per split and a few sample locations."""
-
-  def __init__(self, max_samples: int):
-    self._max_samples = max_samples
-
-  def create_accumulator(self) -> Dict[str, Any]:
-    return {}
-
-  def add_input(self, accumulator, element):
-    return merge_stats(accumulator, element, self._max_samples)
-
-  def merge_accumulators(self, accumulators):
-    merged: Dict[str, Any] = {}
-    for accumulator in accumulators:
-      merge_stats(merged, accumulator, self._max_samples)
-    return merged
-
-  def extract_output(self, accumulator):
-    return accumulator
-
-
-# --- Hashing (one element per batch) ------------------------------------------------------------------------------
-
-
-class _HashFileFn(beam.DoFn):
-  """Reads one TFRecord file and emits, per batch, the compact arrays of every hash kind plus per-split counters."""
-
-  def __init__(self, plan: _Plan):
-    self._plan = plan
-
-  def process(self, file_id: int) -> Iterable[Any]:
-    plan = self._plan
-    split_id, path = plan.files[file_id]
-    split = plan.splits[split_id]
-    for start, batch in records.iter_record_batches(path, plan.batch_size):
-      n = batch.num_rows
-      features = hashing.selected_features(batch, plan.exclude)
-      part = {'split': split_id, 'file': np.full(n, file_id, dtype=np.uint32),
-              'index': np.arange(start, start + n, dtype=np.int64),
-              EXACT: hashing.hash_batch(batch, features)}
-      counters = {'examples': {split: n}, 'features': {split: {'features': list(batch.schema.names)}}}
-      if plan.label_key:
-        label, present = hashing.hash_single_feature(batch, plan.label_key)
-        part['label'] = np.where(present, label[:, 0], _NO_LABEL)
-        counters['label_present'] = {split: int(present.sum())}
-      else:
-        part['label'] = np.zeros(n, dtype=np.uint64)
-      if plan.near:
-        near = near_features.near_batch(batch, features, plan.near, probe=split_id > 0)
-        bands, payloads = near_duplicates.batch_outputs(split_id, part['file'], part['index'], part[EXACT],
-                                                        part['label'], near, plan.num_shards)
-        for item in bands:
-          yield beam.pvalue.TaggedOutput(_NEAR_BANDS, item)
-        for item in payloads:
-          yield beam.pvalue.TaggedOutput(_NEAR_TRAIN if split_id == 0 else _NEAR_EVAL, item)
-      if plan.group_key:
-        group, present = hashing.hash_single_feature(batch, plan.group_key)
-        part[GROUP] = group
-        part['group_present'] = present
-        counters['group_present'] = {split: int(present.sum())}
-      yield beam.pvalue.TaggedOutput(_STATS, counters)
-      yield part
-
-
-class _ShardFn(beam.DoFn):
-  """Cuts one batch's arrays into per-shard pieces keyed (kind, shard): a few large elements per batch."""
-
-  def __init__(self, plan: _Plan):
-    self._plan = plan
-
-  def process(self, part: Mapping[str, Any]) -> Iterable[Tuple[Tuple[str, int], Tuple]]:
-    for kind in self._plan.hash_kinds:
-      keep = part['group_present'] if kind == GROUP else slice(None)
-      hashes = part[kind][keep]
-      columns = (hashes, part['label'][keep], part['file'][keep], part['index'][keep])
-      shard = (hashes[:, 1] % np.uint64(self._plan.num_shards)).astype(np.int64)
-      order = np.argsort(shard, kind='stable')
-      bounds = np.searchsorted(shard[order], np.arange(self._plan.num_shards + 1))
-      for s in range(self._plan.num_shards):
-        if bounds[s] == bounds[s + 1]:
-          continue
-        rows = order[bounds[s]:bounds[s + 1]]
-        yield (kind, s), (part['split'],) + tuple(c[rows] for c in columns)
-
-
-def join_shard(kind: str, pieces: Iterable[Tuple], plan: _Plan) -> Tuple[Dict[str, Any], List[str]]:
-  """Counts one shard's duplicates with numpy. Returns (counters, duplicate-list lines)."""
-  pieces = list(pieces)
-  split = np.concatenate([np.full(len(p[1]), p[0], dtype=np.int64) for p in pieces])
-  hashes = np.concatenate([p[1] for p in pieces])
-  label = np.concatenate([p[2] for p in pieces])
-  file_id = np.concatenate([p[3] for p in pieces]).astype(np.int64)
-  index = np.concatenate([p[4] for p in pieces])
-  order = np.lexsort((index, file_id, split, hashes[:, 1], hashes[:, 0]))
-  split, hashes, label, file_id, index = split[order], hashes[order], label[order], file_id[order], index[order]
-  starts = np.ones(len(split), dtype=bool)
-  starts[1:] = (hashes[1:, 0] != hashes[:-1, 0]) | (hashes[1:, 1] != hashes[:-1, 1])
-  group = np.cumsum(starts) - 1
-  num_groups = int(group[-1]) + 1
-  num_splits = len(plan.splits)
-  counts = np.bincount(group * num_splits + split, minlength=num_groups * num_splits).reshape(num_groups, num_splits)
-
-  counters: Dict[str, Any] = {kind: {'cross': {}, 'within': {}}}
-  if kind == EXACT:
-    for s, name in enumerate(plan.splits):
-      column = counts[:, s]
-      counters[kind]['within'][name] = {'duplicate_examples': int(column.sum() - np.count_nonzero(column)),
-                                        'duplicate_groups': int(np.count_nonzero(column > 1))}
-
-  is_train = split == 0
-  train_rows = np.flatnonzero(is_train)
-  first_train = np.full(num_groups, -1, dtype=np.int64)
-  label_min = np.full(num_groups, np.iinfo(np.uint64).max, dtype=np.uint64)
-  label_max = np.zeros(num_groups, dtype=np.uint64)
-  if len(train_rows):
-    first_train[group[train_rows[::-1]]] = train_rows[::-1]  # Last write wins: the first train row of each group.
-    np.minimum.at(label_min, group[train_rows], label[train_rows])
-    np.maximum.at(label_max, group[train_rows], label[train_rows])
-  in_train = counts[:, 0] > 0
-  for s in range(1, num_splits):
-    shared = in_train & (counts[:, s] > 0)
-    rows = np.flatnonzero((split == s) & shared[group])
-    conflicts = (label_min[group[rows]] != label_max[group[rows]]) | (label[rows] != label_min[group[rows]])
-    ordered = rows[np.lexsort((index[rows], file_id[rows]))][:plan.max_samples]
-    samples = []
-    for row in ordered:
-      g, t = group[row], first_train[group[row]]
-      samples.append([int(file_id[row]), int(index[row]), int(file_id[t]), int(index[t]), hashing.hex_digest(hashes[row]),
-                      int(counts[g, s]), int(counts[g, 0]), bool(conflicts[np.searchsorted(rows, row)]) if kind != GROUP else False])
-    counters[kind]['cross'][plan.splits[s]] = {
-        'duplicate_examples': int(len(rows)), 'unique_duplicates': int(np.count_nonzero(shared)),
-        'train_examples': int(counts[shared, 0].sum()),
-        'label_conflicts': int(np.count_nonzero(conflicts)) if kind != GROUP and plan.label_key else 0,
-        'samples': samples}
-
-  lines: List[str] = []
-  if kind != GROUP:
-    listed = np.flatnonzero(counts.sum(axis=1)[group] > 1)
-    lines = [f'{kind}\t{hashing.hex_digest(hashes[r])}\t{report.tsv_field(plan.splits[split[r]])}\t'
-             f'{report.tsv_field(plan.files[file_id[r]][1])}\t{int(index[r])}{_EXACT_LINE_PADDING}' for r in listed]
-  return counters, lines
-
-
-class _JoinShardFn(beam.DoFn):
-
-  def __init__(self, plan: _Plan):
-    self._plan = plan
-
-  def process(self, element) -> Iterable[Any]:
-    (kind, _), pieces = element
-    counters, lines = join_shard(kind, pieces, self._plan)
-    yield beam.pvalue.TaggedOutput(_STATS, counters)
-    if lines:
-      yield '\n'.join(lines)
-
-
-class _BucketPairsFn(beam.DoFn):
-  """One band shard: distinct cross-split pairs sharing a bucket, sharded by their train example."""
-
-  def __init__(self, plan: _Plan):
-    self._plan = plan
-
-  def process(self, element) -> Iterable[Any]:
-    _, pieces = element
-    pairs, counters = near_duplicates.bucket_pairs(pieces, self._plan.near.max_bucket_pairs)
-    yield beam.pvalue.TaggedOutput(_STATS, {NEAR: {'buckets': counters}})
-    for shard, rows in near_duplicates.split_by_shard(near_duplicates.id_shard(pairs[:, 0], self._plan.num_shards),
-                                                      self._plan.num_shards):
-      yield shard, pairs[rows]
-
-
-class _AttachTrainFn(beam.DoFn):
-
-  def __init__(self, plan: _Plan):
-    self._plan = plan
-
-  def process(self, element) -> Iterable[Any]:
-    _, grouped = element
-    yield from near_duplicates.attach_train(grouped['pairs'], grouped['payload'], self._plan.num_shards)
-
-
-class _VerifyFn(beam.DoFn):
-  """One eval shard: every candidate pair verified, the best per eval example counted and listed."""
-
-  def __init__(self, plan: _Plan):
-    self._plan = plan
-
-  def process(self, element) -> Iterable[Any]:
-    _, grouped = element
-    plan = self._plan
-    counters, best = near_duplicates.verify_eval_shard(grouped['pairs'], grouped['payload'], plan.near)
-    counted, lines = near_duplicates.count_best(best, plan.splits, plan.files, plan.max_samples, plan.near)
-    yield beam.pvalue.TaggedOutput(_STATS, {NEAR: {'buckets': counters, **counted}})
-    if lines:
-      yield '\n'.join(lines)
-
-
-def _near_join(bands: Sequence[beam.PCollection], train: Sequence[beam.PCollection],
-               evals: Sequence[beam.PCollection], plan: _Plan) -> Tuple[beam.PCollection, beam.PCollection]:
-  """Band shards -> pairs -> with train payloads -> with eval payloads, verified; returns (tsv lines, counters)."""
-  pairs = (bands
-           | 'FlattenNearBands' >> beam.Flatten()
-           | 'GroupByBand' >> beam.GroupByKey()
-           | 'BucketPairs' >> beam.ParDo(_BucketPairsFn(plan)).with_outputs(_STATS, main='pairs'))
-  with_train = ({'pairs': pairs.pairs, 'payload': train | 'FlattenNearTrain' >> beam.Flatten()}
-                | 'JoinTrainExamples' >> beam.CoGroupByKey()
-                | 'AttachTrain' >> beam.ParDo(_AttachTrainFn(plan)))
-  verified = ({'pairs': with_train, 'payload': evals | 'FlattenNearEval' >> beam.Flatten()}
-              | 'JoinEvalExamples' >> beam.CoGroupByKey()
-              | 'Verify' >> beam.ParDo(_VerifyFn(plan)).with_outputs(_STATS, main='lines'))
-  counters = (pairs[_STATS], verified[_STATS]) | 'FlattenNearStats' >> beam.Flatten()
-  return verified.lines, counters
 
 
 # --- Driver side ----------------------------------------------------------------------------------------------------
@@ -353,45 +83,6 @@ def make_plan(examples: Mapping[str, str], train_split: str, eval_splits: Sequen
       max_bucket_pairs=config.near_max_bucket_pairs) if config.near_duplicates else None
   return _Plan(splits=splits, files=tuple(files), exclude=exclude, label_key=label_key, group_key=config.group_key,
                near=near, num_shards=config.num_shards or _auto_shards(files), max_samples=int(config.max_samples))
-
-
-def build_pipeline(pipeline: beam.Pipeline, plan: _Plan, output_dir: str) -> None:
-  """Adds the leakage steps to `pipeline`; results land in output_dir (stats JSON and the duplicate list)."""
-  parts, counters, near_bands, near_train, near_eval = [], [], [], [], []
-  for split_id, split in enumerate(plan.splits):
-    file_ids = [i for i, (s, _) in enumerate(plan.files) if s == split_id]
-    hashed = (pipeline
-              | f'Files[{split}]' >> beam.Create(file_ids)
-              | f'Hash[{split}]' >> beam.ParDo(_HashFileFn(plan)).with_outputs(_STATS, _NEAR_BANDS, _NEAR_TRAIN,
-                                                                              _NEAR_EVAL, main='parts'))
-    parts.append(hashed.parts)
-    counters.append(hashed[_STATS])
-    near_bands.append(hashed[_NEAR_BANDS])
-    (near_train if split_id == 0 else near_eval).append(hashed[_NEAR_TRAIN if split_id == 0 else _NEAR_EVAL])
-  joined = (parts
-            | 'FlattenParts' >> beam.Flatten()
-            | 'Shard' >> beam.ParDo(_ShardFn(plan))
-            | 'GroupByShard' >> beam.GroupByKey()
-            | 'Join' >> beam.ParDo(_JoinShardFn(plan)).with_outputs(_STATS, main='lines'))
-  lines = [joined.lines]
-  if plan.near:
-    near_lines, near_counters = _near_join(near_bands, near_train, near_eval, plan)
-    lines.append(near_lines)
-    counters.append(near_counters)
-  _ = (lines
-       | 'FlattenLines' >> beam.Flatten()
-       | 'WriteDuplicates' >> beam.io.WriteToText(os.path.join(output_dir, DUPLICATES_FILE), shard_name_template='',
-                                                  header=DUPLICATES_HEADER))
-  _ = ((*counters, joined[_STATS])
-       | 'FlattenStats' >> beam.Flatten()
-       | 'MergeStats' >> beam.CombineGlobally(_MergeStatsFn(plan.max_samples))
-       | 'StatsToJson' >> beam.Map(lambda s: json.dumps(s, sort_keys=True))
-       | 'WriteStats' >> beam.io.WriteToText(os.path.join(output_dir, STATS_FILE), shard_name_template=''))
-
-
-def _read_stats(output_dir: str) -> Dict[str, Any]:
-  with fileio.open(os.path.join(output_dir, STATS_FILE), 'r') as f:
-    return json.loads(f.read())
 
 
 def _shown_value(value: Any) -> Any:
@@ -446,19 +137,19 @@ def _severity(fraction: float, config: LeakageConfig) -> Optional[str]:
   return None
 
 
-def _hashed_features(stats: Mapping[str, Any], plan: _Plan) -> Dict[str, List[str]]:
-  return {split: [f for f in stats['features'][split]['features'] if f not in plan.exclude] for split in plan.splits}
+def _hashed_features(counts: LeakageCounts, plan: _Plan) -> Dict[str, List[str]]:
+  return {split: [f for f in counts.features.get(split, ()) if f not in plan.exclude] for split in plan.splits}
 
 
-def _check_inputs_seen(stats: Mapping[str, Any], plan: _Plan, config: LeakageConfig) -> None:
+def _check_inputs_seen(counts: LeakageCounts, plan: _Plan, config: LeakageConfig) -> None:
   """Fail closed: an empty split, nothing to hash, a misspelled excluded feature or an absent group key."""
   seen = set()
   for split_id, split in enumerate(plan.splits):
-    if not stats.get('examples', {}).get(split):
+    if not counts.examples.get(split):
       files = ', '.join(path for s, path in plan.files if s == split_id)
       raise ValueError(f'Leakage check: split {split!r} has no examples ({files}).')
-    seen |= set(stats['features'][split]['features'])
-    if not _hashed_features(stats, plan)[split]:
+    seen |= set(counts.features.get(split, ()))
+    if not _hashed_features(counts, plan)[split]:
       raise ValueError(f'Leakage check: split {split!r} has no feature left to hash after excluding '
                        f'{", ".join(plan.exclude)}.')
   unknown = [name for name in config.exclude_features if name not in seen]
@@ -467,7 +158,7 @@ def _check_inputs_seen(stats: Mapping[str, Any], plan: _Plan, config: LeakageCon
                      'example has (misspelled?): the content hash would silently include what was meant to be '
                      f'excluded. Features: {", ".join(sorted(seen))}.')
   if plan.group_key:
-    absent = [s for s in plan.splits if not stats.get('group_present', {}).get(s)]
+    absent = [s for s in plan.splits if not counts.group_present.get(s)]
     if absent:
       raise ValueError(f'Leakage check: group_key {plan.group_key!r} is absent from every example of split(s) '
                        f'{", ".join(absent)}. Features: {", ".join(sorted(seen))}.')
@@ -512,39 +203,36 @@ def _near_samples(raw: Sequence[Sequence[Any]], plan: _Plan, values: Mapping[Tup
   return samples
 
 
-def _near_result(stats: Mapping[str, Any], plan: _Plan, eval_split: str,
+def _near_result(counts: LeakageCounts, plan: _Plan, eval_split: str,
                  values: Mapping[Tuple[str, int], Any]) -> Dict[str, Any]:
-  pair = stats.get(NEAR, {}).get('cross', {}).get(eval_split, {})
-  found = int(pair.get('duplicate_examples', 0))
-  return {'splits': [plan.splits[0], eval_split], 'duplicate_examples': found,
-          'near_only_examples': int(pair.get('near_only_examples', 0)),
-          'fraction_of_b': _fraction(found, int(stats['examples'][eval_split])),
-          'label_conflicts': int(pair.get('label_conflicts', 0)),
-          'samples': _near_samples(pair.get('samples', []), plan, values)}
+  pair = counts.pair(NEAR, eval_split)
+  return {'splits': [plan.splits[0], eval_split], 'duplicate_examples': pair.duplicate_examples,
+          'near_only_examples': pair.near_only_examples,
+          'fraction_of_b': _fraction(pair.duplicate_examples, counts.examples[eval_split]),
+          'label_conflicts': pair.label_conflicts, 'samples': _near_samples(pair.samples, plan, values)}
 
 
-def _sample_locations(stats: Mapping[str, Any], plan: _Plan) -> List[Tuple[str, int]]:
+def _sample_locations(counts: LeakageCounts, plan: _Plan) -> List[Tuple[str, int]]:
   locations = []
   for kind in plan.kinds:
-    for pair in stats.get(kind, {}).get('cross', {}).values():
-      for eval_file, eval_index, train_file, train_index, *_ in pair.get('samples', []):
+    for pair in (counts.pair(kind, split) for split in plan.splits[1:]):
+      for eval_file, eval_index, train_file, train_index, *_ in pair.samples:
         locations.append((plan.files[eval_file][1], eval_index))
         if kind == NEAR:
           locations.append((plan.files[train_file][1], train_index))
   return locations
 
 
-def _pair_result(kind: str, stats: Mapping[str, Any], plan: _Plan, eval_split: str,
+def _pair_result(kind: str, counts: LeakageCounts, plan: _Plan, eval_split: str,
                  values: Mapping[Tuple[str, int], Any]) -> Dict[str, Any]:
-  pair = stats.get(kind, {}).get('cross', {}).get(eval_split, {})
-  total = int(stats['examples'][eval_split])
-  duplicates = int(pair.get('duplicate_examples', 0))
+  pair = counts.pair(kind, eval_split)
+  duplicates = pair.duplicate_examples
   result = {'splits': [plan.splits[0], eval_split], 'duplicate_examples': duplicates,
-            'unique_duplicates': int(pair.get('unique_duplicates', 0)), 'fraction_of_b': _fraction(duplicates, total),
-            'examples_in_a_involved': int(pair.get('train_examples', 0)),
-            'samples': _samples(kind, pair.get('samples', []), plan, values)}
+            'unique_duplicates': pair.unique_duplicates,
+            'fraction_of_b': _fraction(duplicates, counts.examples[eval_split]),
+            'examples_in_a_involved': pair.train_examples, 'samples': _samples(kind, pair.samples, plan, values)}
   if kind != GROUP:
-    result['label_conflicts'] = int(pair.get('label_conflicts', 0))
+    result['label_conflicts'] = pair.label_conflicts
   return result
 
 
@@ -594,28 +282,28 @@ def _findings(result: Mapping[str, Any], config: LeakageConfig, plan: _Plan) -> 
   return findings
 
 
-def summarize(stats: Mapping[str, Any], plan: _Plan, config: LeakageConfig, output_dir: str) -> Dict[str, Any]:
-  """The check's result from the merged counters (plus a few re-read sample records)."""
-  _check_inputs_seen(stats, plan, config)
-  values = read_examples_at(_sample_locations(stats, plan))
+def summarize(counts: LeakageCounts, plan: _Plan, config: LeakageConfig, output_dir: str) -> Dict[str, Any]:
+  """The check's result from the merged counts (plus a few re-read sample records)."""
+  _check_inputs_seen(counts, plan, config)
+  values = read_examples_at(_sample_locations(counts, plan))
   evals = plan.splits[1:]
-  cross = [_pair_result(EXACT, stats, plan, b, values) for b in evals]
-  within = {s: int(stats.get(EXACT, {}).get('within', {}).get(s, {}).get('duplicate_examples', 0))
-            for s in plan.splits}
+  cross = [_pair_result(EXACT, counts, plan, b, values) for b in evals]
+  within = {s: counts.within[s].duplicate_examples if s in counts.within else 0 for s in plan.splits}
   result: Dict[str, Any] = {
       'cross_split': cross, 'within_split': within,
-      'examples': {s: int(stats['examples'][s]) for s in plan.splits},
-      'hashed_features': _hashed_features(stats, plan), 'excluded_features': list(plan.exclude),
-      'features_seen': {s: sorted(stats['features'][s]['features']) for s in plan.splits},
+      'examples': {s: counts.examples[s] for s in plan.splits},
+      'hashed_features': _hashed_features(counts, plan), 'excluded_features': list(plan.exclude),
+      'features_seen': {s: sorted(counts.features[s]) for s in plan.splits},
       'duplicates_file': os.path.join(output_dir, DUPLICATES_FILE),
       'hash': '128-bit canonical content hash (two 64-bit lanes) of the hashed features',
   }
   if plan.near:
-    result['near_duplicates'] = [_near_result(stats, plan, b, values) for b in evals]
+    result['near_duplicates'] = [_near_result(counts, plan, b, values) for b in evals]
     result['near_settings'] = plan.near.describe()
-    result['near_buckets'] = {k: int(v) for k, v in sorted(stats.get(NEAR, {}).get('buckets', {}).items())}
+    buckets = counts.near_buckets or leakage_beam.NearBucketCounts()
+    result['near_buckets'] = dict(sorted(dataclasses.asdict(buckets).items()))
   if plan.group_key:
-    groups = [_pair_result(GROUP, stats, plan, b, values) for b in evals]
+    groups = [_pair_result(GROUP, counts, plan, b, values) for b in evals]
     for pair in groups:
       pair['shared_groups'] = pair.pop('unique_duplicates')
     result['group_leakage'] = groups
@@ -643,11 +331,11 @@ def check_leakage(examples: Mapping[str, str], train_split: str, eval_splits: Se
   Raises:
     ValueError naming the split, file or feature when the check cannot really run.
   """
+  from tfx_preflight import read_pass  # The read pass feeds leakage_beam's transform: imported when used.
   plan = make_plan(examples, train_split, eval_splits, config, label_key)
-  fileio.makedirs(output_dir)
-  with make_pipeline() as pipeline:
-    build_pipeline(pipeline, plan, output_dir)
-  return summarize(_read_stats(output_dir), plan, config, output_dir)
+  request = read_pass.PassRequest(examples=examples, splits=plan.splits,
+                                  leakage=read_pass.LeakagePart(plan, output_dir))
+  return summarize(read_pass.run_pass(request, make_pipeline).leakage, plan, config, output_dir)
 
 
 def _sample_rows(pair: Mapping[str, Any], kind: str) -> str:

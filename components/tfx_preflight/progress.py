@@ -1,4 +1,4 @@
-"""What the CLI prints while it works: one line per stage (statistics, skew, leakage, loss probe) with its counts and
+"""What the CLI prints while it works: one line per stage (read, skew, leakage, loss probe) with its counts and
 elapsed time, and nothing from the libraries underneath unless -v.
 
 Stages report through `stage(name)`; the CLI turns on plain lines on stderr with `enable()`. On a terminal the line
@@ -71,6 +71,9 @@ def describe(result: Any) -> str:
   """The counts worth a progress line, from a check's result dict or statistics by split."""
   if not isinstance(result, Mapping) or not result:
     return 'done'
+  if 'examples_read' in result:  # The read pass (read_pass.py): what it read once, for what.
+    counts = ', '.join(f'{split} {int(n):,}' for split, n in result['examples_read'].items())
+    return f'{counts} examples read once for {", ".join(result.get("read_for", []))}'
   if 'status' not in result:  # Statistics by split.
     return _examples(result)
   if result['status'] == 'skipped':

@@ -17,7 +17,7 @@ from tensorflow_metadata.proto.v0 import schema_pb2, statistics_pb2
 from tfx.utils import io_utils
 
 from tfx_preflight import constants, data, html_report, label_proxy, leakage, loss, progress, report, report_dir, skew
-from tfx_preflight import statistics as statistics_lib
+from tfx_preflight import read_pass as read_pass
 from tfx_preflight.config import ConfigError, PreflightConfig, resolve_splits
 
 StatisticsBySplit = Dict[str, statistics_pb2.DatasetFeatureStatisticsList]
@@ -141,35 +141,73 @@ def _skew(config: PreflightConfig, statistics: Optional[StatisticsBySplit], trai
   return stage.result
 
 
-def _leakage(config: PreflightConfig, examples: Mapping[str, str], train: str, evals: Sequence[str],
-             make_pipeline: Callable[[], beam.Pipeline], output_dir: str) -> Dict[str, Any]:
-  if config.leakage.mode == 'off':
+def _runs_label_proxy(config: PreflightConfig) -> bool:
+  return config.label_proxy.mode != 'off' and bool(config.label_key)
+
+
+def _pass_request(config: PreflightConfig, inputs: PreflightInputs, examples: Mapping[str, str], train: str,
+                  evals: Sequence[str], compute_statistics: bool, output_dir: str) -> read_pass.PassRequest:
+  """What the one read of every split feeds: statistics (when needed and not supplied), leakage, label proxy."""
+  leakage_part = label_proxy_part = None
+  if config.leakage.mode != 'off':
+    plan = leakage.make_plan(examples, train, evals, config.with_exclusions('leakage'), config.label_key)
+    leakage_part = read_pass.LeakagePart(plan, os.path.join(output_dir, 'leakage'))
+  if _runs_label_proxy(config):
+    options = label_proxy.count_options(config.with_exclusions('label_proxy'), config.label_key)
+    label_proxy_part = read_pass.LabelProxyPart(options, os.path.join(output_dir, 'label_proxy'))
+  return read_pass.PassRequest(
+      examples=examples, splits=(train, *evals), schema=inputs.schema, leakage=leakage_part,
+      label_proxy=label_proxy_part,
+      statistics_dir=os.path.join(output_dir, constants.STATISTICS_DIR) if compute_statistics else None)
+
+
+def _read(request: read_pass.PassRequest, examples: Mapping[str, str],
+          make_pipeline: Callable[[], beam.Pipeline]) -> read_pass.PassOutputs:
+  """The one Beam pass over every split (one progress line: what it fed and how many examples it read)."""
+  if request.empty:
+    return read_pass.PassOutputs()
+  logging.info('Preflight: reading splits %s once for %s', ', '.join(request.splits), ', '.join(request.consumers()))
+  with _naming_unreadable_file(examples), progress.stage('read') as stage:
+    outputs = read_pass.run_pass(request, make_pipeline)
+    stage.result = {'examples_read': read_pass.examples_read(outputs, request.splits),
+                    'read_for': list(request.consumers())}
+  return outputs
+
+
+def _leakage(config: PreflightConfig, request: read_pass.PassRequest, outputs: read_pass.PassOutputs
+             ) -> Dict[str, Any]:
+  if request.leakage is None:
     return report.skipped('leakage.mode is off')
   logging.info('Preflight: leakage check')
-  with _naming_unreadable_file(examples), progress.stage('leakage') as stage:
-    stage.result = leakage.check_leakage(examples, train, evals, config.with_exclusions('leakage'), make_pipeline,
-                                         os.path.join(output_dir, 'leakage'), config.label_key)
+  with progress.stage('leakage') as stage:
+    stage.result = leakage.summarize(outputs.leakage, request.leakage.plan, config.with_exclusions('leakage'),
+                                     request.leakage.output_dir)
   return stage.result
 
 
-def _label_proxy(config: PreflightConfig, examples: Mapping[str, str], train: str, evals: Sequence[str],
-                 make_pipeline: Callable[[], beam.Pipeline], output_dir: str) -> Dict[str, Any]:
-  """Its own Beam pass for now (the leakage pass decodes the same batches; see label_proxy's docstring)."""
+def _label_proxy(config: PreflightConfig, request: read_pass.PassRequest, outputs: read_pass.PassOutputs,
+                 train: str, evals: Sequence[str]) -> Dict[str, Any]:
+  """From the counts the read pass made of the same batches as the other checks."""
   if config.label_proxy.mode == 'off':
     return report.skipped('label_proxy.mode is off')
   if not config.label_key:
     return report.skipped('no label_key: nothing to predict')
   logging.info('Preflight: label-proxy check')
-  with _naming_unreadable_file(examples), progress.stage('label proxy') as stage:
-    stage.result = label_proxy.check_label_proxy(examples, train, evals, config.with_exclusions('label_proxy'),
-                                                 make_pipeline, os.path.join(output_dir, 'label_proxy'),
-                                                 config.label_key)
+  with progress.stage('label proxy') as stage:
+    counts = outputs.label_proxy
+    stage.result = label_proxy.summarize(counts[train], {split: counts[split] for split in evals}, train,
+                                         config.with_exclusions('label_proxy'), config.label_key)
   return stage.result
 
 
 def run_checks(inputs: PreflightInputs, config: PreflightConfig, make_pipeline: Callable[[], beam.Pipeline],
                output_dir: str) -> Dict[str, Any]:
-  """Runs every enabled check and returns the report (not yet written). Bad inputs raise with a clear message."""
+  """Runs every enabled check and returns the report (not yet written). Bad inputs raise with a clear message.
+
+  Every split is read once (read_pass.py): statistics when needed and not supplied, leakage hashes and label-proxy
+  counts come from the same decoded batches. The loss probe needs the statistics (its inferred schema) to start: when
+  they are computed, it starts after the pass, otherwise before it, overlapping the pass on another core.
+  """
   train, evals = resolve_splits(config, tuple(inputs.examples))
   used = (train, *evals)
   examples = {s: inputs.examples[s] for s in used}
@@ -179,24 +217,27 @@ def run_checks(inputs: PreflightInputs, config: PreflightConfig, make_pipeline: 
     if mixed is not None:
       raise mixed
   statistics = inputs.statistics
-  if statistics is None and _needs_statistics(config, inputs):
-    logging.info('Preflight: computing statistics of splits %s with TFDV', ', '.join(used))
-    with _naming_unreadable_file(examples), progress.stage('statistics') as stage:
-      statistics = stage.result = statistics_lib.generate_statistics(
-          examples, make_pipeline, os.path.join(output_dir, constants.STATISTICS_DIR), inputs.schema)
-  elif statistics is not None:
+  compute_statistics = statistics is None and _needs_statistics(config, inputs)
+  if statistics is not None:
     missing = [s for s in used if s not in statistics]
     if missing:
       raise ValueError(f'The statistics have no split(s) {", ".join(missing)}; they have: '
                        f'{", ".join(sorted(statistics))}.')
+  request = _pass_request(config, inputs, examples, train, evals, compute_statistics, output_dir)
+  outputs = None
+  if compute_statistics:
+    outputs = _read(request, examples, make_pipeline)
+    statistics = outputs.statistics
   if statistics is not None:
     _check_keys_present(config, statistics, used)
 
   loss_check = _start_loss_check(inputs, config, examples, train, evals, statistics, output_dir)
   with loss_check or contextlib.nullcontext():  # An error in another check stops the probe.
+    if outputs is None:
+      outputs = _read(request, examples, make_pipeline)
     checks = {'skew': _skew(config, statistics, train, evals, inputs),
-              'leakage': _leakage(config, examples, train, evals, make_pipeline, output_dir),
-              'label_proxy': _label_proxy(config, examples, train, evals, make_pipeline, output_dir)}
+              'leakage': _leakage(config, request, outputs),
+              'label_proxy': _label_proxy(config, request, outputs, train, evals)}
     if statistics is None and checks['leakage'].get('features_seen'):  # No statistics: the hashing saw the names.
       check_names(config, checks['leakage']['features_seen'])
     if inputs.csv_locations and checks['leakage'].get('status') != 'skipped':

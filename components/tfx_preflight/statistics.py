@@ -31,10 +31,39 @@ def statistics_path(output_dir: str, split: str) -> str:
   return os.path.join(output_dir, f'Split-{split}', STATS_FILE_NAME)
 
 
+def stats_options(schema: Optional[schema_pb2.Schema] = None):
+  """StatisticsGen's options: with a schema, categorical ints get categorical statistics."""
+  tfdv_module = tfdv()
+  return tfdv_module.StatsOptions(schema=schema) if schema is not None else tfdv_module.StatsOptions()
+
+
+class WriteSplitStatistics(beam.PTransform):
+  """RecordBatches of one split -> TFDV statistics written to `statistics_path(output_dir, split)` (the read pass's
+  statistics branch: the batches are decoded once for every check, read_pass.py)."""
+
+  def __init__(self, output_dir: str, split: str, schema: Optional[schema_pb2.Schema] = None):
+    super().__init__()
+    self._path, self._schema = statistics_path(output_dir, split), schema
+
+  def expand(self, batches: beam.PCollection) -> beam.pvalue.PDone:
+    tfdv_module = tfdv()
+    return (batches
+            | 'GenerateStatistics' >> tfdv_module.GenerateStatistics(stats_options(self._schema))
+            | 'WriteStatistics' >> tfdv_module.WriteStatisticsToBinaryFile(self._path))
+
+
+def load_statistics(output_dir: str, splits: Sequence[str]) -> Dict[str, statistics_pb2.DatasetFeatureStatisticsList]:
+  """What `generate_statistics` or `WriteSplitStatistics` wrote, by split."""
+  return {split: tfdv().load_stats_binary(statistics_path(output_dir, split)) for split in sorted(splits)}
+
+
 def generate_statistics(examples: Mapping[str, str], make_pipeline: Callable[[], beam.Pipeline], output_dir: str,
                         schema: Optional[schema_pb2.Schema] = None
                         ) -> Dict[str, statistics_pb2.DatasetFeatureStatisticsList]:
   """Computes TFDV statistics of every split in ONE Beam pipeline, as StatisticsGen would, and loads them back.
+
+  The checks get theirs from the read pass (read_pass.py, statistics from the batches the other checks use); this
+  stand-alone job is TFDV's own read (TFXIO batching), kept for callers that want statistics alone (the benchmark).
 
   Args:
     examples: split name -> file pattern of tf.Example TFRecords (gzip detected from the bytes).
@@ -44,7 +73,7 @@ def generate_statistics(examples: Mapping[str, str], make_pipeline: Callable[[],
   """
   from tfx_bsl.public import tfxio  # With TFDV: heavy import.
   tfdv_module = tfdv()
-  options = tfdv_module.StatsOptions(schema=schema) if schema is not None else tfdv_module.StatsOptions()
+  options = stats_options(schema)
   files = {split: data.matching_files(pattern, f'split {split!r}') for split, pattern in examples.items()}
   with make_pipeline() as pipeline:
     for split in sorted(examples):
@@ -54,7 +83,7 @@ def generate_statistics(examples: Mapping[str, str], make_pipeline: Callable[[],
            | f'ToRecordBatches[{split}]' >> source.BeamSource()
            | f'GenerateStatistics[{split}]' >> tfdv_module.GenerateStatistics(options)
            | f'WriteStatistics[{split}]' >> tfdv_module.WriteStatisticsToBinaryFile(statistics_path(output_dir, split)))
-  return {split: tfdv_module.load_stats_binary(statistics_path(output_dir, split)) for split in sorted(examples)}
+  return load_statistics(output_dir, examples)
 
 
 def load_artifact_statistics(statistics, splits: Sequence[str]

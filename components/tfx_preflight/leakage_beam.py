@@ -1,0 +1,482 @@
+"""The leakage check's Beam part: decoded, located RecordBatches in; typed counts and duplicate-list lines out.
+
+`LeakageHashes` takes one PCollection per split of (file id, index of the first record, RecordBatch), as the read pass
+(read_pass.py) decodes them once for every check:
+
+  Hash[split]: hash the whole batch with numpy (hashing.py) -> per batch, compact arrays (hash, split, label hash,
+  file, index) -> Shard: cut each batch's arrays by hash into num_shards pieces -> GroupByKey((kind, shard))
+  -> Join: per shard, sort by hash and count per split with numpy (`join_shard`) -> `LeakageCounts`, merged by
+  `LeakageCountsCombineFn` (CombineGlobally), and the duplicate list.
+  With near_duplicates, Hash[split] also emits LSH band keys and a verification payload per batch (near_features.py),
+  joined by band bucket, verified by real distance and counted per eval example in three shuffles (near_duplicates.py).
+
+The counts are a typed dataclass merged field by field; leakage.py turns them into findings (pure functions).
+
+No worker and not the driver ever holds all hashes: each shard holds 1/num_shards of them (about 40 bytes per example).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+from typing import Any, Dict, Iterable, List, Mapping, Optional, Sequence, Tuple
+
+import apache_beam as beam
+import numpy as np
+import pyarrow as pa
+from tfx.dsl.io import fileio
+
+from tfx_preflight import constants, hashing, near_duplicates, near_features, report
+
+EXACT = 'exact'
+NEAR = 'near'
+GROUP = 'group'
+
+DUPLICATES_FILE = constants.DUPLICATES_FILE
+STATS_FILE = constants.LEAKAGE_STATS_FILE
+DUPLICATES_HEADER = ('kind\thash\tsplit\tfile\trecord_index\tpair_split\tpair_file\tpair_record_index\tdistance\t'
+                     'threshold')
+_EXACT_LINE_PADDING = '\t' * 5
+_NO_LABEL = np.uint64(0)
+
+_COUNTS = 'counts'
+_NEAR_BANDS = 'near_bands'
+_NEAR_TRAIN = 'near_train'
+_NEAR_EVAL = 'near_eval'
+
+# (file id, index of the batch's first record in its file, decoded batch): what the read pass hands every check.
+LocatedBatch = Tuple[int, int, pa.RecordBatch]
+
+
+@dataclasses.dataclass(frozen=True)
+class Plan:
+  """Everything the Beam steps need; small and picklable."""
+  splits: Tuple[str, ...]  # index 0 is train.
+  files: Tuple[Tuple[int, str], ...]  # (split id, path) by file id.
+  exclude: Tuple[str, ...]
+  label_key: Optional[str]
+  group_key: Optional[str]
+  near: Optional[near_features.NearSettings]
+  num_shards: int
+  max_samples: int
+
+  @property
+  def kinds(self) -> Tuple[str, ...]:
+    return self.hash_kinds[:1] + ((NEAR,) if self.near else ()) + self.hash_kinds[1:]
+
+  @property
+  def hash_kinds(self) -> Tuple[str, ...]:
+    """Kinds joined by equal hashes (near-duplicates have their own join, near_duplicates.py)."""
+    return (EXACT,) + ((GROUP,) if self.group_key else ())
+
+
+# --- Typed counts, merged field by field -----------------------------------------------------------------------------
+
+
+def _merged_samples(a: Sequence[tuple], b: Sequence[tuple], max_samples: int) -> List[tuple]:
+  """The max_samples first samples by location (eval file, eval index lead every sample), whatever the merge order."""
+  return sorted([*a, *b])[:max_samples]
+
+
+def _add_ints(a: Dict[Any, int], b: Mapping[Any, int]) -> None:
+  for key, value in b.items():
+    a[key] = a.get(key, 0) + int(value)
+
+
+@dataclasses.dataclass
+class PairCounts:
+  """One kind (exact, near, group) between train and one eval split. Samples are tuples led by (eval file, eval
+  index, train file, train index); exact/group: then hash, copies in eval, copies in train, label conflict; near: then
+  distances (columns, vectors, text), not exact, label conflict, feature-group mask."""
+  duplicate_examples: int = 0
+  unique_duplicates: int = 0
+  train_examples: int = 0
+  label_conflicts: int = 0
+  near_only_examples: int = 0
+  samples: List[tuple] = dataclasses.field(default_factory=list)
+
+  def merge(self, other: PairCounts, max_samples: int) -> None:
+    self.duplicate_examples += other.duplicate_examples
+    self.unique_duplicates += other.unique_duplicates
+    self.train_examples += other.train_examples
+    self.label_conflicts += other.label_conflicts
+    self.near_only_examples += other.near_only_examples
+    self.samples = _merged_samples(self.samples, other.samples, max_samples)
+
+
+@dataclasses.dataclass
+class WithinCounts:
+  """Exact duplicates inside one split: repeated examples (beyond the first copy) and contents repeated."""
+  duplicate_examples: int = 0
+  duplicate_groups: int = 0
+
+  def merge(self, other: WithinCounts) -> None:
+    self.duplicate_examples += other.duplicate_examples
+    self.duplicate_groups += other.duplicate_groups
+
+
+@dataclasses.dataclass
+class NearBucketCounts:
+  """The near-duplicate join's work: band buckets shared across splits, skipped as too large, pairs verified."""
+  buckets_shared: int = 0
+  buckets_skipped: int = 0
+  pairs_skipped: int = 0
+  candidate_pairs: int = 0
+  verified_pairs: int = 0
+
+  def merge(self, other: NearBucketCounts) -> None:
+    for field in dataclasses.fields(self):
+      setattr(self, field.name, getattr(self, field.name) + getattr(other, field.name))
+
+
+@dataclasses.dataclass
+class LeakageCounts:
+  """Everything the interpretation needs, per split and split pair; the accumulator of `LeakageCountsCombineFn`."""
+  examples: Dict[str, int] = dataclasses.field(default_factory=dict)
+  features: Dict[str, Tuple[str, ...]] = dataclasses.field(default_factory=dict)  # sorted names seen per split.
+  label_present: Dict[str, int] = dataclasses.field(default_factory=dict)
+  group_present: Dict[str, int] = dataclasses.field(default_factory=dict)
+  cross: Dict[Tuple[str, str], PairCounts] = dataclasses.field(default_factory=dict)  # (kind, eval split).
+  within: Dict[str, WithinCounts] = dataclasses.field(default_factory=dict)  # exact duplicates per split.
+  near_buckets: Optional[NearBucketCounts] = None  # Set once the near-duplicate join counted anything.
+
+  def pair(self, kind: str, eval_split: str) -> PairCounts:
+    """The counts of (kind, eval split); empty when nothing was counted (no duplicate of that kind)."""
+    return self.cross.get((kind, eval_split)) or PairCounts()
+
+  def merge(self, other: LeakageCounts, max_samples: int) -> LeakageCounts:
+    """Adds `other` into self (other is not modified nor shared) and returns self."""
+    _add_ints(self.examples, other.examples)
+    _add_ints(self.label_present, other.label_present)
+    _add_ints(self.group_present, other.group_present)
+    for split, names in other.features.items():
+      self.features[split] = tuple(sorted(set(self.features.get(split, ())) | set(names)))
+    for key, counts in other.cross.items():
+      self.cross.setdefault(key, PairCounts()).merge(counts, max_samples)
+    for split, counts in other.within.items():
+      self.within.setdefault(split, WithinCounts()).merge(counts)
+    if other.near_buckets is not None:
+      if self.near_buckets is None:
+        self.near_buckets = NearBucketCounts()
+      self.near_buckets.merge(other.near_buckets)
+    return self
+
+  def to_jsonable(self) -> Dict[str, Any]:
+    return {'examples': self.examples, 'features': {s: list(f) for s, f in self.features.items()},
+            'label_present': self.label_present, 'group_present': self.group_present,
+            'cross': [[kind, split, {**dataclasses.asdict(c), 'samples': [list(s) for s in c.samples]}]
+                      for (kind, split), c in sorted(self.cross.items())],
+            'within': {s: dataclasses.asdict(c) for s, c in self.within.items()},
+            'near_buckets': dataclasses.asdict(self.near_buckets) if self.near_buckets is not None else None}
+
+  @staticmethod
+  def from_jsonable(value: Mapping[str, Any]) -> LeakageCounts:
+    cross = {}
+    for kind, split, counts in value['cross']:
+      cross[(kind, split)] = PairCounts(**{**counts, 'samples': [tuple(s) for s in counts['samples']]})
+    near = value.get('near_buckets')
+    return LeakageCounts(examples=dict(value['examples']),
+                         features={s: tuple(f) for s, f in value['features'].items()},
+                         label_present=dict(value['label_present']), group_present=dict(value['group_present']),
+                         cross=cross, within={s: WithinCounts(**c) for s, c in value['within'].items()},
+                         near_buckets=NearBucketCounts(**near) if near is not None else None)
+
+
+@beam.typehints.with_input_types(LeakageCounts)
+@beam.typehints.with_output_types(LeakageCounts)
+class LeakageCountsCombineFn(beam.CombineFn):
+  """Small typed accumulators: a few numbers per split pair, feature names per split and a few sample locations."""
+
+  def __init__(self, max_samples: int):
+    self._max_samples = max_samples
+
+  def create_accumulator(self) -> LeakageCounts:
+    return LeakageCounts()
+
+  def add_input(self, accumulator: LeakageCounts, element: LeakageCounts) -> LeakageCounts:
+    return accumulator.merge(element, self._max_samples)
+
+  def merge_accumulators(self, accumulators: Iterable[LeakageCounts]) -> LeakageCounts:
+    merged = LeakageCounts()
+    for accumulator in accumulators:
+      merged.merge(accumulator, self._max_samples)
+    return merged
+
+  def extract_output(self, accumulator: LeakageCounts) -> LeakageCounts:
+    return accumulator
+
+
+# --- Hashing (one element per batch) ------------------------------------------------------------------------------
+
+
+def _split_of(plan: Plan, file_id: int) -> int:
+  return plan.files[file_id][0]
+
+
+class _HashBatchFn(beam.DoFn):
+  """One decoded batch -> the compact arrays of every hash kind, its counts, and (near) band keys and payloads."""
+
+  def __init__(self, plan: Plan):
+    self._plan = plan
+
+  def process(self, located: LocatedBatch) -> Iterable[Any]:
+    plan = self._plan
+    file_id, start, batch = located
+    split_id = _split_of(plan, file_id)
+    split = plan.splits[split_id]
+    n = batch.num_rows
+    features = hashing.selected_features(batch, plan.exclude)
+    part = {'split': split_id, 'file': np.full(n, file_id, dtype=np.uint32),
+            'index': np.arange(start, start + n, dtype=np.int64), EXACT: hashing.hash_batch(batch, features)}
+    counts = LeakageCounts(examples={split: n}, features={split: tuple(sorted(batch.schema.names))})
+    if plan.label_key:
+      label, present = hashing.hash_single_feature(batch, plan.label_key)
+      part['label'] = np.where(present, label[:, 0], _NO_LABEL)
+      counts.label_present[split] = int(present.sum())
+    else:
+      part['label'] = np.zeros(n, dtype=np.uint64)
+    if plan.near:
+      near = near_features.near_batch(batch, features, plan.near, probe=split_id > 0)
+      bands, payloads = near_duplicates.batch_outputs(split_id, part['file'], part['index'], part[EXACT],
+                                                      part['label'], near, plan.num_shards)
+      for item in bands:
+        yield beam.pvalue.TaggedOutput(_NEAR_BANDS, item)
+      for item in payloads:
+        yield beam.pvalue.TaggedOutput(_NEAR_TRAIN if split_id == 0 else _NEAR_EVAL, item)
+    if plan.group_key:
+      group, present = hashing.hash_single_feature(batch, plan.group_key)
+      part[GROUP] = group
+      part['group_present'] = present
+      counts.group_present[split] = int(present.sum())
+    yield beam.pvalue.TaggedOutput(_COUNTS, counts)
+    yield part
+
+
+class _ShardFn(beam.DoFn):
+  """Cuts one batch's arrays into per-shard pieces keyed (kind, shard): a few large elements per batch."""
+
+  def __init__(self, plan: Plan):
+    self._plan = plan
+
+  def process(self, part: Mapping[str, Any]) -> Iterable[Tuple[Tuple[str, int], Tuple]]:
+    for kind in self._plan.hash_kinds:
+      keep = part['group_present'] if kind == GROUP else slice(None)
+      hashes = part[kind][keep]
+      columns = (hashes, part['label'][keep], part['file'][keep], part['index'][keep])
+      shard = (hashes[:, 1] % np.uint64(self._plan.num_shards)).astype(np.int64)
+      order = np.argsort(shard, kind='stable')
+      bounds = np.searchsorted(shard[order], np.arange(self._plan.num_shards + 1))
+      for s in range(self._plan.num_shards):
+        if bounds[s] == bounds[s + 1]:
+          continue
+        rows = order[bounds[s]:bounds[s + 1]]
+        yield (kind, s), (part['split'],) + tuple(c[rows] for c in columns)
+
+
+def join_shard(kind: str, pieces: Iterable[Tuple], plan: Plan) -> Tuple[LeakageCounts, List[str]]:
+  """Counts one shard's duplicates with numpy. Returns (counts, duplicate-list lines)."""
+  pieces = list(pieces)
+  split = np.concatenate([np.full(len(p[1]), p[0], dtype=np.int64) for p in pieces])
+  hashes = np.concatenate([p[1] for p in pieces])
+  label = np.concatenate([p[2] for p in pieces])
+  file_id = np.concatenate([p[3] for p in pieces]).astype(np.int64)
+  index = np.concatenate([p[4] for p in pieces])
+  order = np.lexsort((index, file_id, split, hashes[:, 1], hashes[:, 0]))
+  split, hashes, label, file_id, index = split[order], hashes[order], label[order], file_id[order], index[order]
+  starts = np.ones(len(split), dtype=bool)
+  starts[1:] = (hashes[1:, 0] != hashes[:-1, 0]) | (hashes[1:, 1] != hashes[:-1, 1])
+  group = np.cumsum(starts) - 1
+  num_groups = int(group[-1]) + 1
+  num_splits = len(plan.splits)
+  counts = np.bincount(group * num_splits + split, minlength=num_groups * num_splits).reshape(num_groups, num_splits)
+
+  result = LeakageCounts()
+  if kind == EXACT:
+    for s, name in enumerate(plan.splits):
+      column = counts[:, s]
+      result.within[name] = WithinCounts(duplicate_examples=int(column.sum() - np.count_nonzero(column)),
+                                         duplicate_groups=int(np.count_nonzero(column > 1)))
+
+  train_rows = np.flatnonzero(split == 0)
+  first_train = np.full(num_groups, -1, dtype=np.int64)
+  label_min = np.full(num_groups, np.iinfo(np.uint64).max, dtype=np.uint64)
+  label_max = np.zeros(num_groups, dtype=np.uint64)
+  if len(train_rows):
+    first_train[group[train_rows[::-1]]] = train_rows[::-1]  # Last write wins: the first train row of each group.
+    np.minimum.at(label_min, group[train_rows], label[train_rows])
+    np.maximum.at(label_max, group[train_rows], label[train_rows])
+  in_train = counts[:, 0] > 0
+  for s in range(1, num_splits):
+    shared = in_train & (counts[:, s] > 0)
+    rows = np.flatnonzero((split == s) & shared[group])
+    conflicts = (label_min[group[rows]] != label_max[group[rows]]) | (label[rows] != label_min[group[rows]])
+    ordered = rows[np.lexsort((index[rows], file_id[rows]))][:plan.max_samples]
+    samples = []
+    for row in ordered:
+      g, t = group[row], first_train[group[row]]
+      conflict = bool(conflicts[np.searchsorted(rows, row)]) if kind != GROUP else False
+      samples.append((int(file_id[row]), int(index[row]), int(file_id[t]), int(index[t]),
+                      hashing.hex_digest(hashes[row]), int(counts[g, s]), int(counts[g, 0]), conflict))
+    result.cross[(kind, plan.splits[s])] = PairCounts(
+        duplicate_examples=int(len(rows)), unique_duplicates=int(np.count_nonzero(shared)),
+        train_examples=int(counts[shared, 0].sum()),
+        label_conflicts=int(np.count_nonzero(conflicts)) if kind != GROUP and plan.label_key else 0,
+        samples=samples)
+
+  lines: List[str] = []
+  if kind != GROUP:
+    listed = np.flatnonzero(counts.sum(axis=1)[group] > 1)
+    lines = [f'{kind}\t{hashing.hex_digest(hashes[r])}\t{report.tsv_field(plan.splits[split[r]])}\t'
+             f'{report.tsv_field(plan.files[file_id[r]][1])}\t{int(index[r])}{_EXACT_LINE_PADDING}' for r in listed]
+  return result, lines
+
+
+class _JoinShardFn(beam.DoFn):
+
+  def __init__(self, plan: Plan):
+    self._plan = plan
+
+  def process(self, element) -> Iterable[Any]:
+    (kind, _), pieces = element
+    counts, lines = join_shard(kind, pieces, self._plan)
+    yield beam.pvalue.TaggedOutput(_COUNTS, counts)
+    if lines:
+      yield '\n'.join(lines)
+
+
+# --- Near-duplicate join ----------------------------------------------------------------------------------------------
+
+
+class _BucketPairsFn(beam.DoFn):
+  """One band shard: distinct cross-split pairs sharing a bucket, sharded by their train example."""
+
+  def __init__(self, plan: Plan):
+    self._plan = plan
+
+  def process(self, element) -> Iterable[Any]:
+    _, pieces = element
+    pairs, counters = near_duplicates.bucket_pairs(pieces, self._plan.near.max_bucket_pairs)
+    yield beam.pvalue.TaggedOutput(_COUNTS, LeakageCounts(near_buckets=NearBucketCounts(**counters)))
+    for shard, rows in near_duplicates.split_by_shard(near_duplicates.id_shard(pairs[:, 0], self._plan.num_shards),
+                                                      self._plan.num_shards):
+      yield shard, pairs[rows]
+
+
+class _AttachTrainFn(beam.DoFn):
+
+  def __init__(self, plan: Plan):
+    self._plan = plan
+
+  def process(self, element) -> Iterable[Any]:
+    _, grouped = element
+    yield from near_duplicates.attach_train(grouped['pairs'], grouped['payload'], self._plan.num_shards)
+
+
+def near_counts(counted: Mapping[str, Any], buckets: Mapping[str, int]) -> LeakageCounts:
+  """near_duplicates.count_best's per-split counters (and the shard's bucket counters) as typed counts."""
+  cross = {(NEAR, split): PairCounts(duplicate_examples=c['duplicate_examples'],
+                                     near_only_examples=c['near_only_examples'], label_conflicts=c['label_conflicts'],
+                                     samples=[tuple(s) for s in c['samples']])
+           for split, c in counted['cross'].items()}
+  return LeakageCounts(cross=cross, near_buckets=NearBucketCounts(**buckets))
+
+
+class _VerifyFn(beam.DoFn):
+  """One eval shard: every candidate pair verified, the best per eval example counted and listed."""
+
+  def __init__(self, plan: Plan):
+    self._plan = plan
+
+  def process(self, element) -> Iterable[Any]:
+    _, grouped = element
+    plan = self._plan
+    buckets, best = near_duplicates.verify_eval_shard(grouped['pairs'], grouped['payload'], plan.near)
+    counted, lines = near_duplicates.count_best(best, plan.splits, plan.files, plan.max_samples, plan.near)
+    yield beam.pvalue.TaggedOutput(_COUNTS, near_counts(counted, buckets))
+    if lines:
+      yield '\n'.join(lines)
+
+
+def _near_join(bands: Sequence[beam.PCollection], train: Sequence[beam.PCollection],
+               evals: Sequence[beam.PCollection], plan: Plan) -> Tuple[beam.PCollection, beam.PCollection]:
+  """Band shards -> pairs -> with train payloads -> with eval payloads, verified; returns (tsv lines, counts)."""
+  pairs = (bands
+           | 'FlattenNearBands' >> beam.Flatten()
+           | 'GroupByBand' >> beam.GroupByKey()
+           | 'BucketPairs' >> beam.ParDo(_BucketPairsFn(plan)).with_outputs(_COUNTS, main='pairs'))
+  with_train = ({'pairs': pairs.pairs, 'payload': train | 'FlattenNearTrain' >> beam.Flatten()}
+                | 'JoinTrainExamples' >> beam.CoGroupByKey()
+                | 'AttachTrain' >> beam.ParDo(_AttachTrainFn(plan)))
+  verified = ({'pairs': with_train, 'payload': evals | 'FlattenNearEval' >> beam.Flatten()}
+              | 'JoinEvalExamples' >> beam.CoGroupByKey()
+              | 'Verify' >> beam.ParDo(_VerifyFn(plan)).with_outputs(_COUNTS, main='lines'))
+  counts = (pairs[_COUNTS], verified[_COUNTS]) | 'FlattenNearCounts' >> beam.Flatten()
+  return verified.lines, counts
+
+
+# --- The transform ------------------------------------------------------------------------------------------------
+
+
+class LeakageHashes(beam.PTransform):
+  """{split: PCollection of LocatedBatch} -> {'counts': one LeakageCounts, 'lines': duplicates.tsv lines (str)}.
+
+  Every split of the plan must be given; file ids index `plan.files`, whose split must be the PCollection's.
+  """
+
+  def __init__(self, plan: Plan):
+    super().__init__()
+    if not plan.splits or plan.num_shards < 1 or plan.max_samples < 0:
+      raise ValueError(f'LeakageHashes: invalid plan (splits {plan.splits}, num_shards {plan.num_shards}, '
+                       f'max_samples {plan.max_samples}).')
+    self._plan = plan
+
+  def expand(self, batches: Mapping[str, beam.PCollection]) -> Dict[str, beam.PCollection]:
+    plan = self._plan
+    missing = [split for split in plan.splits if split not in batches]
+    if missing:
+      raise ValueError(f'LeakageHashes: no batches for split(s) {", ".join(missing)}.')
+    parts, counts, near_bands, near_train, near_eval = [], [], [], [], []
+    for split_id, split in enumerate(plan.splits):
+      hashed = batches[split] | f'Hash[{split}]' >> beam.ParDo(_HashBatchFn(plan)).with_outputs(
+          _COUNTS, _NEAR_BANDS, _NEAR_TRAIN, _NEAR_EVAL, main='parts')
+      parts.append(hashed.parts)
+      counts.append(hashed[_COUNTS])
+      near_bands.append(hashed[_NEAR_BANDS])
+      (near_train if split_id == 0 else near_eval).append(hashed[_NEAR_TRAIN if split_id == 0 else _NEAR_EVAL])
+    joined = (parts
+              | 'FlattenParts' >> beam.Flatten()
+              | 'Shard' >> beam.ParDo(_ShardFn(plan))
+              | 'GroupByShard' >> beam.GroupByKey()
+              | 'Join' >> beam.ParDo(_JoinShardFn(plan)).with_outputs(_COUNTS, main='lines'))
+    lines = [joined.lines]
+    if plan.near:
+      near_lines, near_counted = _near_join(near_bands, near_train, near_eval, plan)
+      lines.append(near_lines)
+      counts.append(near_counted)
+    return {'counts': ((*counts, joined[_COUNTS])
+                       | 'FlattenCounts' >> beam.Flatten()
+                       | 'MergeCounts' >> beam.CombineGlobally(LeakageCountsCombineFn(plan.max_samples))),
+            'lines': lines | 'FlattenLines' >> beam.Flatten()}
+
+
+class WriteLeakageOutputs(beam.PTransform):
+  """LeakageHashes' outputs -> `output_dir/duplicates.tsv` and the merged counts as JSON (read by `read_counts`)."""
+
+  def __init__(self, output_dir: str):
+    super().__init__()
+    self._output_dir = output_dir
+
+  def expand(self, outputs: Mapping[str, beam.PCollection]) -> beam.pvalue.PDone:
+    _ = (outputs['lines']
+         | 'WriteDuplicates' >> beam.io.WriteToText(os.path.join(self._output_dir, DUPLICATES_FILE),
+                                                    shard_name_template='', header=DUPLICATES_HEADER))
+    return (outputs['counts']
+            | 'CountsToJson' >> beam.Map(lambda c: json.dumps(c.to_jsonable(), sort_keys=True))
+            | 'WriteCounts' >> beam.io.WriteToText(os.path.join(self._output_dir, STATS_FILE),
+                                                   shard_name_template=''))
+
+
+def read_counts(output_dir: str) -> LeakageCounts:
+  with fileio.open(os.path.join(output_dir, STATS_FILE), 'r') as f:
+    return LeakageCounts.from_jsonable(json.loads(f.read()))

@@ -1,0 +1,159 @@
+"""One read per split: every file is read and decoded once, and the same RecordBatches feed every Beam consumer.
+
+One Beam pipeline (the caller's `make_pipeline`, so `beam_pipeline_args` apply):
+
+  files of each split -> Read[split]: records.py's strict reader + tfx-bsl's decoder, (file id, first index, batch)
+     +-> Statistics[split]: tfdv.GenerateStatistics (only when statistics are needed and not supplied), written as
+     |   StatisticsGen lays them out (statistics.py)
+     +-> Leakage: leakage_beam.LeakageHashes over every split -> duplicates.tsv and the merged counts
+     +-> LabelProxy[split]: label_proxy.LabelProxyCounts -> one JSON file of counts per split
+
+Reading and decoding cost about as much as TFDV's own statistics pass, so skew + leakage (+ label proxy) from one
+read cost little more than the statistics alone. The driver reads the small outputs back; interpreting them into
+findings stays with each check (leakage.summarize, label_proxy.summarize).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+from typing import Callable, Dict, Iterator, Mapping, Optional, Sequence, Tuple
+
+import apache_beam as beam
+from tensorflow_metadata.proto.v0 import schema_pb2, statistics_pb2
+from tfx.dsl.io import fileio
+
+from tfx_preflight import data, label_proxy, leakage_beam, records
+from tfx_preflight import label_proxy_counts as counts_lib
+from tfx_preflight import statistics as statistics_lib
+
+BATCH_SIZE = 8192
+
+
+def split_files(examples: Mapping[str, str], splits: Sequence[str]) -> Tuple[Tuple[int, str], ...]:
+  """(split id, path) by file id: each split's matching files, sorted, splits in the given order (train first)."""
+  files = []
+  for split_id, split in enumerate(splits):
+    files.extend((split_id, path) for path in data.matching_files(examples[split], f'split {split!r}'))
+  return tuple(files)
+
+
+def _read_file(file_id: int, files: Tuple[Tuple[int, str], ...],
+               batch_size: int) -> Iterator[leakage_beam.LocatedBatch]:
+  for start, batch in records.iter_record_batches(files[file_id][1], batch_size):
+    yield file_id, start, batch
+
+
+def _batch_of(located: leakage_beam.LocatedBatch):
+  return located[2]
+
+
+class ReadLocatedBatches(beam.PTransform):
+  """The decoded batches of the files `file_ids` (indices into `files`), each located by (file id, first record
+  index). One file per element after a Reshuffle, so files spread over workers (gzip is not splittable anyway)."""
+
+  def __init__(self, files: Tuple[Tuple[int, str], ...], file_ids: Sequence[int], batch_size: int = BATCH_SIZE):
+    super().__init__()
+    self._files, self._file_ids, self._batch_size = files, sorted(file_ids), batch_size
+
+  def expand(self, pbegin: beam.pvalue.PBegin) -> beam.PCollection:
+    return (pbegin
+            | 'FileIds' >> beam.Create(self._file_ids)
+            | 'SpreadFiles' >> beam.Reshuffle()
+            | 'ReadAndDecode' >> beam.FlatMap(_read_file, self._files, self._batch_size))
+
+
+@dataclasses.dataclass(frozen=True)
+class LeakagePart:
+  plan: leakage_beam.Plan
+  output_dir: str
+
+
+@dataclasses.dataclass(frozen=True)
+class LabelProxyPart:
+  options: counts_lib.CountOptions
+  output_dir: str
+
+
+@dataclasses.dataclass(frozen=True)
+class PassRequest:
+  """What one read pass computes. `splits` lists train first; every part is optional."""
+  examples: Mapping[str, str]
+  splits: Tuple[str, ...]
+  statistics_dir: Optional[str] = None  # Statistics computed (TFDV) and written here when set.
+  schema: Optional[schema_pb2.Schema] = None
+  leakage: Optional[LeakagePart] = None
+  label_proxy: Optional[LabelProxyPart] = None
+
+  @property
+  def empty(self) -> bool:
+    return self.statistics_dir is None and self.leakage is None and self.label_proxy is None
+
+  def consumers(self) -> Tuple[str, ...]:
+    """What the pass feeds, for the progress line."""
+    return tuple(name for name, part in (('statistics', self.statistics_dir), ('leakage hashes', self.leakage),
+                                         ('label-proxy counts', self.label_proxy)) if part is not None)
+
+
+@dataclasses.dataclass
+class PassOutputs:
+  statistics: Optional[Dict[str, statistics_pb2.DatasetFeatureStatisticsList]] = None
+  leakage: Optional[leakage_beam.LeakageCounts] = None
+  label_proxy: Optional[Dict[str, counts_lib.SplitCounts]] = None
+
+
+def build_pipeline(pipeline: beam.Pipeline, request: PassRequest, files: Tuple[Tuple[int, str], ...]) -> None:
+  """Adds the read of every split and each requested consumer of its batches to `pipeline`."""
+  batches = {}
+  for split_id, split in enumerate(request.splits):
+    file_ids = [i for i, (s, _) in enumerate(files) if s == split_id]
+    batches[split] = pipeline | f'Read[{split}]' >> ReadLocatedBatches(files, file_ids)
+  if request.statistics_dir is not None:
+    for split in request.splits:
+      _ = (batches[split]
+           | f'Unlocate[{split}]' >> beam.Map(_batch_of)
+           | f'Statistics[{split}]' >> statistics_lib.WriteSplitStatistics(request.statistics_dir, split,
+                                                                            request.schema))
+  if request.leakage is not None:
+    _ = (batches
+         | 'Leakage' >> leakage_beam.LeakageHashes(request.leakage.plan)
+         | 'WriteLeakage' >> leakage_beam.WriteLeakageOutputs(request.leakage.output_dir))
+  if request.label_proxy is not None:
+    for split in request.splits:
+      _ = (batches[split]
+           | f'LabelProxyBatches[{split}]' >> beam.Map(_batch_of)
+           | f'LabelProxy[{split}]' >> label_proxy.LabelProxyCounts(request.label_proxy.options)
+           | f'WriteLabelProxy[{split}]' >> beam.Map(label_proxy.write_counts, os.path.join(
+               request.label_proxy.output_dir, label_proxy.COUNTS_FILE.format(split=split))))
+
+
+def run_pass(request: PassRequest, make_pipeline: Callable[[], beam.Pipeline]) -> PassOutputs:
+  """Runs the one pipeline and reads back what each consumer wrote; nothing runs for an empty request."""
+  outputs = PassOutputs()
+  if request.empty:
+    return outputs
+  files = request.leakage.plan.files if request.leakage else split_files(request.examples, request.splits)
+  for part in (request.leakage, request.label_proxy):
+    if part is not None:
+      fileio.makedirs(part.output_dir)
+  with make_pipeline() as pipeline:
+    build_pipeline(pipeline, request, files)
+  if request.statistics_dir is not None:
+    outputs.statistics = statistics_lib.load_statistics(request.statistics_dir, request.splits)
+  if request.leakage is not None:
+    outputs.leakage = leakage_beam.read_counts(request.leakage.output_dir)
+  if request.label_proxy is not None:
+    outputs.label_proxy = {split: label_proxy.read_counts(request.label_proxy.output_dir, split)
+                           for split in request.splits}
+  return outputs
+
+
+def examples_read(outputs: PassOutputs, splits: Sequence[str]) -> Dict[str, int]:
+  """Examples per split, from whichever output has them (for the progress line)."""
+  if outputs.leakage is not None:
+    return {split: int(outputs.leakage.examples.get(split, 0)) for split in splits}
+  if outputs.label_proxy is not None:
+    return {split: int(outputs.label_proxy[split].examples) for split in splits}
+  if outputs.statistics is not None:
+    return {split: sum(int(d.num_examples) for d in outputs.statistics[split].datasets) for split in splits}
+  return {}
