@@ -363,6 +363,45 @@ def loss_job(args: Mapping[str, Any]) -> Dict[str, Any]:
                        for f in result.get('findings', [])]}
 
 
+# ---------------------------------------------------------------------------------------------------------------
+# One read pass (issue 19.2): statistics and hashes from the same read vs TFDV's statistics alone.
+
+
+@job('statistics_alone')
+def statistics_alone_job(args: Mapping[str, Any]) -> Dict[str, Any]:
+  """TFDV statistics of both splits alone (statistics.generate_statistics: the strict reader, TFXIO's decode,
+  GenerateStatistics): what a run without StatisticsGen paid for statistics before the one read pass."""
+  from tfx_preflight import statistics
+  manifest = args['manifest']
+  statistics.tfdv()  # TensorFlow and TFDV imported before the clock starts, as for the one-pass job.
+  started = _begin()
+  stats = statistics.generate_statistics(manifest['examples'], _make_pipeline(args['runner_args']),
+                                         args['output_dir'])
+  return {'job_seconds': time.perf_counter() - started,
+          'examples': {split: int(s.datasets[0].num_examples) for split, s in stats.items()}}
+
+
+@job('one_pass')
+def one_pass_job(args: Mapping[str, Any]) -> Dict[str, Any]:
+  """Skew + leakage with statistics not supplied (the CLI, pipelines without StatisticsGen): run.run_checks, where
+  one read of each split feeds TFDV's statistics and the leakage hashes (read_pass.py); the skew check and the
+  leakage interpretation included, the report not written."""
+  from tfx_preflight import run, statistics
+  from tfx_preflight.config import PreflightConfig
+  manifest = args['manifest']
+  statistics.tfdv()
+  config = PreflightConfig.from_dict({'label_key': generate.LABEL_KEY, 'label_proxy': {'mode': 'off'}})
+  inputs = run.PreflightInputs(examples=dict(manifest['examples']))
+  started = _begin()
+  result = run.run_checks(inputs, config, _make_pipeline(args['runner_args']), args['output_dir'])
+  seconds = time.perf_counter() - started
+  leakage = result['checks']['leakage']
+  cross = (leakage.get('cross_split') or [{}])[0]
+  return {'job_seconds': seconds, 'status': leakage.get('status'), 'skew_status': result['checks']['skew']['status'],
+          'duplicate_examples': cross.get('duplicate_examples'), 'label_conflicts': cross.get('label_conflicts'),
+          'unique_duplicates': cross.get('unique_duplicates')}
+
+
 def main(argv: List[str]) -> int:
   name, args_json, result_path = argv
   args = json.loads(args_json)

@@ -35,12 +35,14 @@ DEFAULT_NAIVE_MAX_SIZE = 300_000
 CNN_MODULE = os.path.join(REPO_DIR, 'pipelines', 'modules', 'cnn_trainer.py')
 # Leakage implementations that must agree on the counts (and with the injected leak).
 LEAKAGE_JOBS = ('leakage', 'leakage_near', 'floor', 'floor_tfdata', 'pandas_join', 'naive_beam', 'cli')
-ALL_JOBS = LEAKAGE_JOBS + ('statistics_gen', 'skew', 'gate', 'loss', 'skew_wide')
+# One read pass (issue 19.2): TFDV statistics alone vs statistics + skew + leakage from one read.
+ONE_PASS_JOBS = ('statistics_alone', 'one_pass')
+ALL_JOBS = LEAKAGE_JOBS + ('statistics_gen', 'skew', 'gate', 'loss', 'skew_wide') + ONE_PASS_JOBS
 # Jobs run on the tabular data of every --sizes entry (the others have their own data: images, wide).
-PER_SIZE_JOBS = LEAKAGE_JOBS + ('statistics_gen', 'skew', 'gate')
+PER_SIZE_JOBS = LEAKAGE_JOBS + ('statistics_gen', 'skew', 'gate') + ONE_PASS_JOBS
 # Run at the headline size only (1M, else the largest size below it, else the smallest): each costs a process start
 # (~10-30 s of TensorFlow import) and none of them is part of the scaling question.
-DEFAULT_HEADLINE_ONLY = ('floor_tfdata', 'cli', 'skew', 'gate')
+DEFAULT_HEADLINE_ONLY = ('floor_tfdata', 'cli', 'skew', 'gate') + ONE_PASS_JOBS
 _POLL_SECONDS = 0.05
 
 
@@ -210,6 +212,10 @@ def run(sizes: Sequence[int], out_dir: str, results_dir: str, seed: int, leak_ra
         runs.append({'size': size, 'kind': generate.TABULAR, **run_job(
             name, {**common, 'manifest': manifest, 'statistics_dir': statistics_dir,
                    'output_dir': os.path.join(work, name)}, out_dir, tag, timeout)})
+    for name in ONE_PASS_JOBS:
+      if name in jobs_here:
+        runs.append({'size': size, 'kind': generate.TABULAR, **run_job(
+            name, {**common, 'manifest': manifest, 'output_dir': os.path.join(work, name)}, out_dir, tag, timeout)})
 
   if 'loss' in jobs:
     if os.path.exists(CNN_MODULE):

@@ -253,3 +253,65 @@ def test_join_shard_with_no_train_rows_finds_no_leak():
   frame = frame[frame.split > 0]
   counters, _ = leakage_beam.join_shard(EXACT, _pieces(frame, np.random.default_rng(2)), plan)
   assert all(c.duplicate_examples == 0 and c.samples == [] for c in counters.cross.values())
+
+
+# --- LeakageHashes: the PTransform on located batches -------------------------------------------------------------
+
+
+def _decoded(rows: List[Dict[str, Any]]):
+  from tfx_bsl.coders.example_coder import ExamplesToRecordBatchDecoder
+
+  from tests.conftest import to_example
+  return ExamplesToRecordBatchDecoder().DecodeBatch([to_example(r).SerializeToString() for r in rows])
+
+
+def test_leakage_hashes_counts_located_batches_as_pandas_does():
+  """Two splits given as located batches (two files each, cut into batches of 7): counts, sample locations and
+  every listed duplicate equal a pandas group-by on the same rows."""
+  rng = np.random.default_rng(4)
+  pool = [{'x': float(i), 'c': str(i % 3)} for i in range(20)]
+  rows = {split: [dict(pool[int(p)], label=int(rng.integers(2))) for p in rng.integers(0, 20, n)]
+          for split, n in (('train', 40), ('eval', 30))}
+  files = tuple((s, f'{split}-{k}.tfrecord') for s, split in enumerate(('train', 'eval')) for k in range(2))
+  plan = leakage_beam.Plan(splits=('train', 'eval'), files=files, exclude=('label',), label_key='label',
+                           group_key=None, near=None, num_shards=3, max_samples=2)
+  located, table = {}, []
+  for s, split in enumerate(('train', 'eval')):
+    located[split] = []
+    halves = (rows[split][:len(rows[split]) // 2], rows[split][len(rows[split]) // 2:])
+    for k, half in enumerate(halves):
+      for start in range(0, len(half), 7):
+        located[split].append((2 * s + k, start, _decoded(half[start:start + 7])))
+      table += [{'split': split, 'file': 2 * s + k, 'index': i, 'key': (r['x'], r['c'])} for i, r in enumerate(half)]
+  frame = pd.DataFrame(table)
+  train_keys = set(frame[frame.split == 'train'].key)
+  leaked = frame[(frame.split == 'eval') & frame.key.isin(train_keys)].sort_values(['file', 'index'])
+  listed = frame[frame.key.map(frame.key.value_counts()) > 1]
+
+  def check_counts(outputs):
+    (counts,) = outputs
+    assert counts.examples == {'train': 40, 'eval': 30}
+    assert counts.features == {'train': ('c', 'label', 'x'), 'eval': ('c', 'label', 'x')}
+    pair = counts.pair(EXACT, 'eval')
+    assert pair.duplicate_examples == len(leaked) > 0
+    assert pair.unique_duplicates == leaked.key.nunique()
+    assert [s[:2] for s in pair.samples] == [(int(f), int(i)) for f, i in zip(leaked.file, leaked['index'])][:2]
+
+  def check_lines(lines):
+    fields = [line.split('\t') for chunk in lines for line in chunk.split('\n')]
+    assert sorted((f[2], f[3], int(f[4])) for f in fields) == sorted(
+        (r.split, files[r.file][1], int(r['index'])) for _, r in listed.iterrows())
+
+  with TestPipeline() as p:
+    batches = {split: p | f'Create[{split}]' >> beam.Create(items, reshuffle=False) for split, items in located.items()}
+    outputs = batches | leakage_beam.LeakageHashes(plan)
+    assert_that(outputs['counts'], check_counts, label='CheckCounts')
+    assert_that(outputs['lines'], check_lines, label='CheckLines')
+
+
+def test_leakage_hashes_names_a_missing_split():
+  plan = leakage_beam.Plan(splits=('train', 'eval'), files=((0, 'a'), (1, 'b')), exclude=(), label_key=None,
+                           group_key=None, near=None, num_shards=1, max_samples=1)
+  with pytest.raises(ValueError, match='eval'):
+    with TestPipeline() as p:
+      _ = {'train': p | beam.Create([])} | leakage_beam.LeakageHashes(plan)
