@@ -381,6 +381,21 @@ def statistics_alone_job(args: Mapping[str, Any]) -> Dict[str, Any]:
           'examples': {split: int(s.datasets[0].num_examples) for split, s in stats.items()}}
 
 
+@job('statistics_read_pass')
+def statistics_read_pass_job(args: Mapping[str, Any]) -> Dict[str, Any]:
+  """The read pass with statistics as its only consumer: what the one pass costs before hashing, so one_pass over
+  this is the marginal cost of skew + leakage on the same read and decode."""
+  from tfx_preflight import read_pass, statistics
+  manifest = args['manifest']
+  statistics.tfdv()
+  request = read_pass.PassRequest(examples=dict(manifest['examples']), splits=(TRAIN, EVAL),
+                                  statistics_dir=args['output_dir'])
+  started = _begin()
+  stats = read_pass.run_pass(request, _make_pipeline(args['runner_args'])).statistics
+  return {'job_seconds': time.perf_counter() - started,
+          'examples': {split: int(s.datasets[0].num_examples) for split, s in stats.items()}}
+
+
 @job('one_pass')
 def one_pass_job(args: Mapping[str, Any]) -> Dict[str, Any]:
   """Skew + leakage with statistics not supplied (the CLI, pipelines without StatisticsGen): run.run_checks, where

@@ -36,7 +36,7 @@ CNN_MODULE = os.path.join(REPO_DIR, 'pipelines', 'modules', 'cnn_trainer.py')
 # Leakage implementations that must agree on the counts (and with the injected leak).
 LEAKAGE_JOBS = ('leakage', 'leakage_near', 'floor', 'floor_tfdata', 'pandas_join', 'naive_beam', 'cli')
 # One read pass (issue 19.2): TFDV statistics alone vs statistics + skew + leakage from one read.
-ONE_PASS_JOBS = ('statistics_alone', 'one_pass')
+ONE_PASS_JOBS = ('statistics_alone', 'statistics_read_pass', 'one_pass')
 ALL_JOBS = LEAKAGE_JOBS + ('statistics_gen', 'skew', 'gate', 'loss', 'skew_wide') + ONE_PASS_JOBS
 # Jobs run on the tabular data of every --sizes entry (the others have their own data: images, wide).
 PER_SIZE_JOBS = LEAKAGE_JOBS + ('statistics_gen', 'skew', 'gate') + ONE_PASS_JOBS
