@@ -8,8 +8,9 @@ One Beam pipeline (the caller's `make_pipeline`, so `beam_pipeline_args` apply):
      +-> Leakage: leakage_beam.LeakageHashes over every split -> duplicates.tsv and the merged counts
      +-> LabelProxy[split]: label_proxy.LabelProxyCounts -> one JSON file of counts per split
 
-Reading and decoding cost about as much as TFDV's own statistics pass, so skew + leakage (+ label proxy) from one
-read cost little more than the statistics alone. The driver reads the small outputs back; interpreting them into
+Reading and decoding are a large share of TFDV's own statistics pass, so skew + leakage from one read cost little
+more than the statistics alone: `make bench` jobs one_pass vs statistics_alone, 1M rows on 2 shared cores, 1.05x and
+1.06x (44 s vs 42 s; 1.25x the read pass computing statistics only: the hashing and the shuffle). The driver reads the small outputs back; interpreting them into
 findings stays with each check (leakage.summarize, label_proxy.summarize).
 """
 
