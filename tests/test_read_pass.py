@@ -1,0 +1,40 @@
+"""The read pass: with statistics not supplied, one Beam pipeline reads and decodes every file once, and its batches
+give the statistics, the leakage counts and the label-proxy counts together."""
+
+import collections
+
+import apache_beam as beam
+from apache_beam.options.pipeline_options import PipelineOptions
+
+from tests.conftest import tabular_rows, write_splits
+from tfx_preflight import records, run
+from tfx_preflight.config import PreflightConfig
+
+
+def test_every_check_from_one_pipeline_reading_each_file_once(tmp_path, monkeypatch):
+  train = tabular_rows(300, 1)
+  patterns = write_splits(str(tmp_path / 'examples'), {'train': train, 'eval': tabular_rows(80, 2) + train[:20]})
+  reads = collections.Counter()
+  real_reader = records.iter_record_batches
+
+  def counting_reader(path, *args, **kwargs):
+    reads[path] += 1
+    return real_reader(path, *args, **kwargs)
+
+  monkeypatch.setattr(records, 'iter_record_batches', counting_reader)  # DirectRunner runs in this process.
+  pipelines = []
+
+  def make_pipeline():
+    pipelines.append(beam.Pipeline(options=PipelineOptions([])))
+    return pipelines[-1]
+
+  config = PreflightConfig.from_dict({'label_key': 'label', 'exclude_features': ['id']})
+  result = run.run_checks(run.PreflightInputs(examples=patterns), config, make_pipeline, str(tmp_path / 'out'))
+
+  assert len(pipelines) == 1
+  assert sorted(reads.values()) == [1, 1] and len(reads) == 2  # One file per split, each read once.
+  checks = result['checks']
+  assert result['_statistics'] is not None and checks['skew']['status'] == 'pass'
+  assert checks['leakage']['cross_split'][0]['duplicate_examples'] == 20
+  assert checks['leakage']['examples'] == {'train': 300, 'eval': 100}
+  assert checks['label_proxy']['compared']['examples'] == {'train': 300, 'eval': 100}
