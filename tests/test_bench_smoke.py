@@ -58,6 +58,21 @@ def test_bench_compares_the_cli_process_with_the_fair_floor(tmp_path):
   assert "floor with TF's C++ reader (process)" in (tmp_path / 'results.md').read_text()
 
 
+@pytest.mark.slow
+def test_bench_compares_the_one_read_pass_with_statistics_alone(tmp_path):
+  """The one-pass job (skew + leakage, statistics from the same read) finds the injected leak, reads as many
+  examples as TFDV's statistics alone, and is compared with it against the 1.2x target."""
+  results = run.main(['--sizes', '2000', '--jobs', 'statistics_alone,statistics_read_pass,one_pass',
+                      '--out-dir', str(tmp_path / 'out'), '--results-dir', str(tmp_path)])
+  assert [c['job'] for c in results['correctness'] if c['agrees']] == ['one_pass']
+  by_job = {r['job']: r for r in results['runs']}
+  assert by_job['statistics_alone']['examples'] == by_job['statistics_read_pass']['examples']
+  assert sum(by_job['statistics_alone']['examples'].values()) == 2000
+  figure = next(f for f in results['figures'] if f['name'] == 'one_pass vs statistics_alone')
+  assert figure['target'] == 1.2 and figure['ours_seconds'] == by_job['one_pass']['job_seconds']
+  assert 'statistics from the same read' in (tmp_path / 'results.md').read_text()
+
+
 def test_bench_skew_wide_runs_once_on_a_clean_wide_split_and_passes(tmp_path):
   """The wide-data job at a tiny width: its own process, statistics and skew timed apart, every feature compared, the
   clean random split passes, results.md has its section; no tabular data is generated for it."""
