@@ -315,3 +315,35 @@ def test_leakage_hashes_names_a_missing_split():
   with pytest.raises(ValueError, match='eval'):
     with TestPipeline() as p:
       _ = {'train': p | beam.Create([])} | leakage_beam.LeakageHashes(plan)
+
+
+# --- Interpretation: counts -> result and findings, a pure function -------------------------------------------------
+
+
+def test_interpret_turns_counts_into_fractions_and_findings_without_reading_files():
+  from tfx_preflight import leakage
+  from tfx_preflight.config import LeakageConfig
+  plan = leakage_beam.Plan(splits=('train', 'eval', 'test'), files=((0, 't.gz'), (1, 'e.gz'), (2, 's.gz')),
+                           exclude=('label',), label_key='label', group_key=None, near=None, num_shards=4,
+                           max_samples=5)
+  sample = (1, 7, 0, 3, 'ab' * 16, 2, 1, True)
+  counts = LeakageCounts(
+      examples={'train': 1000, 'eval': 200, 'test': 1000}, features={s: ('label', 'x') for s in plan.splits},
+      cross={(EXACT, 'eval'): PairCounts(duplicate_examples=4, unique_duplicates=3, train_examples=3,
+                                         label_conflicts=1, samples=[sample]),
+             (EXACT, 'test'): PairCounts(duplicate_examples=5, unique_duplicates=5, train_examples=5)},
+      within={'train': WithinCounts(duplicate_examples=2, duplicate_groups=1)})
+  values = {('e.gz', 7): {'x': [1.5], 'label': [1]}}
+  result = leakage.interpret(counts, plan, LeakageConfig(), '/out', values)
+
+  assert [p['fraction_of_b'] for p in result['cross_split']] == [0.02, 0.005]
+  assert result['within_split'] == {'train': 2, 'eval': 0, 'test': 0}
+  assert result['cross_split'][0]['samples'] == [
+      {'hash': 'ab' * 16, 'file': 'e.gz', 'index': 7, 'train_file': 't.gz', 'train_index': 3, 'copies_in_b': 2,
+       'copies_in_a': 1, 'label_conflict': True, 'features': {'x': [1.5]}, 'label': [1]}]
+  kinds = [(f['kind'], f['severity'], tuple(f.get('splits', ()))) for f in result['findings']]
+  assert kinds == [('cross_split_duplicates', 'block', ('train', 'eval')), ('label_conflict', 'warn', ('train', 'eval')),
+                   ('cross_split_duplicates', 'warn', ('train', 'test')),
+                   ('within_split_duplicates', 'warn', ('train',))]
+  assert result['status'] == 'block'
+  assert leakage.interpret(counts, plan, LeakageConfig(), '/out', values) == result  # Same counts, same result.

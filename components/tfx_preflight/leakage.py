@@ -283,9 +283,15 @@ def _findings(result: Mapping[str, Any], config: LeakageConfig, plan: _Plan) -> 
 
 
 def summarize(counts: LeakageCounts, plan: _Plan, config: LeakageConfig, output_dir: str) -> Dict[str, Any]:
-  """The check's result from the merged counts (plus a few re-read sample records)."""
+  """The check's result from the merged counts, with the sample records re-read from the files."""
   _check_inputs_seen(counts, plan, config)
-  values = read_examples_at(_sample_locations(counts, plan))
+  return interpret(counts, plan, config, output_dir, read_examples_at(_sample_locations(counts, plan)))
+
+
+def interpret(counts: LeakageCounts, plan: _Plan, config: LeakageConfig, output_dir: str,
+              values: Mapping[Tuple[str, int], Mapping[str, Any]]) -> Dict[str, Any]:
+  """The check's result as a pure function of the counts and the sampled records' values ((file, index) -> feature
+  values, as `read_examples_at` gives them); `summarize` checks the counts and reads the samples first."""
   evals = plan.splits[1:]
   cross = [_pair_result(EXACT, counts, plan, b, values) for b in evals]
   within = {s: counts.within[s].duplicate_examples if s in counts.within else 0 for s in plan.splits}
