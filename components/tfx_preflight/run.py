@@ -16,9 +16,10 @@ import apache_beam as beam
 from tensorflow_metadata.proto.v0 import schema_pb2, statistics_pb2
 from tfx.utils import io_utils
 
-from tfx_preflight import constants, data, html_report, label_proxy, leakage, loss, progress, report, report_dir, skew
+from tfx_preflight import constants, data, label_proxy, leakage, loss, progress, render, report, report_dir, skew
 from tfx_preflight import statistics as statistics_lib
 from tfx_preflight.config import ConfigError, PreflightConfig, resolve_splits
+from tfx_preflight.results import CheckResult
 
 StatisticsBySplit = Dict[str, statistics_pb2.DatasetFeatureStatisticsList]
 
@@ -132,9 +133,9 @@ def _start_loss_check(inputs: PreflightInputs, config: PreflightConfig, examples
 
 
 def _skew(config: PreflightConfig, statistics: Optional[StatisticsBySplit], train: str, evals: Sequence[str],
-          inputs: PreflightInputs) -> Dict[str, Any]:
+          inputs: PreflightInputs) -> CheckResult:
   if config.skew.mode == 'off':
-    return report.skipped('skew.mode is off')
+    return CheckResult.skipped('skew.mode is off')
   logging.info('Preflight: skew check')
   with progress.stage('skew') as stage:
     stage.result = skew.check_skew(statistics, train, evals, config.with_exclusions('skew'), inputs.schema, config.label_key)
@@ -142,9 +143,9 @@ def _skew(config: PreflightConfig, statistics: Optional[StatisticsBySplit], trai
 
 
 def _leakage(config: PreflightConfig, examples: Mapping[str, str], train: str, evals: Sequence[str],
-             make_pipeline: Callable[[], beam.Pipeline], output_dir: str) -> Dict[str, Any]:
+             make_pipeline: Callable[[], beam.Pipeline], output_dir: str) -> CheckResult:
   if config.leakage.mode == 'off':
-    return report.skipped('leakage.mode is off')
+    return CheckResult.skipped('leakage.mode is off')
   logging.info('Preflight: leakage check')
   with _naming_unreadable_file(examples), progress.stage('leakage') as stage:
     stage.result = leakage.check_leakage(examples, train, evals, config.with_exclusions('leakage'), make_pipeline,
@@ -153,12 +154,12 @@ def _leakage(config: PreflightConfig, examples: Mapping[str, str], train: str, e
 
 
 def _label_proxy(config: PreflightConfig, examples: Mapping[str, str], train: str, evals: Sequence[str],
-                 make_pipeline: Callable[[], beam.Pipeline], output_dir: str) -> Dict[str, Any]:
+                 make_pipeline: Callable[[], beam.Pipeline], output_dir: str) -> CheckResult:
   """Its own Beam pass for now (the leakage pass decodes the same batches; see label_proxy's docstring)."""
   if config.label_proxy.mode == 'off':
-    return report.skipped('label_proxy.mode is off')
+    return CheckResult.skipped('label_proxy.mode is off')
   if not config.label_key:
-    return report.skipped('no label_key: nothing to predict')
+    return CheckResult.skipped('no label_key: nothing to predict')
   logging.info('Preflight: label-proxy check')
   with _naming_unreadable_file(examples), progress.stage('label proxy') as stage:
     stage.result = label_proxy.check_label_proxy(examples, train, evals, config.with_exclusions('label_proxy'),
@@ -194,20 +195,22 @@ def run_checks(inputs: PreflightInputs, config: PreflightConfig, make_pipeline: 
 
   loss_check = _start_loss_check(inputs, config, examples, train, evals, statistics, output_dir)
   with loss_check or contextlib.nullcontext():  # An error in another check stops the probe.
-    checks = {'skew': _skew(config, statistics, train, evals, inputs),
-              'leakage': _leakage(config, examples, train, evals, make_pipeline, output_dir),
-              'label_proxy': _label_proxy(config, examples, train, evals, make_pipeline, output_dir)}
-    if statistics is None and checks['leakage'].get('features_seen'):  # No statistics: the hashing saw the names.
-      check_names(config, checks['leakage']['features_seen'])
-    if inputs.csv_locations and checks['leakage'].get('status') != 'skipped':
+    checks: Dict[str, CheckResult] = {
+        constants.SKEW: _skew(config, statistics, train, evals, inputs),
+        constants.LEAKAGE: _leakage(config, examples, train, evals, make_pipeline, output_dir),
+        constants.LABEL_PROXY: _label_proxy(config, examples, train, evals, make_pipeline, output_dir)}
+    leakage_details = checks[constants.LEAKAGE].details
+    if statistics is None and leakage_details.get('features_seen'):  # No statistics: the hashing saw the names.
+      check_names(config, leakage_details['features_seen'])
+    if inputs.csv_locations and checks[constants.LEAKAGE].status != constants.SKIPPED:
       from tfx_preflight import csv_staging
-      csv_staging.relocate_leakage(checks['leakage'], inputs.csv_locations)
+      checks[constants.LEAKAGE] = csv_staging.relocated_leakage(checks[constants.LEAKAGE], inputs.csv_locations)
     if loss_check is None:
-      checks['loss'] = report.skipped(loss.skip_reason(config.loss, inputs.module_file, inputs.run_fn))
+      checks[constants.LOSS] = CheckResult.skipped(loss.skip_reason(config.loss, inputs.module_file, inputs.run_fn))
     else:
       logging.info('Preflight: waiting for the loss check on %s', inputs.module_file)
       with progress.stage('loss probe') as stage:
-        checks['loss'] = stage.result = loss_check.result()
+        checks[constants.LOSS] = stage.result = loss_check.result()
 
   result = report.build_report(checks, train, evals, inputs.provenance)
   result['config'] = config.to_dict()
@@ -229,18 +232,14 @@ def relative_to(value: Any, output_dir: str) -> Any:
 
 
 def write_report(result: Dict[str, Any], output_dir: str) -> Dict[str, Any]:
-  """Writes report.html, then report.json (last, atomically: its presence means a complete report)."""
-  statistics = result.pop('_statistics', None)
+  """Writes the statistics pages and report.html (render/), then report.json (last, atomically: its presence means
+  a complete report)."""
+  statistics = result.pop('_statistics', None) or {}
   result = relative_to(result, output_dir)
-  train, evals = result['splits']['train'], result['splits']['eval']
-  fragments = {
-      constants.SKEW: skew.render_html(result['checks'][constants.SKEW], statistics or {}, train, evals, output_dir),
-      constants.LEAKAGE: leakage.render_html(result['checks'][constants.LEAKAGE]),
-      constants.LOSS: loss.render_html(result['checks'][constants.LOSS]),
-      constants.LABEL_PROXY: label_proxy.render_html(result['checks'][constants.LABEL_PROXY]),
-  }
-  report.write_atomically(os.path.join(output_dir, report.REPORT_HTML), html_report.render(result, fragments))
-  report.write_atomically(os.path.join(output_dir, report.REPORT_JSON), report.to_json(result))
+  for name, page in render.statistics_pages(result, statistics).items():
+    report.write_atomically(os.path.join(output_dir, name), page)
+  report.write_atomically(os.path.join(output_dir, constants.REPORT_HTML), render.report_html(result, statistics))
+  report.write_atomically(os.path.join(output_dir, constants.REPORT_JSON), report.to_json(result))
   return result
 
 
