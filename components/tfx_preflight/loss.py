@@ -177,8 +177,8 @@ def _clean_findings(raw: Any, replacements: Optional[Mapping[str, str]] = None) 
 
 def _sorted_findings(findings: List[Finding]) -> List[Finding]:
   """Blocking first, then by code and message: the same run gives the same report bytes."""
-  order = {constants.BLOCK: 0, constants.WARN: 1}
-  return sorted(findings, key=lambda f: (order[f.severity], f.code, f.details.get('split', ''), f.message))
+  return sorted(findings, key=lambda f: (-constants.STATUS_RANK[f.severity], f.code, f.details.get('split', ''),
+                                         f.message))
 
 
 def _interpret(run: Mapping[str, Any], module_file: str, config: LossConfig,

@@ -138,7 +138,8 @@ def _skew(config: PreflightConfig, statistics: Optional[StatisticsBySplit], trai
     return CheckResult.skipped('skew.mode is off')
   logging.info('Preflight: skew check')
   with progress.stage('skew') as stage:
-    stage.result = skew.check_skew(statistics, train, evals, config.with_exclusions('skew'), inputs.schema, config.label_key)
+    stage.result = skew.check_skew(statistics, train, evals, config.with_exclusions(constants.SKEW), inputs.schema,
+                                   config.label_key)
   return stage.result
 
 
@@ -148,8 +149,8 @@ def _leakage(config: PreflightConfig, examples: Mapping[str, str], train: str, e
     return CheckResult.skipped('leakage.mode is off')
   logging.info('Preflight: leakage check')
   with _naming_unreadable_file(examples), progress.stage('leakage') as stage:
-    stage.result = leakage.check_leakage(examples, train, evals, config.with_exclusions('leakage'), make_pipeline,
-                                         os.path.join(output_dir, 'leakage'), config.label_key)
+    stage.result = leakage.check_leakage(examples, train, evals, config.with_exclusions(constants.LEAKAGE),
+                                         make_pipeline, os.path.join(output_dir, constants.LEAKAGE), config.label_key)
   return stage.result
 
 
@@ -162,8 +163,8 @@ def _label_proxy(config: PreflightConfig, examples: Mapping[str, str], train: st
     return CheckResult.skipped('no label_key: nothing to predict')
   logging.info('Preflight: label-proxy check')
   with _naming_unreadable_file(examples), progress.stage('label proxy') as stage:
-    stage.result = label_proxy.check_label_proxy(examples, train, evals, config.with_exclusions('label_proxy'),
-                                                 make_pipeline, os.path.join(output_dir, 'label_proxy'),
+    stage.result = label_proxy.check_label_proxy(examples, train, evals, config.with_exclusions(constants.LABEL_PROXY),
+                                                 make_pipeline, os.path.join(output_dir, constants.LABEL_PROXY),
                                                  config.label_key)
   return stage.result
 

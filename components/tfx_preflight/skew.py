@@ -426,8 +426,8 @@ def _p_value(value: float) -> float:
 
 def _sorted_findings(findings: Sequence[Finding]) -> List[Finding]:
   """Deterministic order: block before warn, then split pair, feature, kind."""
-  rank = {constants.BLOCK: 0, constants.WARN: 1}
-  return sorted(findings, key=lambda f: (rank[f.severity], f.details['splits'], str(f.feature or ''), f.code))
+  return sorted(findings, key=lambda f: (-constants.STATUS_RANK[f.severity], f.details['splits'], str(f.feature or ''),
+                                         f.code))
 
 
 def control_false_discoveries(findings: Sequence[Finding], num_features: int,
