@@ -193,7 +193,8 @@ def test_same_result_in_process_and_multi_processing(data, tmp_path):
 
 def test_check_leakage_returns_a_typed_result_whose_dict_is_the_report_shape(tmp_path):
   rows = [{'x': float(i), 'label': i % 2} for i in range(4)]
-  patterns = write_splits(str(tmp_path / 'd'), {'train': rows, 'eval': [dict(rows[0], label=1), {'x': 9.0, 'label': 0}]})
+  evaluation = [dict(rows[0], label=1), {'x': 9.0, 'label': 0}]  # A copy of train's first row with another label.
+  patterns = write_splits(str(tmp_path / 'd'), {'train': rows, 'eval': evaluation})
   typed = leakage.check_leakage(patterns, 'train', ['eval'], LeakageConfig(),
                                 lambda: beam.Pipeline(options=PipelineOptions([])), str(tmp_path / 'out'),
                                 label_key='label')

@@ -563,11 +563,13 @@ def _findings(result: Mapping[str, Any], config: LeakageConfig, plan: _Plan) -> 
       findings.append(_finding(
           severity, 'cross_split_duplicates', f'{pair["duplicate_examples"]} example(s) of {b} '
           f'({pair["fraction_of_b"]:.2%}) have the same content as an example of {a} ({pair["unique_duplicates"]} '
-          'distinct).', splits=[a, b], duplicate_examples=pair['duplicate_examples'], fraction_of_b=pair['fraction_of_b']))
+          'distinct).', splits=[a, b], duplicate_examples=pair['duplicate_examples'],
+          fraction_of_b=pair['fraction_of_b']))
     if pair['label_conflicts']:
       findings.append(_finding(
           constants.WARN, 'label_conflict',
-          f'{pair["label_conflicts"]} example(s) of {b} occur in {a} with a different {plan.label_key!r}.', splits=[a, b], label_conflicts=pair['label_conflicts']))
+          f'{pair["label_conflicts"]} example(s) of {b} occur in {a} with a different {plan.label_key!r}.',
+          splits=[a, b], label_conflicts=pair['label_conflicts']))
   for pair in result.get('near_duplicates') or []:
     a, b = pair['splits']
     if pair['near_only_examples'] and _severity(pair['fraction_of_b'], config):
@@ -579,7 +581,8 @@ def _findings(result: Mapping[str, Any], config: LeakageConfig, plan: _Plan) -> 
   skipped = (result.get('near_buckets') or {}).get('buckets_skipped', 0)
   if skipped:
     findings.append(_finding(
-        constants.WARN, 'near_duplicates_incomplete', f'Near-duplicate search skipped {skipped} bucket(s) holding more than '
+        constants.WARN, 'near_duplicates_incomplete',
+        f'Near-duplicate search skipped {skipped} bucket(s) holding more than '
         f'{result["near_settings"]["max_bucket_pairs"]} train x eval pairs ({result["near_buckets"]["pairs_skipped"]} '
         f'pairs unchecked); raise leakage.near_max_bucket_pairs to check them.', buckets_skipped=skipped))
   for pair in result.get('group_leakage') or []:
@@ -587,7 +590,8 @@ def _findings(result: Mapping[str, Any], config: LeakageConfig, plan: _Plan) -> 
     severity = _severity(pair['fraction_of_b'], config) if pair['shared_groups'] else None
     if severity:
       findings.append(_finding(
-          severity, 'group_leakage', f'{pair["shared_groups"]} {plan.group_key!r} group(s) occur in both {a} and {b}: they hold '
+          severity, 'group_leakage',
+          f'{pair["shared_groups"]} {plan.group_key!r} group(s) occur in both {a} and {b}: they hold '
           f'{pair["duplicate_examples"]} example(s) of {b} ({pair["fraction_of_b"]:.2%}) and '
           f'{pair["examples_in_a_involved"]} of {a}.', feature=plan.group_key, splits=[a, b],
           shared_groups=pair['shared_groups'], fraction_of_b=pair['fraction_of_b']))

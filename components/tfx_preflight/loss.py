@@ -189,7 +189,8 @@ def _interpret(run: Mapping[str, Any], module_file: str, config: LossConfig,
   where = _stage_text(run['progress'], module_file)
   if outcome == 'timeout':
     findings.append(_finding(
-        constants.BLOCK, 'timeout', f'The loss check did not finish within {config.timeout_seconds:g} s: it was stopped {where}. '
+        constants.BLOCK, 'timeout',
+        f'The loss check did not finish within {config.timeout_seconds:g} s: it was stopped {where}. '
         'A Trainer module that hangs here will hang Trainer too; if it is only slow, raise loss.timeout_seconds.',
         timeout_seconds=config.timeout_seconds))
   elif outcome == 'crashed':

@@ -34,12 +34,6 @@ _EXAMPLE_COUNT_ANOMALIES = (anomalies_pb2.AnomalyInfo.COMPARATOR_LOW_NUM_EXAMPLE
 _HISTOGRAM_SOURCES = (schema_pb2.HistogramSelection.STANDARD, schema_pb2.HistogramSelection.QUANTILES)
 
 
-# Statistics live in statistics.py; these names stay here for the code that reads them from skew.
-_tfdv = statistics_lib.tfdv
-_default_slice = statistics_lib.default_slice
-_as_list = statistics_lib.as_list
-
-
 # ---------------------------------------------------------------------------------------------------------------
 # TFDV comparison.
 
@@ -59,7 +53,7 @@ def comparison_schema(train: statistics_pb2.DatasetFeatureStatisticsList, schema
   Features are those of the train statistics (a user schema may list fewer). A user comparator is copied as is,
   `skew_comparator` first (train vs eval is the train vs serving question), `drift_comparator` otherwise.
   """
-  effective = _tfdv().infer_schema(train, infer_feature_shape=False)
+  effective = statistics_lib.tfdv().infer_schema(train, infer_feature_shape=False)
   user = {f.name: f for f in schema.feature} if schema is not None else {}
   if schema is not None and schema.dataset_constraints.HasField('num_examples_drift_comparator'):
     effective.dataset_constraints.num_examples_drift_comparator.CopyFrom(
@@ -133,7 +127,7 @@ def tfdv_comparison(train: statistics_pb2.DatasetFeatureStatisticsList,
                     other: statistics_pb2.DatasetFeatureStatisticsList, schema: Optional[schema_pb2.Schema],
                     config: SkewConfig) -> Tuple[Dict[str, Dict[str, Any]], List[anomalies_pb2.AnomalyInfo.Reason]]:
   """feature -> {metric, distance, threshold, threshold_source} from TFDV, and its example-count anomalies."""
-  tfdv = _tfdv()
+  tfdv = statistics_lib.tfdv()
   train, other = _finite_histograms(train), _finite_histograms(other)
   distances: Dict[str, Dict[str, Any]] = {}
   example_count: List[anomalies_pb2.AnomalyInfo.Reason] = []
@@ -402,7 +396,8 @@ def _example_count_findings(reasons: Sequence[anomalies_pb2.AnomalyInfo.Reason],
   for reason in reasons:
     ratio = other.num_examples / train.num_examples
     out.append(Finding(
-        constants.SKEW, 'example_count', constants.BLOCK, f'{other_split} has {other.num_examples} examples, {ratio:.3g}x the {train.num_examples} of '
+        constants.SKEW, 'example_count', constants.BLOCK,
+        f'{other_split} has {other.num_examples} examples, {ratio:.3g}x the {train.num_examples} of '
         f'{train_split}, outside the schema\'s example-count comparator ({reason.description}): a split lost or '
         'gained data (failed shard, filter, wrong split ratio)',
         details={'splits': [train_split, other_split], 'train': {'num_examples': train.num_examples},
@@ -460,11 +455,11 @@ def check_skew(statistics: StatisticsBySplit, train_split: str, eval_splits: Seq
   threshold, threshold_source}}}, 'not_compared': {eval split: [features TFDV had no distance for]}, 'num_examples',
   'excluded_features', 'multiple_testing', 'compared'}. Findings carry the feature, the kind as code, and in details
   splits [train, eval], the numbers of both splits (`train`, `eval`: min/max/mean/std, missing rate, list
-  lengths...), TFDV's distance and threshold when there is one; the message gives the probable cause. Raises ValueError when a split's statistics are missing or empty (the check
-  fails closed, never 'pass').
+  lengths...), TFDV's distance and threshold when there is one; the message gives the probable cause. Raises
+  ValueError when a split's statistics are missing or empty (the check fails closed, never 'pass').
   """
-  train = _default_slice(statistics, train_split)
-  train_list = _as_list(train)
+  train = statistics_lib.default_slice(statistics, train_split)
+  train_list = statistics_lib.as_list(train)
   train_summary = diag.summarize(train)
   excluded = set(config.exclude_features)
   findings: List[Finding] = []
@@ -474,10 +469,10 @@ def check_skew(statistics: StatisticsBySplit, train_split: str, eval_splits: Seq
   num_examples = {train_split: int(train.num_examples)}
   multiple_testing: Dict[str, Dict[str, Any]] = {}
   for other_split in eval_splits:
-    other = _default_slice(statistics, other_split)
+    other = statistics_lib.default_slice(statistics, other_split)
     num_examples[other_split] = int(other.num_examples)
     other_summary = diag.summarize(other)
-    distances, example_count = tfdv_comparison(train_list, _as_list(other), schema, config)
+    distances, example_count = tfdv_comparison(train_list, statistics_lib.as_list(other), schema, config)
     comparisons[other_split] = {name: {k: diag.round_number(v) if isinstance(v, float) else v for k, v in d.items()}
                                 for name, d in sorted(distances.items()) if name not in excluded}
     names = sorted((set(train_summary) | set(other_summary)) - excluded)
@@ -508,7 +503,8 @@ def compared_features(statistics: StatisticsBySplit, train_split: str, compariso
   nearest its threshold first, so a passing report shows how close it came. `status` is the worst finding of that
   feature and split, else 'pass', or 'within_noise' for a distance over its threshold that the effect-size and
   sampling-noise confirmations did not turn into a finding."""
-  summaries = {s: diag.summarize(_default_slice(statistics, s)) for s in sorted({train_split, *comparisons})}
+  summaries = {s: diag.summarize(statistics_lib.default_slice(statistics, s))
+               for s in sorted({train_split, *comparisons})}
   worst: Dict[Tuple[Any, Any], str] = {}
   for f in findings:
     key = (f.feature, (f.details.get('splits') or [None])[-1])

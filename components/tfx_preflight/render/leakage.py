@@ -23,7 +23,8 @@ def _sample_rows(pair: Mapping[str, Any], kind: str) -> str:
       content = ', '.join(f'<code>{esc(k)}</code>={esc(v)}' for k, v in s.get('features', {}).items())
       if 'label' in s:
         content += f'<br>label={esc(s["label"])}' + (' <b>(label conflict)</b>' if s.get('label_conflict') else '')
-    rows.append(f'<tr><td>{where}</td><td>{esc(s["copies_in_b"])} / {esc(s["copies_in_a"])}</td><td>{content}</td></tr>')
+    copies = f'{esc(s["copies_in_b"])} / {esc(s["copies_in_a"])}'
+    rows.append(f'<tr><td>{where}</td><td>{copies}</td><td>{content}</td></tr>')
   if not rows:
     return ''
   return ('<table><tr><th>example (eval file #record; train copy)</th><th>copies eval / train</th><th>content</th></tr>'
