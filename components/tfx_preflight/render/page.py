@@ -1,6 +1,6 @@
 """report.html: the verdict, each check's findings and the check's own pictures, every value escaped.
 
-Feature names, values and messages come from user data: everything goes through `html.escape`, and the page has a
+Feature names, values and messages come from user data: everything goes through `escape.esc`, and the page has a
 Content-Security-Policy that forbids scripts, so a feature named `<script>` is text, never code.
 """
 
