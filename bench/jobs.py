@@ -98,7 +98,7 @@ def leakage_job(args: Mapping[str, Any]) -> Dict[str, Any]:
   config = LeakageConfig(**args.get('config', {}))
   started = _begin()
   result = leakage.check_leakage(manifest['examples'], TRAIN, [EVAL], config, _make_pipeline(args['runner_args']),
-                                 args['output_dir'], generate.LABEL_KEY)
+                                 args['output_dir'], generate.LABEL_KEY).to_dict()
   seconds = time.perf_counter() - started
   cross = (result.get('cross_split') or [{}])[0]
   near = (result.get('near_duplicates') or [{}])[0]
@@ -291,7 +291,7 @@ def skew_job(args: Mapping[str, Any]) -> Dict[str, Any]:
   from tfx_preflight.config import SkewConfig
   started = _begin()
   statistics = _load_statistics(args['statistics_dir'])
-  result = skew.check_skew(statistics, TRAIN, [EVAL], SkewConfig(), None, generate.LABEL_KEY)
+  result = skew.check_skew(statistics, TRAIN, [EVAL], SkewConfig(), None, generate.LABEL_KEY).to_dict()
   return {'job_seconds': time.perf_counter() - started, 'status': result.get('status'),
           'skip_reason': result.get('reason'), 'findings': len(result.get('findings', []))}
 
@@ -311,7 +311,7 @@ def skew_wide_job(args: Mapping[str, Any]) -> Dict[str, Any]:
   statistics_seconds = time.perf_counter() - started
   statistics_peak_rss_mb = _rss_mb()  # Peak so far: setup + statistics; the skew check's share is what comes after.
   skew_started = time.perf_counter()
-  result = skew.check_skew(stats, TRAIN, [EVAL], SkewConfig(), None, generate.LABEL_KEY)
+  result = skew.check_skew(stats, TRAIN, [EVAL], SkewConfig(), None, generate.LABEL_KEY).to_dict()
   skew_seconds = time.perf_counter() - skew_started
   findings = result.get('findings', [])
   testing = result.get('multiple_testing', {}).get(EVAL, {})
@@ -356,7 +356,7 @@ def loss_job(args: Mapping[str, Any]) -> Dict[str, Any]:
   io_utils.write_pbtxt_file(schema_path, tfdv.infer_schema(statistics[TRAIN]))
   result = loss.check_loss(args['module_file'], manifest['examples'], TRAIN, [EVAL], LossConfig(),
                            generate.LABEL_KEY, schema_path, None, None, statistics,
-                           os.path.join(args['output_dir'], 'loss'))
+                           os.path.join(args['output_dir'], 'loss')).to_dict()
   return {'job_seconds': time.perf_counter() - started, 'status': result.get('status'),
           'skip_reason': result.get('reason'),
           'findings': [{'code': f.get('code'), 'severity': f.get('severity'), 'message': str(f.get('message'))[:400]}

@@ -19,7 +19,7 @@ TAXI_EXAMPLES = {split: os.path.join(TESTDATA, 'csv_example_gen', f'Split-{split
 def test_leakage_runs_on_tfx_taxi_examples_with_an_all_empty_column(tmp_path, beam_factory):
   """pickup_census_tract is empty in every row, so tfx-bsl decodes it as an Arrow null column."""
   result = leakage.check_leakage(TAXI_EXAMPLES, 'train', ['eval'], LeakageConfig(), beam_factory, str(tmp_path),
-                                 label_key='tips')
+                                 label_key='tips').to_dict()
   assert result['status'] != 'block', result['findings']
   assert result['examples']['train'] > 5000 and result['examples']['eval'] > 2000
   assert 'pickup_census_tract' in result['hashed_features']['eval']

@@ -184,7 +184,7 @@ def test_leakage_counts_match_the_brute_force_count(train, data):
     has_content = all(any(name != 'label' for name in r) for r in train_rows + eval_rows)
     try:
       result = leakage.check_leakage(patterns, 'train', ['eval'], LeakageConfig(), direct_pipeline,
-                                     os.path.join(tmp, 'out'), label_key='label')
+                                     os.path.join(tmp, 'out'), label_key='label').to_dict()
     except ValueError as e:  # Allowed only when there is really nothing to hash.
       assert not has_content and 'no feature left to hash' in str(e), e
       return
@@ -213,7 +213,7 @@ def test_skew_never_crashes_and_names_only_real_features(train, data):
   schema, train_rows = train
   train_stats = statistics_of(train_rows)
   copy = skew.check_skew({'train': train_stats, 'eval': statistics_of(list(train_rows))}, 'train', ['eval'],
-                         SkewConfig(), label_key='label')
+                         SkewConfig(), label_key='label').to_dict()
   # A copy never differs; only a NaN/Inf label blocks on its own (training on it gives NaN losses).
   label_is_finite = all(np.isfinite(r['label'][1]).all() for r in train_rows
                         if 'label' in r and r['label'][0] == 'float' and r['label'][1])
@@ -222,7 +222,7 @@ def test_skew_never_crashes_and_names_only_real_features(train, data):
   other_schema = dict(schema, **data.draw(schemas()))
   _, eval_rows = data.draw(batches(other_schema, min_size=1, max_size=12))
   result = skew.check_skew({'train': train_stats, 'eval': statistics_of(eval_rows)}, 'train', ['eval'],
-                           SkewConfig(), label_key='label')
+                           SkewConfig(), label_key='label').to_dict()
   assert result['status'] in ('pass', 'warn', 'block')
   named = {f['feature'] for f in result['findings'] if f.get('feature') is not None}
   assert named <= present_features(train_rows) | present_features(eval_rows), named
@@ -235,7 +235,7 @@ def test_identical_splits_with_infinities_or_nan_have_no_skew_and_zero_distance(
   counts) as divergent mass, so an exact copy of train with +-Inf values 'shifted' by the fraction of infinite
   values (a blocking distribution_shift), and the report showed a distance of 0.5 between identical splits."""
   stats = statistics_of([{'a': ('float', [v])} for v in values])
-  result = skew.check_skew({'train': stats, 'eval': stats}, 'train', ['eval'], SkewConfig())
+  result = skew.check_skew({'train': stats, 'eval': stats}, 'train', ['eval'], SkewConfig()).to_dict()
   assert result['findings'] == [], result['findings']
   assert all(d['distance'] == 0 for d in result['comparisons']['eval'].values()), result['comparisons']
 

@@ -18,6 +18,7 @@ from tfx_preflight import label_proxy
 from tfx_preflight import label_proxy_counts as counts_lib
 from tfx_preflight import label_proxy_scoring as scoring
 from tfx_preflight.config import ConfigError, LabelProxyConfig, PreflightConfig
+from tfx_preflight.results import CheckResult
 
 TFX_DIR = os.path.dirname(os.path.dirname(__import__('tfx').__file__))
 TAXI_CSV = os.path.join(TFX_DIR, 'tfx', 'examples', 'chicago_taxi_pipeline', 'data', 'simple', 'data.csv')
@@ -51,7 +52,7 @@ def check(tmp_path, splits, label_key, beam_factory, **config):
   patterns = write_splits(str(tmp_path / 'data'), {s: frame_rows(f) for s, f in splits.items()})
   evals = [s for s in splits if s != 'train']
   return label_proxy.check_label_proxy(patterns, 'train', evals, LabelProxyConfig(**config), beam_factory,
-                                       str(tmp_path / 'out'), label_key)
+                                       str(tmp_path / 'out'), label_key).to_dict()
 
 
 def flagged(result, severity='block'):
@@ -279,7 +280,7 @@ def test_one_feature_far_ahead_of_the_others_warns(tmp_path, beam_factory):
 def test_no_label_key_is_skipped_not_passed(tmp_path, beam_factory):
   result = label_proxy.check_label_proxy({'train': 'x', 'eval': 'y'}, 'train', ['eval'], LabelProxyConfig(),
                                          beam_factory, str(tmp_path), None)
-  assert result['status'] == 'skipped' and 'label_key' in result['reason']
+  assert result.status == 'skipped' and 'label_key' in result.reason
 
 
 def test_config_is_validated_and_has_its_own_section():
@@ -308,7 +309,7 @@ def test_taxi_tips_pass(tmp_path, beam_factory):
 def test_penguin_species_pass(tmp_path, beam_factory):
   patterns = {split: os.path.join(PENGUIN_DATA, f'Split-{split}', '*') for split in ('train', 'eval')}
   result = label_proxy.check_label_proxy(patterns, 'train', ['eval'], LabelProxyConfig(), beam_factory,
-                                         str(tmp_path), 'species')
+                                         str(tmp_path), 'species').to_dict()
   assert result['status'] == 'pass', result['findings']
   assert result['task'] == 'classification' and result['scored_features'] == 4
   assert 0.5 < result['scores']['eval'][0]['eval_score'] < 0.99
@@ -337,6 +338,27 @@ def test_scores_are_reproducible_across_batchings():
   a = scoring.score_features(one, evals, scoring.CLASSIFICATION, 256, options)
   b = scoring.score_features(many, evals, scoring.CLASSIFICATION, 256, options)
   assert [s.to_dict() for s in a] == [s.to_dict() for s in b]
+
+
+def test_summarize_turns_counts_into_a_typed_result():
+  """The interpretation alone (no Beam): counts -> CheckResult with one typed finding per proxy."""
+  config = LabelProxyConfig()
+  options = label_proxy.count_options(config, 'label')
+  with_copy = lambda rows: [dict(r, copy=r['label']) for r in rows]  # noqa: E731
+  train = counts_lib.count_batch(decode(with_copy(small_rows(120, 0))), options)
+  evals = {'eval': counts_lib.count_batch(decode(with_copy(small_rows(60, 1))), options)}
+  result = label_proxy.summarize(train, evals, 'train', config, 'label')
+  assert isinstance(result, CheckResult) and result.status == 'block'
+  [finding] = result.findings
+  assert (finding.check, finding.code, finding.severity, finding.feature) == ('label_proxy', 'label_proxy', 'block',
+                                                                              'copy')
+  assert finding.details['eval_split'] == 'eval' and finding.details['eval_score'] == 1.0
+  assert result.details['task'] == 'classification' and result.details['scores']['eval'][0]['feature'] == 'copy'
+  shown = result.to_dict()['findings'][0]  # report.json keeps `kind` and `feature` at the top of the finding.
+  assert shown['kind'] == 'label_proxy' and shown['feature'] == 'copy' and 'code' not in shown
+  only_label = counts_lib.count_batch(decode([{'label': i % 2} for i in range(40)]), options)
+  nothing = label_proxy.summarize(only_label, {'eval': only_label}, 'train', config, 'label')
+  assert nothing.status == 'skipped' and 'no feature to score' in nothing.reason and not nothing.findings
 
 
 # --- Through the gate: report contract and report.html ------------------------------------------------------------

@@ -12,6 +12,8 @@ from apache_beam.options.pipeline_options import PipelineOptions
 from tests.conftest import write_splits, write_tfrecords
 from tfx_preflight import leakage
 from tfx_preflight.config import LeakageConfig
+from tfx_preflight.render import leakage as render_leakage
+from tfx_preflight.results import CheckResult
 
 FEATURES = ('a', 'b', 'color')
 
@@ -76,7 +78,7 @@ def pandas_counts(splits, digits=None):
 def _run(patterns, config, tmp_path, args=(), evals=('eval', 'test')):
   return leakage.check_leakage(patterns, 'train', list(evals), config,
                                lambda: beam.Pipeline(options=PipelineOptions(list(args))),
-                               os.path.join(tmp_path, 'out'), label_key='label')
+                               os.path.join(tmp_path, 'out'), label_key='label').to_dict()
 
 
 def test_exact_counts_equal_pandas(data, tmp_path):
@@ -189,11 +191,30 @@ def test_same_result_in_process_and_multi_processing(data, tmp_path):
       open(two['duplicates_file']).read().splitlines())
 
 
+def test_check_leakage_returns_a_typed_result_whose_dict_is_the_report_shape(tmp_path):
+  rows = [{'x': float(i), 'label': i % 2} for i in range(4)]
+  evaluation = [dict(rows[0], label=1), {'x': 9.0, 'label': 0}]  # A copy of train's first row with another label.
+  patterns = write_splits(str(tmp_path / 'd'), {'train': rows, 'eval': evaluation})
+  typed = leakage.check_leakage(patterns, 'train', ['eval'], LeakageConfig(),
+                                lambda: beam.Pipeline(options=PipelineOptions([])), str(tmp_path / 'out'),
+                                label_key='label')
+  assert isinstance(typed, CheckResult) and typed.status == 'block'
+  by_code = {f.code: f for f in typed.findings}
+  assert sorted(by_code) == ['cross_split_duplicates', 'label_conflict']
+  duplicates = by_code['cross_split_duplicates']
+  assert (duplicates.check, duplicates.severity, duplicates.feature) == ('leakage', 'block', None)
+  assert duplicates.details == {'splits': ['train', 'eval'], 'duplicate_examples': 1, 'fraction_of_b': 0.5}
+  assert typed.details['cross_split'][0]['label_conflicts'] == 1 and typed.details['within_split'] == {
+      'train': 0, 'eval': 0}
+  finding = typed.to_dict()['findings'][0]  # report.json: `kind`, and no `feature` key on a finding without one.
+  assert finding['kind'] == 'cross_split_duplicates' and 'feature' not in finding and 'code' not in finding
+
+
 def test_render_html_escapes_user_values(tmp_path):
   patterns = write_splits(str(tmp_path / 'd'), {'train': [{'<script>x': '<b>v</b>', 'label': 0}] * 2,
                                                 'eval': [{'<script>x': '<b>v</b>', 'label': 1}]})
   result = _run(patterns, LeakageConfig(), tmp_path, evals=('eval',))
-  page = leakage.render_html(result)
+  page = render_leakage.render_html(result)
   assert '<script>' not in page and '&lt;script&gt;x' in page and '&lt;b&gt;v&lt;/b&gt;' in page
   assert 'label conflict' in page
-  assert leakage.render_html({'status': 'skipped', 'findings': []}) == ''
+  assert render_leakage.render_html({'status': 'skipped', 'findings': []}) == ''

@@ -23,6 +23,8 @@ from tests.conftest import write_splits
 from tfx_preflight import loss, loss_battery, loss_probe, report
 from tfx_preflight.config import LossConfig, PreflightConfig
 from tfx_preflight.loss_protocol import ProbeRequest
+from tfx_preflight.render import loss as render_loss
+from tfx_preflight.results import CheckResult, Finding
 
 MODULES = os.path.join(os.path.dirname(__file__), 'modules')
 
@@ -356,8 +358,9 @@ def test_findings_from_the_child_are_validated():
   raw = [{'code': 'constant_loss', 'severity': 'block', 'message': 'm', 'loss_value': 0.0, 'obj': {'x': 1}},
          {'code': 'x', 'severity': 'fatal', 'message': 'unknown severity'},
          {'code': 3, 'severity': 'warn', 'message': 'code not a string'}, 'not a dict']
-  assert loss._clean_findings(raw) == [{'severity': 'block', 'message': 'm', 'code': 'constant_loss',
-                                        'loss_value': 0.0}]
+  assert loss._clean_findings(raw) == [Finding('loss', 'constant_loss', 'block', 'm', details={'loss_value': 0.0})]
+  assert loss._clean_findings(raw)[0].to_dict() == {'severity': 'block', 'message': 'm', 'code': 'constant_loss',
+                                                    'loss_value': 0.0}
 
 
 def test_a_probe_that_could_not_check_is_skipped_never_passed():
@@ -365,27 +368,30 @@ def test_a_probe_that_could_not_check_is_skipped_never_passed():
   completed = {'outcome': 'complete', 'returncode': 0, 'progress': None, 'stderr_path': '/nonexistent',
                'result': {'complete': True, 'findings': [], 'info': {'skipped': 'run_fn() returned without fit'}}}
   result = loss.check_result(loss._interpret(completed, 'm.py', config, {}), 'm.py', config.mode)
-  assert result['status'] == 'skipped' and result['reason'] == 'run_fn() returned without fit'
+  assert isinstance(result, CheckResult) and result.details['module_file'] == 'm.py'
+  assert result.status == 'skipped' and result.reason == 'run_fn() returned without fit' and not result.findings
   timed_out = {**completed, 'outcome': 'timeout', 'result': None, 'progress': completed['result']}
   result = loss.check_result(loss._interpret(timed_out, 'm.py', config, {}), 'm.py', config.mode)
-  assert result['status'] == 'block' and codes(result['findings']) == ['timeout']
+  assert result.status == 'block' and [(f.check, f.code) for f in result.findings] == [('loss', 'timeout')]
+  assert result.details['outcome'] == 'timeout'
+  assert result.to_dict()['findings'][0]['code'] == 'timeout'  # report.json: loss findings keep `code`.
 
 
 def test_render_html_escapes_everything():
   result = {'status': 'block', 'module_file': '<script>alert(1)</script>.py',
             'info': {'loss': '<b>x</b>', 'model_fn': '_build_keras_model'},
             'measurements': {'eval_path': {'<i>': {'evaluate': 1.0, 'direct': 2.0}}}, 'findings': []}
-  html = loss.render_html(result)
+  html = render_loss.render_html(result)
   assert '<script>' not in html and '<b>' not in html and '<i>' not in html
   assert '&lt;script&gt;alert(1)&lt;/script&gt;.py' in html
-  assert loss.render_html(report.skipped('off')) == ''
+  assert render_loss.render_html(report.skipped('off')) == ''
 
 
 def test_mode_off_and_missing_module_are_skipped(digits, tmp_path):
   args = (digits['examples'], 'train', ['eval'])
   rest = ('label', None, None, None, None, str(tmp_path))
-  assert loss.check_loss(module('good_module'), *args, LossConfig(mode='off'), *rest)['status'] == 'skipped'
-  assert loss.check_loss(None, *args, LossConfig(), *rest)['status'] == 'skipped'
+  assert loss.check_loss(module('good_module'), *args, LossConfig(mode='off'), *rest).status == 'skipped'
+  assert loss.check_loss(None, *args, LossConfig(), *rest).status == 'skipped'
   with pytest.raises(ValueError, match='validation'):
     loss.check_loss(module('good_module'), digits['examples'], 'train', ['validation'], LossConfig(), *rest)
 
@@ -419,7 +425,7 @@ def test_hyperparameters_from_the_artifact_json_or_the_module_defaults():
 
 def check(digits, tmp_path, name: str, path: str | None = None, **config):
   return loss.check_loss(path or module(name), digits['examples'], 'train', ['eval'], LossConfig(**config), 'label',
-                         digits['schema_path'], None, None, digits['statistics'], str(tmp_path / 'loss'))
+                         digits['schema_path'], None, None, digits['statistics'], str(tmp_path / 'loss')).to_dict()
 
 
 @pytest.mark.slow

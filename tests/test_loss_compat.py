@@ -32,7 +32,8 @@ def codes(result, severity='block'):
 @pytest.mark.slow
 def test_testdata_trainer_module_with_transformed_examples_passes(tmp_path):
   result = loss.check_loss(TRAINER_MODULE, RAW, 'train', ['eval'], LossConfig(timeout_seconds=240), 'tips', None,
-                           TRANSFORM_GRAPH, None, None, str(tmp_path / 'loss'), transformed_examples=TRANSFORMED)
+                           TRANSFORM_GRAPH, None, None, str(tmp_path / 'loss'),
+                           transformed_examples=TRANSFORMED).to_dict()
   assert result['status'] in ('pass', 'warn') and codes(result) == [], result['findings']
   assert result['info']['run_fn'] == 'run_fn' and result['info']['loss'] == 'binary_crossentropy'
   fit = result['measurements']['fit_batch']
@@ -46,7 +47,7 @@ def test_taxi_template_through_a_dotted_run_fn_passes(tmp_path, monkeypatch):
   monkeypatch.syspath_prepend(TAXI_TEMPLATE)
   result = loss.check_loss(None, RAW, 'train', ['eval'], LossConfig(timeout_seconds=240), 'tips', None,
                            TRANSFORM_GRAPH, None, None, str(tmp_path / 'loss'),
-                           run_fn='models.keras_model.model.run_fn', transformed_examples=TRANSFORMED)
+                           run_fn='models.keras_model.model.run_fn', transformed_examples=TRANSFORMED).to_dict()
   assert result['status'] in ('pass', 'warn') and codes(result) == [], result['findings']
   assert result['info']['run_fn'] == 'run_fn' and result['info']['output_units'] == 1
   assert result['module_file'] == 'models.keras_model.model.run_fn'

@@ -20,6 +20,7 @@ from tests import near_data
 from tests.conftest import to_example, write_splits
 from tfx_preflight import leakage, near_duplicates, near_features
 from tfx_preflight.config import ConfigError, LeakageConfig, PreflightConfig
+from tfx_preflight.render import leakage as render_leakage
 
 _DECODER = ExamplesToRecordBatchDecoder()
 GROUP_OF = {'digits': 'vector_cosine_distance', 'breast_cancer': 'column_rel_diff', 'text': 'text_jaccard_distance'}
@@ -31,7 +32,7 @@ def _decode(rows):
 
 def _run(patterns, config, tmp_path, label):
   return leakage.check_leakage(patterns, 'train', ['eval'], config, lambda: beam.Pipeline(options=PipelineOptions([])),
-                               os.path.join(tmp_path, 'out'), label_key=label)
+                               os.path.join(tmp_path, 'out'), label_key=label).to_dict()
 
 
 def _near_lines(result):
@@ -77,7 +78,7 @@ def test_exact_copies_count_as_near_but_not_near_only(tmp_path):
   assert result['cross_split'][0]['duplicate_examples'] == 10
   assert (near['duplicate_examples'], near['near_only_examples']) == (30, 20)
   assert sum(line[0] == 'near(exact)' for line in _near_lines(result)) == 10
-  page = leakage.render_html(result)
+  page = render_leakage.render_html(result)
   assert 'eval example' in page and 'train example' in page and 'column_rel_diff' in page
 
 

@@ -10,6 +10,7 @@ import pytest
 
 from tests.conftest import tabular_rows, write_splits
 from tfx_preflight import progress
+from tfx_preflight.results import CheckResult, Finding
 
 ROOT = os.path.join(os.path.dirname(__file__), '..')
 # TF's C++ log ("2026-01-01 12:00:00.000: W tensorflow/..."), Python warnings ("...: FutureWarning: ..."), absl and
@@ -63,6 +64,9 @@ def test_stage_descriptions():
   assert progress.describe(skipped) == 'skipped (no module_file given)'
   skew = {'status': 'block', 'findings': [{}, {}], 'comparisons': {'eval': {'a': {}, 'b': {}}, 'eval_2': {'a': {}}}}
   assert progress.describe(skew) == 'block, 3 feature comparisons, 2 finding(s)'
+  typed = CheckResult('block', (Finding('skew', 'x', 'block', 'm'),) * 2, details={'comparisons': skew['comparisons']})
+  assert progress.describe(typed) == progress.describe(skew)  # What every check returns now.
+  assert progress.describe(CheckResult.skipped('no module_file given')) == 'skipped (no module_file given)'
   assert progress.is_progress_line('[loss probe] pass, 0 finding(s); 1.0 s')
   read = {'examples_read': {'train': 1200, 'eval': 300}, 'read_for': ['statistics', 'leakage hashes']}
   assert progress.describe(read) == 'train 1,200, eval 300 examples read once for statistics, leakage hashes'

@@ -5,7 +5,8 @@ import os
 
 import pytest
 
-from tfx_preflight import html_report, report
+from tfx_preflight import report
+from tfx_preflight.render import page as html_report
 
 
 def _check(*severities, mode='block'):

@@ -12,7 +12,9 @@ import pytest
 
 from tests.conftest import tabular_rows, write_splits
 from tests.test_html_security import assert_nothing_injected, chromium_binary, dump_dom, parse
-from tfx_preflight import cli, html_report, report, skew_charts
+from tfx_preflight import cli, report
+from tfx_preflight.render import charts as skew_charts
+from tfx_preflight.render import page as html_report
 from tfx_preflight.skew_diagnosis import FeatureSummary
 
 EVIL = '<img src=x onerror=document.title="pwned">'

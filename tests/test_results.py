@@ -65,3 +65,20 @@ def test_as_dict_copies_a_plain_dict():
   copied = results.as_dict(original)
   copied['status'] = 'block'
   assert original['status'] == 'pass'
+
+
+def test_skew_and_label_proxy_findings_always_carry_feature_others_only_when_set():
+  """report.json's contract: skew (and label_proxy) findings have `feature`, null for a dataset-level finding such
+  as skew's example_count; leakage and loss findings have it only when they name one."""
+  assert Finding('skew', 'example_count', 'block', 'eval lost data').to_dict()['feature'] is None
+  assert Finding('label_proxy', 'label_proxy', 'block', 'm', feature='copy').to_dict()['feature'] == 'copy'
+  assert 'feature' not in Finding('leakage', 'cross_split_duplicates', 'block', 'm').to_dict()
+  assert Finding('leakage', 'group_leakage', 'warn', 'm', feature='user').to_dict()['feature'] == 'user'
+  assert 'feature' not in Finding('loss', 'constant_loss', 'block', 'm').to_dict()
+
+
+def test_status_for_reads_typed_findings_and_their_dicts_alike():
+  typed = [Finding('leakage', 'x', 'warn', 'm'), Finding('leakage', 'y', 'block', 'm')]
+  assert report.status_for(typed, 'block') == report.status_for([f.to_dict() for f in typed], 'block') == 'block'
+  assert report.status_for(typed, 'warn') == 'warn' and report.status_for(typed, 'off') == 'skipped'
+  assert report.status_for([], 'block') == 'pass'

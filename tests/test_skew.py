@@ -16,6 +16,8 @@ from tensorflow_metadata.proto.v0 import schema_pb2
 
 from tfx_preflight import report, skew, statistics
 from tfx_preflight.config import SkewConfig
+from tfx_preflight.render import skew as render_skew_lib
+from tfx_preflight.results import CheckResult, Finding
 
 TAXI_CSV = os.path.join(os.path.dirname(tfdv.__file__), '..', 'tfx', 'examples', 'chicago_taxi_pipeline', 'data',
                         'simple', 'data.csv')
@@ -31,6 +33,19 @@ def statistics_of(columns):
 
 def scalar(values):
   return [[v] for v in values]
+
+
+def check_skew(*args, **kwargs):
+  """The skew check's result as report.json holds it (skew.check_skew returns a results.CheckResult)."""
+  return skew.check_skew(*args, **kwargs).to_dict()
+
+
+def render_skew(result, stats, train, evals, out_dir):
+  """The skew section of report.html, its statistics pages written into `out_dir` as run.write_report does."""
+  for name, page in render_skew_lib.statistics_pages(result, stats, train, evals).items():
+    with open(os.path.join(out_dir, name), 'w') as f:
+      f.write(page)
+  return render_skew_lib.render_html(result, stats, train, evals)
 
 
 def kinds(result):
@@ -52,8 +67,23 @@ def image_statistics():
   }
 
 
+def test_check_skew_returns_a_typed_result_whose_dict_is_the_report_shape(image_statistics):
+  typed = skew.check_skew(image_statistics, 'train', ['eval'], SkewConfig(), label_key='label')
+  assert isinstance(typed, CheckResult) and typed.status == 'block'
+  assert [type(f) for f in typed.findings] == [Finding]
+  finding = typed.findings[0]
+  assert (finding.check, finding.code, finding.feature, finding.severity) == ('skew', 'scale_mismatch', 'pixels',
+                                                                              'block')
+  assert finding.details['splits'] == ['train', 'eval'] and 'p_value' in finding.details
+  assert set(typed.details) == {'comparisons', 'not_compared', 'num_examples', 'excluded_features',
+                                'multiple_testing', 'compared'}
+  as_dict = typed.to_dict()  # report.json keeps `kind` (and `feature`) on skew findings.
+  assert as_dict['findings'][0]['kind'] == 'scale_mismatch' and as_dict['findings'][0]['feature'] == 'pixels'
+  assert 'code' not in as_dict['findings'][0]
+
+
 def test_images_divided_by_255_in_train_only_block_as_scale_mismatch(image_statistics):
-  result = skew.check_skew(image_statistics, 'train', ['eval'], SkewConfig(), label_key='label')
+  result = check_skew(image_statistics, 'train', ['eval'], SkewConfig(), label_key='label')
 
   assert result['status'] == 'block'
   assert kinds(result) == [('pixels', 'scale_mismatch', 'block')]
@@ -70,12 +100,12 @@ def test_same_normalization_in_both_splits_passes():
   rng = np.random.default_rng(1)
   stats = {split: statistics_of({'pixels': [list(r / 255.0) for r in images(rng, n)]})
            for split, n in (('train', 300), ('eval', 100))}
-  result = skew.check_skew(stats, 'train', ['eval'], SkewConfig())
+  result = check_skew(stats, 'train', ['eval'], SkewConfig())
   assert result['findings'] == [] and result['status'] == 'pass'
 
 
 def test_warn_mode_reports_but_does_not_block(image_statistics):
-  result = skew.check_skew(image_statistics, 'train', ['eval'], SkewConfig(mode='warn'))
+  result = check_skew(image_statistics, 'train', ['eval'], SkewConfig(mode='warn'))
   assert result['status'] == 'warn' and result['findings'][0]['severity'] == 'block'
 
 
@@ -83,7 +113,7 @@ def test_images_of_another_shape_block_as_value_count_mismatch():
   rng = np.random.default_rng(2)
   stats = {'train': statistics_of({'pixels': [list(r / 255) for r in images(rng, 200)]}),
            'eval': statistics_of({'pixels': [list(r / 255) for r in images(rng, 50, 28 * 28 * 3)]})}
-  result = skew.check_skew(stats, 'train', ['eval'], SkewConfig())
+  result = check_skew(stats, 'train', ['eval'], SkewConfig())
   assert kinds(result) == [('pixels', 'value_count_mismatch', 'block')]
   assert '3072 values per example in train but 2352 in eval' in result['findings'][0]['message']
 
@@ -106,7 +136,7 @@ def test_standardized_train_and_raw_eval_is_a_scale_mismatch(tabular):
   train, evaluation = tabular
   train = train.assign(age=(train.age - train.age.mean()) / train.age.std())
   stats = {'train': frame_statistics(train), 'eval': frame_statistics(evaluation)}
-  result = skew.check_skew(stats, 'train', ['eval'], SkewConfig())
+  result = check_skew(stats, 'train', ['eval'], SkewConfig())
 
   assert kinds(result) == [('age', 'scale_mismatch', 'block')]
   message = result['findings'][0]['message']
@@ -116,7 +146,7 @@ def test_standardized_train_and_raw_eval_is_a_scale_mismatch(tabular):
 
 def test_clean_tabular_split_passes(tabular):
   train, evaluation = tabular
-  result = skew.check_skew({'train': frame_statistics(train), 'eval': frame_statistics(evaluation)}, 'train',
+  result = check_skew({'train': frame_statistics(train), 'eval': frame_statistics(evaluation)}, 'train',
                            ['eval'], SkewConfig())
   assert result['findings'] == []
   assert set(result['comparisons']['eval']) == {'age', 'income', 'city', 'clicks'}
@@ -125,7 +155,7 @@ def test_clean_tabular_split_passes(tabular):
 def test_feature_missing_in_eval_blocks(tabular):
   train, evaluation = tabular
   stats = {'train': frame_statistics(train), 'eval': frame_statistics(evaluation.drop(columns=['income']))}
-  result = skew.check_skew(stats, 'train', ['eval'], SkewConfig())
+  result = check_skew(stats, 'train', ['eval'], SkewConfig())
   assert kinds(result) == [('income', 'missing_in_split', 'block')]
   assert result['findings'][0]['eval'] is None
 
@@ -133,11 +163,11 @@ def test_feature_missing_in_eval_blocks(tabular):
 def test_zeroed_feature_and_excluded_features(tabular):
   train, evaluation = tabular
   stats = {'train': frame_statistics(train), 'eval': frame_statistics(evaluation.assign(clicks=0.0, age=1.0))}
-  result = skew.check_skew(stats, 'train', ['eval'], SkewConfig())
+  result = check_skew(stats, 'train', ['eval'], SkewConfig())
   assert kinds(result) == [('age', 'constant_in_split', 'block'), ('clicks', 'constant_in_split', 'block')]
   assert '`clicks` is all zeros in eval but varies in train' in result['findings'][1]['message']
 
-  excluded = skew.check_skew(stats, 'train', ['eval'], SkewConfig(exclude_features=('clicks', 'age')))
+  excluded = check_skew(stats, 'train', ['eval'], SkewConfig(exclude_features=('clicks', 'age')))
   assert excluded['findings'] == [] and 'clicks' not in excluded['comparisons']['eval']
 
 
@@ -149,7 +179,7 @@ def test_missing_rate_new_categories_and_label_shift(tabular):
   evaluation.loc[rng.random(len(evaluation)) < 0.05, 'city'] = 'lima'  # Under the L-inf threshold.
   evaluation['clicks'] = evaluation.clicks + 4  # The label: another class balance in eval.
   stats = {'train': frame_statistics(train), 'eval': frame_statistics(evaluation)}
-  result = skew.check_skew(stats, 'train', ['eval'], SkewConfig(), label_key='clicks')
+  result = check_skew(stats, 'train', ['eval'], SkewConfig(), label_key='clicks')
 
   assert kinds(result) == [('city', 'new_categories', 'warn'), ('clicks', 'label_shift', 'block'),
                            ('income', 'missing_rate_mismatch', 'warn')]
@@ -170,13 +200,13 @@ def test_no_finding_on_random_80_20_splits_of_chicago_taxi(taxi, seed):
   in_train = np.random.default_rng(seed).random(len(taxi)) < 0.8
   stats = {'train': frame_statistics(taxi[in_train].reset_index(drop=True)),
            'eval': frame_statistics(taxi[~in_train].reset_index(drop=True))}
-  result = skew.check_skew(stats, 'train', ['eval'], SkewConfig(), label_key='tips')
+  result = check_skew(stats, 'train', ['eval'], SkewConfig(), label_key='tips')
 
   assert [f['message'] for f in result['findings']] == []
   assert result['status'] == 'pass'
   with open(os.path.join(SCHEMAS, 'example_schema.pbtxt')) as f:
     schema = text_format.Parse(f.read(), schema_pb2.Schema())
-  with_schema = skew.check_skew(stats, 'train', ['eval'], SkewConfig(), schema=schema, label_key='tips')
+  with_schema = check_skew(stats, 'train', ['eval'], SkewConfig(), schema=schema, label_key='tips')
   assert [f['message'] for f in with_schema['findings']] == []
   assert with_schema['comparisons']['eval']['payment_type']['threshold'] == 0.05
   # Every column was compared, but the one that is empty in nearly every row (no values in eval for some seeds).
@@ -189,7 +219,7 @@ def test_taxi_with_one_rescaled_column_is_caught(taxi):
   evaluation = taxi[~in_train].reset_index(drop=True)
   stats = {'train': frame_statistics(taxi[in_train].reset_index(drop=True)),
            'eval': frame_statistics(evaluation.assign(trip_seconds=evaluation.trip_seconds / 60))}
-  result = skew.check_skew(stats, 'train', ['eval'], SkewConfig())
+  result = check_skew(stats, 'train', ['eval'], SkewConfig())
   assert kinds(result) == [('trip_seconds', 'scale_mismatch', 'block')]
   assert 'about 1/60 of train' in result['findings'][0]['message']
 
@@ -208,13 +238,13 @@ def schema_with(text):
 
 def test_thresholds_from_schema_comparators_are_honoured():
   stats = shifted_statistics(0.7)
-  default = skew.check_skew(stats, 'train', ['eval'], SkewConfig())
+  default = check_skew(stats, 'train', ['eval'], SkewConfig())
   assert default['findings'] == []  # Both distances are under the defaults (0.1).
 
   strict = schema_with("""
       feature { name: "x" type: FLOAT skew_comparator { jensen_shannon_divergence { threshold: 0.01 } } }
       feature { name: "c" type: BYTES drift_comparator { infinity_norm { threshold: 0.05 } } }""")
-  result = skew.check_skew(stats, 'train', ['eval'], SkewConfig(), schema=strict)
+  result = check_skew(stats, 'train', ['eval'], SkewConfig(), schema=strict)
   assert kinds(result) == [('c', 'distribution_shift', 'block'), ('x', 'distribution_shift', 'block')]
   c, x = result['findings']
   assert (x['threshold'], x['threshold_source'], x['metric']) == (0.01, 'schema.skew_comparator', skew.JSD)
@@ -224,10 +254,10 @@ def test_thresholds_from_schema_comparators_are_honoured():
 
 def test_lenient_schema_threshold_silences_a_default_finding():
   stats = shifted_statistics(3.0)
-  assert kinds(skew.check_skew(stats, 'train', ['eval'], SkewConfig())) == [('x', 'distribution_shift', 'block')]
+  assert kinds(check_skew(stats, 'train', ['eval'], SkewConfig())) == [('x', 'distribution_shift', 'block')]
   lenient = schema_with('feature { name: "x" type: FLOAT drift_comparator { jensen_shannon_divergence { '
                         'threshold: 0.99 } } }')
-  assert skew.check_skew(stats, 'train', ['eval'], SkewConfig(), schema=lenient)['findings'] == []
+  assert check_skew(stats, 'train', ['eval'], SkewConfig(), schema=lenient)['findings'] == []
 
 
 def test_shipped_example_schema_parses_and_sets_the_example_count_comparator():
@@ -237,26 +267,26 @@ def test_shipped_example_schema_parses_and_sets_the_example_count_comparator():
   stats = shifted_statistics(0.0)  # Eval is 1000 / 4000 = 0.25 of train.
   ratio = schema.dataset_constraints.num_examples_drift_comparator
   assert ratio.min_fraction_threshold <= 0.25 <= ratio.max_fraction_threshold
-  assert skew.check_skew(stats, 'train', ['eval'], SkewConfig(), schema=schema)['findings'] == []
+  assert check_skew(stats, 'train', ['eval'], SkewConfig(), schema=schema)['findings'] == []
 
   tight = schema_with('dataset_constraints { num_examples_drift_comparator { min_fraction_threshold: 0.5 '
                       'max_fraction_threshold: 2.0 } }')
-  result = skew.check_skew(stats, 'train', ['eval'], SkewConfig(), schema=tight)
+  result = check_skew(stats, 'train', ['eval'], SkewConfig(), schema=tight)
   assert kinds(result) == [(None, 'example_count', 'block')]
   assert result['findings'][0]['ratio'] == 0.25
 
 
 def test_findings_are_deterministic(image_statistics):
-  first = report.to_json(skew.check_skew(image_statistics, 'train', ['eval'], SkewConfig()))
-  assert first == report.to_json(skew.check_skew(image_statistics, 'train', ['eval'], SkewConfig()))
+  first = report.to_json(check_skew(image_statistics, 'train', ['eval'], SkewConfig()))
+  assert first == report.to_json(check_skew(image_statistics, 'train', ['eval'], SkewConfig()))
 
 
 def test_missing_or_empty_statistics_fail_closed(image_statistics):
   with pytest.raises(ValueError, match="'test'"):
-    skew.check_skew(image_statistics, 'train', ['test'], SkewConfig())
+    check_skew(image_statistics, 'train', ['test'], SkewConfig())
   empty = statistics_of({'x': pa.array([], pa.list_(pa.float32()))})
   with pytest.raises(ValueError, match="'eval' has no examples"):
-    skew.check_skew({'train': image_statistics['train'], 'eval': empty}, 'train', ['eval'], SkewConfig())
+    check_skew({'train': image_statistics['train'], 'eval': empty}, 'train', ['eval'], SkewConfig())
 
 
 def test_render_html_draws_both_histograms_escapes_names_and_links_tfdv_view(tmp_path):
@@ -264,17 +294,17 @@ def test_render_html_draws_both_histograms_escapes_names_and_links_tfdv_view(tmp
   name = '<script>alert(1)</script>'
   stats = {'train': statistics_of({name: scalar(rng.normal(0, 1, 500))}),
            'eval': statistics_of({name: scalar(rng.normal(0, 1, 100) * 1000)})}
-  result = skew.check_skew(stats, 'train', ['eval'], SkewConfig())
+  result = check_skew(stats, 'train', ['eval'], SkewConfig())
   assert kinds(result) == [(name, 'scale_mismatch', 'block')]
 
-  fragment = skew.render_html(result, stats, 'train', ['eval'], str(tmp_path))
+  fragment = render_skew(result, stats, 'train', ['eval'], str(tmp_path))
   assert '<script' not in fragment and '&lt;script&gt;' in fragment
   assert fragment.count('<svg') == 2 and fragment.count('<rect') == 20
   assert '<a href="statistics.html">' in fragment
   tfdv_view = (tmp_path / 'statistics.html').read_text()
   assert '&lt;script&gt;alert(1)&lt;/script&gt;' in tfdv_view  # Static, self-contained, escaped (statistics_page).
   assert '<script' not in tfdv_view and 'http' not in tfdv_view.replace('http-equiv', '')
-  assert fragment == skew.render_html(result, stats, 'train', ['eval'], str(tmp_path))
+  assert fragment == render_skew(result, stats, 'train', ['eval'], str(tmp_path))
   assert (tmp_path / 'statistics.html').read_text() == tfdv_view
 
 
@@ -312,7 +342,7 @@ def test_generate_statistics_reads_gzipped_tfrecords_in_one_pipeline(tmp_path):
   assert {s: stats[s].datasets[0].num_examples for s in stats} == {'train': 120, 'eval': 40, 'plain': 10}
   assert os.path.exists(os.path.join(out, 'Split-train', 'FeatureStats.pb'))
   assert tfdv.load_stats_binary(os.path.join(out, 'Split-eval', 'FeatureStats.pb')) == stats['eval']
-  result = skew.check_skew(stats, 'train', ['eval'], SkewConfig(), label_key='label')
+  result = check_skew(stats, 'train', ['eval'], SkewConfig(), label_key='label')
   assert kinds(result) == [('pixels', 'scale_mismatch', 'block')]
   assert json.loads(report.to_json(result))['findings'][0]['train']['avg_num_values'] == 48
 
@@ -352,7 +382,7 @@ def test_empty_lists_count_as_missing_values_not_as_another_list_length():
   train = [[float(v)] if keep else [] for v, keep in zip(rng.normal(size=2000), rng.random(2000) < 0.4)]
   evaluation = [[float(v)] for v in rng.normal(size=500)]
   stats = {'train': statistics_of({'x': train}), 'eval': statistics_of({'x': evaluation})}
-  result = skew.check_skew(stats, 'train', ['eval'], SkewConfig())
+  result = check_skew(stats, 'train', ['eval'], SkewConfig())
   assert kinds(result) == [('x', 'missing_rate_mismatch', 'warn')]
   assert result['findings'][0]['train']['missing_rate'] == pytest.approx(0.6, abs=0.03)
 
@@ -362,7 +392,7 @@ def test_type_mismatch_blocks_and_int_vs_float_still_compares_values():
   stats = {'train': statistics_of({'n': scalar(rng.integers(0, 100, 1000)), 's': scalar(rng.integers(0, 3, 1000))}),
            'eval': statistics_of({'n': scalar(rng.integers(0, 100, 300) * 1000.0),
                                   's': scalar(rng.choice(['0', '1', '2'], 300))})}
-  result = skew.check_skew(stats, 'train', ['eval'], SkewConfig())
+  result = check_skew(stats, 'train', ['eval'], SkewConfig())
   assert kinds(result) == [('n', 'scale_mismatch', 'block'), ('n', 'type_mismatch', 'block'),
                            ('s', 'type_mismatch', 'block')]
   assert 'is INT in train but FLOAT in eval' in result['findings'][1]['message']
@@ -379,19 +409,19 @@ def test_no_finding_on_random_splits_of_small_or_sparse_sklearn_data(dataset):
     in_train = np.random.default_rng(seed).random(len(frame)) < 0.8
     stats = {'train': frame_statistics(frame[in_train].reset_index(drop=True)),
              'eval': frame_statistics(frame[~in_train].reset_index(drop=True))}
-    result = skew.check_skew(stats, 'train', ['eval'], SkewConfig(), label_key='target')
+    result = check_skew(stats, 'train', ['eval'], SkewConfig(), label_key='target')
     assert [f['message'] for f in result['findings']] == []
-    noisy += len(skew.check_skew(stats, 'train', ['eval'], SkewConfig(min_effect_size=0))['findings'])
+    noisy += len(check_skew(stats, 'train', ['eval'], SkewConfig(min_effect_size=0))['findings'])
   if dataset != 'digits':
     assert noisy > 0  # TFDV's distances alone do flag these clean splits: the noise guard is what keeps them quiet.
 
 
 def test_every_eval_split_is_compared_and_gets_its_own_tfdv_view(tmp_path, image_statistics):
   stats = dict(image_statistics, test=image_statistics['train'])
-  result = skew.check_skew(stats, 'train', ['eval', 'test'], SkewConfig(), label_key='label')
+  result = check_skew(stats, 'train', ['eval', 'test'], SkewConfig(), label_key='label')
   assert [f['splits'] for f in result['findings']] == [['train', 'eval']]
   assert set(result['comparisons']) == {'eval', 'test'}
-  fragment = skew.render_html(result, stats, 'train', ['eval', 'test'], str(tmp_path))
+  fragment = render_skew(result, stats, 'train', ['eval', 'test'], str(tmp_path))
   assert '<a href="statistics.html">train vs eval</a>' in fragment
   assert '<a href="statistics-2.html">train vs test</a>' in fragment
   assert (tmp_path / 'statistics-2.html').exists()
@@ -409,7 +439,7 @@ def test_nan_and_inf_in_eval_only_block_with_their_rates():
   evaluation = {'f0': scalar(_with_non_finite(f0, 2, np.nan)), 'f1': scalar(_with_non_finite(f1, 3, np.inf)),
                 'f2': scalar(f2), 'label': scalar(label)}
   stats = {'train': statistics_of(train), 'eval': statistics_of(evaluation)}
-  result = skew.check_skew(stats, 'train', ['eval'], SkewConfig(), label_key='label')
+  result = check_skew(stats, 'train', ['eval'], SkewConfig(), label_key='label')
   assert result['status'] == 'block'
   found = {f['feature']: f for f in result['findings'] if f['kind'] == 'non_finite_rate_mismatch'}
   assert sorted(found) == ['f0', 'f1']
@@ -419,7 +449,7 @@ def test_nan_and_inf_in_eval_only_block_with_their_rates():
 
   labels = [np.nan if i % 3 == 0 else np.inf if i % 3 == 1 else v for i, v in enumerate(label)]
   stats['eval'] = statistics_of({'f0': scalar(f0), 'f1': scalar(f1), 'f2': scalar(f2), 'label': scalar(labels)})
-  result = skew.check_skew(stats, 'train', ['eval'], SkewConfig(), label_key='label')
+  result = check_skew(stats, 'train', ['eval'], SkewConfig(), label_key='label')
   assert result['status'] == 'block'
   label_findings = [f for f in result['findings'] if f['kind'] == 'non_finite_label']
   assert len(label_findings) == 1 and 'nan 0.0% vs 33.3%' in label_findings[0]['message']
@@ -430,7 +460,7 @@ def test_nan_at_the_same_rate_in_both_splits_passes():
   stats = {split: statistics_of({'x': scalar(_with_non_finite(rng.normal(size=n), 10, np.nan)),
                                  'y': scalar(_with_non_finite(rng.normal(size=n), 20, -np.inf))})
            for split, n in (('train', 800), ('eval', 400))}
-  result = skew.check_skew(stats, 'train', ['eval'], SkewConfig())
+  result = check_skew(stats, 'train', ['eval'], SkewConfig())
   assert result['status'] == 'pass', result['findings']
 
 
@@ -459,13 +489,13 @@ def test_clean_random_splits_of_thousands_of_features_do_not_block():
   rng = np.random.default_rng(2026)
   width = 1200
   stats = {split: _wide_clean_split(rng, width, 250) for split in ('train', 'eval', 'eval_2')}
-  result = skew.check_skew(stats, 'train', ['eval', 'eval_2'], SkewConfig())
+  result = check_skew(stats, 'train', ['eval', 'eval_2'], SkewConfig())
   assert [f for f in result['findings'] if f['severity'] == 'block'] == []
   assert result['multiple_testing']['eval']['tests'] == width * skew.TESTS_PER_FEATURE
   shifted = dict(stats)
   columns = {'f00000': scalar(rng.normal(loc=1.5, size=250).astype(np.float32))}
   shifted['eval'] = _merged(stats['eval'], statistics_of(columns))
-  result = skew.check_skew(shifted, 'train', ['eval'], SkewConfig())
+  result = check_skew(shifted, 'train', ['eval'], SkewConfig())
   assert [(f['feature'], f['kind']) for f in result['findings'] if f['severity'] == 'block'] == [
       ('f00000', 'distribution_shift')]
 
@@ -489,7 +519,7 @@ def test_skew_on_5000_features_takes_seconds():
   base = statistics_of(columns)
   stats = {split: _widened(base, 50) for split in ('train', 'eval')}
   started = time.monotonic()
-  result = skew.check_skew(stats, 'train', ['eval'], SkewConfig())
+  result = check_skew(stats, 'train', ['eval'], SkewConfig())
   assert time.monotonic() - started < 60
   assert len(result['comparisons']['eval']) == 5000 and result['status'] == 'pass'
 
@@ -512,13 +542,13 @@ def _widened(statistics, copies):
 def test_false_discovery_control_keeps_deterministic_findings_and_scales_with_the_number_of_tests():
   def finding(feature, p=None):
     extra = {} if p is None else {'p_value': p}
-    return report.finding('block', feature, kind='distribution_shift', feature=feature, **extra)
+    return Finding('skew', 'distribution_shift', 'block', feature, feature=feature, details=extra)
 
   few = [finding('a', 1e-5), finding('b', 0.2), finding('t')]
   kept, withheld = skew.control_false_discoveries(few, 3, 0.01)
-  assert [f['feature'] for f in kept] == ['a', 't'] and [w['feature'] for w in withheld] == ['b']
+  assert [f.feature for f in kept] == ['a', 't'] and [w['feature'] for w in withheld] == ['b']
   kept, withheld = skew.control_false_discoveries([finding('a', 1e-5), finding('t')], 5000, 0.01)
-  assert [f['feature'] for f in kept] == ['t'] and withheld[0]['p_value'] == 1e-5
+  assert [f.feature for f in kept] == ['t'] and withheld[0]['p_value'] == 1e-5
   many = [finding(f'f{i}', 1e-6) for i in range(200)]  # Many real shifts at once: BH keeps them all.
   kept, _ = skew.control_false_discoveries(many, 5000, 0.01)
   assert len(kept) == 200

@@ -140,15 +140,15 @@ def config_from_args(args: argparse.Namespace) -> PreflightConfig:
   if excluded:
     base['exclude_features'] = sorted(set(base.get('exclude_features', [])) | set(excluded))
   if args.group_key:
-    sections['leakage']['group_key'] = args.group_key
+    sections[constants.LEAKAGE]['group_key'] = args.group_key
   if args.checks is not None:
     wanted = _csv_list(args.checks)
     unknown = sorted(set(wanted) - set(CHECKS))
     if unknown or not wanted:
       raise ConfigError(f'--checks takes a comma-separated subset of {",".join(CHECKS)}. Got {args.checks!r}.')
-    if 'loss' in wanted and not args.module_file and not args.run_fn:
+    if constants.LOSS in wanted and not args.module_file and not args.run_fn:
       raise ConfigError('--checks loss needs --module-file or --run-fn (the Trainer code to check).')
-    if 'label_proxy' in wanted and not (args.label_key or base.get('label_key')):
+    if constants.LABEL_PROXY in wanted and not (args.label_key or base.get('label_key')):
       raise ConfigError('--checks label_proxy needs --label-key (the label a feature could give away).')
     for name in CHECKS:
       if name not in wanted:

@@ -12,6 +12,8 @@ import json
 import math
 from typing import Any, Dict, Iterable, Mapping, Optional, Tuple
 
+from tfx_preflight import constants
+
 MODES = ('block', 'warn', 'off')
 
 
@@ -230,7 +232,8 @@ class LabelProxyConfig:
       raise ConfigError(f'label_proxy.max_classes must be at least 2. Got {self.max_classes!r} instead.')
 
 
-_SECTIONS = {'skew': SkewConfig, 'leakage': LeakageConfig, 'loss': LossConfig, 'label_proxy': LabelProxyConfig}
+_SECTIONS = {constants.SKEW: SkewConfig, constants.LEAKAGE: LeakageConfig, constants.LOSS: LossConfig,
+             constants.LABEL_PROXY: LabelProxyConfig}
 # Settings of earlier versions, with what replaced them (a clear error rather than a silently different check).
 _REMOVED = {'leakage': {
     'float_significant_digits': 'near-duplicate floats are now compared with leakage.near_column_tolerance',

@@ -12,6 +12,11 @@ LOSS = 'loss'
 LABEL_PROXY = 'label_proxy'
 CHECK_NAMES = (SKEW, LEAKAGE, LOSS, LABEL_PROXY)
 
+# Kinds of duplicates the leakage check counts (its counters, the pair tables of report.html).
+LEAKAGE_EXACT = 'exact'
+LEAKAGE_NEAR = 'near'
+LEAKAGE_GROUP = 'group'
+
 # Check statuses and verdicts. A check is 'skipped' when it did not run, 'not_checked' when it ran but compared nothing.
 PASS = 'pass'
 WARN = 'warn'

@@ -11,13 +11,15 @@ record, so a duplicate found at (staged file, record index) is reported as `trai
 
 from __future__ import annotations
 
+import copy
+import dataclasses
 import json
 import os
 from typing import Dict, Iterable, List, Mapping, Optional, Sequence, Tuple
 
 import apache_beam as beam
 
-from tfx_preflight import records
+from tfx_preflight import records, results
 
 # Records per staged TFRecord file: bounds the memory of the step that sorts a chunk by line.
 RECORDS_PER_CHUNK = 50000
@@ -197,3 +199,11 @@ def relocate_leakage(result: Dict, locations: CsvLocations) -> None:
         _relocate_sample(sample, locations)
   if result.get('duplicates_file'):
     _relocate_duplicates(result['duplicates_file'], locations)
+
+
+def relocated_leakage(result: results.CheckResult, locations: CsvLocations) -> results.CheckResult:
+  """The leakage check's result with its samples and duplicates.tsv pointing at CSV files and lines (a copy: the
+  result itself is left as the check returned it)."""
+  details = copy.deepcopy(dict(result.details))
+  relocate_leakage(details, locations)
+  return dataclasses.replace(result, details=details)

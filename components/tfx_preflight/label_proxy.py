@@ -16,19 +16,19 @@ from __future__ import annotations
 
 import json
 import os
-from typing import Any, Callable, Dict, List, Mapping, Optional, Sequence
+from typing import Any, Callable, List, Mapping, Optional, Sequence
 
 import apache_beam as beam
 import pyarrow as pa
 from tfx.dsl.io import fileio
 
-from tfx_preflight import data, report
+from tfx_preflight import constants, data, report
 from tfx_preflight import label_proxy_counts as counts_lib
 from tfx_preflight import label_proxy_scoring as scoring
 from tfx_preflight.config import LabelProxyConfig
-from tfx_preflight.html_report import esc
+from tfx_preflight.results import CheckResult, Finding
 
-KIND = 'label_proxy'
+KIND = constants.LABEL_PROXY  # A finding's code: the same name as the check.
 DOMINANT = 'dominant_feature'
 COUNTS_FILE = 'label_proxy_counts-{split}.json'
 _SHOWN_SCORES = 10
@@ -100,11 +100,13 @@ def _blocks(score: scoring.FeatureScore, config: LabelProxyConfig) -> bool:
   return score.eval_score >= config.block_r2
 
 
-def _finding(severity: str, kind: str, message: str, score: scoring.FeatureScore, **extra: Any) -> Dict[str, Any]:
-  return report.finding(severity, message, kind=kind, **score.to_dict(), **extra)
+def _finding(severity: str, kind: str, message: str, score: scoring.FeatureScore, **extra: Any) -> Finding:
+  details = score.to_dict()
+  feature = details.pop('feature')
+  return Finding(constants.LABEL_PROXY, kind, severity, message, feature=feature, details={**details, **extra})
 
 
-def findings_for(scores: Sequence[scoring.FeatureScore], config: LabelProxyConfig, label_key: str) -> List[Dict]:
+def findings_for(scores: Sequence[scoring.FeatureScore], config: LabelProxyConfig, label_key: str) -> List[Finding]:
   """Blocks for near-perfect one-feature predictors, a warning for a feature far ahead of all others (per split)."""
   findings = []
   for split in sorted({s.eval_split for s in scores}):
@@ -112,7 +114,7 @@ def findings_for(scores: Sequence[scoring.FeatureScore], config: LabelProxyConfi
     blocked = [s for s in ranked if _blocks(s, config)]
     for s in blocked:
       findings.append(_finding(
-          'block', KIND,
+          constants.BLOCK, KIND,
           f'Feature {s.feature!r} alone predicts label {label_key!r} on eval split {split!r}: {_metric_text(s)}, '
           f'fitted on {s.train_examples} train examples, scored on {s.eval_examples} eval examples. A copy or '
           f'recoding of the label, or a value known only after the outcome: validation numbers of a model that sees '
@@ -127,7 +129,7 @@ def findings_for(scores: Sequence[scoring.FeatureScore], config: LabelProxyConfi
         other = f'the next best, {runner_up.feature!r}, reaches skill {second:.3f}' if runner_up else \
             'no other feature is scored'
         findings.append(_finding(
-            'warn', DOMINANT,
+            constants.WARN, DOMINANT,
             f'Feature {top.feature!r} predicts label {label_key!r} on eval split {split!r} far better than any other '
             f'feature: {_metric_text(top)}, skill {top.skill:.3f}; {other}. Check that it is known at prediction '
             f'time.', top, runner_up=runner_up.feature if runner_up else None, runner_up_skill=round(second, 6)))
@@ -135,7 +137,7 @@ def findings_for(scores: Sequence[scoring.FeatureScore], config: LabelProxyConfi
 
 
 def summarize(train: counts_lib.SplitCounts, evals: Mapping[str, counts_lib.SplitCounts], train_split: str,
-              config: LabelProxyConfig, label_key: str) -> Dict[str, Any]:
+              config: LabelProxyConfig, label_key: str) -> CheckResult:
   """The check's result from merged counts: a pure function of the counts."""
   for split, counts in [(train_split, train), *sorted(evals.items())]:
     if not counts.labelled:
@@ -150,21 +152,21 @@ def summarize(train: counts_lib.SplitCounts, evals: Mapping[str, counts_lib.Spli
   details = {'label_key': label_key, 'task': task, 'task_reason': why, 'skipped_features': skipped_features,
              'exclude_features': sorted(config.exclude_features)}
   if task is None:
-    return report.skipped(f'label {label_key!r} cannot be scored: {why}', **details)
+    return CheckResult.skipped(f'label {label_key!r} cannot be scored: {why}', **details)
   scores = scoring.score_features(train, evals, task, config.num_bins, options)
   if not scores:
-    return report.skipped('no feature to score besides the label (long lists are not scored)', **details)
+    return CheckResult.skipped('no feature to score besides the label (long lists are not scored)', **details)
   findings = findings_for(scores, config, label_key)
   shown = {split: [s.to_dict() for s in scores if s.eval_split == split][:_SHOWN_SCORES] for split in sorted(evals)}
   labelled = {train_split: train.labelled, **{split: counts.labelled for split, counts in evals.items()}}
-  return {'status': report.status_for(findings, config.mode), 'findings': findings, 'scores': shown,
-          'scored_features': len({s.feature for s in scores}), **details,
-          'compared': {'features': len({s.feature for s in scores}), 'examples': labelled}}
+  return CheckResult(report.status_for(findings, config.mode), tuple(findings), details={
+      'scores': shown, 'scored_features': len({s.feature for s in scores}), **details,
+      'compared': {'features': len({s.feature for s in scores}), 'examples': labelled}})
 
 
 def check_label_proxy(examples: Mapping[str, str], train_split: str, eval_splits: Sequence[str],
                       config: LabelProxyConfig, make_pipeline: Callable[[], beam.Pipeline], output_dir: str,
-                      label_key: Optional[str]) -> Dict[str, Any]:
+                      label_key: Optional[str]) -> CheckResult:
   """Scores every feature as a one-feature predictor of `label_key` (fitted on train, scored on each eval split).
 
   Args:
@@ -176,12 +178,12 @@ def check_label_proxy(examples: Mapping[str, str], train_split: str, eval_splits
     label_key: the label; without it the check is skipped (nothing to predict).
 
   Returns:
-    {status, findings, scores: {eval split: top features}, task, skipped_features, ...}.
+    A CheckResult: status, findings, details {scores: {eval split: top features}, task, skipped_features, ...}.
   """
   if config.mode == 'off':
-    return report.skipped('label_proxy.mode is off')
+    return CheckResult.skipped('label_proxy.mode is off')
   if not label_key:
-    return report.skipped('no label_key: nothing to predict')
+    return CheckResult.skipped('no label_key: nothing to predict')
   from tfx_preflight import read_pass  # The read pass feeds this module's transform: imported when used.
   splits = (train_split, *eval_splits)
   for split in splits:
@@ -193,22 +195,3 @@ def check_label_proxy(examples: Mapping[str, str], train_split: str, eval_splits
   return summarize(counts[train_split], {split: counts[split] for split in eval_splits}, train_split, config,
                    label_key)
 
-
-def render_html(result: Mapping[str, Any]) -> str:
-  """The strongest features per eval split, with their score and the baseline; everything escaped."""
-  if result.get('status') == 'skipped' or 'scores' not in result:
-    return ''
-  parts = [f'<p>Label <code>{esc(result.get("label_key"))}</code>: {esc(result.get("task"))} '
-           f'({esc(result.get("task_reason"))}); each feature fitted alone on train, scored on eval.</p>']
-  for split, rows in sorted(result['scores'].items()):
-    body = ''.join(f'<tr><td>{esc(r["feature"])}</td><td>{esc(r["feature_kind"])}</td><td>{esc(r["metric"])}</td>'
-                   f'<td>{r["eval_score"]:.4f}</td><td>{r["baseline"]:.4f}</td><td>{r["skill"]:.3f}</td>'
-                   f'<td>{esc(r["eval_examples"])}</td></tr>' for r in rows)
-    parts.append(f'<h3>Strongest single features on {esc(split)}</h3><table><tr><th>feature</th><th>kind</th>'
-                 f'<th>metric</th><th>eval score</th><th>baseline</th><th>skill</th><th>eval examples</th></tr>'
-                 f'{body}</table>')
-  skipped = result.get('skipped_features') or {}
-  if skipped:
-    parts.append('<p>Not scored: ' + '; '.join(f'<code>{esc(k)}</code> ({esc(v)})' for k, v in sorted(skipped.items()))
-                 + '</p>')
-  return ''.join(parts)

@@ -26,11 +26,11 @@ import apache_beam as beam
 import numpy as np
 from tfx.dsl.io import fileio
 
-from tfx_preflight import leakage_beam, near_duplicates, near_features, records, report
+from tfx_preflight import constants, leakage_beam, near_duplicates, near_features, records, report
 from tfx_preflight.config import LeakageConfig
 from tfx_preflight.data import InputError
-from tfx_preflight.html_report import esc
 from tfx_preflight.leakage_beam import LeakageCounts
+from tfx_preflight.results import CheckResult, Finding
 
 # Names the Beam part defines, kept here for callers of this module.
 EXACT, NEAR, GROUP = leakage_beam.EXACT, leakage_beam.NEAR, leakage_beam.GROUP
@@ -131,9 +131,9 @@ def _fraction(count: int, total: int) -> float:
 
 def _severity(fraction: float, config: LeakageConfig) -> Optional[str]:
   if fraction > config.block_fraction:
-    return 'block'
+    return constants.BLOCK
   if fraction > config.warn_fraction:
-    return 'warn'
+    return constants.WARN
   return None
 
 
@@ -236,60 +236,70 @@ def _pair_result(kind: str, counts: LeakageCounts, plan: _Plan, eval_split: str,
   return result
 
 
-def _findings(result: Mapping[str, Any], config: LeakageConfig, plan: _Plan) -> List[Dict[str, Any]]:
+def _finding(severity: str, kind: str, message: str, feature: Optional[str] = None, **details: Any) -> Finding:
+  return Finding(constants.LEAKAGE, kind, severity, message, feature=feature, details=details)
+
+
+def _findings(result: Mapping[str, Any], config: LeakageConfig, plan: _Plan) -> List[Finding]:
+  """The findings of the per-split results: cross-split, near and group duplicates over the warn / block fractions,
+  label conflicts, an incomplete near-duplicate search and duplicates within a split."""
   findings = []
   for pair in result['cross_split']:
     a, b = pair['splits']
     severity = _severity(pair['fraction_of_b'], config) if pair['duplicate_examples'] else None
     if severity:
-      findings.append(report.finding(
-          severity, f'{pair["duplicate_examples"]} example(s) of {b} ({pair["fraction_of_b"]:.2%}) have the same '
-          f'content as an example of {a} ({pair["unique_duplicates"]} distinct).', kind='cross_split_duplicates',
-          splits=[a, b], duplicate_examples=pair['duplicate_examples'], fraction_of_b=pair['fraction_of_b']))
+      findings.append(_finding(
+          severity, 'cross_split_duplicates', f'{pair["duplicate_examples"]} example(s) of {b} '
+          f'({pair["fraction_of_b"]:.2%}) have the same content as an example of {a} ({pair["unique_duplicates"]} '
+          'distinct).', splits=[a, b], duplicate_examples=pair['duplicate_examples'],
+          fraction_of_b=pair['fraction_of_b']))
     if pair['label_conflicts']:
-      findings.append(report.finding(
-          'warn', f'{pair["label_conflicts"]} example(s) of {b} occur in {a} with a different {plan.label_key!r}.',
-          kind='label_conflict', splits=[a, b], label_conflicts=pair['label_conflicts']))
+      findings.append(_finding(
+          constants.WARN, 'label_conflict',
+          f'{pair["label_conflicts"]} example(s) of {b} occur in {a} with a different {plan.label_key!r}.',
+          splits=[a, b], label_conflicts=pair['label_conflicts']))
   for pair in result.get('near_duplicates') or []:
     a, b = pair['splits']
     if pair['near_only_examples'] and _severity(pair['fraction_of_b'], config):
-      findings.append(report.finding(
-          'warn', f'{pair["near_only_examples"]} example(s) of {b} are near-duplicates (not exact) of examples of '
-          f'{a}; {pair["duplicate_examples"]} ({pair["fraction_of_b"]:.2%}) counting exact ones.',
-          kind='near_duplicates', splits=[a, b], near_only_examples=pair['near_only_examples'],
+      findings.append(_finding(
+          constants.WARN, 'near_duplicates', f'{pair["near_only_examples"]} example(s) of {b} are near-duplicates '
+          f'(not exact) of examples of {a}; {pair["duplicate_examples"]} ({pair["fraction_of_b"]:.2%}) counting exact '
+          'ones.', splits=[a, b], near_only_examples=pair['near_only_examples'],
           fraction_of_b=pair['fraction_of_b']))
   skipped = (result.get('near_buckets') or {}).get('buckets_skipped', 0)
   if skipped:
-    findings.append(report.finding(
-        'warn', f'Near-duplicate search skipped {skipped} bucket(s) holding more than '
+    findings.append(_finding(
+        constants.WARN, 'near_duplicates_incomplete',
+        f'Near-duplicate search skipped {skipped} bucket(s) holding more than '
         f'{result["near_settings"]["max_bucket_pairs"]} train x eval pairs ({result["near_buckets"]["pairs_skipped"]} '
-        f'pairs unchecked); raise leakage.near_max_bucket_pairs to check them.', kind='near_duplicates_incomplete',
-        buckets_skipped=skipped))
+        f'pairs unchecked); raise leakage.near_max_bucket_pairs to check them.', buckets_skipped=skipped))
   for pair in result.get('group_leakage') or []:
     a, b = pair['splits']
     severity = _severity(pair['fraction_of_b'], config) if pair['shared_groups'] else None
     if severity:
-      findings.append(report.finding(
-          severity, f'{pair["shared_groups"]} {plan.group_key!r} group(s) occur in both {a} and {b}: they hold '
+      findings.append(_finding(
+          severity, 'group_leakage',
+          f'{pair["shared_groups"]} {plan.group_key!r} group(s) occur in both {a} and {b}: they hold '
           f'{pair["duplicate_examples"]} example(s) of {b} ({pair["fraction_of_b"]:.2%}) and '
-          f'{pair["examples_in_a_involved"]} of {a}.', kind='group_leakage', feature=plan.group_key, splits=[a, b],
+          f'{pair["examples_in_a_involved"]} of {a}.', feature=plan.group_key, splits=[a, b],
           shared_groups=pair['shared_groups'], fraction_of_b=pair['fraction_of_b']))
   for split, count in sorted(result['within_split'].items()):
     if count:
-      findings.append(report.finding(
-          'warn', f'{count} example(s) of {split} repeat another example of {split} (same content).',
-          kind='within_split_duplicates', splits=[split], duplicate_examples=count))
+      findings.append(_finding(
+          constants.WARN, 'within_split_duplicates',
+          f'{count} example(s) of {split} repeat another example of {split} (same content).', splits=[split],
+          duplicate_examples=count))
   return findings
 
 
-def summarize(counts: LeakageCounts, plan: _Plan, config: LeakageConfig, output_dir: str) -> Dict[str, Any]:
+def summarize(counts: LeakageCounts, plan: _Plan, config: LeakageConfig, output_dir: str) -> CheckResult:
   """The check's result from the merged counts, with the sample records re-read from the files."""
   _check_inputs_seen(counts, plan, config)
   return interpret(counts, plan, config, output_dir, read_examples_at(_sample_locations(counts, plan)))
 
 
 def interpret(counts: LeakageCounts, plan: _Plan, config: LeakageConfig, output_dir: str,
-              values: Mapping[Tuple[str, int], Mapping[str, Any]]) -> Dict[str, Any]:
+              values: Mapping[Tuple[str, int], Mapping[str, Any]]) -> CheckResult:
   """The check's result as a pure function of the counts and the sampled records' values ((file, index) -> feature
   values, as `read_examples_at` gives them); `summarize` checks the counts and reads the samples first."""
   evals = plan.splits[1:]
@@ -315,12 +325,12 @@ def interpret(counts: LeakageCounts, plan: _Plan, config: LeakageConfig, output_
     result['group_leakage'] = groups
     result['group_key'] = plan.group_key
   findings = _findings(result, config, plan)
-  return {'status': report.status_for(findings, config.mode), 'findings': findings, **result}
+  return CheckResult(report.status_for(findings, config.mode), tuple(findings), details=result)
 
 
 def check_leakage(examples: Mapping[str, str], train_split: str, eval_splits: Sequence[str], config: LeakageConfig,
                   make_pipeline: Callable[[], beam.Pipeline], output_dir: str,
-                  label_key: Optional[str] = None) -> Dict[str, Any]:
+                  label_key: Optional[str] = None) -> CheckResult:
   """Finds eval examples whose content (all features but the label and config.exclude_features) also occurs in train.
 
   Args:
@@ -332,7 +342,8 @@ def check_leakage(examples: Mapping[str, str], train_split: str, eval_splits: Se
     label_key: left out of the hash; same content with a different label is a label conflict.
 
   Returns:
-    {status, findings, cross_split: [...], within_split: {split: n}, near_duplicates?, group_leakage?, ...}.
+    A CheckResult: status, findings, details {cross_split: [...], within_split: {split: n}, near_duplicates?,
+    group_leakage?, ...}.
 
   Raises:
     ValueError naming the split, file or feature when the check cannot really run.
@@ -343,89 +354,3 @@ def check_leakage(examples: Mapping[str, str], train_split: str, eval_splits: Se
                                   leakage=read_pass.LeakagePart(plan, output_dir))
   return summarize(read_pass.run_pass(request, make_pipeline).leakage, plan, config, output_dir)
 
-
-def _sample_rows(pair: Mapping[str, Any], kind: str) -> str:
-  rows = []
-  for s in pair.get('samples', []):
-    at, train_at = (f':{esc(s["line"])}' if 'line' in s else f' #{esc(s["index"])}',
-                    f':{esc(s["train_line"])}' if 'train_line' in s else f' #{esc(s["train_index"])}')
-    where = f'{esc(s["file"])}{at}<br><small>{esc(pair["splits"][0])}: {esc(s["train_file"])}{train_at}</small>'
-    if kind == GROUP:
-      content = f'<code>{esc(s.get("group"))}</code>'
-    else:
-      content = ', '.join(f'<code>{esc(k)}</code>={esc(v)}' for k, v in s.get('features', {}).items())
-      if 'label' in s:
-        content += f'<br>label={esc(s["label"])}' + (' <b>(label conflict)</b>' if s.get('label_conflict') else '')
-    rows.append(f'<tr><td>{where}</td><td>{esc(s["copies_in_b"])} / {esc(s["copies_in_a"])}</td><td>{content}</td></tr>')
-  if not rows:
-    return ''
-  return ('<table><tr><th>example (eval file #record; train copy)</th><th>copies eval / train</th><th>content</th></tr>'
-          + ''.join(rows) + '</table>')
-
-
-def _pairs_table(title: str, pairs: Sequence[Mapping[str, Any]], kind: str) -> str:
-  columns = [('duplicate_examples', 'examples of b'), ('fraction_of_b', 'fraction of b')]
-  columns += [('shared_groups', 'shared groups')] if kind == GROUP else [('unique_duplicates', 'distinct contents')]
-  columns += [('label_conflicts', 'label conflicts')] if kind == EXACT else []
-  columns += [('examples_in_a_involved', 'examples of a')]
-  header = '<tr><th>a</th><th>b</th>' + ''.join(f'<th>{esc(label)}</th>' for _, label in columns) + '</tr>'
-  body = ''.join('<tr><td>' + esc(p['splits'][0]) + '</td><td>' + esc(p['splits'][1]) + '</td>'
-                 + ''.join(f'<td>{esc(p.get(key, ""))}</td>' for key, _ in columns) + '</tr>' for p in pairs)
-  samples = ''.join(_sample_rows(p, kind) for p in pairs)
-  return f'<h3>{esc(title)}</h3><table>{header}{body}</table>{samples}'
-
-
-def _near_sample_rows(pair: Mapping[str, Any]) -> str:
-  """Eval and train example side by side with the pair's distances and thresholds."""
-  rows = []
-  for s in pair.get('samples', []):
-    where = (f'{esc(s["file"])} #{esc(s["index"])}<br><small>{esc(pair["splits"][0])}: {esc(s["train_file"])} '
-             f'#{esc(s["train_index"])}</small>')
-    distances = '<br>'.join(f'{esc(name)} = {esc(value)} &le; {esc(s["thresholds"][name])}'
-                            for name, value in s['distances'].items())
-    if not s['distances']:
-      distances = 'ints and short strings equal'
-    if s.get('exact'):
-      distances += '<br><b>exact copy</b>'
-    cells = []
-    for prefix in ('', 'train_'):
-      content = ', '.join(f'<code>{esc(k)}</code>={esc(v)}' for k, v in s.get(prefix + 'features', {}).items())
-      if prefix + 'label' in s:
-        content += f'<br>label={esc(s[prefix + "label"])}'
-      cells.append(f'<td>{content}</td>')
-    conflict = ' <b>(label conflict)</b>' if s.get('label_conflict') else ''
-    rows.append(f'<tr><td>{where}</td><td>{distances}{conflict}</td>{"".join(cells)}</tr>')
-  if not rows:
-    return ''
-  return ('<table><tr><th>example (eval file #record; train copy)</th><th>distance &le; threshold</th>'
-          '<th>eval example</th><th>train example</th></tr>' + ''.join(rows) + '</table>')
-
-
-def _near_table(pairs: Sequence[Mapping[str, Any]], settings: Mapping[str, Any]) -> str:
-  columns = [('duplicate_examples', 'examples of b'), ('near_only_examples', 'near only (not exact)'),
-             ('fraction_of_b', 'fraction of b'), ('label_conflicts', 'label conflicts')]
-  header = '<tr><th>a</th><th>b</th>' + ''.join(f'<th>{esc(label)}</th>' for _, label in columns) + '</tr>'
-  body = ''.join('<tr><td>' + esc(p['splits'][0]) + '</td><td>' + esc(p['splits'][1]) + '</td>'
-                 + ''.join(f'<td>{esc(p.get(key, ""))}</td>' for key, _ in columns) + '</tr>' for p in pairs)
-  rules = ''.join(f'<li>{esc(group)}: {esc(s.get("distance"))} &le; {esc(s.get("threshold"))}</li>'
-                  for group, s in settings.items() if isinstance(s, Mapping))
-  samples = ''.join(_near_sample_rows(p) for p in pairs)
-  return (f'<h3>Near-duplicates across splits (verified pairs)</h3><table>{header}{body}</table>'
-          f'<p>A pair counts when every feature group is within its threshold:</p><ul>{rules}</ul>{samples}')
-
-
-def render_html(result: Mapping[str, Any]) -> str:
-  """A table per split pair (exact, near, group) with a few samples, and within-split counts; all escaped."""
-  if result.get('status') == 'skipped' or 'cross_split' not in result:
-    return ''
-  parts = [_pairs_table('Exact duplicates across splits', result['cross_split'], EXACT)]
-  if result.get('near_duplicates'):
-    parts.append(_near_table(result['near_duplicates'], result.get('near_settings', {})))
-  if result.get('group_leakage'):
-    parts.append(_pairs_table(f'Groups ({result.get("group_key")}) shared across splits', result['group_leakage'],
-                              GROUP))
-  within = ''.join(f'<tr><td>{esc(s)}</td><td>{esc(n)}</td></tr>' for s, n in sorted(result['within_split'].items()))
-  parts.append(f'<h3>Duplicates within a split</h3><table><tr><th>split</th><th>repeated examples</th></tr>{within}'
-               '</table>')
-  parts.append(f'<p>Every duplicate is listed in <code>{esc(result.get("duplicates_file", ""))}</code>.</p>')
-  return ''.join(parts)

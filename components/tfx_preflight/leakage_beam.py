@@ -29,9 +29,9 @@ from tfx.dsl.io import fileio
 
 from tfx_preflight import constants, hashing, near_duplicates, near_features, report
 
-EXACT = 'exact'
-NEAR = 'near'
-GROUP = 'group'
+EXACT = constants.LEAKAGE_EXACT
+NEAR = constants.LEAKAGE_NEAR
+GROUP = constants.LEAKAGE_GROUP
 
 DUPLICATES_FILE = constants.DUPLICATES_FILE
 STATS_FILE = constants.LEAKAGE_STATS_FILE

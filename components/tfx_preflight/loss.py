@@ -13,7 +13,6 @@ from __future__ import annotations
 import glob
 import json
 import logging
-import math
 import os
 import shutil
 import signal
@@ -24,15 +23,15 @@ from typing import Any, Dict, List, Mapping, Optional, Sequence
 from tensorflow_metadata.proto.v0 import statistics_pb2
 from tfx.dsl.io import fileio
 
-from tfx_preflight import loss_process, loss_protocol, records, report
+from tfx_preflight import constants, loss_process, loss_protocol, records, report
 from tfx_preflight.config import LossConfig
-from tfx_preflight.html_report import esc
+from tfx_preflight.results import CheckResult, Finding
 
 SEED = loss_process.SEED
 PROBE_LOG = 'probe.log'
 # Set by TFX's Kubeflow runner: Trainer then imports module_file alone, without packaging its folder (udf_utils).
 _NO_PACKAGING_ENV = 'UNSUPPORTED_DO_NOT_PACKAGE_USER_MODULES'
-_KNOWN_SEVERITIES = set(report.SEVERITIES)
+_KNOWN_SEVERITIES = set(constants.SEVERITIES)
 # Lines of the child's stderr quoted in a crash finding.
 _STDERR_TAIL_LINES = 6
 # Stages of the probe, as it reports them, and what a hang there means.
@@ -151,7 +150,11 @@ def _stage_text(progress: Optional[Mapping[str, Any]], module_file: str) -> str:
   return f'while {what} ({module_file})'
 
 
-def _clean_findings(raw: Any, replacements: Optional[Mapping[str, str]] = None) -> List[Dict[str, Any]]:
+def _finding(severity: str, code: str, message: str, **details: Any) -> Finding:
+  return Finding(constants.LOSS, code, severity, message, details=details)
+
+
+def _clean_findings(raw: Any, replacements: Optional[Mapping[str, str]] = None) -> List[Finding]:
   """Findings from the child, reduced to JSON scalars with a known severity: the child ran untrusted code. Temp
   paths in messages are replaced by stable names, so the report does not change from run to run."""
   findings = []
@@ -164,16 +167,18 @@ def _clean_findings(raw: Any, replacements: Optional[Mapping[str, str]] = None) 
     details = {k: v for k, v in item.items() if isinstance(k, str) and k not in ('severity', 'message', 'code')
                and (v is None or isinstance(v, (str, int, float, bool)) or
                     (isinstance(v, list) and all(isinstance(e, (str, int, float)) for e in v)))}
+    feature = details.pop('feature', None)
     for old, new in (replacements or {}).items():
       message = message.replace(old, new)
-    findings.append(report.finding(item['severity'], message, code=code, **details))
+    findings.append(Finding(constants.LOSS, code, item['severity'], message,
+                            feature=feature if isinstance(feature, str) else None, details=details))
   return findings
 
 
-def _sorted_findings(findings: List[Dict[str, Any]]) -> List[Dict[str, Any]]:
+def _sorted_findings(findings: List[Finding]) -> List[Finding]:
   """Blocking first, then by code and message: the same run gives the same report bytes."""
-  order = {'block': 0, 'warn': 1}
-  return sorted(findings, key=lambda f: (order[f['severity']], f['code'], f.get('split', ''), f['message']))
+  return sorted(findings, key=lambda f: (-constants.STATUS_RANK[f.severity], f.code, f.details.get('split', ''),
+                                         f.message))
 
 
 def _interpret(run: Mapping[str, Any], module_file: str, config: LossConfig,
@@ -183,19 +188,20 @@ def _interpret(run: Mapping[str, Any], module_file: str, config: LossConfig,
   findings = _clean_findings(payload.get('findings'), replacements)
   where = _stage_text(run['progress'], module_file)
   if outcome == 'timeout':
-    findings.append(report.finding(
-        'block', f'The loss check did not finish within {config.timeout_seconds:g} s: it was stopped {where}. '
+    findings.append(_finding(
+        constants.BLOCK, 'timeout',
+        f'The loss check did not finish within {config.timeout_seconds:g} s: it was stopped {where}. '
         'A Trainer module that hangs here will hang Trainer too; if it is only slow, raise loss.timeout_seconds.',
-        code='timeout', timeout_seconds=config.timeout_seconds))
+        timeout_seconds=config.timeout_seconds))
   elif outcome == 'crashed':
     reason = _signal_name(run['returncode'])
     memory = ' (killed: out of memory?)' if run['returncode'] == -signal.SIGKILL else ''
     tail = _stderr_tail(run['stderr_path'], replacements)
     hint = (f' Address space was capped at {config.memory_limit_mb} MiB (loss.memory_limit_mb).'
             if config.memory_limit_mb else '')
-    findings.append(report.finding(
-        'block', f'The loss check process died ({reason}{memory}) {where}.{hint}'
-        + (f' Last error output: {tail}' if tail else ''), code='crashed', exit=reason))
+    findings.append(_finding(
+        constants.BLOCK, 'crashed', f'The loss check process died ({reason}{memory}) {where}.{hint}'
+        + (f' Last error output: {tail}' if tail else ''), exit=reason))
   info = payload.get('info') if isinstance(payload.get('info'), dict) else {}
   return {
       'findings': _sorted_findings(findings),
@@ -250,16 +256,16 @@ def _custom_config(value: Optional[Mapping[str, Any]]) -> Optional[Dict[str, Any
     raise ValueError(f'custom_config must be JSON-serializable, as Trainer stores it: {e}') from e
 
 
-def check_result(interpreted: Dict[str, Any], module_file: str, mode: str) -> Dict[str, Any]:
+def check_result(interpreted: Dict[str, Any], module_file: str, mode: str) -> CheckResult:
   """The check's result from the interpreted probe run: `skipped` (with the probe's reason) only when the probe
   completed, found nothing and said why it could not check (a run_fn that never calls model.fit)."""
   interpreted = dict(interpreted)
   findings = interpreted.pop('findings')
   skipped = interpreted['info'].get('skipped')
   if skipped and not findings and interpreted['outcome'] == 'complete':
-    return {**report.skipped(str(skipped)), 'module_file': module_file, **interpreted}
-  return {'status': report.status_for(findings, mode), 'findings': findings, 'module_file': module_file,
-          **interpreted}
+    return CheckResult.skipped(str(skipped), module_file=module_file, **interpreted)
+  return CheckResult(report.status_for(findings, mode), tuple(findings),
+                     details={'module_file': module_file, **interpreted})
 
 
 class LossCheck:
@@ -298,7 +304,7 @@ class LossCheck:
       self.close()
       raise
 
-  def result(self) -> Dict[str, Any]:
+  def result(self) -> CheckResult:
     """Waits for the probe and returns the check's result (see `check_loss`)."""
     try:
       run = self._probe.wait()
@@ -338,7 +344,7 @@ def check_loss(module_file: Optional[str], examples: Mapping[str, str], train_sp
                transform_graph_uri: Optional[str], hyperparameters: Optional[Mapping[str, Any]],
                statistics: Optional[Mapping[str, statistics_pb2.DatasetFeatureStatisticsList]],
                output_dir: str, run_fn: Optional[str] = None, custom_config: Optional[Mapping[str, Any]] = None,
-               transformed_examples: Optional[Mapping[str, str]] = None) -> Dict[str, Any]:
+               transformed_examples: Optional[Mapping[str, str]] = None) -> CheckResult:
   """Runs the user's Trainer code in a subprocess as Trainer would, against real batches, and returns the result.
 
   Args:
@@ -357,11 +363,12 @@ def check_loss(module_file: Optional[str], examples: Mapping[str, str], train_sp
     transformed_examples: split -> pattern of what Trainer reads after Transform; FnArgs.train_files/eval_files.
 
   Returns:
-    {'status', 'findings': [{code, severity, message, ...}], 'measurements', 'info', 'module_file'}.
+    A CheckResult: status, findings (code, severity, message, details) and details {'measurements', 'info',
+    'module_file', 'outcome'}.
   """
   reason = skip_reason(config, module_file, run_fn)
   if reason:
-    return report.skipped(reason)
+    return CheckResult.skipped(reason)
   with LossCheck(module_file, examples, train_split, eval_splits, config, label_key, schema_path,
                  transform_graph_uri, hyperparameters, statistics, output_dir, run_fn=run_fn,
                  custom_config=custom_config, transformed_examples=transformed_examples) as running:
@@ -376,41 +383,3 @@ def _keep_log(stderr_path: str, output_dir: str) -> None:
       shutil.copyfileobj(src, dst)
   except OSError as e:  # A log that cannot be kept must not hide the findings.
     logging.warning('Preflight: could not keep the loss probe log: %s', e)
-
-
-# ---------------------------------------------------------------------------------------------------------------------
-# HTML.
-
-
-def _number(value: Any) -> str:
-  if isinstance(value, float) and math.isfinite(value):
-    return f'{value:.4g}'
-  return esc(value)
-
-
-def render_html(result: Mapping[str, Any]) -> str:
-  """What the probe found about the module and the numbers behind the findings; every cell escaped."""
-  if result.get('status') == 'skipped':
-    return ''
-  info = result.get('info') or {}
-  m = result.get('measurements') or {}
-  raw = [('module', result.get('module_file')), ('run_fn', info.get('run_fn')), ('Keras', info.get('keras')),
-         ('model builder', info.get('model_fn')),
-         ('input function', info.get('input_fn')), ('loss', info.get('loss')),
-         ('output activation', info.get('output_activation')), ('loss from_logits', info.get('loss_from_logits')),
-         ('label layout', info.get('layout')), ('output units', info.get('output_units'))]
-  synthetic = m.get('loss_on_synthetic_predictions') or {}
-  raw += [(f'loss on {kind} predictions', synthetic.get(kind)) for kind in ('perfect', 'random', 'inverted')]
-  raw += [('loss of perfect predictions against other labels', m.get('loss_with_other_labels')),
-          ('initial loss (fresh model, train batch)', m.get('initial_loss')),
-          ('expected initial loss', m.get('expected_initial_loss'))]
-  cells = [(esc(k), _number(v)) for k, v in raw if v is not None]
-  fit = m.get('fit_batch') or {}
-  if fit:
-    cells.append((esc(f'one train batch, before -> after {fit.get("steps")} steps'),
-                  f'{_number(fit.get("before"))} &rarr; {_number(fit.get("after"))}'))
-  for split, values in sorted((m.get('eval_path') or {}).items()):
-    cells.append((esc(f'{split}: model.evaluate vs loss from model(x)'),
-                  f'{_number(values.get("evaluate"))} vs {_number(values.get("direct"))}'))
-  body = ''.join(f'<tr><th>{k}</th><td>{v}</td></tr>' for k, v in cells)
-  return f'<h3>Loss probe</h3><table>{body}</table>'

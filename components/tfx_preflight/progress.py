@@ -19,6 +19,8 @@ import time
 import warnings
 from typing import Any, Iterator, Mapping, Optional, TextIO
 
+from tfx_preflight import results
+
 # Progress lines look like "[statistics] train 400, eval 200 examples; 3.1 s", so tools (and tests) can tell them
 # from the one-line error reason.
 _LINE = re.compile(r'^\[[a-z][a-z ]*\] ')
@@ -68,7 +70,9 @@ def _examples(statistics: Mapping[str, Any]) -> str:
 
 
 def describe(result: Any) -> str:
-  """The counts worth a progress line, from a check's result dict or statistics by split."""
+  """The counts worth a progress line, from a check's result (results.CheckResult or dict) or statistics by split."""
+  if isinstance(result, results.CheckResult):
+    result = result.to_dict()
   if not isinstance(result, Mapping) or not result:
     return 'done'
   if 'examples_read' in result:  # The read pass (read_pass.py): what it read once, for what.

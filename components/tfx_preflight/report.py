@@ -51,11 +51,12 @@ def worst(statuses: Iterable[str]) -> str:
   return max(ranked, key=_RANK.__getitem__) if ranked else 'pass'
 
 
-def status_for(findings: Iterable[Mapping[str, Any]], mode: str) -> str:
-  """A check's status from its findings under its mode: 'warn' mode never blocks, 'off' never runs."""
+def status_for(findings: Iterable[Union[results.Finding, Mapping[str, Any]]], mode: str) -> str:
+  """A check's status from its findings (results.Finding or their dicts) under its mode: 'warn' mode never blocks,
+  'off' never runs."""
   if mode == 'off':
     return 'skipped'
-  status = worst(f['severity'] for f in findings)
+  status = worst(results.severity_of(f) for f in findings)
   if mode == 'warn' and status == 'block':
     return 'warn'
   return status

@@ -16,7 +16,7 @@ from typing import Iterator, List
 
 from tfx.dsl.io import fileio
 
-from tfx_preflight import report
+from tfx_preflight import constants, report
 from tfx_preflight.data import InputError
 
 LOCK_FILE = '.lock'
@@ -25,8 +25,8 @@ MANIFEST = '.published'
 TMP_PREFIX = '.tmp-'
 # What runs without a manifest (older versions) wrote, each with the prefix of an entry it holds: removed only where a
 # report.json shows the directory is ours and the entry looks like ours (never a user's own `examples/`).
-_LEGACY_NAMES = {'statistics': 'Split-', 'leakage': 'duplicates.tsv', 'loss': '', 'inputs': 'schema.pbtxt',
-                 'examples': 'csv-'}
+_LEGACY_NAMES = {constants.STATISTICS_DIR: 'Split-', constants.LEAKAGE: constants.DUPLICATES_FILE, constants.LOSS: '',
+                 'inputs': 'schema.pbtxt', 'examples': 'csv-'}
 
 
 def _names(directory: str) -> List[str]:

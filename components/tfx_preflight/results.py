@@ -1,9 +1,10 @@
 """Typed check results: `Finding` and `CheckResult`, one shape for every check, turned into report.json's dicts in
 one place (`to_dict`).
 
-A first step towards typed results between modules (issue 18): `report.build_report` takes a `CheckResult` or the
-plain dict the checks return today, and both give the same report.json bytes. report.json's contract is kept: a
-finding's code is written as `kind` (skew, leakage, label_proxy) or `code` (loss), as the checks write it now.
+Every check (skew, leakage, loss, label_proxy) returns a `CheckResult`; `report.build_report` turns them into
+report.json's dicts (it still takes a plain dict too, for a check written elsewhere, with the same bytes).
+report.json's contract is kept: a finding's code is written as `kind` (skew, leakage, label_proxy) or `code` (loss),
+and skew and label_proxy findings always carry `feature` (null for a dataset-level finding).
 Light module: no TensorFlow, TFX or Beam import.
 """
 
@@ -16,6 +17,8 @@ from tfx_preflight import constants
 
 # The report.json key under which each check writes a finding's code (report.py's contract).
 _CODE_KEYS = {constants.LOSS: 'code'}
+# Checks whose findings always hold a `feature` key in report.json, null when the finding is about no feature.
+_ALWAYS_FEATURE = (constants.SKEW, constants.LABEL_PROXY)
 
 
 def code_key(check: str) -> str:
@@ -45,7 +48,7 @@ class Finding:
   def to_dict(self) -> Dict[str, Any]:
     """The finding as report.json holds it, e.g. {severity, message, kind, feature, ...details}."""
     result: Dict[str, Any] = {'severity': self.severity, 'message': self.message, code_key(self.check): self.code}
-    if self.feature is not None:
+    if self.feature is not None or self.check in _ALWAYS_FEATURE:
       result['feature'] = self.feature
     result.update(self.details)
     return result
@@ -81,6 +84,11 @@ class CheckResult:
     result['findings'] = [f.to_dict() for f in self.findings]
     result.update(self.details)
     return result
+
+
+def severity_of(finding: Union[Finding, Mapping[str, Any]]) -> str:
+  """A finding's severity, whether a Finding or its report.json dict."""
+  return finding.severity if isinstance(finding, Finding) else finding['severity']
 
 
 def as_dict(check: Union[CheckResult, Mapping[str, Any]]) -> Dict[str, Any]:

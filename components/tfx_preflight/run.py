@@ -16,9 +16,21 @@ import apache_beam as beam
 from tensorflow_metadata.proto.v0 import schema_pb2, statistics_pb2
 from tfx.utils import io_utils
 
-from tfx_preflight import constants, data, html_report, label_proxy, leakage, loss, progress, report, report_dir, skew
-from tfx_preflight import read_pass as read_pass
+from tfx_preflight import (
+  constants,
+  data,
+  label_proxy,
+  leakage,
+  loss,
+  progress,
+  read_pass,
+  render,
+  report,
+  report_dir,
+  skew,
+)
 from tfx_preflight.config import ConfigError, PreflightConfig, resolve_splits
+from tfx_preflight.results import CheckResult
 
 StatisticsBySplit = Dict[str, statistics_pb2.DatasetFeatureStatisticsList]
 
@@ -132,12 +144,13 @@ def _start_loss_check(inputs: PreflightInputs, config: PreflightConfig, examples
 
 
 def _skew(config: PreflightConfig, statistics: Optional[StatisticsBySplit], train: str, evals: Sequence[str],
-          inputs: PreflightInputs) -> Dict[str, Any]:
+          inputs: PreflightInputs) -> CheckResult:
   if config.skew.mode == 'off':
-    return report.skipped('skew.mode is off')
+    return CheckResult.skipped('skew.mode is off')
   logging.info('Preflight: skew check')
   with progress.stage('skew') as stage:
-    stage.result = skew.check_skew(statistics, train, evals, config.with_exclusions('skew'), inputs.schema, config.label_key)
+    stage.result = skew.check_skew(statistics, train, evals, config.with_exclusions(constants.SKEW), inputs.schema,
+                                   config.label_key)
   return stage.result
 
 
@@ -150,11 +163,11 @@ def _pass_request(config: PreflightConfig, inputs: PreflightInputs, examples: Ma
   """What the one read of every split feeds: statistics (when needed and not supplied), leakage, label proxy."""
   leakage_part = label_proxy_part = None
   if config.leakage.mode != 'off':
-    plan = leakage.make_plan(examples, train, evals, config.with_exclusions('leakage'), config.label_key)
-    leakage_part = read_pass.LeakagePart(plan, os.path.join(output_dir, 'leakage'))
+    plan = leakage.make_plan(examples, train, evals, config.with_exclusions(constants.LEAKAGE), config.label_key)
+    leakage_part = read_pass.LeakagePart(plan, os.path.join(output_dir, constants.LEAKAGE))
   if _runs_label_proxy(config):
-    options = label_proxy.count_options(config.with_exclusions('label_proxy'), config.label_key)
-    label_proxy_part = read_pass.LabelProxyPart(options, os.path.join(output_dir, 'label_proxy'))
+    options = label_proxy.count_options(config.with_exclusions(constants.LABEL_PROXY), config.label_key)
+    label_proxy_part = read_pass.LabelProxyPart(options, os.path.join(output_dir, constants.LABEL_PROXY))
   return read_pass.PassRequest(
       examples=examples, splits=(train, *evals), schema=inputs.schema, leakage=leakage_part,
       label_proxy=label_proxy_part,
@@ -175,28 +188,28 @@ def _read(request: read_pass.PassRequest, examples: Mapping[str, str],
 
 
 def _leakage(config: PreflightConfig, request: read_pass.PassRequest, outputs: read_pass.PassOutputs
-             ) -> Dict[str, Any]:
+             ) -> CheckResult:
   if request.leakage is None:
-    return report.skipped('leakage.mode is off')
+    return CheckResult.skipped('leakage.mode is off')
   logging.info('Preflight: leakage check')
   with progress.stage('leakage') as stage:
-    stage.result = leakage.summarize(outputs.leakage, request.leakage.plan, config.with_exclusions('leakage'),
+    stage.result = leakage.summarize(outputs.leakage, request.leakage.plan, config.with_exclusions(constants.LEAKAGE),
                                      request.leakage.output_dir)
   return stage.result
 
 
 def _label_proxy(config: PreflightConfig, request: read_pass.PassRequest, outputs: read_pass.PassOutputs,
-                 train: str, evals: Sequence[str]) -> Dict[str, Any]:
+                 train: str, evals: Sequence[str]) -> CheckResult:
   """From the counts the read pass made of the same batches as the other checks."""
   if config.label_proxy.mode == 'off':
-    return report.skipped('label_proxy.mode is off')
+    return CheckResult.skipped('label_proxy.mode is off')
   if not config.label_key:
-    return report.skipped('no label_key: nothing to predict')
+    return CheckResult.skipped('no label_key: nothing to predict')
   logging.info('Preflight: label-proxy check')
   with progress.stage('label proxy') as stage:
     counts = outputs.label_proxy
     stage.result = label_proxy.summarize(counts[train], {split: counts[split] for split in evals}, train,
-                                         config.with_exclusions('label_proxy'), config.label_key)
+                                         config.with_exclusions(constants.LABEL_PROXY), config.label_key)
   return stage.result
 
 
@@ -235,20 +248,22 @@ def run_checks(inputs: PreflightInputs, config: PreflightConfig, make_pipeline: 
   with loss_check or contextlib.nullcontext():  # An error in another check stops the probe.
     if outputs is None:
       outputs = _read(request, examples, make_pipeline)
-    checks = {'skew': _skew(config, statistics, train, evals, inputs),
-              'leakage': _leakage(config, request, outputs),
-              'label_proxy': _label_proxy(config, request, outputs, train, evals)}
-    if statistics is None and checks['leakage'].get('features_seen'):  # No statistics: the hashing saw the names.
-      check_names(config, checks['leakage']['features_seen'])
-    if inputs.csv_locations and checks['leakage'].get('status') != 'skipped':
+    checks: Dict[str, CheckResult] = {
+        constants.SKEW: _skew(config, statistics, train, evals, inputs),
+        constants.LEAKAGE: _leakage(config, request, outputs),
+        constants.LABEL_PROXY: _label_proxy(config, request, outputs, train, evals)}
+    leakage_details = checks[constants.LEAKAGE].details
+    if statistics is None and leakage_details.get('features_seen'):  # No statistics: the hashing saw the names.
+      check_names(config, leakage_details['features_seen'])
+    if inputs.csv_locations and checks[constants.LEAKAGE].status != constants.SKIPPED:
       from tfx_preflight import csv_staging
-      csv_staging.relocate_leakage(checks['leakage'], inputs.csv_locations)
+      checks[constants.LEAKAGE] = csv_staging.relocated_leakage(checks[constants.LEAKAGE], inputs.csv_locations)
     if loss_check is None:
-      checks['loss'] = report.skipped(loss.skip_reason(config.loss, inputs.module_file, inputs.run_fn))
+      checks[constants.LOSS] = CheckResult.skipped(loss.skip_reason(config.loss, inputs.module_file, inputs.run_fn))
     else:
       logging.info('Preflight: waiting for the loss check on %s', inputs.module_file)
       with progress.stage('loss probe') as stage:
-        checks['loss'] = stage.result = loss_check.result()
+        checks[constants.LOSS] = stage.result = loss_check.result()
 
   result = report.build_report(checks, train, evals, inputs.provenance)
   result['config'] = config.to_dict()
@@ -270,18 +285,14 @@ def relative_to(value: Any, output_dir: str) -> Any:
 
 
 def write_report(result: Dict[str, Any], output_dir: str) -> Dict[str, Any]:
-  """Writes report.html, then report.json (last, atomically: its presence means a complete report)."""
-  statistics = result.pop('_statistics', None)
+  """Writes the statistics pages and report.html (render/), then report.json (last, atomically: its presence means
+  a complete report)."""
+  statistics = result.pop('_statistics', None) or {}
   result = relative_to(result, output_dir)
-  train, evals = result['splits']['train'], result['splits']['eval']
-  fragments = {
-      constants.SKEW: skew.render_html(result['checks'][constants.SKEW], statistics or {}, train, evals, output_dir),
-      constants.LEAKAGE: leakage.render_html(result['checks'][constants.LEAKAGE]),
-      constants.LOSS: loss.render_html(result['checks'][constants.LOSS]),
-      constants.LABEL_PROXY: label_proxy.render_html(result['checks'][constants.LABEL_PROXY]),
-  }
-  report.write_atomically(os.path.join(output_dir, report.REPORT_HTML), html_report.render(result, fragments))
-  report.write_atomically(os.path.join(output_dir, report.REPORT_JSON), report.to_json(result))
+  for name, page in render.statistics_pages(result, statistics).items():
+    report.write_atomically(os.path.join(output_dir, name), page)
+  report.write_atomically(os.path.join(output_dir, constants.REPORT_HTML), render.report_html(result, statistics))
+  report.write_atomically(os.path.join(output_dir, constants.REPORT_JSON), report.to_json(result))
   return result
 
 

@@ -9,18 +9,17 @@ a feature differs (rescaled, standardized, zeroed, missing, other list length...
 
 from __future__ import annotations
 
+import dataclasses
 import math
-import os
 from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple
 
 from tensorflow_metadata.proto.v0 import anomalies_pb2, schema_pb2, statistics_pb2
 
-from tfx_preflight import report, skew_charts, statistics_page
+from tfx_preflight import constants, report
 from tfx_preflight import skew_diagnosis as diag
 from tfx_preflight import statistics as statistics_lib
 from tfx_preflight.config import SkewConfig
-from tfx_preflight.constants import STATISTICS_HTML
-from tfx_preflight.html_report import esc
+from tfx_preflight.results import CheckResult, Finding
 
 StatisticsBySplit = statistics_lib.StatisticsBySplit
 
@@ -33,12 +32,6 @@ _EXAMPLE_COUNT_ANOMALIES = (anomalies_pb2.AnomalyInfo.COMPARATOR_LOW_NUM_EXAMPLE
 # A JSD comparator that does not pin a histogram is evaluated on both histograms TFDV keeps and the smaller distance
 # wins: equal-width buckets jump when an outlier stretches one split's range, quantile buckets when point masses tie.
 _HISTOGRAM_SOURCES = (schema_pb2.HistogramSelection.STANDARD, schema_pb2.HistogramSelection.QUANTILES)
-
-
-# Statistics live in statistics.py; these names stay here for the code that reads them from skew.
-_tfdv = statistics_lib.tfdv
-_default_slice = statistics_lib.default_slice
-_as_list = statistics_lib.as_list
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -60,7 +53,7 @@ def comparison_schema(train: statistics_pb2.DatasetFeatureStatisticsList, schema
   Features are those of the train statistics (a user schema may list fewer). A user comparator is copied as is,
   `skew_comparator` first (train vs eval is the train vs serving question), `drift_comparator` otherwise.
   """
-  effective = _tfdv().infer_schema(train, infer_feature_shape=False)
+  effective = statistics_lib.tfdv().infer_schema(train, infer_feature_shape=False)
   user = {f.name: f for f in schema.feature} if schema is not None else {}
   if schema is not None and schema.dataset_constraints.HasField('num_examples_drift_comparator'):
     effective.dataset_constraints.num_examples_drift_comparator.CopyFrom(
@@ -134,7 +127,7 @@ def tfdv_comparison(train: statistics_pb2.DatasetFeatureStatisticsList,
                     other: statistics_pb2.DatasetFeatureStatisticsList, schema: Optional[schema_pb2.Schema],
                     config: SkewConfig) -> Tuple[Dict[str, Dict[str, Any]], List[anomalies_pb2.AnomalyInfo.Reason]]:
   """feature -> {metric, distance, threshold, threshold_source} from TFDV, and its example-count anomalies."""
-  tfdv = _tfdv()
+  tfdv = statistics_lib.tfdv()
   train, other = _finite_histograms(train), _finite_histograms(other)
   distances: Dict[str, Dict[str, Any]] = {}
   example_count: List[anomalies_pb2.AnomalyInfo.Reason] = []
@@ -168,22 +161,23 @@ class _FeatureComparison:
   """Builds the findings of one feature between train and one eval split."""
 
   def __init__(self, name: str, train: Optional[diag.FeatureSummary], other: Optional[diag.FeatureSummary],
-               train_split: str, other_split: str, num_examples: Tuple[int, int], distance: Optional[Dict[str, Any]],
+               train_split: str, other_split: str, num_examples: Tuple[int, int], distance: Optional[Finding],
                config: SkewConfig, label_key: Optional[str]):
     self.name, self.train, self.other = name, train, other
     self.n_train, self.n_other = num_examples
     self.train_split, self.other_split = train_split, other_split
     self.distance, self.config, self.label_key = distance, config, label_key
 
-  def finding(self, kind: str, severity: str, message: str, **extra: Any) -> Dict[str, Any]:
+  def finding(self, kind: str, severity: str, message: str, **extra: Any) -> Finding:
     numbers: Dict[str, Any] = {}
     if self.distance:
       numbers = {k: diag.round_number(v) if isinstance(v, float) else v for k, v in self.distance.items()}
-    return report.finding(severity, message, kind=kind, feature=self.name, splits=[self.train_split, self.other_split],
-                          train=self.train.numbers() if self.train else None,
-                          eval=self.other.numbers() if self.other else None, **numbers, **extra)
+    return Finding(constants.SKEW, kind, severity, message, feature=self.name,
+                   details={'splits': [self.train_split, self.other_split],
+                            'train': self.train.numbers() if self.train else None,
+                            'eval': self.other.numbers() if self.other else None, **numbers, **extra})
 
-  def findings(self) -> List[Dict[str, Any]]:
+  def findings(self) -> List[Finding]:
     missing = self._missing()
     if missing is not None:
       return missing
@@ -207,7 +201,7 @@ class _FeatureComparison:
     out.extend(self._non_finite())
     return out
 
-  def _missing(self) -> Optional[List[Dict[str, Any]]]:
+  def _missing(self) -> Optional[List[Finding]]:
     t, o = self.train, self.other
     t_present = t.present if t else 0
     o_present = o.present if o else 0
@@ -233,7 +227,7 @@ class _FeatureComparison:
                          f'{self.train_split}: the model never sees it in training (renamed or added feature?)',
                          p_value=chance)]
 
-  def _value_counts(self) -> List[Dict[str, Any]]:
+  def _value_counts(self) -> List[Finding]:
     t, o = self.train, self.other
     if (t.min_values, t.max_values) == (o.min_values, o.max_values):
       return []
@@ -253,7 +247,7 @@ class _FeatureComparison:
                            f'but {o.avg_values:.3g} in {self.other_split}: lists were built differently in each split')]
     return []
 
-  def _constant(self) -> Optional[Dict[str, Any]]:
+  def _constant(self) -> Optional[Finding]:
     for const_split, const, var_split, var in ((self.other_split, self.other, self.train_split, self.train),
                                                (self.train_split, self.train, self.other_split, self.other)):
       if not const.constant or var.constant:
@@ -270,7 +264,7 @@ class _FeatureComparison:
                           constant_value=value, p_value=chance)
     return None
 
-  def _scale(self) -> Optional[Dict[str, Any]]:
+  def _scale(self) -> Optional[Finding]:
     found = diag.diagnose_scale(self.train, self.other, self.other_split, self.train_split)
     if not found:
       return None
@@ -280,7 +274,7 @@ class _FeatureComparison:
       return None
     return self.finding('scale_mismatch', 'block', message, **numbers, p_value=p_value)
 
-  def _shift(self) -> List[Dict[str, Any]]:
+  def _shift(self) -> List[Finding]:
     d = self.distance
     if not d or not d['distance'] > d['threshold']:
       return []
@@ -322,7 +316,7 @@ class _FeatureComparison:
                          f'({detail}): the splits do not come from the same data or preprocessing (time-based split, '
                          'different source, filter or feature code)', **extra)]
 
-  def _new_categories(self) -> List[Dict[str, Any]]:
+  def _new_categories(self) -> List[Finding]:
     values, mass = diag.new_categories(self.train, self.other)
     if not values or mass < self.config.new_category_threshold:
       return []
@@ -344,7 +338,7 @@ class _FeatureComparison:
                          new_category_fraction=diag.round_number(mass), new_categories=values[:20],
                          new_category_count=len(values), p_value=chance)]
 
-  def _missing_rate(self) -> List[Dict[str, Any]]:
+  def _missing_rate(self) -> List[Finding]:
     t, o = self.train, self.other
     diff = abs(t.missing_rate - o.missing_rate)
     z = diag.missing_rate_z(t, o)
@@ -356,7 +350,7 @@ class _FeatureComparison:
                          'differently in each split', missing_rate_difference=diag.round_number(diff),
                          p_value=diag.two_sided_p(z))]
 
-  def _non_finite(self) -> List[Dict[str, Any]]:
+  def _non_finite(self) -> List[Finding]:
     """NaN / +Inf / -Inf rates (of the feature's values) that differ between splits beyond sampling noise; any
     non-finite label blocks (a NaN label makes the loss and every eval metric NaN)."""
     t, o = self.train, self.other
@@ -396,19 +390,20 @@ def _most_changed_category(train: diag.FeatureSummary, other: diag.FeatureSummar
 def _example_count_findings(reasons: Sequence[anomalies_pb2.AnomalyInfo.Reason],
                             train: statistics_pb2.DatasetFeatureStatistics,
                             other: statistics_pb2.DatasetFeatureStatistics, train_split: str, other_split: str,
-                            schema: schema_pb2.Schema) -> List[Dict[str, Any]]:
+                            schema: schema_pb2.Schema) -> List[Finding]:
   comparator = schema.dataset_constraints.num_examples_drift_comparator
   out = []
   for reason in reasons:
     ratio = other.num_examples / train.num_examples
-    out.append(report.finding(
-        'block', f'{other_split} has {other.num_examples} examples, {ratio:.3g}x the {train.num_examples} of '
+    out.append(Finding(
+        constants.SKEW, 'example_count', constants.BLOCK,
+        f'{other_split} has {other.num_examples} examples, {ratio:.3g}x the {train.num_examples} of '
         f'{train_split}, outside the schema\'s example-count comparator ({reason.description}): a split lost or '
         'gained data (failed shard, filter, wrong split ratio)',
-        kind='example_count', feature=None, splits=[train_split, other_split],
-        train={'num_examples': train.num_examples}, eval={'num_examples': other.num_examples},
-        ratio=diag.round_number(ratio), min_fraction_threshold=comparator.min_fraction_threshold or None,
-        max_fraction_threshold=comparator.max_fraction_threshold or None))
+        details={'splits': [train_split, other_split], 'train': {'num_examples': train.num_examples},
+                 'eval': {'num_examples': other.num_examples}, 'ratio': diag.round_number(ratio),
+                 'min_fraction_threshold': comparator.min_fraction_threshold or None,
+                 'max_fraction_threshold': comparator.max_fraction_threshold or None}))
   return out
 
 
@@ -419,59 +414,70 @@ TESTS_PER_FEATURE = 6
 MAX_WITHHELD_SHOWN = 50
 
 
-def control_false_discoveries(findings: Sequence[Dict[str, Any]], num_features: int,
-                              rate: float) -> Tuple[List[Dict[str, Any]], List[Dict[str, Any]]]:
+def _p_value(value: float) -> float:
+  """A p-value as the report shows it: 3 significant digits."""
+  return float(f'{value:.3g}')
+
+
+def _sorted_findings(findings: Sequence[Finding]) -> List[Finding]:
+  """Deterministic order: block before warn, then split pair, feature, kind."""
+  return sorted(findings, key=lambda f: (-constants.STATUS_RANK[f.severity], f.details['splits'], str(f.feature or ''),
+                                         f.code))
+
+
+def control_false_discoveries(findings: Sequence[Finding], num_features: int,
+                              rate: float) -> Tuple[List[Finding], List[Dict[str, Any]]]:
   """Keeps deterministic findings (no p_value: type, shape, scale, labels) and those statistical findings that are
   discoveries under Benjamini-Hochberg at `rate` over every test of this split pair; returns (kept, withheld) where
   withheld lists (feature, kind, p_value) of findings dropped as within the chance of thousands of tests."""
-  statistical = [i for i, f in enumerate(findings) if f.get('p_value') is not None]
-  significant = diag.benjamini_hochberg([findings[i]['p_value'] for i in statistical], rate,
+  statistical = [i for i, f in enumerate(findings) if f.details.get('p_value') is not None]
+  significant = diag.benjamini_hochberg([findings[i].details['p_value'] for i in statistical], rate,
                                         num_features * TESTS_PER_FEATURE)
   dropped = {i for i, ok in zip(statistical, significant) if not ok}
   kept = []
   for i, f in enumerate(findings):
     if i in dropped:
       continue
-    if 'p_value' in f:
-      f['p_value'] = float(f'{f["p_value"]:.3g}')
+    if 'p_value' in f.details:
+      f = dataclasses.replace(f, details={**f.details, 'p_value': _p_value(f.details['p_value'])})
     kept.append(f)
-  withheld = sorted(({'feature': findings[i]['feature'], 'kind': findings[i]['kind'],
-                      'p_value': float(f'{findings[i]["p_value"]:.3g}')} for i in dropped),
+  withheld = sorted(({'feature': findings[i].feature, 'kind': findings[i].code,
+                      'p_value': _p_value(findings[i].details['p_value'])} for i in dropped),
                     key=lambda w: (w['p_value'], w['feature'], w['kind']))
   return kept, withheld
 
 
 def check_skew(statistics: StatisticsBySplit, train_split: str, eval_splits: Sequence[str], config: SkewConfig,
-               schema: Optional[schema_pb2.Schema] = None, label_key: Optional[str] = None) -> Dict[str, Any]:
+               schema: Optional[schema_pb2.Schema] = None, label_key: Optional[str] = None) -> CheckResult:
   """Compares every eval split with train.
 
-  Returns {'status', 'findings', 'comparisons': {eval split: {feature: {metric, distance, threshold,
-  threshold_source}}}, 'not_compared': {eval split: [features TFDV had no distance for]}, 'num_examples',
-  'excluded_features'}. Findings carry feature, kind, severity, splits [train, eval], the numbers of both splits
-  (`train`, `eval`: min/max/mean/std, missing rate, list lengths...), TFDV's distance and threshold when there is one,
-  and a message with the probable cause. Raises ValueError when a split's statistics are missing or empty (the check
-  fails closed, never 'pass').
+  Returns a CheckResult: status, findings and details {'comparisons': {eval split: {feature: {metric, distance,
+  threshold, threshold_source}}}, 'not_compared': {eval split: [features TFDV had no distance for]}, 'num_examples',
+  'excluded_features', 'multiple_testing', 'compared'}. Findings carry the feature, the kind as code, and in details
+  splits [train, eval], the numbers of both splits (`train`, `eval`: min/max/mean/std, missing rate, list
+  lengths...), TFDV's distance and threshold when there is one; the message gives the probable cause. Raises
+  ValueError when a split's statistics are missing or empty (the check fails closed, never 'pass').
   """
-  train = _default_slice(statistics, train_split)
-  train_list = _as_list(train)
+  train = statistics_lib.default_slice(statistics, train_split)
+  train_list = statistics_lib.as_list(train)
   train_summary = diag.summarize(train)
   excluded = set(config.exclude_features)
-  findings: List[Dict[str, Any]] = []
+  findings: List[Finding] = []
   comparisons: Dict[str, Dict[str, Any]] = {}
   # Features TFDV could not compare (no values in one split, or no comparator applies): said, never silently passed.
   not_compared: Dict[str, List[str]] = {}
   num_examples = {train_split: int(train.num_examples)}
   multiple_testing: Dict[str, Dict[str, Any]] = {}
   for other_split in eval_splits:
-    other = _default_slice(statistics, other_split)
+    other = statistics_lib.default_slice(statistics, other_split)
     num_examples[other_split] = int(other.num_examples)
     other_summary = diag.summarize(other)
-    distances, example_count = tfdv_comparison(train_list, _as_list(other), schema, config)
+    distances, example_count = tfdv_comparison(train_list, statistics_lib.as_list(other), schema, config)
     comparisons[other_split] = {name: {k: diag.round_number(v) if isinstance(v, float) else v for k, v in d.items()}
                                 for name, d in sorted(distances.items()) if name not in excluded}
     names = sorted((set(train_summary) | set(other_summary)) - excluded)
     not_compared[other_split] = [name for name in names if name not in distances]
-    pair_findings: List[Dict[str, Any]] = []
+    pair_findings: List[Finding] = []
     for name in names:
       comparison = _FeatureComparison(name, train_summary.get(name), other_summary.get(name), train_split,
                                       other_split, (int(train.num_examples), int(other.num_examples)),
@@ -484,25 +490,26 @@ def check_skew(statistics: StatisticsBySplit, train_split: str, eval_splits: Seq
                                      'withheld_findings': withheld[:MAX_WITHHELD_SHOWN]}
     findings.extend(_example_count_findings(example_count, train, other, train_split, other_split,
                                             schema or schema_pb2.Schema()))
-  findings = diag.sorted_findings(findings)
-  return {'status': report.status_for(findings, config.mode), 'findings': findings, 'comparisons': comparisons,
-          'not_compared': not_compared, 'num_examples': num_examples, 'excluded_features': sorted(excluded),
-          'multiple_testing': multiple_testing,
-          'compared': compared_features(statistics, train_split, comparisons, findings)}
+  findings = _sorted_findings(findings)
+  return CheckResult(report.status_for(findings, config.mode), tuple(findings), details={
+      'comparisons': comparisons, 'not_compared': not_compared, 'num_examples': num_examples,
+      'excluded_features': sorted(excluded), 'multiple_testing': multiple_testing,
+      'compared': compared_features(statistics, train_split, comparisons, findings)})
 
 
 def compared_features(statistics: StatisticsBySplit, train_split: str, comparisons: Mapping[str, Mapping[str, Any]],
-                      findings: Sequence[Mapping[str, Any]]) -> List[Dict[str, Any]]:
+                      findings: Sequence[Finding]) -> List[Dict[str, Any]]:
   """Every TFDV comparison as one row {split, feature, metric, distance, threshold, ratio, effect_size, status},
   nearest its threshold first, so a passing report shows how close it came. `status` is the worst finding of that
   feature and split, else 'pass', or 'within_noise' for a distance over its threshold that the effect-size and
   sampling-noise confirmations did not turn into a finding."""
-  summaries = {s: diag.summarize(_default_slice(statistics, s)) for s in sorted({train_split, *comparisons})}
+  summaries = {s: diag.summarize(statistics_lib.default_slice(statistics, s))
+               for s in sorted({train_split, *comparisons})}
   worst: Dict[Tuple[Any, Any], str] = {}
   for f in findings:
-    key = (f.get('feature'), (f.get('splits') or [None])[-1])
-    if worst.get(key) != 'block':
-      worst[key] = f['severity']
+    key = (f.feature, (f.details.get('splits') or [None])[-1])
+    if worst.get(key) != constants.BLOCK:
+      worst[key] = f.severity
   rows = []
   for split, features in sorted(comparisons.items()):
     for name, c in sorted(features.items()):
@@ -516,114 +523,3 @@ def compared_features(statistics: StatisticsBySplit, train_split: str, compariso
                                                          'within_noise')})
   return sorted(rows, key=lambda r: (-(math.inf if r['ratio'] is None else r['ratio']), r['split'], r['feature']))
 
-
-# ---------------------------------------------------------------------------------------------------------------
-# Pictures.
-
-_SVG_W, _SVG_H, _PAD = 360, 140, 22
-_MAX_CATEGORIES = 10
-_TRAIN_COLOR, _EVAL_COLOR = '#4a7ebb', '#d9822b'
-
-
-def _svg(title: str, bars: Sequence[Tuple[str, float]], left_label: str, right_label: str, color: str,
-         top: float) -> str:
-  """A bar chart of fractions as inline SVG (no script: the report's CSP forbids it); every text escaped. `top` is
-  shared by the two charts of a feature so bar heights compare."""
-  inner_w, inner_h = _SVG_W - 2 * _PAD, _SVG_H - 2 * _PAD
-  top = top or 1
-  width = inner_w / max(len(bars), 1)
-  rects = []
-  for i, (label, value) in enumerate(bars):
-    h = inner_h * value / top
-    rects.append(f'<rect x="{_PAD + i * width:.1f}" y="{_PAD + inner_h - h:.1f}" width="{max(width - 1, 1):.1f}" '
-                 f'height="{h:.1f}" fill="{color}"><title>{esc(label)}: {value:.2%}</title></rect>')
-  return (f'<svg xmlns="http://www.w3.org/2000/svg" width="{_SVG_W}" height="{_SVG_H}" role="img">'
-          f'<text x="{_PAD}" y="14" font-size="11">{esc(title)}</text>'
-          f'<text x="{_SVG_W - _PAD}" y="14" font-size="10" text-anchor="end">max {top:.0%}</text>' + ''.join(rects)
-          + f'<line x1="{_PAD}" y1="{_SVG_H - _PAD}" x2="{_SVG_W - _PAD}" y2="{_SVG_H - _PAD}" stroke="#888"/>'
-          f'<text x="{_PAD}" y="{_SVG_H - 6}" font-size="10">{esc(left_label)}</text>'
-          f'<text x="{_SVG_W - _PAD}" y="{_SVG_H - 6}" font-size="10" text-anchor="end">{esc(right_label)}</text>'
-          '</svg>')
-
-
-def _numeric_bars(s: diag.FeatureSummary) -> List[Tuple[str, float]]:
-  total = sum(c for _, _, c in s.histogram) or 1
-  return [(f'[{lo:.4g}, {hi:.4g}]', c / total) for lo, hi, c in s.histogram]
-
-
-def _numeric_svg(split: str, s: diag.FeatureSummary, color: str, top: float) -> str:
-  title = f'{split}: mean {s.mean:.4g}, std {s.std:.4g}, n={s.num_examples}'
-  return _svg(title, _numeric_bars(s), f'{s.min:.4g}', f'{s.max:.4g}', color, top)
-
-
-def _categorical_svgs(train_split: str, train: diag.FeatureSummary, other_split: str, other: diag.FeatureSummary
-                      ) -> Tuple[str, str]:
-  """Both splits over the same categories (the most frequent of either), so bars line up."""
-  fractions = []
-  for s in (train, other):
-    total = s.tot_values or 1
-    fractions.append({v: c / total for v, c in s.counts})
-  categories = sorted(set(fractions[0]) | set(fractions[1]),
-                      key=lambda v: (-max(fractions[0].get(v, 0), fractions[1].get(v, 0)), v))[:_MAX_CATEGORIES]
-  top = max((f.get(v, 0.0) for f in fractions for v in categories), default=0.0)
-  svgs = []
-  for split, s, f, color in ((train_split, train, fractions[0], _TRAIN_COLOR),
-                             (other_split, other, fractions[1], _EVAL_COLOR)):
-    bars = [(v, f.get(v, 0.0)) for v in categories]
-    svgs.append(_svg(f'{split}: {s.unique} categories, n={s.num_examples}', bars,
-                     categories[0][:16] if categories else '', categories[-1][:16] if categories else '', color, top))
-  return svgs[0], svgs[1]
-
-
-def _feature_pictures(train_split: str, train: Optional[diag.FeatureSummary], other_split: str,
-                      other: Optional[diag.FeatureSummary]) -> str:
-  """Train and eval charts side by side; the one split's chart and a note when the feature is absent from the other."""
-  if train is None or other is None:
-    absent_in, where, present, color = ((other_split, train_split, train, _TRAIN_COLOR) if train is not None
-                                        else (train_split, other_split, other, _EVAL_COLOR))
-    note = f'<p>No statistics of this feature in {esc(absent_in)}.</p>'
-    if present is not None and present.numeric and present.histogram:
-      return note + _numeric_svg(where, present, color, max(v for _, v in _numeric_bars(present)))
-    return note
-  if train.categorical and other.categorical:
-    left, right = _categorical_svgs(train_split, train, other_split, other)
-  elif train.numeric and other.numeric and train.histogram and other.histogram:
-    top = max(v for s in (train, other) for _, v in _numeric_bars(s))
-    left = _numeric_svg(train_split, train, _TRAIN_COLOR, top)
-    right = _numeric_svg(other_split, other, _EVAL_COLOR, top)
-  else:
-    return '<p>No histogram in the statistics of this feature.</p>'
-  return f'<div style="display:flex;gap:1em">{left}{right}</div>'
-
-
-def _statistics_html_name(index: int) -> str:
-  """statistics.html for the first eval split; numbered names (never user text) for the others."""
-  return STATISTICS_HTML if index == 0 else f'statistics-{index + 1}.html'
-
-
-def render_html(result: Mapping[str, Any], statistics: StatisticsBySplit, train_split: str,
-                eval_splits: Sequence[str], output_dir: str) -> str:
-  """Histograms of every flagged feature, train and eval side by side, plus TFDV's own train-vs-eval view written to
-  `output_dir/statistics.html` (statistics_page.py: static, no script) and linked."""
-  if result.get('status') == 'skipped' or not statistics or train_split not in statistics:
-    return ''
-  train = _default_slice(statistics, train_split)
-  summaries = {train_split: diag.summarize(train)}
-  links = []
-  for index, other_split in enumerate(s for s in eval_splits if s in statistics):
-    other = _default_slice(statistics, other_split)
-    summaries[other_split] = diag.summarize(other)
-    name = _statistics_html_name(index)
-    page = statistics_page.render(train, other, train_split, other_split)  # Static: no Facets scripts from CDNs.
-    report.write_atomically(os.path.join(output_dir, name), page)
-    links.append(f'<a href="{esc(name)}">{esc(train_split)} vs {esc(other_split)}</a>')
-  parts = ['<p>Statistics side by side: ' + ', '.join(links) + '</p>'] if links else []
-  parts.append(skew_charts.top_overlays(result.get('compared') or [], summaries, train_split))
-  flagged = sorted({(tuple(f['splits']), f['feature']) for f in result.get('findings', []) if f.get('feature')})
-  for (t_split, o_split), feature in flagged:
-    if o_split not in summaries:
-      continue
-    parts.append(f'<h3><code>{esc(feature)}</code>: {esc(t_split)} vs {esc(o_split)}</h3>'
-                 + _feature_pictures(t_split, summaries[t_split].get(feature), o_split,
-                                     summaries[o_split].get(feature)))
-  return '<div class="skew">' + ''.join(parts) + '</div>'

@@ -474,9 +474,3 @@ def constant_value(summary: FeatureSummary) -> Any:
   if summary.numeric:
     return summary.min
   return summary.counts[0][0] if summary.counts else None
-
-
-def sorted_findings(findings: Sequence[Dict[str, Any]]) -> List[Dict[str, Any]]:
-  """Deterministic order: block before warn, then split pair, feature, kind."""
-  rank = {'block': 0, 'warn': 1}
-  return sorted(findings, key=lambda f: (rank[f['severity']], f['splits'], str(f.get('feature') or ''), f['kind']))

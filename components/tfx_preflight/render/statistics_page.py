@@ -12,7 +12,7 @@ from typing import List, Optional
 from tensorflow_metadata.proto.v0 import statistics_pb2
 
 from tfx_preflight import skew_diagnosis as diag
-from tfx_preflight.html_report import esc
+from tfx_preflight.render.escape import esc, short
 
 _TOP_VALUES = 5
 _STYLE = ('body{font-family:system-ui,sans-serif;margin:2em;color:#222}table{border-collapse:collapse}'
@@ -21,7 +21,7 @@ _STYLE = ('body{font-family:system-ui,sans-serif;margin:2em;color:#222}table{bor
 
 
 def _number(value: Optional[float]) -> str:
-  return '' if value is None else f'{value:.4g}'
+  return '' if value is None else short(value)
 
 
 def _median(s: diag.FeatureSummary) -> Optional[float]:

@@ -1,16 +1,15 @@
 """report.html: the verdict, each check's findings and the check's own pictures, every value escaped.
 
-Feature names, values and messages come from user data: everything goes through `html.escape`, and the page has a
+Feature names, values and messages come from user data: everything goes through `escape.esc`, and the page has a
 Content-Security-Policy that forbids scripts, so a feature named `<script>` is text, never code.
 """
 
 from __future__ import annotations
 
-import html
 from typing import Any, Mapping
 
 from tfx_preflight import constants
-from tfx_preflight import report as report_lib
+from tfx_preflight.render.escape import esc, number
 
 _STYLE = """
 body{font-family:system-ui,sans-serif;margin:2em;max-width:1200px;color:#222}
@@ -30,18 +29,6 @@ vertical-align:middle;margin-left:.4em}.bar{display:block;height:100%;background
 _MAIN_KEYS = ('severity', 'kind', 'code', 'feature', 'message')
 # Rows of the compared-features table; the rest are in report.json (checks.skew.compared).
 MAX_COMPARED_ROWS = 500
-
-
-def esc(value: Any) -> str:
-  """Escapes any value for HTML text or attribute context."""
-  return html.escape(str(value), quote=True)
-
-
-def number(value: Any) -> str:
-  """Floats to 4 significant digits; everything else as text (escaped)."""
-  if isinstance(value, float):
-    return esc(f'{value:.4g}')
-  return esc(value)
 
 
 def _scalar(value: Any) -> str:
@@ -125,8 +112,8 @@ def compared_table(rows: list) -> str:
 def _top_finding(check: Mapping[str, Any]) -> str:
   findings = check.get('findings') or []
   if not findings:
-    return esc(check.get('reason') or ('no findings' if check.get('status') == 'pass' else ''))
-  f = sorted(findings, key=lambda f: f['severity'] != 'block')[0]
+    return esc(check.get('reason') or ('no findings' if check.get('status') == constants.PASS else ''))
+  f = sorted(findings, key=lambda f: f['severity'] != constants.BLOCK)[0]
   more = f' <small>(+{len(findings) - 1} more)</small>' if len(findings) > 1 else ''
   return f'[{esc(f["severity"])}] {esc(f["message"])}{more}'
 
@@ -134,7 +121,7 @@ def _top_finding(check: Mapping[str, Any]) -> str:
 def overview(report: Mapping[str, Any]) -> str:
   """Each check's status and its top finding, at the top of the page."""
   rows = []
-  for name in report_lib.CHECK_NAMES:
+  for name in constants.CHECK_NAMES:
     check = report['checks'][name]
     status = check['status']
     rows.append(f'<tr><td><a href="#check-{esc(name)}">{esc(name)}</a></td>'
@@ -146,7 +133,7 @@ def render(report: Mapping[str, Any], fragments: Mapping[str, str]) -> str:
   """The whole page. `fragments[check]` is check-specific HTML that its module has already escaped."""
   verdict = report['verdict']
   sections = []
-  for name in report_lib.CHECK_NAMES:
+  for name in constants.CHECK_NAMES:
     check = report['checks'][name]
     status = check['status']
     reason = f' <small>({esc(check["reason"])})</small>' if check.get('reason') else ''

@@ -10,7 +10,8 @@ from __future__ import annotations
 import math
 from typing import Any, List, Mapping, Optional, Sequence, Tuple
 
-from tfx_preflight.html_report import esc
+from tfx_preflight import constants
+from tfx_preflight.render.escape import esc, short
 from tfx_preflight.skew_diagnosis import FeatureSummary
 
 # Features charted (the first rows of `compared`, nearest their threshold first).
@@ -60,9 +61,9 @@ def numeric_overlay(title: str, names: Sequence[str], summaries: Sequence[Featur
       h = inner_h * density / top
       x = _PAD + inner_w * (left - lo) / span
       rects.append(f'<rect x="{x:.1f}" y="{_H - _PAD - h:.1f}" width="{max(inner_w * width / span, 1):.1f}" '
-                   f'height="{h:.1f}" fill="{color}" fill-opacity=".55"><title>{esc(name)}: [{left:.4g}, '
-                   f'{left + width:.4g}]</title></rect>')
-  return _frame(title, names, ''.join(rects), f'{lo:.4g}', f'{hi:.4g}')
+                   f'height="{h:.1f}" fill="{color}" fill-opacity=".55"><title>{esc(name)}: [{short(left)}, '
+                   f'{short(left + width)}]</title></rect>')
+  return _frame(title, names, ''.join(rects), short(lo), short(hi))
 
 
 def _shortened(value: Any, limit: int = 80) -> str:
@@ -110,7 +111,7 @@ def top_overlays(compared: Sequence[Mapping[str, Any]], summaries: Mapping[str, 
   """Overlaid histograms of the `limit` compared features nearest their threshold that have no finding (a flagged
   feature already has its own train and eval charts, each on its own axis: a 255x rescale would flatten an overlay)."""
   charts: List[str] = []
-  unflagged = [row for row in compared if row.get('status') not in ('block', 'warn')]
+  unflagged = [row for row in compared if row.get('status') not in constants.SEVERITIES]
   for row in unflagged[:limit]:
     split, feature = row.get('split'), row.get('feature')
     if split not in summaries or train_split not in summaries:

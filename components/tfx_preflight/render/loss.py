@@ -1,0 +1,37 @@
+"""The loss check in report.html: what the probe found about the module and the numbers behind the findings.
+Fed by the report's loss dict; every cell escaped."""
+
+from __future__ import annotations
+
+from typing import Any, Mapping
+
+from tfx_preflight import constants
+from tfx_preflight.render.escape import esc, number
+
+
+def render_html(result: Mapping[str, Any]) -> str:
+  """What the probe found about the module and the numbers behind the findings; every cell escaped."""
+  if result.get('status') == constants.SKIPPED:
+    return ''
+  info = result.get('info') or {}
+  m = result.get('measurements') or {}
+  raw = [('module', result.get('module_file')), ('run_fn', info.get('run_fn')), ('Keras', info.get('keras')),
+         ('model builder', info.get('model_fn')),
+         ('input function', info.get('input_fn')), ('loss', info.get('loss')),
+         ('output activation', info.get('output_activation')), ('loss from_logits', info.get('loss_from_logits')),
+         ('label layout', info.get('layout')), ('output units', info.get('output_units'))]
+  synthetic = m.get('loss_on_synthetic_predictions') or {}
+  raw += [(f'loss on {kind} predictions', synthetic.get(kind)) for kind in ('perfect', 'random', 'inverted')]
+  raw += [('loss of perfect predictions against other labels', m.get('loss_with_other_labels')),
+          ('initial loss (fresh model, train batch)', m.get('initial_loss')),
+          ('expected initial loss', m.get('expected_initial_loss'))]
+  cells = [(esc(k), number(v)) for k, v in raw if v is not None]
+  fit = m.get('fit_batch') or {}
+  if fit:
+    cells.append((esc(f'one train batch, before -> after {fit.get("steps")} steps'),
+                  f'{number(fit.get("before"))} &rarr; {number(fit.get("after"))}'))
+  for split, values in sorted((m.get('eval_path') or {}).items()):
+    cells.append((esc(f'{split}: model.evaluate vs loss from model(x)'),
+                  f'{number(values.get("evaluate"))} vs {number(values.get("direct"))}'))
+  body = ''.join(f'<tr><th>{k}</th><td>{v}</td></tr>' for k, v in cells)
+  return f'<h3>Loss probe</h3><table>{body}</table>'
