@@ -334,7 +334,8 @@ def test_interpret_turns_counts_into_fractions_and_findings_without_reading_file
              (EXACT, 'test'): PairCounts(duplicate_examples=5, unique_duplicates=5, train_examples=5)},
       within={'train': WithinCounts(duplicate_examples=2, duplicate_groups=1)})
   values = {('e.gz', 7): {'x': [1.5], 'label': [1]}}
-  result = leakage.interpret(counts, plan, LeakageConfig(), '/out', values)
+  typed = leakage.interpret(counts, plan, LeakageConfig(), '/out', values)
+  result = typed.to_dict()
 
   assert [p['fraction_of_b'] for p in result['cross_split']] == [0.02, 0.005]
   assert result['within_split'] == {'train': 2, 'eval': 0, 'test': 0}
@@ -346,4 +347,4 @@ def test_interpret_turns_counts_into_fractions_and_findings_without_reading_file
                    ('cross_split_duplicates', 'warn', ('train', 'test')),
                    ('within_split_duplicates', 'warn', ('train',))]
   assert result['status'] == 'block'
-  assert leakage.interpret(counts, plan, LeakageConfig(), '/out', values) == result  # Same counts, same result.
+  assert leakage.interpret(counts, plan, LeakageConfig(), '/out', values) == typed  # Same counts, same result.
