@@ -104,9 +104,20 @@ def leakage_job(args: Mapping[str, Any]) -> Dict[str, Any]:
   cross = (result.get('cross_split') or [{}])[0]
   near = (result.get('near_duplicates') or [{}])[0]
   return {'job_seconds': seconds, 'status': result.get('status'), 'skip_reason': result.get('reason'),
+          'num_shards': _hash_shards(manifest, config),
           'duplicate_examples': cross.get('duplicate_examples'), 'label_conflicts': cross.get('label_conflicts'),
           'unique_duplicates': cross.get('unique_duplicates'),
           'near_duplicate_examples': near.get('duplicate_examples'), 'near_buckets': result.get('near_buckets')}
+
+
+def _hash_shards(manifest: Mapping[str, Any], config: Any) -> Any:
+  """How many hash shards the leakage job joined (its plan, rebuilt after the clock stopped), for the per-shard
+  memory bound in the report; None if the plan's builder moved."""
+  from tfx_preflight import leakage
+  make_plan = getattr(leakage, 'make_plan', None)
+  if make_plan is None:
+    return None
+  return make_plan(manifest['examples'], TRAIN, [EVAL], config, generate.LABEL_KEY).num_shards
 
 
 @job('leakage_near')
