@@ -394,13 +394,13 @@ def plot_scaling(results: Mapping[str, Any], path: str) -> None:
     sizes = [p[0] for p in points]
     time_ax.plot(sizes, [1e6 * p[1] / p[0] for p in points], color=color, linestyle=style, marker=marker,
                  label=LABELS[job])
-    if job == 'leakage' and all(p[2] for p in points):
+    if job in ('leakage', 'floor_tfdata') and all(p[2] for p in points):
       time_ax.plot(sizes, [1e6 * p[2] / p[0] for p in points], color=color, linestyle=':', marker=marker,
-                   label=LABELS[job] + ', CPU')
+                   fillstyle='none', label=LABELS[job] + ', CPU seconds')
     rss_ax.plot(sizes, [p[3] for p in points], color=color, linestyle=style, marker=marker, label=LABELS[job])
     if job == 'leakage' and all(p[4] for p in points):
       rss_ax.plot(sizes, [p[4] for p in points], color=color, linestyle=':', label='leakage: after imports')
-  for ax, label in ((time_ax, 'µs per example (job wall time / examples)'), (rss_ax, 'peak RSS (MB)')):
+  for ax, label in ((time_ax, 'µs per example (job wall or CPU time / examples)'), (rss_ax, 'peak RSS (MB)')):
     ax.set_xscale('log')
     ax.set_xlabel('examples (train + eval)')
     ax.set_ylabel(label)
