@@ -17,6 +17,7 @@ from bench import generate
 RESULTS_JSON = 'results.json'
 RESULTS_MD = 'results.md'
 RESULTS_PNG = 'results.png'
+SCALING_PNG = 'scaling.png'
 
 # Issue 4: the Beam leakage job at most 1.5x the single-process decode-and-hash floor, peak memory under 1.5 GB.
 LEAKAGE_FLOOR_RATIO_TARGET = 1.5
@@ -31,6 +32,11 @@ ONE_PASS_RATIO_TARGET = 1.2
 SKEW_RATIO_TARGET = 0.05
 # Issue 15: near-duplicate mode at most 3x the exact-only leakage job.
 NEAR_RATIO_TARGET = 3.0
+# Issue 19.5: one hashed example in the leakage join's shuffle is 36 bytes (16 content hash, 8 label hash, 4 file id,
+# 8 record index), and joining a shard allocates about 130 bytes per example on top (concatenation, sort order, sorted
+# copies, group ids; tracemalloc, tests/test_shard_memory.py pins both).
+SHUFFLE_BYTES_PER_EXAMPLE = 36
+JOIN_BYTES_PER_EXAMPLE = 130
 # Issue 13: the skew check on thousands of features (statistics supplied) takes seconds, not minutes, and a clean
 # random split does not block.
 WIDE_SKEW_SECONDS_TARGET = 30.0
@@ -90,6 +96,10 @@ def figures(results: Mapping[str, Any]) -> Dict[str, Any]:
     for baseline, target in (('floor', LEAKAGE_FLOOR_RATIO_TARGET), ('floor_tfdata', LEAKAGE_FAIR_FLOOR_RATIO_TARGET),
                              ('pandas_join', None), ('naive_beam', None), ('statistics_gen', None)):
       out.append(_figure(f'leakage vs {baseline}', size, get('leakage'), get(baseline), target))
+    if all('job_cpu_seconds' in (get(j) or {}) for j in ('leakage', 'floor_tfdata')):
+      # CPU seconds of the two jobs: on a machine shared with other work, steadier than their wall times.
+      out.append(_figure('leakage vs floor_tfdata (CPU)', size, get('leakage'), get('floor_tfdata'),
+                         LEAKAGE_FAIR_FLOOR_RATIO_TARGET, seconds='job_cpu_seconds'))
     out.append(_figure('leakage_near vs leakage', size, get('leakage_near'), get('leakage'), NEAR_RATIO_TARGET))
     out.append(_figure('cli process vs floor_tfdata process', size, get('cli'), get('floor_tfdata'),
                        CLI_PROCESS_RATIO_TARGET, seconds='wall_seconds'))
@@ -111,7 +121,9 @@ def figures(results: Mapping[str, Any]) -> Dict[str, Any]:
     if not _ok(run):
       continue
     row = {'size': size, 'seconds': run['job_seconds'], 'us_per_example': round(1e6 * run['job_seconds'] / size, 2),
-           'peak_rss_mb': run['peak_rss_mb']}
+           'peak_rss_mb': run['peak_rss_mb'], **_shard_bound(run)}
+    if run.get('job_cpu_seconds'):
+      row['cpu_us_per_example'] = round(1e6 * run['job_cpu_seconds'] / size, 2)
     if previous:
       # Local exponent k in time ~ size^k between consecutive sizes (1 = linear).
       row['growth_exponent'] = round(math.log(run['job_seconds'] / previous[1]) / math.log(size / previous[0]), 2)
@@ -132,6 +144,16 @@ def figures(results: Mapping[str, Any]) -> Dict[str, Any]:
           for r in runs if r['job'] == 'loss' and _ok(r)]
   return {'figures': [f for f in out if f], 'leakage_memory': memory, 'leakage_scaling': scaling,
           'correctness': correctness, 'loss_check': loss, 'wide_skew': wide_skew(runs)}
+
+
+def _shard_bound(run: Mapping[str, Any]) -> Dict[str, Any]:
+  """What one worker holds to join one hash shard: examples per shard x (shuffled + join working set) bytes."""
+  shards = run.get('num_shards')
+  if not shards:
+    return {}
+  per_shard = run['size'] / shards
+  return {'num_shards': shards, 'examples_per_shard': round(per_shard),
+          'shard_bound_mb': round(per_shard * (SHUFFLE_BYTES_PER_EXAMPLE + JOIN_BYTES_PER_EXAMPLE) / 2 ** 20, 1)}
 
 
 def wide_skew(runs: List[Mapping[str, Any]]) -> List[Dict[str, Any]]:
@@ -181,7 +203,7 @@ def headline_table(results: Mapping[str, Any]) -> str:
   for f in shown:
     target = '—' if f['target'] is None else f'≤ {f["target"]:g} ' + ('✅' if f['meets_target'] else '❌')
     at = '' if f['size'] == size else f' (at {f["size"]:,} examples)'
-    process = ' (process)' if f.get('measure') == 'wall_seconds' else ''
+    process = {'wall_seconds': ' (process)', 'job_cpu_seconds': ' (CPU seconds)'}.get(f.get('measure'), '')
     lines.append(f'| {LABELS[f["ours"]]}{at} | {_seconds(f["ours_seconds"])} | {LABELS[f["baseline"]]}{process} | '
                  f'{_seconds(f["baseline_seconds"])} | {_ratio(f["ratio"])} | {target} |')
   for m in results['leakage_memory']:
@@ -221,6 +243,18 @@ def _scaling_table(results: Mapping[str, Any]) -> str:
     largest = index.get(('tabular', sizes[-1], job))
     rss = f'{largest["peak_rss_mb"]:.0f}' if largest and _ok(largest) else '—'
     lines.append(f'| {LABELS[job]} | ' + ' | '.join(cells) + f' | {rss} |')
+  return '\n'.join(lines)
+
+
+def _shard_table(scaling: List[Mapping[str, Any]]) -> str:
+  """Per size: time and CPU per example, peak RSS of the in-process job, and the per-shard memory bound."""
+  lines = ['| examples | µs/example | CPU µs/example | peak RSS (MB) | hash shards | examples/shard | '
+           f'per-shard join bound (MB, x {SHUFFLE_BYTES_PER_EXAMPLE + JOIN_BYTES_PER_EXAMPLE} B) |',
+           '|---:|---:|---:|---:|---:|---:|---:|']
+  for s in scaling:
+    lines.append(f'| {s["size"]:,} | {s["us_per_example"]} | {s.get("cpu_us_per_example", "—")} | '
+                 f'{s["peak_rss_mb"]:.0f} | {s.get("num_shards", "—")} | {s.get("examples_per_shard", "—")} | '
+                 f'{s.get("shard_bound_mb", "—")} |')
   return '\n'.join(lines)
 
 
@@ -279,7 +313,8 @@ def markdown(results: Mapping[str, Any]) -> str:
     parts += ['Leakage job: ' + ', '.join(
         f'{s["size"]:,}: {s["us_per_example"]} µs/example' + (f' (growth exponent {s["growth_exponent"]})'
                                                               if 'growth_exponent' in s else '')
-        for s in scaling) + '.', '']
+        for s in scaling) + '.', '', _shard_table(scaling), '', f'![µs per example and peak RSS vs size]({SCALING_PNG})',
+              '']
   parts += _wide_section(results)
   disagree = [c for c in results['correctness'] if not c['agrees']]
   parts += ['## Correctness', '',
@@ -356,6 +391,44 @@ def plot(results: Mapping[str, Any], path: str) -> None:
   plt.close(fig)
 
 
+def plot_scaling(results: Mapping[str, Any], path: str) -> None:
+  """Two panels over every size run: µs per example (flat or falling = linear or better) and peak RSS."""
+  import matplotlib
+  matplotlib.use('Agg')
+  import matplotlib.pyplot as plt
+  runs = [r for r in results['runs'] if r['kind'] == 'tabular' and _ok(r)]
+  fig, (time_ax, rss_ax) = plt.subplots(1, 2, figsize=(10, 4.2), dpi=110)
+  for job in ('leakage', 'floor_tfdata', 'floor', 'statistics_gen'):
+    points = sorted((r['size'], r['job_seconds'], r.get('job_cpu_seconds'), r['peak_rss_mb'], r.get('setup_rss_mb'))
+                    for r in runs if r['job'] == job)
+    if not points:
+      continue
+    color, style, marker = _STYLES[job]
+    sizes = [p[0] for p in points]
+    time_ax.plot(sizes, [1e6 * p[1] / p[0] for p in points], color=color, linestyle=style, marker=marker,
+                 label=LABELS[job])
+    if job in ('leakage', 'floor_tfdata') and all(p[2] for p in points):
+      time_ax.plot(sizes, [1e6 * p[2] / p[0] for p in points], color=color, linestyle=':', marker=marker,
+                   fillstyle='none', label=LABELS[job] + ', CPU seconds')
+    rss_ax.plot(sizes, [p[3] for p in points], color=color, linestyle=style, marker=marker, label=LABELS[job])
+    if job == 'leakage' and all(p[4] for p in points):
+      rss_ax.plot(sizes, [p[4] for p in points], color=color, linestyle=':', label='leakage: after imports')
+  for ax, label in ((time_ax, 'µs per example (job wall or CPU time / examples)'), (rss_ax, 'peak RSS (MB)')):
+    ax.set_xscale('log')
+    ax.set_xlabel('examples (train + eval)')
+    ax.set_ylabel(label)
+    ax.set_ylim(bottom=0)
+    ax.grid(True, which='both', alpha=0.3)
+    if ax.get_legend_handles_labels()[0]:
+      ax.legend(fontsize=7, loc='upper left' if ax is rss_ax else 'upper right')
+  m = results['machine']
+  fig.suptitle(f'Scaling of the leakage job — {m["cores"]} cores, {m["memory_gb"]:.0f} GB, DirectRunner in-process',
+               fontsize=10)
+  fig.tight_layout()
+  fig.savefig(path)
+  plt.close(fig)
+
+
 def main(argv: Optional[List[str]] = None) -> None:
   """Re-renders results.md and results.png (and the figures) from an existing results.json."""
   import argparse
@@ -376,6 +449,7 @@ def write(results: Mapping[str, Any], results_dir: str) -> None:
   with open(os.path.join(results_dir, RESULTS_MD), 'w') as f:
     f.write(markdown(results))
   plot(results, os.path.join(results_dir, RESULTS_PNG))
+  plot_scaling(results, os.path.join(results_dir, SCALING_PNG))
 
 
 if __name__ == '__main__':

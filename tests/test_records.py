@@ -90,3 +90,61 @@ def test_read_records_gives_every_record_of_every_file_once(tmp_path):
     counted = (pipeline | records.ReadRecords(paths) | beam.combiners.Count.Globally())
     from apache_beam.testing.util import assert_that, equal_to
     assert_that(counted, equal_to([150]))
+
+
+def _record_offsets(content: bytes) -> list:
+  """Byte offset of every record of an uncompressed TFRecord file."""
+  offsets, position = [], 0
+  while position < len(content):
+    offsets.append(position)
+    position += 16 + int.from_bytes(content[position:position + 8], 'little')
+  return offsets
+
+
+@pytest.mark.parametrize('chunk_size', [64, 1 << 20])
+def test_checksum_errors_name_the_first_damaged_record_whatever_the_chunking(tmp_path, chunk_size):
+  path = write_tfrecords(os.path.join(tmp_path, 'plain.tfrecord'), tabular_rows(40, seed=5), gzip=False)
+  content = open(path, 'rb').read()
+  offsets = _record_offsets(content)
+  intact = [r for _, b in records.iter_records(path, 7, chunk_size=chunk_size) for r in b]
+  assert len(intact) == 40 and intact == list(records.read_records(path))
+  cases = [(offsets[17] + 20, 'data checksum mismatch', 17), (offsets[23] + 2, 'length checksum mismatch', 23),
+           (offsets[30] + 7, 'length checksum mismatch', 30)]  # The last byte of a length: a length of ~2^63.
+  for position, problem, index in cases:
+    damaged = bytearray(content)
+    damaged[position] ^= 0x80
+    damaged[offsets[35] + 20] ^= 0x01  # A later damaged record never hides the first one.
+    bad = os.path.join(tmp_path, 'bad.tfrecord')
+    with open(bad, 'wb') as f:
+      f.write(bytes(damaged))
+    with pytest.raises(ValueError, match=f'bad.tfrecord: corrupted TFRecord \\({problem}\\) at record {index}$'):
+      list(records.iter_records(bad, 7, chunk_size=chunk_size))
+    if problem == 'data checksum mismatch':  # Unchecked, the same file reads whole (sample re-reads use this).
+      assert len([r for _, b in records.iter_records(bad, 7, verify_crc=False, chunk_size=chunk_size) for r in b]) == 40
+
+
+def test_length_checksums_in_numpy_equal_crc32c():
+  import numpy as np
+  rows = np.random.default_rng(0).integers(0, 256, size=(2000, 8), dtype=np.uint8)
+  assert records._masked_crc32c_8(rows).tolist() == [records._masked_crc(r.tobytes()) for r in rows]
+
+
+def test_decoding_in_pieces_equals_one_decode_also_when_pieces_infer_other_types():
+  from tfx_bsl.coders.example_coder import ExamplesToRecordBatchDecoder
+
+  from tests.conftest import to_example
+  decoder = ExamplesToRecordBatchDecoder()
+  n = 2 * records.DECODE_ROWS + 5
+  same = [to_example(r).SerializeToString() for r in tabular_rows(n, seed=1)]
+  # 'rare' appears in the last piece only: the pieces infer different schemas.
+  rows = tabular_rows(n, seed=2)
+  rows[-1]['rare'] = 'x'
+  mixed = [to_example(r).SerializeToString() for r in rows]
+  untyped = []  # 'empty' is Feature() (no value kind) in every record: a null column in every piece.
+  for row in tabular_rows(n, seed=3):
+    example = to_example(row)
+    example.features.feature['empty'].Clear()
+    untyped.append(example.SerializeToString())
+  for serialized in (same, mixed, untyped, same[:3]):
+    whole, pieces = decoder.DecodeBatch(serialized), records.decode_examples(decoder, serialized)
+    assert pieces.schema.equals(whole.schema, check_metadata=True) and pieces.equals(whole)

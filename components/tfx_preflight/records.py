@@ -19,20 +19,53 @@ import zlib
 from typing import Iterable, Iterator, List, Tuple
 
 import apache_beam as beam
+import numpy as np
 import pyarrow as pa
 
 _HEADER = struct.Struct('<QI')
+_LENGTH = struct.Struct('<Q')
 _FOOTER = struct.Struct('<I')
 _CHUNK = 8 << 20
 _GZIP_MAGIC = b'\x1f\x8b'
 # Records gathered per step when they are handed on one by one (read_records).
 _FLAT_BATCH_SIZE = 1024
+# Records per call of tfx-bsl's decoder (decode_examples): its cost per record is lowest around 1-2k.
+DECODE_ROWS = 1024
+
+
+def _crc32c(data: bytes) -> int:
+  import google_crc32c  # C implementation; ships with the Beam/GCS stack.
+  return google_crc32c.value(data)
 
 
 def _masked_crc(data: bytes) -> int:
-  import google_crc32c  # C implementation; ships with the Beam/GCS stack.
-  crc = google_crc32c.value(data)
+  crc = _crc32c(data)
   return (((crc >> 15) | (crc << 17)) + 0xa282ead8) & 0xffffffff
+
+
+def _crc32c_table() -> np.ndarray:
+  """The byte-at-a-time table of CRC-32C (Castagnoli, reflected polynomial 0x82f63b78)."""
+  crc = np.arange(256, dtype=np.uint32)
+  for _ in range(8):
+    crc = np.where(crc & 1, (crc >> 1) ^ np.uint32(0x82f63b78), crc >> 1).astype(np.uint32)
+  return crc
+
+
+_CRC32C_TABLE = _crc32c_table()
+
+
+def _mask(crc: np.ndarray) -> np.ndarray:
+  """TFRecord's checksum masking of uint32 CRCs (wraps mod 2^32 like the scalar _masked_crc)."""
+  return ((crc >> np.uint32(15)) | (crc << np.uint32(17))) + np.uint32(0xa282ead8)
+
+
+def _masked_crc32c_8(rows: np.ndarray) -> np.ndarray:
+  """Masked CRC-32C of every row of an (n, 8) uint8 array (the records' length fields), eight table steps for all
+  rows at once instead of one C call per record."""
+  crc = np.full(len(rows), 0xffffffff, dtype=np.uint32)
+  for k in range(rows.shape[1]):
+    crc = _CRC32C_TABLE[(crc ^ rows[:, k]) & np.uint32(0xff)] ^ (crc >> np.uint32(8))
+  return _mask(crc ^ np.uint32(0xffffffff))
 
 
 def _is_gzip(handle) -> bool:
@@ -90,49 +123,102 @@ def iter_records(path: str, batch_size: int, verify_crc: bool = True,
   """Yields (index of the first record, serialized records) in batches, reading the TFRecord file sequentially.
 
   Truncated files (also a gzip stream without its end marker) and checksum errors raise ValueError naming the file
-  and the record index. `chunk_size` bytes are read at a time (more when one record is longer).
+  and the record index. `chunk_size` bytes are read at a time (more when one record is longer). Per chunk, only the
+  walk from one length field to the next is a Python loop; the checksums are checked for the whole chunk at once.
   """
   with _open(path) as f:
     buffer = b''
-    position = 0
-    index = 0
-    batch: List[bytes] = []
+    index = 0  # Records of the file before `buffer`.
+    pending: List[bytes] = []
     start = 0
     eof = False
-    while True:
-      if len(buffer) - position < _HEADER.size and not eof:
-        chunk = _read(f, chunk_size, path, index)
-        eof = not chunk
-        buffer = buffer[position:] + chunk
-        position = 0
-        continue
-      if len(buffer) - position == 0 and eof:
-        break
-      if len(buffer) - position < _HEADER.size:
-        raise ValueError(f'{path}: truncated TFRecord header at record {index}')
-      length, length_crc = _HEADER.unpack_from(buffer, position)
-      if verify_crc and _masked_crc(buffer[position:position + 8]) != length_crc:
-        raise ValueError(f'{path}: corrupted TFRecord (length checksum mismatch) at record {index}')
-      end = position + _HEADER.size + length + _FOOTER.size
-      if end > len(buffer):
-        if eof:
-          raise ValueError(f'{path}: truncated TFRecord at record {index}')
-        chunk = _read(f, max(chunk_size, end - len(buffer)), path, index)
-        eof = not chunk
-        buffer = buffer[position:] + chunk
-        position = 0
-        continue
-      data = buffer[position + _HEADER.size:end - _FOOTER.size]
-      if verify_crc and _masked_crc(data) != _FOOTER.unpack_from(buffer, end - _FOOTER.size)[0]:
-        raise ValueError(f'{path}: corrupted TFRecord (data checksum mismatch) at record {index}')
-      batch.append(data)
-      position = end
-      index += 1
-      if len(batch) >= batch_size:
-        yield start, batch
-        batch, start = [], index
-    if batch:
-      yield start, batch
+    wanted = chunk_size
+    while not eof:
+      chunk = _read(f, wanted, path, index)
+      eof = not chunk
+      buffer += chunk
+      starts, position = _walk(buffer)
+      if starts:
+        pending.extend(_framed_records(buffer, starts, path, index, verify_crc))
+        index += len(starts)
+        buffer = buffer[position:]
+      wanted = _next_read_size(buffer, chunk_size, path, index, eof)
+      while len(pending) >= batch_size:
+        yield start, pending[:batch_size]
+        pending, start = pending[batch_size:], start + batch_size
+    if pending:
+      yield start, pending
+
+
+def _walk(buffer: bytes) -> Tuple[List[int], int]:
+  """Offsets of the complete records at the front of `buffer`, and where the first incomplete one begins."""
+  starts: List[int] = []
+  unpack = _LENGTH.unpack_from
+  position, size = 0, len(buffer)
+  while position + _HEADER.size <= size:
+    end = position + _HEADER.size + unpack(buffer, position)[0] + _FOOTER.size
+    if end > size:
+      break
+    starts.append(position)
+    position = end
+  return starts, position
+
+
+def _framed_records(buffer: bytes, starts: List[int], path: str, first_index: int, verify_crc: bool) -> List[bytes]:
+  """The records at `starts`; with verify_crc, raises at the first record whose length or data checksum is wrong."""
+  view = np.frombuffer(buffer, dtype=np.uint8)
+  offsets = np.asarray(starts, dtype=np.int64)
+  headers = view[offsets[:, None] + np.arange(_HEADER.size)]
+  lengths = headers[:, :8].copy().view('<u8')[:, 0].astype(np.int64)
+  data_starts = offsets + _HEADER.size
+  data_ends = data_starts + lengths
+  serialized = [buffer[s:e] for s, e in zip(data_starts.tolist(), data_ends.tolist())]
+  if verify_crc:
+    import google_crc32c
+    length_ok = _masked_crc32c_8(headers[:, :8]) == headers[:, 8:].copy().view('<u4')[:, 0]
+    stored = view[data_ends[:, None] + np.arange(_FOOTER.size)].copy().view('<u4')[:, 0]
+    data_ok = _mask(np.fromiter(map(google_crc32c.value, serialized), dtype=np.uint32, count=len(serialized))) == stored
+    if not (length_ok.all() and data_ok.all()):
+      bad = int(np.flatnonzero(~(length_ok & data_ok))[0])
+      problem = 'length checksum mismatch' if not length_ok[bad] else 'data checksum mismatch'
+      raise ValueError(f'{path}: corrupted TFRecord ({problem}) at record {first_index + bad}')
+  return serialized
+
+
+def _next_read_size(buffer: bytes, chunk_size: int, path: str, index: int, eof: bool) -> int:
+  """Bytes to read next for the incomplete record left in `buffer`; raises when it is damaged or cut short.
+
+  Its length is trusted only once its checksum holds (even without verify_crc: one check per chunk), so a corrupted
+  length never makes the reader ask for exabytes."""
+  if len(buffer) >= _HEADER.size:
+    length, length_crc = _HEADER.unpack_from(buffer, 0)
+    if _masked_crc(buffer[:8]) != length_crc:
+      raise ValueError(f'{path}: corrupted TFRecord (length checksum mismatch) at record {index}')
+    if eof:
+      raise ValueError(f'{path}: truncated TFRecord at record {index}')
+    return max(chunk_size, _HEADER.size + length + _FOOTER.size - len(buffer))
+  if eof and buffer:
+    raise ValueError(f'{path}: truncated TFRecord header at record {index}')
+  return chunk_size
+
+
+def decode_examples(decoder, serialized: List[bytes]) -> pa.RecordBatch:
+  """tfx-bsl's `decoder.DecodeBatch(serialized)`, computed DECODE_ROWS records at a time.
+
+  The decoder's cost per record grows with the batch: measured on the benchmark's records (22 features, ~300 bytes),
+  8,192 per call cost 1.8x the CPU of 1,024 per call (the working set outgrows a core's L2 cache). The pieces are
+  joined into one RecordBatch, which equals the whole-batch decode when every piece inferred the same schema; when
+  they did not (a feature absent from one piece types as null there), the whole batch is decoded at once instead, so
+  the result never depends on how it was cut."""
+  if len(serialized) <= DECODE_ROWS:
+    return decoder.DecodeBatch(serialized)
+  pieces = []
+  for begin in range(0, len(serialized), DECODE_ROWS):
+    piece = decoder.DecodeBatch(serialized[begin:begin + DECODE_ROWS])
+    if pieces and not piece.schema.equals(pieces[0].schema):
+      return decoder.DecodeBatch(serialized)
+    pieces.append(piece)
+  return pa.Table.from_batches(pieces).combine_chunks().to_batches()[0]
 
 
 def iter_record_batches(path: str, batch_size: int = 8192) -> Iterator[Tuple[int, pa.RecordBatch]]:
@@ -141,7 +227,7 @@ def iter_record_batches(path: str, batch_size: int = 8192) -> Iterator[Tuple[int
   decoder = ExamplesToRecordBatchDecoder()
   for start, records in iter_records(path, batch_size):
     try:
-      yield start, decoder.DecodeBatch(records)
+      yield start, decode_examples(decoder, records)
     except Exception as e:  # The C++ decoder raises RuntimeError/ValueError alike.
       raise ValueError(f'{path}: records {start}..{start + len(records) - 1} are not valid tf.Examples: {e}') from e
 
