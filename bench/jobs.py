@@ -112,12 +112,9 @@ def leakage_job(args: Mapping[str, Any]) -> Dict[str, Any]:
 
 def _hash_shards(manifest: Mapping[str, Any], config: Any) -> Any:
   """How many hash shards the leakage job joined (its plan, rebuilt after the clock stopped), for the per-shard
-  memory bound in the report; None if the plan's builder moved."""
+  memory bound in the report."""
   from tfx_preflight import leakage
-  make_plan = getattr(leakage, 'make_plan', None)
-  if make_plan is None:
-    return None
-  return make_plan(manifest['examples'], TRAIN, [EVAL], config, generate.LABEL_KEY).num_shards
+  return leakage.make_plan(manifest['examples'], TRAIN, [EVAL], config, generate.LABEL_KEY).num_shards
 
 
 @job('leakage_near')
