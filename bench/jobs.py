@@ -11,11 +11,12 @@ they agree with each other and with the leak the generator injected, so a fast w
 from __future__ import annotations
 
 import json
+import logging
 import os
 import resource
 import sys
 import time
-from typing import Any, Callable, Dict, List, Mapping
+from typing import Any, Callable, Dict, List, Mapping, Optional
 
 _STARTED = time.perf_counter()
 os.environ.setdefault('CUDA_VISIBLE_DEVICES', '')
@@ -464,6 +465,7 @@ def pipeline_cost_job(args: Mapping[str, Any]) -> Dict[str, Any]:
         transform_graph=transform.outputs['transform_graph'], schema=schema_gen.outputs['schema'],
         train_args=tfx_v1.proto.TrainArgs(num_steps=3), eval_args=tfx_v1.proto.EvalArgs(num_steps=2))
   connection = tfx_v1.orchestration.metadata.sqlite_metadata_connection_config(os.path.join(work, 'metadata.db'))
+  stages = _PreflightLines()
   started = _begin()
   tfx_v1.orchestration.LocalDagRunner().run(tfx_v1.dsl.Pipeline(
       pipeline_name='penguin-preflight-cost', pipeline_root=os.path.join(work, 'root'),
@@ -478,15 +480,51 @@ def pipeline_cost_job(args: Mapping[str, Any]) -> Dict[str, Any]:
   [report_artifact] = store.get_artifacts_by_type('tfx_preflight.PreflightReport')
   with open(os.path.join(report_artifact.uri, 'report.json')) as f:
     report = json.load(f)
-  timing_path = os.path.join(report_artifact.uri, 'loss', loss.TIMING_JSON)
-  probe_phases = json.load(open(timing_path)) if os.path.exists(timing_path) else None
+  timing_path = os.path.join(report_artifact.uri, 'loss', getattr(loss, 'TIMING_JSON', 'timing.json'))
+  probe_phases = json.load(open(timing_path)) if os.path.exists(timing_path) else _probe_log_phases(
+      os.path.join(report_artifact.uri, 'loss', loss.PROBE_LOG))
   num_examples = sum(1 for _ in _iter_records(os.path.join(data, 'Split-*', '*')))
   return {'job_seconds': pipeline_seconds, 'replicate': replicate, 'num_examples': num_examples,
           'component_seconds': {k: seconds.get(k) for k in PIPELINE_COMPONENTS if k in seconds},
           'preflight_over_statistics_gen': round(seconds['Preflight'] / seconds['StatisticsGen'], 3),
           'verdict': report['verdict'], 'status': 'complete' if 'Trainer' in seconds else 'not blessed',
           'statuses': {name: check['status'] for name, check in report['checks'].items()},
-          'probe_phases': probe_phases, **_floor_seconds(module_file)}
+          'probe_phases': probe_phases, 'preflight_log': stages.lines, **_floor_seconds(module_file)}
+
+
+class _PreflightLines(logging.Handler):
+  """Collects the gate's own INFO lines ('Preflight [leakage] ...; 3.1 s', 'Preflight loss probe phases ...') with
+  their time since the pipeline started: where Preflight's wall time goes besides the probe."""
+
+  def __init__(self):
+    super().__init__(logging.INFO)
+    self.lines: List[str] = []
+    self._started = time.time()
+    logging.getLogger().setLevel(logging.INFO)
+    logging.getLogger().addHandler(self)
+
+  def emit(self, record: logging.LogRecord) -> None:
+    message = record.getMessage()
+    if message.startswith('Preflight'):
+      self.lines.append(f'{record.created - self._started:7.2f} {message[:300]}')
+
+
+def _probe_log_phases(path: str) -> Optional[Dict[str, float]]:
+  """Stage durations from probe.log's 'preflight-probe: <seconds>s <stage>' lines (seconds since the probe imported
+  its battery), for a tree without timing.json (before the probe kept it): comparable stage by stage, not in total."""
+  import re
+  if not os.path.exists(path):
+    return None
+  marks = []
+  with open(path, errors='replace') as f:
+    for line in f:
+      match = re.match(r'preflight-probe:\s+([0-9.]+)s (\w+)', line)
+      if match:
+        marks.append((match.group(2), float(match.group(1))))
+  phases: Dict[str, float] = {'log_first_stage_at': marks[0][1]} if marks else {}
+  for (stage, began), (_, ended) in zip(marks, marks[1:]):
+    phases[stage] = round(phases.get(stage, 0.0) + ended - began, 3)
+  return phases
 
 
 def _iter_records(pattern: str):
