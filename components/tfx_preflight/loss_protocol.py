@@ -2,10 +2,10 @@
 
 The child's stdin carries two JSON documents: a warm-up line (`Warmup`: which of TFX's own libraries to import while
 the parent is still busy with statistics and the other checks), sent at once, then the request, sent when the parent
-has it, after which the parent closes stdin; the child reads both and closes stdin before it imports any user code. Messages come back on a pipe the child inherits at a file descriptor named in the request: the child
-moves it to a fresh, non-inheritable descriptor and closes the original before importing the module. Every message
-line starts with a per-run nonce the parent generated and sent in the request; the child keeps it inside the writer
-object only. A module that writes `{"complete": true}` to a file, a descriptor or stdout therefore does not produce a
+has it, after which the parent closes stdin; the child reads both and closes stdin before it imports any user code.
+Messages come back on a pipe the child inherits at a file descriptor named in the request: the child moves it to a
+fresh, non-inheritable descriptor and closes the original before importing the module. Every message line starts with
+a per-run nonce the parent generated and sent in the request; the child keeps it inside the writer object only. A module that writes `{"complete": true}` to a file, a descriptor or stdout therefore does not produce a
 result: forging one takes intent (searching the interpreter for the nonce), not a mistake. See README "threat model".
 Everything is JSON (never pickle): the child ran untrusted code.
 """
