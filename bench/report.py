@@ -143,7 +143,50 @@ def figures(results: Mapping[str, Any]) -> Dict[str, Any]:
            'peak_rss_mb': r['peak_rss_mb'], 'status': r.get('status'), 'findings': r.get('findings')}
           for r in runs if r['job'] == 'loss' and _ok(r)]
   return {'figures': [f for f in out if f], 'leakage_memory': memory, 'leakage_scaling': scaling,
-          'correctness': correctness, 'loss_check': loss, 'wide_skew': wide_skew(runs)}
+          'correctness': correctness, 'loss_check': loss, 'wide_skew': wide_skew(runs),
+          'pipeline_cost': pipeline_cost(runs)}
+
+
+def pipeline_cost(runs: List[Mapping[str, Any]]) -> List[Dict[str, Any]]:
+  """The pipeline_cost runs: MLMD seconds per component, Preflight / StatisticsGen, the probe's phases, the floor."""
+  rows = []
+  for r in runs:
+    if r['job'] != 'pipeline_cost' or r.get('returncode') != 0 or 'component_seconds' not in r:
+      continue
+    rows.append({'size': r['size'], 'replicate': r['replicate'], 'seconds': r['component_seconds'],
+                 'ratio': r['preflight_over_statistics_gen'], 'verdict': r['verdict'], 'statuses': r['statuses'],
+                 'probe_phases': r.get('probe_phases'), 'floor_seconds': r.get('floor_seconds'),
+                 'floor_import_tensorflow_seconds': r.get('floor_import_tensorflow_seconds'),
+                 'floor_import_module_seconds': r.get('floor_import_module_seconds')})
+  return rows
+
+
+def _pipeline_cost_section(results: Mapping[str, Any]) -> List[str]:
+  """'Cost in a pipeline': Preflight's MLMD wall time against StatisticsGen's in the same LocalDagRunner run."""
+  rows = results.get('pipeline_cost', [])
+  if not rows:
+    return []
+  lines = ['## Cost in a pipeline', '',
+           'One LocalDagRunner run per size (ImportExampleGen, StatisticsGen, ImportSchemaGen, Transform, Preflight '
+           'with `penguin_utils_keras.py` unmodified, Trainer under `tfx.dsl.Cond`) on TFX\'s penguin testdata, '
+           'its rows replicated with noise for the larger size; seconds are MLMD execution times (create to last '
+           'update). The floor is a fresh Python importing TensorFlow and then the module, which any isolated probe '
+           'pays before the user\'s run_fn starts.', '',
+           '| examples | Preflight | StatisticsGen | Preflight / StatisticsGen | Transform | Trainer | probe total |'
+           ' floor (fresh process + imports) | verdict |', '|---:|---:|---:|---:|---:|---:|---:|---:|---|']
+  for row in rows:
+    s = row['seconds']
+    phases = row.get('probe_phases') or {}
+    lines.append(f'| {row["size"]:,} | {_seconds(s.get("Preflight"))} | {_seconds(s.get("StatisticsGen"))} | '
+                 f'{row["ratio"]:.2f}x | {_seconds(s.get("Transform"))} | {_seconds(s.get("Trainer"))} | '
+                 f'{_seconds(phases.get("total"))} | {_seconds(row.get("floor_seconds"))} | '
+                 f'{row["verdict"]} |')
+  for row in rows:
+    phases = {k: v for k, v in (row.get('probe_phases') or {}).items() if k not in ('total', 'after_request')}
+    if phases:
+      lines += ['', f'Probe phases at {row["size"]:,} examples (s): '
+                + ', '.join(f'{k} {v:.2f}' for k, v in phases.items() if v >= 0.05) + '.']
+  return lines + ['']
 
 
 def _shard_bound(run: Mapping[str, Any]) -> Dict[str, Any]:
@@ -316,6 +359,7 @@ def markdown(results: Mapping[str, Any]) -> str:
         for s in scaling) + '.', '', _shard_table(scaling), '', f'![µs per example and peak RSS vs size]({SCALING_PNG})',
               '']
   parts += _wide_section(results)
+  parts += _pipeline_cost_section(results)
   disagree = [c for c in results['correctness'] if not c['agrees']]
   parts += ['## Correctness', '',
             f'{len(results["correctness"]) - len(disagree)} of {len(results["correctness"])} leakage runs found exactly '

@@ -37,13 +37,15 @@ CNN_MODULE = os.path.join(REPO_DIR, 'pipelines', 'modules', 'cnn_trainer.py')
 LEAKAGE_JOBS = ('leakage', 'leakage_near', 'floor', 'floor_tfdata', 'pandas_join', 'naive_beam', 'cli')
 # One read pass (issue 19.2): TFDV statistics alone vs statistics + skew + leakage from one read.
 ONE_PASS_JOBS = ('statistics_alone', 'statistics_read_pass', 'one_pass')
-ALL_JOBS = LEAKAGE_JOBS + ('statistics_gen', 'skew', 'gate', 'loss', 'skew_wide') + ONE_PASS_JOBS
+ALL_JOBS = LEAKAGE_JOBS + ('statistics_gen', 'skew', 'gate', 'loss', 'skew_wide', 'pipeline_cost') + ONE_PASS_JOBS
 # Jobs run on the tabular data of every --sizes entry (the others have their own data: images, wide).
 PER_SIZE_JOBS = LEAKAGE_JOBS + ('statistics_gen', 'skew', 'gate') + ONE_PASS_JOBS
 # Run at the headline size only (1M, else the largest size below it, else the smallest): each costs a process start
 # (~10-30 s of TensorFlow import) and none of them is part of the scaling question.
 DEFAULT_HEADLINE_ONLY = ('floor_tfdata', 'cli', 'skew', 'gate') + ONE_PASS_JOBS
 _POLL_SECONDS = 0.05
+# pipeline_cost: TFX's penguin testdata as shipped (x1, 334 rows) and every row 300 times with noise (~100k rows).
+DEFAULT_PIPELINE_REPLICAS = (1, 300)
 
 
 def _log(message: str) -> None:
@@ -178,7 +180,8 @@ def _stub_notes() -> List[str]:
 def run(sizes: Sequence[int], out_dir: str, results_dir: str, seed: int, leak_rate: float, image_size: int,
         runner_args: Sequence[str], jobs: Sequence[str], timeout: float, naive_max_size: Optional[int],
         headline_only: Sequence[str] = DEFAULT_HEADLINE_ONLY, wide_features: int = generate.DEFAULT_WIDE_FEATURES,
-        wide_rows: int = generate.DEFAULT_WIDE_ROWS) -> Dict[str, Any]:
+        wide_rows: int = generate.DEFAULT_WIDE_ROWS,
+        pipeline_replicas: Sequence[int] = DEFAULT_PIPELINE_REPLICAS) -> Dict[str, Any]:
   data_root = os.path.join(out_dir, 'data')
   started = time.time()
   load_start = os.getloadavg()
@@ -241,13 +244,21 @@ def run(sizes: Sequence[int], out_dir: str, results_dir: str, seed: int, leak_ra
         'skew_wide', {**common, 'manifest': manifest, 'output_dir': os.path.join(out_dir, 'work', tag, 'statistics')},
         out_dir, tag, timeout)})
 
+  if 'pipeline_cost' in jobs:
+    # The gate inside a LocalDagRunner pipeline: MLMD wall time of Preflight vs StatisticsGen in the same run.
+    for replicate in pipeline_replicas:
+      tag = f'penguin-x{replicate}'
+      measured = run_job('pipeline_cost', {'replicate': replicate, 'seed': seed, 'data_root': data_root,
+                                           'output_dir': os.path.join(out_dir, 'work', tag)}, out_dir, tag, timeout)
+      runs.append({'size': measured.get('num_examples', replicate), 'kind': 'penguin_pipeline', **measured})
+
   results = {
       'machine': machine_info(), 'versions': versions(),
       'settings': {'sizes': list(sizes), 'image_size': image_size, 'seed': seed, 'leak_rate': leak_rate,
                    'eval_fraction': generate.EVAL_FRACTION, 'runner_args': list(runner_args),
                    'timeout_seconds': timeout, 'naive_max_size': naive_max_size, 'headline_size': headline,
                    'headline_only_jobs': list(headline_only), 'wide_features': wide_features,
-                   'wide_rows_per_split': wide_rows},
+                   'wide_rows_per_split': wide_rows, 'pipeline_replicas': list(pipeline_replicas)},
       'load_average': {'start': [round(x, 2) for x in load_start], 'end': [round(x, 2) for x in os.getloadavg()]},
       'total_seconds': round(time.time() - started, 1),
       'data': {key: {k: m[k] for k in ('kind', 'size', 'num_examples', 'num_files', 'leaked_eval_rows',
@@ -297,6 +308,8 @@ def main(argv: Optional[Sequence[str]] = None) -> Dict[str, Any]:
                       help='skew_wide: number of random float features (run at this one width)')
   parser.add_argument('--wide-rows', type=int, default=generate.DEFAULT_WIDE_ROWS,
                       help='skew_wide: examples per split (train and eval)')
+  parser.add_argument('--pipeline-replicas', default=','.join(map(str, DEFAULT_PIPELINE_REPLICAS)),
+                      help='pipeline_cost: copies of every penguin testdata row (1 = the testdata as shipped)')
   parser.add_argument('--out-dir', default=os.path.join(BENCH_DIR, 'out'))
   parser.add_argument('--results-dir', default=BENCH_DIR, help='where results.json/.md/.png are written')
   args = parser.parse_args(argv)
@@ -310,7 +323,8 @@ def main(argv: Optional[Sequence[str]] = None) -> Dict[str, Any]:
   _log(f'sizes {args.sizes}, jobs {",".join(jobs)}, results -> {args.results_dir}')
   results = run(args.sizes, args.out_dir, args.results_dir, args.seed, args.leak_rate, args.image_size,
                 args.runner_args.split(), jobs, args.timeout, args.naive_max_size or None,
-                [j for j in args.headline_only.split(',') if j], args.wide_features, args.wide_rows)
+                [j for j in args.headline_only.split(',') if j], args.wide_features, args.wide_rows,
+                [int(r) for r in args.pipeline_replicas.split(',') if r])
   _log(f'done in {results["total_seconds"]:.0f} s: {os.path.join(args.results_dir, report.RESULTS_MD)}')
   return results
 

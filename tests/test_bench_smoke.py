@@ -97,3 +97,19 @@ def test_bench_skew_wide_runs_once_on_a_clean_wide_split_and_passes(tmp_path):
 def test_bench_rejects_a_wide_split_without_features():
   with pytest.raises(SystemExit):
     run.main(['--jobs', 'skew_wide', '--wide-features', '0'])
+
+
+def test_pipeline_cost_rows_render_the_ratio_and_the_probe_phases():
+  """The pipeline_cost job's result (MLMD seconds per component) becomes the 'Cost in a pipeline' table; a failed
+  run is left out rather than shown as a ratio."""
+  from bench import report
+  ok = {'job': 'pipeline_cost', 'returncode': 0, 'size': 100200, 'replicate': 300, 'verdict': 'pass',
+        'statuses': {'loss': 'pass'}, 'preflight_over_statistics_gen': 2.645, 'floor_seconds': 11.9,
+        'component_seconds': {'Preflight': 17.4, 'StatisticsGen': 6.6, 'Transform': 24.4, 'Trainer': 20.5},
+        'probe_phases': {'import_tensorflow': 4.66, 'import': 4.18, 'fit_batch': 1.83, 'total': 17.1}}
+  failed = {'job': 'pipeline_cost', 'returncode': 1, 'size': 334}
+  rows = report.pipeline_cost([ok, failed])
+  assert [r['size'] for r in rows] == [100200]
+  text = '\n'.join(report._pipeline_cost_section({'pipeline_cost': rows}))
+  assert '| 100,200 | 17.4 | 6.60 | 2.65x |' in text and 'import_tensorflow 4.66' in text
+  assert 'total' not in text.split('Probe phases')[1]

@@ -440,6 +440,42 @@ def test_subprocess_blocks_the_seed_zero_loss_and_passes_a_correct_module(digits
   assert good['measurements']['fit_batch']['after'] < good['measurements']['fit_batch']['before']
   # Same inputs, same bytes.
   assert report.to_json(good) == report.to_json(check(digits, tmp_path, 'good_module', path='good_module.py'))
+  # Where the probe's time went is kept beside probe.log, never in the report (it differs from run to run).
+  phases = json.loads((tmp_path / 'loss' / loss.TIMING_JSON).read_text())
+  assert {'start_python', 'import_tensorflow', 'import_tfx_trainer', 'import', 'fit_batch', 'total'} <= set(phases)
+  assert phases['total'] >= phases['import_tensorflow'] + phases['import'] + phases['fit_batch'] > 0
+  assert 'timing' not in report.to_json(good) and 'import_tfx_trainer' not in report.to_json(good)
+
+
+@pytest.mark.slow
+def test_probe_starts_before_statistics_and_dies_when_a_later_step_fails(digits, tmp_path, monkeypatch):
+  """The probe's process is launched first, so its Python start and TensorFlow import overlap the statistics; an
+  input error found after that (here a misspelled label_key, known only from the statistics) kills it."""
+  from tfx_preflight import data, run
+  from tfx_preflight import statistics as statistics_lib
+  events, launched = [], []
+  start, generate = loss.LossCheck.start, statistics_lib.generate_statistics
+
+  def start_spy(*args, **kwargs):
+    launched.append(start(*args, **kwargs))
+    events.append('probe')
+    return launched[-1]
+
+  def generate_spy(*args, **kwargs):
+    events.append('statistics')
+    return generate(*args, **kwargs)
+
+  monkeypatch.setattr(loss.LossCheck, 'start', start_spy)
+  monkeypatch.setattr(statistics_lib, 'generate_statistics', generate_spy)
+  inputs = run.PreflightInputs(examples=digits['examples'], module_file=module('good_module'))
+  config = PreflightConfig(label_key='labl')
+  import apache_beam as beam
+  with pytest.raises(data.InputError, match='labl'):
+    run.run_checks(inputs, config, beam.Pipeline, str(tmp_path / 'out'))
+  assert events == ['probe', 'statistics']
+  probe = launched[0]._probe
+  assert probe._process.poll() is not None and probe.sent_at is None  # Killed before it got a request.
+  assert not os.path.exists(launched[0]._workdir)
 
 
 @pytest.mark.slow

@@ -29,6 +29,7 @@ from tfx_preflight.results import CheckResult, Finding
 
 SEED = loss_process.SEED
 PROBE_LOG = 'probe.log'
+TIMING_JSON = 'timing.json'  # Phase times of the probe, beside probe.log (not in report.json).
 # Set by TFX's Kubeflow runner: Trainer then imports module_file alone, without packaging its folder (udf_utils).
 _NO_PACKAGING_ENV = 'UNSUPPORTED_DO_NOT_PACKAGE_USER_MODULES'
 _KNOWN_SEVERITIES = set(constants.SEVERITIES)
@@ -269,16 +270,38 @@ def check_result(interpreted: Dict[str, Any], module_file: str, mode: str) -> Ch
 
 
 class LossCheck:
-  """A started loss check: the probe runs in the background (it spends most of its time importing TensorFlow and
-  the module) while the caller runs the other checks; `result()` collects it. Use as a context manager so an error
+  """A started loss check. `start` launches the probe process at once (it spends most of its time starting Python and
+  importing TensorFlow, which then overlaps the caller's statistics and other checks); `send` gives it the request
+  when the caller has the schema and statistics; `result()` collects it. Use as a context manager so an error
   elsewhere stops the child and removes its working directory."""
 
-  def __init__(self, module_file: Optional[str], examples: Mapping[str, str], train_split: str,
-               eval_splits: Sequence[str], config: LossConfig, label_key: Optional[str], schema_path: Optional[str],
-               transform_graph_uri: Optional[str], hyperparameters: Optional[Mapping[str, Any]],
-               statistics: Optional[Mapping[str, statistics_pb2.DatasetFeatureStatisticsList]], output_dir: str,
-               run_fn: Optional[str] = None, custom_config: Optional[Mapping[str, Any]] = None,
-               transformed_examples: Optional[Mapping[str, str]] = None):
+  def __init__(self, config: LossConfig, output_dir: str, warmup: Optional[loss_protocol.Warmup] = None):
+    self._config, self._output_dir = config, output_dir
+    self._module_file: Optional[str] = None
+    self._local_module: Optional[str] = None
+    self._workdir = tempfile.mkdtemp(prefix='preflight-loss-')
+    self._probe: Optional[loss_process.ProbeProcess] = None
+    self._guard = loss_process.TerminateGuard(self.close)
+    try:
+      self._probe = loss_process.ProbeProcess(warmup or loss_protocol.Warmup(), config.memory_limit_mb,
+                                                 self._workdir)
+    except BaseException:
+      self.close()
+      raise
+
+  @classmethod
+  def start(cls, config: LossConfig, output_dir: str, transform_graph_uri: Optional[str] = None) -> LossCheck:
+    """Launches the probe before its inputs are known; TFT is imported early only when a transform graph is given."""
+    bare_loss = bool(config.loss_fn) and not config.model_fn  # No FnArgs or DataAccessor then.
+    return cls(config, output_dir, loss_protocol.Warmup(trainer=not bare_loss, transform=bool(transform_graph_uri)))
+
+  def send(self, module_file: Optional[str], examples: Mapping[str, str], train_split: str,
+           eval_splits: Sequence[str], label_key: Optional[str], schema_path: Optional[str],
+           transform_graph_uri: Optional[str], hyperparameters: Optional[Mapping[str, Any]],
+           statistics: Optional[Mapping[str, statistics_pb2.DatasetFeatureStatisticsList]],
+           run_fn: Optional[str] = None, custom_config: Optional[Mapping[str, Any]] = None,
+           transformed_examples: Optional[Mapping[str, str]] = None) -> LossCheck:
+    """Validates the inputs, builds the request and sends it; the time budget starts now. See `check_loss`."""
     trainer_examples = transformed_examples or examples
     missing = [s for s in (train_split, *eval_splits) if s not in trainer_examples]
     if missing:
@@ -288,21 +311,12 @@ class LossCheck:
     if not module_file and not (run_fn and '.' in run_fn):
       raise ValueError('The loss check needs module_file, or run_fn as a dotted path (package.module.run_fn).')
     self._module_file = module_file or run_fn
-    self._config, self._output_dir = config, output_dir
-    self._workdir = tempfile.mkdtemp(prefix='preflight-loss-')
-    self._probe: Optional[loss_process.ProbeProcess] = None
-    self._guard = loss_process.TerminateGuard(self.close)
-    try:
-      self._local_module = _local_module(module_file, self._workdir) if module_file else None
-      request = build_request(module_file, self._local_module, trainer_examples, train_split, eval_splits, config,
-                              label_key, schema_path, transform_graph_uri, hyperparameters, statistics, self._workdir,
-                              run_fn=run_fn, custom_config=custom_config,
-                              labels_transformed=bool(transformed_examples))
-      self._probe = loss_process.ProbeProcess(request, config.timeout_seconds, config.memory_limit_mb,
-                                                 self._workdir)
-    except BaseException:
-      self.close()
-      raise
+    self._local_module = _local_module(module_file, self._workdir) if module_file else None
+    request = build_request(module_file, self._local_module, trainer_examples, train_split, eval_splits, self._config,
+                            label_key, schema_path, transform_graph_uri, hyperparameters, statistics, self._workdir,
+                            run_fn=run_fn, custom_config=custom_config, labels_transformed=bool(transformed_examples))
+    self._probe.send(request, self._config.timeout_seconds)
+    return self
 
   def result(self) -> CheckResult:
     """Waits for the probe and returns the check's result (see `check_loss`)."""
@@ -313,6 +327,7 @@ class LossCheck:
         replacements[self._local_module] = self._module_file
       result = _interpret(run, self._module_file, self._config, replacements)
       _keep_log(run['stderr_path'], self._output_dir)
+      _keep_timing(phase_seconds(self._probe, run), self._output_dir)
     finally:
       self.close()
     return check_result(result, self._module_file, self._config.mode)
@@ -328,6 +343,39 @@ class LossCheck:
 
   def __exit__(self, *exc_info) -> None:
     self.close()
+
+
+def phase_seconds(probe: loss_process.ProbeProcess, run: Mapping[str, Any]) -> Dict[str, float]:
+  """Where the probe's wall time went, by phase: `start_python` (process start to the probe's main), its warm-up
+  imports, `wait_for_request` (idle until the parent sent the request: time the warm-up had to spare), then every
+  stage of the probe (`import`: the user's module; `run_fn`, `battery`, `fit_batch`...). Plus `total` (process start
+  to result) and `after_request` (request to result: what the caller waits beyond its own work, at most)."""
+  payload = run.get('result') or run.get('progress') or {}
+  marks = [(str(m[0]), float(m[1])) for m in payload.get('timing') or []
+           if isinstance(m, (list, tuple)) and len(m) == 2 and isinstance(m[1], (int, float))]
+  phases: Dict[str, float] = {}
+  if marks:
+    phases['start_python'] = marks[0][1] - probe.spawned_at
+  for (stage, began), (_, ended) in zip(marks, marks[1:]):
+    name = 'start_probe' if stage == 'main' else stage
+    phases[name] = phases.get(name, 0.0) + (ended - began)
+  end = marks[-1][1] if marks else probe.spawned_at + run.get('elapsed', 0.0)
+  phases['total'] = end - probe.spawned_at
+  if probe.sent_at is not None:
+    phases['after_request'] = end - probe.sent_at
+  return {k: round(v, 3) for k, v in phases.items()}
+
+
+def _keep_timing(phases: Mapping[str, float], output_dir: str) -> None:
+  """Phase times beside probe.log (timing.json) and in the log; never in report.json, which must not change between
+  runs of the same inputs."""
+  logging.info('Preflight loss probe phases (s): %s', ', '.join(f'{k} {v:.2f}' for k, v in phases.items()))
+  try:
+    fileio.makedirs(output_dir)
+    with fileio.open(os.path.join(output_dir, TIMING_JSON), 'w') as f:
+      f.write(json.dumps(phases, indent=1))
+  except OSError as e:
+    logging.warning('Preflight: could not keep the loss probe timing: %s', e)
 
 
 def skip_reason(config: LossConfig, module_file: Optional[str], run_fn: Optional[str] = None) -> Optional[str]:
@@ -369,9 +417,10 @@ def check_loss(module_file: Optional[str], examples: Mapping[str, str], train_sp
   reason = skip_reason(config, module_file, run_fn)
   if reason:
     return CheckResult.skipped(reason)
-  with LossCheck(module_file, examples, train_split, eval_splits, config, label_key, schema_path,
-                 transform_graph_uri, hyperparameters, statistics, output_dir, run_fn=run_fn,
-                 custom_config=custom_config, transformed_examples=transformed_examples) as running:
+  with LossCheck.start(config, output_dir, transform_graph_uri) as running:
+    running.send(module_file, examples, train_split, eval_splits, label_key, schema_path, transform_graph_uri,
+                 hyperparameters, statistics, run_fn=run_fn, custom_config=custom_config,
+                 transformed_examples=transformed_examples)
     return running.result()
 
 

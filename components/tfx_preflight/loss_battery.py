@@ -60,6 +60,8 @@ class Probe:
     self.info: Dict[str, Any] = {}
     self.stage = 'start'
     self.function: Optional[str] = None
+    # (stage, wall-clock time it began): where the probe's time goes (loss.timing.json; never in report.json).
+    self.timing: List[Tuple[str, float]] = []
 
   def add(self, code: str, severity: str, message: str, **details: Any) -> None:
     self.findings.append({'code': code, 'severity': severity, 'message': message, **details})
@@ -71,13 +73,15 @@ class Probe:
     """Records the stage about to run, so the parent can name it if the process hangs or dies there."""
     self.stage = stage
     self.function = function
+    self.timing.append((stage, time.time()))
     print(f'preflight-probe: {time.monotonic() - _STARTED:7.1f}s {stage} {function or ""}', file=sys.stderr, flush=True)
     self._writer.send(PROGRESS, {'stage': stage, 'function': function, **self._payload()})
 
   def _payload(self) -> Dict[str, Any]:
-    return {'findings': self.findings, 'measurements': self.measurements, 'info': self.info}
+    return {'findings': self.findings, 'measurements': self.measurements, 'info': self.info, 'timing': self.timing}
 
   def finish(self) -> None:
+    self.timing.append(('end', time.time()))
     self._writer.send(RESULT, {'complete': True, **self._payload()})
 
 

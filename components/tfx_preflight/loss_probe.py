@@ -44,7 +44,7 @@ from tfx_preflight.loss_compat import (
   split_batches,
   transformed_pattern,
 )
-from tfx_preflight.loss_protocol import ChildWriter, ProbeRequest
+from tfx_preflight.loss_protocol import ChildWriter, ProbeRequest, Warmup
 
 # Names TFX's examples and tutorials use, in the order they are tried.
 MODEL_FN_NAMES = ('build_keras_model', '_build_keras_model', '_make_keras_model', 'make_keras_model', '_build_model',
@@ -428,6 +428,7 @@ def run(request: ProbeRequest, writer: Any = None) -> Probe:
 def run_stages(request: ProbeRequest, writer: Any = None) -> Probe:
   """Import the user's code, then run_fn as Trainer calls it, or the fallback stages."""
   probe = Probe(request, writer)
+  probe.timing.extend(_MARKS)
   module_file = request.module_file or request.run_fn
   probe.info['module_path'] = os.path.abspath(request.module_path) if request.module_path else ''
   probe.enter('import_tensorflow')
@@ -482,18 +483,40 @@ def _watch_parent(workdir: str) -> None:
   threading.Thread(target=watch, name='preflight-parent-watch', daemon=True).start()
 
 
+# (phase, wall-clock time it began) before the Probe exists: sent with its timing (loss.timing.json).
+_MARKS: List[Tuple[str, float]] = []
+
+
+def warm_up(warmup: Warmup) -> None:
+  """Imports what Trainer's process has imported before it calls run_fn, while the parent is still busy: TensorFlow
+  (with the probe's thread caps, which must precede any TF work), FnArgs' module, and TFT for a transform graph."""
+  _MARKS.append(('import_tensorflow', time.time()))
+  import numpy  # noqa: F401
+  import tensorflow as tf
+  # Two threads at most: the probe shares the machine with the pipeline, and fewer threads mean steadier numbers.
+  tf.config.threading.set_intra_op_parallelism_threads(1)
+  tf.config.threading.set_inter_op_parallelism_threads(1)
+  if warmup.trainer:
+    _MARKS.append(('import_tfx_trainer', time.time()))
+    from tfx.components.trainer import fn_args_utils  # noqa: F401
+    from tfx.components.util import tfxio_utils  # noqa: F401
+  if warmup.transform:
+    _MARKS.append(('import_tensorflow_transform', time.time()))
+    import tensorflow_transform  # noqa: F401
+  _MARKS.append(('wait_for_request', time.time()))
+
+
 def main() -> int:
+  _MARKS.append(('main', time.time()))
+  # The working directory is the parent's temporary directory for this run (removed with the group if it dies).
+  _watch_parent(os.getcwd())
+  warm_up(Warmup.from_json(sys.stdin.readline()))
   request = ProbeRequest.from_json(sys.stdin.read())
   # Nothing the module can read says where results go: stdin is closed and the result pipe moves to a new descriptor.
   devnull = os.open(os.devnull, os.O_RDONLY)
   os.dup2(devnull, 0)
   os.close(devnull)
   writer = ChildWriter.take(request)
-  _watch_parent(request.workdir)
-  import tensorflow as tf
-  # Two threads at most: the probe shares the machine with the pipeline, and fewer threads mean steadier numbers.
-  tf.config.threading.set_intra_op_parallelism_threads(1)
-  tf.config.threading.set_inter_op_parallelism_threads(1)
   run(request, writer).finish()
   # The result is sent; TensorFlow's interpreter teardown (thread pools, atexit hooks) would add ~5 s for nothing.
   sys.stdout.flush()

@@ -67,39 +67,52 @@ def _preexec(limit_mb: int, set_death_signal: bool, parent: int):
 
 
 class ProbeProcess:
-  """The child running the battery, leading its own process group. Started at once so it can work while the parent
-  runs the other checks; `wait` enforces the wall-clock budget counted from the start. The request goes over stdin,
-  results come back over an inherited pipe with a per-run nonce (loss_protocol.py): nothing in argv, the environment
-  or the working directory says where results go."""
+  """The child running the battery, leading its own process group. Started as early as possible (before the parent
+  has computed statistics) with a `Warmup` line on stdin, so Python's start and TensorFlow's import overlap the
+  parent's work; `send` then writes the request and closes stdin, and `wait` enforces the wall-clock budget counted
+  from the request. Results come back over an inherited pipe with a per-run nonce (loss_protocol.py): nothing in
+  argv, the environment or the working directory says where results go."""
 
-  def __init__(self, request: loss_protocol.ProbeRequest, timeout_seconds: float, memory_limit_mb: int,
-               workdir: str):
-    self._timeout = timeout_seconds
+  def __init__(self, warmup: loss_protocol.Warmup, memory_limit_mb: int, workdir: str):
     self.stderr_path = os.path.join(workdir, 'stderr.txt')
+    self.spawned_at = time.time()
+    self.sent_at: Optional[float] = None
+    self._timeout = 0.0
     self._started = time.monotonic()
-    self._returncode: Optional[int] = None
-    nonce = secrets.token_hex(16)
-    read_fd, write_fd = os.pipe()
+    self._nonce = secrets.token_hex(16)
+    read_fd, self._write_fd = os.pipe()
     main_thread = threading.current_thread() is threading.main_thread()
     try:
-      request.nonce, request.result_fd = nonce, write_fd
       with open(os.path.join(workdir, 'stdout.txt'), 'wb') as out, open(self.stderr_path, 'wb') as err:
         self._process = subprocess.Popen(
             [sys.executable, '-m', PROBE_MODULE], stdin=subprocess.PIPE, stdout=out, stderr=err, cwd=workdir,
-            env=child_env(), start_new_session=True, pass_fds=(write_fd,),
+            env=child_env(), start_new_session=True, pass_fds=(self._write_fd,),
             preexec_fn=_preexec(memory_limit_mb, main_thread, os.getpid()))
     except BaseException:
       os.close(read_fd)
       raise
     finally:
-      os.close(write_fd)
-      request.nonce, request.result_fd = '', -1
-    self._reader = loss_protocol.ParentReader(read_fd, nonce)
+      os.close(self._write_fd)  # The child has its copy; the number alone goes in the request.
+    self._reader = loss_protocol.ParentReader(read_fd, self._nonce)
+    self._write_stdin(warmup.to_json() + '\n', close=False)
+
+  def _write_stdin(self, text: str, close: bool) -> None:
     try:
-      self._process.stdin.write(dataclasses.replace(request, nonce=nonce, result_fd=write_fd).to_json().encode())
-      self._process.stdin.close()
-    except OSError:  # The child died at once; `wait` reports it.
+      self._process.stdin.write(text.encode())
+      self._process.stdin.flush()
+      if close:
+        self._process.stdin.close()
+    except OSError:  # The child died already; `wait` reports it.
       pass
+
+  def send(self, request: loss_protocol.ProbeRequest, timeout_seconds: float) -> None:
+    """Sends the request (with the nonce and the result descriptor's number) and closes stdin; the budget of
+    `timeout_seconds` starts now."""
+    self._timeout = timeout_seconds
+    self._started = time.monotonic()
+    self.sent_at = time.time()
+    message = dataclasses.replace(request, nonce=self._nonce, result_fd=self._write_fd).to_json()
+    self._write_stdin(message, close=True)
 
   def _wait_unreaped(self, timeout: float) -> bool:
     """Waits for the child to exit without reaping it, so its process group id cannot be reused before `kill`."""

@@ -1,10 +1,11 @@
 """What the loss check's parent and its probe subprocess say to each other, defined once for both sides.
 
-The request travels as one JSON document on the child's stdin; the child reads it and closes stdin before it imports
-any user code. Messages come back on a pipe the child inherits at a file descriptor named in the request: the child
-moves it to a fresh, non-inheritable descriptor and closes the original before importing the module. Every message
-line starts with a per-run nonce the parent generated and sent in the request; the child keeps it inside the writer
-object only. A module that writes `{"complete": true}` to a file, a descriptor or stdout therefore does not produce a
+The child's stdin carries two JSON documents: a warm-up line (`Warmup`: which of TFX's own libraries to import while
+the parent is still busy with statistics and the other checks), sent at once, then the request, sent when the parent
+has it, after which the parent closes stdin; the child reads both and closes stdin before it imports any user code.
+Messages come back on a pipe the child inherits at a file descriptor named in the request: the child moves it to a
+fresh, non-inheritable descriptor and closes the original before importing the module. Every message line starts with
+a per-run nonce the parent generated and sent in the request; the child keeps it inside the writer object only. A module that writes `{"complete": true}` to a file, a descriptor or stdout therefore does not produce a
 result: forging one takes intent (searching the interpreter for the nonce), not a mistake. See README "threat model".
 Everything is JSON (never pickle): the child ran untrusted code.
 """
@@ -20,6 +21,25 @@ from typing import Any, Dict, List, Optional
 # Kinds of message lines.
 PROGRESS = 'progress'
 RESULT = 'result'
+
+
+@dataclasses.dataclass
+class Warmup:
+  """What the probe imports before the request arrives: only what Trainer's own process has imported before it calls
+  run_fn (TensorFlow; tfx.components.trainer's FnArgs), and TensorFlow Transform when a transform graph is given.
+  Not user code, so importing it early changes nothing the module sees; it only overlaps the imports with the
+  parent's work."""
+  trainer: bool = True  # FnArgs and the DataAccessor (tfx.components.trainer.fn_args_utils, tfxio_utils).
+  transform: bool = False  # tensorflow_transform (TFTransformOutput for the transform graph).
+
+  def to_json(self) -> str:
+    return json.dumps(dataclasses.asdict(self), sort_keys=True)
+
+  @classmethod
+  def from_json(cls, text: str) -> Warmup:
+    value = json.loads(text or '{}')
+    known = {f.name for f in dataclasses.fields(cls)}
+    return cls(**{k: bool(v) for k, v in value.items() if k in known})
 
 
 @dataclasses.dataclass

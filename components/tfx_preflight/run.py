@@ -129,18 +129,28 @@ def check_names(config: PreflightConfig, names_by_split: Mapping[str, Iterable[s
                             f'it would be compared after all); features: {_shown(seen)}.')
 
 
+def _launch_loss_probe(inputs: PreflightInputs, config: PreflightConfig, output_dir: str) -> Optional[loss.LossCheck]:
+  """The loss probe's process, launched before anything else: Python's start and TensorFlow's import (most of its
+  time) overlap input validation, statistics and the Beam checks; its request follows in `_start_loss_check`."""
+  if not _runs_loss(config, inputs):
+    return None
+  return loss.LossCheck.start(config.loss, os.path.join(output_dir, 'loss'), inputs.transform_graph_uri)
+
+
 def _start_loss_check(inputs: PreflightInputs, config: PreflightConfig, examples: Mapping[str, str], train: str,
-                      evals: Sequence[str], statistics: Optional[StatisticsBySplit],
-                      output_dir: str) -> Optional[loss.LossCheck]:
-  """Starts the loss probe first: it mostly imports TensorFlow and the user's module, so it overlaps well with the
-  skew and leakage checks on another core."""
+                      evals: Sequence[str], statistics: Optional[StatisticsBySplit], output_dir: str,
+                      launched: Optional[loss.LossCheck] = None) -> Optional[loss.LossCheck]:
+  """Sends the launched probe its request (the schema and statistics are known now); it then runs in the background,
+  mostly importing the user's module, while the skew and leakage checks run on another core."""
   if loss.skip_reason(config.loss, inputs.module_file, inputs.run_fn):
     return None
   logging.info('Preflight: loss check on %s (in the background)', inputs.module_file or inputs.run_fn)
-  return loss.LossCheck(inputs.module_file, examples, train, evals, config.loss, config.label_key,
-                        _schema_path(inputs, statistics, train, output_dir), inputs.transform_graph_uri,
-                        inputs.hyperparameters, statistics, os.path.join(output_dir, 'loss'), run_fn=inputs.run_fn,
-                        custom_config=inputs.custom_config, transformed_examples=inputs.transformed_examples)
+  running = launched or loss.LossCheck.start(config.loss, os.path.join(output_dir, 'loss'),
+                                             inputs.transform_graph_uri)
+  return running.send(inputs.module_file, examples, train, evals, config.label_key,
+                      _schema_path(inputs, statistics, train, output_dir), inputs.transform_graph_uri,
+                      inputs.hyperparameters, statistics, run_fn=inputs.run_fn, custom_config=inputs.custom_config,
+                      transformed_examples=inputs.transformed_examples)
 
 
 def _skew(config: PreflightConfig, statistics: Optional[StatisticsBySplit], train: str, evals: Sequence[str],
@@ -218,9 +228,17 @@ def run_checks(inputs: PreflightInputs, config: PreflightConfig, make_pipeline: 
   """Runs every enabled check and returns the report (not yet written). Bad inputs raise with a clear message.
 
   Every split is read once (read_pass.py): statistics when needed and not supplied, leakage hashes and label-proxy
-  counts come from the same decoded batches. The loss probe needs the statistics (its inferred schema) to start: when
-  they are computed, it starts after the pass, otherwise before it, overlapping the pass on another core.
+  counts come from the same decoded batches. The loss probe is launched first (Python and TensorFlow start while the
+  rest runs) and gets its request once the statistics it needs (its inferred schema) are known: after the pass when
+  they are computed, otherwise before it, so that it overlaps the pass on another core.
   """
+  launched = _launch_loss_probe(inputs, config, output_dir)
+  with launched or contextlib.nullcontext():  # Any error below, even in input validation, stops the probe.
+    return _run_checks(inputs, config, make_pipeline, output_dir, launched)
+
+
+def _run_checks(inputs: PreflightInputs, config: PreflightConfig, make_pipeline: Callable[[], beam.Pipeline],
+                output_dir: str, launched: Optional[loss.LossCheck]) -> Dict[str, Any]:
   train, evals = resolve_splits(config, tuple(inputs.examples))
   used = (train, *evals)
   examples = {s: inputs.examples[s] for s in used}
@@ -244,7 +262,7 @@ def run_checks(inputs: PreflightInputs, config: PreflightConfig, make_pipeline: 
   if statistics is not None:
     _check_keys_present(config, statistics, used)
 
-  loss_check = _start_loss_check(inputs, config, examples, train, evals, statistics, output_dir)
+  loss_check = _start_loss_check(inputs, config, examples, train, evals, statistics, output_dir, launched)
   with loss_check or contextlib.nullcontext():  # An error in another check stops the probe.
     if outputs is None:
       outputs = _read(request, examples, make_pipeline)
