@@ -421,7 +421,7 @@ def one_pass_job(args: Mapping[str, Any]) -> Dict[str, Any]:
   config = PreflightConfig.from_dict({'label_key': generate.LABEL_KEY, 'label_proxy': {'mode': 'off'}})
   inputs = run.PreflightInputs(examples=dict(manifest['examples']))
   started = _begin()
-  result = run.run_checks(inputs, config, _make_pipeline(args['runner_args']), args['output_dir'])
+  result = run.run_checks(inputs, config, _make_pipeline(args['runner_args']), args['output_dir']).to_dict()
   seconds = time.perf_counter() - started
   leakage = result['checks']['leakage']
   cross = (leakage.get('cross_split') or [{}])[0]

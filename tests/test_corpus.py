@@ -117,7 +117,7 @@ def test_tfx_taxi_examples_with_their_shipped_statistics_and_schema_pass_the_gat
   inputs = run.PreflightInputs(examples=TAXI_EXAMPLES, statistics=_load_statistics(os.path.join(TESTDATA,
                                'statistics_gen')), schema=_read_schema(os.path.join(TESTDATA, 'schema_gen',
                                                                                      'schema.pbtxt')))
-  result = run.run_checks(inputs, PreflightConfig(label_key='tips'), beam_factory, str(tmp_path))
+  result = run.run_checks(inputs, PreflightConfig(label_key='tips'), beam_factory, str(tmp_path)).to_dict()
   assert result['verdict'] == 'pass', {c: r.get('findings') for c, r in result['checks'].items()}
   assert result['checks']['skew']['status'] == 'pass' and result['checks']['leakage']['status'] == 'pass'
   assert len(result['checks']['skew']['comparisons']['eval']) >= 15
@@ -132,7 +132,7 @@ def test_tfx_penguin_examples_and_schema_pass_and_a_rescaled_copy_blocks(tmp_pat
   schema = _read_schema(os.path.join(TESTDATA, 'penguin', 'schema', 'schema.pbtxt'))
   config = PreflightConfig(label_key='species')
   clean = run.run_checks(run.PreflightInputs(examples=examples, schema=schema), config, beam_factory,
-                         str(tmp_path / 'clean'))
+                         str(tmp_path / 'clean')).to_dict()
   assert clean['verdict'] == 'pass', {c: r.get('findings') for c, r in clean['checks'].items()}
 
   rows = {}
@@ -142,7 +142,7 @@ def test_tfx_penguin_examples_and_schema_pass_and_a_rescaled_copy_blocks(tmp_pat
   rows['eval'] = [dict(r, body_mass_g=[v / 1000.0 for v in r['body_mass_g']]) for r in rows['eval']]  # g -> kg
   broken = write_splits(str(tmp_path / 'broken'), rows)
   result = run.run_checks(run.PreflightInputs(examples=broken, schema=schema), config, beam_factory,
-                          str(tmp_path / 'out'))
+                          str(tmp_path / 'out')).to_dict()
   assert result['verdict'] == 'block'
   assert ('body_mass_g', 'scale_mismatch') in {(f['feature'], f['kind']) for f in result['checks']['skew']['findings']}
 
@@ -174,7 +174,7 @@ def test_sklearn_tables_clean_splits_pass_and_injected_faults_are_found(name, tm
   config = PreflightConfig(label_key='target', loss={'mode': 'off'})
   clean = run.run_checks(run.PreflightInputs(examples=write_splits(str(tmp_path / 'clean'),
                                                                    {'train': train, 'eval': evaluation})),
-                         config, beam_factory, str(tmp_path / 'clean-out'))
+                         config, beam_factory, str(tmp_path / 'clean-out')).to_dict()
   assert clean['verdict'] == 'pass', {c: r.get('findings') for c, r in clean['checks'].items()}
 
   varied = [c for c in columns if np.std([r[c] for r in train]) > 0.5]
@@ -184,7 +184,7 @@ def test_sklearn_tables_clean_splits_pass_and_injected_faults_are_found(name, tm
   faulty += train[:len(evaluation) // 20]
   result = run.run_checks(run.PreflightInputs(examples=write_splits(str(tmp_path / 'faulty'),
                                                                     {'train': train, 'eval': faulty})),
-                          config, beam_factory, str(tmp_path / 'faulty-out'))
+                          config, beam_factory, str(tmp_path / 'faulty-out')).to_dict()
   found = {(f['feature'], f['kind']) for f in result['checks']['skew']['findings'] if f['severity'] == 'block'}
   # Mostly-zero pixel columns (digits) have no deciles to call it a pure rescale; it still blocks as a shift.
   assert {(scaled, 'scale_mismatch'), (scaled, 'distribution_shift')} & found, found

@@ -17,7 +17,7 @@ def splitwise_ids(tmp_path_factory):
 
 def test_top_level_exclude_features_applies_to_skew_and_leakage(splitwise_ids, tmp_path, beam_factory):
   config = PreflightConfig(label_key='label', exclude_features=['id'], loss={'mode': 'off'})
-  result = run.run_checks(run.PreflightInputs(examples=splitwise_ids), config, beam_factory, str(tmp_path))
+  result = run.run_checks(run.PreflightInputs(examples=splitwise_ids), config, beam_factory, str(tmp_path)).to_dict()
   skew, leakage = result['checks']['skew'], result['checks']['leakage']
   assert 'id' in skew['excluded_features'] and not [f for f in skew['findings'] if f.get('feature') == 'id']
   assert 'id' not in skew['comparisons']['eval']
@@ -27,14 +27,14 @@ def test_top_level_exclude_features_applies_to_skew_and_leakage(splitwise_ids, t
 
 def test_without_the_exclusion_the_id_ranges_block_skew(splitwise_ids, tmp_path, beam_factory):
   config = PreflightConfig(label_key='label', loss={'mode': 'off'}, leakage={'mode': 'off'})
-  result = run.run_checks(run.PreflightInputs(examples=splitwise_ids), config, beam_factory, str(tmp_path))
+  result = run.run_checks(run.PreflightInputs(examples=splitwise_ids), config, beam_factory, str(tmp_path)).to_dict()
   assert any(f.get('feature') == 'id' for f in result['checks']['skew']['findings'])
 
 
 def test_a_misspelled_excluded_feature_is_an_error_naming_it(splitwise_ids, tmp_path, beam_factory):
   config = PreflightConfig(label_key='label', exclude_features=['idd'], loss={'mode': 'off'}, leakage={'mode': 'off'})
   with pytest.raises(data.InputError, match="'idd'.*misspelled"):
-    run.run_checks(run.PreflightInputs(examples=splitwise_ids), config, beam_factory, os.path.join(tmp_path, 'o'))
+    run.run_checks(run.PreflightInputs(examples=splitwise_ids), config, beam_factory, os.path.join(tmp_path, 'o')).to_dict()
 
 
 def test_component_argument_and_cli_flag_map_to_the_top_level_list():

@@ -45,10 +45,10 @@ def test_a_split_mixing_gzip_and_uncompressed_files_is_named_before_the_loss_che
   config = PreflightConfig(label_key='label')
   inputs = run.PreflightInputs(examples=examples, module_file=os.path.join(MODULES, 'good_module.py'))
   with pytest.raises(data.InputError, match=r"split 'train' mixes gzip-compressed .*a\.gz.*uncompressed.*/b\)"):
-    run.run_checks(inputs, config, beam_factory, str(tmp_path / 'out'))
+    run.run_checks(inputs, config, beam_factory, str(tmp_path / 'out')).to_dict()
   # Without the loss check the other checks read each file by its own compression.
   result = run.run_checks(run.PreflightInputs(examples=examples), PreflightConfig(label_key='label',
-                          loss={'mode': 'off'}, exclude_features=['id']), beam_factory, str(tmp_path / 'out2'))
+                          loss={'mode': 'off'}, exclude_features=['id']), beam_factory, str(tmp_path / 'out2')).to_dict()
   assert result['checks']['leakage']['examples'] == {'train': 40, 'eval': 20}
 
 

@@ -33,8 +33,9 @@ def test_every_check_from_one_pipeline_reading_each_file_once(tmp_path, monkeypa
 
   assert len(pipelines) == 1
   assert sorted(reads.values()) == [1, 1] and len(reads) == 2  # One file per split, each read once.
-  checks = result['checks']
-  assert result['_statistics'] is not None and checks['skew']['status'] == 'pass'
+  assert set(result.statistics) == {'train', 'eval'}  # Computed by the pass, kept for the pages, not in report.json.
+  checks = result.to_dict()['checks']
+  assert checks['skew']['status'] == 'pass'
   assert checks['leakage']['cross_split'][0]['duplicate_examples'] == 20
   assert checks['leakage']['examples'] == {'train': 300, 'eval': 100}
   assert checks['label_proxy']['compared']['examples'] == {'train': 300, 'eval': 100}

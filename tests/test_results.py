@@ -1,5 +1,7 @@
 """results.py: typed findings and check results give exactly the dicts and report.json bytes the checks give today."""
 
+import json
+
 import pytest
 
 from tfx_preflight import report, results
@@ -82,3 +84,16 @@ def test_status_for_reads_typed_findings_and_their_dicts_alike():
   assert report.status_for(typed, 'block') == report.status_for([f.to_dict() for f in typed], 'block') == 'block'
   assert report.status_for(typed, 'warn') == 'warn' and report.status_for(typed, 'off') == 'skipped'
   assert report.status_for([], 'block') == 'pass'
+
+
+def test_report_keeps_statistics_out_of_report_json():
+  """run_checks' Report carries the statistics the pages are drawn from; report.json (to_dict) never holds them."""
+  from tfx_preflight.results import Report
+  checks = {'skew': CheckResult('pass', details={'compared': 3})}
+  outcome = Report(checks, 'train', ('eval',), config={'label_key': 'y'}, inputs={'examples': 'x'},
+                   statistics={'train': object()})
+  result = outcome.to_dict()
+  assert result['config'] == {'label_key': 'y'} and result['splits'] == {'train': 'train', 'eval': ['eval']}
+  assert result['checks']['skew']['status'] == 'pass' and result['checks']['loss']['status'] == 'skipped'
+  assert 'statistics' not in result and '_statistics' not in result
+  assert json.loads(report.to_json(result)) == json.loads(report.to_json(outcome.to_dict()))

@@ -11,7 +11,7 @@ Light module: no TensorFlow, TFX or Beam import.
 from __future__ import annotations
 
 import dataclasses
-from typing import Any, Dict, Mapping, Optional, Tuple, Union
+from typing import Any, Dict, Mapping, Optional, Sequence, Tuple, Union
 
 from tfx_preflight import constants
 
@@ -94,3 +94,23 @@ def severity_of(finding: Union[Finding, Mapping[str, Any]]) -> str:
 def as_dict(check: Union[CheckResult, Mapping[str, Any]]) -> Dict[str, Any]:
   """A check's result as a fresh dict, whether a CheckResult or a dict from a check not yet typed."""
   return check.to_dict() if isinstance(check, CheckResult) else dict(check)
+
+
+@dataclasses.dataclass(frozen=True)
+class Report:
+  """A run's outcome before it is written: each check's result, the splits, the configuration and inputs it ran
+  with, and the statistics (split -> DatasetFeatureStatisticsList) the statistics pages are drawn from. report.json
+  is `to_dict()`; the statistics are not part of it."""
+  checks: Mapping[str, CheckResult]
+  train_split: str
+  eval_splits: Sequence[str]
+  config: Mapping[str, Any] = dataclasses.field(default_factory=dict)
+  inputs: Mapping[str, Any] = dataclasses.field(default_factory=dict)
+  statistics: Optional[Mapping[str, Any]] = None
+
+  def to_dict(self) -> Dict[str, Any]:
+    """report.json's content: verdict, splits, inputs, every check (missing ones as skipped), config."""
+    from tfx_preflight import report  # report.py imports this module.
+    result = report.build_report(self.checks, self.train_split, self.eval_splits, self.inputs)
+    result['config'] = dict(self.config)
+    return result

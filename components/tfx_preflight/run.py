@@ -30,7 +30,7 @@ from tfx_preflight import (
   skew,
 )
 from tfx_preflight.config import ConfigError, PreflightConfig, resolve_splits
-from tfx_preflight.results import CheckResult
+from tfx_preflight.results import CheckResult, Report
 
 StatisticsBySplit = Dict[str, statistics_pb2.DatasetFeatureStatisticsList]
 
@@ -224,7 +224,7 @@ def _label_proxy(config: PreflightConfig, request: read_pass.PassRequest, output
 
 
 def run_checks(inputs: PreflightInputs, config: PreflightConfig, make_pipeline: Callable[[], beam.Pipeline],
-               output_dir: str) -> Dict[str, Any]:
+               output_dir: str) -> Report:
   """Runs every enabled check and returns the report (not yet written). Bad inputs raise with a clear message.
 
   Every split is read once (read_pass.py): statistics when needed and not supplied, leakage hashes and label-proxy
@@ -238,7 +238,7 @@ def run_checks(inputs: PreflightInputs, config: PreflightConfig, make_pipeline: 
 
 
 def _run_checks(inputs: PreflightInputs, config: PreflightConfig, make_pipeline: Callable[[], beam.Pipeline],
-                output_dir: str, launched: Optional[loss.LossCheck]) -> Dict[str, Any]:
+                output_dir: str, launched: Optional[loss.LossCheck]) -> Report:
   train, evals = resolve_splits(config, tuple(inputs.examples))
   used = (train, *evals)
   examples = {s: inputs.examples[s] for s in used}
@@ -283,10 +283,7 @@ def _run_checks(inputs: PreflightInputs, config: PreflightConfig, make_pipeline:
       with progress.stage('loss probe') as stage:
         checks[constants.LOSS] = stage.result = loss_check.result()
 
-  result = report.build_report(checks, train, evals, inputs.provenance)
-  result['config'] = config.to_dict()
-  result['_statistics'] = statistics  # Used for rendering, dropped before writing.
-  return result
+  return Report(checks, train, tuple(evals), config.to_dict(), inputs.provenance, statistics)
 
 
 def relative_to(value: Any, output_dir: str) -> Any:
@@ -302,11 +299,11 @@ def relative_to(value: Any, output_dir: str) -> Any:
   return value
 
 
-def write_report(result: Dict[str, Any], output_dir: str) -> Dict[str, Any]:
+def write_report(outcome: Report, output_dir: str) -> Dict[str, Any]:
   """Writes the statistics pages and report.html (render/), then report.json (last, atomically: its presence means
-  a complete report)."""
-  statistics = result.pop('_statistics', None) or {}
-  result = relative_to(result, output_dir)
+  a complete report); returns report.json's content."""
+  statistics = outcome.statistics or {}
+  result = relative_to(outcome.to_dict(), output_dir)
   for name, page in render.statistics_pages(result, statistics).items():
     report.write_atomically(os.path.join(output_dir, name), page)
   report.write_atomically(os.path.join(output_dir, constants.REPORT_HTML), render.report_html(result, statistics))
