@@ -451,22 +451,21 @@ def test_subprocess_blocks_the_seed_zero_loss_and_passes_a_correct_module(digits
 def test_probe_starts_before_statistics_and_dies_when_a_later_step_fails(digits, tmp_path, monkeypatch):
   """The probe's process is launched first, so its Python start and TensorFlow import overlap the statistics; an
   input error found after that (here a misspelled label_key, known only from the statistics) kills it."""
-  from tfx_preflight import data, run
-  from tfx_preflight import statistics as statistics_lib
+  from tfx_preflight import data, read_pass, run
   events, launched = [], []
-  start, generate = loss.LossCheck.start, statistics_lib.generate_statistics
+  start, run_pass = loss.LossCheck.start, read_pass.run_pass
 
   def start_spy(*args, **kwargs):
     launched.append(start(*args, **kwargs))
     events.append('probe')
     return launched[-1]
 
-  def generate_spy(*args, **kwargs):
-    events.append('statistics')
-    return generate(*args, **kwargs)
+  def run_pass_spy(request, *args, **kwargs):
+    events.append('statistics' if request.statistics_dir else 'read')
+    return run_pass(request, *args, **kwargs)
 
   monkeypatch.setattr(loss.LossCheck, 'start', start_spy)
-  monkeypatch.setattr(statistics_lib, 'generate_statistics', generate_spy)
+  monkeypatch.setattr(read_pass, 'run_pass', run_pass_spy)
   inputs = run.PreflightInputs(examples=digits['examples'], module_file=module('good_module'))
   config = PreflightConfig(label_key='labl')
   import apache_beam as beam
