@@ -84,6 +84,13 @@ def _add_ints(a: Dict[Any, int], b: Mapping[Any, int]) -> None:
     a[key] = a.get(key, 0) + int(value)
 
 
+def _add_int_fields(target: Any, other: Any) -> None:
+  """Adds every int field of the dataclass `other` into `target`'s (a field added later is merged too)."""
+  for field in dataclasses.fields(target):
+    if field.type in ('int', int):
+      setattr(target, field.name, getattr(target, field.name) + getattr(other, field.name))
+
+
 @dataclasses.dataclass
 class PairCounts:
   """One kind (exact, near, group) between train and one eval split. Samples are tuples led by (eval file, eval
@@ -97,11 +104,7 @@ class PairCounts:
   samples: List[tuple] = dataclasses.field(default_factory=list)
 
   def merge(self, other: PairCounts, max_samples: int) -> None:
-    self.duplicate_examples += other.duplicate_examples
-    self.unique_duplicates += other.unique_duplicates
-    self.train_examples += other.train_examples
-    self.label_conflicts += other.label_conflicts
-    self.near_only_examples += other.near_only_examples
+    _add_int_fields(self, other)
     self.samples = _merged_samples(self.samples, other.samples, max_samples)
 
 
@@ -112,8 +115,7 @@ class WithinCounts:
   duplicate_groups: int = 0
 
   def merge(self, other: WithinCounts) -> None:
-    self.duplicate_examples += other.duplicate_examples
-    self.duplicate_groups += other.duplicate_groups
+    _add_int_fields(self, other)
 
 
 @dataclasses.dataclass
@@ -126,8 +128,7 @@ class NearBucketCounts:
   verified_pairs: int = 0
 
   def merge(self, other: NearBucketCounts) -> None:
-    for field in dataclasses.fields(self):
-      setattr(self, field.name, getattr(self, field.name) + getattr(other, field.name))
+    _add_int_fields(self, other)
 
 
 @dataclasses.dataclass

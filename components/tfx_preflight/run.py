@@ -139,18 +139,17 @@ def _launch_loss_probe(inputs: PreflightInputs, config: PreflightConfig, output_
 
 def _start_loss_check(inputs: PreflightInputs, config: PreflightConfig, examples: Mapping[str, str], train: str,
                       evals: Sequence[str], statistics: Optional[StatisticsBySplit], output_dir: str,
-                      launched: Optional[loss.LossCheck] = None) -> Optional[loss.LossCheck]:
-  """Sends the launched probe its request (the schema and statistics are known now); it then runs in the background,
-  mostly importing the user's module, while the skew and leakage checks run on another core."""
-  if loss.skip_reason(config.loss, inputs.module_file, inputs.run_fn):
+                      launched: Optional[loss.LossCheck]) -> Optional[loss.LossCheck]:
+  """Sends the probe `_launch_loss_probe` started its request (the schema and statistics are known now); it then
+  runs in the background, mostly importing the user's module, while the skew and leakage checks run on another core.
+  None when the loss check does not run (then nothing was launched)."""
+  if launched is None:
     return None
   logging.info('Preflight: loss check on %s (in the background)', inputs.module_file or inputs.run_fn)
-  running = launched or loss.LossCheck.start(config.loss, os.path.join(output_dir, 'loss'),
-                                             inputs.transform_graph_uri)
-  return running.send(inputs.module_file, examples, train, evals, config.label_key,
-                      _schema_path(inputs, statistics, train, output_dir), inputs.transform_graph_uri,
-                      inputs.hyperparameters, statistics, run_fn=inputs.run_fn, custom_config=inputs.custom_config,
-                      transformed_examples=inputs.transformed_examples)
+  return launched.send(inputs.module_file, examples, train, evals, config.label_key,
+                       _schema_path(inputs, statistics, train, output_dir), inputs.transform_graph_uri,
+                       inputs.hyperparameters, statistics, run_fn=inputs.run_fn, custom_config=inputs.custom_config,
+                       transformed_examples=inputs.transformed_examples)
 
 
 def _skew(config: PreflightConfig, statistics: Optional[StatisticsBySplit], train: str, evals: Sequence[str],
