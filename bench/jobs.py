@@ -16,7 +16,7 @@ import os
 import resource
 import sys
 import time
-from typing import Any, Callable, Dict, List, Mapping, Optional
+from typing import Any, Callable, Dict, List, Mapping
 
 _STARTED = time.perf_counter()
 os.environ.setdefault('CUDA_VISIBLE_DEVICES', '')
@@ -432,21 +432,16 @@ def one_pass_job(args: Mapping[str, Any]) -> Dict[str, Any]:
 
 # The gate's cost inside a TFX pipeline (issue 14.6): MLMD wall times of each component in one LocalDagRunner run.
 
-_PENGUIN_SPLITS = (TRAIN, EVAL)
 # Components whose MLMD execution time is reported (by executor class name's last part as the execution type).
 PIPELINE_COMPONENTS = ('Preflight', 'StatisticsGen', 'Transform', 'Trainer', 'ImportExampleGen')
-
-
-def _penguin_dir() -> str:
-  import tfx
-  return os.path.join(os.path.dirname(tfx.__file__), 'components', 'testdata', 'penguin')
 
 
 def _penguin_data(replicate: int, seed: int, data_root: str) -> str:
   """TFX's penguin testdata, unmodified for replicate=1; else every row `replicate` times (per split), copies after
   the first with Gaussian noise of 2% of each float feature's spread, so copies differ (no leak, no duplicate) and
   the label is kept. Gzipped TFRecords in ExampleGen's layout; cached by replicate and seed."""
-  source = os.path.join(_penguin_dir(), 'data')
+  from pipelines import penguin
+  source = os.path.join(penguin.TESTDATA_DIR, 'data')
   if replicate == 1:
     return source
   root = os.path.join(data_root, f'penguin-x{replicate}-seed{seed}')
@@ -454,7 +449,7 @@ def _penguin_data(replicate: int, seed: int, data_root: str) -> str:
     return root
   import tensorflow as tf
   rng = np.random.default_rng(seed)
-  for split in _PENGUIN_SPLITS:
+  for split in penguin.SPLITS:
     examples = [tf.train.Example.FromString(r.numpy()) for r in tf.data.TFRecordDataset(
         _files(os.path.join(source, f'Split-{split}', '*')), compression_type='GZIP')]
     floats = sorted(k for k, v in examples[0].features.feature.items() if v.HasField('float_list'))
@@ -506,48 +501,27 @@ def pipeline_cost_job(args: Mapping[str, Any]) -> Dict[str, Any]:
   from tfx import v1 as tfx_v1
   from tfx.examples.penguin import penguin_utils_keras
 
-  from tfx_preflight import Preflight, loss
+  from pipelines import penguin
+  from tfx_preflight import loss
   replicate, work = int(args['replicate']), args['output_dir']
   shutil.rmtree(work, ignore_errors=True)
   os.makedirs(work)
   data = _penguin_data(replicate, int(args.get('seed', 0)), args['data_root'])
   module_file = os.path.join(work, 'penguin_utils_keras.py')
   shutil.copy(penguin_utils_keras.__file__, module_file)
-  example_gen = tfx_v1.components.ImportExampleGen(
-      input_base=data, input_config=tfx_v1.proto.Input(splits=[
-          tfx_v1.proto.Input.Split(name=s, pattern=f'Split-{s}/*') for s in _PENGUIN_SPLITS]))
-  statistics_gen = tfx_v1.components.StatisticsGen(examples=example_gen.outputs['examples'])
-  schema_gen = tfx_v1.components.ImportSchemaGen(schema_file=os.path.join(_penguin_dir(), 'schema', 'schema.pbtxt'))
-  transform = tfx_v1.components.Transform(examples=example_gen.outputs['examples'],
-                                          schema=schema_gen.outputs['schema'], module_file=module_file)
-  preflight = Preflight(examples=example_gen.outputs['examples'], statistics=statistics_gen.outputs['statistics'],
-                        schema=schema_gen.outputs['schema'], transform_graph=transform.outputs['transform_graph'],
-                        transformed_examples=transform.outputs['transformed_examples'], module_file=module_file,
-                        label_key='species', loss={'timeout_seconds': 240})
-  with tfx_v1.dsl.Cond(preflight.outputs['blessing'].future()[0].custom_property('blessed') == 1):
-    trainer = tfx_v1.components.Trainer(
-        module_file=module_file, examples=transform.outputs['transformed_examples'],
-        transform_graph=transform.outputs['transform_graph'], schema=schema_gen.outputs['schema'],
-        train_args=tfx_v1.proto.TrainArgs(num_steps=3), eval_args=tfx_v1.proto.EvalArgs(num_steps=2))
-  connection = tfx_v1.orchestration.metadata.sqlite_metadata_connection_config(os.path.join(work, 'metadata.db'))
+  metadata_path = os.path.join(work, 'metadata.db')
   stages = _PreflightLines()
   started = _begin()
-  tfx_v1.orchestration.LocalDagRunner().run(tfx_v1.dsl.Pipeline(
-      pipeline_name='penguin-preflight-cost', pipeline_root=os.path.join(work, 'root'),
-      components=[example_gen, statistics_gen, schema_gen, transform, preflight, trainer],
-      metadata_connection_config=connection))
+  tfx_v1.orchestration.LocalDagRunner().run(penguin.create_pipeline(
+      'penguin-preflight-cost', os.path.join(work, 'root'), data, module_file, metadata_path))
   pipeline_seconds = time.perf_counter() - started
-  store = metadata_store.MetadataStore(connection)
-  seconds = {}
-  for execution in store.get_executions():
-    kind = store.get_execution_types_by_id([execution.type_id])[0].name.rsplit('.', 1)[-1]
-    seconds[kind] = (execution.last_update_time_since_epoch - execution.create_time_since_epoch) / 1000
+  seconds = penguin.component_seconds(metadata_path)
+  store = metadata_store.MetadataStore(tfx_v1.orchestration.metadata.sqlite_metadata_connection_config(metadata_path))
   [report_artifact] = store.get_artifacts_by_type('tfx_preflight.PreflightReport')
   with open(os.path.join(report_artifact.uri, 'report.json')) as f:
     report = json.load(f)
-  timing_path = os.path.join(report_artifact.uri, 'loss', getattr(loss, 'TIMING_JSON', 'timing.json'))
-  probe_phases = json.load(open(timing_path)) if os.path.exists(timing_path) else _probe_log_phases(
-      os.path.join(report_artifact.uri, 'loss', loss.PROBE_LOG))
+  with open(os.path.join(report_artifact.uri, 'loss', loss.TIMING_JSON)) as f:
+    probe_phases = json.load(f)
   num_examples = sum(1 for _ in _iter_records(os.path.join(data, 'Split-*', '*')))
   return {'job_seconds': pipeline_seconds, 'replicate': replicate, 'num_examples': num_examples,
           'component_seconds': {k: seconds.get(k) for k in PIPELINE_COMPONENTS if k in seconds},
@@ -572,24 +546,6 @@ class _PreflightLines(logging.Handler):
     message = record.getMessage()
     if message.startswith('Preflight'):
       self.lines.append(f'{record.created - self._started:7.2f} {message[:300]}')
-
-
-def _probe_log_phases(path: str) -> Optional[Dict[str, float]]:
-  """Stage durations from probe.log's 'preflight-probe: <seconds>s <stage>' lines (seconds since the probe imported
-  its battery), for a tree without timing.json (before the probe kept it): comparable stage by stage, not in total."""
-  import re
-  if not os.path.exists(path):
-    return None
-  marks = []
-  with open(path, errors='replace') as f:
-    for line in f:
-      match = re.match(r'preflight-probe:\s+([0-9.]+)s (\w+)', line)
-      if match:
-        marks.append((match.group(2), float(match.group(1))))
-  phases: Dict[str, float] = {'log_first_stage_at': marks[0][1]} if marks else {}
-  for (stage, began), (_, ended) in zip(marks, marks[1:]):
-    phases[stage] = round(phases.get(stage, 0.0) + ended - began, 3)
-  return phases
 
 
 def _iter_records(pattern: str):

@@ -88,34 +88,14 @@ def test_penguin_keras_module_is_blessed_and_trainer_then_trains(tmp_path):
   from tfx import v1 as tfx_v1
   from tfx.examples.penguin import penguin_utils_keras
 
-  from tfx_preflight import Preflight
+  from pipelines import penguin
 
   module_file = str(tmp_path / 'penguin_utils_keras.py')
   shutil.copy(penguin_utils_keras.__file__, module_file)
-  penguin = os.path.join(TESTDATA, 'penguin')
-  example_gen = tfx_v1.components.ImportExampleGen(
-      input_base=os.path.join(penguin, 'data'),
-      input_config=tfx_v1.proto.Input(splits=[tfx_v1.proto.Input.Split(name='train', pattern='Split-train/*'),
-                                              tfx_v1.proto.Input.Split(name='eval', pattern='Split-eval/*')]))
-  statistics_gen = tfx_v1.components.StatisticsGen(examples=example_gen.outputs['examples'])
-  schema_gen = tfx_v1.components.ImportSchemaGen(schema_file=os.path.join(penguin, 'schema', 'schema.pbtxt'))
-  transform = tfx_v1.components.Transform(examples=example_gen.outputs['examples'],
-                                          schema=schema_gen.outputs['schema'], module_file=module_file)
-  preflight = Preflight(examples=example_gen.outputs['examples'], statistics=statistics_gen.outputs['statistics'],
-                        schema=schema_gen.outputs['schema'],
-                        transform_graph=transform.outputs['transform_graph'],
-                        transformed_examples=transform.outputs['transformed_examples'], module_file=module_file,
-                        label_key='species', loss={'timeout_seconds': 240})
-  with tfx_v1.dsl.Cond(preflight.outputs['blessing'].future()[0].custom_property('blessed') == 1):
-    trainer = tfx_v1.components.Trainer(
-        module_file=module_file, examples=transform.outputs['transformed_examples'],
-        transform_graph=transform.outputs['transform_graph'], schema=schema_gen.outputs['schema'],
-        train_args=tfx_v1.proto.TrainArgs(num_steps=3), eval_args=tfx_v1.proto.EvalArgs(num_steps=2))
   metadata_path = str(tmp_path / 'metadata.db')
-  tfx_v1.orchestration.LocalDagRunner().run(tfx_v1.dsl.Pipeline(
-      pipeline_name='penguin-preflight', pipeline_root=str(tmp_path / 'root'),
-      components=[example_gen, statistics_gen, schema_gen, transform, preflight, trainer],
-      metadata_connection_config=tfx_v1.orchestration.metadata.sqlite_metadata_connection_config(metadata_path)))
+  tfx_v1.orchestration.LocalDagRunner().run(penguin.create_pipeline(
+      'penguin-preflight', str(tmp_path / 'root'), os.path.join(penguin.TESTDATA_DIR, 'data'), module_file,
+      metadata_path))
 
   store = metadata_store.MetadataStore(tfx_v1.orchestration.metadata.sqlite_metadata_connection_config(metadata_path))
   [blessing] = store.get_artifacts_by_type('tfx_preflight.PreflightBlessing')
@@ -126,10 +106,7 @@ def test_penguin_keras_module_is_blessed_and_trainer_then_trains(tmp_path):
   assert blessing.custom_properties['blessed'].int_value == 1
   [model] = store.get_artifacts_by_type('Model')  # Trainer ran and wrote its model.
   assert os.path.isdir(os.path.join(model.uri, 'Format-Serving'))
-  seconds = {}
-  for execution in store.get_executions():
-    kind = store.get_execution_types_by_id([execution.type_id])[0].name.rsplit('.', 1)[-1]
-    seconds[kind] = (execution.last_update_time_since_epoch - execution.create_time_since_epoch) / 1000
+  seconds = penguin.component_seconds(metadata_path)
   print('component wall time (s):', json.dumps(seconds, sort_keys=True))
 
 
