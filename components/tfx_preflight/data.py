@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import csv
 import os
-from typing import Callable, Dict, Iterator, Mapping
+from typing import Callable, Dict, Iterator, Mapping, Sequence, Tuple
 
 import apache_beam as beam
 from tfx.dsl.io import fileio
@@ -45,6 +45,17 @@ def matching_files(pattern: str, what: str) -> list:
   if not files:
     raise InputError(f'{what}: no file matches {pattern!r}.')
   return files
+
+
+def split_files(examples: Mapping[str, str], splits: Sequence[str]) -> Tuple[Tuple[int, str], ...]:
+  """(split id, path) by file id: each split's matching files, sorted, splits in the given order (train first), as
+  the Beam jobs address files. Raises naming the split that is missing or matches no file."""
+  files = []
+  for split_id, split in enumerate(splits):
+    if split not in examples:
+      raise InputError(f'Split {split!r} has no examples; available: {", ".join(sorted(examples))}.')
+    files.extend((split_id, path) for path in matching_files(examples[split], f'split {split!r}'))
+  return tuple(files)
 
 
 def _records(path: str) -> Iterator[bytes]:

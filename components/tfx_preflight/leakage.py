@@ -26,7 +26,7 @@ import apache_beam as beam
 import numpy as np
 from tfx.dsl.io import fileio
 
-from tfx_preflight import constants, leakage_beam, near_duplicates, near_features, records, report
+from tfx_preflight import constants, data, leakage_beam, near_duplicates, near_features, records, report
 from tfx_preflight.config import LeakageConfig
 from tfx_preflight.data import InputError
 from tfx_preflight.leakage_beam import LeakageCounts
@@ -50,18 +50,6 @@ _MAX_SHOWN_CHARS = 60
 # --- Driver side ----------------------------------------------------------------------------------------------------
 
 
-def _split_files(examples: Mapping[str, str], splits: Sequence[str]) -> List[Tuple[int, str]]:
-  files = []
-  for split_id, split in enumerate(splits):
-    if split not in examples:
-      raise ValueError(f'Leakage check: split {split!r} has no examples; available: {", ".join(sorted(examples))}.')
-    matched = sorted(f for f in fileio.glob(examples[split]) if not fileio.isdir(f))
-    if not matched:
-      raise ValueError(f'Leakage check: no file matches {examples[split]!r} (split {split!r}).')
-    files.extend((split_id, path) for path in matched)
-  return files
-
-
 def _auto_shards(files: Sequence[Tuple[int, str]]) -> int:
   total = 0
   for _, path in files:
@@ -75,13 +63,13 @@ def _auto_shards(files: Sequence[Tuple[int, str]]) -> int:
 def make_plan(examples: Mapping[str, str], train_split: str, eval_splits: Sequence[str], config: LeakageConfig,
               label_key: Optional[str]) -> _Plan:
   splits = (train_split, *eval_splits)
-  files = _split_files(examples, splits)
+  files = data.split_files(examples, splits)
   exclude = tuple(sorted(set(config.exclude_features) | ({label_key} if label_key else set())))
   near = near_features.NearSettings(
       column_tolerance=config.near_column_tolerance, vector_max_distance=config.near_vector_max_distance,
       text_max_distance=config.near_text_max_distance, text_min_tokens=config.near_text_min_tokens,
       max_bucket_pairs=config.near_max_bucket_pairs) if config.near_duplicates else None
-  return _Plan(splits=splits, files=tuple(files), exclude=exclude, label_key=label_key, group_key=config.group_key,
+  return _Plan(splits=splits, files=files, exclude=exclude, label_key=label_key, group_key=config.group_key,
                near=near, num_shards=config.num_shards or _auto_shards(files), max_samples=int(config.max_samples))
 
 

@@ -31,14 +31,6 @@ from tfx_preflight import statistics as statistics_lib
 BATCH_SIZE = 8192
 
 
-def split_files(examples: Mapping[str, str], splits: Sequence[str]) -> Tuple[Tuple[int, str], ...]:
-  """(split id, path) by file id: each split's matching files, sorted, splits in the given order (train first)."""
-  files = []
-  for split_id, split in enumerate(splits):
-    files.extend((split_id, path) for path in data.matching_files(examples[split], f'split {split!r}'))
-  return tuple(files)
-
-
 def _read_file(file_id: int, files: Tuple[Tuple[int, str], ...],
                batch_size: int) -> Iterator[leakage_beam.LocatedBatch]:
   for start, batch in records.iter_record_batches(files[file_id][1], batch_size):
@@ -133,7 +125,7 @@ def run_pass(request: PassRequest, make_pipeline: Callable[[], beam.Pipeline]) -
   outputs = PassOutputs()
   if request.empty:
     return outputs
-  files = request.leakage.plan.files if request.leakage else split_files(request.examples, request.splits)
+  files = request.leakage.plan.files if request.leakage else data.split_files(request.examples, request.splits)
   for part in (request.leakage, request.label_proxy):
     if part is not None:
       fileio.makedirs(part.output_dir)
