@@ -187,8 +187,20 @@ def test_same_result_in_process_and_multi_processing(data, tmp_path):
                                                        '--direct_num_workers=2'])
   strip = lambda r: json.dumps({k: v for k, v in r.items() if k != 'duplicates_file'}, sort_keys=True)  # noqa: E731
   assert strip(one) == strip(two)
-  assert sorted(open(one['duplicates_file']).read().splitlines()) == sorted(
-      open(two['duplicates_file']).read().splitlines())
+  # One part per join shard, joined in name order: the same bytes whatever ran the shards and in which order.
+  assert open(one['duplicates_file']).read() == open(two['duplicates_file']).read()
+
+
+def test_duplicate_list_never_holds_parts_an_earlier_run_left(data, tmp_path):
+  _, patterns, _ = data
+  config = LeakageConfig(exclude_features=('id',), num_shards=3)
+  first = open(_run(patterns, config, tmp_path / 'a')['duplicates_file']).read()
+  stale = tmp_path / 'b' / 'out' / 'duplicates.parts'
+  stale.mkdir(parents=True)
+  (stale / 'exact-00007').write_text('exact\tstale\n')  # A shard no run of 3 shards writes: a crashed run's part.
+  result = _run(patterns, config, tmp_path / 'b')
+  assert open(result['duplicates_file']).read() == first
+  assert 'stale' not in first and not stale.exists()
 
 
 def test_check_leakage_returns_a_typed_result_whose_dict_is_the_report_shape(tmp_path):

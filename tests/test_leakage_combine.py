@@ -297,8 +297,10 @@ def test_leakage_hashes_counts_located_batches_as_pandas_does():
     assert pair.unique_duplicates == leaked.key.nunique()
     assert [s[:2] for s in pair.samples] == [(int(f), int(i)) for f, i in zip(leaked.file, leaked['index'])][:2]
 
-  def check_lines(lines):
-    fields = [line.split('\t') for chunk in lines for line in chunk.split('\n')]
+  def check_lines(parts):
+    names = [name for name, _ in parts]  # One part per join shard with duplicates: (kind-shard, its lines).
+    assert len(set(names)) == len(names) and all(name.startswith('exact-') for name in names)
+    fields = [line.split('\t') for _, text in parts for line in text.split('\n')]
     assert sorted((f[2], f[3], int(f[4])) for f in fields) == sorted(
         (r.split, files[r.file][1], int(r['index'])) for _, r in listed.iterrows())
 

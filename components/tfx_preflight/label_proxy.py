@@ -8,7 +8,7 @@ accuracy / R^2 and warns when one feature is far stronger than all others. Scori
 keeps identifiers quiet: an ID unique per row memorizes train and predicts nothing on eval.
 
 Beam: per split, the RecordBatches the read pass decodes once for every check (read_pass.py) -> `LabelProxyCounts`, a
-CombineGlobally of `LabelProxyCombineFn` (numpy per batch, mergeable counts: label_proxy_counts.py) -> one JSON file
+beam_util.CombineToOne of `LabelProxyCombineFn` (numpy per batch, mergeable counts: label_proxy_counts.py) -> one JSON file
 per split read back by the driver.
 """
 
@@ -22,7 +22,7 @@ import apache_beam as beam
 import pyarrow as pa
 from tfx.dsl.io import fileio
 
-from tfx_preflight import constants, data, report
+from tfx_preflight import beam_util, constants, data, report
 from tfx_preflight import label_proxy_counts as counts_lib
 from tfx_preflight import label_proxy_scoring as scoring
 from tfx_preflight.config import LabelProxyConfig
@@ -71,7 +71,7 @@ class LabelProxyCounts(beam.PTransform):
     self._options = options
 
   def expand(self, batches: beam.PCollection) -> beam.PCollection:
-    return batches | 'CountValuesAndLabels' >> beam.CombineGlobally(LabelProxyCombineFn(self._options))
+    return batches | 'CountValuesAndLabels' >> beam_util.CombineToOne(LabelProxyCombineFn(self._options))
 
 
 def write_counts(counts: counts_lib.SplitCounts, path: str) -> None:

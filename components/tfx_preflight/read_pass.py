@@ -129,12 +129,14 @@ def run_pass(request: PassRequest, make_pipeline: Callable[[], beam.Pipeline]) -
   for part in (request.leakage, request.label_proxy):
     if part is not None:
       fileio.makedirs(part.output_dir)
+  if request.leakage is not None:
+    leakage_beam.clear_outputs(request.leakage.output_dir)
   with make_pipeline() as pipeline:
     build_pipeline(pipeline, request, files)
   if request.statistics_dir is not None:
     outputs.statistics = statistics_lib.load_statistics(request.statistics_dir, request.splits)
   if request.leakage is not None:
-    outputs.leakage = leakage_beam.read_counts(request.leakage.output_dir)
+    outputs.leakage = leakage_beam.collect_outputs(request.leakage.output_dir)
   if request.label_proxy is not None:
     outputs.label_proxy = {split: label_proxy.read_counts(request.label_proxy.output_dir, split)
                            for split in request.splits}
