@@ -169,9 +169,9 @@ def iter_records(path: str, batch_size: int, verify_crc: bool = True,
       chunk = _read(ahead, wanted, path, index)
       eof = not chunk
       buffer += chunk
-      starts, position = _walk(buffer)
+      starts, serialized, position = _walk(buffer)
       if starts:
-        pending.extend(_framed_records(buffer, starts, path, index, verify_crc))
+        pending.extend(_checked(buffer, starts, serialized, path, index) if verify_crc else serialized)
         index += len(starts)
         buffer = buffer[position:]
       wanted = _next_read_size(buffer, chunk_size, path, index, eof)
@@ -182,38 +182,41 @@ def iter_records(path: str, batch_size: int, verify_crc: bool = True,
       yield start, pending
 
 
-def _walk(buffer: bytes) -> Tuple[List[int], int]:
-  """Offsets of the complete records at the front of `buffer`, and where the first incomplete one begins."""
+def _walk(buffer: bytes) -> Tuple[List[int], List[bytes], int]:
+  """The offsets and data of the complete records at the front of `buffer`, and where the first incomplete one
+  begins (one Python step per record: the rest of the framing is done per chunk in numpy)."""
   starts: List[int] = []
+  serialized: List[bytes] = []
   unpack = _LENGTH.unpack_from
+  header, footer = _HEADER.size, _FOOTER.size
   position, size = 0, len(buffer)
-  while position + _HEADER.size <= size:
-    end = position + _HEADER.size + unpack(buffer, position)[0] + _FOOTER.size
-    if end > size:
+  while position + header <= size:
+    begin = position + header
+    end = begin + unpack(buffer, position)[0]
+    if end + footer > size:
       break
     starts.append(position)
-    position = end
-  return starts, position
+    serialized.append(buffer[begin:end])
+    position = end + footer
+  return starts, serialized, position
 
 
-def _framed_records(buffer: bytes, starts: List[int], path: str, first_index: int, verify_crc: bool) -> List[bytes]:
-  """The records at `starts`; with verify_crc, raises at the first record whose length or data checksum is wrong."""
+def _checked(buffer: bytes, starts: List[int], serialized: List[bytes], path: str, first_index: int) -> List[bytes]:
+  """`serialized` (the records at `starts`) once every length and data checksum holds; raises at the first record
+  whose checksum is wrong."""
+  import google_crc32c
   view = np.frombuffer(buffer, dtype=np.uint8)
   offsets = np.asarray(starts, dtype=np.int64)
   headers = view[offsets[:, None] + np.arange(_HEADER.size)]
   lengths = headers[:, :8].copy().view('<u8')[:, 0].astype(np.int64)
-  data_starts = offsets + _HEADER.size
-  data_ends = data_starts + lengths
-  serialized = [buffer[s:e] for s, e in zip(data_starts.tolist(), data_ends.tolist())]
-  if verify_crc:
-    import google_crc32c
-    length_ok = _masked_crc32c_8(headers[:, :8]) == headers[:, 8:].copy().view('<u4')[:, 0]
-    stored = view[data_ends[:, None] + np.arange(_FOOTER.size)].copy().view('<u4')[:, 0]
-    data_ok = _mask(np.fromiter(map(google_crc32c.value, serialized), dtype=np.uint32, count=len(serialized))) == stored
-    if not (length_ok.all() and data_ok.all()):
-      bad = int(np.flatnonzero(~(length_ok & data_ok))[0])
-      problem = 'length checksum mismatch' if not length_ok[bad] else 'data checksum mismatch'
-      raise ValueError(f'{path}: corrupted TFRecord ({problem}) at record {first_index + bad}')
+  data_ends = offsets + _HEADER.size + lengths
+  length_ok = _masked_crc32c_8(headers[:, :8]) == headers[:, 8:].copy().view('<u4')[:, 0]
+  stored = view[data_ends[:, None] + np.arange(_FOOTER.size)].copy().view('<u4')[:, 0]
+  data_ok = _mask(np.fromiter(map(google_crc32c.value, serialized), dtype=np.uint32, count=len(serialized))) == stored
+  if not (length_ok.all() and data_ok.all()):
+    bad = int(np.flatnonzero(~(length_ok & data_ok))[0])
+    problem = 'length checksum mismatch' if not length_ok[bad] else 'data checksum mismatch'
+    raise ValueError(f'{path}: corrupted TFRecord ({problem}) at record {first_index + bad}')
   return serialized
 
 
