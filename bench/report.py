@@ -79,10 +79,23 @@ def _figure(name: str, size: int, ours: Optional[Mapping[str, Any]], baseline: O
   if not (_ok(ours) and _ok(baseline)):
     return None
   ratio = ours[seconds] / baseline[seconds] if baseline[seconds] > 0 else math.inf
-  return {'name': name, 'size': size, 'ours': ours['job'], 'ours_seconds': ours[seconds],
-          'ours_peak_rss_mb': ours['peak_rss_mb'], 'baseline': baseline['job'],
-          'baseline_seconds': baseline[seconds], 'baseline_peak_rss_mb': baseline['peak_rss_mb'], 'measure': seconds,
-          'ratio': round(ratio, 3), 'target': target, 'meets_target': None if target is None else ratio <= target}
+  figure = {'name': name, 'size': size, 'ours': ours['job'], 'ours_seconds': ours[seconds],
+            'ours_peak_rss_mb': ours['peak_rss_mb'], 'baseline': baseline['job'],
+            'baseline_seconds': baseline[seconds], 'baseline_peak_rss_mb': baseline['peak_rss_mb'], 'measure': seconds,
+            'ratio': round(ratio, 3), 'target': target, 'meets_target': None if target is None else ratio <= target}
+  rounds = _ratios_by_round(ours, baseline, seconds)
+  if rounds:
+    figure['ratios_by_round'] = rounds
+  return figure
+
+
+def _ratios_by_round(ours: Mapping[str, Any], baseline: Mapping[str, Any], seconds: str) -> List[float]:
+  """ours / baseline in each round of repeated runs (bench/run.py runs them interleaved, so a round's two runs saw
+  the same machine); empty unless both were repeated alike."""
+  a, b = ours.get('repeats') or [], baseline.get('repeats') or []
+  if len(a) < 2 or len(a) != len(b) or any(r.get(seconds) is None for r in a + b):
+    return []
+  return [round(x[seconds] / y[seconds], 3) for x, y in zip(a, b) if y[seconds] > 0]
 
 
 def figures(results: Mapping[str, Any]) -> Dict[str, Any]:
@@ -247,8 +260,10 @@ def headline_table(results: Mapping[str, Any]) -> str:
     target = '—' if f['target'] is None else f'≤ {f["target"]:g} ' + ('✅' if f['meets_target'] else '❌')
     at = '' if f['size'] == size else f' (at {f["size"]:,} examples)'
     process = {'wall_seconds': ' (process)', 'job_cpu_seconds': ' (CPU seconds)'}.get(f.get('measure'), '')
+    rounds = f.get('ratios_by_round')
+    spread = f' (rounds {_ratio(min(rounds))}–{_ratio(max(rounds))})' if rounds else ''
     lines.append(f'| {LABELS[f["ours"]]}{at} | {_seconds(f["ours_seconds"])} | {LABELS[f["baseline"]]}{process} | '
-                 f'{_seconds(f["baseline_seconds"])} | {_ratio(f["ratio"])} | {target} |')
+                 f'{_seconds(f["baseline_seconds"])} | {_ratio(f["ratio"])}{spread} | {target} |')
   for m in results['leakage_memory']:
     if m['size'] == size:
       target = '—' if m['target_mb'] is None else f'≤ {m["target_mb"]} MB ' + ('✅' if m['meets_target'] else '❌')
@@ -325,7 +340,7 @@ def markdown(results: Mapping[str, Any]) -> str:
       f'{results["settings"]["eval_fraction"]:.0%} eval, {results["settings"]["leak_rate"]:.0%} of eval rows copied '
       'from train (a tenth of them with another label), gzipped tf.Example TFRecords in ExampleGen\'s layout and the '
       'same rows as Parquet.', '',
-      '## Headline', '', headline_table(results), '',
+      '## Headline', '', headline_table(results), '', *_repeats_note(results),
       '## What is compared', '',
       '- **leakage check**: `tfx_preflight.leakage.check_leakage` (exact duplicates, default config) on Beam\'s '
       'DirectRunner, reading the gzipped TFRecords. Baselines compute the same counts on the same rows: '
@@ -380,6 +395,16 @@ def markdown(results: Mapping[str, Any]) -> str:
   if notes:
     parts += ['## Notes', ''] + [f'- {n}' for n in notes] + ['']
   return '\n'.join(parts)
+
+
+def _repeats_note(results: Mapping[str, Any]) -> List[str]:
+  repeats = results['settings'].get('repeats', 1)
+  if repeats < 2:
+    return []
+  jobs = ', '.join(LABELS[j] for j in results['settings'].get('repeated_jobs', ()))
+  return [f'At {results["settings"]["headline_size"]:,} examples, {jobs} ran {repeats} times each in interleaved rounds; '
+          'their times are medians and their ratios medians over medians, with the ratio of each round (both runs in '
+          'the same round) in brackets.', '']
 
 
 def _wide_section(results: Mapping[str, Any]) -> List[str]:
