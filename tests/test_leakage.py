@@ -10,7 +10,7 @@ import pytest
 from apache_beam.options.pipeline_options import PipelineOptions
 
 from tests.conftest import write_splits, write_tfrecords
-from tfx_preflight import leakage
+from tfx_preflight import beam_util, leakage
 from tfx_preflight.config import LeakageConfig
 from tfx_preflight.render import leakage as render_leakage
 from tfx_preflight.results import CheckResult
@@ -191,7 +191,7 @@ def test_same_result_in_process_and_multi_processing(data, tmp_path):
   assert open(one['duplicates_file']).read() == open(two['duplicates_file']).read()
 
 
-def test_duplicate_list_never_holds_parts_an_earlier_run_left(data, tmp_path):
+def test_duplicate_list_never_holds_parts_an_earlier_run_left(data, tmp_path, monkeypatch):
   _, patterns, _ = data
   config = LeakageConfig(exclude_features=('id',), num_shards=3)
   first = open(_run(patterns, config, tmp_path / 'a')['duplicates_file']).read()
@@ -200,7 +200,18 @@ def test_duplicate_list_never_holds_parts_an_earlier_run_left(data, tmp_path):
   (stale / 'exact-00007').write_text('exact\tstale\n')  # A shard no run of 3 shards writes: a crashed run's part.
   result = _run(patterns, config, tmp_path / 'b')
   assert open(result['duplicates_file']).read() == first
-  assert 'stale' not in first and not stale.exists()
+  original_write = beam_util.write_whole
+
+  def write_and_leave_a_temp(path, text):
+    original_write(path, text)
+    with open(os.path.join(os.path.dirname(path), f'.{os.path.basename(path)}.tmp-dead'), 'w') as f:
+      f.write('exact\thalf')
+
+  # A failed attempt's temp file beside every whole part (DirectRunner runs the steps in this process).
+  monkeypatch.setattr(beam_util, 'write_whole', write_and_leave_a_temp)
+  result = _run(patterns, config, tmp_path / 'b')
+  assert open(result['duplicates_file']).read() == first
+  assert 'stale' not in first and 'half' not in first and not stale.exists()
 
 
 def test_check_leakage_returns_a_typed_result_whose_dict_is_the_report_shape(tmp_path):

@@ -20,6 +20,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import os
+import re
 import shutil
 from typing import Any, Dict, Iterable, List, Mapping, Optional, Sequence, Tuple
 
@@ -354,6 +355,9 @@ def join_shard(kind: str, pieces: Iterable[Tuple], plan: Plan) -> Tuple[LeakageC
   return result, lines
 
 
+_PART = re.compile(r'[a-z]+-\d{5,}')
+
+
 def part_name(kind: str, shard: int) -> str:
   """The duplicate-list part of one join shard; parts sort by name into duplicates.tsv's order (kind, then shard)."""
   return f'{kind}-{shard:05d}'
@@ -523,7 +527,8 @@ def collect_outputs(output_dir: str) -> LeakageCounts:
   """After the pipeline: duplicates.tsv from the parts (header, then parts in name order: the same input gives the
   same file), and the merged counts."""
   parts_dir = os.path.join(output_dir, _PARTS_DIR)
-  names = sorted(fileio.listdir(parts_dir)) if fileio.exists(parts_dir) else []
+  # Only whole parts: a temp file a failed attempt left (write_whole's '.<name>.tmp-<uuid>') is not one.
+  names = sorted(n for n in (fileio.listdir(parts_dir) if fileio.exists(parts_dir) else []) if _PART.fullmatch(n))
   with fileio.open(os.path.join(output_dir, DUPLICATES_FILE), 'w') as out:
     out.write(DUPLICATES_HEADER + '\n')
     for name in names:
