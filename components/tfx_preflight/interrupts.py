@@ -82,21 +82,37 @@ def removed_on_forced_exit(path: Optional[str]) -> Iterator[None]:
 
 class Received:
   """What the handler saw: the first signal's number (None until one arrives). Kept apart from the exception so the
-  CLI still knows it was interrupted when a library turned the exception into another one."""
+  CLI still knows it was interrupted when a library turned the exception into another one.
+
+  The grace period is kept by a watchdog thread started with the handlers, not by one started from the handler: the
+  handler runs in the main thread between any two bytecodes, possibly while that thread holds threading's own locks
+  (in the middle of starting a thread), and starting a thread there could deadlock."""
 
   def __init__(self, farewell: Callable[[int], str]):
     self.signum: Optional[int] = None
     self._farewell = farewell
-    self._timer: Optional[threading.Timer] = None
+    self._wake = threading.Event()  # Set by the first signal, or when the block ends.
+    self._done = threading.Event()  # Set when the block ends.
+    self._watchdog = threading.Thread(target=self._watch, name='preflight-interrupt-watchdog', daemon=True)
+
+  def start(self) -> None:
+    self._watchdog.start()
 
   def handle(self, signum: int, frame) -> None:  # pylint: disable=unused-argument
     if self.signum is not None:  # A repeat while unwinding: let the cleanup finish (the grace period bounds it).
       return
     self.signum = int(signum)
-    self._timer = threading.Timer(GRACE_SECONDS, self._exit_now)
-    self._timer.daemon = True
-    self._timer.start()
+    self._wake.set()
     raise Interrupted(signum)
+
+  def finish(self) -> None:
+    self._done.set()
+    self._wake.set()
+
+  def _watch(self) -> None:
+    self._wake.wait()
+    if not self._done.is_set() and not self._done.wait(GRACE_SECONDS):
+      self._exit_now()
 
   def _exit_now(self) -> None:
     """The grace period is over: remove what this run owns and leave without waiting for the rest of the unwinding.
@@ -107,29 +123,27 @@ class Received:
       sys.stderr.write(('\r\033[K' if sys.stderr.isatty() else '') + self._farewell(self.signum) + '\n')
     exit_process(exit_status(self.signum))
 
-  def cancel(self) -> None:
-    if self._timer is not None:
-      self._timer.cancel()
-
 
 @contextlib.contextmanager
 def raised_in_main_thread(farewell: Callable[[int], str]) -> Iterator[Received]:
   """SIGINT and SIGTERM raise `Interrupted` in the main thread for the duration of the block; the previous handlers
   are restored after it. If the block has not ended GRACE_SECONDS after the signal, the process prints
-  `farewell(signum)` and exits with `exit_status(signum)`. Outside the main thread (where Python allows no handler)
-  or for a signal the caller's parent set to be ignored (`nohup`, a shell's background job), nothing changes."""
+  `farewell(signum)` and exits with `exit_status(signum)`. Outside the main thread (where Python allows no handler),
+  for a signal the caller's parent set to be ignored (`nohup`, a shell's background job) or one handled outside
+  Python, nothing changes."""
   received = Received(farewell)
   if threading.current_thread() is not threading.main_thread():
     yield received
     return
   previous = {signum: signal.getsignal(signum) for signum in SIGNALS}
+  received.start()
   try:
     for signum, handler in previous.items():
-      if handler is not signal.SIG_IGN:
+      if handler not in (signal.SIG_IGN, None):  # None: a handler set outside Python, which could not be restored.
         signal.signal(signum, received.handle)
     yield received
   finally:
     for signum, handler in previous.items():
-      if handler is not None:
+      if handler not in (signal.SIG_IGN, None):
         signal.signal(signum, handler)
-    received.cancel()
+    received.finish()
