@@ -1,7 +1,7 @@
 """tfx-preflight command line: the same checks and report as the component, on files, without a pipeline.
 
 Exit status: 0 pass or warn, 1 block, 2 bad usage, unreadable input or nothing checked (verdict not_checked), with a
-one-line reason on stderr.
+one-line reason on stderr; 130 / 143 interrupted by SIGINT (Ctrl-C) / SIGTERM, leaving no report (interrupts.py).
 """
 
 from __future__ import annotations
@@ -21,7 +21,7 @@ from typing import Iterator, List, Optional, Sequence, Tuple
 
 # Only light modules at the top: --help and usage errors must answer in well under a second, without importing
 # TensorFlow, TFX or Beam (run_check imports them once the arguments are known to be good).
-from tfx_preflight import constants, progress
+from tfx_preflight import constants, interrupts, progress
 from tfx_preflight.config import ConfigError, PreflightConfig
 
 EXIT_OK, EXIT_BLOCK, EXIT_USAGE = 0, 1, 2
@@ -252,7 +252,8 @@ def _csv_staging(needed: bool) -> Iterator[Optional[str]]:
     return
   staging = tempfile.mkdtemp(prefix='tfx-preflight-csv-')
   try:
-    yield staging
+    with interrupts.removed_on_forced_exit(staging):
+      yield staging
   finally:
     shutil.rmtree(staging, ignore_errors=True)
 
@@ -269,7 +270,7 @@ def run_check(args: argparse.Namespace, beam_args: Sequence[str]) -> int:
   from tfx_preflight import report_dir
 
   # Whatever --out holds is invalidated first, so a run failing on anything below leaves no report there.
-  with report_dir.transaction(out, '--out') as work:
+  with report_dir.transaction(out, '--out') as work, interrupts.removed_on_forced_exit(work):
     result = _check(args, beam_args, work, config)
   report_path = os.path.join(out, report_lib.REPORT_HTML)
   _write_summaries(args, result, report_path)
@@ -324,6 +325,7 @@ def _invalidate_after_usage_error(argv: Sequence[str]) -> None:
 
 
 def main(argv: Optional[Sequence[str]] = None) -> int:
+  whole_process = argv is None  # The console script or `python -m`, not a caller in the same process.
   argv = list(sys.argv[1:] if argv is None else argv)
   beam_args: List[str] = []
   if '--' in argv:
@@ -339,19 +341,66 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
   if not args.verbose:  # Before TensorFlow is imported: its C++ log level is read once, at import.
     progress.quiet_libraries()
   progress.enable()
+  # Ctrl-C and SIGTERM unwind the run like an error (every `finally` cleans up), then end it with one line.
+  out = _out_dir(args.out)
+  with interrupts.raised_in_main_thread(lambda signum: _forced_exit(signum, out)) as received:
+    status = _run_and_report_errors(args, beam_args, received)
+    if received.signum is not None and whole_process:
+      interrupts.exit_process(status)  # Cleaned up already; skip the interpreter's teardown (see exit_process).
+    return status
+
+
+def _run_and_report_errors(args: argparse.Namespace, beam_args: Sequence[str], received: interrupts.Received) -> int:
   try:
     return run_check(args, beam_args)
-  except _input_errors() as e:
-    print(f'tfx-preflight: {e}', file=sys.stderr)
-    return EXIT_USAGE
-  except Exception as e:  # Unreadable input surfaces from deep inside Beam/TF: one line, full trace with -v.
-    if args.verbose:
+  except BaseException as e:  # pylint: disable=broad-except
+    # Interrupted: decided by the signal received, not by the exception's type (a library may have wrapped it).
+    if received.signum is not None:
+      out = _out_dir(args.out)
+      # No report from an interrupted run, wherever the signal came: before the run invalidated --out (e.g. while
+      # TFX imports), or after it published its report (e.g. while --summary-md is written).
+      _invalidate(out)
+      print(_interrupted(received.signum, out), file=sys.stderr)
+      return interrupts.exit_status(received.signum)
+    if isinstance(e, _input_errors()):
+      print(f'tfx-preflight: {e}', file=sys.stderr)
+      return EXIT_USAGE
+    if not isinstance(e, Exception):  # SystemExit, a KeyboardInterrupt raised by code rather than by a signal.
+      raise
+    if args.verbose:  # Unreadable input surfaces from deep inside Beam/TF: one line, full trace with -v.
       logging.exception('tfx-preflight failed')
     reason = ' '.join(str(e).split()) or type(e).__name__
     print(f'tfx-preflight: cannot check the input: {type(e).__name__}: {reason[:500]}', file=sys.stderr)
     return EXIT_USAGE
   finally:
     progress.disable()  # main() may run in-process (tests, notebooks): the next executor run logs its stages.
+
+
+def _interrupted(signum: int, out: str) -> str:
+  """The one line an interrupted run ends with."""
+  try:
+    if '://' in out:
+      from tfx.dsl.io import fileio
+      left = fileio.exists(os.path.join(out, constants.REPORT_JSON))
+    else:
+      left = os.path.isfile(os.path.join(out, constants.REPORT_JSON))
+  except Exception:  # pylint: disable=broad-except
+    left = False
+  where = f"the report.json in {out} is not this run's" if left else f'no report was written to {out}'
+  return f'tfx-preflight: interrupted ({interrupts.name(signum)}); {where}'
+
+
+def _forced_exit(signum: int, out: str) -> str:
+  """The last resort when the run did not unwind within interrupts.GRACE_SECONDS (the timer's thread runs this, then
+  the process exits): without TFX, remove report.json (the commit marker) from a local --out unless another run holds
+  the lock (this one then holds it, inside its transaction: report.json is gone already). The next run clears the
+  rest."""
+  if '://' not in out and os.path.isfile(os.path.join(out, constants.REPORT_JSON)):
+    import fcntl
+    with contextlib.suppress(OSError), open(os.path.join(out, '.lock'), 'a', encoding='utf-8') as handle:
+      fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)  # report_dir.LOCK_FILE (importing report_dir imports TFX).
+      os.remove(os.path.join(out, constants.REPORT_JSON))
+  return _interrupted(signum, out)
 
 
 if __name__ == '__main__':

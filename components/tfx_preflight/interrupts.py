@@ -1,0 +1,149 @@
+"""SIGINT and SIGTERM as an exception in the CLI's main thread, so an interrupted run unwinds like a failed one.
+
+Ctrl-C (SIGINT) and SIGTERM (what Kubernetes, Kubeflow and `timeout` send) then run every `finally` on the way out:
+the report directory's work directory is removed (report_dir.transaction), the loss probe's process group is killed
+(loss.LossCheck; during the probe loss_process.TerminateGuard kills it first, then calls the handler installed here),
+CSV staging is deleted. The CLI then says so in one line and exits 128 + the signal's number (130, 143).
+
+Installed by the CLI only (cli.main), for its duration: the executor runs inside TFX's launcher, whose signal handling
+is its own. Light on purpose: no TensorFlow, TFX or Beam.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import shutil
+import signal
+import sys
+import threading
+from typing import Callable, Iterator, List, Optional
+
+SIGNALS = (signal.SIGINT, signal.SIGTERM)
+# After the first signal the run has this long to unwind; then the process exits anyway. Unwinding is immediate while
+# the main thread runs the work itself (DirectRunner's default, one in-process worker), but with
+# --direct_num_workers > 1 Beam waits for the bundles its worker threads or processes are running (its thread pool's
+# shutdown), which can take as long as the whole read.
+GRACE_SECONDS = 5.0
+# Local directories this run owns, removed by a forced exit (the unwinding that would remove them did not finish).
+_owned: List[str] = []
+
+
+class Interrupted(KeyboardInterrupt):
+  """Raised in the main thread on SIGINT or SIGTERM. A KeyboardInterrupt, so code that cleans up on Ctrl-C does so on
+  SIGTERM too; never an `Exception`, so `except Exception` (ours, Beam's, TFX's) does not take it for an error."""
+
+  # Beam's DoFnRunner re-raises an exception carrying this tag unchanged. Without it, a KeyboardInterrupt raised while
+  # a DoFn runs comes out as a RuntimeError ("KeyboardInterrupt [while running 'Read[train]']"), logged at ERROR with
+  # its traceback (apache_beam.runners.common.DoFnRunner._reraise_augmented).
+  _tagged_with_step = True
+
+  def __init__(self, signum: int):
+    super().__init__(signal.Signals(signum).name)
+    self.signum = int(signum)
+
+  def __reduce__(self):  # Pickled and copied by its number (its message is the signal's name).
+    return type(self), (self.signum,)
+
+
+def exit_status(signum: int) -> int:
+  """The shell's convention for a process ended by a signal: 128 + its number."""
+  return 128 + int(signum)
+
+
+def name(signum: int) -> str:
+  return signal.Signals(signum).name
+
+
+def exit_process(status: int) -> None:
+  """Ends an interrupted process once its cleanup is done, without the interpreter's teardown: with
+  --direct_num_workers > 1, Beam's daemon threads may still be inside a bundle, and finalizing the interpreter under
+  them can abort the process in C++ ("terminate called without an active exception", exit status -6) instead of
+  giving `status`. The teardown also costs ~1 s with TensorFlow loaded, for nothing left to do."""
+  for stream in (sys.stdout, sys.stderr):
+    with contextlib.suppress(Exception):
+      stream.flush()
+  os._exit(status)  # pylint: disable=protected-access
+
+
+@contextlib.contextmanager
+def removed_on_forced_exit(path: Optional[str]) -> Iterator[None]:
+  """Within the block, a forced exit (see GRACE_SECONDS) removes `path`, a local directory this run owns; normally
+  the block's own cleanup does. Remote paths are left to the next run, which clears them."""
+  if not path or '://' in path:
+    yield
+    return
+  _owned.append(path)
+  try:
+    yield
+  finally:
+    _owned.remove(path)
+
+
+class Received:
+  """What the handler saw: the first signal's number (None until one arrives). Kept apart from the exception so the
+  CLI still knows it was interrupted when a library turned the exception into another one.
+
+  The grace period is kept by a watchdog thread started with the handlers, not by one started from the handler: the
+  handler runs in the main thread between any two bytecodes, possibly while that thread holds threading's own locks
+  (in the middle of starting a thread), and starting a thread there could deadlock."""
+
+  def __init__(self, farewell: Callable[[int], str]):
+    self.signum: Optional[int] = None
+    self._farewell = farewell
+    self._wake = threading.Event()  # Set by the first signal, or when the block ends.
+    self._done = threading.Event()  # Set when the block ends.
+    self._watchdog = threading.Thread(target=self._watch, name='preflight-interrupt-watchdog', daemon=True)
+
+  def start(self) -> None:
+    self._watchdog.start()
+
+  def handle(self, signum: int, frame) -> None:  # pylint: disable=unused-argument
+    if self.signum is not None:  # A repeat while unwinding: let the cleanup finish (the grace period bounds it).
+      return
+    self.signum = int(signum)
+    self._wake.set()
+    raise Interrupted(signum)
+
+  def finish(self) -> None:
+    self._done.set()
+    self._wake.set()
+
+  def _watch(self) -> None:
+    self._wake.wait()
+    if not self._done.is_set() and not self._done.wait(GRACE_SECONDS):
+      self._exit_now()
+
+  def _exit_now(self) -> None:
+    """The grace period is over: remove what this run owns and leave without waiting for the rest of the unwinding.
+    The loss probe dies with this process (loss_process asks the kernel for that) and removes its own directory."""
+    for path in list(_owned):
+      shutil.rmtree(path, ignore_errors=True)
+    with contextlib.suppress(Exception):  # On a terminal, over the stage line still ticking (progress.py).
+      sys.stderr.write(('\r\033[K' if sys.stderr.isatty() else '') + self._farewell(self.signum) + '\n')
+    exit_process(exit_status(self.signum))
+
+
+@contextlib.contextmanager
+def raised_in_main_thread(farewell: Callable[[int], str]) -> Iterator[Received]:
+  """SIGINT and SIGTERM raise `Interrupted` in the main thread for the duration of the block; the previous handlers
+  are restored after it. If the block has not ended GRACE_SECONDS after the signal, the process prints
+  `farewell(signum)` and exits with `exit_status(signum)`. Outside the main thread (where Python allows no handler),
+  for a signal the caller's parent set to be ignored (`nohup`, a shell's background job) or one handled outside
+  Python, nothing changes."""
+  received = Received(farewell)
+  if threading.current_thread() is not threading.main_thread():
+    yield received
+    return
+  previous = {signum: signal.getsignal(signum) for signum in SIGNALS}
+  received.start()
+  try:
+    for signum, handler in previous.items():
+      if handler not in (signal.SIG_IGN, None):  # None: a handler set outside Python, which could not be restored.
+        signal.signal(signum, received.handle)
+    yield received
+  finally:
+    for signum, handler in previous.items():
+      if handler not in (signal.SIG_IGN, None):
+        signal.signal(signum, handler)
+    received.finish()
