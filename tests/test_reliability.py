@@ -199,6 +199,47 @@ def test_ragged_csv_exits_2_naming_the_file(tmp_path, capsys):
   assert not (tmp_path / 'r' / 'report.json').exists()
 
 
+@pytest.mark.parametrize('train, eval_, named', [
+    # Latin-1 export: CsvExampleGen decodes UTF-8 and fails too; the file and line, not a codec traceback.
+    (b'a,city,label\n1,Berlin,0\n', b'a,city,label\n1,Berlin,0\n2,M\xfcnchen,1\n',
+     ['eval.csv line 3', 'not UTF-8 (byte 0xfc', 'iconv']),
+    # One cell over Python csv's 131,072-character limit (CsvExampleGen's parser fails on it too).
+    (b'a,text,label\n1,x,0\n', b'a,text,label\n1,' + b'x' * 200_000 + b',0\n',
+     ['eval.csv line 2', 'field larger than field limit']),
+    # A header and no rows: an empty split, named as such (not a temporary directory "no file matches").
+    (b'a,b,label\n1,2,0\n', b'a,b,label\n', ["split 'eval' has no examples", 'eval.csv: a header but no data rows']),
+    # Excel's "CSV UTF-8" in one split only: the first column would be named differently, invisibly.
+    (b'\xef\xbb\xbfa,b,label\n1,2,0\n', b'a,b,label\n1,2,0\n',
+     ['train.csv starts with a UTF-8 byte-order mark', 'eval.csv does not']),
+    # A ';'-separated export reads as one column.
+    (b'a;b;label\n1;2;0\n', b'a;b;label\n1;2;0\n', ['eval.csv', "looks ';'-separated"]),
+], ids=['latin1', 'huge_cell', 'header_only', 'bom_in_one_split', 'semicolons'])
+def test_csv_csv_example_gen_cannot_read_as_meant_exits_2_naming_file_and_line(tmp_path, capsys, train, eval_, named):
+  (tmp_path / 'train.csv').write_bytes(train)
+  (tmp_path / 'eval.csv').write_bytes(eval_)
+  code, _, err = run_cli(capsys, 'check', '--train', tmp_path / 'train.csv', '--eval', tmp_path / 'eval.csv',
+                         '--checks', 'skew', '--out', tmp_path / 'r')
+  assert_usage_error(code, err, *named)
+  assert 'while running' not in err and 'tfx-preflight-csv-' not in err  # No Beam step, no staging directory.
+  assert not (tmp_path / 'r' / 'report.json').exists()
+
+
+def test_gzipped_csv_is_read_like_plain_csv_and_names_its_lines(tmp_path, capsys):
+  rows = tabular_rows(60, seed=9)
+  lines = ['f0,f1,color,label'] + [f'{r["f0"]:.6f},{r["f1"]:.6f},{r["color"]},{r["label"]}' for r in rows]
+  train, eval_ = lines[:41], [lines[0]] + lines[41:] + [lines[5]]  # Eval's last row (line 22) is train's line 6.
+  for name, part in (('train', train), ('eval', eval_)):
+    with gzip.open(tmp_path / f'{name}.csv.gz', 'wt') as f:
+      f.write('\n'.join(part) + '\n')
+  code, _, err = run_cli(capsys, 'check', '--train', tmp_path / 'train.csv.gz', '--eval', tmp_path / 'eval.csv.gz',
+                         '--label-key', 'label', '--checks', 'skew,leakage', '--out', tmp_path / 'r')
+  assert code == cli.EXIT_BLOCK, err
+  leakage = json.loads((tmp_path / 'r' / 'report.json').read_text())['checks']['leakage']
+  assert leakage['cross_split'][0]['duplicate_examples'] == 1
+  sample = leakage['cross_split'][0]['samples'][0]
+  assert (os.path.basename(sample['file']), sample['line'], sample['train_line']) == ('eval.csv.gz', 22, 6), sample
+
+
 # ---------------------------------------------------------------------------------------------------------------
 # Keys and configuration.
 
