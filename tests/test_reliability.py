@@ -277,7 +277,7 @@ def test_label_missing_from_one_eval_split_fails_naming_that_split(tmp_path):
     ({'skew': {'mode': 'strict'}}, 'skew.mode'),
     ({'loss': {'mode': 'blocking'}}, 'loss.mode'),
     ({'leakage': {'nearduplicates': True}}, 'nearduplicates'),
-    ({'lable_key': 'label'}, 'lable_key'),
+    ({'lable_key': 'label'}, 'lable_key; known:'),
 ])
 def test_invalid_configuration_fails_in_executor_and_cli_naming_the_setting(tmp_path, capsys, config, named):
   rows = tabular_rows(20, seed=8)

@@ -22,7 +22,7 @@ from typing import Iterator, List, Optional, Sequence, Tuple
 # Only light modules at the top: --help and usage errors must answer in well under a second, without importing
 # TensorFlow, TFX or Beam (run_check imports them once the arguments are known to be good).
 from tfx_preflight import constants, progress
-from tfx_preflight.config import ConfigError, PreflightConfig
+from tfx_preflight.config import ConfigError, PreflightConfig, parse_config_file
 
 EXIT_OK, EXIT_BLOCK, EXIT_USAGE = 0, 1, 2
 CHECKS = constants.CHECK_NAMES
@@ -126,11 +126,10 @@ def config_from_args(args: argparse.Namespace) -> PreflightConfig:
   if args.config:
     try:
       with open(args.config, encoding='utf-8') as f:
-        base = json.load(f)
-    except (OSError, json.JSONDecodeError) as e:
+        text = f.read()
+    except (OSError, UnicodeDecodeError) as e:
       raise ConfigError(f'--config {args.config}: {e}') from e
-    if not isinstance(base, dict):
-      raise ConfigError(f'--config {args.config}: must hold a JSON object.')
+    base = parse_config_file(text, f'--config {args.config}')
   base.pop('eval_splits', None)
   base.pop('train_split', None)
   sections = {name: dict(base.pop(name, None) or {}) for name in CHECKS}
