@@ -2,6 +2,7 @@
 
 import json
 import os
+import re
 
 import apache_beam as beam
 import numpy as np
@@ -222,6 +223,20 @@ def test_taxi_with_one_rescaled_column_is_caught(taxi):
   result = check_skew(stats, 'train', ['eval'], SkewConfig())
   assert kinds(result) == [('trip_seconds', 'scale_mismatch', 'block')]
   assert 'about 1/60 of train' in result['findings'][0]['message']
+
+
+def test_taxi_split_by_time_blocks_and_every_reported_distance_reads_over_its_threshold(taxi):
+  """A time-based split of taxi is real drift (later months, more card payments, larger tips): it blocks, and each
+  message's 'distance > threshold' must read as over (three digits printed 0.100195 as '0.1 > 0.1')."""
+  ordered = taxi.sort_values('trip_start_timestamp', kind='stable').reset_index(drop=True)
+  cut = int(len(ordered) * 0.8)
+  stats = {'train': frame_statistics(ordered[:cut]), 'eval': frame_statistics(ordered[cut:].reset_index(drop=True))}
+  result = check_skew(stats, 'train', ['eval'], SkewConfig(), label_key='tips')
+  assert result['status'] == 'block'
+  assert ('tips', 'label_shift', 'block') in kinds(result)
+  over = [re.search(r'(?:divergence|frequencies) (\S+) > (\S+?)[;)]', f['message']) for f in result['findings']
+          if f['kind'] in ('distribution_shift', 'label_shift')]
+  assert over and all(float(m.group(1)) > float(m.group(2)) for m in over), [m.group(0) for m in over]
 
 
 def shifted_statistics(shift):

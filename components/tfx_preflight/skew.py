@@ -291,11 +291,11 @@ class _FeatureComparison:
       extra['effect_size'] = diag.round_number(effect) if math.isfinite(effect) else None
       if noise:
         extra['p_value'] = diag.two_sided_p(effect / standard_error)
-      detail = (f'Jensen-Shannon divergence {d["distance"]:.3g} > {d["threshold"]:.3g}; mean {t.mean:.4g} vs '
+      detail = (f'Jensen-Shannon divergence {_over(d)}; mean {t.mean:.4g} vs '
                 f'{o.mean:.4g}, std {t.std:.4g} vs {o.std:.4g}') if t.numeric and o.numeric else (
-                    f'Jensen-Shannon divergence {d["distance"]:.3g} > {d["threshold"]:.3g}')
+                    f'Jensen-Shannon divergence {_over(d)}')
     else:
-      detail = f'L-infinity distance of category frequencies {d["distance"]:.3g} > {d["threshold"]:.3g}'
+      detail = f'L-infinity distance of category frequencies {_over(d)}'
       moved = _most_changed_category(t, o)
       if moved:
         value, f_train, f_other = moved
@@ -372,6 +372,16 @@ class _FeatureComparison:
                          f'{self.other_split}: {shown}): NaN/Inf are produced (division by zero, log of 0, failed '
                          'parsing) or filtered differently in each split', **numbers,
                          p_value=min(1.0, 3 * diag.two_sided_p(z)))]
+
+
+def _over(comparison: Mapping[str, Any]) -> str:
+  """'0.1002 > 0.1': with as many significant digits as it takes for the distance to read as over its threshold
+  (three digits made a distance of 0.100195 read '0.1 > 0.1')."""
+  distance, threshold = comparison['distance'], comparison['threshold']
+  for digits in range(3, 10):
+    if float(f'{distance:.{digits}g}') > float(f'{threshold:.{digits}g}'):
+      return f'{distance:.{digits}g} > {threshold:.{digits}g}'
+  return f'{distance!r} > {threshold!r}'
 
 
 def _most_changed_category(train: diag.FeatureSummary, other: diag.FeatureSummary
