@@ -11,6 +11,7 @@ import math
 import os
 
 import numpy as np
+import pandas as pd
 import pytest
 from tfx.types import artifact_utils, standard_artifacts
 
@@ -222,6 +223,25 @@ def test_csv_csv_example_gen_cannot_read_as_meant_exits_2_naming_file_and_line(t
   assert_usage_error(code, err, *named)
   assert 'while running' not in err and 'tfx-preflight-csv-' not in err  # No Beam step, no staging directory.
   assert not (tmp_path / 'r' / 'report.json').exists()
+
+
+def test_whole_numbers_written_as_floats_in_one_csv_split_block_with_the_likely_cause(tmp_path, capsys):
+  """pandas writes an int column with a missing value as floats ("7.0"): CsvExampleGen types it FLOAT in that split
+  only, and a feature spec from train (INT) cannot parse it. A real block, but not 'different code'."""
+  rows = tabular_rows(80, seed=4)
+  frame = pd.DataFrame({'count': [i % 9 for i in range(80)], 'f0': [r['f0'] for r in rows],
+                        'label': [r['label'] for r in rows]})
+  frame[:60].to_csv(tmp_path / 'train.csv', index=False)
+  evaluation = frame[60:].reset_index(drop=True)
+  evaluation.loc[0, 'count'] = np.nan
+  evaluation.to_csv(tmp_path / 'eval.csv', index=False)
+  assert '\n7.0,' in (tmp_path / 'eval.csv').read_text()
+  code, out, err = run_cli(capsys, 'check', '--train', tmp_path / 'train.csv', '--eval', tmp_path / 'eval.csv',
+                           '--label-key', 'label', '--checks', 'skew', '--out', tmp_path / 'r')
+  assert code == cli.EXIT_BLOCK, err
+  finding = json.loads((tmp_path / 'r' / 'report.json').read_text())['checks']['skew']['findings'][0]
+  assert (finding['feature'], finding['kind']) == ('count', 'type_mismatch')
+  assert 'is INT in train but FLOAT in eval' in finding['message'] and '"3.0" in one split' in finding['message']
 
 
 def test_gzipped_csv_is_read_like_plain_csv_and_names_its_lines(tmp_path, capsys):

@@ -184,10 +184,13 @@ class _FeatureComparison:
     t, o = self.train, self.other
     out = []
     if t.type != o.type:
+      numbers = ('; from CSV this is often whole numbers written as "3.0" in one split and "3" in the other (pandas '
+                 'writes a column with missing values as floats), which CsvExampleGen types per split: write one '
+                 'number format in every split') if {t.type, o.type} == {'INT', 'FLOAT'} else ''
       out.append(self.finding('type_mismatch', 'block',
                               f'`{self.name}` is {t.type} in {self.train_split} but {o.type} in {self.other_split}: '
                               'the splits were written by different code; parsing both with one feature spec fails '
-                              'or casts'))
+                              f'or casts{numbers}'))
       if not (t.numeric and o.numeric):  # INT vs FLOAT values still compare; strings vs numbers do not.
         return out
     out.extend(self._value_counts())
