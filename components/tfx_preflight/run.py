@@ -129,6 +129,19 @@ def check_names(config: PreflightConfig, names_by_split: Mapping[str, Iterable[s
                             f'it would be compared after all); features: {_shown(seen)}.')
 
 
+def check_schema_describes_the_data(schema: Any, train_statistics: Any) -> None:
+  """A schema none of whose features the data has is a schema of other data (or of Transform's output): its
+  comparators would set no threshold and its types describe nothing, while the report said they were used."""
+  if schema is None or not schema.feature:
+    return
+  described = {f.name for f in schema.feature}
+  names = _feature_names(train_statistics)
+  if not described & names:
+    raise data.InputError(f'the schema describes none of the features of the data ({_shown(described)}); features: '
+                          f'{_shown(names)}. A schema of other data, or of transformed features? Its thresholds '
+                          'would apply to nothing.')
+
+
 def _launch_loss_probe(inputs: PreflightInputs, config: PreflightConfig, output_dir: str) -> Optional[loss.LossCheck]:
   """The loss probe's process, launched before anything else: Python's start and TensorFlow's import (most of its
   time) overlap input validation, statistics and the Beam checks; its request follows in `_start_loss_check`."""
@@ -260,6 +273,7 @@ def _run_checks(inputs: PreflightInputs, config: PreflightConfig, make_pipeline:
     statistics = outputs.statistics
   if statistics is not None:
     _check_keys_present(config, statistics, used)
+    check_schema_describes_the_data(inputs.schema, statistics[train])
 
   loss_check = _start_loss_check(inputs, config, examples, train, evals, statistics, output_dir, launched)
   with loss_check or contextlib.nullcontext():  # An error in another check stops the probe.
