@@ -214,7 +214,9 @@ def test_ragged_csv_exits_2_naming_the_file(tmp_path, capsys):
      ['train.csv starts with a UTF-8 byte-order mark', 'eval.csv does not']),
     # A ';'-separated export reads as one column.
     (b'a;b;label\n1;2;0\n', b'a;b;label\n1;2;0\n', ['eval.csv', "looks ';'-separated"]),
-], ids=['latin1', 'huge_cell', 'header_only', 'bom_in_one_split', 'semicolons'])
+    # A TFRecord read as CSV: not "re-encode it with iconv".
+    (b'a,b,label\n1,2,0\n', b'\x1c\x00\x00\x00\x00\x00\x00\x00\xc3\x8e\n\x1a', ['eval.csv: binary data, not CSV text']),
+], ids=['latin1', 'huge_cell', 'header_only', 'bom_in_one_split', 'semicolons', 'tfrecord'])
 def test_csv_csv_example_gen_cannot_read_as_meant_exits_2_naming_file_and_line(tmp_path, capsys, train, eval_, named):
   (tmp_path / 'train.csv').write_bytes(train)
   (tmp_path / 'eval.csv').write_bytes(eval_)

@@ -213,6 +213,9 @@ def csv_column_names(path: str) -> list:
   the line stripped, cut at commas); a header that is not UTF-8 or reads as one ';'/tab/'|'-separated column is an
   error naming the file."""
   raw = _csv_header_bytes(path)
+  if b'\x00' in raw:  # A TFRecord's first 8 bytes are a little-endian length: zero bytes no CSV text has.
+    raise InputError(f'{path}: binary data, not CSV text (a TFRecord file? Drop --format csv, or name CSV files '
+                     '.csv).')
   try:
     header = raw.decode('utf-8')
   except UnicodeDecodeError as e:
