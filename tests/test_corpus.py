@@ -58,8 +58,8 @@ def test_csv_conversion_gives_exactly_csv_example_gens_examples_and_knows_every_
                 | beam.Map(lambda e: e.SerializeToString(deterministic=True)))
       assert_that(theirs, equal_to(_canonical(converted[name])))
   assert len(converted['a']) == 1499
-  b_file = sorted(glob.glob(str(tmp_path / 'staged-b' / 'Split-b' / '*.tfrecord')))[0]
-  locations = data.csv_locations({'b': str(tmp_path / 'staged-b' / 'Split-b' / '*.tfrecord')})
+  b_file = sorted(glob.glob(patterns['b']))[0]
+  locations = data.csv_locations({'b': patterns['b']})
   assert [locations.locate(b_file, i)[1] for i in range(3)] == [2, 5, 6]  # Line 3 continues line 2; line 4 is blank.
 
 

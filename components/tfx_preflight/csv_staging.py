@@ -25,6 +25,9 @@ from tfx_preflight import data, records, results
 # Records per staged TFRecord file: bounds the memory of the step that sorts a chunk by line.
 RECORDS_PER_CHUNK = 50000
 LINES_SUFFIX = '.lines.json'
+# Gzipped, as CsvExampleGen writes its TFRecords (Beam's FileSystems compresses by this extension): the loss check
+# hands these files to the user's input_fn, which may read them with compression_type='GZIP' as TFX examples do.
+STAGED_SUFFIX = '.tfrecord.gz'
 
 Location = Tuple[int, int]  # (CSV file index, 1-based line number where the record starts)
 
@@ -112,7 +115,7 @@ class _WriteChunk(beam.DoFn):
   def process(self, element) -> Iterable[str]:
     (file_index, chunk), rows = element
     rows = sorted(rows)
-    name = os.path.join(self._split_dir, f'csv-{file_index:05d}-{chunk:06d}.tfrecord')
+    name = os.path.join(self._split_dir, f'csv-{file_index:05d}-{chunk:06d}{STAGED_SUFFIX}')
     records.write_tfrecord(name, (data for _, data in rows))
     with beam.io.filesystems.FileSystems.create(name + LINES_SUFFIX) as handle:
       handle.write(json.dumps({'csv': self._paths[file_index], 'lines': [line for line, _ in rows]}).encode())

@@ -302,7 +302,7 @@ def csv_to_tfrecords(csv_files: Mapping[str, list], make_pipeline: Callable[[], 
         split_dir = os.path.join(output_dir, f'Split-{split}')
         fileio.makedirs(split_dir)
         csv_staging.add_conversion(pipeline, split, files, split_dir)
-        patterns[split] = os.path.join(split_dir, '*.tfrecord')
+        patterns[split] = os.path.join(split_dir, '*' + csv_staging.STAGED_SUFFIX)
   except InputError as e:  # A row the conversion named (not UTF-8, a cell too large): without Beam's step label.
     raise InputError(_STEP_LABEL.sub('', str(e))) from e
   except Exception as e:
