@@ -239,6 +239,26 @@ def test_taxi_split_by_time_blocks_and_every_reported_distance_reads_over_its_th
   assert over and all(float(m.group(1)) > float(m.group(2)) for m in over), [m.group(0) for m in over]
 
 
+def test_latin1_text_is_not_passed_as_compared_but_binary_blobs_are_left_alone():
+  """TFDV labels every value that is not valid UTF-8 '__BYTES_VALUE__': Koeln in train and Muenchen in eval (Latin-1)
+  then compare as the same category and the check passed. In UTF-8 the same change blocks (the control)."""
+  rng = np.random.default_rng(2)
+
+  def cities(names, n):
+    return scalar(list(rng.choice(np.array(names, dtype=object), n)))
+  latin1 = {'train': statistics_of({'city': cities([b'Berlin', 'Köln'.encode('latin-1')], 400)}),
+            'eval': statistics_of({'city': cities([b'Berlin', 'München'.encode('latin-1')], 100)})}
+  result = check_skew(latin1, 'train', ['eval'], SkewConfig())
+  assert kinds(result) == [('city', 'undecodable_values', 'warn')] and result['status'] == 'warn'
+  assert 'not valid UTF-8' in result['findings'][0]['message']
+  utf8 = {'train': statistics_of({'city': cities([b'Berlin', 'Köln'.encode()], 400)}),
+          'eval': statistics_of({'city': cities([b'Berlin', 'München'.encode()], 100)})}
+  assert check_skew(utf8, 'train', ['eval'], SkewConfig())['status'] == 'block'
+  blobs = {split: statistics_of({'png': scalar([b'\x89PNG\r\n\x1a\n\xff' + rng.bytes(60) for _ in range(n)])})
+           for split, n in (('train', 200), ('eval', 50))}
+  assert check_skew(blobs, 'train', ['eval'], SkewConfig())['findings'] == []
+
+
 def shifted_statistics(shift):
   rng = np.random.default_rng(5)
   return {'train': statistics_of({'x': scalar(rng.normal(0, 1, 4000)),

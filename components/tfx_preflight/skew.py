@@ -157,6 +157,12 @@ def tfdv_comparison(train: statistics_pb2.DatasetFeatureStatisticsList,
 # The check.
 
 
+# TFDV's label for every string value that is not valid UTF-8 (its top-k generator; see top_k_uniques_stats_generator).
+TFDV_BYTES_VALUE = '__BYTES_VALUE__'
+# Mean value length (bytes) above which undecodable strings are binary data (images), not text in another encoding.
+MAX_TEXT_LENGTH = 256
+
+
 class _FeatureComparison:
   """Builds the findings of one feature between train and one eval split."""
 
@@ -200,6 +206,7 @@ class _FeatureComparison:
     else:
       out.extend(self._shift())
     out.extend(self._new_categories())
+    out.extend(self._undecodable_text())
     out.extend(self._missing_rate())
     out.extend(self._non_finite())
     return out
@@ -318,6 +325,27 @@ class _FeatureComparison:
                          f'`{self.name}` is distributed differently in {self.train_split} and {self.other_split} '
                          f'({detail}): the splits do not come from the same data or preprocessing (time-based split, '
                          'different source, filter or feature code)', **extra)]
+
+  def _undecodable_text(self) -> List[Finding]:
+    """TFDV counts every string value that is not valid UTF-8 as one value, '__BYTES_VALUE__': Latin-1 text (short
+    values) then compares as one category, so 'Koeln' in train turning into 'Muenchen' in eval moves no distance.
+    Said instead of passed. Binary values (encoded images: long, or nearly all distinct) are not categories and are
+    left alone."""
+    t, o = self.train, self.other
+    if not (t.categorical and o.categorical) or max(t.avg_length, o.avg_length) > MAX_TEXT_LENGTH:
+      return []
+    if max(t.unique / max(t.tot_values, 1), o.unique / max(o.tot_values, 1)) > 0.5:
+      return []  # Mostly distinct values (small encoded images, IDs): not categories TFDV's distance compares.
+    # Each distinct undecodable value is its own bucket, all under the one label.
+    shares = [sum(c for v, c in s.counts if v == TFDV_BYTES_VALUE) / max(s.tot_values, 1) for s in (t, o)]
+    if not any(shares):
+      return []
+    return [self.finding('undecodable_values', 'warn',
+                         f'{shares[0]:.0%} of `{self.name}` values in {self.train_split} and {shares[1]:.0%} in '
+                         f'{self.other_split} are not valid UTF-8: TFDV counts them all as one value '
+                         f'({TFDV_BYTES_VALUE}), so the skew check cannot see how they changed. Text in another '
+                         'encoding (Latin-1?): write it as UTF-8.', undecodable_share=[diag.round_number(x)
+                                                                                      for x in shares])]
 
   def _new_categories(self) -> List[Finding]:
     values, mass = diag.new_categories(self.train, self.other)
