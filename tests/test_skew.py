@@ -237,6 +237,11 @@ def test_taxi_split_by_time_blocks_and_every_reported_distance_reads_over_its_th
   over = [re.search(r'(?:divergence|frequencies) (\S+) > (\S+?)[;)]', f['message']) for f in result['findings']
           if f['kind'] in ('distribution_shift', 'label_shift')]
   assert over and all(float(m.group(1)) > float(m.group(2)) for m in over), [m.group(0) for m in over]
+  # The timestamp the split was cut by: its ranges do not overlap, and the message says what that means.
+  by_feature = {f['feature']: f['message'] for f in result['findings']}
+  assert ('the value ranges do not overlap (train 1357000200 to 1436192100, eval 1436203800 to 1483116300): an ID, '
+          'row number or timestamp the splits were cut by?') in by_feature['trip_start_timestamp']
+  assert 'do not overlap' not in by_feature['trip_start_month']
 
 
 def test_latin1_text_is_not_passed_as_compared_but_binary_blobs_are_left_alone():

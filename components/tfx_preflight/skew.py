@@ -324,7 +324,17 @@ class _FeatureComparison:
     return [self.finding('distribution_shift', 'block',
                          f'`{self.name}` is distributed differently in {self.train_split} and {self.other_split} '
                          f'({detail}): the splits do not come from the same data or preprocessing (time-based split, '
-                         'different source, filter or feature code)', **extra)]
+                         f'different source, filter or feature code){self._disjoint_ranges()}', **extra)]
+
+  def _disjoint_ranges(self) -> str:
+    """Value ranges that do not overlap at all are the signature of a row number, ID or timestamp in a split made
+    by it (or by time): say so, with the setting that leaves an identifier out."""
+    t, o = self.train, self.other
+    if not (t.numeric and o.numeric) or None in (t.min, t.max, o.min, o.max) or not (t.max < o.min or o.max < t.min):
+      return ''
+    return (f'; the value ranges do not overlap ({self.train_split} {t.min:.10g} to {t.max:.10g}, {self.other_split} '
+            f'{o.min:.10g} to {o.max:.10g}): an ID, row number or timestamp the splits were cut by? Leave identifiers '
+            'out with exclude_features')
 
   def _undecodable_text(self) -> List[Finding]:
     """TFDV counts every string value that is not valid UTF-8 as one value, '__BYTES_VALUE__': Latin-1 text (short
