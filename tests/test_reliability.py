@@ -246,6 +246,25 @@ def test_whole_numbers_written_as_floats_in_one_csv_split_block_with_the_likely_
   assert 'is INT in train but FLOAT in eval' in finding['message'] and '"3.0" in one split' in finding['message']
 
 
+def test_near_duplicates_of_csv_input_are_reported_at_their_csv_lines(tmp_path, capsys):
+  """near_duplicates on CSV: the samples carry CSV lines (relocated), and report.html rendering crashed on them
+  (KeyError 'index'), so the run ended 'cannot check the input' with exit 2."""
+  rows = tabular_rows(80, seed=12)
+  lines = ['f0,f1,f2,color,label'] + [f'{r["f0"]:.6f},{r["f1"]:.6f},{r["f2"]:.6f},{r["color"]},{r["label"]}'
+                                       for r in rows]
+  noisy = [f'{r["f0"] * 1.004:.6f},{r["f1"] * 0.997:.6f},{r["f2"]:.6f},{r["color"]},{r["label"]}' for r in rows[:3]]
+  (tmp_path / 'train.csv').write_text('\n'.join(lines[:61]) + '\n')
+  (tmp_path / 'eval.csv').write_text('\n'.join([lines[0]] + lines[61:] + noisy) + '\n')  # Lines 22-24 copy 2-4.
+  (tmp_path / 'config.json').write_text(json.dumps({'leakage': {'near_duplicates': True}}))
+  code, out, err = run_cli(capsys, 'check', '--train', tmp_path / 'train.csv', '--eval', tmp_path / 'eval.csv',
+                           '--label-key', 'label', '--checks', 'leakage', '--config', tmp_path / 'config.json',
+                           '--out', tmp_path / 'r')
+  assert code == cli.EXIT_OK and 'near_duplicates' in out, (out, err)
+  near = json.loads((tmp_path / 'r' / 'report.json').read_text())['checks']['leakage']['near_duplicates'][0]
+  assert sorted((s['line'], s['train_line']) for s in near['samples']) == [(22, 2), (23, 3), (24, 4)]
+  assert 'eval.csv:22<br><small>train: ' in (tmp_path / 'r' / 'report.html').read_text()
+
+
 def test_gzipped_csv_is_read_like_plain_csv_and_names_its_lines(tmp_path, capsys):
   rows = tabular_rows(60, seed=9)
   lines = ['f0,f1,color,label'] + [f'{r["f0"]:.6f},{r["f1"]:.6f},{r["color"]},{r["label"]}' for r in rows]
