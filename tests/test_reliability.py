@@ -265,6 +265,17 @@ def test_near_duplicates_of_csv_input_are_reported_at_their_csv_lines(tmp_path, 
   assert 'eval.csv:22<br><small>train: ' in (tmp_path / 'r' / 'report.html').read_text()
 
 
+def test_a_label_hidden_behind_a_byte_order_mark_is_shown_escaped_with_the_cause(tmp_path, capsys):
+  """Every file saved with a BOM and the label first: the features listed 'label' (with an invisible U+FEFF) right
+  after saying label 'label' was not among them."""
+  for name in ('train', 'eval'):
+    (tmp_path / f'{name}.csv').write_bytes(b'\xef\xbb\xbflabel,a\n0,1.5\n1,2.5\n0,3.5\n')
+  code, _, err = run_cli(capsys, 'check', '--train', tmp_path / 'train.csv', '--eval', tmp_path / 'eval.csv',
+                         '--label-key', 'label', '--checks', 'skew', '--out', tmp_path / 'r')
+  assert_usage_error(code, err, "label_key 'label' is not a feature of split", "a, '\\ufefflabel' (a CSV saved with a "
+                     'UTF-8 byte-order mark')
+
+
 def test_gzipped_csv_is_read_like_plain_csv_and_names_its_lines(tmp_path, capsys):
   rows = tabular_rows(60, seed=9)
   lines = ['f0,f1,color,label'] + [f'{r["f0"]:.6f},{r["f1"]:.6f},{r["color"]},{r["label"]}' for r in rows]

@@ -103,8 +103,15 @@ def _check_keys_present(config: PreflightConfig, statistics: StatisticsBySplit, 
 
 
 def _shown(names: Iterable[str]) -> str:
-  names = sorted(names)
+  """Names listed for a message; one holding an invisible character (a byte-order mark, a zero-width space) is quoted
+  with it escaped, so 'label' and '\\ufefflabel' do not look the same."""
+  names = [name if name.isprintable() else repr(name) for name in sorted(names)]
   return (', '.join(names[:20]) + (', ...' if len(names) > 20 else '')) or '(none)'
+
+
+def _bom_hint(key: str, names: Iterable[str]) -> str:
+  return (" (a CSV saved with a UTF-8 byte-order mark: CsvExampleGen keeps it in the first column's name; save the "
+          'files as UTF-8 without BOM)') if '\ufeff' + key in names else ''
 
 
 def check_names(config: PreflightConfig, names_by_split: Mapping[str, Iterable[str]]) -> None:
@@ -116,7 +123,7 @@ def check_names(config: PreflightConfig, names_by_split: Mapping[str, Iterable[s
     for split, names in names_by_split.items():
       if key and key not in names:
         raise data.InputError(f'{setting} {key!r} is not a feature of split {split!r}; its features: '
-                              f'{_shown(names)}.')
+                              f'{_shown(names)}{_bom_hint(key, names)}.')
   seen = set().union(*names_by_split.values())
   excluded = [('skew.exclude_features', config.skew.exclude_features),
               ('leakage.exclude_features', config.leakage.exclude_features),
