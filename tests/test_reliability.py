@@ -276,6 +276,15 @@ def test_a_label_hidden_behind_a_byte_order_mark_is_shown_escaped_with_the_cause
                      'UTF-8 byte-order mark')
 
 
+def test_a_csv_holding_only_the_label_is_a_usage_error_not_a_crash(tmp_path, capsys):
+  (tmp_path / 'train.csv').write_text('label\n0\n1\n0\n1\n')
+  (tmp_path / 'eval.csv').write_text('label\n1\n0\n')
+  code, _, err = run_cli(capsys, 'check', '--train', tmp_path / 'train.csv', '--eval', tmp_path / 'eval.csv',
+                         '--label-key', 'label', '--checks', 'leakage', '--out', tmp_path / 'r')
+  assert_usage_error(code, err, "Leakage check: split 'train' has no feature left to hash after excluding label.")
+  assert 'cannot check the input' not in err
+
+
 def test_gzipped_csv_is_read_like_plain_csv_and_names_its_lines(tmp_path, capsys):
   rows = tabular_rows(60, seed=9)
   lines = ['f0,f1,color,label'] + [f'{r["f0"]:.6f},{r["f1"]:.6f},{r["color"]},{r["label"]}' for r in rows]
