@@ -22,7 +22,7 @@ from typing import Iterator, List, Optional, Sequence, Tuple
 # Only light modules at the top: --help and usage errors must answer in well under a second, without importing
 # TensorFlow, TFX or Beam (run_check imports them once the arguments are known to be good).
 from tfx_preflight import constants, progress
-from tfx_preflight.config import ConfigError, PreflightConfig, parse_config_file
+from tfx_preflight.config import ConfigError, PreflightConfig
 
 EXIT_OK, EXIT_BLOCK, EXIT_USAGE = 0, 1, 2
 CHECKS = constants.CHECK_NAMES
@@ -129,6 +129,7 @@ def config_from_args(args: argparse.Namespace) -> PreflightConfig:
         text = f.read()
     except (OSError, UnicodeDecodeError) as e:
       raise ConfigError(f'--config {args.config}: {e}') from e
+    from tfx_preflight.config import parse_config_file  # pylint: disable=g-import-not-at-top  # Light.
     base = parse_config_file(text, f'--config {args.config}')
   base.pop('eval_splits', None)
   base.pop('train_split', None)
