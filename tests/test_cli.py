@@ -54,7 +54,7 @@ def test_config_file_mistakes_exit_2_naming_the_file_and_setting(capsys, tmp_pat
   config = tmp_path / 'config.json'
   config.write_bytes(text)
   code, _, err = _run(capsys, 'check', '--train', __file__, '--eval', __file__, '--exclude-features', 'x',
-                      '--config', str(config))
+                      '--config', str(config), '--out', str(tmp_path / 'r'))
   assert code == cli.EXIT_USAGE and named in err and 'TypeError' not in err, err
   assert len(err.strip().splitlines()) == 1
   if 'exclude_features' not in named:
