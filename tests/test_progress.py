@@ -63,6 +63,18 @@ def test_cli_bad_input_inside_beam_is_one_line_without_beams_traceback(tmp_path)
       'CSV as UTF-8 and fails on it too: re-encode the file (e.g. iconv -f latin1 -t utf-8).'], result.stderr[-3000:]
 
 
+def test_a_usage_error_that_clears_an_earlier_report_stays_quiet(tmp_path):
+  """Invalidating the earlier report in --out imports TFX; its TensorFlow and Google-client logs (20 lines) followed
+  the usage error on stderr."""
+  out = tmp_path / 'r'
+  out.mkdir()
+  (out / 'report.json').write_text('{}')
+  result = run_cli(['check', '--train', 'x.gz', '--out', str(out)], tmp_path)
+  assert result.returncode == 2 and not (out / 'report.json').exists()
+  assert [line for line in result.stderr.splitlines() if NOISE.search(line)] == [], result.stderr[-3000:]
+  assert result.stderr.strip().splitlines()[-1].endswith('the following arguments are required: --eval')
+
+
 @pytest.mark.slow
 def test_verbose_shows_the_library_logs(splits, tmp_path):
   """Control: with -v the same run does print TensorFlow's log, so the quiet test above can fail."""

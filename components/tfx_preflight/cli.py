@@ -320,6 +320,8 @@ def _invalidate_after_usage_error(argv: Sequence[str]) -> None:
     out = _out_dir(pre.parse_known_args(argv)[0].out)
   except BaseException:  # pylint: disable=broad-except  # argparse may exit; the usage error is what matters.
     return
+  if not {'-v', '--verbose'} & set(argv):  # Clearing a report imports TFX: its logs would bury the usage error.
+    progress.quiet_libraries()
   _invalidate(out)
 
 
