@@ -42,6 +42,25 @@ def test_bad_config_values_exit_2_naming_the_setting(capsys, tmp_path):
   assert code == cli.EXIT_USAGE and 'leakage.block_fraction' in err
 
 
+@pytest.mark.parametrize('text, named', [
+    (b'{"skwe": {"mode": "warn"}}', 'Unknown setting(s) skwe; known: eval_splits'),  # Was a Python TypeError.
+    (b'{"skew": 0.2}', 'skew must be an object of skew settings'),
+    (b'{"skew": "warn"}', 'skew must be an object of skew settings'),
+    (b'{"skew": {"numeric_threshold": 0.2}, "skew": {"mode": "warn"}}', "'skew' is given twice"),  # JSON keeps one.
+    (b'{"exclude_features": "id"}', 'exclude_features must be a list'),  # Was merged as 'i', 'd'.
+    (b'{"label_key": "\xe9t\xe9"}', 'codec'),  # Not UTF-8.
+])
+def test_config_file_mistakes_exit_2_naming_the_file_and_setting(capsys, tmp_path, text, named):
+  config = tmp_path / 'config.json'
+  config.write_bytes(text)
+  code, _, err = _run(capsys, 'check', '--train', __file__, '--eval', __file__, '--exclude-features', 'x',
+                      '--config', str(config), '--out', str(tmp_path / 'r'))
+  assert code == cli.EXIT_USAGE and named in err and 'TypeError' not in err, err
+  assert len(err.strip().splitlines()) == 1
+  if 'exclude_features' not in named:
+    assert str(config) in err
+
+
 def test_eval_files_missing_exit_2_naming_the_flag(capsys, tmp_path):
   train = write_tfrecords(str(tmp_path / 'train.gz'), tabular_rows(20, seed=0))
   code, _, err = _run(capsys, 'check', '--train', train, '--eval', str(tmp_path / 'missing-*.gz'))

@@ -18,6 +18,8 @@ def test_defaults_round_trip_through_json():
     ({'leakage': {'mode': 'blok'}}, 'leakage.mode'),
     ({'skew': {'numeric_threshold': -0.1}}, 'skew.numeric_threshold'),
     ({'skew': {'categorical_threshold': float('nan')}}, 'skew.categorical_threshold'),
+    ({'skew': {'numeric_threshold': 1.5}}, 'skew.numeric_threshold is a Jensen-Shannon divergence'),
+    ({'skew': {'categorical_threshold': 1.0}}, 'skew.categorical_threshold is an L-infinity distance'),
     ({'leakage': {'block_fraction': 1.5}}, 'leakage.block_fraction'),
     ({'leakage': {'warn_fraction': 0.5, 'block_fraction': 0.1}}, 'leakage.warn_fraction'),
     ({'leakage': {'exclude_features': 'id'}}, 'leakage.exclude_features'),

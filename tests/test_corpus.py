@@ -58,8 +58,8 @@ def test_csv_conversion_gives_exactly_csv_example_gens_examples_and_knows_every_
                 | beam.Map(lambda e: e.SerializeToString(deterministic=True)))
       assert_that(theirs, equal_to(_canonical(converted[name])))
   assert len(converted['a']) == 1499
-  b_file = sorted(glob.glob(str(tmp_path / 'staged-b' / 'Split-b' / '*.tfrecord')))[0]
-  locations = data.csv_locations({'b': str(tmp_path / 'staged-b' / 'Split-b' / '*.tfrecord')})
+  b_file = sorted(glob.glob(patterns['b']))[0]
+  locations = data.csv_locations({'b': patterns['b']})
   assert [locations.locate(b_file, i)[1] for i in range(3)] == [2, 5, 6]  # Line 3 continues line 2; line 4 is blank.
 
 
@@ -145,6 +145,20 @@ def test_tfx_penguin_examples_and_schema_pass_and_a_rescaled_copy_blocks(tmp_pat
                           str(tmp_path / 'out')).to_dict()
   assert result['verdict'] == 'block'
   assert ('body_mass_g', 'scale_mismatch') in {(f['feature'], f['kind']) for f in result['checks']['skew']['findings']}
+
+
+def test_the_schema_of_other_data_is_refused_not_silently_ignored(tmp_path, beam_factory):
+  """The taxi schema handed with penguin examples: none of its features exist, so none of its comparators could set a
+  threshold. It passed with the defaults, as if the schema had been used."""
+  from tfx_preflight import data, run
+  from tfx_preflight.config import PreflightConfig
+  root = os.path.join(TESTDATA, 'penguin', 'data')
+  examples = {split: os.path.join(root, f'Split-{split}', '*') for split in ('train', 'eval')}
+  taxi_schema = _read_schema(os.path.join(TESTDATA, 'schema_gen', 'schema.pbtxt'))
+  with pytest.raises(data.InputError, match=r'the schema describes none of the features of the data \(company, '
+                                            r'dropoff_census_tract.*; features: body_mass_g, culmen_depth_mm'):
+    run.run_checks(run.PreflightInputs(examples=examples, schema=taxi_schema), PreflightConfig(label_key='species'),
+                   beam_factory, str(tmp_path))
 
 
 def _sklearn_rows(name):

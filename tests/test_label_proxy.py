@@ -283,6 +283,19 @@ def test_no_label_key_is_skipped_not_passed(tmp_path, beam_factory):
   assert result.status == 'skipped' and 'label_key' in result.reason
 
 
+def test_too_few_eval_examples_to_judge_is_not_checked_never_pass(tmp_path, beam_factory, cancer):
+  """A label copy in an eval split of 8 rows (below min_examples=20): no score may block, and the check said 'pass'."""
+  frame = cancer.copy()
+  frame['outcome'] = frame['target']
+  result = check(tmp_path, {'train': frame[:60], 'eval': frame[60:68]}, 'target', beam_factory)
+  assert result['status'] == 'not_checked' and result['findings'] == [], result
+  assert result['reason'] == ('too few labelled eval examples (eval 8) for any score to block or warn '
+                              '(label_proxy.min_examples=20)')
+  assert result['compared']['features'] == 0 and 'outcome' in {s['feature'] for s in result['scores']['eval']}
+  judged = check(tmp_path / 'enough', {'train': frame[:60], 'eval': frame[60:90]}, 'target', beam_factory)
+  assert judged['status'] == 'block' and flagged(judged) == [('eval', 'outcome')]
+
+
 def test_config_is_validated_and_has_its_own_section():
   config = PreflightConfig.from_dict({'label_proxy': {'mode': 'warn', 'block_accuracy': 0.95}})
   assert config.label_proxy.mode == 'warn' and config.to_dict()['label_proxy']['block_accuracy'] == 0.95

@@ -211,6 +211,60 @@ def test_softmax_trained_with_mse_on_class_indices_is_a_label_shape_mismatch(dig
   assert '(batch, 10)' in probe.findings[0]['message']
 
 
+NAMES = ['zero', 'one', 'two', 'three', 'four', 'five', 'six', 'seven', 'eight', 'nine']
+
+
+@pytest.mark.parametrize('label_of, code, said', [
+    # Every 10th example unlabelled: TFDV's schema leaves the label optional, tfxio yields a SparseTensor.
+    (lambda i, target: None if i % 10 == 0 else int(target), 'label_shape_mismatch',
+     "gets the label as a SparseTensor in split 'train'"),
+    (lambda i, target: NAMES[target], 'label_out_of_range', "split 'train' has string labels (e.g. '"),
+], ids=['label_missing_in_some_examples', 'string_labels'])
+def test_labels_no_keras_loss_takes_are_named_not_reported_as_a_crash(tmp_path, label_of, code, said):
+  """Trainer's fit fails on both (checked with Keras 3 and tf_keras); the probe crashed in its labels step and blamed
+  run_fn ('zero-dimensional arrays cannot be concatenated', 'could not convert string to float')."""
+  import tensorflow_data_validation as tfdv
+  from sklearn.datasets import load_digits
+  data = load_digits()
+  rows = []
+  for i in range(200):
+    label = label_of(i, int(data.target[i]))
+    rows.append({'pixels': data.data[i].astype(float), **({} if label is None else {'label': label})})
+  examples = write_splits(str(tmp_path / 'examples'), {'train': rows[:150], 'eval': rows[150:]})
+  statistics = {split: tfdv.generate_statistics_from_tfrecord(pattern) for split, pattern in examples.items()}
+  schema_path = str(tmp_path / 'schema.pbtxt')
+  io_utils.write_pbtxt_file(schema_path, tfdv.infer_schema(statistics['train']))
+  request = loss.build_request(module('run_fn_module'), module('run_fn_module'), examples, 'train', ['eval'],
+                               LossConfig(), 'label', schema_path, None, None, statistics, str(tmp_path / 'probe'))
+  probe = loss_probe.run(request)
+  assert [(f['code'], f['severity']) for f in probe.findings] == [(code, 'block')], probe.findings
+  assert said in probe.findings[0]['message'] and "Trainer's fit fails" in probe.findings[0]['message']
+
+
+def test_csv_is_staged_gzipped_as_csv_example_gen_writes_it_so_a_gzip_reader_passes(tmp_path):
+  """The CLI converts CSV for the loss check; staged uncompressed, a module reading ExampleGen's gzipped output was
+  blocked with input_fn_error ('incorrect header check') and 'Trainer would fail the same way', which it would not."""
+  import apache_beam as beam
+  import tensorflow_data_validation as tfdv
+
+  from tfx_preflight import data
+  rng = np.random.default_rng(3)
+  for split, n in (('train', 120), ('eval', 40)):
+    x = rng.normal(size=(n, 2))
+    lines = ['a,b,label'] + [f'{a:.5f},{b:.5f},{int(a + b > 0)}' for a, b in x]
+    (tmp_path / f'{split}.csv').write_text('\n'.join(lines) + '\n')
+  examples = data.csv_to_tfrecords({s: [str(tmp_path / f'{s}.csv')] for s in ('train', 'eval')}, beam.Pipeline,
+                                   str(tmp_path / 'staged'))
+  statistics = {split: tfdv.generate_statistics_from_tfrecord(pattern) for split, pattern in examples.items()}
+  schema_path = str(tmp_path / 'schema.pbtxt')
+  io_utils.write_pbtxt_file(schema_path, tfdv.infer_schema(statistics['train']))
+  name = module('gzip_reader_module')
+  request = loss.build_request(name, name, examples, 'train', ['eval'], LossConfig(), 'label', schema_path, None,
+                               None, statistics, str(tmp_path / 'probe'))
+  probe = loss_probe.run(request)
+  assert codes(probe.findings, 'block') == [], probe.findings
+
+
 def test_batch_norm_after_raw_inputs_has_a_normal_initial_loss(digits, tmp_path):
   probe = probe_in_process(digits, tmp_path, 'run_fn_module', run_fn='batch_norm_run_fn')
   assert codes(probe.findings) == [], probe.findings

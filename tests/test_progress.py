@@ -51,6 +51,30 @@ def test_cli_stderr_is_stage_lines_only(splits, tmp_path):
   assert result.stdout.startswith('verdict: pass\n')
 
 
+def test_cli_bad_input_inside_beam_is_one_line_without_beams_traceback(tmp_path):
+  """A row the CSV conversion refuses is raised inside a Beam step, which logs it with its traceback at ERROR."""
+  (tmp_path / 'train.csv').write_bytes(b'a,city,label\n1,Berlin,0\n2,Koeln,1\n')
+  (tmp_path / 'eval.csv').write_bytes(b'a,city,label\n1,K\xf6ln,1\n')
+  result = run_cli(['check', '--train', 'train.csv', '--eval', 'eval.csv', '--checks', 'skew', '--out', 'r'],
+                   tmp_path)
+  assert result.returncode == 2, result.stderr[-3000:]
+  assert result.stderr.splitlines() == [
+      f'tfx-preflight: {tmp_path / "eval.csv"} line 2: not UTF-8 (byte 0xf6, byte 4 of the line); CsvExampleGen reads '
+      'CSV as UTF-8 and fails on it too: re-encode the file (e.g. iconv -f latin1 -t utf-8).'], result.stderr[-3000:]
+
+
+def test_a_usage_error_that_clears_an_earlier_report_stays_quiet(tmp_path):
+  """Invalidating the earlier report in --out imports TFX; its TensorFlow and Google-client logs (20 lines) followed
+  the usage error on stderr."""
+  out = tmp_path / 'r'
+  out.mkdir()
+  (out / 'report.json').write_text('{}')
+  result = run_cli(['check', '--train', 'x.gz', '--out', str(out)], tmp_path)
+  assert result.returncode == 2 and not (out / 'report.json').exists()
+  assert [line for line in result.stderr.splitlines() if NOISE.search(line)] == [], result.stderr[-3000:]
+  assert result.stderr.strip().splitlines()[-1].endswith('the following arguments are required: --eval')
+
+
 @pytest.mark.slow
 def test_verbose_shows_the_library_logs(splits, tmp_path):
   """Control: with -v the same run does print TensorFlow's log, so the quiet test above can fail."""

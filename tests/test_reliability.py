@@ -11,6 +11,7 @@ import math
 import os
 
 import numpy as np
+import pandas as pd
 import pytest
 from tfx.types import artifact_utils, standard_artifacts
 
@@ -199,6 +200,107 @@ def test_ragged_csv_exits_2_naming_the_file(tmp_path, capsys):
   assert not (tmp_path / 'r' / 'report.json').exists()
 
 
+@pytest.mark.parametrize('train, eval_, named', [
+    # Latin-1 export: CsvExampleGen decodes UTF-8 and fails too; the file and line, not a codec traceback.
+    (b'a,city,label\n1,Berlin,0\n', b'a,city,label\n1,Berlin,0\n2,M\xfcnchen,1\n',
+     ['eval.csv line 3', 'not UTF-8 (byte 0xfc', 'iconv']),
+    # One cell over Python csv's 131,072-character limit (CsvExampleGen's parser fails on it too).
+    (b'a,text,label\n1,x,0\n', b'a,text,label\n1,' + b'x' * 200_000 + b',0\n',
+     ['eval.csv line 2', 'field larger than field limit']),
+    # A header and no rows: an empty split, named as such (not a temporary directory "no file matches").
+    (b'a,b,label\n1,2,0\n', b'a,b,label\n', ["split 'eval' has no examples", 'eval.csv: a header but no data rows']),
+    # Excel's "CSV UTF-8" in one split only: the first column would be named differently, invisibly.
+    (b'\xef\xbb\xbfa,b,label\n1,2,0\n', b'a,b,label\n1,2,0\n',
+     ['train.csv starts with a UTF-8 byte-order mark', 'eval.csv does not']),
+    # A ';'-separated export reads as one column.
+    (b'a;b;label\n1;2;0\n', b'a;b;label\n1;2;0\n', ['eval.csv', "looks ';'-separated"]),
+    # A TFRecord read as CSV: not "re-encode it with iconv".
+    (b'a,b,label\n1,2,0\n', b'\x1c\x00\x00\x00\x00\x00\x00\x00\xc3\x8e\n\x1a', ['eval.csv: binary data, not CSV text']),
+], ids=['latin1', 'huge_cell', 'header_only', 'bom_in_one_split', 'semicolons', 'tfrecord'])
+def test_csv_csv_example_gen_cannot_read_as_meant_exits_2_naming_file_and_line(tmp_path, capsys, train, eval_, named):
+  (tmp_path / 'train.csv').write_bytes(train)
+  (tmp_path / 'eval.csv').write_bytes(eval_)
+  code, _, err = run_cli(capsys, 'check', '--train', tmp_path / 'train.csv', '--eval', tmp_path / 'eval.csv',
+                         '--checks', 'skew', '--out', tmp_path / 'r')
+  assert_usage_error(code, err, *named)
+  assert 'while running' not in err and 'tfx-preflight-csv-' not in err  # No Beam step, no staging directory.
+  assert not (tmp_path / 'r' / 'report.json').exists()
+
+
+def test_whole_numbers_written_as_floats_in_one_csv_split_block_with_the_likely_cause(tmp_path, capsys):
+  """pandas writes an int column with a missing value as floats ("7.0"): CsvExampleGen types it FLOAT in that split
+  only, and a feature spec from train (INT) cannot parse it. A real block, but not 'different code'."""
+  rows = tabular_rows(80, seed=4)
+  frame = pd.DataFrame({'count': [i % 9 for i in range(80)], 'f0': [r['f0'] for r in rows],
+                        'label': [r['label'] for r in rows]})
+  frame[:60].to_csv(tmp_path / 'train.csv', index=False)
+  evaluation = frame[60:].reset_index(drop=True)
+  evaluation.loc[0, 'count'] = np.nan
+  evaluation.to_csv(tmp_path / 'eval.csv', index=False)
+  assert '\n7.0,' in (tmp_path / 'eval.csv').read_text()
+  code, out, err = run_cli(capsys, 'check', '--train', tmp_path / 'train.csv', '--eval', tmp_path / 'eval.csv',
+                           '--label-key', 'label', '--checks', 'skew', '--out', tmp_path / 'r')
+  assert code == cli.EXIT_BLOCK, err
+  finding = json.loads((tmp_path / 'r' / 'report.json').read_text())['checks']['skew']['findings'][0]
+  assert (finding['feature'], finding['kind']) == ('count', 'type_mismatch')
+  assert 'is INT in train but FLOAT in eval' in finding['message'] and '"3.0" in one split' in finding['message']
+
+
+def test_near_duplicates_of_csv_input_are_reported_at_their_csv_lines(tmp_path, capsys):
+  """near_duplicates on CSV: the samples carry CSV lines (relocated), and report.html rendering crashed on them
+  (KeyError 'index'), so the run ended 'cannot check the input' with exit 2."""
+  rows = tabular_rows(80, seed=12)
+  lines = ['f0,f1,f2,color,label'] + [f'{r["f0"]:.6f},{r["f1"]:.6f},{r["f2"]:.6f},{r["color"]},{r["label"]}'
+                                       for r in rows]
+  noisy = [f'{r["f0"] * 1.004:.6f},{r["f1"] * 0.997:.6f},{r["f2"]:.6f},{r["color"]},{r["label"]}' for r in rows[:3]]
+  (tmp_path / 'train.csv').write_text('\n'.join(lines[:61]) + '\n')
+  (tmp_path / 'eval.csv').write_text('\n'.join([lines[0]] + lines[61:] + noisy) + '\n')  # Lines 22-24 copy 2-4.
+  (tmp_path / 'config.json').write_text(json.dumps({'leakage': {'near_duplicates': True}}))
+  code, out, err = run_cli(capsys, 'check', '--train', tmp_path / 'train.csv', '--eval', tmp_path / 'eval.csv',
+                           '--label-key', 'label', '--checks', 'leakage', '--config', tmp_path / 'config.json',
+                           '--out', tmp_path / 'r')
+  assert code == cli.EXIT_OK and 'near_duplicates' in out, (out, err)
+  near = json.loads((tmp_path / 'r' / 'report.json').read_text())['checks']['leakage']['near_duplicates'][0]
+  assert sorted((s['line'], s['train_line']) for s in near['samples']) == [(22, 2), (23, 3), (24, 4)]
+  assert 'eval.csv:22<br><small>train: ' in (tmp_path / 'r' / 'report.html').read_text()
+
+
+def test_a_label_hidden_behind_a_byte_order_mark_is_shown_escaped_with_the_cause(tmp_path, capsys):
+  """Every file saved with a BOM and the label first: the features listed 'label' (with an invisible U+FEFF) right
+  after saying label 'label' was not among them."""
+  for name in ('train', 'eval'):
+    (tmp_path / f'{name}.csv').write_bytes(b'\xef\xbb\xbflabel,a\n0,1.5\n1,2.5\n0,3.5\n')
+  code, _, err = run_cli(capsys, 'check', '--train', tmp_path / 'train.csv', '--eval', tmp_path / 'eval.csv',
+                         '--label-key', 'label', '--checks', 'skew', '--out', tmp_path / 'r')
+  assert_usage_error(code, err, "label_key 'label' is not a feature of split", "a, '\\ufefflabel' (a CSV saved with a "
+                     'UTF-8 byte-order mark')
+
+
+def test_a_csv_holding_only_the_label_is_a_usage_error_not_a_crash(tmp_path, capsys):
+  (tmp_path / 'train.csv').write_text('label\n0\n1\n0\n1\n')
+  (tmp_path / 'eval.csv').write_text('label\n1\n0\n')
+  code, _, err = run_cli(capsys, 'check', '--train', tmp_path / 'train.csv', '--eval', tmp_path / 'eval.csv',
+                         '--label-key', 'label', '--checks', 'leakage', '--out', tmp_path / 'r')
+  assert_usage_error(code, err, "Leakage check: split 'train' has no feature left to hash after excluding label.")
+  assert 'cannot check the input' not in err
+
+
+def test_gzipped_csv_is_read_like_plain_csv_and_names_its_lines(tmp_path, capsys):
+  rows = tabular_rows(60, seed=9)
+  lines = ['f0,f1,color,label'] + [f'{r["f0"]:.6f},{r["f1"]:.6f},{r["color"]},{r["label"]}' for r in rows]
+  train, eval_ = lines[:41], [lines[0]] + lines[41:] + [lines[5]]  # Eval's last row (line 22) is train's line 6.
+  for name, part in (('train', train), ('eval', eval_)):
+    with gzip.open(tmp_path / f'{name}.csv.gz', 'wt') as f:
+      f.write('\n'.join(part) + '\n')
+  code, _, err = run_cli(capsys, 'check', '--train', tmp_path / 'train.csv.gz', '--eval', tmp_path / 'eval.csv.gz',
+                         '--label-key', 'label', '--checks', 'skew,leakage', '--out', tmp_path / 'r')
+  assert code == cli.EXIT_BLOCK, err
+  leakage = json.loads((tmp_path / 'r' / 'report.json').read_text())['checks']['leakage']
+  assert leakage['cross_split'][0]['duplicate_examples'] == 1
+  sample = leakage['cross_split'][0]['samples'][0]
+  assert (os.path.basename(sample['file']), sample['line'], sample['train_line']) == ('eval.csv.gz', 22, 6), sample
+
+
 # ---------------------------------------------------------------------------------------------------------------
 # Keys and configuration.
 
@@ -236,7 +338,7 @@ def test_label_missing_from_one_eval_split_fails_naming_that_split(tmp_path):
     ({'skew': {'mode': 'strict'}}, 'skew.mode'),
     ({'loss': {'mode': 'blocking'}}, 'loss.mode'),
     ({'leakage': {'nearduplicates': True}}, 'nearduplicates'),
-    ({'lable_key': 'label'}, 'lable_key'),
+    ({'lable_key': 'label'}, 'lable_key; known:'),
 ])
 def test_invalid_configuration_fails_in_executor_and_cli_naming_the_setting(tmp_path, capsys, config, named):
   rows = tabular_rows(20, seed=8)

@@ -2,6 +2,7 @@
 
 import json
 import os
+import re
 
 import apache_beam as beam
 import numpy as np
@@ -222,6 +223,45 @@ def test_taxi_with_one_rescaled_column_is_caught(taxi):
   result = check_skew(stats, 'train', ['eval'], SkewConfig())
   assert kinds(result) == [('trip_seconds', 'scale_mismatch', 'block')]
   assert 'about 1/60 of train' in result['findings'][0]['message']
+
+
+def test_taxi_split_by_time_blocks_and_every_reported_distance_reads_over_its_threshold(taxi):
+  """A time-based split of taxi is real drift (later months, more card payments, larger tips): it blocks, and each
+  message's 'distance > threshold' must read as over (three digits printed 0.100195 as '0.1 > 0.1')."""
+  ordered = taxi.sort_values('trip_start_timestamp', kind='stable').reset_index(drop=True)
+  cut = int(len(ordered) * 0.8)
+  stats = {'train': frame_statistics(ordered[:cut]), 'eval': frame_statistics(ordered[cut:].reset_index(drop=True))}
+  result = check_skew(stats, 'train', ['eval'], SkewConfig(), label_key='tips')
+  assert result['status'] == 'block'
+  assert ('tips', 'label_shift', 'block') in kinds(result)
+  over = [re.search(r'(?:divergence|frequencies) (\S+) > (\S+?)[;)]', f['message']) for f in result['findings']
+          if f['kind'] in ('distribution_shift', 'label_shift')]
+  assert over and all(float(m.group(1)) > float(m.group(2)) for m in over), [m.group(0) for m in over]
+  # The timestamp the split was cut by: its ranges do not overlap, and the message says what that means.
+  by_feature = {f['feature']: f['message'] for f in result['findings']}
+  assert ('the value ranges do not overlap (train 1357000200 to 1436192100, eval 1436203800 to 1483116300): an ID, '
+          'row number or timestamp the splits were cut by?') in by_feature['trip_start_timestamp']
+  assert 'do not overlap' not in by_feature['trip_start_month']
+
+
+def test_latin1_text_is_not_passed_as_compared_but_binary_blobs_are_left_alone():
+  """TFDV labels every value that is not valid UTF-8 '__BYTES_VALUE__': Koeln in train and Muenchen in eval (Latin-1)
+  then compare as the same category and the check passed. In UTF-8 the same change blocks (the control)."""
+  rng = np.random.default_rng(2)
+
+  def cities(names, n):
+    return scalar(list(rng.choice(np.array(names, dtype=object), n)))
+  latin1 = {'train': statistics_of({'city': cities([b'Berlin', 'Köln'.encode('latin-1')], 400)}),
+            'eval': statistics_of({'city': cities([b'Berlin', 'München'.encode('latin-1')], 100)})}
+  result = check_skew(latin1, 'train', ['eval'], SkewConfig())
+  assert kinds(result) == [('city', 'undecodable_values', 'warn')] and result['status'] == 'warn'
+  assert 'not valid UTF-8' in result['findings'][0]['message']
+  utf8 = {'train': statistics_of({'city': cities([b'Berlin', 'Köln'.encode()], 400)}),
+          'eval': statistics_of({'city': cities([b'Berlin', 'München'.encode()], 100)})}
+  assert check_skew(utf8, 'train', ['eval'], SkewConfig())['status'] == 'block'
+  blobs = {split: statistics_of({'png': scalar([b'\x89PNG\r\n\x1a\n\xff' + rng.bytes(60) for _ in range(n)])})
+           for split, n in (('train', 200), ('eval', 50))}
+  assert check_skew(blobs, 'train', ['eval'], SkewConfig())['findings'] == []
 
 
 def shifted_statistics(shift):

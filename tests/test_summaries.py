@@ -3,6 +3,7 @@ the report, written on pass and on block, with user text escaped for each format
 
 import xml.etree.ElementTree as ET
 
+import numpy as np
 import pytest
 
 from tests.conftest import tabular_rows, write_splits
@@ -71,6 +72,22 @@ def test_markdown_summary_escapes_and_shows_how_close_a_pass_was():
   assert '### skew: 2 finding(s)' in md and lines[-1] == 'Full report: out/report.html'
   first = md.index('**block**')
   assert first < md.index('**warn** distribution\\_shift: minor')
+
+
+def test_a_pass_over_its_threshold_says_it_was_within_sampling_noise(tmp_path, capsys):
+  """scikit-learn's wine, a seeded random 80/20 split: color_intensity is over its threshold (0.176 of 0.1) but
+  within sampling noise, and the check passes. The summary said only '0.176 of 0.1', which read like a bug."""
+  from sklearn.datasets import load_wine
+  wine = load_wine(as_frame=True).frame.rename(columns={'target': 'label', 'od280/od315_of_diluted_wines': 'od'})
+  order = np.random.RandomState(0).permutation(len(wine))
+  wine.iloc[order[:142]].to_csv(tmp_path / 'train.csv', index=False)
+  wine.iloc[order[142:]].to_csv(tmp_path / 'eval.csv', index=False)
+  code = cli.main(['check', '--train', str(tmp_path / 'train.csv'), '--eval', str(tmp_path / 'eval.csv'), '--label-key',
+                   'label', '--checks', 'skew', '--out', str(tmp_path / 'r'), '--summary-md', str(tmp_path / 's.md')])
+  capsys.readouterr()
+  assert code == cli.EXIT_OK
+  assert ('| skew | pass | skew pass: 0 finding(s), closest to threshold: color\\_intensity 0.176 of 0.1 (eval), '
+          'over it but within sampling noise |') in (tmp_path / 's.md').read_text()
 
 
 @pytest.mark.slow

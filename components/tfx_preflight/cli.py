@@ -126,11 +126,11 @@ def config_from_args(args: argparse.Namespace) -> PreflightConfig:
   if args.config:
     try:
       with open(args.config, encoding='utf-8') as f:
-        base = json.load(f)
-    except (OSError, json.JSONDecodeError) as e:
+        text = f.read()
+    except (OSError, UnicodeDecodeError) as e:
       raise ConfigError(f'--config {args.config}: {e}') from e
-    if not isinstance(base, dict):
-      raise ConfigError(f'--config {args.config}: must hold a JSON object.')
+    from tfx_preflight.config import parse_config_file  # pylint: disable=g-import-not-at-top  # Light.
+    base = parse_config_file(text, f'--config {args.config}')
   base.pop('eval_splits', None)
   base.pop('train_split', None)
   sections = {name: dict(base.pop(name, None) or {}) for name in CHECKS}
@@ -321,6 +321,8 @@ def _invalidate_after_usage_error(argv: Sequence[str]) -> None:
     out = _out_dir(pre.parse_known_args(argv)[0].out)
   except BaseException:  # pylint: disable=broad-except  # argparse may exit; the usage error is what matters.
     return
+  if not {'-v', '--verbose'} & set(argv):  # Clearing a report imports TFX: its logs would bury the usage error.
+    progress.quiet_libraries()
   _invalidate(out)
 
 

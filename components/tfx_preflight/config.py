@@ -54,6 +54,13 @@ def _check_fraction(section: str, name: str, value: float) -> None:
     raise ConfigError(f'{section}.{name} is a fraction and must be in [0, 1]. Got {value!r} instead.')
 
 
+def _check_distance_threshold(name: str, distance: str, value: float) -> None:
+  _check_non_negative('skew', name, value)
+  if value >= 1:
+    raise ConfigError(f'skew.{name} is {distance}, which is at most 1, so it must be below 1 (a threshold of 1 or '
+                      f'more never blocks; set skew.mode to "warn" or "off" instead). Got {value!r} instead.')
+
+
 def _check_positive_int(section: str, name: str, value: int) -> None:
   if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
     raise ConfigError(f'{section}.{name} must be a positive integer. Got {value!r} instead.')
@@ -98,8 +105,10 @@ class SkewConfig:
 
   def validate(self) -> None:
     _check_mode('skew', self.mode)
-    _check_non_negative('skew', 'numeric_threshold', self.numeric_threshold)
-    _check_non_negative('skew', 'categorical_threshold', self.categorical_threshold)
+    # Both distances lie in [0, 1]: a threshold of 1 or more could never be crossed, so the check would pass anything.
+    _check_distance_threshold('numeric_threshold', 'a Jensen-Shannon divergence', self.numeric_threshold)
+    _check_distance_threshold('categorical_threshold', 'an L-infinity distance of frequencies',
+                              self.categorical_threshold)
     object.__setattr__(self, 'exclude_features', _check_names('skew', 'exclude_features', self.exclude_features))
     _check_non_negative('skew', 'min_effect_size', self.min_effect_size)
     _check_fraction('skew', 'missing_rate_threshold', self.missing_rate_threshold)
@@ -333,6 +342,38 @@ class PreflightConfig:
     if not isinstance(value, dict):
       raise ConfigError(f'Preflight config must be a JSON object. Got {text[:80]!r} instead.')
     return cls.from_dict(value)
+
+
+def _refuse_duplicate_keys(pairs) -> Dict[str, Any]:
+  seen: Dict[str, Any] = {}
+  for key, value in pairs:
+    if key in seen:
+      raise ConfigError(f'setting {key!r} is given twice in one object; JSON would keep only the last one.')
+    seen[key] = value
+  return seen
+
+
+def parse_config_file(text: str, source: str) -> Dict[str, Any]:
+  """A hand-written JSON PreflightConfig (the CLI's --config) as a dict, checked where a typo would otherwise surface
+  as a Python TypeError or be lost: a key given twice (JSON keeps the last silently), an unknown top-level setting, a
+  section that is not an object, a bare string for exclude_features. Errors name `source` and the setting."""
+  try:
+    value = json.loads(text, object_pairs_hook=_refuse_duplicate_keys)
+  except (json.JSONDecodeError, ConfigError) as e:
+    raise ConfigError(f'{source}: {e}') from e
+  if not isinstance(value, dict):
+    raise ConfigError(f'{source}: must hold a JSON object.')
+  known = {f.name for f in dataclasses.fields(PreflightConfig)}
+  unknown = sorted(set(value) - known)
+  if unknown:
+    raise ConfigError(f'{source}: Unknown setting(s) {", ".join(unknown)}; known: {", ".join(sorted(known))}.')
+  for section in _SECTIONS:
+    if value.get(section) is not None and not isinstance(value[section], Mapping):
+      raise ConfigError(f'{source}: {section} must be an object of {section} settings, e.g. {{"mode": "warn"}}. '
+                        f'Got {value[section]!r} instead.')
+  if 'exclude_features' in value:
+    _check_names('config', 'exclude_features', value['exclude_features'])
+  return value
 
 
 def resolve_splits(config: PreflightConfig, available: Tuple[str, ...]) -> Tuple[str, Tuple[str, ...]]:

@@ -12,6 +12,7 @@ record, so a duplicate found at (staged file, record index) is reported as `trai
 from __future__ import annotations
 
 import copy
+import csv
 import dataclasses
 import json
 import os
@@ -19,11 +20,14 @@ from typing import Dict, Iterable, List, Mapping, Optional, Sequence, Tuple
 
 import apache_beam as beam
 
-from tfx_preflight import records, results
+from tfx_preflight import data, records, results
 
 # Records per staged TFRecord file: bounds the memory of the step that sorts a chunk by line.
 RECORDS_PER_CHUNK = 50000
 LINES_SUFFIX = '.lines.json'
+# Gzipped, as CsvExampleGen writes its TFRecords (Beam's FileSystems compresses by this extension): the loss check
+# hands these files to the user's input_fn, which may read them with compression_type='GZIP' as TFX examples do.
+STAGED_SUFFIX = '.tfrecord.gz'
 
 Location = Tuple[int, int]  # (CSV file index, 1-based line number where the record starts)
 
@@ -42,11 +46,15 @@ class _ReadCsvRecordsWithLines(beam.DoFn):
     with beam.io.filesystems.FileSystems.open(path) as handle:
       handle.readline()  # The header.
       line_number, start = 1, 2
-      for line in handle:
+      for line in iter(handle.readline, b''):  # A `.csv.gz` handle (Beam's CompressedFile) has no line iterator.
         line_number += 1
         if line_buffer.is_empty():
           start = line_number
-        line_buffer.write(line.decode('utf-8'))
+        try:
+          text = line.decode('utf-8')
+        except UnicodeDecodeError as e:
+          raise data.InputError(f'{path} line {line_number}: {data.not_utf8_reason(line, e)}') from e
+        line_buffer.write(text)
         if line_buffer.is_complete_line():
           yield (file_index, start), line_buffer.read()
       if not line_buffer.is_empty():
@@ -56,7 +64,8 @@ class _ReadCsvRecordsWithLines(beam.DoFn):
 class _ParseCsvLine(beam.DoFn):
   """tfx-bsl's `ParseCSVLine`, keyed by location."""
 
-  def __init__(self, delimiter: str = ','):
+  def __init__(self, paths: Sequence[str], delimiter: str = ','):
+    self._paths = list(paths)
     self._delimiter = delimiter
     self._parser = None
 
@@ -67,7 +76,12 @@ class _ParseCsvLine(beam.DoFn):
 
   def process(self, element: Tuple[Location, str]) -> Iterable[Tuple[Location, list]]:
     location, text = element
-    for cells, _ in self._parser.process(text):
+    try:
+      parsed = list(self._parser.process(text))
+    except csv.Error as e:  # "field larger than field limit (131072)": Python's csv module, CsvExampleGen's too.
+      raise data.InputError(f'{self._paths[location[0]]} line {location[1]}: {e}; CsvExampleGen\'s CSV parser fails '
+                            'on this row too.') from e
+    for cells, _ in parsed:
       yield location, cells
 
 
@@ -101,7 +115,7 @@ class _WriteChunk(beam.DoFn):
   def process(self, element) -> Iterable[str]:
     (file_index, chunk), rows = element
     rows = sorted(rows)
-    name = os.path.join(self._split_dir, f'csv-{file_index:05d}-{chunk:06d}.tfrecord')
+    name = os.path.join(self._split_dir, f'csv-{file_index:05d}-{chunk:06d}{STAGED_SUFFIX}')
     records.write_tfrecord(name, (data for _, data in rows))
     with beam.io.filesystems.FileSystems.create(name + LINES_SUFFIX) as handle:
       handle.write(json.dumps({'csv': self._paths[file_index], 'lines': [line for line, _ in rows]}).encode())
@@ -110,13 +124,12 @@ class _WriteChunk(beam.DoFn):
 
 def add_conversion(pipeline: beam.Pipeline, split: str, paths: Sequence[str], split_dir: str) -> None:
   """Adds the steps converting one split's CSV files (all sharing the first file's header) to `pipeline`."""
-  from tfx.utils import io_utils
   from tfx_bsl.coders import csv_decoder
-  column_names = io_utils.load_csv_column_names(paths[0])
+  column_names = data.csv_column_names(paths[0])
   parsed = (pipeline
             | f'CsvFiles[{split}]' >> beam.Create(list(enumerate(paths)))
             | f'ReadCsv[{split}]' >> beam.ParDo(_ReadCsvRecordsWithLines())
-            | f'ParseCsv[{split}]' >> beam.ParDo(_ParseCsvLine()))
+            | f'ParseCsv[{split}]' >> beam.ParDo(_ParseCsvLine(paths)))
   column_infos = beam.pvalue.AsSingleton(
       parsed
       | f'Cells[{split}]' >> beam.Values()

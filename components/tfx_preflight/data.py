@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import csv
 import os
+import re
 from typing import Callable, Dict, Iterator, Mapping, Sequence, Tuple
 
 import apache_beam as beam
@@ -195,22 +196,66 @@ def detect_format(pattern: str, files: list, explicit: str | None = None) -> str
   return kinds.pop()
 
 
-def _csv_header(path: str) -> list:
-  with fileio.open(path, 'r') as f:
-    header = f.readline().strip('\r\n')
-  if not header:
+UTF8_BOM = b'\xef\xbb\xbf'
+# Delimiters other than CsvExampleGen's comma that a one-column header betrays.
+_OTHER_DELIMITERS = (';', '\t', '|')
+
+
+def _csv_header_bytes(path: str) -> bytes:
+  """The header line's bytes; `.csv.gz` files are read decompressed (Beam's FileSystems picks it by extension, as the
+  conversion's reader does)."""
+  with beam.io.filesystems.FileSystems.open(path) as f:
+    return f.readline()
+
+
+def csv_column_names(path: str) -> list:
+  """The column names of a CSV file's header, split as CsvExampleGen splits them (`io_utils.load_csv_column_names`:
+  the line stripped, cut at commas); a header that is not UTF-8 or reads as one ';'/tab/'|'-separated column is an
+  error naming the file."""
+  raw = _csv_header_bytes(path)
+  if b'\x00' in raw:  # A TFRecord's first 8 bytes are a little-endian length: zero bytes no CSV text has.
+    raise InputError(f'{path}: binary data, not CSV text (a TFRecord file? Drop --format csv, or name CSV files '
+                     '.csv).')
+  try:
+    header = raw.decode('utf-8')
+  except UnicodeDecodeError as e:
+    raise InputError(f'{path} line 1: {not_utf8_reason(raw, e)}') from e
+  if not header.strip('\r\n'):
     raise InputError(f'{path}: empty file or empty header line; a CSV needs a header row of column names.')
-  return header.split(',')
+  names = header.strip().split(',')
+  other = [d for d in _OTHER_DELIMITERS if len(names) == 1 and d in names[0]]
+  if other:
+    raise InputError(f'{path}: the header reads as one column named {names[0][:80]!r}: CsvExampleGen splits CSV at '
+                     f'commas only, and this file looks {other[0]!r}-separated; convert it to comma-separated.')
+  return names
+
+
+def not_utf8_reason(line: bytes, error: UnicodeDecodeError) -> str:
+  return (f'not UTF-8 (byte 0x{line[error.start]:02x}, byte {error.start + 1} of the line); CsvExampleGen reads CSV as '
+          'UTF-8 and fails on it too: re-encode the file (e.g. iconv -f latin1 -t utf-8).')
 
 
 def check_csv_headers(split: str, files: list) -> None:
   """All files of a split share one header (CsvExampleGen's rule); say which file differs."""
-  first = _csv_header(files[0])
+  first = csv_column_names(files[0])
   if len(set(first)) != len(first) or any(not c.strip() for c in first):
     raise InputError(f'{files[0]}: bad CSV header {first!r}: column names must be unique and non-empty.')
   for path in files[1:]:
-    if _csv_header(path) != first:
+    if csv_column_names(path) != first:
       raise InputError(f'split {split!r}: {path} has a different header from {files[0]}.')
+
+
+def check_byte_order_marks(csv_files: Mapping[str, list]) -> None:
+  """CsvExampleGen keeps a UTF-8 byte-order mark in the first column's name, so a file saved with one (Excel's "CSV
+  UTF-8") and a file saved without name that column differently: an invisible difference that would surface as a
+  feature missing from one split. Named here, with the fix."""
+  marked = {path: _csv_header_bytes(path).startswith(UTF8_BOM) for files in csv_files.values() for path in files}
+  if len(set(marked.values())) > 1:
+    with_mark = sorted(path for path, has in marked.items() if has)
+    without = sorted(path for path, has in marked.items() if not has)
+    raise InputError(f'{with_mark[0]} starts with a UTF-8 byte-order mark (BOM) and {without[0]} does not: '
+                     f'CsvExampleGen keeps the mark in the first column\'s name, so the two would name that column '
+                     f'differently; save every file as UTF-8 without BOM (e.g. sed -i \'1s/^\\xEF\\xBB\\xBF//\' FILE).')
 
 
 def find_ragged_csv_row(csv_files: Mapping[str, list]) -> InputError | None:
@@ -220,14 +265,21 @@ def find_ragged_csv_row(csv_files: Mapping[str, list]) -> InputError | None:
     for path in files:
       if path.lower().endswith('.gz'):
         continue
-      with fileio.open(path, 'r') as f:
-        rows = csv.reader(f)
-        width = len(next(rows, []))
-        for row in rows:
-          if row and len(row) != width:
-            return InputError(f'split {split!r}: {path} line {rows.line_num} has {len(row)} field(s) but the header '
-                              f'has {width}: every CSV row needs one value per column.')
+      try:
+        with fileio.open(path, 'r') as f:
+          rows = csv.reader(f)
+          width = len(next(rows, []))
+          for row in rows:
+            if row and len(row) != width:
+              return InputError(f'split {split!r}: {path} line {rows.line_num} has {len(row)} field(s) but the '
+                                f'header has {width}: every CSV row needs one value per column.')
+      except (UnicodeDecodeError, csv.Error):  # Not this scan's to name: the conversion's own error stands.
+        continue
   return None
+
+
+# Beam appends the step to an exception raised in a DoFn: " [while running 'ReadCsv[eval]']".
+_STEP_LABEL = re.compile(r" \[while running '[^']*'\]$")
 
 
 def csv_to_tfrecords(csv_files: Mapping[str, list], make_pipeline: Callable[[], beam.Pipeline],
@@ -240,6 +292,7 @@ def csv_to_tfrecords(csv_files: Mapping[str, list], make_pipeline: Callable[[], 
   """
   from tfx_preflight import csv_staging
 
+  check_byte_order_marks(csv_files)
   for split, files in sorted(csv_files.items()):
     check_csv_headers(split, files)
   patterns = {}
@@ -249,12 +302,17 @@ def csv_to_tfrecords(csv_files: Mapping[str, list], make_pipeline: Callable[[], 
         split_dir = os.path.join(output_dir, f'Split-{split}')
         fileio.makedirs(split_dir)
         csv_staging.add_conversion(pipeline, split, files, split_dir)
-        patterns[split] = os.path.join(split_dir, '*.tfrecord')
+        patterns[split] = os.path.join(split_dir, '*' + csv_staging.STAGED_SUFFIX)
+  except InputError as e:  # A row the conversion named (not UTF-8, a cell too large): without Beam's step label.
+    raise InputError(_STEP_LABEL.sub('', str(e))) from e
   except Exception as e:
     ragged = find_ragged_csv_row(csv_files)
     if ragged is not None:
       raise ragged from e
     raise
+  for split, pattern in sorted(patterns.items()):
+    if not fileio.glob(pattern):  # CsvExampleGen would write an empty split: nothing to compare.
+      raise InputError(f'split {split!r} has no examples: {", ".join(csv_files[split])}: a header but no data rows.')
   return patterns
 
 

@@ -159,9 +159,15 @@ def summarize(train: counts_lib.SplitCounts, evals: Mapping[str, counts_lib.Spli
   findings = findings_for(scores, config, label_key)
   shown = {split: [s.to_dict() for s in scores if s.eval_split == split][:_SHOWN_SCORES] for split in sorted(evals)}
   labelled = {train_split: train.labelled, **{split: counts.labelled for split, counts in evals.items()}}
-  return CheckResult(report.status_for(findings, config.mode), tuple(findings), details={
-      'scores': shown, 'scored_features': len({s.feature for s in scores}), **details,
-      'compared': {'features': len({s.feature for s in scores}), 'examples': labelled}})
+  # Only scores on at least min_examples eval examples can block or warn: with none, a label copy would pass.
+  judged = {s.feature for s in scores if s.eval_examples >= config.min_examples}
+  details.update({'scores': shown, 'scored_features': len({s.feature for s in scores}),
+                  'compared': {'features': len(judged), 'examples': labelled}})
+  if not judged:
+    counts = ', '.join(f'{split} {n}' for split, n in sorted(labelled.items()) if split != train_split)
+    return CheckResult(constants.NOT_CHECKED, reason=f'too few labelled eval examples ({counts}) for any score to '
+                       f'block or warn (label_proxy.min_examples={config.min_examples})', details=details)
+  return CheckResult(report.status_for(findings, config.mode), tuple(findings), details=details)
 
 
 def check_label_proxy(examples: Mapping[str, str], train_split: str, eval_splits: Sequence[str],

@@ -138,7 +138,7 @@ def _check_inputs_seen(counts: LeakageCounts, plan: _Plan, config: LeakageConfig
       raise ValueError(f'Leakage check: split {split!r} has no examples ({files}).')
     seen |= set(counts.features.get(split, ()))
     if not _hashed_features(counts, plan)[split]:
-      raise ValueError(f'Leakage check: split {split!r} has no feature left to hash after excluding '
+      raise InputError(f'Leakage check: split {split!r} has no feature left to hash after excluding '
                        f'{", ".join(plan.exclude)}.')
   unknown = [name for name in config.exclude_features if name not in seen]
   if unknown:

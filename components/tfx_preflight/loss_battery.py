@@ -579,6 +579,35 @@ def fold_implied_findings(probe: Probe) -> None:
     finding['message'] += f' (This also explains: {", ".join(implied)}.)'
 
 
+def _labels_keras_cannot_take(probe: Probe, batches: Dict[str, List[Tuple[Any, Any]]], described: str) -> bool:
+  """Labels no Keras loss takes, so Trainer's fit fails on them: a SparseTensor or RaggedTensor (the schema leaves the
+  label optional because some examples have none, or it is a list) or strings. One finding naming the cause."""
+  import numpy as np
+  import tensorflow as tf
+  for split, split_batches in batches.items():
+    y = split_batches[0][1] if split_batches else None
+    if isinstance(y, (tf.SparseTensor, tf.RaggedTensor)):
+      probe.add('label_shape_mismatch', SEVERITY_BLOCK,
+                f'{described} gets the label as a {type(y).__name__} in split {split!r}: the schema leaves the label '
+                'optional (some examples have no label value) or makes it a list, and a Keras loss takes dense '
+                "tensors only, so Trainer's fit fails on it. Drop or fill the examples without a label and make the "
+                'label required in the schema (presence min_fraction 1, one value), or densify it in the input '
+                'function.', split=split)
+      return True
+    if y is None or isinstance(y, (dict, list, tuple)):
+      continue
+    labels = np.asarray(y)
+    if labels.dtype.kind in 'OSU':
+      first = labels.reshape(-1)[0] if labels.size else b''
+      first = first.decode('utf-8', 'replace') if isinstance(first, bytes) else str(first)
+      probe.add('label_out_of_range', SEVERITY_BLOCK,
+                f'{described} needs numeric labels, but split {split!r} has string labels (e.g. {first[:40]!r}), on '
+                "which Trainer's fit fails. Map them to class indices (e.g. tft.compute_and_apply_vocabulary in "
+                'Transform, or a lookup in the input function).', split=split)
+      return True
+  return False
+
+
 def _labels_numpy(batches: List[Tuple[Any, Any]]) -> Any:
   import numpy as np
   arrays = [np.asarray(y) for _, y in batches]
@@ -634,6 +663,8 @@ def _check_model_on_batches(probe: Probe, model: Any, loss: Any, source: str, de
     probe.add('model_build_error', SEVERITY_WARN,
               f'The model from {source}() has several outputs; the loss check covers single-output models '
               'only and did not check this one.', function=source)
+    return
+  if _labels_keras_cannot_take(probe, batches, described):
     return
   preds_np = np.asarray(preds)
   output_shape = list(preds_np.shape)

@@ -53,6 +53,8 @@ def quiet_libraries() -> None:
   absl_logging.set_verbosity(absl_logging.ERROR)
   for name in ('apache_beam', 'tensorflow', 'absl', 'tfx', 'tfx_bsl', 'tensorflow_data_validation', 'google'):
     logging.getLogger(name).setLevel(logging.ERROR)
+  # Beam logs every exception raised in a step with its traceback before re-raising it; the CLI says it in one line.
+  logging.getLogger('apache_beam.runners.common').setLevel(logging.CRITICAL)
 
 
 class Stage:

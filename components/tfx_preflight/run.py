@@ -103,8 +103,15 @@ def _check_keys_present(config: PreflightConfig, statistics: StatisticsBySplit, 
 
 
 def _shown(names: Iterable[str]) -> str:
-  names = sorted(names)
+  """Names listed for a message; one holding an invisible character (a byte-order mark, a zero-width space) is quoted
+  with it escaped, so 'label' and '\\ufefflabel' do not look the same."""
+  names = [name if name.isprintable() else repr(name) for name in sorted(names)]
   return (', '.join(names[:20]) + (', ...' if len(names) > 20 else '')) or '(none)'
+
+
+def _bom_hint(key: str, names: Iterable[str]) -> str:
+  return (" (a CSV saved with a UTF-8 byte-order mark: CsvExampleGen keeps it in the first column's name; save the "
+          'files as UTF-8 without BOM)') if '\ufeff' + key in names else ''
 
 
 def check_names(config: PreflightConfig, names_by_split: Mapping[str, Iterable[str]]) -> None:
@@ -116,7 +123,7 @@ def check_names(config: PreflightConfig, names_by_split: Mapping[str, Iterable[s
     for split, names in names_by_split.items():
       if key and key not in names:
         raise data.InputError(f'{setting} {key!r} is not a feature of split {split!r}; its features: '
-                              f'{_shown(names)}.')
+                              f'{_shown(names)}{_bom_hint(key, names)}.')
   seen = set().union(*names_by_split.values())
   excluded = [('skew.exclude_features', config.skew.exclude_features),
               ('leakage.exclude_features', config.leakage.exclude_features),
@@ -127,6 +134,19 @@ def check_names(config: PreflightConfig, names_by_split: Mapping[str, Iterable[s
     if unknown:
       raise data.InputError(f'{setting} names {", ".join(map(repr, unknown))}, which no example has (misspelled? '
                             f'it would be compared after all); features: {_shown(seen)}.')
+
+
+def check_schema_describes_the_data(schema: Any, train_statistics: Any) -> None:
+  """A schema none of whose features the data has is a schema of other data (or of Transform's output): its
+  comparators would set no threshold and its types describe nothing, while the report said they were used."""
+  if schema is None or not schema.feature:
+    return
+  described = {f.name for f in schema.feature}
+  names = _feature_names(train_statistics)
+  if not described & names:
+    raise data.InputError(f'the schema describes none of the features of the data ({_shown(described)}); features: '
+                          f'{_shown(names)}. A schema of other data, or of transformed features? Its thresholds '
+                          'would apply to nothing.')
 
 
 def _launch_loss_probe(inputs: PreflightInputs, config: PreflightConfig, output_dir: str) -> Optional[loss.LossCheck]:
@@ -260,6 +280,7 @@ def _run_checks(inputs: PreflightInputs, config: PreflightConfig, make_pipeline:
     statistics = outputs.statistics
   if statistics is not None:
     _check_keys_present(config, statistics, used)
+    check_schema_describes_the_data(inputs.schema, statistics[train])
 
   loss_check = _start_loss_check(inputs, config, examples, train, evals, statistics, output_dir, launched)
   with loss_check or contextlib.nullcontext():  # An error in another check stops the probe.

@@ -157,6 +157,12 @@ def tfdv_comparison(train: statistics_pb2.DatasetFeatureStatisticsList,
 # The check.
 
 
+# TFDV's label for every string value that is not valid UTF-8 (its top-k generator; see top_k_uniques_stats_generator).
+TFDV_BYTES_VALUE = '__BYTES_VALUE__'
+# Mean value length (bytes) above which undecodable strings are binary data (images), not text in another encoding.
+MAX_TEXT_LENGTH = 256
+
+
 class _FeatureComparison:
   """Builds the findings of one feature between train and one eval split."""
 
@@ -184,10 +190,13 @@ class _FeatureComparison:
     t, o = self.train, self.other
     out = []
     if t.type != o.type:
+      numbers = ('; from CSV this is often whole numbers written as "3.0" in one split and "3" in the other (pandas '
+                 'writes a column with missing values as floats), which CsvExampleGen types per split: write one '
+                 'number format in every split') if {t.type, o.type} == {'INT', 'FLOAT'} else ''
       out.append(self.finding('type_mismatch', 'block',
                               f'`{self.name}` is {t.type} in {self.train_split} but {o.type} in {self.other_split}: '
                               'the splits were written by different code; parsing both with one feature spec fails '
-                              'or casts'))
+                              f'or casts{numbers}'))
       if not (t.numeric and o.numeric):  # INT vs FLOAT values still compare; strings vs numbers do not.
         return out
     out.extend(self._value_counts())
@@ -197,6 +206,7 @@ class _FeatureComparison:
     else:
       out.extend(self._shift())
     out.extend(self._new_categories())
+    out.extend(self._undecodable_text())
     out.extend(self._missing_rate())
     out.extend(self._non_finite())
     return out
@@ -291,11 +301,11 @@ class _FeatureComparison:
       extra['effect_size'] = diag.round_number(effect) if math.isfinite(effect) else None
       if noise:
         extra['p_value'] = diag.two_sided_p(effect / standard_error)
-      detail = (f'Jensen-Shannon divergence {d["distance"]:.3g} > {d["threshold"]:.3g}; mean {t.mean:.4g} vs '
+      detail = (f'Jensen-Shannon divergence {_over(d)}; mean {t.mean:.4g} vs '
                 f'{o.mean:.4g}, std {t.std:.4g} vs {o.std:.4g}') if t.numeric and o.numeric else (
-                    f'Jensen-Shannon divergence {d["distance"]:.3g} > {d["threshold"]:.3g}')
+                    f'Jensen-Shannon divergence {_over(d)}')
     else:
-      detail = f'L-infinity distance of category frequencies {d["distance"]:.3g} > {d["threshold"]:.3g}'
+      detail = f'L-infinity distance of category frequencies {_over(d)}'
       moved = _most_changed_category(t, o)
       if moved:
         value, f_train, f_other = moved
@@ -314,7 +324,38 @@ class _FeatureComparison:
     return [self.finding('distribution_shift', 'block',
                          f'`{self.name}` is distributed differently in {self.train_split} and {self.other_split} '
                          f'({detail}): the splits do not come from the same data or preprocessing (time-based split, '
-                         'different source, filter or feature code)', **extra)]
+                         f'different source, filter or feature code){self._disjoint_ranges()}', **extra)]
+
+  def _disjoint_ranges(self) -> str:
+    """Value ranges that do not overlap at all are the signature of a row number, ID or timestamp in a split made
+    by it (or by time): say so, with the setting that leaves an identifier out."""
+    t, o = self.train, self.other
+    if not (t.numeric and o.numeric) or None in (t.min, t.max, o.min, o.max) or not (t.max < o.min or o.max < t.min):
+      return ''
+    return (f'; the value ranges do not overlap ({self.train_split} {t.min:.10g} to {t.max:.10g}, {self.other_split} '
+            f'{o.min:.10g} to {o.max:.10g}): an ID, row number or timestamp the splits were cut by? Leave identifiers '
+            'out with exclude_features')
+
+  def _undecodable_text(self) -> List[Finding]:
+    """TFDV counts every string value that is not valid UTF-8 as one value, '__BYTES_VALUE__': Latin-1 text (short
+    values) then compares as one category, so 'Koeln' in train turning into 'Muenchen' in eval moves no distance.
+    Said instead of passed. Binary values (encoded images: long, or nearly all distinct) are not categories and are
+    left alone."""
+    t, o = self.train, self.other
+    if not (t.categorical and o.categorical) or max(t.avg_length, o.avg_length) > MAX_TEXT_LENGTH:
+      return []
+    if max(t.unique / max(t.tot_values, 1), o.unique / max(o.tot_values, 1)) > 0.5:
+      return []  # Mostly distinct values (small encoded images, IDs): not categories TFDV's distance compares.
+    # Each distinct undecodable value is its own bucket, all under the one label.
+    shares = [sum(c for v, c in s.counts if v == TFDV_BYTES_VALUE) / max(s.tot_values, 1) for s in (t, o)]
+    if not any(shares):
+      return []
+    return [self.finding('undecodable_values', 'warn',
+                         f'{shares[0]:.0%} of `{self.name}` values in {self.train_split} and {shares[1]:.0%} in '
+                         f'{self.other_split} are not valid UTF-8: TFDV counts them all as one value '
+                         f'({TFDV_BYTES_VALUE}), so the skew check cannot see how they changed. Text in another '
+                         'encoding (Latin-1?): write it as UTF-8.', undecodable_share=[diag.round_number(x)
+                                                                                      for x in shares])]
 
   def _new_categories(self) -> List[Finding]:
     values, mass = diag.new_categories(self.train, self.other)
@@ -372,6 +413,16 @@ class _FeatureComparison:
                          f'{self.other_split}: {shown}): NaN/Inf are produced (division by zero, log of 0, failed '
                          'parsing) or filtered differently in each split', **numbers,
                          p_value=min(1.0, 3 * diag.two_sided_p(z)))]
+
+
+def _over(comparison: Mapping[str, Any]) -> str:
+  """'0.1002 > 0.1': with as many significant digits as it takes for the distance to read as over its threshold
+  (three digits made a distance of 0.100195 read '0.1 > 0.1')."""
+  distance, threshold = comparison['distance'], comparison['threshold']
+  for digits in range(3, 10):
+    if float(f'{distance:.{digits}g}') > float(f'{threshold:.{digits}g}'):
+      return f'{distance:.{digits}g} > {threshold:.{digits}g}'
+  return f'{distance!r} > {threshold!r}'
 
 
 def _most_changed_category(train: diag.FeatureSummary, other: diag.FeatureSummary

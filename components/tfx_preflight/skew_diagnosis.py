@@ -69,6 +69,7 @@ class FeatureSummary:
   unique: Optional[int] = None
   counts: Tuple[Tuple[str, float], ...] = ()
   counts_complete: bool = True
+  avg_length: float = 0.0  # Mean length of a string value, in bytes.
   # Non-finite float values, from TFDV's standard histogram (num_nan, and the [-inf, -inf] / [inf, inf] buckets).
   num_nan: int = 0
   num_pos_inf: int = 0
@@ -177,7 +178,8 @@ def _summarize_feature(feature: statistics_pb2.FeatureNameStatistics, num_exampl
       counts = tuple((b.label, b.sample_count) for b in stats.rank_histogram.buckets)
     else:
       counts = tuple((v.value, v.frequency) for v in stats.top_values)
-    return FeatureSummary(**base, unique=int(stats.unique), counts=counts, counts_complete=len(counts) >= stats.unique)
+    return FeatureSummary(**base, unique=int(stats.unique), counts=counts, counts_complete=len(counts) >= stats.unique,
+                          avg_length=float(stats.avg_length))
   return FeatureSummary(**base)
 
 

@@ -41,8 +41,13 @@ def _closest_comparison(check: Mapping[str, Any]) -> Optional[str]:
       except (KeyError, TypeError, ValueError, ZeroDivisionError):
         continue
       if best is None or ratio > best[0]:
-        best = (ratio, f'{name} {float(c["distance"]):.3g} of {float(c["threshold"]):.3g} ({split})')
-  return best[1] if best else None
+        best = (ratio, f'{name} {float(c["distance"]):.3g} of {float(c["threshold"]):.3g} ({split})', name, split)
+  if best is None:
+    return None
+  noise = [row for row in check.get('compared') or [] if (row.get('feature'), row.get('split')) == best[2:]
+           and row.get('status') == 'within_noise']
+  # Over its threshold in a passing check: the effect-size and sampling-noise confirmations did not hold.
+  return best[1] + (', over it but within sampling noise' if noise else '')
 
 
 def headline(name: str, check: Mapping[str, Any]) -> str:

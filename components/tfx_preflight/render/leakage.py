@@ -11,12 +11,17 @@ from tfx_preflight.render.escape import esc
 EXACT = constants.LEAKAGE_EXACT
 GROUP = constants.LEAKAGE_GROUP
 
+def _where(pair: Mapping[str, Any], s: Mapping[str, Any]) -> str:
+  """The sample's file and record (#index), or CSV file and line (:line) once relocated, and its train copy's."""
+  at, train_at = (f':{esc(s["line"])}' if 'line' in s else f' #{esc(s["index"])}',
+                  f':{esc(s["train_line"])}' if 'train_line' in s else f' #{esc(s["train_index"])}')
+  return f'{esc(s["file"])}{at}<br><small>{esc(pair["splits"][0])}: {esc(s["train_file"])}{train_at}</small>'
+
+
 def _sample_rows(pair: Mapping[str, Any], kind: str) -> str:
   rows = []
   for s in pair.get('samples', []):
-    at, train_at = (f':{esc(s["line"])}' if 'line' in s else f' #{esc(s["index"])}',
-                    f':{esc(s["train_line"])}' if 'train_line' in s else f' #{esc(s["train_index"])}')
-    where = f'{esc(s["file"])}{at}<br><small>{esc(pair["splits"][0])}: {esc(s["train_file"])}{train_at}</small>'
+    where = _where(pair, s)
     if kind == GROUP:
       content = f'<code>{esc(s.get("group"))}</code>'
     else:
@@ -47,8 +52,7 @@ def _near_sample_rows(pair: Mapping[str, Any]) -> str:
   """Eval and train example side by side with the pair's distances and thresholds."""
   rows = []
   for s in pair.get('samples', []):
-    where = (f'{esc(s["file"])} #{esc(s["index"])}<br><small>{esc(pair["splits"][0])}: {esc(s["train_file"])} '
-             f'#{esc(s["train_index"])}</small>')
+    where = _where(pair, s)
     distances = '<br>'.join(f'{esc(name)} = {esc(value)} &le; {esc(s["thresholds"][name])}'
                             for name, value in s['distances'].items())
     if not s['distances']:
