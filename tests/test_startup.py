@@ -55,3 +55,16 @@ def test_help_and_usage_errors_import_no_tensorflow_tfx_or_beam(tmp_path, argv, 
   outcome, stderr = run_cli_counting_imports([a.format(bad_config=bad_config) for a in argv])
   assert outcome == {'code': code, 'heavy': []}, stderr
   assert reason in stderr
+
+
+def test_a_usage_error_into_a_report_directory_holding_only_its_lock_imports_nothing_heavy(tmp_path):
+  """Every run leaves `.lock` in its --out; with nothing else there, there is nothing to invalidate."""
+  out = tmp_path / 'report'
+  out.mkdir()
+  (out / '.lock').write_text('')
+  outcome, stderr = run_cli_counting_imports(['check', '--train', 'setup.py', '--out', str(out)])
+  assert outcome == {'code': 2, 'heavy': []}, stderr
+  assert '--eval' in stderr
+  (out / 'report.json').write_text('{}')  # Control: an earlier report is invalidated, which takes report_dir (TFX).
+  outcome, _ = run_cli_counting_imports(['check', '--train', 'setup.py', '--out', str(out)])
+  assert outcome['code'] == 2 and 'tfx' in outcome['heavy'] and not (out / 'report.json').exists()

@@ -224,8 +224,8 @@ def _invalidate(out: str) -> None:
   """A run that fails before it starts is a failed run too: no earlier report may stay in its --out to be read as
   its result. Light when there is nothing to invalidate (usage errors stay fast); never hides the usage error."""
   try:
-    if '://' not in out and not (os.path.isdir(out) and os.listdir(out)):
-      return
+    if '://' not in out and not (os.path.isdir(out) and set(os.listdir(out)) - {constants.LOCK_FILE}):
+      return  # Nothing there, or only the lock every run leaves: no TFX import for nothing (usage errors stay fast).
     from tfx_preflight import report_dir
     if '://' in out or os.path.isdir(out):
       report_dir.clear(out, '--out')
@@ -399,8 +399,8 @@ def _forced_exit(signum: int, out: str) -> str:
   rest."""
   if '://' not in out and os.path.isfile(os.path.join(out, constants.REPORT_JSON)):
     import fcntl
-    with contextlib.suppress(OSError), open(os.path.join(out, '.lock'), 'a', encoding='utf-8') as handle:
-      fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)  # report_dir.LOCK_FILE (importing report_dir imports TFX).
+    with contextlib.suppress(OSError), open(os.path.join(out, constants.LOCK_FILE), 'a', encoding='utf-8') as handle:
+      fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)  # As report_dir does (importing it imports TFX).
       os.remove(os.path.join(out, constants.REPORT_JSON))
   return _interrupted(signum, out)
 

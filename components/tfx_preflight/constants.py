@@ -60,6 +60,7 @@ NOT_BLESSED_FILE = 'NOT_BLESSED'
 
 # Files of the report directory. report.json is written last: its presence means a complete report.
 REPORT_JSON = 'report.json'
+LOCK_FILE = '.lock'  # Every local report directory keeps it (report_dir.py's flock); it holds no report.
 REPORT_HTML = 'report.html'
 STATISTICS_HTML = 'statistics.html'  # The first eval split's; others are statistics-<n>.html.
 DUPLICATES_FILE = 'duplicates.tsv'  # Under leakage/: every example whose hash occurs more than once.

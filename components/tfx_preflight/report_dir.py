@@ -19,7 +19,7 @@ from tfx.dsl.io import fileio
 from tfx_preflight import constants, report
 from tfx_preflight.data import InputError
 
-LOCK_FILE = '.lock'
+LOCK_FILE = constants.LOCK_FILE
 # The names the last run published, one per line: what the next run removes.
 MANIFEST = '.published'
 TMP_PREFIX = '.tmp-'
