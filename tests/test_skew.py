@@ -592,3 +592,19 @@ def test_false_discovery_control_keeps_deterministic_findings_and_scales_with_th
   many = [finding(f'f{i}', 1e-6) for i in range(200)]  # Many real shifts at once: BH keeps them all.
   kept, _ = skew.control_false_discoveries(many, 5000, 0.01)
   assert len(kept) == 200
+
+
+def test_a_label_absent_from_some_examples_warns_whatever_the_rates(tabular):
+  """Same missing rate in both splits (no missing_rate_mismatch), yet each unlabelled example either breaks Trainer's
+  input_fn or trains and scores on its default value."""
+  train, evaluation = (frame.assign(label=(frame.age > 40).astype(float)) for frame in tabular)
+  for frame in (train, evaluation):
+    frame.loc[frame.index % 10 == 0, 'label'] = np.nan  # pandas' missing value: TFDV counts the label absent.
+  stats = {'train': frame_statistics(train), 'eval': frame_statistics(evaluation)}
+  result = check_skew(stats, 'train', ['eval'], SkewConfig(), label_key='label')
+  assert kinds(result) == [('label', 'label_missing', 'warn')]
+  assert result['status'] == 'warn'
+  assert result['findings'][0]['missing_rate'] == {'train': pytest.approx(0.1, abs=0.01),
+                                                   'eval': pytest.approx(0.1, abs=0.01)}
+  complete = {split: frame_statistics(frame.dropna().reset_index(drop=True)) for split, frame in (('train', train), ('eval', evaluation))}
+  assert check_skew(complete, 'train', ['eval'], SkewConfig(), label_key='label')['findings'] == []

@@ -207,9 +207,24 @@ class _FeatureComparison:
       out.extend(self._shift())
     out.extend(self._new_categories())
     out.extend(self._undecodable_text())
-    out.extend(self._missing_rate())
+    out.extend(self._missing_label() if self.name == self.label_key else self._missing_rate())
     out.extend(self._non_finite())
     return out
+
+  def _missing_label(self) -> List[Finding]:
+    """Examples without a label: Trainer's input_fn either fails on them or gives them its default value, and then
+    the model trains and is scored on labels nobody wrote. Said whatever the rates (a default of 0 looks like a real
+    class); a warning, because some pipelines mean it (unlabelled examples dropped by the input_fn)."""
+    t, o = self.train, self.other
+    if not (t.missing_rate or o.missing_rate):
+      return []
+    return [self.finding('label_missing', 'warn',
+                         f'label `{self.name}` is absent from {t.missing_rate:.1%} of {self.train_split} and '
+                         f'{o.missing_rate:.1%} of {self.other_split} examples: an input_fn fails on them, or fills in '
+                         'its default value and the model trains and is evaluated on labels nobody wrote; drop or '
+                         'label them before the split',
+                         missing_rate={self.train_split: diag.round_number(t.missing_rate),
+                                       self.other_split: diag.round_number(o.missing_rate)})]
 
   def _missing(self) -> Optional[List[Finding]]:
     t, o = self.train, self.other
