@@ -241,3 +241,19 @@ def test_render_html_escapes_user_values(tmp_path):
   assert '<script>' not in page and '&lt;script&gt;x' in page and '&lt;b&gt;v&lt;/b&gt;' in page
   assert 'label conflict' in page
   assert render_leakage.render_html({'status': 'skipped', 'findings': []}) == ''
+
+
+def test_copies_with_other_labels_within_a_split_equal_pandas(data, tmp_path):
+  _, patterns, rows = data
+  result = _run(patterns, LeakageConfig(exclude_features=('id',)), tmp_path)
+  expected = {}
+  for split, split_rows in rows.items():
+    frame = pd.DataFrame({'key': [_key(r) for r in split_rows], 'label': [r['label'] for r in split_rows]})
+    labels = frame.groupby('key')['label'].agg(['size', 'nunique'])
+    conflicting = labels[(labels['size'] > 1) & (labels['nunique'] > 1)]
+    expected[split] = {'examples': int(conflicting['size'].sum()), 'contents': len(conflicting)}
+  assert result['within_split_label_conflicts'] == expected
+  assert expected['train']['examples'] > 0  # The data really has them.
+  found = [f for f in result['findings'] if f['kind'] == 'within_split_label_conflict']
+  assert sorted(f['splits'][0] for f in found) == sorted(s for s, e in expected.items() if e['examples'])
+  assert all(f['severity'] == 'warn' for f in found)

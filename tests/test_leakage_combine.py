@@ -204,18 +204,26 @@ def _pandas_cross(frame: pd.DataFrame, split: int, max_samples: int) -> Dict[str
           'samples': samples}
 
 
+def _pandas_within(split_frame: pd.DataFrame) -> dict:
+  per_content = split_frame.groupby('h')['label'].agg(['size', 'nunique'])
+  conflicting = per_content[(per_content['size'] > 1) & (per_content['nunique'] > 1)]
+  return {'duplicate_examples': int(len(split_frame) - split_frame.h.nunique()),
+          'duplicate_groups': int((per_content['size'] > 1).sum()),
+          'label_conflict_examples': int(conflicting['size'].sum()), 'label_conflict_groups': len(conflicting)}
+
+
 @pytest.mark.parametrize('seed', range(4))
 def test_join_shard_exact_counts_equal_pandas(seed):
   plan = _plan()
   frame = _rows(seed, plan)
   counters, lines = leakage_beam.join_shard(EXACT, _pieces(frame, np.random.default_rng(seed)), plan)
 
-  within = {SPLITS[s]: {'duplicate_examples': int(len(g) - g.h.nunique()),
-                        'duplicate_groups': int((g.h.value_counts() > 1).sum())} for s, g in frame.groupby('split')}
+  within = {SPLITS[s]: _pandas_within(g) for s, g in frame.groupby('split')}
   cross = {SPLITS[s]: _pandas_cross(frame, s, MAX_SAMPLES) for s in range(1, len(SPLITS))}
   assert counters == LeakageCounts(within={s: WithinCounts(**c) for s, c in within.items()},
                                    cross={(EXACT, s): PairCounts(**c) for s, c in cross.items()})
   assert sum(c['duplicate_examples'] for c in cross.values()) > 0  # The data really leaks.
+  assert sum(c['label_conflict_examples'] for c in within.values()) > 0  # And has copies with other labels.
 
   repeated = frame[frame.h.map(frame.h.value_counts()) > 1]
   expected_lines = sorted((EXACT, r.hex, SPLITS[r.split], plan.files[r.file][1], str(r['index'])) for _, r in repeated.iterrows())

@@ -277,6 +277,14 @@ def _findings(result: Mapping[str, Any], config: LeakageConfig, plan: _Plan) -> 
           constants.WARN, 'within_split_duplicates',
           f'{count} example(s) of {split} repeat another example of {split} (same content).', splits=[split],
           duplicate_examples=count))
+  for split, conflict in sorted((result.get('within_split_label_conflicts') or {}).items()):
+    if conflict['examples']:
+      findings.append(_finding(
+          constants.WARN, 'within_split_label_conflict',
+          f'{conflict["examples"]} example(s) of {split} ({conflict["contents"]} distinct content(s)) have a copy in '
+          f'{split} with another {plan.label_key!r}: the same input carries conflicting labels, so no model is right '
+          'on all of them (label noise, or a feature that told them apart was dropped or excluded).', splits=[split],
+          label_conflict_examples=conflict['examples'], label_conflict_contents=conflict['contents']))
   return findings
 
 
@@ -301,6 +309,10 @@ def interpret(counts: LeakageCounts, plan: _Plan, config: LeakageConfig, output_
       'duplicates_file': os.path.join(output_dir, DUPLICATES_FILE),
       'hash': '128-bit canonical content hash (two 64-bit lanes) of the hashed features',
   }
+  if plan.label_key:
+    result['within_split_label_conflicts'] = {
+        s: {'examples': counts.within[s].label_conflict_examples if s in counts.within else 0,
+            'contents': counts.within[s].label_conflict_groups if s in counts.within else 0} for s in plan.splits}
   if plan.near:
     result['near_duplicates'] = [_near_result(counts, plan, b, values) for b in evals]
     result['near_settings'] = plan.near.describe()

@@ -113,9 +113,12 @@ class PairCounts:
 
 @dataclasses.dataclass
 class WithinCounts:
-  """Exact duplicates inside one split: repeated examples (beyond the first copy) and contents repeated."""
+  """Exact duplicates inside one split: repeated examples (beyond the first copy) and contents repeated; and the
+  examples (and contents) whose copies in the split carry more than one label."""
   duplicate_examples: int = 0
   duplicate_groups: int = 0
+  label_conflict_examples: int = 0
+  label_conflict_groups: int = 0
 
   def merge(self, other: WithinCounts) -> None:
     _add_int_fields(self, other)
@@ -294,6 +297,19 @@ def _row_order(hashes: np.ndarray, split: np.ndarray, file_id: np.ndarray, index
   return order
 
 
+def _label_conflicts_within(group: np.ndarray, split: np.ndarray, label: np.ndarray, split_id: int,
+                            copies: np.ndarray) -> Tuple[int, int]:
+  """(examples, contents) of split `split_id` whose copies in that split carry more than one label hash; rows are
+  sorted by group, and only contents repeated in the split are looked at."""
+  rows = np.flatnonzero((split == split_id) & (copies[group] > 1))
+  if not len(rows):
+    return 0, 0
+  run_starts = np.flatnonzero(np.r_[True, group[rows][1:] != group[rows][:-1]])
+  differ = np.minimum.reduceat(label[rows], run_starts) != np.maximum.reduceat(label[rows], run_starts)
+  sizes = np.diff(np.r_[run_starts, len(rows)])
+  return int(sizes[differ].sum()), int(np.count_nonzero(differ))
+
+
 def join_shard(kind: str, pieces: Iterable[Tuple], plan: Plan) -> Tuple[LeakageCounts, List[str]]:
   """Counts one shard's duplicates with numpy. Returns (counts, duplicate-list lines)."""
   pieces = list(pieces)
@@ -315,8 +331,10 @@ def join_shard(kind: str, pieces: Iterable[Tuple], plan: Plan) -> Tuple[LeakageC
   if kind == EXACT:
     for s, name in enumerate(plan.splits):
       column = counts[:, s]
+      conflicts = _label_conflicts_within(group, split, label, s, column) if plan.label_key else (0, 0)
       result.within[name] = WithinCounts(duplicate_examples=int(column.sum() - np.count_nonzero(column)),
-                                         duplicate_groups=int(np.count_nonzero(column > 1)))
+                                         duplicate_groups=int(np.count_nonzero(column > 1)),
+                                         label_conflict_examples=conflicts[0], label_conflict_groups=conflicts[1])
 
   train_rows = np.flatnonzero(split == 0)
   first_train = np.full(num_groups, -1, dtype=np.int64)

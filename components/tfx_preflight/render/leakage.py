@@ -96,8 +96,12 @@ def render_html(result: Mapping[str, Any]) -> str:
   if result.get('group_leakage'):
     parts.append(_pairs_table(f'Groups ({result.get("group_key")}) shared across splits', result['group_leakage'],
                               GROUP))
-  within = ''.join(f'<tr><td>{esc(s)}</td><td>{esc(n)}</td></tr>' for s, n in sorted(result['within_split'].items()))
-  parts.append(f'<h3>Duplicates within a split</h3><table><tr><th>split</th><th>repeated examples</th></tr>{within}'
-               '</table>')
+  conflicts = result.get('within_split_label_conflicts')
+  within = ''.join(f'<tr><td>{esc(s)}</td><td>{esc(n)}</td>'
+                   + (f'<td>{esc(conflicts[s]["examples"])}</td>' if conflicts and s in conflicts else '') + '</tr>'
+                   for s, n in sorted(result['within_split'].items()))
+  conflict_header = '<th>examples whose copies have another label</th>' if conflicts else ''
+  parts.append(f'<h3>Duplicates within a split</h3><table><tr><th>split</th><th>repeated examples</th>'
+               f'{conflict_header}</tr>{within}</table>')
   parts.append(f'<p>Every duplicate is listed in <code>{esc(result.get("duplicates_file", ""))}</code>.</p>')
   return ''.join(parts)
