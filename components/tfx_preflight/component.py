@@ -1,8 +1,11 @@
 """The Preflight TFX component: refuses to let Trainer start when the data or the loss would make eval numbers lie."""
 
+import hashlib
+import os
 from typing import Any, Dict, Mapping, Optional, Sequence, Union
 
 from tfx import types
+from tfx.components.util import udf_utils
 from tfx.dsl.components.base import base_beam_component, executor_spec
 from tfx.utils import json_utils
 
@@ -10,6 +13,21 @@ from tfx_preflight import executor
 from tfx_preflight.artifacts import PreflightBlessing, PreflightReport
 from tfx_preflight.config import LabelProxyConfig, LeakageConfig, LossConfig, PreflightConfig, SkewConfig
 from tfx_preflight.spec import PreflightSpec
+
+
+def module_folder_fingerprint(module_file: Any) -> Optional[str]:
+  """A hash of every .py file in module_file's folder (names and bytes), as Trainer packages that folder into its
+  wheel; None when Trainer does not package it or module_file is not a local file (e.g. a RuntimeParameter)."""
+  if not isinstance(module_file, str) or not os.path.isfile(module_file) or not udf_utils.should_package_user_modules():
+    return None
+  folder = os.path.dirname(os.path.abspath(module_file))
+  digest = hashlib.sha256()
+  for name in sorted(n for n in os.listdir(folder) if n.endswith('.py')):
+    with open(os.path.join(folder, name), 'rb') as source:
+      content = source.read()
+    digest.update(f'{len(name)}:{name}:{len(content)}:'.encode())
+    digest.update(content)
+  return digest.hexdigest()
 
 
 class Preflight(base_beam_component.BaseBeamComponent):
@@ -101,6 +119,7 @@ class Preflight(base_beam_component.BaseBeamComponent):
         module_file=module_file,
         run_fn=run_fn,
         custom_config=json_utils.dumps(custom_config) if custom_config is not None else None,
+        module_folder_fingerprint=module_folder_fingerprint(module_file),
         transformed_examples=transformed_examples,
         report=types.Channel(type=PreflightReport),
         blessing=types.Channel(type=PreflightBlessing))

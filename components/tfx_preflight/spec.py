@@ -17,6 +17,7 @@ MODULE_FILE_KEY = 'module_file'
 RUN_FN_KEY = 'run_fn'
 CUSTOM_CONFIG_KEY = 'custom_config'
 TRANSFORMED_EXAMPLES_KEY = 'transformed_examples'
+MODULE_FOLDER_FINGERPRINT_KEY = 'module_folder_fingerprint'
 
 BLESSED_PROPERTY = constants.BLESSED_PROPERTY
 
@@ -33,6 +34,9 @@ class PreflightSpec(component_spec.ComponentSpec):
       RUN_FN_KEY: component_spec.ExecutionParameter(type=str, optional=True),
       # Trainer's custom_config, JSON-encoded as Trainer encodes it; the loss check passes it in FnArgs.
       CUSTOM_CONFIG_KEY: component_spec.ExecutionParameter(type=str, optional=True),
+      # A hash of the .py files beside module_file, which Trainer packages with it: TFX's cache key holds module_file's
+      # text only, so without it an edited sibling (where the loss often lives) would reuse a stale blessing.
+      MODULE_FOLDER_FINGERPRINT_KEY: component_spec.ExecutionParameter(type=str, optional=True),
   }
   INPUTS = {
       EXAMPLES_KEY: component_spec.ChannelParameter(type=standard_artifacts.Examples),
