@@ -7,6 +7,7 @@ run_fn error message (the cache test reads which helper version the gate saw).
 import csv
 import json
 import os
+import pathlib
 
 import pytest
 import tfx as tfx_root
@@ -111,3 +112,15 @@ def test_editing_a_sibling_of_module_file_reruns_the_gate_instead_of_reusing_its
   assert len(messages) == 2 and 'RuntimeError: v1' in messages[0] and 'RuntimeError: v2' in messages[1], messages
   tfx.orchestration.LocalDagRunner().run(_gate_pipeline(tmp_path, module_file))  # Unchanged: cached.
   assert len(_loss_messages(tmp_path)) == 2
+
+
+@pytest.mark.slow
+def test_a_gate_not_given_the_transform_graph_trainer_gets_says_so(tmp_path):
+  """TFX's penguin module reads FnArgs.transform_output: without transform_graph its run_fn fails in the gate only."""
+  module_file = tmp_path / 'penguin_utils_keras.py'
+  module_file.write_text((pathlib.Path(tfx_root.__file__).parent / 'examples' / 'penguin' /
+                          'penguin_utils_keras.py').read_text())
+  tfx.orchestration.LocalDagRunner().run(_gate_pipeline(tmp_path, str(module_file)))
+  [message] = _loss_messages(tmp_path)
+  assert 'run_fn() in' in message and 'FnArgs.transform_output was None' in message, message
+  assert 'give Preflight the transform_graph Trainer gets' in message

@@ -298,6 +298,15 @@ def _trainer_files(probe: Probe, request: ProbeRequest, name: str) -> Tuple[List
   return [patterns[request.train_split]], [patterns[s] for s in request.eval_splits]
 
 
+def _unless_trainer_gets_a_transform_graph(request: ProbeRequest) -> str:
+  """The usual wiring slip: Trainer is given Transform's graph and the gate is not, so run_fn saw
+  FnArgs.transform_output None here and fails where Trainer would not."""
+  if request.transform_graph_uri:
+    return ''
+  return (' unless it is given a transform_graph: this run_fn got none (FnArgs.transform_output was None); give '
+          'Preflight the transform_graph Trainer gets')
+
+
 def run_fn_checks(probe: Probe, run_fn: Callable, name: str, request: ProbeRequest) -> None:
   """Calls run_fn with Trainer's FnArgs, stops it at model.fit and runs the battery on what fit was given."""
   module_file = request.module_file or request.run_fn
@@ -316,7 +325,7 @@ def run_fn_checks(probe: Probe, run_fn: Callable, name: str, request: ProbeReque
     probe.add('run_fn_error', SEVERITY_BLOCK,
               f'{name}() in {module_file} raised {error_text(e)}{_user_frame(e, probe.info["module_path"])} before '
               'it reached model.fit. Trainer calls the same run_fn with the same kind of FnArgs: Trainer would fail '
-              'the same way.', function=name)
+              f'the same way{_unless_trainer_gets_a_transform_graph(request)}.', function=name)
     return
   if call is None:
     probe.info['skipped'] = (f'{name}() in {module_file} returned without calling Keras Model.fit (a custom training '
