@@ -199,6 +199,14 @@ def test_leakage_counts_match_the_brute_force_count(train, data):
 # Skew.
 
 
+def _utf8(value: bytes) -> bool:
+  try:
+    value.decode('utf-8')
+    return True
+  except UnicodeDecodeError:
+    return False
+
+
 def statistics_of(batch_rows):
   return stats_impl.generate_statistics_in_memory(decode(batch_rows))
 
@@ -214,10 +222,18 @@ def test_skew_never_crashes_and_names_only_real_features(train, data):
   train_stats = statistics_of(train_rows)
   copy = skew.check_skew({'train': train_stats, 'eval': statistics_of(list(train_rows))}, 'train', ['eval'],
                          SkewConfig(), label_key='label').to_dict()
-  # A copy never differs; only a NaN/Inf label blocks on its own (training on it gives NaN losses).
+  # A copy never differs; only the label speaks on its own: NaN/Inf blocks (training on it gives NaN losses), and
+  # examples without a label value (absent or an empty list) warn.
   label_is_finite = all(np.isfinite(r['label'][1]).all() for r in train_rows
                         if 'label' in r and r['label'][0] == 'float' and r['label'][1])
-  assert [f['kind'] for f in copy['findings']] == ([] if label_is_finite else ['non_finite_label']), copy['findings']
+  labelled = sum(1 for r in train_rows if 'label' in r and len(r['label'][1]))
+  expected = (['label_missing'] if 0 < labelled < len(train_rows) else []) + (
+      [] if label_is_finite else ['non_finite_label'])
+  assert [f['kind'] for f in copy['findings'] if f['kind'] != 'undecodable_values'] == expected, copy['findings']
+  # What the check cannot see is said even for a copy: text that is not UTF-8, which TFDV folds into one value.
+  undecodable = {f['feature'] for f in copy['findings'] if f['kind'] == 'undecodable_values'}
+  assert undecodable <= {name for r in train_rows for name, (kind, values) in r.items()
+                         if kind == 'bytes' and any(not _utf8(v) for v in values)}, copy['findings']
 
   other_schema = dict(schema, **data.draw(schemas()))
   _, eval_rows = data.draw(batches(other_schema, min_size=1, max_size=12))
