@@ -29,6 +29,7 @@ from tfx_preflight import (
   report_dir,
   skew,
 )
+from tfx_preflight import statistics as statistics_lib
 from tfx_preflight.config import ConfigError, PreflightConfig, resolve_splits
 from tfx_preflight.results import CheckResult, Report
 
@@ -318,11 +319,10 @@ def check_statistics_count_the_examples(statistics: StatisticsBySplit, counted: 
   """Supplied statistics must count the examples the read pass counted (within the tolerance), split by split:
   statistics of another Examples artifact (wrong wiring) would make the skew check judge data nobody trains on."""
   for split, count in sorted(counted.items()):
-    datasets = statistics[split].datasets  # The whole-split slice: the only one, or TFDV's 'All Examples'.
-    whole = [d for d in datasets if len(datasets) == 1 or d.name == 'All Examples']
-    if not whole:
+    whole = statistics_lib.whole_split(statistics[split])
+    if whole is None:
       continue  # No whole-split slice: the skew check refuses these statistics, naming the split.
-    listed = int(whole[0].num_examples)
+    listed = int(whole.num_examples)
     if listed != count:
       logging.warning('Preflight: the statistics count %d examples in split %r, the examples have %d.', listed, split,
                       count)

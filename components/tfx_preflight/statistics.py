@@ -101,15 +101,21 @@ def load_artifact_statistics(statistics, splits: Sequence[str]
   return result
 
 
+def whole_split(statistics: statistics_pb2.DatasetFeatureStatisticsList
+                ) -> Optional[statistics_pb2.DatasetFeatureStatistics]:
+  """One split's whole-dataset slice (TFDV's default slice: the only dataset, or 'All Examples'), or None."""
+  view = tfdv().DatasetListView(statistics).get_default_slice()
+  return view.proto() if view is not None else None
+
+
 def default_slice(statistics: StatisticsBySplit, split: str) -> statistics_pb2.DatasetFeatureStatistics:
   """The split's whole-dataset statistics; fails closed on anything that cannot be compared."""
   if statistics is None or split not in statistics:
     raise ValueError(f'No statistics for split {split!r}; statistics have splits: '
                      f'{", ".join(sorted(statistics or {})) or "(none)"}.')
-  view = tfdv().DatasetListView(statistics[split]).get_default_slice()
-  if view is None:
+  dataset = whole_split(statistics[split])
+  if dataset is None:
     raise ValueError(f'The statistics of split {split!r} have no whole-dataset slice.')
-  dataset = view.proto()
   if dataset.num_examples <= 0 and dataset.weighted_num_examples <= 0:
     raise ValueError(f'Split {split!r} has no examples: nothing to compare.')
   return dataset
