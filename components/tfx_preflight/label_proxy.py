@@ -75,9 +75,9 @@ class LabelProxyCounts(beam.PTransform):
 
 
 def write_counts(counts: counts_lib.SplitCounts, path: str) -> None:
-  """One split's merged counts as JSON (the read pass writes them; `read_counts` reads them back)."""
-  with fileio.open(path, 'w') as f:
-    f.write(json.dumps(counts_lib.to_jsonable(counts), sort_keys=True))
+  """One split's merged counts as JSON (the read pass writes them from a step, whole, as the leakage counts are;
+  `read_counts` reads them back)."""
+  beam_util.write_whole(path, json.dumps(counts_lib.to_jsonable(counts), sort_keys=True))
 
 
 def read_counts(output_dir: str, split: str) -> counts_lib.SplitCounts:
