@@ -13,11 +13,11 @@ from setuptools import find_packages, setup
 _HERE = os.path.dirname(os.path.abspath(__file__))
 
 # The supported stack: TFX 1.15 (TF 2.15, Keras 2) and TFX 1.16 (TF 2.16, Keras 3 or tf_keras). Beam 2.60+ is not
-# tested, and a Beam without dill breaks tfx-bsl's import, so Beam is capped too.
+# tested, and a Beam without dill breaks tfx-bsl's import, so Beam is capped too; 2.47 is TFX 1.15's own floor.
 TFX = 'tfx>=1.15,<1.17'
 STACK = [
     TFX,
-    'apache-beam[gcp]>=2.53,<2.60',
+    'apache-beam[gcp]>=2.47,<2.60',
     'tensorflow>=2.15,<2.17',
     'google-crc32c>=1.1',  # TFRecord checksums in records.py.
 ]
