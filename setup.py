@@ -30,8 +30,12 @@ def _version() -> str:
 
 
 def _long_description() -> str:
+  """README.md, with links to files of the repository (images, docs) as plain text: an index page has no such files
+  to point at, so they would render as broken images and dead links."""
   with open(os.path.join(_HERE, 'README.md'), encoding='utf-8') as f:
-    return f.read()
+    readme = f.read()
+  readme = re.sub(r'!\[([^\]]*)\]\((?!https?:)([^)]+)\)', r'*\1 (`\2` in the repository)*', readme)
+  return re.sub(r'\[([^\]]+)\]\((?!https?:|#)([^)]+)\)', r'\1', readme)
 
 
 setup(
