@@ -309,3 +309,13 @@ def test_the_v2_entrypoint_can_load_the_custom_artifact_classes_by_type_name():
   from tfx_preflight.artifacts import PreflightBlessing, PreflightReport
   for artifact_cls in (PreflightBlessing, PreflightReport):
     assert import_utils.import_class_by_path(artifact_cls.TYPE_NAME) is artifact_cls
+
+
+def test_worker_package_flags_are_read_as_beams_parser_reads_them():
+  from tfx_preflight import worker_packaging as wp
+  assert wp.runs_on_dataflow(['--runner', 'DataflowRunner'])
+  assert not wp.runs_on_dataflow(['--runner=DataflowRunner', '--runner=DirectRunner'])  # The last one wins.
+  assert not wp.runs_on_dataflow([])
+  given = ['--runner=dataflow', '--sdk_container_image', IMAGE]
+  assert wp.with_worker_image(given, 'other') == given
+  assert wp.with_worker_image(['--runner=dataflow', '--setup_file='], IMAGE)[-1] == f'--sdk_container_image={IMAGE}'
