@@ -11,7 +11,7 @@ SCENARIO ?= all
 BENCH_SIZES ?=
 PYTEST_ARGS ?=
 
-.PHONY: install demo test test-fast lint bench kubeflow clean
+.PHONY: install demo test test-fast test-tfx115 lint bench kubeflow clean
 
 $(STAMP): setup.py constraints.txt
 	@if [ ! -x $(PY) ]; then \
@@ -34,6 +34,11 @@ test: $(STAMP)
 test-fast: $(STAMP)
 	$(PY) -m pytest tests -m 'not slow' $(PYTEST_ARGS)
 
+# The TFX 1.15 lane: its own venv (.venv-tfx115) from constraints/tfx-1.15.txt, the wheel installed next to it,
+# the compatibility tests (CI runs it after `make test`).
+test-tfx115:
+	bash .ci/lane-tfx115 $(PYTHON310)
+
 lint: $(STAMP)
 	$(VENV)/bin/ruff check components pipelines kubeflow tests bench setup.py
 
@@ -44,4 +49,4 @@ kubeflow: $(STAMP)
 	$(PY) -m kubeflow.runner --output-dir kubeflow/build $(KUBEFLOW_ARGS)
 
 clean:
-	rm -rf tfx_preflight_runs preflight_report kubeflow/build bench/out .pytest_cache
+	rm -rf tfx_preflight_runs preflight_report kubeflow/build bench/out .pytest_cache .venv-tfx115

@@ -17,11 +17,13 @@ import logging
 import os
 import shlex
 import sys
-from typing import Any, Dict, Iterator, Mapping, Optional, Sequence
+from typing import Any, Dict, Iterator, List, Mapping, Optional, Sequence
 
 from tfx import v1 as tfx
+from tfx.dsl.components.base import executor_spec
 
 import tfx_preflight
+from tfx_preflight import worker_packaging
 
 _REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 DEFAULT_OUTPUT_DIR = os.path.join(_REPO, 'kubeflow', 'build')
@@ -64,6 +66,27 @@ def module_files_as_paths() -> Iterator[None]:
       os.environ[_NO_MODULE_WHEELS_ENV] = previous
 
 
+def give_dataflow_workers_the_image(pipeline: tfx.dsl.Pipeline, image: str) -> List[str]:
+  """Adds `--sdk_container_image=image` to each Beam component's args that run on DataflowRunner with no way to get
+  tfx_preflight onto the workers; returns the ids of the components changed.
+
+  The tasks' image is the TFX image with tfx-preflight, and Beam's SDK harness is its entrypoint, so Dataflow workers
+  started from it run Preflight's steps with the very versions the task compiled them with.
+  """
+  changed = []
+  for component in pipeline.components:
+    spec = component.executor_spec
+    if isinstance(spec, executor_spec.BeamExecutorSpec):
+      args = worker_packaging.with_worker_image(spec.beam_pipeline_args, image)
+      if args != list(spec.beam_pipeline_args):
+        spec.beam_pipeline_args = args
+        changed.append(component.id)
+  if changed:
+    logging.info('Added %s=%s for the Dataflow workers of %s.', worker_packaging.IMAGE_FLAG, image,
+                 ', '.join(changed))
+  return changed
+
+
 def compile_pipeline(pipeline: tfx.dsl.Pipeline,
                      output_dir: str = DEFAULT_OUTPUT_DIR,
                      image: str = DEFAULT_IMAGE,
@@ -75,20 +98,26 @@ def compile_pipeline(pipeline: tfx.dsl.Pipeline,
   Trainer inside `tfx.dsl.Cond(preflight.outputs['blessing'].future()[0].custom_property('blessed') == 1)`, with
   `metadata_connection_config=None` (Kubeflow provides ML Metadata) and `beam_pipeline_args` set on the pipeline
   (they reach every Beam component, Preflight included). Build it inside `module_files_as_paths()` when Trainer and
-  Preflight share a module file that lives in the image or on GCS:
+  Preflight share a module file that lives in the image or on GCS. On Dataflow, give the workers the same image
+  (Preflight refuses Dataflow args without `--sdk_container_image`, `--setup_file` or `--extra_package` when the
+  pipeline is built):
 
   ```
   from kubeflow import runner
+  image = 'europe-docker.pkg.dev/p/repo/tfx-preflight:0.3.0'
   with runner.module_files_as_paths():
     pipeline = my_pipeline.create_pipeline(pipeline_root='gs://bucket/root', module_file='gs://bucket/trainer.py',
-                                           beam_pipeline_args=['--runner=DataflowRunner', ...])
-  runner.compile_pipeline(pipeline, output_dir='build', image='europe-docker.pkg.dev/p/repo/tfx-preflight:0.1.0')
+                                           beam_pipeline_args=['--runner=DataflowRunner', ...,
+                                                               f'--sdk_container_image={image}'])
+  runner.compile_pipeline(pipeline, output_dir='build', image=image)
   ```
 
   Args:
     pipeline: The TFX pipeline; its pipeline_root becomes the job's output directory.
     output_dir: Directory of the JSON (local or gs://); created if missing.
-    image: Container image of every task: tfx-preflight installed on the TFX image (kubeflow/Dockerfile).
+    image: Container image of every task: tfx-preflight installed on the TFX image (kubeflow/Dockerfile); also
+      the Dataflow workers' `--sdk_container_image` when a Beam component runs on DataflowRunner without it,
+      `--setup_file` or `--extra_package`.
     output_filename: Default `<pipeline_name>.json`; a `.yaml` name writes the YAML PipelineSpec instead.
     display_name: Name shown in the UI; default the pipeline name.
 
@@ -98,6 +127,7 @@ def compile_pipeline(pipeline: tfx.dsl.Pipeline,
   if not image:
     raise ValueError('image must name the tfx-preflight container image (see kubeflow/Dockerfile). Got '
                      f'{image!r} instead.')
+  give_dataflow_workers_the_image(pipeline, image)
   filename = output_filename or f'{pipeline.pipeline_info.pipeline_name}.json'
   config = tfx.orchestration.experimental.KubeflowV2DagRunnerConfig(display_name=display_name, default_image=image)
   runner = tfx.orchestration.experimental.KubeflowV2DagRunner(config=config, output_dir=output_dir,
@@ -114,8 +144,10 @@ def create_demo_pipeline(pipeline_root: str = DEFAULT_PIPELINE_ROOT,
                          preflight_kwargs: Optional[Mapping[str, Any]] = None,
                          train_steps: Optional[int] = None,
                          eval_steps: Optional[int] = None,
-                         enable_gate: bool = True) -> tfx.dsl.Pipeline:
-  """The demo pipeline (pipelines/pipeline.py) set up for Kubeflow: no local metadata, module file as a path."""
+                         enable_gate: bool = True,
+                         image: str = DEFAULT_IMAGE) -> tfx.dsl.Pipeline:
+  """The demo pipeline (pipelines/pipeline.py) set up for Kubeflow: no local metadata, module file as a path, and
+  `image` as the Dataflow workers' image when beam_pipeline_args run on Dataflow without one."""
   from pipelines import pipeline as pipeline_lib  # The repo's demo; its modules are copied into the image.
   steps: Dict[str, int] = {}
   if train_steps is not None:
@@ -129,7 +161,7 @@ def create_demo_pipeline(pipeline_root: str = DEFAULT_PIPELINE_ROOT,
         data_root=data_root,
         module_file=module_file,
         preflight_kwargs=preflight_kwargs,
-        beam_pipeline_args=list(beam_pipeline_args),
+        beam_pipeline_args=worker_packaging.with_worker_image(beam_pipeline_args, image),
         metadata_connection_config=None,
         enable_gate=enable_gate,
         **steps)
@@ -150,7 +182,10 @@ def _parse_args(argv: Optional[Sequence[str]]) -> argparse.Namespace:
   parser.add_argument('--image', default=DEFAULT_IMAGE, help='Container image of every task (kubeflow/Dockerfile).')
   parser.add_argument('--beam-pipeline-args', default=shlex.join(DEFAULT_BEAM_ARGS),
                       help='Beam options for every Beam task, as one shell-quoted string, e.g. '
-                           '"--runner=DataflowRunner --project=p --region=europe-west4 --temp_location=gs://b/tmp".')
+                           '"--runner=DataflowRunner --project=p --region=europe-west4 --temp_location=gs://b/tmp '
+                           '--sdk_container_image=IMAGE". On DataflowRunner without --sdk_container_image, '
+                           '--setup_file or --extra_package, --sdk_container_image=<--image> is added: Dataflow '
+                           'workers need tfx_preflight.')
   parser.add_argument('--preflight-kwargs', default=None, type=json.loads,
                       help='JSON object of extra Preflight arguments, e.g. \'{"skew": {"mode": "warn"}}\'.')
   parser.add_argument('--train-steps', type=int, default=None)
@@ -172,7 +207,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
       pipeline_root=args.pipeline_root, data_root=args.data_root, module_file=args.module_file,
       beam_pipeline_args=shlex.split(args.beam_pipeline_args), pipeline_name=args.pipeline_name,
       preflight_kwargs=args.preflight_kwargs, train_steps=args.train_steps, eval_steps=args.eval_steps,
-      enable_gate=args.enable_gate)
+      enable_gate=args.enable_gate, image=args.image)
   path = compile_pipeline(pipeline, output_dir=args.output_dir, image=args.image,
                           output_filename=args.output_filename)
   print(f'Compiled {args.pipeline_name} for image {args.image}: {path}')

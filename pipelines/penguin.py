@@ -10,15 +10,15 @@ component took back from ML Metadata.
 import os
 from typing import Dict
 
-import tfx
 from tfx import v1 as tfx_v1
 
 from tfx_preflight import Preflight
 
 SPLITS = ('train', 'eval')
 LABEL_KEY = 'species'
-# TFX's penguin testdata, shipped in the tfx wheel: data/Split-{train,eval}/ and schema/schema.pbtxt.
-TESTDATA_DIR = os.path.join(os.path.dirname(tfx.__file__), 'components', 'testdata', 'penguin')
+# TFX's penguin testdata (data/Split-{train,eval}/ and schema/schema.pbtxt), kept in the repository: TFX 1.15.1's
+# wheel does not ship it.
+TESTDATA_DIR = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), 'tests', 'data', 'penguin')
 SCHEMA_FILE = os.path.join(TESTDATA_DIR, 'schema', 'schema.pbtxt')
 
 

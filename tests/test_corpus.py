@@ -13,6 +13,7 @@ from tfx_preflight import leakage
 from tfx_preflight.config import LeakageConfig
 
 TESTDATA = os.path.join(os.path.dirname(tfx.__file__), 'components', 'testdata')
+PENGUIN = os.path.join(os.path.dirname(os.path.abspath(__file__)), 'data', 'penguin')  # Not in TFX 1.15.1's wheel.
 TAXI_EXAMPLES = {split: os.path.join(TESTDATA, 'csv_example_gen', f'Split-{split}', '*') for split in ('train', 'eval')}
 
 
@@ -127,9 +128,9 @@ def test_tfx_penguin_examples_and_schema_pass_and_a_rescaled_copy_blocks(tmp_pat
   from tests.conftest import write_splits
   from tfx_preflight import records, run
   from tfx_preflight.config import PreflightConfig
-  root = os.path.join(TESTDATA, 'penguin', 'data')
+  root = os.path.join(PENGUIN, 'data')
   examples = {split: os.path.join(root, f'Split-{split}', '*') for split in ('train', 'eval')}
-  schema = _read_schema(os.path.join(TESTDATA, 'penguin', 'schema', 'schema.pbtxt'))
+  schema = _read_schema(os.path.join(PENGUIN, 'schema', 'schema.pbtxt'))
   config = PreflightConfig(label_key='species')
   clean = run.run_checks(run.PreflightInputs(examples=examples, schema=schema), config, beam_factory,
                          str(tmp_path / 'clean')).to_dict()
@@ -152,7 +153,7 @@ def test_the_schema_of_other_data_is_refused_not_silently_ignored(tmp_path, beam
   threshold. It passed with the defaults, as if the schema had been used."""
   from tfx_preflight import data, run
   from tfx_preflight.config import PreflightConfig
-  root = os.path.join(TESTDATA, 'penguin', 'data')
+  root = os.path.join(PENGUIN, 'data')
   examples = {split: os.path.join(root, f'Split-{split}', '*') for split in ('train', 'eval')}
   taxi_schema = _read_schema(os.path.join(TESTDATA, 'schema_gen', 'schema.pbtxt'))
   with pytest.raises(data.InputError, match=r'the schema describes none of the features of the data \(company, '

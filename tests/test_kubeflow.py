@@ -14,12 +14,14 @@ import pytest
 from kubeflow import runner
 from tfx_preflight import config as config_lib
 
-IMAGE = 'europe-docker.pkg.dev/acme/ml/tfx-preflight:0.1.0'
+IMAGE = 'europe-docker.pkg.dev/acme/ml/tfx-preflight:0.3.0'
 PIPELINE_ROOT = 'gs://acme-ml/tfx-preflight/root'
 DATA_ROOT = 'gs://acme-ml/tfx-preflight/data/clean'
 MODULE_FILE = '/tfx-preflight/pipelines/modules/cnn_trainer.py'
+# Dataflow args without a way to ship tfx_preflight to the workers: the runner adds the image it compiles with.
 BEAM_ARGS = ('--runner=DataflowRunner', '--project=acme-ml', '--region=europe-west4',
-             '--temp_location=gs://acme-ml/tmp', '--setup_file=/tfx-preflight/setup.py')
+             '--temp_location=gs://acme-ml/tmp')
+COMPILED_BEAM_ARGS = (*BEAM_ARGS, f'--sdk_container_image={IMAGE}')
 
 
 @pytest.fixture(scope='module')
@@ -100,12 +102,66 @@ def test_without_gate_trainer_has_no_condition(tmp_path):
 def test_beam_args_reach_every_beam_task(compiled):
   _, job = compiled
   for task in ('ImportExampleGen', 'StatisticsGen', 'Preflight'):
-    assert _container(job, task)['args'][-len(BEAM_ARGS):] == list(BEAM_ARGS), task
+    assert _container(job, task)['args'][-len(COMPILED_BEAM_ARGS):] == list(COMPILED_BEAM_ARGS), task
+
+
+def test_dataflow_workers_keep_a_given_way_to_get_the_package(tmp_path):
+  given = [*BEAM_ARGS, '--setup_file=/tfx-preflight/setup.py']
+  pipeline = runner.create_demo_pipeline(pipeline_root=PIPELINE_ROOT, data_root=DATA_ROOT, module_file=MODULE_FILE,
+                                         beam_pipeline_args=given, image=IMAGE)
+  with open(runner.compile_pipeline(pipeline, output_dir=str(tmp_path), image=IMAGE), encoding='utf-8') as f:
+    args = _container(json.load(f), 'Preflight')['args']
+  assert args[-len(given):] == given
+  assert not any(arg.startswith('--sdk_container_image') for arg in args)
+
+
+def test_direct_runner_args_get_no_image(tmp_path):
+  pipeline = runner.create_demo_pipeline(pipeline_root=PIPELINE_ROOT, data_root=DATA_ROOT, module_file=MODULE_FILE,
+                                         image=IMAGE)
+  with open(runner.compile_pipeline(pipeline, output_dir=str(tmp_path), image=IMAGE), encoding='utf-8') as f:
+    args = _container(json.load(f), 'Preflight')['args']
+  assert args[-len(runner.DEFAULT_BEAM_ARGS):] == list(runner.DEFAULT_BEAM_ARGS)
+  assert not any(arg.startswith('--sdk_container_image') for arg in args)
+
+
+@pytest.mark.parametrize('runner_flag', ['--runner=DataflowRunner', '--runner=dataflow',
+                                         '--runner=apache_beam.runners.dataflow.dataflow_runner.DataflowRunner'])
+def test_preflight_refuses_dataflow_args_that_leave_workers_without_the_package(runner_flag):
+  """A pipeline built (not compiled by the Kubeflow runner) with Dataflow args and no image fails when it is built,
+  naming the options to add; an image, setup file or extra package lets it build."""
+  from tfx import v1 as tfx_v1
+  from tfx.types import Channel, standard_artifacts
+
+  from tfx_preflight import Preflight
+
+  def build(*beam_args):
+    gate = Preflight(examples=Channel(type=standard_artifacts.Examples), label_key='label')
+    return tfx_v1.dsl.Pipeline(pipeline_name='p', pipeline_root=PIPELINE_ROOT, components=[gate],
+                               beam_pipeline_args=[runner_flag, '--project=acme-ml', *beam_args])
+
+  with pytest.raises(ValueError, match='--sdk_container_image=IMAGE') as raised:
+    build()
+  assert '--extra_package' in str(raised.value) and '--setup_file' in str(raised.value)
+  for given in (f'--sdk_container_image={IMAGE}', '--setup_file=/tfx-preflight/setup.py',
+                '--extra_package=dist/tfx_preflight-0.3.0.tar.gz'):
+    [gate] = build(given).components
+    assert gate.executor_spec.beam_pipeline_args[-1] == given
+
+
+def test_preflight_added_with_component_beam_args_is_checked_when_compiled(tmp_path):
+  """Dataflow args given with with_beam_pipeline_args are checked when a compiler encodes the spec."""
+  from tfx.types import Channel, standard_artifacts
+
+  from tfx_preflight import Preflight
+  gate = Preflight(examples=Channel(type=standard_artifacts.Examples), label_key='label')
+  gate.with_beam_pipeline_args(['--runner=DataflowRunner'])
+  with pytest.raises(ValueError, match="Preflight's beam_pipeline_args run on DataflowRunner"):
+    gate.executor_spec.encode()
 
 
 def test_beam_args_reach_the_preflight_executors_beam_pipelines(compiled):
   """Replays the Preflight container's argv through the v2 entrypoint's parser into Executor._make_beam_pipeline."""
-  from apache_beam.options.pipeline_options import GoogleCloudOptions, SetupOptions, StandardOptions
+  from apache_beam.options.pipeline_options import GoogleCloudOptions, StandardOptions, WorkerOptions
   from tfx.dsl.components.base import base_beam_executor
   from tfx.orchestration.kubeflow.v2.container import kubeflow_v2_run_executor
 
@@ -116,13 +172,13 @@ def test_beam_args_reach_the_preflight_executors_beam_pipelines(compiled):
   assert container['command'][-1] == 'tfx.orchestration.kubeflow.v2.container.kubeflow_v2_run_executor'
   args, beam_args = kubeflow_v2_run_executor._parse_flags(['run_executor', *container['args']])
   assert args.executor_class_path == 'tfx_preflight.executor.Executor'
-  assert beam_args[1:] == list(BEAM_ARGS)  # beam_args[0] is the program name, as absl passes argv.
+  assert beam_args[1:] == list(COMPILED_BEAM_ARGS)  # beam_args[0] is the program name, as absl passes argv.
   preflight_executor = executor.Executor(base_beam_executor.BaseBeamExecutor.Context(beam_pipeline_args=beam_args))
   options = preflight_executor._make_beam_pipeline().options  # What run.run_preflight's Beam jobs are built with.
   assert options.view_as(StandardOptions).runner == 'DataflowRunner'
   google = options.view_as(GoogleCloudOptions)
   assert (google.project, google.region, google.temp_location) == ('acme-ml', 'europe-west4', 'gs://acme-ml/tmp')
-  assert options.view_as(SetupOptions).setup_file == '/tfx-preflight/setup.py'
+  assert options.view_as(WorkerOptions).sdk_container_image == IMAGE  # Dataflow workers start with tfx_preflight.
 
 
 def test_compile_rejects_an_empty_image(tmp_path):
@@ -253,3 +309,13 @@ def test_the_v2_entrypoint_can_load_the_custom_artifact_classes_by_type_name():
   from tfx_preflight.artifacts import PreflightBlessing, PreflightReport
   for artifact_cls in (PreflightBlessing, PreflightReport):
     assert import_utils.import_class_by_path(artifact_cls.TYPE_NAME) is artifact_cls
+
+
+def test_worker_package_flags_are_read_as_beams_parser_reads_them():
+  from tfx_preflight import worker_packaging as wp
+  assert wp.runs_on_dataflow(['--runner', 'DataflowRunner'])
+  assert not wp.runs_on_dataflow(['--runner=DataflowRunner', '--runner=DirectRunner'])  # The last one wins.
+  assert not wp.runs_on_dataflow([])
+  given = ['--runner=dataflow', '--sdk_container_image', IMAGE]
+  assert wp.with_worker_image(given, 'other') == given
+  assert wp.with_worker_image(['--runner=dataflow', '--setup_file='], IMAGE)[-1] == f'--sdk_container_image={IMAGE}'

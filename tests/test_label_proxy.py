@@ -22,7 +22,7 @@ from tfx_preflight.results import CheckResult
 
 TFX_DIR = os.path.dirname(os.path.dirname(__import__('tfx').__file__))
 TAXI_CSV = os.path.join(TFX_DIR, 'tfx', 'examples', 'chicago_taxi_pipeline', 'data', 'simple', 'data.csv')
-PENGUIN_DATA = os.path.join(TFX_DIR, 'tfx', 'components', 'testdata', 'penguin', 'data')
+PENGUIN_DATA = os.path.join(os.path.dirname(os.path.abspath(__file__)), 'data', 'penguin', 'data')
 
 
 def decode(rows):

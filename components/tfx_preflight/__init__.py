@@ -3,7 +3,7 @@ broken loss."""
 
 from tfx_preflight.config import ConfigError, LabelProxyConfig, LeakageConfig, LossConfig, PreflightConfig, SkewConfig
 
-__version__ = '0.1.0'
+__version__ = '0.3.0'
 
 __all__ = ['ConfigError', 'LabelProxyConfig', 'LeakageConfig', 'LossConfig', 'Preflight', 'PreflightBlessing', 'PreflightConfig',
            'PreflightReport', 'SkewConfig']

@@ -2,14 +2,14 @@
 
 import hashlib
 import os
-from typing import Any, Dict, Mapping, Optional, Sequence, Union
+from typing import Any, Dict, List, Mapping, Optional, Sequence, Union
 
 from tfx import types
 from tfx.components.util import udf_utils
 from tfx.dsl.components.base import base_beam_component, executor_spec
 from tfx.utils import json_utils
 
-from tfx_preflight import executor
+from tfx_preflight import executor, worker_packaging
 from tfx_preflight.artifacts import PreflightBlessing, PreflightReport
 from tfx_preflight.config import LabelProxyConfig, LeakageConfig, LossConfig, PreflightConfig, SkewConfig
 from tfx_preflight.spec import PreflightSpec
@@ -28,6 +28,27 @@ def module_folder_fingerprint(module_file: Any) -> Optional[str]:
     digest.update(f'{len(name)}:{name}:{len(content)}:'.encode())
     digest.update(content)
   return digest.hexdigest()
+
+
+class PreflightExecutorSpec(executor_spec.BeamExecutorSpec):
+  """Preflight's BeamExecutorSpec: refuses Beam args that would start Dataflow workers without tfx_preflight.
+
+  Checked when the pipeline hands the component its beam_pipeline_args (tfx.dsl.Pipeline(...)) and when a compiler
+  encodes the spec, i.e. when the pipeline is built, not after a Dataflow job was submitted.
+  """
+
+  @property
+  def beam_pipeline_args(self) -> List[Any]:
+    return self._beam_pipeline_args
+
+  @beam_pipeline_args.setter
+  def beam_pipeline_args(self, args: List[Any]) -> None:
+    worker_packaging.check_worker_package(args, "Preflight's beam_pipeline_args")
+    self._beam_pipeline_args = args
+
+  def encode(self, component_spec: Optional[types.ComponentSpec] = None) -> Any:
+    worker_packaging.check_worker_package(self._beam_pipeline_args, "Preflight's beam_pipeline_args")
+    return super().encode(component_spec=component_spec)
 
 
 class Preflight(base_beam_component.BaseBeamComponent):
@@ -52,7 +73,7 @@ class Preflight(base_beam_component.BaseBeamComponent):
   """
 
   SPEC_CLASS = PreflightSpec
-  EXECUTOR_SPEC = executor_spec.BeamExecutorSpec(executor.Executor)
+  EXECUTOR_SPEC = PreflightExecutorSpec(executor.Executor)
 
   def __init__(self,
                examples: types.BaseChannel,
