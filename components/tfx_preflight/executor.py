@@ -33,6 +33,33 @@ def _examples_by_split(examples: types.Artifact) -> Dict[str, str]:
   return {s: io_utils.all_files_pattern(artifact_utils.get_split_uri([examples], s)) for s in splits}
 
 
+def _int_property(artifact: types.Artifact, name: str) -> int:
+  return int(getattr(artifact, name)) if artifact.has_property(name) else 0
+
+
+def _in_span_order(artifacts: List[types.Artifact]) -> List[types.Artifact]:
+  """A span window's artifacts by (span, version, uri): the same window gives the same report whatever order the
+  resolver returned."""
+  return sorted(artifacts, key=lambda a: (_int_property(a, 'span'), _int_property(a, 'version'), a.uri))
+
+
+def _describe(artifacts: List[types.Artifact]) -> List[run.ExamplesArtifact]:
+  return [run.ExamplesArtifact(uri=a.uri, span=_int_property(a, 'span'), version=_int_property(a, 'version'),
+                               patterns=_examples_by_split(a)) for a in _in_span_order(artifacts)]
+
+
+def _patterns_by_split(artifacts: List[run.ExamplesArtifact], what: str) -> Dict[str, Any]:
+  """split -> pattern (one artifact) or list of patterns, one per artifact, as Trainer reads every artifact of the
+  channel; a split that some artifact lacks is left out (resolve_splits then names it if it is used)."""
+  if len(artifacts) == 1:
+    return dict(artifacts[0].patterns)
+  common = set.intersection(*(set(a.patterns) for a in artifacts))
+  partial = sorted(set().union(*(a.patterns for a in artifacts)) - common)
+  if partial:
+    logging.warning('Preflight: split(s) %s are not in every %s artifact: not checked.', ', '.join(partial), what)
+  return {split: [a.patterns[split] for a in artifacts] for split in sorted(common)}
+
+
 def _read_schema(schema: types.Artifact) -> schema_pb2.Schema:
   return io_utils.SchemaReader().read(io_utils.get_only_uri_in_dir(schema.uri))
 
@@ -60,22 +87,39 @@ def _set_custom_properties(artifact: types.Artifact, values: Dict[str, Any]) -> 
 class Executor(base_beam_executor.BaseBeamExecutor):
   """Runs every enabled check in Beam pipelines made with this executor's beam_pipeline_args."""
 
+  @staticmethod
+  def _add_statistics(statistics: List[types.Artifact], examples: List[run.ExamplesArtifact], config: PreflightConfig,
+                      inputs: run.PreflightInputs) -> None:
+    """One ExampleStatistics artifact describes one Examples artifact: used as given. Statistics of a span window
+    (several artifacts) cannot be merged exactly (TFDV's histograms and quantiles do not add up), so the read pass
+    recomputes those of the union, which is what Trainer reads; the report says so."""
+    if not statistics:
+      return
+    if len(statistics) == 1 and len(examples) == 1:
+      train, evals = resolve_splits(config, tuple(inputs.examples))
+      inputs.statistics = statistics_lib.load_artifact_statistics(statistics[0], [train, *evals])
+      inputs.provenance['statistics'] = statistics[0].uri
+      return
+    inputs.provenance['statistics'] = {
+        'given': [a.uri for a in _in_span_order(statistics)],
+        'used': f'recomputed from the {len(examples)} Examples artifact(s): statistics of several spans are not '
+                'merged from per-span statistics'}
+
   def Do(self, input_dict: Dict[str, List[types.Artifact]], output_dict: Dict[str, List[types.Artifact]],
          exec_properties: Dict[str, Any]) -> None:
     self._log_startup(input_dict, output_dict, exec_properties)
     config = PreflightConfig.from_json(exec_properties[spec.CONFIG_KEY])
-    examples = artifact_utils.get_single_instance(input_dict[spec.EXAMPLES_KEY])
-    inputs = run.PreflightInputs(examples=_examples_by_split(examples),
+    examples = _describe(input_dict[spec.EXAMPLES_KEY])
+    if not examples:
+      raise ValueError('Preflight got no Examples artifact (an empty span window?): nothing to check.')
+    inputs = run.PreflightInputs(examples=_patterns_by_split(examples, 'examples'),
                                  module_file=exec_properties.get(spec.MODULE_FILE_KEY) or None,
                                  run_fn=exec_properties.get(spec.RUN_FN_KEY) or None,
                                  custom_config=json_utils.loads(exec_properties.get(spec.CUSTOM_CONFIG_KEY) or 'null'),
-                                 provenance={'examples': examples.uri})
-
-    statistics = _single(input_dict, spec.STATISTICS_KEY)
-    if statistics is not None:
-      train, evals = resolve_splits(config, tuple(inputs.examples))
-      inputs.statistics = statistics_lib.load_artifact_statistics(statistics, [train, *evals])
-      inputs.provenance['statistics'] = statistics.uri
+                                 provenance={'examples': examples[0].uri if len(examples) == 1
+                                             else [a.uri for a in examples]},
+                                 examples_artifacts=examples)
+    self._add_statistics(input_dict.get(spec.STATISTICS_KEY) or [], examples, config, inputs)
     schema = _single(input_dict, spec.SCHEMA_KEY)
     if schema is not None:
       inputs.schema = _read_schema(schema)
@@ -83,10 +127,11 @@ class Executor(base_beam_executor.BaseBeamExecutor):
     transform_graph = _single(input_dict, spec.TRANSFORM_GRAPH_KEY)
     if transform_graph is not None:
       inputs.transform_graph_uri = transform_graph.uri
-    transformed = _single(input_dict, spec.TRANSFORMED_EXAMPLES_KEY)
-    if transformed is not None:
-      inputs.transformed_examples = _examples_by_split(transformed)
-      inputs.provenance['transformed_examples'] = transformed.uri
+    transformed = _describe(input_dict.get(spec.TRANSFORMED_EXAMPLES_KEY) or [])
+    if transformed:
+      inputs.transformed_examples = _patterns_by_split(transformed, 'transformed_examples')
+      inputs.provenance['transformed_examples'] = (transformed[0].uri if len(transformed) == 1
+                                                   else [a.uri for a in transformed])
     hyperparameters = _single(input_dict, spec.HYPERPARAMETERS_KEY)
     if hyperparameters is not None:
       inputs.hyperparameters = _read_hyperparameters(hyperparameters)

@@ -36,11 +36,21 @@ from tfx_preflight.results import CheckResult, Report
 StatisticsBySplit = Dict[str, statistics_pb2.DatasetFeatureStatisticsList]
 
 
+@dataclasses.dataclass(frozen=True)
+class ExamplesArtifact:
+  """One Examples artifact of the inputs (one span of a window): where it is and its split -> file pattern."""
+  uri: str
+  span: int
+  version: int
+  patterns: Mapping[str, str]
+
+
 @dataclasses.dataclass
 class PreflightInputs:
   """What the gate looks at. Only `examples` is required."""
-  # split name -> file pattern of tf.Example TFRecord files (gzip or not).
-  examples: Dict[str, str]
+  # split name -> file pattern(s) of tf.Example TFRecord files (gzip or not): one per Examples artifact, as Trainer
+  # reads every span of a window (every span's train split is train, every span's eval split is eval).
+  examples: Dict[str, data.Patterns]
   # split name -> statistics, e.g. StatisticsGen's output; computed with TFDV when None.
   statistics: Optional[StatisticsBySplit] = None
   schema: Optional[schema_pb2.Schema] = None
@@ -55,6 +65,8 @@ class PreflightInputs:
   provenance: Dict[str, Any] = dataclasses.field(default_factory=dict)
   # For CSV input staged as TFRecords: maps staged records back to CSV file and line (csv_staging.CsvLocations).
   csv_locations: Optional[Any] = None
+  # The Examples artifacts `examples` was made of (the executor sets it): each counted in the report.
+  examples_artifacts: Sequence[ExamplesArtifact] = ()
 
 
 def _needs_statistics(config: PreflightConfig, inputs: PreflightInputs) -> bool:
@@ -201,7 +213,24 @@ def _pass_request(config: PreflightConfig, inputs: PreflightInputs, examples: Ma
   return read_pass.PassRequest(
       examples=examples, splits=(train, *evals), schema=inputs.schema, leakage=leakage_part,
       label_proxy=label_proxy_part,
-      statistics_dir=os.path.join(output_dir, constants.STATISTICS_DIR) if compute_statistics else None)
+      statistics_dir=os.path.join(output_dir, constants.STATISTICS_DIR) if compute_statistics else None,
+      rows_per_file_dir=os.path.join(output_dir, 'inputs') if inputs.examples_artifacts else None)
+
+
+def artifacts_read(artifacts: Sequence[ExamplesArtifact], rows_per_file: Optional[Mapping[str, int]],
+                   splits: Sequence[str]) -> list:
+  """Per Examples artifact (span, version, uri), the examples read from each of its used splits (None when nothing
+  was read): the report shows every span of a window was seen."""
+  described = []
+  for artifact in artifacts:
+    examples = None
+    if rows_per_file is not None:
+      examples = {split: sum(rows_per_file.get(path, 0)
+                             for path in data.matching_files(artifact.patterns[split], f'split {split!r}'))
+                  for split in splits if split in artifact.patterns}
+    described.append({'uri': artifact.uri, 'span': artifact.span, 'version': artifact.version,
+                      'examples': examples})
+  return described
 
 
 def _read(request: read_pass.PassRequest, examples: Mapping[str, str],
@@ -306,7 +335,10 @@ def _run_checks(inputs: PreflightInputs, config: PreflightConfig, make_pipeline:
       with progress.stage('loss probe') as stage:
         checks[constants.LOSS] = stage.result = loss_check.result()
 
-  return Report(checks, train, tuple(evals), config.to_dict(), inputs.provenance, statistics)
+  provenance = dict(inputs.provenance)
+  if inputs.examples_artifacts:
+    provenance['examples_artifacts'] = artifacts_read(inputs.examples_artifacts, outputs.rows_per_file, used)
+  return Report(checks, train, tuple(evals), config.to_dict(), provenance, statistics)
 
 
 # Statistics of another ExampleGen run over the same rows (TFX's own testdata: 4,966 vs 5,091 eval examples) differ
