@@ -34,7 +34,10 @@ def _examples_by_split(examples: types.Artifact) -> Dict[str, str]:
 
 
 def _int_property(artifact: types.Artifact, name: str) -> int:
-  return int(getattr(artifact, name)) if artifact.has_property(name) else 0
+  """`span` / `version`: a property, or (ExampleGen in TFX 1.16 writes them so) a custom property; 0 when unset."""
+  if artifact.has_property(name):
+    return int(getattr(artifact, name))
+  return int(artifact.get_int_custom_property(name)) if artifact.has_custom_property(name) else 0
 
 
 def _in_span_order(artifacts: List[types.Artifact]) -> List[types.Artifact]:
