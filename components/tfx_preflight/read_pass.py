@@ -93,6 +93,7 @@ ROWS_PER_FILE = 'rows_per_file-{split}.json'
 class LeakagePart:
   plan: leakage_beam.Plan
   output_dir: str
+  history: Tuple = ()  # history.Stored of every --history directory / history artifact given, compared or not.
 
 
 @dataclasses.dataclass(frozen=True)
