@@ -12,11 +12,11 @@ import tfx as tfx_root
 from tfx import v1 as tfx
 from tfx.proto import example_gen_pb2, range_config_pb2
 
-from tfx_preflight import Preflight
+from tfx_preflight import Preflight, earlier_train_hashes
 
 TAXI_CSV = os.path.join(os.path.dirname(tfx_root.__file__), 'examples', 'chicago_taxi_pipeline', 'data', 'simple',
                         'data.csv')
-TRAIN_ROWS, EVAL_ROWS, LEAKED = 200, 60, 9
+TRAIN_ROWS, EVAL_ROWS, LEAKED, FORGOTTEN = 200, 60, 9, 5
 
 
 def _taxi_rows():
@@ -64,8 +64,10 @@ def _pipeline(tmp_path, with_gate, span=None):
         examples=tfx.dsl.Channel(type=tfx.types.standard_artifacts.Examples, producer_component_id=example_gen.id,
                                  output_key='examples')).with_id('span_window')
     window.add_upstream_node(example_gen)  # Today's span first.
+    # What the gate blessed in its last 3 runs that did: eval is joined with that training data too.
     components += [window, Preflight(examples=window.outputs['examples'], label_key='tips',
-                                     leakage={'exclude_features': ['trip_start_timestamp']})]
+                                     leakage={'exclude_features': ['trip_start_timestamp']},
+                                     history=earlier_train_hashes(3), save_train_hashes=True)]
   return tfx.dsl.Pipeline(
       pipeline_name='spans', pipeline_root=str(tmp_path / 'root'), components=components,
       metadata_connection_config=tfx.orchestration.metadata.sqlite_metadata_connection_config(
@@ -91,16 +93,23 @@ def test_a_window_of_three_spans_is_read_whole_and_a_row_copied_across_spans_blo
       (span, 1, {'train': TRAIN_ROWS, 'eval': EVAL_ROWS}) for span in (1, 2, 3)]
   assert clean['checks']['leakage']['examples'] == {'train': 3 * TRAIN_ROWS, 'eval': 3 * EVAL_ROWS}
 
-  # The next day: span 4, whose eval holds rows of span 2's train (re-ingested files); the window is spans 2-4.
+  assert 'history' not in clean['checks']['leakage']  # No earlier run.
+
+  # The next day: span 4, whose eval holds rows of span 2's train (re-ingested files; the window is spans 2-4) and
+  # rows of span 1's train, out of the window: only the hashes yesterday's gate saved remember them.
   # (Not a new version of span 3: SpanRangeStrategy hands over every version of a span, so Trainer would read both.)
-  _write_span(str(tmp_path / 'data'), 4, 1, rows, extra_eval=spans_train[2][:LEAKED])
+  _write_span(str(tmp_path / 'data'), 4, 1, rows, extra_eval=spans_train[2][:LEAKED] + spans_train[1][:FORGOTTEN])
   tfx.orchestration.LocalDagRunner().run(_pipeline(tmp_path, with_gate=True))
   leaky = _latest_report(tmp_path)
   assert leaky['verdict'] == 'block'
   artifacts = leaky['inputs']['examples_artifacts']
   assert [(a['span'], a['examples']['eval']) for a in artifacts] == [(2, EVAL_ROWS), (3, EVAL_ROWS),
-                                                                     (4, EVAL_ROWS + LEAKED)]
+                                                                     (4, EVAL_ROWS + LEAKED + FORGOTTEN)]
   cross = leaky['checks']['leakage']['cross_split'][0]
   assert cross['duplicate_examples'] == LEAKED
   assert {s['train_file'].split('/Split-')[0] for s in cross['samples']} == {artifacts[0]['uri']}
   assert {s['file'].split('/Split-')[0] for s in cross['samples']} == {artifacts[2]['uri']}
+  leakage = leaky['checks']['leakage']
+  assert [(p['duplicate_examples'], p['history_only_examples']) for p in leakage['history']] == [
+      (LEAKED + FORGOTTEN, FORGOTTEN)]
+  assert [(h['examples'], h['compared']) for h in leakage['history_artifacts']] == [(3 * TRAIN_ROWS, True)]

@@ -44,6 +44,9 @@ REPORT_PROPERTY = 'report'
 # `<check>_status` / `<check>_findings`, plus the leakage headline numbers below.
 LEAKED_EVAL_EXAMPLES_PROPERTY = 'leaked_eval_examples'
 MAX_LEAKED_FRACTION_PROPERTY = 'max_leaked_fraction'
+# Custom properties of the train_hashes artifact (besides `blessed`): train examples hashed, distinct hashes kept.
+HASHED_EXAMPLES_PROPERTY = 'examples'
+DISTINCT_HASHES_PROPERTY = 'distinct_hashes'
 
 
 def status_property(check: str) -> str:

@@ -13,7 +13,7 @@ from tfx.proto import example_gen_pb2
 from tfx.types import artifact_utils
 from tfx.utils import io_utils, json_utils
 
-from tfx_preflight import constants, run, spec, summaries
+from tfx_preflight import constants, history, run, spec, summaries
 from tfx_preflight import report as report_lib
 from tfx_preflight import statistics as statistics_lib
 from tfx_preflight.config import PreflightConfig, resolve_splits
@@ -135,6 +135,9 @@ class Executor(base_beam_executor.BaseBeamExecutor):
       inputs.transformed_examples = _patterns_by_split(transformed, 'transformed_examples')
       inputs.provenance['transformed_examples'] = (transformed[0].uri if len(transformed) == 1
                                                    else [a.uri for a in transformed])
+    inputs.history = [a.uri for a in sorted(input_dict.get(spec.HISTORY_KEY) or [], key=lambda a: a.id)]
+    train_hashes = (output_dict.get(spec.TRAIN_HASHES_KEY) or [None])[0]
+    inputs.save_history = train_hashes.uri if train_hashes is not None else None
     hyperparameters = _single(input_dict, spec.HYPERPARAMETERS_KEY)
     if hyperparameters is not None:
       inputs.hyperparameters = _read_hyperparameters(hyperparameters)
@@ -151,6 +154,11 @@ class Executor(base_beam_executor.BaseBeamExecutor):
     blessing.set_int_custom_property(spec.BLESSED_PROPERTY, int(blessed))
     blessing.set_string_custom_property(constants.VERDICT_PROPERTY, result['verdict'])
     blessing.set_string_custom_property(constants.REPORT_PROPERTY, report_artifact.uri)
+    if train_hashes is not None:
+      stored = history.load(train_hashes.uri)
+      _set_custom_properties(train_hashes, {constants.BLESSED_PROPERTY: int(stored.blessed),
+                                            constants.HASHED_EXAMPLES_PROPERTY: stored.examples,
+                                            constants.DISTINCT_HASHES_PROPERTY: stored.distinct_hashes})
     marker = constants.BLESSED_FILE if blessed else constants.NOT_BLESSED_FILE
     report_lib.write_atomically(os.path.join(blessing.uri, marker), '')
     if not blessed and config.fail_on_block:
