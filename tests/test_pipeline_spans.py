@@ -6,10 +6,13 @@ import csv
 import json
 import os
 import random
+import re
+import runpy
 
 import pytest
 import tfx as tfx_root
 from tfx import v1 as tfx
+from tfx.dsl.compiler import compiler
 from tfx.proto import example_gen_pb2, range_config_pb2
 
 from tfx_preflight import Preflight, earlier_train_hashes
@@ -113,3 +116,18 @@ def test_a_window_of_three_spans_is_read_whole_and_a_row_copied_across_spans_blo
   assert [(p['duplicate_examples'], p['history_only_examples']) for p in leakage['history']] == [
       (LEAKED + FORGOTTEN, FORGOTTEN)]
   assert [(h['examples'], h['compared']) for h in leakage['history_artifacts']] == [(3 * TRAIN_ROWS, True)]
+
+
+def test_readme_span_window_snippet_compiles_with_the_window_and_history_wired(tmp_path):
+  text = open(os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), 'README.md')).read()
+  snippet = re.search(r'<!-- README-SPANS[^>]*-->\s*```python\n(.*?)```', text, re.S).group(1)
+  script = tmp_path / 'snippet.py'
+  script.write_text(snippet)
+  namespace = runpy.run_path(str(script), init_globals={'data_root': str(tmp_path), 'module_file': 'trainer.py'})
+  pipeline = tfx.dsl.Pipeline(pipeline_name='readme_spans', pipeline_root=str(tmp_path / 'root'),
+                              components=namespace['components'])
+  nodes = {n.pipeline_node.node_info.id: n.pipeline_node for n in compiler.Compiler().compile(pipeline).nodes}
+  preflight = nodes['Preflight']
+  assert set(preflight.inputs.inputs) >= {'examples', 'history'}
+  assert 'train_hashes' in preflight.outputs.outputs
+  assert preflight.inputs.inputs['history'].min_count == 0  # Optional: the first runs have no history.
