@@ -34,7 +34,7 @@ DEFAULT_TIMEOUT_SECONDS = 900
 DEFAULT_NAIVE_MAX_SIZE = 300_000
 CNN_MODULE = os.path.join(REPO_DIR, 'pipelines', 'modules', 'cnn_trainer.py')
 # Leakage implementations that must agree on the counts (and with the injected leak).
-LEAKAGE_JOBS = ('leakage', 'leakage_near', 'floor', 'floor_tfdata', 'pandas_join', 'naive_beam', 'cli')
+LEAKAGE_JOBS = ('leakage', 'leakage_near', 'leakage_history', 'floor', 'floor_tfdata', 'pandas_join', 'naive_beam', 'cli')
 # One read pass (issue 19.2): TFDV statistics alone vs statistics + skew + leakage from one read.
 ONE_PASS_JOBS = ('statistics_alone', 'statistics_read_pass', 'one_pass')
 ALL_JOBS = LEAKAGE_JOBS + ('statistics_gen', 'skew', 'gate', 'loss', 'skew_wide', 'pipeline_cost') + ONE_PASS_JOBS

@@ -85,10 +85,8 @@ def _stored_pieces(item: Tuple[int, str], num_shards: int, split_id: int, kind: 
   bounds = np.searchsorted(shard[order], np.arange(num_shards + 1))
   for s in range(num_shards):
     rows = order[bounds[s]:bounds[s + 1]]
-    if len(rows):
-      n = len(rows)
-      yield (kind, s), (split_id, hashes[rows], np.zeros(n, dtype=np.uint64), np.full(n, history_id, dtype=np.uint32),
-                        np.zeros(n, dtype=np.int64))
+    if len(rows):  # (split id, hashes, stored directory id): 16 bytes per stored hash through the shuffle.
+      yield (kind, s), (split_id, hashes[rows], history_id)
 
 
 class ReadStoredHashes(beam.PTransform):

@@ -327,7 +327,7 @@ def join_shard(kind: str, pieces: Iterable[Tuple], plan: Plan) -> Tuple[LeakageC
   """Counts one shard's duplicates with numpy. Returns (counts, duplicate-list lines). Pieces of stored hashes
   (split id `plan.history_split`, exact kind) are joined with the eval rows only (`_count_history`)."""
   pieces = list(pieces)
-  stored = [(p[1], p[3]) for p in pieces if p[0] == plan.history_split]
+  stored = [(p[1], np.full(len(p[1]), p[2], dtype=np.int64)) for p in pieces if p[0] == plan.history_split]
   pieces = [p for p in pieces if p[0] != plan.history_split]
   if not pieces:
     return LeakageCounts(), []
