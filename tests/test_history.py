@@ -68,6 +68,7 @@ def test_eval_copies_of_an_earlier_runs_train_block_through_saved_hashes(capsys,
   assert {s['history'] for s in leakage['history'][0]['samples']} == {str(tmp_path / 'h1')}
   assert leakage['history_artifacts'] == [{'path': str(tmp_path / 'h1'), 'examples': 1200, 'distinct_hashes': 1200,
                                            'compared': True}]
+  assert "Eval examples in earlier runs' training data" in (tmp_path / 'r2' / 'report.html').read_text()
   # Blocked: nothing will be trained on, so no hash is kept.
   assert json.loads((tmp_path / 'h2' / 'train_hashes.json').read_text())['files'] == []
   assert not list((tmp_path / 'h2').glob('hashes-*'))
