@@ -100,10 +100,16 @@ def test_a_span_window_is_read_whole_and_leakage_joins_across_spans(tmp_path):
   report, blessing = PreflightReport(), PreflightBlessing()
   report.uri, blessing.uri = str(tmp_path / 'report'), str(tmp_path / 'blessing')
   config = PreflightConfig(label_key='label', skew={'exclude_features': ['id']}, leakage={'exclude_features': ['id']})
-  executor.Executor().Do({spec.EXAMPLES_KEY: [spans[2], spans[0], spans[1]]},
+  statistics = []  # One StatisticsGen output per span: never used as if it described the window.
+  for span in (1, 2, 3):
+    statistics.append(standard_artifacts.ExampleStatistics())
+    statistics[-1].uri = str(tmp_path / f'statistics-{span}')
+  executor.Executor().Do({spec.EXAMPLES_KEY: [spans[2], spans[0], spans[1]], spec.STATISTICS_KEY: statistics},
                          {spec.REPORT_KEY: [report], spec.BLESSING_KEY: [blessing]},
                          {spec.CONFIG_KEY: config.to_json()})
   result = json.loads((tmp_path / 'report' / 'report.json').read_text())
+  assert result['inputs']['statistics']['used'].startswith('recomputed from the 3 Examples artifact(s)')
+  assert result['checks']['skew']['num_examples'] == {'train': 720, 'eval': 192}  # The union.
   assert [(a['span'], a['examples']) for a in result['inputs']['examples_artifacts']] == [
       (1, {'train': 240, 'eval': 60}), (2, {'train': 240, 'eval': 60}), (3, {'train': 240, 'eval': 72})]
   leakage = result['checks']['leakage']
