@@ -125,6 +125,53 @@ def leakage_near_job(args: Mapping[str, Any]) -> Dict[str, Any]:
   return measured
 
 
+# Stored train hashes of earlier runs per example of the data, for the leakage_history job (issue 27: 1M new examples
+# against 10M stored hashes).
+HISTORY_MULTIPLE = 10
+
+
+def _write_stored_hashes(directory: str, count: int, plan: Any, seed: int) -> None:
+  """A train_hashes directory of `count` random 128-bit hashes (16 shards), as a blessed run would have saved it."""
+  from tfx_preflight import history
+  rng = np.random.default_rng(seed)
+  staging = history.staging_dir(directory)
+  os.makedirs(staging, exist_ok=True)
+  for shard, part in enumerate(np.array_split(np.arange(count), 16)):
+    with open(os.path.join(staging, history.shard_name(shard)), 'wb') as f:
+      f.write(history.to_npy(rng.integers(0, 2**64 - 1, size=(len(part), 2), dtype=np.uint64)))
+  history.publish(staging, directory, True, count, plan.exclude, plan.label_key, ())
+
+
+@job('leakage_history')
+def leakage_history_job(args: Mapping[str, Any]) -> Dict[str, Any]:
+  """The leakage job with eval also joined against HISTORY_MULTIPLE x the data's size of stored train hashes of
+  earlier runs (history.py), for the cost ratio to 'leakage'; the stored hashes are written before the clock starts."""
+  import dataclasses
+
+  from tfx_preflight import history, leakage, read_pass
+  from tfx_preflight.config import LeakageConfig
+  manifest = args['manifest']
+  config = LeakageConfig(**args.get('config', {}))
+  plan = leakage.make_plan(manifest['examples'], TRAIN, [EVAL], config, generate.LABEL_KEY)
+  stored_dir = os.path.join(args['output_dir'], 'stored')
+  stored_count = HISTORY_MULTIPLE * int(manifest['size'])
+  _write_stored_hashes(stored_dir, stored_count, plan, seed=7)
+  stored = history.load(stored_dir)
+  plan = dataclasses.replace(plan, history_files=tuple((0, f) for f in stored.files), history_dirs=(stored_dir,))
+  started = _begin()
+  request = read_pass.PassRequest(examples=manifest['examples'], splits=plan.splits,
+                                  leakage=read_pass.LeakagePart(plan, args['output_dir'], (stored,)))
+  counts = read_pass.run_pass(request, _make_pipeline(args['runner_args'])).leakage
+  result = history.with_history(leakage.summarize(counts, plan, config, args['output_dir']), counts, plan, (stored,),
+                                config).to_dict()
+  seconds = time.perf_counter() - started
+  cross = (result.get('cross_split') or [{}])[0]
+  return {'job_seconds': seconds, 'status': result.get('status'), 'stored_hashes': stored_count,
+          'num_shards': plan.num_shards, 'duplicate_examples': cross.get('duplicate_examples'),
+          'label_conflicts': cross.get('label_conflicts'), 'unique_duplicates': cross.get('unique_duplicates'),
+          'history_duplicate_examples': (result.get('history') or [{}])[0].get('duplicate_examples')}
+
+
 @job('pandas_join')
 def pandas_join_job(args: Mapping[str, Any]) -> Dict[str, Any]:
   """Baseline (a): everything in memory: Parquet -> pandas, hash each row, hash join eval to train."""

@@ -44,6 +44,7 @@ WIDE_SKEW_SECONDS_TARGET = 30.0
 LABELS = {
     'leakage': 'leakage check (Beam, ours)',
     'leakage_near': 'leakage check with near-duplicates (ours)',
+    'leakage_history': 'leakage check + 10x stored hashes of earlier runs (ours)',
     'floor': 'floor: 1 process read+decode+hash',
     'floor_tfdata': "floor with TF's C++ reader",
     'pandas_join': 'pandas hash join (Parquet, in memory)',

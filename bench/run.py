@@ -34,7 +34,7 @@ DEFAULT_TIMEOUT_SECONDS = 900
 DEFAULT_NAIVE_MAX_SIZE = 300_000
 CNN_MODULE = os.path.join(REPO_DIR, 'pipelines', 'modules', 'cnn_trainer.py')
 # Leakage implementations that must agree on the counts (and with the injected leak).
-LEAKAGE_JOBS = ('leakage', 'leakage_near', 'floor', 'floor_tfdata', 'pandas_join', 'naive_beam', 'cli')
+LEAKAGE_JOBS = ('leakage', 'leakage_near', 'leakage_history', 'floor', 'floor_tfdata', 'pandas_join', 'naive_beam', 'cli')
 # One read pass (issue 19.2): TFDV statistics alone vs statistics + skew + leakage from one read.
 ONE_PASS_JOBS = ('statistics_alone', 'statistics_read_pass', 'one_pass')
 ALL_JOBS = LEAKAGE_JOBS + ('statistics_gen', 'skew', 'gate', 'loss', 'skew_wide', 'pipeline_cost') + ONE_PASS_JOBS
@@ -42,7 +42,7 @@ ALL_JOBS = LEAKAGE_JOBS + ('statistics_gen', 'skew', 'gate', 'loss', 'skew_wide'
 PER_SIZE_JOBS = LEAKAGE_JOBS + ('statistics_gen', 'skew', 'gate') + ONE_PASS_JOBS
 # Run at the headline size only (1M, else the largest size below it, else the smallest): each costs a process start
 # (~10-30 s of TensorFlow import) and none of them is part of the scaling question.
-DEFAULT_HEADLINE_ONLY = ('floor_tfdata', 'cli', 'skew', 'gate') + ONE_PASS_JOBS
+DEFAULT_HEADLINE_ONLY = ('floor_tfdata', 'cli', 'skew', 'gate', 'leakage_history') + ONE_PASS_JOBS
 # The jobs of the issue-19 targets (leakage job vs fair floor, CLI process vs floor process) run this many times at the
 # headline size, in interleaved rounds, and each is reported by its median: one run of each on a shared VM varies by
 # +-15%, more than the margin the targets leave.

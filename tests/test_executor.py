@@ -81,3 +81,40 @@ def test_unknown_eval_split_fails_naming_it(tmp_path):
   rows = tabular_rows(10, seed=5)
   with pytest.raises(ValueError, match="eval split\\(s\\) valid not found.*train, eval"):
     _do(tmp_path, {'train': rows, 'eval': rows}, eval_splits=['valid'])
+
+
+def _span(root, span, splits):
+  examples = _examples(root, splits)
+  examples.span, examples.version = span, 0
+  return examples
+
+
+@pytest.mark.slow
+def test_a_span_window_is_read_whole_and_leakage_joins_across_spans(tmp_path):
+  """Three Examples artifacts in one channel (a SpanRangeStrategy window), handed over in no particular order: every
+  span's train is train and every span's eval is eval; copies of span 1's train in span 3's eval block, counted."""
+  rows = [tabular_rows(300, seed=10 + span, offset=1000 * span) for span in (1, 2, 3)]
+  leaked = [dict(r, id=90_000 + i) for i, r in enumerate(rows[0][:12])]
+  spans = [_span(str(tmp_path / f'span-{s}'), s, {'train': r[:240], 'eval': r[240:] + (leaked if s == 3 else [])})
+           for s, r in zip((1, 2, 3), rows)]
+  report, blessing = PreflightReport(), PreflightBlessing()
+  report.uri, blessing.uri = str(tmp_path / 'report'), str(tmp_path / 'blessing')
+  config = PreflightConfig(label_key='label', skew={'exclude_features': ['id']}, leakage={'exclude_features': ['id']})
+  statistics = []  # One StatisticsGen output per span: never used as if it described the window.
+  for span in (1, 2, 3):
+    statistics.append(standard_artifacts.ExampleStatistics())
+    statistics[-1].uri = str(tmp_path / f'statistics-{span}')
+  executor.Executor().Do({spec.EXAMPLES_KEY: [spans[2], spans[0], spans[1]], spec.STATISTICS_KEY: statistics},
+                         {spec.REPORT_KEY: [report], spec.BLESSING_KEY: [blessing]},
+                         {spec.CONFIG_KEY: config.to_json()})
+  result = json.loads((tmp_path / 'report' / 'report.json').read_text())
+  assert result['inputs']['statistics']['used'].startswith('recomputed from the 3 Examples artifact(s)')
+  assert result['checks']['skew']['num_examples'] == {'train': 720, 'eval': 192}  # The union.
+  assert [(a['span'], a['examples']) for a in result['inputs']['examples_artifacts']] == [
+      (1, {'train': 240, 'eval': 60}), (2, {'train': 240, 'eval': 60}), (3, {'train': 240, 'eval': 72})]
+  leakage = result['checks']['leakage']
+  assert leakage['examples'] == {'train': 720, 'eval': 192}
+  assert leakage['cross_split'][0]['duplicate_examples'] == 12
+  assert {s['train_file'].split('/')[-3] for s in leakage['cross_split'][0]['samples']} == {'span-1'}
+  assert result['verdict'] == 'block' and blessing.get_int_custom_property(spec.BLESSED_PROPERTY) == 0
+  assert 'span-3' in (tmp_path / 'report' / 'report.html').read_text()

@@ -6,7 +6,7 @@ from tfx_preflight.config import ConfigError, LabelProxyConfig, LeakageConfig, L
 __version__ = '0.3.0'
 
 __all__ = ['ConfigError', 'LabelProxyConfig', 'LeakageConfig', 'LossConfig', 'Preflight', 'PreflightBlessing', 'PreflightConfig',
-           'PreflightReport', 'SkewConfig']
+           'PreflightReport', 'SkewConfig', 'TrainHashes', 'earlier_train_hashes']
 
 
 def __getattr__(name):
@@ -15,7 +15,10 @@ def __getattr__(name):
   if name == 'Preflight':
     from tfx_preflight.component import Preflight
     return Preflight
-  if name in ('PreflightBlessing', 'PreflightReport'):
+  if name == 'earlier_train_hashes':
+    from tfx_preflight.component import earlier_train_hashes
+    return earlier_train_hashes
+  if name in ('PreflightBlessing', 'PreflightReport', 'TrainHashes'):
     # TFX's container entrypoints (Kubeflow v2) import custom artifact classes by `tfx_preflight.<TYPE>` name.
     from tfx_preflight import artifacts
     return getattr(artifacts, name)

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import os
 import uuid
-from typing import Any, Iterable, Tuple
+from typing import Any, Iterable, Tuple, Union
 
 import apache_beam as beam
 from apache_beam.io.filesystems import FileSystems
@@ -56,13 +56,13 @@ class CombineToOne(beam.PTransform):
             | 'OneOutput' >> beam.Map(_one_output, self._combine_fn))
 
 
-def write_whole(path: str, text: str) -> None:
+def write_whole(path: str, text: Union[str, bytes]) -> None:
   """Writes `text` to `path` through a temp file renamed into place (Beam's filesystems: local or remote), so a reader
   never sees part of it and a retried step simply writes the same file again."""
   directory = os.path.dirname(path)
   temp = os.path.join(directory, f'.{os.path.basename(path)}.tmp-{uuid.uuid4().hex}')
   with FileSystems.create(temp) as f:
-    f.write(text.encode('utf-8'))
+    f.write(text if isinstance(text, bytes) else text.encode('utf-8'))
   if FileSystems.exists(path):  # Remote renames do not overwrite.
     FileSystems.delete([path])
   FileSystems.rename([temp], [path])

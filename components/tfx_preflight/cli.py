@@ -60,6 +60,10 @@ def build_parser() -> argparse.ArgumentParser:
   check.add_argument('--exclude-features', default='', metavar='A,B',
                      help='features left out of hashing and comparison (IDs, timestamps)')
   check.add_argument('--group-key', metavar='KEY', help='entity feature (e.g. user_id) for group leakage')
+  check.add_argument('--history', action='append', default=[], metavar='DIR',
+                     help='train hashes of an earlier run (its --save-history DIR); eval is also joined with them')
+  check.add_argument('--save-history', metavar='DIR',
+                     help="save the train data's content hashes here when the run blesses (for a later --history)")
   check.add_argument('--checks', metavar='LIST',
                      help='comma-separated subset of skew,leakage,loss,label_proxy (default: every check whose inputs are given)')
   check.add_argument('--config', metavar='FILE', help='JSON PreflightConfig with thresholds; flags override it')
@@ -308,6 +312,9 @@ def _check(args: argparse.Namespace, beam_args: Sequence[str], work: str, config
                                  schema=_read_schema(args.schema) if args.schema else None,
                                  provenance={'train': args.train, 'eval': list(args.eval)}, csv_locations=locations)
     _add_trainer_inputs(args, inputs)
+    inputs.history = [os.path.abspath(d) if '://' not in d else d for d in args.history]
+    inputs.save_history = (os.path.abspath(args.save_history) if args.save_history and '://' not in args.save_history
+                           else args.save_history)
     return run.check_and_write(inputs, config, make_pipeline, work)
 
 

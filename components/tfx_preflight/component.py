@@ -7,10 +7,12 @@ from typing import Any, Dict, List, Mapping, Optional, Sequence, Union
 from tfx import types
 from tfx.components.util import udf_utils
 from tfx.dsl.components.base import base_beam_component, executor_spec
+from tfx.dsl.input_resolution import resolver_function
+from tfx.dsl.input_resolution.ops import ops
 from tfx.utils import json_utils
 
-from tfx_preflight import executor, worker_packaging
-from tfx_preflight.artifacts import PreflightBlessing, PreflightReport
+from tfx_preflight import constants, executor, spec, worker_packaging
+from tfx_preflight.artifacts import PreflightBlessing, PreflightReport, TrainHashes
 from tfx_preflight.config import LabelProxyConfig, LeakageConfig, LossConfig, PreflightConfig, SkewConfig
 from tfx_preflight.spec import PreflightSpec
 
@@ -70,6 +72,8 @@ class Preflight(base_beam_component.BaseBeamComponent):
   Component `outputs` contains:
    - `report`: Channel of type `PreflightReport`: report.json, report.html and per-check details.
    - `blessing`: Channel of type `PreflightBlessing` with int custom property `blessed` (1 or 0).
+   - `train_hashes` (with save_train_hashes=True): Channel of type `TrainHashes`, the content hashes of the train
+     data when the run blessed; later runs take them as `history` (see the README for the resolver).
   """
 
   SPEC_CLASS = PreflightSpec
@@ -93,7 +97,9 @@ class Preflight(base_beam_component.BaseBeamComponent):
                loss: Union[LossConfig, Mapping[str, Any], None] = None,
                label_proxy: Union[LabelProxyConfig, Mapping[str, Any], None] = None,
                fail_on_block: bool = False,
-               exclude_features: Sequence[str] = ()):
+               exclude_features: Sequence[str] = (),
+               history: Optional[types.BaseChannel] = None,
+               save_train_hashes: bool = False):
     """Constructs a Preflight component.
 
     Args:
@@ -117,6 +123,9 @@ class Preflight(base_beam_component.BaseBeamComponent):
       label_proxy: LabelProxyConfig or a dict of its fields (mode, thresholds, exclude_features).
       fail_on_block: Raise (fail the run) instead of emitting blessed=0, for orchestrators without conditionals.
       exclude_features: Features every check leaves out (IDs, timestamps); per-check lists add to it.
+      history: TrainHashes of earlier runs (several, e.g. the latest N through a resolver): the leakage check also
+        joins eval with the training data they hold, without reading those examples.
+      save_train_hashes: Output `train_hashes`: this run's train content hashes, kept when it blesses.
 
     Raises:
       ConfigError: a setting is invalid; the message names it.
@@ -142,6 +151,21 @@ class Preflight(base_beam_component.BaseBeamComponent):
         custom_config=json_utils.dumps(custom_config) if custom_config is not None else None,
         module_folder_fingerprint=module_folder_fingerprint(module_file),
         transformed_examples=transformed_examples,
+        history=history,
+        train_hashes=types.Channel(type=TrainHashes) if save_train_hashes else None,
         report=types.Channel(type=PreflightReport),
         blessing=types.Channel(type=PreflightBlessing))
     super().__init__(spec=spec)
+
+
+@resolver_function.resolver_function
+def _latest_blessed(artifacts, n: int):
+  return ops.LatestCreateTime(ops.EqualPropertyValues(artifacts, property_key=constants.BLESSED_PROPERTY,
+                                                      property_value=1, is_custom_property=True), n=n)
+
+
+def earlier_train_hashes(n: int, preflight_id: str = 'Preflight') -> types.BaseChannel:
+  """The `train_hashes` of the latest `n` runs of this pipeline's gate that blessed (fewer, or none, early on): what
+  the models of those runs trained on, for `Preflight(history=...)`. `preflight_id` is the gate's component id."""
+  return _latest_blessed(types.Channel(type=TrainHashes, producer_component_id=preflight_id,
+                                       output_key=spec.TRAIN_HASHES_KEY), n=n)

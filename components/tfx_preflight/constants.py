@@ -16,6 +16,7 @@ CHECK_NAMES = (SKEW, LEAKAGE, LOSS, LABEL_PROXY)
 LEAKAGE_EXACT = 'exact'
 LEAKAGE_NEAR = 'near'
 LEAKAGE_GROUP = 'group'
+LEAKAGE_HISTORY = 'history'  # eval examples found in the training data of earlier runs (their train_hashes).
 
 # Check statuses and verdicts. A check is 'skipped' when it did not run, 'not_checked' when it ran but compared nothing.
 PASS = 'pass'
@@ -31,6 +32,7 @@ BLESSED_VERDICTS = (PASS, WARN)  # Only an earned pass or warn lets training pro
 # Output artifact types (`<namespace>.<Name>`, the form KubeflowV2DagRunner requires of custom types).
 REPORT_TYPE_NAME = 'tfx_preflight.PreflightReport'
 BLESSING_TYPE_NAME = 'tfx_preflight.PreflightBlessing'
+TRAIN_HASHES_TYPE_NAME = 'tfx_preflight.TrainHashes'
 
 # Custom properties of the blessing artifact: `blessed` is what `tfx.dsl.Cond(... custom_property('blessed') == 1)`
 # reads; `verdict` and `report` (the report artifact's URI) say why.
@@ -42,6 +44,9 @@ REPORT_PROPERTY = 'report'
 # `<check>_status` / `<check>_findings`, plus the leakage headline numbers below.
 LEAKED_EVAL_EXAMPLES_PROPERTY = 'leaked_eval_examples'
 MAX_LEAKED_FRACTION_PROPERTY = 'max_leaked_fraction'
+# Custom properties of the train_hashes artifact (besides `blessed`): train examples hashed, distinct hashes kept.
+HASHED_EXAMPLES_PROPERTY = 'examples'
+DISTINCT_HASHES_PROPERTY = 'distinct_hashes'
 
 
 def status_property(check: str) -> str:
@@ -67,3 +72,6 @@ DUPLICATES_FILE = 'duplicates.tsv'  # Under leakage/: every example whose hash o
 LEAKAGE_STATS_FILE = 'leakage_stats.json'  # Under leakage/: the merged counters of the Beam job.
 STATISTICS_DIR = 'statistics'  # Computed statistics, laid out as StatisticsGen's ExampleStatistics artifact:
 STATS_FILE_NAME = 'FeatureStats.pb'  # statistics/Split-<split>/FeatureStats.pb.
+# A train_hashes directory (the TrainHashes artifact, the CLI's --save-history): hashes-<shard>.npy files, then this
+# manifest, written last (its presence means a complete directory).
+TRAIN_HASHES_MANIFEST = 'train_hashes.json'

@@ -7,7 +7,7 @@ from __future__ import annotations
 import csv
 import os
 import re
-from typing import Callable, Dict, Iterator, Mapping, Sequence, Tuple
+from typing import Callable, Dict, Iterator, Mapping, Sequence, Tuple, Union
 
 import apache_beam as beam
 from tfx.dsl.io import fileio
@@ -20,6 +20,9 @@ MAX_FILES_PROBED = 256
 # Records and bytes read per step by the probe: the first record is all the up-front check needs.
 PROBE_BATCH_SIZE = 64
 PROBE_CHUNK_BYTES = 1 << 16
+
+# A split's files: one pattern, or several (one per Examples artifact when Trainer reads a window of spans).
+Patterns = Union[str, Sequence[str]]
 
 
 class InputError(ValueError):
@@ -48,14 +51,25 @@ def matching_files(pattern: str, what: str) -> list:
   return files
 
 
-def split_files(examples: Mapping[str, str], splits: Sequence[str]) -> Tuple[Tuple[int, str], ...]:
+def patterns_of(value: Patterns) -> Tuple[str, ...]:
+  """A split's patterns as a tuple, whether one pattern or several were given."""
+  return (value,) if isinstance(value, str) else tuple(value)
+
+
+def split_matching_files(value: Patterns, what: str) -> list:
+  """The files of every pattern of a split, sorted, each file once; raises naming the pattern that matches nothing
+  (a span whose split is empty is an error, not a smaller split)."""
+  return sorted({f for pattern in patterns_of(value) for f in matching_files(pattern, what)})
+
+
+def split_files(examples: Mapping[str, Patterns], splits: Sequence[str]) -> Tuple[Tuple[int, str], ...]:
   """(split id, path) by file id: each split's matching files, sorted, splits in the given order (train first), as
   the Beam jobs address files. Raises naming the split that is missing or matches no file."""
   files = []
   for split_id, split in enumerate(splits):
     if split not in examples:
       raise InputError(f'Split {split!r} has no examples; available: {", ".join(sorted(examples))}.')
-    files.extend((split_id, path) for path in matching_files(examples[split], f'split {split!r}'))
+    files.extend((split_id, path) for path in split_matching_files(examples[split], f'split {split!r}'))
   return tuple(files)
 
 
@@ -83,7 +97,7 @@ def _unreadable(split: str, path: str, error: Exception) -> InputError:
                     f'another format): {type(error).__name__}: {_reason(error)}')
 
 
-def validate_examples(examples: Mapping[str, str], max_files: int = MAX_FILES_PROBED) -> None:
+def validate_examples(examples: Mapping[str, Patterns], max_files: int = MAX_FILES_PROBED) -> None:
   """Cheap up-front check of every split: files exist, the first records of each file (up to `max_files` per split)
   pass their CRCs and are tf.Examples (not SequenceExamples or another payload, see `payload_problem`), and the
   split has at least one record.
@@ -92,7 +106,7 @@ def validate_examples(examples: Mapping[str, str], max_files: int = MAX_FILES_PR
   `find_unreadable_file` when a pipeline fails.
   """
   for split, pattern in sorted(examples.items()):
-    files = matching_files(pattern, f'split {split!r}')
+    files = split_matching_files(pattern, f'split {split!r}')
     has_records = False
     for i, path in enumerate(files):
       if i >= max_files and has_records:
@@ -129,12 +143,12 @@ def payload_problem(record: bytes) -> str | None:
   return 'not a tf.Example (it holds fields a tf.Example does not have: another proto or payload format)'
 
 
-def mixed_compression(examples: Mapping[str, str]) -> InputError | None:
+def mixed_compression(examples: Mapping[str, Patterns]) -> InputError | None:
   """An error when a split mixes gzip and uncompressed files: TFX's tf.Example readers (Trainer's DataAccessor, so
   the user's input_fn) take one compression per split, so such a split cannot be trained on as it is."""
   for split, pattern in sorted(examples.items()):
     kinds: Dict[bool, str] = {}
-    for path in matching_files(pattern, f'split {split!r}'):
+    for path in split_matching_files(pattern, f'split {split!r}'):
       kinds.setdefault(records.is_gzip_file(path), path)
     if len(kinds) > 1:
       return InputError(f'split {split!r} mixes gzip-compressed files ({kinds[True]}) and uncompressed ones '
@@ -164,12 +178,12 @@ def looks_like_read_error(error: BaseException) -> bool:
   return False
 
 
-def find_unreadable_file(examples: Mapping[str, str], max_bytes: int = MAX_BYTES_RESCANNED) -> InputError | None:
+def find_unreadable_file(examples: Mapping[str, Patterns], max_bytes: int = MAX_BYTES_RESCANNED) -> InputError | None:
   """Reads the records of the input files (failure path only) and returns an error naming the first file that
   cannot be read, or None when the files read cleanly or `max_bytes` of them were read without finding one."""
   budget = max_bytes
   for split, pattern in sorted(examples.items()):
-    for path in sorted(f for f in fileio.glob(pattern) if not fileio.isdir(f)):
+    for path in sorted({f for p in patterns_of(pattern) for f in fileio.glob(p) if not fileio.isdir(f)}):
       try:
         budget -= int(fileio.stat(path).length)
       except Exception:  # Size unknown: count it as a large file.

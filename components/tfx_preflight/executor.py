@@ -13,7 +13,7 @@ from tfx.proto import example_gen_pb2
 from tfx.types import artifact_utils
 from tfx.utils import io_utils, json_utils
 
-from tfx_preflight import constants, run, spec, summaries
+from tfx_preflight import constants, history, run, spec, summaries
 from tfx_preflight import report as report_lib
 from tfx_preflight import statistics as statistics_lib
 from tfx_preflight.config import PreflightConfig, resolve_splits
@@ -31,6 +31,36 @@ def _examples_by_split(examples: types.Artifact) -> Dict[str, str]:
                      f'{example_gen_pb2.PayloadFormat.Name(payload)}.')
   splits = artifact_utils.decode_split_names(examples.split_names)
   return {s: io_utils.all_files_pattern(artifact_utils.get_split_uri([examples], s)) for s in splits}
+
+
+def _int_property(artifact: types.Artifact, name: str) -> int:
+  """`span` / `version`: a property, or (ExampleGen in TFX 1.16 writes them so) a custom property; 0 when unset."""
+  if artifact.has_property(name):
+    return int(getattr(artifact, name))
+  return int(artifact.get_int_custom_property(name)) if artifact.has_custom_property(name) else 0
+
+
+def _in_span_order(artifacts: List[types.Artifact]) -> List[types.Artifact]:
+  """A span window's artifacts by (span, version, uri): the same window gives the same report whatever order the
+  resolver returned."""
+  return sorted(artifacts, key=lambda a: (_int_property(a, 'span'), _int_property(a, 'version'), a.uri))
+
+
+def _describe(artifacts: List[types.Artifact]) -> List[run.ExamplesArtifact]:
+  return [run.ExamplesArtifact(uri=a.uri, span=_int_property(a, 'span'), version=_int_property(a, 'version'),
+                               patterns=_examples_by_split(a)) for a in _in_span_order(artifacts)]
+
+
+def _patterns_by_split(artifacts: List[run.ExamplesArtifact], what: str) -> Dict[str, Any]:
+  """split -> pattern (one artifact) or list of patterns, one per artifact, as Trainer reads every artifact of the
+  channel; a split that some artifact lacks is left out (resolve_splits then names it if it is used)."""
+  if len(artifacts) == 1:
+    return dict(artifacts[0].patterns)
+  common = set.intersection(*(set(a.patterns) for a in artifacts))
+  partial = sorted(set().union(*(a.patterns for a in artifacts)) - common)
+  if partial:
+    logging.warning('Preflight: split(s) %s are not in every %s artifact: not checked.', ', '.join(partial), what)
+  return {split: [a.patterns[split] for a in artifacts] for split in sorted(common)}
 
 
 def _read_schema(schema: types.Artifact) -> schema_pb2.Schema:
@@ -60,22 +90,39 @@ def _set_custom_properties(artifact: types.Artifact, values: Dict[str, Any]) -> 
 class Executor(base_beam_executor.BaseBeamExecutor):
   """Runs every enabled check in Beam pipelines made with this executor's beam_pipeline_args."""
 
+  @staticmethod
+  def _add_statistics(statistics: List[types.Artifact], examples: List[run.ExamplesArtifact], config: PreflightConfig,
+                      inputs: run.PreflightInputs) -> None:
+    """One ExampleStatistics artifact describes one Examples artifact: used as given. Statistics of a span window
+    (several artifacts) cannot be merged exactly (TFDV's histograms and quantiles do not add up), so the read pass
+    recomputes those of the union, which is what Trainer reads; the report says so."""
+    if not statistics:
+      return
+    if len(statistics) == 1 and len(examples) == 1:
+      train, evals = resolve_splits(config, tuple(inputs.examples))
+      inputs.statistics = statistics_lib.load_artifact_statistics(statistics[0], [train, *evals])
+      inputs.provenance['statistics'] = statistics[0].uri
+      return
+    inputs.provenance['statistics'] = {
+        'given': [a.uri for a in _in_span_order(statistics)],
+        'used': f'recomputed from the {len(examples)} Examples artifact(s): statistics of several spans are not '
+                'merged from per-span statistics'}
+
   def Do(self, input_dict: Dict[str, List[types.Artifact]], output_dict: Dict[str, List[types.Artifact]],
          exec_properties: Dict[str, Any]) -> None:
     self._log_startup(input_dict, output_dict, exec_properties)
     config = PreflightConfig.from_json(exec_properties[spec.CONFIG_KEY])
-    examples = artifact_utils.get_single_instance(input_dict[spec.EXAMPLES_KEY])
-    inputs = run.PreflightInputs(examples=_examples_by_split(examples),
+    examples = _describe(input_dict[spec.EXAMPLES_KEY])
+    if not examples:
+      raise ValueError('Preflight got no Examples artifact (an empty span window?): nothing to check.')
+    inputs = run.PreflightInputs(examples=_patterns_by_split(examples, 'examples'),
                                  module_file=exec_properties.get(spec.MODULE_FILE_KEY) or None,
                                  run_fn=exec_properties.get(spec.RUN_FN_KEY) or None,
                                  custom_config=json_utils.loads(exec_properties.get(spec.CUSTOM_CONFIG_KEY) or 'null'),
-                                 provenance={'examples': examples.uri})
-
-    statistics = _single(input_dict, spec.STATISTICS_KEY)
-    if statistics is not None:
-      train, evals = resolve_splits(config, tuple(inputs.examples))
-      inputs.statistics = statistics_lib.load_artifact_statistics(statistics, [train, *evals])
-      inputs.provenance['statistics'] = statistics.uri
+                                 provenance={'examples': examples[0].uri if len(examples) == 1
+                                             else [a.uri for a in examples]},
+                                 examples_artifacts=examples)
+    self._add_statistics(input_dict.get(spec.STATISTICS_KEY) or [], examples, config, inputs)
     schema = _single(input_dict, spec.SCHEMA_KEY)
     if schema is not None:
       inputs.schema = _read_schema(schema)
@@ -83,10 +130,14 @@ class Executor(base_beam_executor.BaseBeamExecutor):
     transform_graph = _single(input_dict, spec.TRANSFORM_GRAPH_KEY)
     if transform_graph is not None:
       inputs.transform_graph_uri = transform_graph.uri
-    transformed = _single(input_dict, spec.TRANSFORMED_EXAMPLES_KEY)
-    if transformed is not None:
-      inputs.transformed_examples = _examples_by_split(transformed)
-      inputs.provenance['transformed_examples'] = transformed.uri
+    transformed = _describe(input_dict.get(spec.TRANSFORMED_EXAMPLES_KEY) or [])
+    if transformed:
+      inputs.transformed_examples = _patterns_by_split(transformed, 'transformed_examples')
+      inputs.provenance['transformed_examples'] = (transformed[0].uri if len(transformed) == 1
+                                                   else [a.uri for a in transformed])
+    inputs.history = [a.uri for a in sorted(input_dict.get(spec.HISTORY_KEY) or [], key=lambda a: a.id)]
+    train_hashes = (output_dict.get(spec.TRAIN_HASHES_KEY) or [None])[0]
+    inputs.save_history = train_hashes.uri if train_hashes is not None else None
     hyperparameters = _single(input_dict, spec.HYPERPARAMETERS_KEY)
     if hyperparameters is not None:
       inputs.hyperparameters = _read_hyperparameters(hyperparameters)
@@ -103,6 +154,11 @@ class Executor(base_beam_executor.BaseBeamExecutor):
     blessing.set_int_custom_property(spec.BLESSED_PROPERTY, int(blessed))
     blessing.set_string_custom_property(constants.VERDICT_PROPERTY, result['verdict'])
     blessing.set_string_custom_property(constants.REPORT_PROPERTY, report_artifact.uri)
+    if train_hashes is not None:
+      stored = history.load(train_hashes.uri)
+      _set_custom_properties(train_hashes, {constants.BLESSED_PROPERTY: int(stored.blessed),
+                                            constants.HASHED_EXAMPLES_PROPERTY: stored.examples,
+                                            constants.DISTINCT_HASHES_PROPERTY: stored.distinct_hashes})
     marker = constants.BLESSED_FILE if blessed else constants.NOT_BLESSED_FILE
     report_lib.write_atomically(os.path.join(blessing.uri, marker), '')
     if not blessed and config.fail_on_block:

@@ -29,11 +29,12 @@ import numpy as np
 import pyarrow as pa
 from tfx.dsl.io import fileio
 
-from tfx_preflight import beam_util, constants, hashing, near_duplicates, near_features, report
+from tfx_preflight import beam_util, constants, hashing, history, near_duplicates, near_features, report
 
 EXACT = constants.LEAKAGE_EXACT
 NEAR = constants.LEAKAGE_NEAR
 GROUP = constants.LEAKAGE_GROUP
+HISTORY = constants.LEAKAGE_HISTORY
 
 DUPLICATES_FILE = constants.DUPLICATES_FILE
 STATS_FILE = constants.LEAKAGE_STATS_FILE
@@ -46,6 +47,7 @@ _COUNTS = 'counts'
 _NEAR_BANDS = 'near_bands'
 _NEAR_TRAIN = 'near_train'
 _NEAR_EVAL = 'near_eval'
+_TRAIN_HASHES = 'train_hashes'
 _PARTS_DIR = 'duplicates.parts'  # Under output_dir while the job runs; collect_outputs joins and removes it.
 
 # (file id, index of the batch's first record in its file, decoded batch): what the read pass hands every check.
@@ -63,6 +65,16 @@ class Plan:
   near: Optional[near_features.NearSettings]
   num_shards: int
   max_samples: int
+  # Earlier runs' train hashes (history.py): (index into history_dirs, stored file) joined with eval in the exact
+  # join; and where this run's distinct train hashes are staged (saved when the run blesses).
+  history_files: Tuple[Tuple[int, str], ...] = ()
+  history_dirs: Tuple[str, ...] = ()
+  save_hashes_dir: Optional[str] = None
+
+  @property
+  def history_split(self) -> int:
+    """The split id marking stored hashes in the exact join's pieces (one past the last split)."""
+    return len(self.splits)
 
   @property
   def kinds(self) -> Tuple[str, ...]:
@@ -104,6 +116,7 @@ class PairCounts:
   train_examples: int = 0
   label_conflicts: int = 0
   near_only_examples: int = 0
+  history_only_examples: int = 0  # history: eval examples found in earlier runs' training data but not in train.
   samples: List[tuple] = dataclasses.field(default_factory=list)
 
   def merge(self, other: PairCounts, max_samples: int) -> None:
@@ -311,8 +324,13 @@ def _label_conflicts_within(group: np.ndarray, split: np.ndarray, label: np.ndar
 
 
 def join_shard(kind: str, pieces: Iterable[Tuple], plan: Plan) -> Tuple[LeakageCounts, List[str]]:
-  """Counts one shard's duplicates with numpy. Returns (counts, duplicate-list lines)."""
+  """Counts one shard's duplicates with numpy. Returns (counts, duplicate-list lines). Pieces of stored hashes
+  (split id `plan.history_split`, exact kind) are joined with the eval rows only (`_count_history`)."""
   pieces = list(pieces)
+  stored = [(p[1], np.full(len(p[1]), p[2], dtype=np.int64)) for p in pieces if p[0] == plan.history_split]
+  pieces = [p for p in pieces if p[0] != plan.history_split]
+  if not pieces:
+    return LeakageCounts(), []
   split = np.concatenate([np.full(len(p[1]), p[0], dtype=np.int64) for p in pieces])
   hashes = np.concatenate([p[1] for p in pieces])
   label = np.concatenate([p[2] for p in pieces])
@@ -370,7 +388,34 @@ def join_shard(kind: str, pieces: Iterable[Tuple], plan: Plan) -> Tuple[LeakageC
     listed = np.flatnonzero(counts.sum(axis=1)[group] > 1)
     lines = [f'{kind}\t{hashing.hex_digest(hashes[r])}\t{report.tsv_field(plan.splits[split[r]])}\t'
              f'{report.tsv_field(plan.files[file_id[r]][1])}\t{int(index[r])}{_EXACT_LINE_PADDING}' for r in listed]
+  if stored and kind == EXACT:
+    lines += _count_history(result, np.concatenate([h for h, _ in stored]), np.concatenate([i for _, i in stored]),
+                            plan, split, hashes, file_id, index, group, counts)
   return result, lines
+
+
+def _count_history(result: LeakageCounts, stored: np.ndarray, stored_ids: np.ndarray, plan: Plan, split: np.ndarray, hashes: np.ndarray,
+                   file_id: np.ndarray, index: np.ndarray, group: np.ndarray, counts: np.ndarray) -> List[str]:
+  """Per eval split, its rows whose hash an earlier run trained on (and those today's train lacks), with samples;
+  returns their duplicates.tsv lines. Rows are sorted by hash, so each content's rows are one run."""
+  eval_rows = np.flatnonzero(split > 0)
+  found = eval_rows[history.in_stored(hashes[eval_rows], stored)]
+  for s in range(1, len(plan.splits)):
+    rows = found[split[found] == s]
+    if not len(rows):
+      continue
+    ordered = rows[np.lexsort((index[rows], file_id[rows]))][:plan.max_samples]
+    samples = [(int(file_id[r]), int(index[r]), _stored_in(stored, stored_ids, hashes[r]), -1,
+                hashing.hex_digest(hashes[r]), int(counts[group[r], s]), 0, False) for r in ordered]
+    result.cross[(HISTORY, plan.splits[s])] = PairCounts(
+        duplicate_examples=int(len(rows)), unique_duplicates=int(len(np.unique(group[rows]))),
+        history_only_examples=int(np.count_nonzero(counts[group[rows], 0] == 0)), samples=samples)
+  return history.history_lines(found, hashes, plan.splits, split, plan.files, file_id, index, report.tsv_field)
+
+
+def _stored_in(stored: np.ndarray, stored_ids: np.ndarray, digest: np.ndarray) -> int:
+  """The first stored directory (index into plan.history_dirs) holding `digest`: for the few sampled rows only."""
+  return int(stored_ids[np.flatnonzero((stored[:, 0] == digest[0]) & (stored[:, 1] == digest[1]))].min())
 
 
 _PART = re.compile(r'[a-z]+-\d{5,}')
@@ -388,7 +433,12 @@ class _JoinShardFn(beam.DoFn):
 
   def process(self, element) -> Iterable[Any]:
     (kind, shard), pieces = element
+    pieces = list(pieces)
     counts, lines = join_shard(kind, pieces, self._plan)
+    if self._plan.save_hashes_dir and kind == EXACT:
+      train = [p[1] for p in pieces if p[0] == 0]
+      if train:
+        yield beam.pvalue.TaggedOutput(_TRAIN_HASHES, (shard, history.distinct_rows(np.concatenate(train))))
     yield beam.pvalue.TaggedOutput(_COUNTS, counts)
     if lines:
       yield part_name(kind, shard), '\n'.join(lines)
@@ -494,11 +544,16 @@ class LeakageHashes(beam.PTransform):
       counts.append(hashed[_COUNTS])
       near_bands.append(hashed[_NEAR_BANDS])
       (near_train if split_id == 0 else near_eval).append(hashed[_NEAR_TRAIN if split_id == 0 else _NEAR_EVAL])
-    joined = (parts
-              | 'FlattenParts' >> beam.Flatten()
-              | 'Shard' >> beam.ParDo(_ShardFn(plan))
+    sharded = [parts | 'FlattenParts' >> beam.Flatten() | 'Shard' >> beam.ParDo(_ShardFn(plan))]
+    if plan.history_files:
+      sharded.append(batches[plan.splits[0]].pipeline | 'History' >> history.ReadStoredHashes(
+          plan.history_files, plan.num_shards, plan.history_split, EXACT))
+    joined = (sharded
+              | 'FlattenShards' >> beam.Flatten()
               | 'GroupByShard' >> beam.GroupByKey()
-              | 'Join' >> beam.ParDo(_JoinShardFn(plan)).with_outputs(_COUNTS, main='lines'))
+              | 'Join' >> beam.ParDo(_JoinShardFn(plan)).with_outputs(_COUNTS, _TRAIN_HASHES, main='lines'))
+    if plan.save_hashes_dir:
+      _ = joined[_TRAIN_HASHES] | 'WriteTrainHashes' >> beam.Map(history.write_shard, plan.save_hashes_dir)
     lines = [joined.lines]
     if plan.near:
       near_lines, near_counted = _near_join(near_bands, near_train, near_eval, plan)

@@ -23,7 +23,7 @@ from typing import Any, Dict, List, Mapping, Optional, Sequence
 from tensorflow_metadata.proto.v0 import statistics_pb2
 from tfx.dsl.io import fileio
 
-from tfx_preflight import constants, loss_process, loss_protocol, records, report
+from tfx_preflight import constants, data, loss_process, loss_protocol, records, report
 from tfx_preflight.config import LossConfig
 from tfx_preflight.results import CheckResult, Finding
 
@@ -67,15 +67,17 @@ def _absolute(path: Optional[str]) -> Optional[str]:
   return path if not path or '://' in path else os.path.abspath(path)
 
 
-def _readable_pattern(split: str, pattern: str, workdir: str) -> str:
+def _readable_pattern(split: str, pattern: data.Patterns, workdir: str) -> str:
   """A pattern TFX's tf.Example reader reads: it picks GZIP from the `.gz` suffix, so local files whose suffix does
-  not tell the truth are linked under names that do."""
-  if '://' in pattern:
-    return pattern
-  pattern = os.path.abspath(pattern)  # The probe runs in another working directory.
-  files = sorted(glob.glob(pattern))
-  if all(f.endswith('.gz') == records.is_gzip_file(f) for f in files if os.path.isfile(f)):
-    return pattern
+  not tell the truth are linked under names that do; so are the files of several local patterns (a window of spans,
+  all of which Trainer reads). Of several remote patterns the probe, which reads a few batches, gets the first."""
+  patterns = data.patterns_of(pattern)
+  if any('://' in p for p in patterns):
+    return patterns[0]
+  patterns = tuple(os.path.abspath(p) for p in patterns)  # The probe runs in another working directory.
+  files = sorted({f for p in patterns for f in glob.glob(p)})
+  if len(patterns) == 1 and all(f.endswith('.gz') == records.is_gzip_file(f) for f in files if os.path.isfile(f)):
+    return patterns[0]
   directory = os.path.join(workdir, 'examples', f'Split-{split}')
   os.makedirs(directory, exist_ok=True)
   for i, path in enumerate(f for f in files if os.path.isfile(f)):

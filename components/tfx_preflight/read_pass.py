@@ -17,6 +17,7 @@ findings stays with each check (leakage.summarize, label_proxy.summarize).
 from __future__ import annotations
 
 import dataclasses
+import json
 import os
 from typing import Callable, Dict, Iterator, Mapping, Optional, Sequence, Tuple
 
@@ -24,7 +25,7 @@ import apache_beam as beam
 from tensorflow_metadata.proto.v0 import schema_pb2, statistics_pb2
 from tfx.dsl.io import fileio
 
-from tfx_preflight import data, label_proxy, leakage_beam, records
+from tfx_preflight import beam_util, data, label_proxy, leakage_beam, records
 from tfx_preflight import label_proxy_counts as counts_lib
 from tfx_preflight import statistics as statistics_lib
 
@@ -56,10 +57,43 @@ class ReadLocatedBatches(beam.PTransform):
             | 'ReadAndDecode' >> beam.FlatMap(_read_file, self._files, self._batch_size))
 
 
+def _rows_of_file(located: leakage_beam.LocatedBatch) -> Dict[int, int]:
+  return {located[0]: located[2].num_rows}
+
+
+class _RowsPerFileFn(beam.CombineFn):
+  """Examples per file id (a few numbers per file), so each Examples artifact of a span window gets its count."""
+
+  def create_accumulator(self) -> Dict[int, int]:
+    return {}
+
+  def add_input(self, accumulator: Dict[int, int], element: Mapping[int, int]) -> Dict[int, int]:
+    for file_id, rows in element.items():
+      accumulator[file_id] = accumulator.get(file_id, 0) + rows
+    return accumulator
+
+  def merge_accumulators(self, accumulators) -> Dict[int, int]:
+    merged: Dict[int, int] = {}
+    for accumulator in accumulators:
+      self.add_input(merged, accumulator)
+    return merged
+
+  def extract_output(self, accumulator: Dict[int, int]) -> Dict[int, int]:
+    return accumulator
+
+
+def _write_rows_per_file(rows: Mapping[int, int], path: str) -> None:
+  beam_util.write_whole(path, json.dumps({str(k): v for k, v in sorted(rows.items())}))
+
+
+ROWS_PER_FILE = 'rows_per_file-{split}.json'
+
+
 @dataclasses.dataclass(frozen=True)
 class LeakagePart:
   plan: leakage_beam.Plan
   output_dir: str
+  history: Tuple = ()  # history.Stored of every --history directory / history artifact given, compared or not.
 
 
 @dataclasses.dataclass(frozen=True)
@@ -77,6 +111,7 @@ class PassRequest:
   schema: Optional[schema_pb2.Schema] = None
   leakage: Optional[LeakagePart] = None
   label_proxy: Optional[LabelProxyPart] = None
+  rows_per_file_dir: Optional[str] = None  # Examples per file counted and written here when set (span windows).
 
   @property
   def empty(self) -> bool:
@@ -93,6 +128,7 @@ class PassOutputs:
   statistics: Optional[Dict[str, statistics_pb2.DatasetFeatureStatisticsList]] = None
   leakage: Optional[leakage_beam.LeakageCounts] = None
   label_proxy: Optional[Dict[str, counts_lib.SplitCounts]] = None
+  rows_per_file: Optional[Dict[str, int]] = None  # path -> examples read, when the request asked for them.
 
 
 def build_pipeline(pipeline: beam.Pipeline, request: PassRequest, files: Tuple[Tuple[int, str], ...]) -> None:
@@ -107,6 +143,13 @@ def build_pipeline(pipeline: beam.Pipeline, request: PassRequest, files: Tuple[T
            | f'Unlocate[{split}]' >> beam.Map(_batch_of)
            | f'Statistics[{split}]' >> statistics_lib.WriteSplitStatistics(request.statistics_dir, split,
                                                                             request.schema))
+  if request.rows_per_file_dir is not None:
+    for split in request.splits:
+      _ = (batches[split]
+           | f'RowsOfFile[{split}]' >> beam.Map(_rows_of_file)
+           | f'RowsPerFile[{split}]' >> beam_util.CombineToOne(_RowsPerFileFn())
+           | f'WriteRowsPerFile[{split}]' >> beam.Map(_write_rows_per_file, os.path.join(
+               request.rows_per_file_dir, ROWS_PER_FILE.format(split=split))))
   if request.leakage is not None:
     _ = (batches
          | 'Leakage' >> leakage_beam.LeakageHashes(request.leakage.plan)
@@ -129,6 +172,8 @@ def run_pass(request: PassRequest, make_pipeline: Callable[[], beam.Pipeline]) -
   for part in (request.leakage, request.label_proxy):
     if part is not None:
       fileio.makedirs(part.output_dir)
+  if request.rows_per_file_dir is not None:
+    fileio.makedirs(request.rows_per_file_dir)
   if request.leakage is not None:
     leakage_beam.clear_outputs(request.leakage.output_dir)
   with make_pipeline() as pipeline:
@@ -140,6 +185,11 @@ def run_pass(request: PassRequest, make_pipeline: Callable[[], beam.Pipeline]) -
   if request.label_proxy is not None:
     outputs.label_proxy = {split: label_proxy.read_counts(request.label_proxy.output_dir, split)
                            for split in request.splits}
+  if request.rows_per_file_dir is not None:
+    outputs.rows_per_file = {}
+    for split in request.splits:
+      with fileio.open(os.path.join(request.rows_per_file_dir, ROWS_PER_FILE.format(split=split)), 'r') as f:
+        outputs.rows_per_file.update({files[int(k)][1]: int(v) for k, v in json.loads(f.read()).items()})
   return outputs
 
 

@@ -14,11 +14,13 @@ from typing import Any, Callable, Dict, Iterable, Iterator, Mapping, Optional, S
 
 import apache_beam as beam
 from tensorflow_metadata.proto.v0 import schema_pb2, statistics_pb2
+from tfx.dsl.io import fileio
 from tfx.utils import io_utils
 
 from tfx_preflight import (
   constants,
   data,
+  history,
   label_proxy,
   leakage,
   loss,
@@ -36,11 +38,21 @@ from tfx_preflight.results import CheckResult, Report
 StatisticsBySplit = Dict[str, statistics_pb2.DatasetFeatureStatisticsList]
 
 
+@dataclasses.dataclass(frozen=True)
+class ExamplesArtifact:
+  """One Examples artifact of the inputs (one span of a window): where it is and its split -> file pattern."""
+  uri: str
+  span: int
+  version: int
+  patterns: Mapping[str, str]
+
+
 @dataclasses.dataclass
 class PreflightInputs:
   """What the gate looks at. Only `examples` is required."""
-  # split name -> file pattern of tf.Example TFRecord files (gzip or not).
-  examples: Dict[str, str]
+  # split name -> file pattern(s) of tf.Example TFRecord files (gzip or not): one per Examples artifact, as Trainer
+  # reads every span of a window (every span's train split is train, every span's eval split is eval).
+  examples: Dict[str, data.Patterns]
   # split name -> statistics, e.g. StatisticsGen's output; computed with TFDV when None.
   statistics: Optional[StatisticsBySplit] = None
   schema: Optional[schema_pb2.Schema] = None
@@ -55,6 +67,11 @@ class PreflightInputs:
   provenance: Dict[str, Any] = dataclasses.field(default_factory=dict)
   # For CSV input staged as TFRecords: maps staged records back to CSV file and line (csv_staging.CsvLocations).
   csv_locations: Optional[Any] = None
+  # The Examples artifacts `examples` was made of (the executor sets it): each counted in the report.
+  examples_artifacts: Sequence[ExamplesArtifact] = ()
+  # Earlier runs' train hashes (train_hashes directories) joined with eval; where this run's are saved if it blesses.
+  history: Sequence[str] = ()
+  save_history: Optional[str] = None
 
 
 def _needs_statistics(config: PreflightConfig, inputs: PreflightInputs) -> bool:
@@ -194,14 +211,49 @@ def _pass_request(config: PreflightConfig, inputs: PreflightInputs, examples: Ma
   leakage_part = label_proxy_part = None
   if config.leakage.mode != 'off':
     plan = leakage.make_plan(examples, train, evals, config.with_exclusions(constants.LEAKAGE), config.label_key)
-    leakage_part = read_pass.LeakagePart(plan, os.path.join(output_dir, constants.LEAKAGE))
+    plan, stored = _with_history(plan, inputs)
+    leakage_part = read_pass.LeakagePart(plan, os.path.join(output_dir, constants.LEAKAGE), stored)
+  elif inputs.history or inputs.save_history:
+    raise ConfigError('history and save_history (train hashes) need the leakage check: leakage.mode is off.')
   if _runs_label_proxy(config):
     options = label_proxy.count_options(config.with_exclusions(constants.LABEL_PROXY), config.label_key)
     label_proxy_part = read_pass.LabelProxyPart(options, os.path.join(output_dir, constants.LABEL_PROXY))
   return read_pass.PassRequest(
       examples=examples, splits=(train, *evals), schema=inputs.schema, leakage=leakage_part,
       label_proxy=label_proxy_part,
-      statistics_dir=os.path.join(output_dir, constants.STATISTICS_DIR) if compute_statistics else None)
+      statistics_dir=os.path.join(output_dir, constants.STATISTICS_DIR) if compute_statistics else None,
+      rows_per_file_dir=os.path.join(output_dir, 'inputs') if inputs.examples_artifacts else None)
+
+
+def _with_history(plan: Any, inputs: PreflightInputs) -> Any:
+  """The leakage plan with the stored hashes it can compare (history.select) and, when this run's are to be saved,
+  their staging directory (emptied first)."""
+  stored = tuple(history.load(directory) for directory in inputs.history)
+  used, _ = history.select(stored, plan.exclude, plan.label_key)
+  staging = None
+  if inputs.save_history:
+    staging = history.staging_dir(inputs.save_history)
+    if fileio.exists(staging):
+      fileio.rmtree(staging)
+    fileio.makedirs(staging)
+  return dataclasses.replace(plan, history_files=tuple((i, f) for i, item in enumerate(used) for f in item.files),
+                             history_dirs=tuple(item.path for item in used), save_hashes_dir=staging), stored
+
+
+def artifacts_read(artifacts: Sequence[ExamplesArtifact], rows_per_file: Optional[Mapping[str, int]],
+                   splits: Sequence[str]) -> list:
+  """Per Examples artifact (span, version, uri), the examples read from each of its used splits (None when nothing
+  was read): the report shows every span of a window was seen."""
+  described = []
+  for artifact in artifacts:
+    examples = None
+    if rows_per_file is not None:
+      examples = {split: sum(rows_per_file.get(path, 0)
+                             for path in data.matching_files(artifact.patterns[split], f'split {split!r}'))
+                  for split in splits if split in artifact.patterns}
+    described.append({'uri': artifact.uri, 'span': artifact.span, 'version': artifact.version,
+                      'examples': examples})
+  return described
 
 
 def _read(request: read_pass.PassRequest, examples: Mapping[str, str],
@@ -225,6 +277,9 @@ def _leakage(config: PreflightConfig, request: read_pass.PassRequest, outputs: r
   with progress.stage('leakage') as stage:
     stage.result = leakage.summarize(outputs.leakage, request.leakage.plan, config.with_exclusions(constants.LEAKAGE),
                                      request.leakage.output_dir)
+    if request.leakage.history:
+      stage.result = history.with_history(stage.result, outputs.leakage, request.leakage.plan,
+                                          request.leakage.history, config.leakage)
   return stage.result
 
 
@@ -306,7 +361,10 @@ def _run_checks(inputs: PreflightInputs, config: PreflightConfig, make_pipeline:
       with progress.stage('loss probe') as stage:
         checks[constants.LOSS] = stage.result = loss_check.result()
 
-  return Report(checks, train, tuple(evals), config.to_dict(), inputs.provenance, statistics)
+  provenance = dict(inputs.provenance)
+  if inputs.examples_artifacts:
+    provenance['examples_artifacts'] = artifacts_read(inputs.examples_artifacts, outputs.rows_per_file, used)
+  return Report(checks, train, tuple(evals), config.to_dict(), provenance, statistics)
 
 
 # Statistics of another ExampleGen run over the same rows (TFX's own testdata: 4,966 vs 5,091 eval examples) differ
@@ -373,7 +431,20 @@ def check_and_write(inputs: PreflightInputs, config: PreflightConfig, make_pipel
                     work_dir: str) -> Dict[str, Any]:
   """Runs the checks and writes the report into `work_dir` (a transaction's fresh directory; the CLI opens its
   transaction before validating its flags)."""
-  return write_report(run_checks(inputs, config, make_pipeline, work_dir), work_dir)
+  result = write_report(run_checks(inputs, config, make_pipeline, work_dir), work_dir)
+  if inputs.save_history:
+    save_history(result, config, inputs.save_history)
+  return result
+
+
+def save_history(result: Mapping[str, Any], config: PreflightConfig, destination: str) -> Dict[str, Any]:
+  """Publishes the train hashes the read pass staged: kept when the run blessed (Trainer will train on them), else
+  the manifest alone says nothing was trained on. Returns the manifest."""
+  details = result['checks'][constants.LEAKAGE]
+  train = result['splits']['train']
+  return history.publish(history.staging_dir(destination), destination, report.is_blessed(result),
+                         details['examples'][train], details['excluded_features'], config.label_key,
+                         details['features_seen'][train])
 
 
 def headline_numbers(result: Mapping[str, Any]) -> Dict[str, Any]:

@@ -3,7 +3,7 @@
 from tfx.types import component_spec, standard_artifacts
 
 from tfx_preflight import constants
-from tfx_preflight.artifacts import PreflightBlessing, PreflightReport
+from tfx_preflight.artifacts import PreflightBlessing, PreflightReport, TrainHashes
 
 EXAMPLES_KEY = 'examples'
 STATISTICS_KEY = 'statistics'
@@ -18,6 +18,8 @@ RUN_FN_KEY = 'run_fn'
 CUSTOM_CONFIG_KEY = 'custom_config'
 TRANSFORMED_EXAMPLES_KEY = 'transformed_examples'
 MODULE_FOLDER_FINGERPRINT_KEY = 'module_folder_fingerprint'
+HISTORY_KEY = 'history'
+TRAIN_HASHES_KEY = 'train_hashes'
 
 BLESSED_PROPERTY = constants.BLESSED_PROPERTY
 
@@ -46,8 +48,12 @@ class PreflightSpec(component_spec.ComponentSpec):
       HYPERPARAMETERS_KEY: component_spec.ChannelParameter(type=standard_artifacts.HyperParameters, optional=True),
       # What Trainer reads after Transform: the loss check's train_files/eval_files (skew and leakage use `examples`).
       TRANSFORMED_EXAMPLES_KEY: component_spec.ChannelParameter(type=standard_artifacts.Examples, optional=True),
+      # Earlier runs' train_hashes (e.g. the latest N, through a resolver): eval is joined with them too.
+      HISTORY_KEY: component_spec.ChannelParameter(type=TrainHashes, optional=True),
   }
   OUTPUTS = {
       REPORT_KEY: component_spec.ChannelParameter(type=PreflightReport),
       BLESSING_KEY: component_spec.ChannelParameter(type=PreflightBlessing),
+      # This run's train hashes, kept when it blesses (save_train_hashes=True).
+      TRAIN_HASHES_KEY: component_spec.ChannelParameter(type=TrainHashes, optional=True),
   }

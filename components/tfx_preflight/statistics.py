@@ -74,7 +74,7 @@ def generate_statistics(examples: Mapping[str, str], make_pipeline: Callable[[],
   from tfx_bsl.public import tfxio  # With TFDV: heavy import.
   tfdv_module = tfdv()
   options = stats_options(schema)
-  files = {split: data.matching_files(pattern, f'split {split!r}') for split, pattern in examples.items()}
+  files = {split: data.split_matching_files(pattern, f'split {split!r}') for split, pattern in examples.items()}
   with make_pipeline() as pipeline:
     for split in sorted(examples):
       source = tfxio.TFExampleBeamRecord(physical_format='tfrecord', telemetry_descriptors=_TELEMETRY_DESCRIPTORS)

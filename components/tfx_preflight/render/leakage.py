@@ -86,6 +86,21 @@ def _near_table(pairs: Sequence[Mapping[str, Any]], settings: Mapping[str, Any])
           f'<p>A pair counts when every feature group is within its threshold:</p><ul>{rules}</ul>{samples}')
 
 
+def _history_table(result: Mapping[str, Any]) -> str:
+  """Eval examples found in earlier runs' training data (their saved train hashes), and which stores were compared."""
+  rows = ''.join(f'<tr><td>{esc(p["splits"][1])}</td><td>{esc(p["duplicate_examples"])}</td>'
+                 f'<td>{esc(p["fraction_of_b"])}</td><td>{esc(p["history_only_examples"])}</td></tr>'
+                 for p in result['history'])
+  stores = ''.join(f'<li><code>{esc(h["path"])}</code>: {esc(h["examples"])} train examples, '
+                   + ('compared' if h['compared'] else f'not compared ({esc(h.get("reason", ""))})') + '</li>'
+                   for h in result.get('history_artifacts', []))
+  samples = ''.join(f'<li>{esc(s["file"])} #{esc(s["index"])} <small>in {esc(s["history"])}</small></li>'
+                    for p in result['history'] for s in p.get('samples', []))
+  return ('<h3>Eval examples in earlier runs\' training data</h3><table><tr><th>eval split</th><th>examples</th>'
+          f'<th>fraction</th><th>not in today\'s train</th></tr>{rows}</table><ul>{stores}</ul>'
+          + (f'<ul>{samples}</ul>' if samples else ''))
+
+
 def render_html(result: Mapping[str, Any]) -> str:
   """A table per split pair (exact, near, group) with a few samples, and within-split counts; all escaped."""
   if result.get('status') == constants.SKIPPED or 'cross_split' not in result:
@@ -96,6 +111,8 @@ def render_html(result: Mapping[str, Any]) -> str:
   if result.get('group_leakage'):
     parts.append(_pairs_table(f'Groups ({result.get("group_key")}) shared across splits', result['group_leakage'],
                               GROUP))
+  if 'history' in result:
+    parts.append(_history_table(result))
   conflicts = result.get('within_split_label_conflicts')
   within = ''.join(f'<tr><td>{esc(s)}</td><td>{esc(n)}</td>'
                    + (f'<td>{esc(conflicts[s]["examples"])}</td>' if conflicts and s in conflicts else '') + '</tr>'

@@ -129,6 +129,21 @@ def overview(report: Mapping[str, Any]) -> str:
   return '<table class="overview"><tr><th>check</th><th>status</th><th>top finding</th></tr>' + ''.join(rows) + '</table>'
 
 
+def artifacts_table(report: Mapping[str, Any]) -> str:
+  """The Examples artifacts read (a span window: every span Trainer reads), with the examples of each split."""
+  artifacts = (report.get('inputs') or {}).get('examples_artifacts') or []
+  if not artifacts:
+    return ''
+  splits = [report['splits']['train'], *report['splits']['eval']]
+  head = ''.join(f'<th>{esc(s)}</th>' for s in splits)
+  rows = ''.join(
+      f'<tr><td class="num">{number(a["span"])}</td><td class="num">{number(a["version"])}</td>'
+      + ''.join(f'<td class="num">{_scalar((a.get("examples") or {}).get(s))}</td>' for s in splits)
+      + f'<td><code>{esc(a["uri"])}</code></td></tr>' for a in artifacts)
+  return (f'<p>{len(artifacts)} Examples artifact(s) read, each split of every one:</p>'
+          f'<table class="kv"><tr><th>span</th><th>version</th>{head}<th>uri</th></tr>{rows}</table>')
+
+
 def render(report: Mapping[str, Any], fragments: Mapping[str, str]) -> str:
   """The whole page. `fragments[check]` is check-specific HTML that its module has already escaped."""
   verdict = report['verdict']
@@ -148,5 +163,5 @@ def render(report: Mapping[str, Any], fragments: Mapping[str, str]) -> str:
           f'<h1>tfx-preflight report</h1><p class="verdict {esc(verdict)}">verdict: {esc(verdict)}</p>'
           + (f'<p>{esc(report["verdict_reason"])}</p>' if report.get('verdict_reason') else '')
           + f'<p>train split <code>{esc(splits["train"])}</code> compared with '
-          + ', '.join(f'<code>{esc(s)}</code>' for s in splits['eval']) + '</p>'
+          + ', '.join(f'<code>{esc(s)}</code>' for s in splits['eval']) + '</p>' + artifacts_table(report)
           + overview(report) + ''.join(sections) + '</body></html>\n')
