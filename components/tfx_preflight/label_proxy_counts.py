@@ -24,6 +24,7 @@ import numpy as np
 import pyarrow as pa
 
 from tfx_preflight import hashing
+from tfx_preflight import label_proxy_sample as sample_lib
 
 NUMERIC = 'numeric'
 CATEGORICAL = 'categorical'
@@ -40,6 +41,9 @@ class CountOptions:
   max_values: int = 10000
   max_list_length: int = 16
   mantissa_bits: int = 8
+  # The row sample of the pair search (label_proxy_sample.py): at most sample_rows rows and sample_cells values.
+  sample_rows: int = 0
+  sample_cells: int = 200_000
 
 
 @dataclasses.dataclass
@@ -70,6 +74,7 @@ class SplitCounts:
   label_sumsq: float = 0.0
   features: Dict[str, FeatureCounts] = dataclasses.field(default_factory=dict)
   skipped: Dict[str, str] = dataclasses.field(default_factory=dict)
+  sample: Optional[sample_lib.RowSample] = None  # Present when CountOptions.sample_rows > 0.
 
 
 # --- Keys -----------------------------------------------------------------------------------------------------------
@@ -293,20 +298,36 @@ def count_batch(batch: pa.RecordBatch, options: CountOptions) -> SplitCounts:
   if label_kind == NUMERIC:
     y = word_to_float(words)
     out.label_sum, out.label_sumsq = float(y.sum()), float((y * y).sum())
+  columns: Dict[str, sample_lib.Column] = {}
   for index, name in enumerate(batch.schema.names):
     if name == options.label_key or name in options.exclude:
       continue
     present, values, longest, kind = first_values(batch.column(index))
     if longest > options.max_list_length:
       out.skipped[name] = f'lists of up to {longest} values (image- or embedding-like): a first value says nothing'
+      columns[name] = sample_lib.Column(sample_lib.UNUSABLE)
       continue
     keys = np.full(batch.num_rows, MISSING_KEY, dtype=np.uint64)
     if kind == NUMERIC:
-      keys[present] = numeric_keys(values.to_numpy(zero_copy_only=False), options.mantissa_bits)
+      numbers = values.to_numpy(zero_copy_only=False)
+      keys[present] = numeric_keys(numbers, options.mantissa_bits)
+      if options.sample_rows:
+        column = np.full(batch.num_rows, np.nan)
+        column[present] = numbers
+        columns[name] = sample_lib.Column(sample_lib.NUMERIC, column[labelled])
     elif kind == CATEGORICAL:
-      keys[present] = np.maximum(hashing.hash_byte_strings(values), np.uint64(options.max_values + 1))
+      hashes = hashing.hash_byte_strings(values)
+      keys[present] = np.maximum(hashes, np.uint64(options.max_values + 1))
+      if options.sample_rows:
+        column = np.zeros(batch.num_rows, dtype=np.uint64)
+        column[present] = np.maximum(hashes, np.uint64(1))
+        columns[name] = sample_lib.Column(sample_lib.CATEGORICAL, column[labelled], sample_lib.category_names(values))
+    else:
+      columns[name] = sample_lib.Column(sample_lib.EMPTY)
     out.features[name] = _feature_counts(kind or '', keys[labelled], words, label_kind,
                                          out.label_counts is not None, options)
+  if options.sample_rows:
+    out.sample = sample_lib.from_batch(words, columns, options.sample_rows, options.sample_cells)
   return out
 
 
@@ -350,6 +371,9 @@ def merge_split_counts(a: SplitCounts, b: SplitCounts, options: CountOptions) ->
       a.features[name] = merge_feature(mine, fc, options)
   for name in a.skipped:
     a.features.pop(name, None)
+  if b.sample is not None:
+    a.sample = b.sample if a.sample is None else sample_lib.merge(a.sample, b.sample, options.sample_rows,
+                                                                  options.sample_cells)
   return a
 
 
@@ -379,7 +403,8 @@ def to_jsonable(counts: SplitCounts) -> Dict[str, Any]:
   return {'examples': counts.examples, 'labelled': counts.labelled, 'label_kind': counts.label_kind,
           'label_counts': labels, 'label_names': [[w, n] for w, n in sorted(counts.label_names.items())],
           'label_sum': counts.label_sum, 'label_sumsq': counts.label_sumsq, 'features': features,
-          'skipped': dict(sorted(counts.skipped.items()))}
+          'skipped': dict(sorted(counts.skipped.items())),
+          'sample': None if counts.sample is None else sample_lib.to_jsonable(counts.sample)}
 
 
 def from_jsonable(value: Dict[str, Any]) -> SplitCounts:
@@ -395,7 +420,8 @@ def from_jsonable(value: Dict[str, Any]) -> SplitCounts:
                      label_counts=None if labels is None else {int(w): int(c) for w, c in labels},
                      label_names={int(w): str(n) for w, n in value['label_names']},
                      label_sum=float(value['label_sum']), label_sumsq=float(value['label_sumsq']),
-                     features=features, skipped=dict(value['skipped']))
+                     features=features, skipped=dict(value['skipped']),
+                     sample=None if value.get('sample') is None else sample_lib.from_jsonable(value['sample']))
 
 
 def feature_names(counts: SplitCounts) -> List[str]:
