@@ -185,13 +185,22 @@ def _runs(*columns: np.ndarray) -> np.ndarray:
 
 
 def reduce_pairs(keys: np.ndarray, labels: np.ndarray, counts: np.ndarray) -> Tuple[np.ndarray, ...]:
-  """Sums counts of equal (key, label) pairs; output sorted by key, then label."""
+  """Sums counts of equal (key, label) pairs; output sorted by key, then label.
+
+  One stable sort by key (inputs are concatenations of sorted tables, which a stable sort merges in linear time),
+  then a bincount of (run of equal keys, label index): no sort by label."""
   if len(keys) == 0:
     return keys.astype(np.uint64), labels.astype(np.uint64), counts.astype(np.int64)
-  order = np.lexsort((labels, keys))
-  keys, labels, counts = keys[order], labels[order], counts[order]
-  starts = _runs(keys, labels)
-  return keys[starts], labels[starts], np.add.reduceat(counts, starts).astype(np.int64)
+  classes = np.unique(labels)
+  order = np.argsort(keys, kind='stable')
+  sorted_keys = keys[order]
+  starts = _runs(sorted_keys)
+  run_of_row = np.repeat(np.arange(len(starts)), np.diff(np.append(starts, len(keys))))
+  width = len(classes)
+  table = np.bincount(run_of_row * width + np.searchsorted(classes, labels[order]), weights=counts[order],
+                      minlength=len(starts) * width).reshape(len(starts), width)
+  runs, columns = np.nonzero(table)
+  return sorted_keys[starts][runs], classes[columns], np.rint(table[runs, columns]).astype(np.int64)
 
 
 def reduce_moments(keys: np.ndarray, n: np.ndarray, total: np.ndarray,
@@ -213,8 +222,9 @@ def _apply_coarsening(keys: np.ndarray, kind: str, level: int, options: CountOpt
 
 
 def _distinct_keys(fc: FeatureCounts) -> int:
+  """Distinct keys of a table sorted by key (every table is)."""
   keys = fc.pair_keys if fc.pair_keys is not None else fc.moment_keys
-  return 0 if keys is None else int(len(np.unique(keys)))
+  return 0 if keys is None or not len(keys) else 1 + int(np.count_nonzero(keys[1:] != keys[:-1]))
 
 
 def _recoarsen(fc: FeatureCounts, level: int, options: CountOptions) -> FeatureCounts:
@@ -272,15 +282,37 @@ def _drop_pairs(counts: SplitCounts) -> None:
 # --- One batch ------------------------------------------------------------------------------------------------------
 
 
-def _feature_counts(kind: str, keys: np.ndarray, words: np.ndarray, label_kind: str, with_pairs: bool,
-                    options: CountOptions) -> FeatureCounts:
+@dataclasses.dataclass(frozen=True)
+class _BatchLabels:
+  """A batch's labels, prepared once for every feature: words, their sorted distinct values and each row's index
+  into them (pairs), and values and squares (moments of a numeric label)."""
+  words: np.ndarray
+  classes: Optional[np.ndarray]
+  class_index: Optional[np.ndarray]
+  y: Optional[np.ndarray]
+  y_squared: Optional[np.ndarray]
+
+
+def _feature_counts(kind: str, keys: np.ndarray, labels: _BatchLabels, options: CountOptions) -> FeatureCounts:
+  """One sort of the feature's keys for both tables: per run of equal keys, a bincount of (run, class) for the pairs
+  and sums for the moments; the same arrays, in the same order, as reduce_pairs and reduce_moments give."""
   fc = FeatureCounts(kind=kind)
-  if with_pairs:
-    fc.pair_keys, fc.pair_labels, fc.pair_counts = reduce_pairs(keys, words, np.ones(len(keys), dtype=np.int64))
-  if label_kind == NUMERIC:
-    y = word_to_float(words)
-    fc.moment_keys, fc.moment_n, fc.moment_sum, fc.moment_sumsq = reduce_moments(
-        keys, np.ones(len(keys), dtype=np.int64), y, y * y)
+  order = np.argsort(keys, kind='stable')
+  sorted_keys = keys[order]
+  starts = _runs(sorted_keys)
+  run_keys = sorted_keys[starts]
+  if labels.classes is not None:
+    width = len(labels.classes)
+    run_of_row = np.repeat(np.arange(len(starts)), np.diff(np.append(starts, len(keys))))
+    table = np.bincount(run_of_row * width + labels.class_index[order], minlength=len(starts) * width)
+    runs, classes = np.nonzero(table.reshape(len(starts), width))
+    fc.pair_keys, fc.pair_labels = run_keys[runs], labels.classes[classes]
+    fc.pair_counts = table.reshape(len(starts), width)[runs, classes].astype(np.int64)
+  if labels.y is not None:
+    fc.moment_keys = run_keys
+    fc.moment_n = np.diff(np.append(starts, len(keys))).astype(np.int64)
+    fc.moment_sum = np.add.reduceat(labels.y[order], starts) if len(keys) else np.zeros(0)
+    fc.moment_sumsq = np.add.reduceat(labels.y_squared[order], starts) if len(keys) else np.zeros(0)
   return bound_values(fc, options)
 
 
@@ -292,12 +324,16 @@ def count_batch(batch: pa.RecordBatch, options: CountOptions) -> SplitCounts:
   if not out.labelled:
     return out
   out.label_kind = label_kind
-  unique, counts = np.unique(words, return_counts=True)
+  unique, class_index, counts = np.unique(words, return_inverse=True, return_counts=True)
   out.label_counts = dict(zip(unique.tolist(), counts.tolist())) if len(unique) <= options.max_classes else None
   out.label_names = names if out.label_counts is not None else {}
+  y = y_squared = None
   if label_kind == NUMERIC:
     y = word_to_float(words)
-    out.label_sum, out.label_sumsq = float(y.sum()), float((y * y).sum())
+    y_squared = y * y
+    out.label_sum, out.label_sumsq = float(y.sum()), float(y_squared.sum())
+  with_pairs = out.label_counts is not None
+  labels = _BatchLabels(words, unique if with_pairs else None, class_index if with_pairs else None, y, y_squared)
   columns: Dict[str, sample_lib.Column] = {}
   for index, name in enumerate(batch.schema.names):
     if name == options.label_key or name in options.exclude:
@@ -324,8 +360,7 @@ def count_batch(batch: pa.RecordBatch, options: CountOptions) -> SplitCounts:
         columns[name] = sample_lib.Column(sample_lib.CATEGORICAL, column[labelled], sample_lib.category_names(values))
     else:
       columns[name] = sample_lib.Column(sample_lib.EMPTY)
-    out.features[name] = _feature_counts(kind or '', keys[labelled], words, label_kind,
-                                         out.label_counts is not None, options)
+    out.features[name] = _feature_counts(kind or '', keys[labelled], labels, options)
   if options.sample_rows:
     out.sample = sample_lib.from_batch(words, columns, options.sample_rows, options.sample_cells)
   return out
