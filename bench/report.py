@@ -125,6 +125,12 @@ def figures(results: Mapping[str, Any]) -> Dict[str, Any]:
                        ONE_PASS_RATIO_TARGET))
     out.append(_figure('one_pass vs statistics_read_pass', size, get('one_pass'), get('statistics_read_pass')))
     out.append(_figure('label_proxy part vs leakage', size, get('label_proxy'), get('leakage'), LABEL_PROXY_RATIO_TARGET))
+    if (get('label_proxy') or {}).get('part_cpu_seconds') and (get('leakage') or {}).get('job_cpu_seconds'):
+      # CPU seconds: the part's own thread vs the whole leakage job (every thread), steadier on a shared machine.
+      out.append(_figure('label_proxy part vs leakage (CPU)', size,
+                         {**get('label_proxy'), 'cpu_seconds_compared': get('label_proxy')['part_cpu_seconds']},
+                         {**get('leakage'), 'cpu_seconds_compared': get('leakage')['job_cpu_seconds']},
+                         LABEL_PROXY_RATIO_TARGET, seconds='cpu_seconds_compared'))
   # The 1.5 GB target is the exact job's (issue 4); near-duplicate mode is reported beside it without one.
   memory = [{'size': r['size'], 'job': r['job'], 'peak_rss_mb': r['peak_rss_mb'],
              'setup_rss_mb': r.get('setup_rss_mb'),
