@@ -230,7 +230,7 @@ class LabelProxyConfig:
   # information) with k(k-1)/2 <= max_pairs are paired; 0 turns the pair search off. Each pair is fitted on a
   # sample of at most pair_sample_rows train rows and scored on as many eval rows.
   max_pairs: int = 66
-  pair_sample_rows: int = 4096
+  pair_sample_rows: int = 2048
   # A pair blocks with at least pair_min_examples sampled eval examples, when its rule reaches block_accuracy /
   # block_r2 and leaves at most pair_error_ratio of the error of each feature alone and of the best other pair.
   pair_min_examples: int = 100
