@@ -233,3 +233,21 @@ def test_pair_settings_are_validated():
   for bad in ({'max_pairs': -1}, {'pair_error_ratio': 2.0}, {'pair_sample_rows': 0}, {'max_pairs': 1.5}):
     with pytest.raises(ConfigError, match='label_proxy.'):
       LabelProxyConfig(**bad).validate()
+
+
+def test_too_many_features_for_the_sample_keep_no_rows_whatever_the_merge_order():
+  rng = np.random.default_rng(8)
+  frame = pd.DataFrame({f'w{i:03d}': rng.normal(size=300) for i in range(30)})
+  frame['label'] = rng.integers(0, 2, 300)
+  options = counts_lib.CountOptions(label_key='label', sample_rows=2048, sample_cells=2500)  # 83 rows < 100.
+  whole = counts_of(frame, options)
+  assert whole.sample.too_wide and whole.sample.rows == 0
+  narrow = counts_of(frame[['w000', 'w001', 'label']], options)
+  assert not narrow.sample.too_wide and narrow.sample.rows == 300
+  merged = sample_lib.merge(narrow.sample, whole.sample, 2048, 2500)
+  assert merged.too_wide and sample_lib.merge(whole.sample, narrow.sample, 2048, 2500).too_wide
+  config = LabelProxyConfig(pair_sample_rows=2048)
+  train, evaluation = random_split(frame)
+  result = label_proxy.summarize(counts_of(train, options), {'eval': counts_of(evaluation, options)}, 'train', config,
+                                 'label').to_dict()
+  assert result['pairs']['eval']['sample']['too_wide'] is True and result['pairs']['eval']['pairs_scored'] == 0

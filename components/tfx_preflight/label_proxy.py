@@ -232,7 +232,7 @@ def search_pairs(train: counts_lib.SplitCounts, evals: Mapping[str, counts_lib.S
 
 def _pairs_details(searches: Sequence[pairs_lib.PairSearch], config: LabelProxyConfig) -> Dict[str, Any]:
   return {s.eval_split: {'candidates': list(s.candidates), 'pairs_scored': len(s.pairs), 'forms': list(s.forms),
-                         'sample': {'train': s.train_rows, 'eval': s.eval_rows},
+                         'sample': {'train': s.train_rows, 'eval': s.eval_rows, 'too_wide': s.too_wide},
                          'best': [{**p.to_dict(), 'blocks': pair_blocks(p, config)} for p in s.pairs[:_SHOWN_PAIRS]]}
           for s in searches}
 

@@ -71,6 +71,7 @@ class PairSearch:
   train_rows: int
   eval_rows: int
   forms: Tuple[str, ...]
+  too_wide: bool = False  # Too many features for the row sample (label_proxy_sample.MIN_ROWS): nothing paired.
 
 
 # --- Encoding the sample --------------------------------------------------------------------------------------------
@@ -509,7 +510,8 @@ def search(train_sample: sample_lib.RowSample, eval_sample: sample_lib.RowSample
   forms = (TREE, *[k for k, _ in _DERIVED]) if task == CLASSIFICATION else ('linear', *[k for k, _ in _DERIVED])
   candidates = pick_candidates(train, task, skills, features_for(max_pairs)) if len(train.y) else []
   if len(candidates) < 2 or not len(evaluation.y):
-    return PairSearch(eval_split, tuple(candidates), (), len(train.y), len(evaluation.y), forms)
+    return PairSearch(eval_split, tuple(candidates), (), len(train.y), len(evaluation.y), forms,
+                      train_sample.too_wide or eval_sample.too_wide)
 
   def fit(a: str, b: Optional[str]) -> _Fit:
     if task == CLASSIFICATION:

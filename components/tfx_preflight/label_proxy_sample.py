@@ -28,6 +28,7 @@ UNUSABLE = 'unusable'  # Long lists, or numeric in some batches and bytes in oth
 _MAX_NAMES = 64
 _NAME_CHARS = 60
 _U64 = np.uint64
+MIN_ROWS = 100  # Fewer sampled rows than this could not judge a pair (label_proxy.pair_min_examples is 100).
 
 
 @dataclasses.dataclass
@@ -43,6 +44,8 @@ class RowSample:
   hashes: np.ndarray = dataclasses.field(default_factory=lambda: np.zeros(0, dtype=np.uint64))
   labels: np.ndarray = dataclasses.field(default_factory=lambda: np.zeros(0, dtype=np.uint64))
   columns: Dict[str, Column] = dataclasses.field(default_factory=dict)
+  # More columns than leave room for MIN_ROWS rows: no rows are kept (and hashing thousands of columns is skipped).
+  too_wide: bool = False
 
   @property
   def rows(self) -> int:
@@ -50,6 +53,10 @@ class RowSample:
 
   def numeric(self, name: str) -> np.ndarray:
     return self.columns[name].values
+
+
+def too_wide(num_columns: int, sample_cells: int) -> bool:
+  return sample_cells // max(1, num_columns) < MIN_ROWS
 
 
 def capacity(num_columns: int, sample_rows: int, sample_cells: int) -> int:
@@ -96,6 +103,8 @@ def category_names(values: pa.Array) -> Optional[Dict[int, str]]:
 
 def from_batch(labels: np.ndarray, columns: Dict[str, Column], sample_rows: int, sample_cells: int) -> RowSample:
   """The bottom-k sample of one batch's labelled rows (`columns` hold those rows only)."""
+  if too_wide(len(columns), sample_cells):
+    return RowSample(too_wide=True)
   n = len(labels)
   hashes = _row_hashes(labels, columns, n)
   keep = _bottom(hashes, capacity(len(columns), sample_rows, sample_cells))
@@ -144,6 +153,8 @@ def merge(a: RowSample, b: RowSample, sample_rows: int, sample_cells: int) -> Ro
   """The bottom-k of a and b together: the same rows whatever the order of merges (k only shrinks as columns are
   added, and every part kept at least the final k)."""
   names = sorted(set(a.columns) | set(b.columns))
+  if a.too_wide or b.too_wide or too_wide(len(names), sample_cells):
+    return RowSample(too_wide=True)  # The same whatever the order: the union of columns only grows.
   hashes = np.concatenate([a.hashes, b.hashes])
   keep = _bottom(hashes, capacity(len(names), sample_rows, sample_cells))
   labels = np.concatenate([a.labels, b.labels])
@@ -165,7 +176,8 @@ def to_jsonable(sample: RowSample) -> Dict[str, Any]:
     if column.names is not None:
       entry['names'] = [[w, t] for w, t in sorted(column.names.items())]
     columns[name] = entry
-  return {'hashes': sample.hashes.tolist(), 'labels': sample.labels.tolist(), 'columns': columns}
+  return {'hashes': sample.hashes.tolist(), 'labels': sample.labels.tolist(), 'columns': columns,
+          'too_wide': sample.too_wide}
 
 
 def from_jsonable(value: Dict[str, Any]) -> RowSample:
@@ -179,7 +191,7 @@ def from_jsonable(value: Dict[str, Any]) -> RowSample:
     names = {int(w): str(t) for w, t in entry['names']} if 'names' in entry else None
     columns[name] = Column(kind, values, names)
   return RowSample(np.asarray(value['hashes'], dtype=np.uint64), np.asarray(value['labels'], dtype=np.uint64),
-                   columns)
+                   columns, bool(value.get('too_wide', False)))
 
 
 def usable_columns(sample: RowSample) -> List[str]:
