@@ -45,7 +45,7 @@ ALL_JOBS = LEAKAGE_JOBS + ('statistics_gen', 'skew', 'gate', 'loss', 'skew_wide'
 PER_SIZE_JOBS = LEAKAGE_JOBS + ('statistics_gen', 'skew', 'gate') + ONE_PASS_JOBS + LABEL_PROXY_JOBS
 # Run at the headline size only (1M, else the largest size below it, else the smallest): each costs a process start
 # (~10-30 s of TensorFlow import) and none of them is part of the scaling question.
-DEFAULT_HEADLINE_ONLY = ('floor_tfdata', 'cli', 'skew', 'gate') + ONE_PASS_JOBS
+DEFAULT_HEADLINE_ONLY = ('floor_tfdata', 'cli', 'skew', 'gate') + ONE_PASS_JOBS + LABEL_PROXY_JOBS
 # The jobs of the issue-19 targets (leakage job vs fair floor, CLI process vs floor process) run this many times at the
 # headline size, in interleaved rounds, and each is reported by its median: one run of each on a shared VM varies by
 # +-15%, more than the margin the targets leave.
