@@ -477,6 +477,58 @@ def one_pass_job(args: Mapping[str, Any]) -> Dict[str, Any]:
           'unique_duplicates': cross.get('unique_duplicates')}
 
 
+# Label proxies with the pair search (issue 29.3): the check alone vs the leakage job on the same data.
+
+
+@job('label_proxy')
+def label_proxy_job(args: Mapping[str, Any]) -> Dict[str, Any]:
+  """The label-proxy part of the one read pass: its CombineFn over every decoded batch of both splits (what the check
+  adds to the shared read; reading and decoding, which the pass shares, not timed) + its interpretation (single
+  scores and the pair search). job_seconds is that part's wall time, part_cpu_seconds its CPU time (the calling
+  thread's: the reader's gunzip thread excluded); check_seconds the check run alone with its own read pass."""
+  from tfx_preflight import label_proxy, read_pass, records
+  from tfx_preflight.config import LabelProxyConfig
+  manifest = args['manifest']
+  config = LabelProxyConfig(**args.get('config', {}))
+  options = label_proxy.count_options(config, generate.LABEL_KEY)
+  fn = label_proxy.LabelProxyCombineFn(options)
+  _begin()
+  wall = {'combine': 0.0, 'interpret': 0.0}
+  cpu = {'combine': 0.0, 'interpret': 0.0}
+
+  def timed(part: str, call: Callable[[], Any]) -> Any:
+    tick, tock = time.perf_counter(), time.thread_time()
+    value = call()
+    wall[part] += time.perf_counter() - tick
+    cpu[part] += time.thread_time() - tock
+    return value
+
+  counts = {}
+  for split in (TRAIN, EVAL):
+    parts = []
+    for path in _files(manifest['examples'][split]):
+      accumulator = fn.create_accumulator()
+      for _, batch in records.iter_record_batches(path, read_pass.BATCH_SIZE):
+        accumulator = timed('combine', lambda a=accumulator, b=batch: fn.add_input(a, b))
+      parts.append(accumulator)
+    counts[split] = timed('combine', lambda p=parts: fn.extract_output(fn.merge_accumulators(p)))
+  result = timed('interpret', lambda: label_proxy.summarize(counts[TRAIN], {EVAL: counts[EVAL]}, TRAIN, config,
+                                                             generate.LABEL_KEY).to_dict())
+  tick = time.perf_counter()
+  alone = label_proxy.check_label_proxy(dict(manifest['examples']), TRAIN, [EVAL], config,
+                                        _make_pipeline(args['runner_args']), args['output_dir'], generate.LABEL_KEY)
+  check_seconds = time.perf_counter() - tick
+  search = (result.get('pairs') or {}).get(EVAL, {})
+  best = (search.get('best') or [{}])[0]
+  return {'job_seconds': wall['combine'] + wall['interpret'], 'combine_seconds': wall['combine'],
+          'interpret_seconds': wall['interpret'], 'part_cpu_seconds': cpu['combine'] + cpu['interpret'],
+          'combine_cpu_seconds': cpu['combine'], 'interpret_cpu_seconds': cpu['interpret'],
+          'check_seconds': check_seconds, 'status': result.get('status'),
+          'same_status_alone': alone.status == result.get('status'), 'pairs_scored': search.get('pairs_scored'),
+          'best_pair': best.get('features'), 'best_pair_rule': best.get('rule'),
+          'best_pair_score': best.get('eval_score')}
+
+
 # The gate's cost inside a TFX pipeline (issue 14.6): MLMD wall times of each component in one LocalDagRunner run.
 
 # Components whose MLMD execution time is reported (by executor class name's last part as the execution type).

@@ -40,6 +40,8 @@ JOIN_BYTES_PER_EXAMPLE = 130
 # Issue 13: the skew check on thousands of features (statistics supplied) takes seconds, not minutes, and a clean
 # random split does not block.
 WIDE_SKEW_SECONDS_TARGET = 30.0
+# Issue 29.3: the label-proxy check, pair search included, costs at most this fraction of the leakage job.
+LABEL_PROXY_RATIO_TARGET = 0.3
 
 LABELS = {
     'leakage': 'leakage check (Beam, ours)',
@@ -58,6 +60,7 @@ LABELS = {
     'statistics_alone': 'TFDV statistics alone (statistics.generate_statistics)',
     'one_pass': 'skew + leakage, statistics from the same read (ours)',
     'statistics_read_pass': 'statistics alone from the read pass (our read)',
+    'label_proxy': 'label-proxy part of the read pass: counts, samples, scores, pairs (ours)',
 }
 _PLOTTED = ('leakage', 'floor', 'floor_tfdata', 'pandas_join', 'naive_beam', 'statistics_gen', 'gate')
 _STYLES = {'leakage': ('C3', '-', 'o'), 'gate': ('C1', '-', 's'), 'floor': ('C0', '--', '^'),
@@ -122,6 +125,13 @@ def figures(results: Mapping[str, Any]) -> Dict[str, Any]:
     out.append(_figure('one_pass vs statistics_alone', size, get('one_pass'), get('statistics_alone'),
                        ONE_PASS_RATIO_TARGET))
     out.append(_figure('one_pass vs statistics_read_pass', size, get('one_pass'), get('statistics_read_pass')))
+    out.append(_figure('label_proxy part vs leakage', size, get('label_proxy'), get('leakage'), LABEL_PROXY_RATIO_TARGET))
+    if (get('label_proxy') or {}).get('part_cpu_seconds') and (get('leakage') or {}).get('job_cpu_seconds'):
+      # CPU seconds: the part's own thread vs the whole leakage job (every thread), steadier on a shared machine.
+      out.append(_figure('label_proxy part vs leakage (CPU)', size,
+                         {**get('label_proxy'), 'cpu_seconds_compared': get('label_proxy')['part_cpu_seconds']},
+                         {**get('leakage'), 'cpu_seconds_compared': get('leakage')['job_cpu_seconds']},
+                         LABEL_PROXY_RATIO_TARGET, seconds='cpu_seconds_compared'))
   # The 1.5 GB target is the exact job's (issue 4); near-duplicate mode is reported beside it without one.
   memory = [{'size': r['size'], 'job': r['job'], 'peak_rss_mb': r['peak_rss_mb'],
              'setup_rss_mb': r.get('setup_rss_mb'),

@@ -49,7 +49,8 @@ def tabular_rows(n: int, seed: int, scale: float = 1.0, offset: int = 0) -> List
   rng = np.random.default_rng(seed)
   x = rng.normal(size=(n, 4))
   colors = np.array(['red', 'green', 'blue'])[rng.integers(0, 3, n)]
-  labels = (x[:, 0] + x[:, 1] > 0).astype(int)
+  # Noisy: a label computed exactly from f0 + f1, both kept, is the derived label the label-proxy check blocks.
+  labels = (x[:, 0] + x[:, 1] + rng.normal(scale=0.5, size=n) > 0).astype(int)
   return [{'f0': x[i, 0] * scale, 'f1': x[i, 1] * scale, 'f2': x[i, 2] * scale, 'f3': x[i, 3] * scale,
            'color': str(colors[i]), 'id': i + offset, 'label': int(labels[i])} for i in range(n)]
 

@@ -226,6 +226,15 @@ class LabelProxyConfig:
   max_list_length: int = 16
   # A numeric feature's 1-D fit averages windows of about n_train / num_bins train examples.
   num_bins: int = 256
+  # Pairs of features (a label computed from two columns): the k best single features (by skill and by mutual
+  # information) with k(k-1)/2 <= max_pairs are paired; 0 turns the pair search off. Each pair is fitted on a
+  # sample of at most pair_sample_rows train rows and scored on as many eval rows.
+  max_pairs: int = 66
+  pair_sample_rows: int = 2048
+  # A pair blocks with at least pair_min_examples sampled eval examples, when its rule reaches block_accuracy /
+  # block_r2 and leaves at most pair_error_ratio of the error of each feature alone and of the best other pair.
+  pair_min_examples: int = 100
+  pair_error_ratio: float = 0.25
 
   def validate(self) -> None:
     _check_mode('label_proxy', self.mode)
@@ -235,7 +244,10 @@ class LabelProxyConfig:
       _check_fraction('label_proxy', name, getattr(self, name))
     _check_fraction('label_proxy', 'dominant_margin', self.dominant_margin)
     _check_non_negative('label_proxy', 'min_examples', self.min_examples)
-    for name in ('max_classes', 'max_values', 'max_list_length', 'num_bins'):
+    _check_non_negative_int('label_proxy', 'max_pairs', self.max_pairs)
+    _check_non_negative_int('label_proxy', 'pair_min_examples', self.pair_min_examples)
+    _check_fraction('label_proxy', 'pair_error_ratio', self.pair_error_ratio)
+    for name in ('max_classes', 'max_values', 'max_list_length', 'num_bins', 'pair_sample_rows'):
       _check_positive_int('label_proxy', name, getattr(self, name))
     if self.max_classes < 2:
       raise ConfigError(f'label_proxy.max_classes must be at least 2. Got {self.max_classes!r} instead.')

@@ -16,28 +16,34 @@ from __future__ import annotations
 
 import json
 import os
-from typing import Any, Callable, List, Mapping, Optional, Sequence
+from typing import Any, Callable, Dict, List, Mapping, Optional, Sequence
 
 import apache_beam as beam
+import numpy as np
 import pyarrow as pa
 from tfx.dsl.io import fileio
 
 from tfx_preflight import beam_util, constants, data, report
 from tfx_preflight import label_proxy_counts as counts_lib
+from tfx_preflight import label_proxy_pairs as pairs_lib
 from tfx_preflight import label_proxy_scoring as scoring
 from tfx_preflight.config import LabelProxyConfig
 from tfx_preflight.results import CheckResult, Finding
 
 KIND = constants.LABEL_PROXY  # A finding's code: the same name as the check.
 DOMINANT = 'dominant_feature'
+PAIR = 'derived_label'  # A finding's code: the label is a simple function of two features.
 COUNTS_FILE = 'label_proxy_counts-{split}.json'
 _SHOWN_SCORES = 10
+_SHOWN_PAIRS = 5
+_PAIR_Z = 3.0  # How many standard errors a pair's gain in eval accuracy must reach to count as clear.
 
 
 def count_options(config: LabelProxyConfig, label_key: str) -> counts_lib.CountOptions:
   return counts_lib.CountOptions(label_key=label_key, exclude=tuple(sorted(config.exclude_features)),
                                  max_classes=config.max_classes, max_values=config.max_values,
-                                 max_list_length=config.max_list_length)
+                                 max_list_length=config.max_list_length,
+                                 sample_rows=config.pair_sample_rows if config.max_pairs else 0)
 
 
 @beam.typehints.with_input_types(pa.RecordBatch)
@@ -136,6 +142,101 @@ def findings_for(scores: Sequence[scoring.FeatureScore], config: LabelProxyConfi
   return findings
 
 
+def _clearly_beats(score: float, other: float, n: int, metric: str, config: LabelProxyConfig) -> bool:
+  """Whether `score` leaves at most pair_error_ratio of the error (or unexplained variance) of `other`, and, for
+  accuracy, by more eval rows than chance makes likely (a McNemar bound: the rows gained over the square root of all
+  rows either gets wrong)."""
+  error, other_error = 1 - score, 1 - other
+  if error > config.pair_error_ratio * other_error:
+    return False
+  if metric != 'accuracy':
+    return True
+  return (other_error - error) * n >= _PAIR_Z * max(1.0, ((other_error + error) * n)) ** 0.5
+
+
+def pair_blocks(pair: pairs_lib.PairScore, config: LabelProxyConfig) -> bool:
+  """A pair blocks when its rule reaches the block score on enough eval rows and clearly beats each of its features
+  alone and the best pair sharing neither feature."""
+  if pair.eval_examples < config.pair_min_examples:
+    return False
+  if pair.metric == 'accuracy':
+    good = pair.eval_score >= config.block_accuracy and pair.baseline <= config.max_baseline_accuracy
+  else:
+    good = pair.eval_score >= config.block_r2
+  return good and all(_clearly_beats(pair.eval_score, other, pair.eval_examples, pair.metric, config)
+                      for other in (*pair.alone, pair.honest_pair))
+
+
+def _pair_score_text(pair: pairs_lib.PairScore) -> str:
+  if pair.metric == 'accuracy':
+    return f'{pair.rule} on {pair.eval_score:.1%} of eval examples (majority-label baseline {pair.baseline:.1%})'
+  return f'{pair.rule} with R^2 {pair.eval_score:.4f} on eval (train-mean baseline {pair.baseline:.4f})'
+
+
+def pair_findings(searches: Sequence[pairs_lib.PairSearch], config: LabelProxyConfig, label_key: str,
+                  blocked: Sequence[str]) -> List[Finding]:
+  """A block per eval split for the best pair that blocks, unless one of its features already blocks alone."""
+  findings = []
+  for search in searches:
+    for pair in search.pairs:
+      if not pair_blocks(pair, config) or set(pair.features) & set(blocked):
+        continue
+      a, b = pair.features
+      honest = f'the best pair without either, {" and ".join(map(repr, pair.honest_pair_features))}, reaches ' \
+          f'{pair.honest_pair:.4f}' if pair.honest_pair_features else 'no pair without either was scored'
+      details = pair.to_dict()
+      details.pop('eval_split')
+      findings.append(Finding(
+          constants.LABEL_PROXY, PAIR, constants.BLOCK,
+          f'Features {a!r} and {b!r} together give label {label_key!r} away on eval split {search.eval_split!r}: '
+          f'{_pair_score_text(pair)}, fitted on {pair.train_examples} sampled train examples, scored on '
+          f'{pair.eval_examples} sampled eval examples; alone they reach {pair.alone[0]:.4f} and {pair.alone[1]:.4f}, '
+          f'{honest}. The label looks computed from these columns: a model that sees both learns the formula, and '
+          f'its validation numbers say nothing. Drop them, or list them in label_proxy.exclude_features if they are '
+          f'really known at prediction time.', feature=f'{a}, {b}', details={'eval_split': search.eval_split,
+                                                                              **details}))
+      break
+  return findings
+
+
+def _class_names(train: counts_lib.SplitCounts, evals: Mapping[str, counts_lib.SplitCounts],
+                 classes: np.ndarray) -> List[str]:
+  if train.label_kind == counts_lib.CATEGORICAL:
+    names = {**{k: v for e in evals.values() for k, v in e.label_names.items()}, **train.label_names}
+    return [repr(names.get(int(w), f'#{int(w)}')) for w in classes.tolist()]
+  return [f'{v:.6g}' for v in counts_lib.word_to_float(classes).tolist()]
+
+
+def search_pairs(train: counts_lib.SplitCounts, evals: Mapping[str, counts_lib.SplitCounts], task: str,
+                 scores: Sequence[scoring.FeatureScore], config: LabelProxyConfig,
+                 label_key: str) -> List[pairs_lib.PairSearch]:
+  """The pair search on every eval split with a sample (none when label_proxy.max_pairs is 0)."""
+  if not config.max_pairs or train.sample is None:
+    return []
+  classes = None
+  class_names: List[str] = []
+  if task == scoring.CLASSIFICATION:
+    classes = np.array(sorted(set(train.label_counts).union(*[e.label_counts for e in evals.values()])),
+                       dtype=np.uint64)
+    class_names = _class_names(train, evals, classes)
+  searches = []
+  for split, evaluation in sorted(evals.items()):
+    if evaluation.sample is None:
+      continue
+    mine = [s for s in scores if s.eval_split == split]
+    searches.append(pairs_lib.search(
+        train.sample, evaluation.sample, split, task, classes, class_names, [s.feature for s in mine],
+        {s.feature: s.eval_score for s in mine}, {s.feature: s.skill for s in mine}, config.max_pairs, label_key))
+  return searches
+
+
+def _pairs_details(searches: Sequence[pairs_lib.PairSearch], config: LabelProxyConfig) -> Dict[str, Any]:
+  return {s.eval_split: {'candidates': list(s.candidates), 'pairs_scored': len(s.pairs), 'forms': list(s.forms),
+                         'sample': {'train': s.train_rows, 'eval': s.eval_rows, 'too_wide': s.too_wide},
+                         'best': [{**p.to_dict(), 'blocks': pair_blocks(p, config)} for p in s.pairs[:_SHOWN_PAIRS]]}
+          for s in searches}
+
+
 def summarize(train: counts_lib.SplitCounts, evals: Mapping[str, counts_lib.SplitCounts], train_split: str,
               config: LabelProxyConfig, label_key: str) -> CheckResult:
   """The check's result from merged counts: a pure function of the counts."""
@@ -157,12 +258,16 @@ def summarize(train: counts_lib.SplitCounts, evals: Mapping[str, counts_lib.Spli
   if not scores:
     return CheckResult.skipped('no feature to score besides the label (long lists are not scored)', **details)
   findings = findings_for(scores, config, label_key)
+  searches = search_pairs(train, evals, task, scores, config, label_key)
+  blocked = [f.feature for f in findings if f.severity == constants.BLOCK]
+  findings += pair_findings(searches, config, label_key, blocked)
   shown = {split: [s.to_dict() for s in scores if s.eval_split == split][:_SHOWN_SCORES] for split in sorted(evals)}
   labelled = {train_split: train.labelled, **{split: counts.labelled for split, counts in evals.items()}}
   # Only scores on at least min_examples eval examples can block or warn: with none, a label copy would pass.
   judged = {s.feature for s in scores if s.eval_examples >= config.min_examples}
   details.update({'scores': shown, 'scored_features': len({s.feature for s in scores}),
-                  'compared': {'features': len(judged), 'examples': labelled}})
+                  'compared': {'features': len(judged), 'examples': labelled},
+                  'pairs': _pairs_details(searches, config)})
   if not judged:
     counts = ', '.join(f'{split} {n}' for split, n in sorted(labelled.items()) if split != train_split)
     return CheckResult(constants.NOT_CHECKED, reason=f'too few labelled eval examples ({counts}) for any score to '

@@ -24,6 +24,7 @@ import numpy as np
 import pyarrow as pa
 
 from tfx_preflight import hashing
+from tfx_preflight import label_proxy_sample as sample_lib
 
 NUMERIC = 'numeric'
 CATEGORICAL = 'categorical'
@@ -40,6 +41,9 @@ class CountOptions:
   max_values: int = 10000
   max_list_length: int = 16
   mantissa_bits: int = 8
+  # The row sample of the pair search (label_proxy_sample.py): at most sample_rows rows and sample_cells values.
+  sample_rows: int = 0
+  sample_cells: int = 200_000
 
 
 @dataclasses.dataclass
@@ -70,6 +74,7 @@ class SplitCounts:
   label_sumsq: float = 0.0
   features: Dict[str, FeatureCounts] = dataclasses.field(default_factory=dict)
   skipped: Dict[str, str] = dataclasses.field(default_factory=dict)
+  sample: Optional[sample_lib.RowSample] = None  # Present when CountOptions.sample_rows > 0.
 
 
 # --- Keys -----------------------------------------------------------------------------------------------------------
@@ -180,13 +185,22 @@ def _runs(*columns: np.ndarray) -> np.ndarray:
 
 
 def reduce_pairs(keys: np.ndarray, labels: np.ndarray, counts: np.ndarray) -> Tuple[np.ndarray, ...]:
-  """Sums counts of equal (key, label) pairs; output sorted by key, then label."""
+  """Sums counts of equal (key, label) pairs; output sorted by key, then label.
+
+  One stable sort by key (inputs are concatenations of sorted tables, which a stable sort merges in linear time),
+  then a bincount of (run of equal keys, label index): no sort by label."""
   if len(keys) == 0:
     return keys.astype(np.uint64), labels.astype(np.uint64), counts.astype(np.int64)
-  order = np.lexsort((labels, keys))
-  keys, labels, counts = keys[order], labels[order], counts[order]
-  starts = _runs(keys, labels)
-  return keys[starts], labels[starts], np.add.reduceat(counts, starts).astype(np.int64)
+  classes = np.unique(labels)
+  order = np.argsort(keys, kind='stable')
+  sorted_keys = keys[order]
+  starts = _runs(sorted_keys)
+  run_of_row = np.repeat(np.arange(len(starts)), np.diff(np.append(starts, len(keys))))
+  width = len(classes)
+  table = np.bincount(run_of_row * width + np.searchsorted(classes, labels[order]), weights=counts[order],
+                      minlength=len(starts) * width).reshape(len(starts), width)
+  runs, columns = np.nonzero(table)
+  return sorted_keys[starts][runs], classes[columns], np.rint(table[runs, columns]).astype(np.int64)
 
 
 def reduce_moments(keys: np.ndarray, n: np.ndarray, total: np.ndarray,
@@ -208,8 +222,9 @@ def _apply_coarsening(keys: np.ndarray, kind: str, level: int, options: CountOpt
 
 
 def _distinct_keys(fc: FeatureCounts) -> int:
+  """Distinct keys of a table sorted by key (every table is)."""
   keys = fc.pair_keys if fc.pair_keys is not None else fc.moment_keys
-  return 0 if keys is None else int(len(np.unique(keys)))
+  return 0 if keys is None or not len(keys) else 1 + int(np.count_nonzero(keys[1:] != keys[:-1]))
 
 
 def _recoarsen(fc: FeatureCounts, level: int, options: CountOptions) -> FeatureCounts:
@@ -267,15 +282,37 @@ def _drop_pairs(counts: SplitCounts) -> None:
 # --- One batch ------------------------------------------------------------------------------------------------------
 
 
-def _feature_counts(kind: str, keys: np.ndarray, words: np.ndarray, label_kind: str, with_pairs: bool,
-                    options: CountOptions) -> FeatureCounts:
+@dataclasses.dataclass(frozen=True)
+class _BatchLabels:
+  """A batch's labels, prepared once for every feature: words, their sorted distinct values and each row's index
+  into them (pairs), and values and squares (moments of a numeric label)."""
+  words: np.ndarray
+  classes: Optional[np.ndarray]
+  class_index: Optional[np.ndarray]
+  y: Optional[np.ndarray]
+  y_squared: Optional[np.ndarray]
+
+
+def _feature_counts(kind: str, keys: np.ndarray, labels: _BatchLabels, options: CountOptions) -> FeatureCounts:
+  """One sort of the feature's keys for both tables: per run of equal keys, a bincount of (run, class) for the pairs
+  and sums for the moments; the same arrays, in the same order, as reduce_pairs and reduce_moments give."""
   fc = FeatureCounts(kind=kind)
-  if with_pairs:
-    fc.pair_keys, fc.pair_labels, fc.pair_counts = reduce_pairs(keys, words, np.ones(len(keys), dtype=np.int64))
-  if label_kind == NUMERIC:
-    y = word_to_float(words)
-    fc.moment_keys, fc.moment_n, fc.moment_sum, fc.moment_sumsq = reduce_moments(
-        keys, np.ones(len(keys), dtype=np.int64), y, y * y)
+  order = np.argsort(keys, kind='stable')
+  sorted_keys = keys[order]
+  starts = _runs(sorted_keys)
+  run_keys = sorted_keys[starts]
+  if labels.classes is not None:
+    width = len(labels.classes)
+    run_of_row = np.repeat(np.arange(len(starts)), np.diff(np.append(starts, len(keys))))
+    table = np.bincount(run_of_row * width + labels.class_index[order], minlength=len(starts) * width)
+    runs, classes = np.nonzero(table.reshape(len(starts), width))
+    fc.pair_keys, fc.pair_labels = run_keys[runs], labels.classes[classes]
+    fc.pair_counts = table.reshape(len(starts), width)[runs, classes].astype(np.int64)
+  if labels.y is not None:
+    fc.moment_keys = run_keys
+    fc.moment_n = np.diff(np.append(starts, len(keys))).astype(np.int64)
+    fc.moment_sum = np.add.reduceat(labels.y[order], starts) if len(keys) else np.zeros(0)
+    fc.moment_sumsq = np.add.reduceat(labels.y_squared[order], starts) if len(keys) else np.zeros(0)
   return bound_values(fc, options)
 
 
@@ -287,26 +324,45 @@ def count_batch(batch: pa.RecordBatch, options: CountOptions) -> SplitCounts:
   if not out.labelled:
     return out
   out.label_kind = label_kind
-  unique, counts = np.unique(words, return_counts=True)
+  unique, class_index, counts = np.unique(words, return_inverse=True, return_counts=True)
   out.label_counts = dict(zip(unique.tolist(), counts.tolist())) if len(unique) <= options.max_classes else None
   out.label_names = names if out.label_counts is not None else {}
+  y = y_squared = None
   if label_kind == NUMERIC:
     y = word_to_float(words)
-    out.label_sum, out.label_sumsq = float(y.sum()), float((y * y).sum())
+    y_squared = y * y
+    out.label_sum, out.label_sumsq = float(y.sum()), float(y_squared.sum())
+  with_pairs = out.label_counts is not None
+  labels = _BatchLabels(words, unique if with_pairs else None, class_index if with_pairs else None, y, y_squared)
+  columns: Dict[str, sample_lib.Column] = {}
   for index, name in enumerate(batch.schema.names):
     if name == options.label_key or name in options.exclude:
       continue
     present, values, longest, kind = first_values(batch.column(index))
     if longest > options.max_list_length:
       out.skipped[name] = f'lists of up to {longest} values (image- or embedding-like): a first value says nothing'
+      columns[name] = sample_lib.Column(sample_lib.UNUSABLE)
       continue
     keys = np.full(batch.num_rows, MISSING_KEY, dtype=np.uint64)
     if kind == NUMERIC:
-      keys[present] = numeric_keys(values.to_numpy(zero_copy_only=False), options.mantissa_bits)
+      numbers = values.to_numpy(zero_copy_only=False)
+      keys[present] = numeric_keys(numbers, options.mantissa_bits)
+      if options.sample_rows:
+        column = np.full(batch.num_rows, np.nan)
+        column[present] = numbers
+        columns[name] = sample_lib.Column(sample_lib.NUMERIC, column[labelled])
     elif kind == CATEGORICAL:
-      keys[present] = np.maximum(hashing.hash_byte_strings(values), np.uint64(options.max_values + 1))
-    out.features[name] = _feature_counts(kind or '', keys[labelled], words, label_kind,
-                                         out.label_counts is not None, options)
+      hashes = hashing.hash_byte_strings(values)
+      keys[present] = np.maximum(hashes, np.uint64(options.max_values + 1))
+      if options.sample_rows:
+        column = np.zeros(batch.num_rows, dtype=np.uint64)
+        column[present] = np.maximum(hashes, np.uint64(1))
+        columns[name] = sample_lib.Column(sample_lib.CATEGORICAL, column[labelled], sample_lib.category_names(values))
+    else:
+      columns[name] = sample_lib.Column(sample_lib.EMPTY)
+    out.features[name] = _feature_counts(kind or '', keys[labelled], labels, options)
+  if options.sample_rows:
+    out.sample = sample_lib.from_batch(words, columns, options.sample_rows, options.sample_cells)
   return out
 
 
@@ -350,6 +406,9 @@ def merge_split_counts(a: SplitCounts, b: SplitCounts, options: CountOptions) ->
       a.features[name] = merge_feature(mine, fc, options)
   for name in a.skipped:
     a.features.pop(name, None)
+  if b.sample is not None:
+    a.sample = b.sample if a.sample is None else sample_lib.merge(a.sample, b.sample, options.sample_rows,
+                                                                  options.sample_cells)
   return a
 
 
@@ -379,7 +438,8 @@ def to_jsonable(counts: SplitCounts) -> Dict[str, Any]:
   return {'examples': counts.examples, 'labelled': counts.labelled, 'label_kind': counts.label_kind,
           'label_counts': labels, 'label_names': [[w, n] for w, n in sorted(counts.label_names.items())],
           'label_sum': counts.label_sum, 'label_sumsq': counts.label_sumsq, 'features': features,
-          'skipped': dict(sorted(counts.skipped.items()))}
+          'skipped': dict(sorted(counts.skipped.items())),
+          'sample': None if counts.sample is None else sample_lib.to_jsonable(counts.sample)}
 
 
 def from_jsonable(value: Dict[str, Any]) -> SplitCounts:
@@ -395,7 +455,8 @@ def from_jsonable(value: Dict[str, Any]) -> SplitCounts:
                      label_counts=None if labels is None else {int(w): int(c) for w, c in labels},
                      label_names={int(w): str(n) for w, n in value['label_names']},
                      label_sum=float(value['label_sum']), label_sumsq=float(value['label_sumsq']),
-                     features=features, skipped=dict(value['skipped']))
+                     features=features, skipped=dict(value['skipped']),
+                     sample=None if value.get('sample') is None else sample_lib.from_jsonable(value['sample']))
 
 
 def feature_names(counts: SplitCounts) -> List[str]:
