@@ -110,6 +110,40 @@ def _check_local_paths(args: argparse.Namespace) -> None:
   for what, pattern in named:
     if '://' not in pattern and _surely_missing(pattern):
       raise UsageError(f'{what}: no file matches {os.path.abspath(pattern)!r}.')
+  _check_summaries_overwrite_no_input(args)
+
+
+def _local_files(pattern: Optional[str]) -> List[str]:
+  """The local files a flag's pattern names (a directory stands for every file under it)."""
+  if not pattern or '://' in pattern:
+    return []
+  found = []
+  for path in glob.glob(os.path.abspath(pattern)) or [os.path.abspath(pattern)]:
+    if os.path.isdir(path):
+      found.extend(os.path.join(d, f) for d, _, names in os.walk(path) for f in names)
+    elif os.path.lexists(path):
+      found.append(path)
+  return found
+
+
+def _check_summaries_overwrite_no_input(args: argparse.Namespace) -> None:
+  """--summary-md and --junit-xml are replaced whole: never one of the run's inputs (a typo away from --train)."""
+  inputs = {}
+  for flag, value in [('--train', args.train), *(('--eval', p) for p in args.eval), ('--schema', args.schema),
+                      ('--module-file', args.module_file), ('--config', args.config),
+                      ('--transform-graph', args.transform_graph), ('--transformed-train', args.transformed_train),
+                      *(('--transformed-eval', p) for p in args.transformed_eval or [])]:
+    for path in _local_files(value):
+      inputs.setdefault(os.path.realpath(path), (flag, path))
+  targets = [(flag, value) for flag, value in (('--summary-md', args.summary_md), ('--junit-xml', args.junit_xml))
+             if value and '://' not in value]
+  for flag, value in targets:
+    named = inputs.get(os.path.realpath(value))
+    if named:
+      raise UsageError(f'{flag} {value!r} is an input of this run ({named[0]} {named[1]!r}); it would be overwritten '
+                       'with the summary. Name another file.')
+  if len(targets) == 2 and os.path.realpath(targets[0][1]) == os.path.realpath(targets[1][1]):
+    raise UsageError(f'--summary-md and --junit-xml name the same file {targets[0][1]!r}; name two files.')
 
 
 def _split_names(n_eval: int) -> List[str]:
