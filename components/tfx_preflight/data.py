@@ -79,13 +79,15 @@ def _reason(error: Exception) -> str:
 
 
 def _unreadable(split: str, path: str, error: Exception) -> InputError:
+  if isinstance(error, records.PayloadError):
+    return InputError(f'split {split!r}: {error}')
   return InputError(f'split {split!r}: {path} is not a readable tf.Example TFRecord file (truncated, corrupted or '
                     f'another format): {type(error).__name__}: {_reason(error)}')
 
 
 def validate_examples(examples: Mapping[str, str], max_files: int = MAX_FILES_PROBED) -> None:
   """Cheap up-front check of every split: files exist, the first records of each file (up to `max_files` per split)
-  pass their CRCs and are tf.Examples (not SequenceExamples or another payload, see `payload_problem`), and the
+  pass their CRCs and are tf.Examples (not SequenceExamples or another payload, see `records.payload_problem`), and the
   split has at least one record.
 
   Costs one small read per file, not a pass over the data; damage further inside a file is named by
@@ -98,35 +100,13 @@ def validate_examples(examples: Mapping[str, str], max_files: int = MAX_FILES_PR
       if i >= max_files and has_records:
         break  # Past the probe budget, files are only opened until one holds a record (empty files cost nothing).
       try:
-        head = _first_records(path)
-        problems = [(j, payload_problem(record)) for j, record in enumerate(head)]
-      except Exception as e:  # Truncation, checksum, gzip or proto decode errors: all mean the file is unusable.
+        head = _first_records(path)  # Every record read is checked to be a tf.Example (records.PayloadError).
+      except Exception as e:  # Truncation, checksum, gzip or payload errors: all mean the file is unusable.
         raise _unreadable(split, path, e) from e
-      index, problem = next(((j, p) for j, p in problems if p), (0, None))
-      if problem:
-        raise InputError(f'split {split!r}: {path} record {index} is {problem}. Preflight reads tf.Example payloads '
-                         'only and refuses to check anything else as if it were one.')
       has_records = has_records or bool(head)
     if not has_records:
       raise InputError(f'split {split!r} has no examples: none of the {len(files)} file(s) matching {pattern!r} '
                        'holds a record.')
-
-
-def payload_problem(record: bytes) -> str | None:
-  """None when `record` is a tf.Example; else what it is. A tf.SequenceExample parses as a tf.Example holding only
-  its context (its feature_lists land in unknown fields), so 100% copied sequences would look clean: any field a
-  tf.Example does not have means another payload. Raises on bytes that are no proto at all."""
-  from tensorflow.core.example import example_pb2
-  example = example_pb2.Example.FromString(record)
-  if not len(example.UnknownFields()):
-    return None
-  try:
-    if example_pb2.SequenceExample.FromString(record).feature_lists.feature_list:
-      return ('a tf.SequenceExample (payload FORMAT_TF_SEQUENCE_EXAMPLE): read as a tf.Example only its context '
-              'would be checked, its feature_lists silently dropped')
-  except Exception:  # pylint: disable=broad-except  # Not a SequenceExample either: say so below.
-    pass
-  return 'not a tf.Example (it holds fields a tf.Example does not have: another proto or payload format)'
 
 
 def mixed_compression(examples: Mapping[str, str]) -> InputError | None:
@@ -149,7 +129,7 @@ MAX_BYTES_RESCANNED = 1 << 30
 # a worker lost) is not the data's fault and must not trigger a re-read of every input.
 _READ_ERROR_WORDS = ('tfrecord', 'gzip', 'crc', 'checksum', 'truncated', 'corrupt', 'damaged', 'dataloss',
                      'data loss', 'decode', 'parse', 'not valid tf.example', 'unexpected end', 'eoferror',
-                     'badgzipfile', 'zlib')
+                     'badgzipfile', 'zlib', 'payload')
 
 
 def looks_like_read_error(error: BaseException) -> bool:
