@@ -1,7 +1,8 @@
 """tfx-preflight command line: the same checks and report as the component, on files, without a pipeline.
 
 Exit status: 0 pass or warn, 1 block, 2 bad usage, unreadable input or nothing checked (verdict not_checked), with a
-one-line reason on stderr; 130 / 143 interrupted by SIGINT (Ctrl-C) / SIGTERM, leaving no report (interrupts.py).
+one-line reason on stderr; 129 / 130 / 143 interrupted by SIGHUP / SIGINT (Ctrl-C) / SIGTERM before the report was
+complete, leaving no report (interrupts.py: a signal after it changes nothing).
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ from typing import Iterator, List, Optional, Sequence, Tuple
 
 # Only light modules at the top: --help and usage errors must answer in well under a second, without importing
 # TensorFlow, TFX or Beam (run_check imports them once the arguments are known to be good).
-from tfx_preflight import constants, interrupts, progress
+from tfx_preflight import constants, interrupts, process_tree, progress
 from tfx_preflight.config import ConfigError, PreflightConfig
 
 EXIT_OK, EXIT_BLOCK, EXIT_USAGE = 0, 1, 2
@@ -292,7 +293,8 @@ def _csv_staging(needed: bool) -> Iterator[Optional[str]]:
     shutil.rmtree(staging, ignore_errors=True)
 
 
-def run_check(args: argparse.Namespace, beam_args: Sequence[str]) -> int:
+def run_check(args: argparse.Namespace, beam_args: Sequence[str],
+              received: Optional[interrupts.Received] = None) -> int:
   out = _out_dir(args.out)
   try:  # Light checks first: a bad flag or a missing file answers without importing TFX.
     config = config_from_args(args)
@@ -303,8 +305,10 @@ def run_check(args: argparse.Namespace, beam_args: Sequence[str]) -> int:
   from tfx_preflight import report as report_lib  # Heavy (TFX): only once the arguments are known to be good.
   from tfx_preflight import report_dir
 
-  # Whatever --out holds is invalidated first, so a run failing on anything below leaves no report there.
-  with report_dir.transaction(out, '--out') as work, interrupts.removed_on_forced_exit(work):
+  # Whatever --out holds is invalidated first, so a run failing on anything below leaves no report there. The
+  # rename of report.json is the commit point: a signal after it no longer stops the run (interrupts.py).
+  commit = received.commit if received is not None else contextlib.nullcontext
+  with report_dir.transaction(out, '--out', commit) as work, interrupts.removed_on_forced_exit(work):
     result = _check(args, beam_args, work, config)
   report_path = os.path.join(out, report_lib.REPORT_HTML)
   _write_summaries(args, result, report_path)
@@ -380,22 +384,30 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
   # Ctrl-C and SIGTERM unwind the run like an error (every `finally` cleans up), then end it with one line.
   out = _out_dir(args.out)
   with interrupts.raised_in_main_thread(lambda signum: _forced_exit(signum, out)) as received:
-    status = _run_and_report_errors(args, beam_args, received)
-    if received.signum is not None and whole_process:
-      interrupts.exit_process(status)  # Cleaned up already; skip the interpreter's teardown (see exit_process).
+    status = _run_and_report_errors(args, beam_args, received, whole_process)
+    if received.late_signum is not None:  # After the commit point: the run is complete, its status stands.
+      print(f'tfx-preflight: {interrupts.name(received.late_signum)} came after the report was complete; it stands '
+            f'(exit status {status}).', file=sys.stderr)
+    if whole_process:
+      # Exit here, with the handlers still installed: a signal during the interpreter's teardown (~1 s with TensorFlow
+      # loaded) would otherwise end a complete run with 128 + its number. Cleaned up already (see exit_process).
+      interrupts.exit_process(status)
     return status
 
 
-def _run_and_report_errors(args: argparse.Namespace, beam_args: Sequence[str], received: interrupts.Received) -> int:
+def _run_and_report_errors(args: argparse.Namespace, beam_args: Sequence[str], received: interrupts.Received,
+                           whole_process: bool = False) -> int:
   try:
-    return run_check(args, beam_args)
+    return run_check(args, beam_args, received)
   except BaseException as e:  # pylint: disable=broad-except
     # Interrupted: decided by the signal received, not by the exception's type (a library may have wrapped it).
     if received.signum is not None:
       out = _out_dir(args.out)
-      # No report from an interrupted run, wherever the signal came: before the run invalidated --out (e.g. while
-      # TFX imports), or after it published its report (e.g. while --summary-md is written).
+      # No report from an interrupted run, wherever the signal came before the commit point: before the run
+      # invalidated --out (e.g. while TFX imports), or half-way through publishing.
       _invalidate(out)
+      if whole_process:  # Beam's worker processes would print their tracebacks after the line below.
+        process_tree.kill_descendants(os.getpid())
       print(_interrupted(received.signum, out), file=sys.stderr)
       return interrupts.exit_status(received.signum)
     if isinstance(e, _input_errors()):

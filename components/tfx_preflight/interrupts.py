@@ -1,9 +1,15 @@
-"""SIGINT and SIGTERM as an exception in the CLI's main thread, so an interrupted run unwinds like a failed one.
+"""SIGINT, SIGTERM and SIGHUP as an exception in the CLI's main thread, so an interrupted run unwinds like a failed one.
 
-Ctrl-C (SIGINT) and SIGTERM (what Kubernetes, Kubeflow and `timeout` send) then run every `finally` on the way out:
-the report directory's work directory is removed (report_dir.transaction), the loss probe's process group is killed
-(loss.LossCheck; during the probe loss_process.TerminateGuard kills it first, then calls the handler installed here),
-CSV staging is deleted. The CLI then says so in one line and exits 128 + the signal's number (130, 143).
+Ctrl-C (SIGINT), SIGTERM (what Kubernetes, Kubeflow and `timeout` send) and SIGHUP (the terminal closed) then run
+every `finally` on the way out: the report directory's work directory is removed (report_dir.transaction), the loss
+probe's process tree is killed (loss.LossCheck; during the probe loss_process.TerminateGuard kills it first, then
+calls the handler installed here), CSV staging is deleted. The CLI then says so in one line and exits 128 + the
+signal's number (129, 130, 143).
+
+One rule, whenever the signal comes: the run's commit point is report.json's rename into the report directory
+(`Received.commit`, with the signals blocked around it). A signal before it leaves no report and exits 128 + its
+number; a signal after it changes nothing: the report is complete and the run ends as it would have (0 or 1) within
+a moment, saying in one line that the signal came too late to stop it. Repeats of a signal are ignored.
 
 Installed by the CLI only (cli.main), for its duration: the executor runs inside TFX's launcher, whose signal handling
 is its own. Light on purpose: no TensorFlow, TFX or Beam.
@@ -19,12 +25,14 @@ import sys
 import threading
 from typing import Callable, Iterator, List, Optional
 
-SIGNALS = (signal.SIGINT, signal.SIGTERM)
+from tfx_preflight import process_tree
+
+SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
 # After the first signal the run has this long to unwind; then the process exits anyway. Unwinding is immediate while
 # the main thread runs the work itself (DirectRunner's default, one in-process worker), but with
 # --direct_num_workers > 1 Beam waits for the bundles its worker threads or processes are running (its thread pool's
 # shutdown), which can take as long as the whole read.
-GRACE_SECONDS = 5.0
+GRACE_SECONDS = 2.0
 # Local directories this run owns, removed by a forced exit (the unwinding that would remove them did not finish).
 _owned: List[str] = []
 
@@ -90,6 +98,8 @@ class Received:
 
   def __init__(self, farewell: Callable[[int], str]):
     self.signum: Optional[int] = None
+    self.committed = False  # The report is published: a signal no longer stops the run (see the module docstring).
+    self.late_signum: Optional[int] = None  # The first signal after the commit point.
     self._farewell = farewell
     self._wake = threading.Event()  # Set by the first signal, or when the block ends.
     self._done = threading.Event()  # Set when the block ends.
@@ -99,11 +109,29 @@ class Received:
     self._watchdog.start()
 
   def handle(self, signum: int, frame) -> None:  # pylint: disable=unused-argument
+    if self.committed:
+      self.late_signum = self.late_signum or int(signum)
+      return
     if self.signum is not None:  # A repeat while unwinding: let the cleanup finish (the grace period bounds it).
       return
     self.signum = int(signum)
     self._wake.set()
     raise Interrupted(signum)
+
+  @contextlib.contextmanager
+  def commit(self) -> Iterator[None]:
+    """The run's commit point: the block (report.json's rename) runs with the signals blocked, so a signal arrives
+    either before it (the run is interrupted, leaving no report) or after it (the run is complete). Outside the main
+    thread, where the handlers were not installed, only the flag is set."""
+    main = threading.current_thread() is threading.main_thread()
+    if main:
+      signal.pthread_sigmask(signal.SIG_BLOCK, SIGNALS)
+    try:
+      yield
+      self.committed = self.signum is None
+    finally:
+      if main:
+        signal.pthread_sigmask(signal.SIG_UNBLOCK, SIGNALS)  # A pending signal is handled here.
 
   def finish(self) -> None:
     self._done.set()
@@ -116,7 +144,9 @@ class Received:
 
   def _exit_now(self) -> None:
     """The grace period is over: remove what this run owns and leave without waiting for the rest of the unwinding.
-    The loss probe dies with this process (loss_process asks the kernel for that) and removes its own directory."""
+    The loss probe dies with this process (loss_process asks the kernel for that) and removes its own directory;
+    Beam's worker processes are killed first, so they print nothing after the last line."""
+    process_tree.kill_descendants(os.getpid())
     for path in list(_owned):
       shutil.rmtree(path, ignore_errors=True)
     with contextlib.suppress(Exception):  # On a terminal, over the stage line still ticking (progress.py).
