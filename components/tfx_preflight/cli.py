@@ -191,9 +191,36 @@ def config_from_args(args: argparse.Namespace) -> PreflightConfig:
   return PreflightConfig(train_split='train', eval_splits=tuple(_split_names(len(args.eval))), **base, **sections)
 
 
+def _check_beam_options(beam_args: Sequence[str]) -> None:
+  """Beam's own parse of the arguments after '--', before anything runs: a bad value, an option Beam does not know
+  (Beam would drop it with a warning) or a runner it does not know is named as a Beam option error, not as input that
+  cannot be checked. argparse's usage text, which Beam prints before exiting, is kept to its one error line."""
+  import io
+
+  import apache_beam as beam
+  from apache_beam.options.pipeline_options import PipelineOptions
+
+  from tfx_preflight.data import InputError
+  what = f'Beam pipeline options (after "--": {" ".join(beam_args)})'
+  said = io.StringIO()
+  try:
+    with contextlib.redirect_stderr(said):
+      options = PipelineOptions(list(beam_args))
+      unknown = sorted(set(options.get_all_options(retain_unknown_options=True)) - set(options.get_all_options()))
+      beam.Pipeline(options=options)  # Resolves the runner.
+  except (Exception, SystemExit) as e:  # argparse exits on a bad value; an unknown runner is a ValueError.
+    errors = [line.split('error:', 1)[1].strip() for line in said.getvalue().splitlines() if 'error:' in line]
+    reason = errors[-1] if errors else ' '.join(str(e).split())[:400]
+    raise InputError(f'{what}: {reason}') from e
+  if unknown:
+    raise InputError(f'{what}: Beam knows no option {", ".join("--" + name for name in unknown)}.')
+
+
 def _make_pipeline_factory(beam_args: Sequence[str]):
   import apache_beam as beam
   from apache_beam.options.pipeline_options import PipelineOptions
+
+  _check_beam_options(beam_args)
 
   def make_pipeline() -> beam.Pipeline:
     return beam.Pipeline(options=PipelineOptions(list(beam_args)))

@@ -164,6 +164,48 @@ def find_unreadable_file(examples: Mapping[str, str], max_bytes: int = MAX_BYTES
   return None
 
 
+def looks_like_type_clash(error: BaseException) -> bool:
+  """True when `error` (or a cause) is Arrow's refusal to merge batches in which a feature has two types."""
+  seen = 0
+  while error is not None and seen < 10:
+    if 'incompatible type' in str(error).lower():
+      return True
+    error = error.__cause__ or error.__context__
+    seen += 1
+  return False
+
+
+def _kind(arrow_type) -> str:
+  """A feature's Arrow type (tfx-bsl's decode) as the tf.Example list it came from."""
+  text = str(arrow_type)
+  for word, kind in (('binary', 'bytes_list'), ('int64', 'int64_list'), ('float', 'float_list')):
+    if word in text:
+      return kind
+  return text
+
+
+def find_type_clash(examples: Mapping[str, str], max_bytes: int = MAX_BYTES_RESCANNED) -> InputError | None:
+  """Failure path only: the first feature whose type differs between two files (or two parts of one file) of a
+  split, as an error naming the feature and both files; None when none is found within `max_bytes` of input."""
+  budget = max_bytes
+  for split, pattern in sorted(examples.items()):
+    first: Dict[str, Tuple[str, str]] = {}  # Feature -> (kind, file where it was first seen).
+    for path in sorted(f for f in fileio.glob(pattern) if not fileio.isdir(f)):
+      budget -= int(fileio.stat(path).length)
+      for _, batch in records.iter_record_batches(path):
+        for name, column in zip(batch.schema.names, batch.columns):
+          if str(column.type) == 'null':  # No value in this batch: no type.
+            continue
+          kind, where = first.setdefault(name, (_kind(column.type), path))
+          if kind != _kind(column.type):
+            return InputError(f'split {split!r}: feature {name!r} is a {kind} in {where} but a {_kind(column.type)} '
+                              f'in {path}; a feature has one type in a split (TFX cannot merge the two, Trainer '
+                              'would fail too). Write it with one type in every file.')
+      if budget < 0:
+        return None
+  return None
+
+
 def detect_format(pattern: str, files: list, explicit: str | None = None) -> str:
   """'csv' for .csv files, else 'tfrecord'; an explicit --format wins."""
   if explicit:
