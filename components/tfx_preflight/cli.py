@@ -207,7 +207,8 @@ def _check_beam_options(beam_args: Sequence[str]) -> None:
     with contextlib.redirect_stderr(said):
       options = PipelineOptions(list(beam_args))
       unknown = sorted(set(options.get_all_options(retain_unknown_options=True)) - set(options.get_all_options()))
-      beam.Pipeline(options=options)  # Resolves the runner.
+      pipeline = beam.Pipeline(options=options)  # Resolves the runner.
+      shutil.rmtree(pipeline.local_tempdir, ignore_errors=True)  # Beam removes it when a pipeline runs; this one won't.
   except (Exception, SystemExit) as e:  # argparse exits on a bad value; an unknown runner is a ValueError.
     errors = [line.split('error:', 1)[1].strip() for line in said.getvalue().splitlines() if 'error:' in line]
     reason = errors[-1] if errors else ' '.join(str(e).split())[:400]
