@@ -235,8 +235,26 @@ def _interrupt(process, controller, signum, when, timeout=240, repeat_after=None
     os.close(controller)
 
 
+def test_the_commit_point_publishes_only_an_uninterrupted_run_and_ends_interruptions_after_it():
+  received = interrupts.Received(str)
+  with received.commit():
+    pass
+  assert received.committed
+  received.handle(signal.SIGTERM, None)  # After the commit point: noted, not raised.
+  assert received.late_signum == signal.SIGTERM and received.signum is None
+  swallowed = interrupts.Received(str)
+  swallowed.signum = signal.SIGTERM  # Interrupted before, and a library swallowed the exception (issue 30).
+  with pytest.raises(interrupts.Interrupted):
+    with swallowed.commit():
+      pytest.fail('published after an interrupt')
+  assert not swallowed.committed
+
+
 @pytest.mark.parametrize('signum, beam_args', [
     (signal.SIGINT, []),
+    # Worker processes: killed, and the threads watching them silenced, before the one line (issue 30: ~70 lines of
+    # gRPC tracebacks after it).
+    (signal.SIGTERM, ['--', '--direct_num_workers=2', '--direct_running_mode=multi_processing']),
     # Bundles in Beam's worker threads: the main thread waits on them, the process must still end at once (without
     # exit_process the interpreter's teardown under them aborted it: "terminate called without an active exception").
     (signal.SIGTERM, ['--', '--direct_num_workers=2', '--direct_running_mode=multi_threading']),

@@ -22,7 +22,7 @@ from typing import Iterator, List, Optional, Sequence, Tuple
 
 # Only light modules at the top: --help and usage errors must answer in well under a second, without importing
 # TensorFlow, TFX or Beam (run_check imports them once the arguments are known to be good).
-from tfx_preflight import constants, interrupts, process_tree, progress
+from tfx_preflight import constants, interrupts, progress
 from tfx_preflight.config import ConfigError, PreflightConfig
 
 EXIT_OK, EXIT_BLOCK, EXIT_USAGE = 0, 1, 2
@@ -430,13 +430,14 @@ def _run_and_report_errors(args: argparse.Namespace, beam_args: Sequence[str], r
   except BaseException as e:  # pylint: disable=broad-except
     # Interrupted: decided by the signal received, not by the exception's type (a library may have wrapped it).
     if received.signum is not None:
+      # Beam's worker processes (and its threads watching them) would print their tracebacks after the line below.
+      stream = interrupts.quiet_the_rest() if whole_process else sys.stderr
       out = _out_dir(args.out)
       # No report from an interrupted run, wherever the signal came before the commit point: before the run
       # invalidated --out (e.g. while TFX imports), or half-way through publishing.
       _invalidate(out)
-      if whole_process:  # Beam's worker processes would print their tracebacks after the line below.
-        process_tree.kill_descendants(os.getpid())
-      print(_interrupted(received.signum, out), file=sys.stderr)
+      print(_interrupted(received.signum, out), file=stream)
+      stream.flush()
       return interrupts.exit_status(received.signum)
     if isinstance(e, _input_errors()):
       print(f'tfx-preflight: {e}', file=sys.stderr)

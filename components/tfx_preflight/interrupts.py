@@ -23,7 +23,7 @@ import shutil
 import signal
 import sys
 import threading
-from typing import Callable, Iterator, List, Optional
+from typing import Callable, Iterator, List, Optional, TextIO
 
 from tfx_preflight import process_tree
 
@@ -72,6 +72,20 @@ def exit_process(status: int) -> None:
     with contextlib.suppress(Exception):
       stream.flush()
   os._exit(status)  # pylint: disable=protected-access
+
+
+def quiet_the_rest() -> TextIO:
+  """For an interrupted process about to exit: kills every process below it (Beam's workers) and sends whatever
+  else this process writes to stderr from now on (Beam's threads reporting their killed workers, ~70 lines of gRPC
+  tracebacks) to /dev/null; returns a stream to the real stderr for the run's last line."""
+  with contextlib.suppress(Exception):
+    sys.stderr.flush()
+  saved = os.dup(2)
+  process_tree.kill_descendants(os.getpid())
+  devnull = os.open(os.devnull, os.O_WRONLY)
+  os.dup2(devnull, 2)
+  os.close(devnull)
+  return os.fdopen(saved, 'w', buffering=1, encoding='utf-8', errors='replace')
 
 
 @contextlib.contextmanager
@@ -127,6 +141,8 @@ class Received:
     if main:
       signal.pthread_sigmask(signal.SIG_BLOCK, SIGNALS)
     try:
+      if self.signum is not None:  # Interrupted already, and a library swallowed the exception: never publish.
+        raise Interrupted(self.signum)
       yield
       self.committed = self.signum is None
     finally:
@@ -146,11 +162,12 @@ class Received:
     """The grace period is over: remove what this run owns and leave without waiting for the rest of the unwinding.
     The loss probe dies with this process (loss_process asks the kernel for that) and removes its own directory;
     Beam's worker processes are killed first, so they print nothing after the last line."""
-    process_tree.kill_descendants(os.getpid())
+    stream = quiet_the_rest()
     for path in list(_owned):
       shutil.rmtree(path, ignore_errors=True)
     with contextlib.suppress(Exception):  # On a terminal, over the stage line still ticking (progress.py).
-      sys.stderr.write(('\r\033[K' if sys.stderr.isatty() else '') + self._farewell(self.signum) + '\n')
+      stream.write(('\r\033[K' if stream.isatty() else '') + self._farewell(self.signum) + '\n')
+      stream.flush()
     exit_process(exit_status(self.signum))
 
 
