@@ -152,16 +152,43 @@ def test_sequence_examples_are_refused_by_content_in_cli_and_executor(tmp_path, 
 def test_records_of_another_proto_are_refused():
   from tensorflow.core.example import example_pb2
 
-  from tfx_preflight import data
+  from tfx_preflight import records
   example = example_pb2.Example()
   example.features.feature['a'].float_list.value.append(1.0)
-  assert data.payload_problem(example.SerializeToString()) is None
-  assert data.payload_problem(b'') is None  # An empty tf.Example is still a tf.Example.
+  assert records.payload_problem(example.SerializeToString()) is None
+  assert records.payload_problem(b'') is None  # An empty tf.Example is still a tf.Example.
   sequence = example_pb2.SequenceExample()
   sequence.feature_lists.feature_list['s'].feature.add().float_list.value.append(1.0)
-  assert 'SequenceExample' in data.payload_problem(sequence.SerializeToString())
+  assert 'SequenceExample' in records.payload_problem(sequence.SerializeToString())
   other = example.SerializeToString() + b'\x18\x05'  # An extra varint field 3: some other message.
-  assert 'not a tf.Example' in data.payload_problem(other)
+  assert 'not a tf.Example' in records.payload_problem(other)
+
+
+def write_examples_then_sequences(path, n_examples, n_sequences):
+  """One file: tf.Examples first (all a probe of the file's start sees), then tf.SequenceExamples."""
+  import tensorflow as tf
+
+  from tests.conftest import to_example
+  os.makedirs(os.path.dirname(path), exist_ok=True)
+  sequences = path + '.sequences'
+  write_sequence_examples(sequences, n_sequences)
+  with tf.io.TFRecordWriter(path, tf.io.TFRecordOptions(compression_type='GZIP')) as writer:
+    for row in tabular_rows(n_examples, seed=5):
+      writer.write(to_example(row).SerializeToString())
+    for record in tf.data.TFRecordDataset(sequences, compression_type='GZIP').as_numpy_iterator():
+      writer.write(record)
+  os.remove(sequences)
+  return path
+
+
+def test_sequence_examples_after_the_first_records_of_a_file_fail_the_run_naming_file_and_record(tmp_path, capsys,
+                                                                                                  base):
+  """Issue 30: 64 tf.Examples then 136 tf.SequenceExamples passed (only a file's first records were probed)."""
+  mixed = write_examples_then_sequences(str(tmp_path / 'eval' / 'mixed.gz'), 64, 136)
+  code, _, err = run_cli(capsys, 'check', '--train', base['train'], '--eval', mixed, '--checks', 'skew,leakage',
+                         '--label-key', 'label', '--out', tmp_path / 'cli')
+  assert_usage_error(code, err, "split 'eval'", f'{mixed} record 64 is a tf.SequenceExample')
+  assert not (tmp_path / 'cli' / 'report.json').exists()
 
 
 @pytest.mark.slow
@@ -262,8 +289,8 @@ def test_whatever_out_holds_a_failing_run_leaves_no_report(tmp_path, capsys, bas
     assert not [f for f in left if os.path.basename(f) == 'report.json'], (name, prior, left)
     assert not [f for f in left if f.startswith('.tmp-')], (name, prior, left)
     assert [f for f in USER_ENTRIES if f in prior] == [f for f in USER_ENTRIES if f in left], (name, prior, left)
-    assert not {'report.html', 'statistics.html'} & set(left), (name, prior, left)
-    if 'report.json' in prior or '.published' in prior:
+    if 'report.json' in prior or '.published' in prior:  # Recognizably ours (a page alone may be the user's).
+      assert not {'report.html', 'statistics.html'} & set(left), (name, prior, left)
       assert 'leakage/duplicates.tsv' not in left, (name, prior, left)
     if 'report.json' in prior and '.published' not in prior:  # An older version's directory: its details go too.
       assert set(left) <= {*USER_ENTRIES, '.lock'}, (name, prior, left)

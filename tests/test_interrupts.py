@@ -145,13 +145,12 @@ def _signal_after(monkeypatch, module, name, signum):
 @pytest.mark.parametrize('where, signum', [
     ('input checks', signal.SIGINT),  # Before the run took --out over: the earlier report must go all the same.
     ('report writing', signal.SIGTERM),  # The report is written in the work directory, not yet published.
-    ('summaries', signal.SIGINT),  # After it was published: an interrupted run leaves no report.
+    ('report writing', signal.SIGHUP),  # The terminal closed (issue 30: exit 129 without a word, .tmp-* left).
 ])
 def test_interrupted_in_process_exits_128_plus_signal_leaving_no_report(tmp_path, capsys, monkeypatch, small, where,
                                                                         signum):
   from tfx_preflight import run
-  target = {'input checks': (cli, '_check_local_paths'), 'report writing': (run, 'write_report'),
-            'summaries': (cli, '_write_summaries')}[where]
+  target = {'input checks': (cli, '_check_local_paths'), 'report writing': (run, 'write_report')}[where]
   _signal_after(monkeypatch, *target, signum)
   out = tmp_path / 'out'
   fill(out, EARLIER)
@@ -163,6 +162,19 @@ def test_interrupted_in_process_exits_128_plus_signal_leaving_no_report(tmp_path
   assert_one_line(err, signum, out)
   assert_nothing_left(out)
   assert signal.getsignal(signal.SIGTERM) is before
+
+
+def test_a_signal_after_the_report_was_published_changes_nothing(tmp_path, capsys, monkeypatch, small):
+  """The commit point is report.json's rename (issue 30: a SIGTERM just after it exited 143 and kept the report)."""
+  _signal_after(monkeypatch, cli, '_write_summaries', signal.SIGTERM)
+  out = tmp_path / 'out'
+  code = cli.main(['check', '--train', small['train'], '--eval', small['eval'], '--label-key', 'label',
+                   '--exclude-features', 'id', '--summary-md', str(tmp_path / 'summary.md'), '--out', str(out)])
+  text, err = capsys.readouterr()
+  assert code == 0 and json.loads((out / 'report.json').read_text())['verdict'] == 'pass', err
+  assert 'verdict: pass' in text and (tmp_path / 'summary.md').exists()
+  assert without_progress(err).strip() == \
+      'tfx-preflight: SIGTERM came after the report was complete; it stands (exit status 0).'
 
 
 # ---------------------------------------------------------------------------------------------------------------------
@@ -199,8 +211,9 @@ def _read(controller, seconds: float) -> str:
   return ''.join(chunks)
 
 
-def _interrupt(process, controller, signum, when, timeout=240):
-  """Sends `signum` once `when(stderr so far)` holds; returns (stderr, seconds from the signal to the exit)."""
+def _interrupt(process, controller, signum, when, timeout=240, repeat_after=None):
+  """Sends `signum` once `when(stderr so far)` holds (again `repeat_after` seconds later if given); returns (stderr,
+  seconds from the signal to the exit)."""
   err, deadline = '', time.monotonic() + timeout
   try:
     while not when(err):
@@ -208,6 +221,10 @@ def _interrupt(process, controller, signum, when, timeout=240):
       err += _read(controller, 0.2)
     process.send_signal(signum)
     sent = time.monotonic()
+    if repeat_after is not None:
+      time.sleep(repeat_after)
+      if process.poll() is None:
+        process.send_signal(signum)
     process.wait(timeout=60)
     elapsed = time.monotonic() - sent
     return err + _read(controller, 2), elapsed
@@ -218,8 +235,26 @@ def _interrupt(process, controller, signum, when, timeout=240):
     os.close(controller)
 
 
+def test_the_commit_point_publishes_only_an_uninterrupted_run_and_ends_interruptions_after_it():
+  received = interrupts.Received(str)
+  with received.commit():
+    pass
+  assert received.committed
+  received.handle(signal.SIGTERM, None)  # After the commit point: noted, not raised.
+  assert received.late_signum == signal.SIGTERM and received.signum is None
+  swallowed = interrupts.Received(str)
+  swallowed.signum = signal.SIGTERM  # Interrupted before, and a library swallowed the exception (issue 30).
+  with pytest.raises(interrupts.Interrupted):
+    with swallowed.commit():
+      pytest.fail('published after an interrupt')
+  assert not swallowed.committed
+
+
 @pytest.mark.parametrize('signum, beam_args', [
     (signal.SIGINT, []),
+    # Worker processes: killed, and the threads watching them silenced, before the one line (issue 30: ~70 lines of
+    # gRPC tracebacks after it).
+    (signal.SIGTERM, ['--', '--direct_num_workers=2', '--direct_running_mode=multi_processing']),
     # Bundles in Beam's worker threads: the main thread waits on them, the process must still end at once (without
     # exit_process the interpreter's teardown under them aborted it: "terminate called without an active exception").
     (signal.SIGTERM, ['--', '--direct_num_workers=2', '--direct_running_mode=multi_threading']),
@@ -260,8 +295,8 @@ def digits(tmp_path_factory):
   return write_splits(str(tmp_path_factory.mktemp('digits')), {'train': rows[:300], 'eval': rows[300:]})
 
 
-@pytest.mark.parametrize('signum', [signal.SIGTERM, signal.SIGINT])
-def test_a_signal_while_the_loss_probe_runs_kills_its_group_and_leaves_nothing(tmp_path, digits, signum):
+@pytest.mark.parametrize('signum, repeat', [(signal.SIGTERM, False), (signal.SIGINT, False), (signal.SIGTERM, True)])
+def test_a_signal_while_the_loss_probe_runs_kills_its_group_and_leaves_nothing(tmp_path, digits, signum, repeat):
   """SIGTERM goes first to loss_process.TerminateGuard (kills the probe's group), then to the CLI's handler; SIGINT
   to the CLI's handler only, and LossCheck's exit kills the group."""
   marker = tmp_path / 'marker.json'
@@ -270,7 +305,9 @@ def test_a_signal_while_the_loss_probe_runs_kills_its_group_and_leaves_nothing(t
   process, controller = _start(['--train', digits['train'], '--eval', digits['eval'], '--label-key', 'label',
                                 '--module-file', os.path.join(MODULES, 'orphan_module.py'), '--out', out], tmp_path,
                                env_extra={'PREFLIGHT_TEST_MARKER': str(marker)})
-  err, elapsed = _interrupt(process, controller, signum, lambda _: marker.exists())  # The probe runs the module.
+  # The probe runs the module. Repeated: a second SIGTERM 50 ms later, in the first one's cleanup (issue 30: the CLI
+  # hung for ever, the probe a zombie, the lock and temp directory held).
+  err, elapsed = _interrupt(process, controller, signum, lambda _: marker.exists(), repeat_after=0.05 if repeat else None)
   info = json.loads(marker.read_text())
   assert process.returncode == 128 + signum, err[-3000:]
   assert_one_line(err, signum, out)
@@ -280,3 +317,55 @@ def test_a_signal_while_the_loss_probe_runs_kills_its_group_and_leaves_nothing(t
   while not (_gone(info['probe_pid']) and _gone(info['sleep_pid'])) and time.monotonic() < deadline:
     time.sleep(0.2)
   assert _gone(info['probe_pid']) and _gone(info['sleep_pid']) and not os.path.exists(info['workdir'])
+
+
+# ---------------------------------------------------------------------------------------------------------------------
+# Property: a signal at any moment of a whole run.
+
+
+@pytest.mark.slow
+def test_a_signal_at_any_moment_leaves_a_complete_report_with_0_or_1_or_none_with_128_plus_its_number(tmp_path, small):
+  """Sweeps the signal's time across a whole (small) CLI run, with every signal and some sent twice 50 ms apart:
+  each run ends within seconds of the signal, either with its complete report and exit 0 / 1, or with no report,
+  no work directory and 128 + the signal's number; one line on stderr either way, never a traceback."""
+  env = {k: v for k, v in os.environ.items() if k not in ('TF_CPP_MIN_LOG_LEVEL', 'PYTHONWARNINGS', 'GRPC_VERBOSITY')}
+  env['PYTHONPATH'] = os.pathsep.join([os.path.join(ROOT, 'components'), ROOT])
+
+  def start(out):
+    return subprocess.Popen([sys.executable, '-m', 'tfx_preflight.cli', 'check', '--train', small['train'], '--eval',
+                             small['eval'], '--label-key', 'label', '--exclude-features', 'id', '--out', str(out)],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env, cwd=str(tmp_path))
+  began = time.monotonic()
+  whole = start(tmp_path / 'whole')
+  whole.communicate(timeout=300)
+  span = time.monotonic() - began
+  assert whole.returncode == 0
+  points = [(0.15, signal.SIGTERM, True), (0.45, signal.SIGINT, False), (0.75, signal.SIGHUP, True),
+            (0.97, signal.SIGTERM, False)]
+  outcomes = []
+  for i, (fraction, signum, twice) in enumerate(points):
+    out = tmp_path / f'out-{i}'
+    process = start(out)
+    time.sleep(max(0.5, fraction * span))  # Not before Python has started and installed the handlers.
+    process.send_signal(signum)
+    sent = time.monotonic()
+    if twice:
+      time.sleep(0.05)
+      if process.poll() is None:
+        process.send_signal(signum)
+    text, err = process.communicate(timeout=60)
+    elapsed = time.monotonic() - sent
+    lines = [line for line in without_progress(err).splitlines() if line.strip()]
+    context = (fraction, signum.name, process.returncode, round(elapsed, 2), err[-2000:])
+    assert elapsed < 3 and 'Traceback' not in err and len(lines) <= 1, context
+    left = os.listdir(out) if out.exists() else []
+    assert not [n for n in left if n.startswith('.tmp-')], context
+    if process.returncode in (0, 1):
+      assert json.loads((out / 'report.json').read_text())['verdict'] == 'pass' and (out / 'report.html').exists()
+      assert 'verdict: pass' in text and lines in ([], [f'tfx-preflight: {signum.name} came after the report was '
+                                                       'complete; it stands (exit status 0).']), context
+    else:
+      assert process.returncode == 128 + signum and 'report.json' not in left, context
+      assert lines == [f'tfx-preflight: interrupted ({signum.name}); no report was written to {out}'], context
+    outcomes.append(process.returncode)
+  assert 128 + signal.SIGTERM in outcomes  # The sweep did interrupt runs (and, near the end, may have let one be).

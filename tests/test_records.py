@@ -4,6 +4,7 @@ boundary, which Beam's own reader (and so StatisticsGen) takes for a shorter val
 import os
 
 import apache_beam as beam
+import numpy as np
 import pytest
 from apache_beam.io.filesystem import CompressedFile, CompressionTypes
 from apache_beam.io.tfrecordio import _TFRecordUtil
@@ -148,3 +149,29 @@ def test_decoding_in_pieces_equals_one_decode_also_when_pieces_infer_other_types
   for serialized in (same, mixed, untyped, same[:3]):
     whole, pieces = decoder.DecodeBatch(serialized), records.decode_examples(decoder, serialized)
     assert pieces.schema.equals(whole.schema, check_metadata=True) and pieces.equals(whole)
+
+
+def test_every_record_is_checked_to_be_a_tf_example_whatever_the_chunking(tmp_path):
+  """Issue 30: a file switching to tf.SequenceExamples after 64 tf.Examples fails at record 64, not only files that
+  start with one; the vectorised form check agrees with a full parse on every kind of record."""
+  from tensorflow.core.example import example_pb2
+
+  from tests.test_failclosed import write_examples_then_sequences
+  path = write_examples_then_sequences(str(tmp_path / 'mixed.gz'), 64, 136)
+  for chunk_size in (64, 1000, 1 << 20):
+    with pytest.raises(records.PayloadError, match=f'{path} record 64 is a tf.SequenceExample'):
+      for _ in records.iter_records(path, 16, chunk_size=chunk_size):
+        pass
+  example = example_pb2.Example()
+  example.features.feature['a'].bytes_list.value.append(b'x' * 300)  # A two-byte length.
+  context_only = example_pb2.SequenceExample()
+  context_only.context.feature['a'].int64_list.value.append(1)  # The same bytes as a tf.Example: one.
+  sequence = example_pb2.SequenceExample()
+  sequence.feature_lists.feature_list['s'].feature.add().float_list.value.append(1.0)
+  kinds = [example.SerializeToString(), b'', b'\x0a\x00', context_only.SerializeToString(),
+           sequence.SerializeToString(), example.SerializeToString() + b'\x18\x05']
+  plain = tmp_path / 'kinds'
+  records.write_tfrecord(str(plain), kinds)
+  content = plain.read_bytes()
+  form = records._in_example_form(np.frombuffer(content, dtype=np.uint8), _record_offsets(content))
+  assert form.tolist() == [records.payload_problem(k) is None for k in kinds] == [True] * 4 + [False] * 2

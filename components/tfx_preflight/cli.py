@@ -1,7 +1,8 @@
 """tfx-preflight command line: the same checks and report as the component, on files, without a pipeline.
 
 Exit status: 0 pass or warn, 1 block, 2 bad usage, unreadable input or nothing checked (verdict not_checked), with a
-one-line reason on stderr; 130 / 143 interrupted by SIGINT (Ctrl-C) / SIGTERM, leaving no report (interrupts.py).
+one-line reason on stderr; 129 / 130 / 143 interrupted by SIGHUP / SIGINT (Ctrl-C) / SIGTERM before the report was
+complete, leaving no report (interrupts.py: a signal after it changes nothing).
 """
 
 from __future__ import annotations
@@ -114,6 +115,40 @@ def _check_local_paths(args: argparse.Namespace) -> None:
   for what, pattern in named:
     if '://' not in pattern and _surely_missing(pattern):
       raise UsageError(f'{what}: no file matches {os.path.abspath(pattern)!r}.')
+  _check_summaries_overwrite_no_input(args)
+
+
+def _local_files(pattern: Optional[str]) -> List[str]:
+  """The local files a flag's pattern names (a directory stands for every file under it)."""
+  if not pattern or '://' in pattern:
+    return []
+  found = []
+  for path in glob.glob(os.path.abspath(pattern)) or [os.path.abspath(pattern)]:
+    if os.path.isdir(path):
+      found.extend(os.path.join(d, f) for d, _, names in os.walk(path) for f in names)
+    elif os.path.lexists(path):
+      found.append(path)
+  return found
+
+
+def _check_summaries_overwrite_no_input(args: argparse.Namespace) -> None:
+  """--summary-md and --junit-xml are replaced whole: never one of the run's inputs (a typo away from --train)."""
+  inputs = {}
+  for flag, value in [('--train', args.train), *(('--eval', p) for p in args.eval), ('--schema', args.schema),
+                      ('--module-file', args.module_file), ('--config', args.config),
+                      ('--transform-graph', args.transform_graph), ('--transformed-train', args.transformed_train),
+                      *(('--transformed-eval', p) for p in args.transformed_eval or [])]:
+    for path in _local_files(value):
+      inputs.setdefault(os.path.realpath(path), (flag, path))
+  targets = [(flag, value) for flag, value in (('--summary-md', args.summary_md), ('--junit-xml', args.junit_xml))
+             if value and '://' not in value]
+  for flag, value in targets:
+    named = inputs.get(os.path.realpath(value))
+    if named:
+      raise UsageError(f'{flag} {value!r} is an input of this run ({named[0]} {named[1]!r}); it would be overwritten '
+                       'with the summary. Name another file.')
+  if len(targets) == 2 and os.path.realpath(targets[0][1]) == os.path.realpath(targets[1][1]):
+    raise UsageError(f'--summary-md and --junit-xml name the same file {targets[0][1]!r}; name two files.')
 
 
 def _split_names(n_eval: int) -> List[str]:
@@ -160,9 +195,37 @@ def config_from_args(args: argparse.Namespace) -> PreflightConfig:
   return PreflightConfig(train_split='train', eval_splits=tuple(_split_names(len(args.eval))), **base, **sections)
 
 
+def _check_beam_options(beam_args: Sequence[str]) -> None:
+  """Beam's own parse of the arguments after '--', before anything runs: a bad value, an option Beam does not know
+  (Beam would drop it with a warning) or a runner it does not know is named as a Beam option error, not as input that
+  cannot be checked. argparse's usage text, which Beam prints before exiting, is kept to its one error line."""
+  import io
+
+  import apache_beam as beam
+  from apache_beam.options.pipeline_options import PipelineOptions
+
+  from tfx_preflight.data import InputError
+  what = f'Beam pipeline options (after "--": {" ".join(beam_args)})'
+  said = io.StringIO()
+  try:
+    with contextlib.redirect_stderr(said):
+      options = PipelineOptions(list(beam_args))
+      unknown = sorted(set(options.get_all_options(retain_unknown_options=True)) - set(options.get_all_options()))
+      pipeline = beam.Pipeline(options=options)  # Resolves the runner.
+      shutil.rmtree(pipeline.local_tempdir, ignore_errors=True)  # Beam removes it when a pipeline runs; this one won't.
+  except (Exception, SystemExit) as e:  # argparse exits on a bad value; an unknown runner is a ValueError.
+    errors = [line.split('error:', 1)[1].strip() for line in said.getvalue().splitlines() if 'error:' in line]
+    reason = errors[-1] if errors else ' '.join(str(e).split())[:400]
+    raise InputError(f'{what}: {reason}') from e
+  if unknown:
+    raise InputError(f'{what}: Beam knows no option {", ".join("--" + name for name in unknown)}.')
+
+
 def _make_pipeline_factory(beam_args: Sequence[str]):
   import apache_beam as beam
   from apache_beam.options.pipeline_options import PipelineOptions
+
+  _check_beam_options(beam_args)
 
   def make_pipeline() -> beam.Pipeline:
     return beam.Pipeline(options=PipelineOptions(list(beam_args)))
@@ -262,7 +325,8 @@ def _csv_staging(needed: bool) -> Iterator[Optional[str]]:
     shutil.rmtree(staging, ignore_errors=True)
 
 
-def run_check(args: argparse.Namespace, beam_args: Sequence[str]) -> int:
+def run_check(args: argparse.Namespace, beam_args: Sequence[str],
+              received: Optional[interrupts.Received] = None) -> int:
   out = _out_dir(args.out)
   try:  # Light checks first: a bad flag or a missing file answers without importing TFX.
     config = config_from_args(args)
@@ -273,8 +337,10 @@ def run_check(args: argparse.Namespace, beam_args: Sequence[str]) -> int:
   from tfx_preflight import report as report_lib  # Heavy (TFX): only once the arguments are known to be good.
   from tfx_preflight import report_dir
 
-  # Whatever --out holds is invalidated first, so a run failing on anything below leaves no report there.
-  with report_dir.transaction(out, '--out') as work, interrupts.removed_on_forced_exit(work):
+  # Whatever --out holds is invalidated first, so a run failing on anything below leaves no report there. The
+  # rename of report.json is the commit point: a signal after it no longer stops the run (interrupts.py).
+  commit = received.commit if received is not None else contextlib.nullcontext
+  with report_dir.transaction(out, '--out', commit) as work, interrupts.removed_on_forced_exit(work):
     result = _check(args, beam_args, work, config)
   report_path = os.path.join(out, report_lib.REPORT_HTML)
   _write_summaries(args, result, report_path)
@@ -353,23 +419,32 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
   # Ctrl-C and SIGTERM unwind the run like an error (every `finally` cleans up), then end it with one line.
   out = _out_dir(args.out)
   with interrupts.raised_in_main_thread(lambda signum: _forced_exit(signum, out)) as received:
-    status = _run_and_report_errors(args, beam_args, received)
-    if received.signum is not None and whole_process:
-      interrupts.exit_process(status)  # Cleaned up already; skip the interpreter's teardown (see exit_process).
+    status = _run_and_report_errors(args, beam_args, received, whole_process)
+    if received.late_signum is not None:  # After the commit point: the run is complete, its status stands.
+      print(f'tfx-preflight: {interrupts.name(received.late_signum)} came after the report was complete; it stands '
+            f'(exit status {status}).', file=sys.stderr)
+    if whole_process:
+      # Exit here, with the handlers still installed: a signal during the interpreter's teardown (~1 s with TensorFlow
+      # loaded) would otherwise end a complete run with 128 + its number. Cleaned up already (see exit_process).
+      interrupts.exit_process(status)
     return status
 
 
-def _run_and_report_errors(args: argparse.Namespace, beam_args: Sequence[str], received: interrupts.Received) -> int:
+def _run_and_report_errors(args: argparse.Namespace, beam_args: Sequence[str], received: interrupts.Received,
+                           whole_process: bool = False) -> int:
   try:
-    return run_check(args, beam_args)
+    return run_check(args, beam_args, received)
   except BaseException as e:  # pylint: disable=broad-except
     # Interrupted: decided by the signal received, not by the exception's type (a library may have wrapped it).
     if received.signum is not None:
+      # Beam's worker processes (and its threads watching them) would print their tracebacks after the line below.
+      stream = interrupts.quiet_the_rest() if whole_process else sys.stderr
       out = _out_dir(args.out)
-      # No report from an interrupted run, wherever the signal came: before the run invalidated --out (e.g. while
-      # TFX imports), or after it published its report (e.g. while --summary-md is written).
+      # No report from an interrupted run, wherever the signal came before the commit point: before the run
+      # invalidated --out (e.g. while TFX imports), or half-way through publishing.
       _invalidate(out)
-      print(_interrupted(received.signum, out), file=sys.stderr)
+      print(_interrupted(received.signum, out), file=stream)
+      stream.flush()
       return interrupts.exit_status(received.signum)
     if isinstance(e, _input_errors()):
       print(f'tfx-preflight: {e}', file=sys.stderr)

@@ -93,13 +93,15 @@ def _reason(error: Exception) -> str:
 
 
 def _unreadable(split: str, path: str, error: Exception) -> InputError:
+  if isinstance(error, records.PayloadError):
+    return InputError(f'split {split!r}: {error}')
   return InputError(f'split {split!r}: {path} is not a readable tf.Example TFRecord file (truncated, corrupted or '
                     f'another format): {type(error).__name__}: {_reason(error)}')
 
 
 def validate_examples(examples: Mapping[str, Patterns], max_files: int = MAX_FILES_PROBED) -> None:
   """Cheap up-front check of every split: files exist, the first records of each file (up to `max_files` per split)
-  pass their CRCs and are tf.Examples (not SequenceExamples or another payload, see `payload_problem`), and the
+  pass their CRCs and are tf.Examples (not SequenceExamples or another payload, see `records.payload_problem`), and the
   split has at least one record.
 
   Costs one small read per file, not a pass over the data; damage further inside a file is named by
@@ -112,35 +114,13 @@ def validate_examples(examples: Mapping[str, Patterns], max_files: int = MAX_FIL
       if i >= max_files and has_records:
         break  # Past the probe budget, files are only opened until one holds a record (empty files cost nothing).
       try:
-        head = _first_records(path)
-        problems = [(j, payload_problem(record)) for j, record in enumerate(head)]
-      except Exception as e:  # Truncation, checksum, gzip or proto decode errors: all mean the file is unusable.
+        head = _first_records(path)  # Every record read is checked to be a tf.Example (records.PayloadError).
+      except Exception as e:  # Truncation, checksum, gzip or payload errors: all mean the file is unusable.
         raise _unreadable(split, path, e) from e
-      index, problem = next(((j, p) for j, p in problems if p), (0, None))
-      if problem:
-        raise InputError(f'split {split!r}: {path} record {index} is {problem}. Preflight reads tf.Example payloads '
-                         'only and refuses to check anything else as if it were one.')
       has_records = has_records or bool(head)
     if not has_records:
       raise InputError(f'split {split!r} has no examples: none of the {len(files)} file(s) matching {pattern!r} '
                        'holds a record.')
-
-
-def payload_problem(record: bytes) -> str | None:
-  """None when `record` is a tf.Example; else what it is. A tf.SequenceExample parses as a tf.Example holding only
-  its context (its feature_lists land in unknown fields), so 100% copied sequences would look clean: any field a
-  tf.Example does not have means another payload. Raises on bytes that are no proto at all."""
-  from tensorflow.core.example import example_pb2
-  example = example_pb2.Example.FromString(record)
-  if not len(example.UnknownFields()):
-    return None
-  try:
-    if example_pb2.SequenceExample.FromString(record).feature_lists.feature_list:
-      return ('a tf.SequenceExample (payload FORMAT_TF_SEQUENCE_EXAMPLE): read as a tf.Example only its context '
-              'would be checked, its feature_lists silently dropped')
-  except Exception:  # pylint: disable=broad-except  # Not a SequenceExample either: say so below.
-    pass
-  return 'not a tf.Example (it holds fields a tf.Example does not have: another proto or payload format)'
 
 
 def mixed_compression(examples: Mapping[str, Patterns]) -> InputError | None:
@@ -163,7 +143,7 @@ MAX_BYTES_RESCANNED = 1 << 30
 # a worker lost) is not the data's fault and must not trigger a re-read of every input.
 _READ_ERROR_WORDS = ('tfrecord', 'gzip', 'crc', 'checksum', 'truncated', 'corrupt', 'damaged', 'dataloss',
                      'data loss', 'decode', 'parse', 'not valid tf.example', 'unexpected end', 'eoferror',
-                     'badgzipfile', 'zlib')
+                     'badgzipfile', 'zlib', 'payload')
 
 
 def looks_like_read_error(error: BaseException) -> bool:
@@ -193,6 +173,48 @@ def find_unreadable_file(examples: Mapping[str, Patterns], max_bytes: int = MAX_
           pass
       except Exception as e:  # pylint: disable=broad-except
         return _unreadable(split, path, e)
+      if budget < 0:
+        return None
+  return None
+
+
+def looks_like_type_clash(error: BaseException) -> bool:
+  """True when `error` (or a cause) is Arrow's refusal to merge batches in which a feature has two types."""
+  seen = 0
+  while error is not None and seen < 10:
+    if 'incompatible type' in str(error).lower():
+      return True
+    error = error.__cause__ or error.__context__
+    seen += 1
+  return False
+
+
+def _kind(arrow_type) -> str:
+  """A feature's Arrow type (tfx-bsl's decode) as the tf.Example list it came from."""
+  text = str(arrow_type)
+  for word, kind in (('binary', 'bytes_list'), ('int64', 'int64_list'), ('float', 'float_list')):
+    if word in text:
+      return kind
+  return text
+
+
+def find_type_clash(examples: Mapping[str, str], max_bytes: int = MAX_BYTES_RESCANNED) -> InputError | None:
+  """Failure path only: the first feature whose type differs between two files (or two parts of one file) of a
+  split, as an error naming the feature and both files; None when none is found within `max_bytes` of input."""
+  budget = max_bytes
+  for split, pattern in sorted(examples.items()):
+    first: Dict[str, Tuple[str, str]] = {}  # Feature -> (kind, file where it was first seen).
+    for path in sorted(f for f in fileio.glob(pattern) if not fileio.isdir(f)):
+      budget -= int(fileio.stat(path).length)
+      for _, batch in records.iter_record_batches(path):
+        for name, column in zip(batch.schema.names, batch.columns):
+          if str(column.type) == 'null':  # No value in this batch: no type.
+            continue
+          kind, where = first.setdefault(name, (_kind(column.type), path))
+          if kind != _kind(column.type):
+            return InputError(f'split {split!r}: feature {name!r} is a {kind} in {where} but a {_kind(column.type)} '
+                              f'in {path}; a feature has one type in a split (TFX cannot merge the two, Trainer '
+                              'would fail too). Write it with one type in every file.')
       if budget < 0:
         return None
   return None

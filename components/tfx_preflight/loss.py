@@ -17,7 +17,6 @@ import os
 import shutil
 import signal
 import sys
-import tempfile
 from typing import Any, Dict, List, Mapping, Optional, Sequence
 
 from tensorflow_metadata.proto.v0 import statistics_pb2
@@ -281,7 +280,7 @@ class LossCheck:
     self._config, self._output_dir = config, output_dir
     self._module_file: Optional[str] = None
     self._local_module: Optional[str] = None
-    self._workdir = tempfile.mkdtemp(prefix='preflight-loss-')
+    self._workdir = loss_process.make_workdir()
     self._probe: Optional[loss_process.ProbeProcess] = None
     self._guard = loss_process.TerminateGuard(self.close)
     try:

@@ -26,7 +26,7 @@ import traceback
 import types
 from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
 
-from tfx_preflight import loss_trainer
+from tfx_preflight import loss_trainer, process_tree
 from tfx_preflight.loss_battery import (
   SEVERITY_BLOCK,
   Probe,
@@ -481,6 +481,7 @@ def _watch_parent(workdir: str) -> None:
 
   def end_everything(*_: Any) -> None:
     shutil.rmtree(workdir, ignore_errors=True)
+    process_tree.kill_descendants(os.getpid())  # Those in other sessions too (this process is their subreaper).
     os.killpg(0, signal.SIGKILL)
 
   def watch() -> None:
@@ -516,6 +517,13 @@ def warm_up(warmup: Warmup) -> None:
 
 
 def main() -> int:
+  try:
+    return _main()
+  finally:  # Nothing the module started outlives the probe, however it ends (loss_process: a subreaper).
+    process_tree.kill_descendants(os.getpid())
+
+
+def _main() -> int:
   _MARKS.append(('main', time.time()))
   # The working directory is the parent's temporary directory for this run (removed with the group if it dies).
   _watch_parent(os.getcwd())
@@ -530,6 +538,7 @@ def main() -> int:
   # The result is sent; TensorFlow's interpreter teardown (thread pools, atexit hooks) would add ~5 s for nothing.
   sys.stdout.flush()
   sys.stderr.flush()
+  process_tree.kill_descendants(os.getpid())
   os._exit(0)
 
 

@@ -3,6 +3,12 @@ budget, and killed group-wide (the probe and anything the module started) on eve
 
 A SIGTERM to the gate kills the probe first (`TerminateGuard`); if the gate dies outright, the kernel's parent-death
 signal (PR_SET_PDEATHSIG) and the probe's own watch on its parent pid end it (loss_probe._watch_parent).
+
+Containment: the probe is a child subreaper (PR_SET_CHILD_SUBREAPER), so whatever the module starts stays below it
+even in a new session or after a double fork, and every descendant is killed with it (process_tree.py): by the
+parent before it kills the probe, and by the probe itself when it ends. The probe's temporary files (autograph's
+generated modules included) go to its own working directory (TMPDIR), removed with it; the working directory records
+its owner, so the next run removes the directory of a run that was killed outright.
 """
 
 from __future__ import annotations
@@ -13,18 +19,78 @@ import logging
 import os
 import resource
 import secrets
+import shutil
 import signal
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 from typing import Any, Dict, Optional
 
-from tfx_preflight import loss_protocol
+from tfx_preflight import loss_protocol, process_tree
 
 PROBE_MODULE = 'tfx_preflight.loss_probe'
 SEED = 7
 _PR_SET_PDEATHSIG = 1
+WORKDIR_PREFIX = 'preflight-loss-'
+_OWNER_FILE = '.owner'  # In a working directory: '<pid> <start time>' of the process that made it.
+
+
+def _start_time(pid: int) -> str:
+  """The process's start time (clock ticks since boot, /proc/<pid>/stat field 22): with the pid, it names one
+  process, not whichever later reuses its pid. '' where there is no /proc."""
+  try:
+    with open(f'/proc/{pid}/stat', 'rb') as f:
+      return f.read().rsplit(b')', 1)[1].split()[19].decode()
+  except (OSError, IndexError):
+    return ''
+
+
+def _owner_alive(owner: str) -> bool:
+  try:
+    pid_text, start = (owner.split() + [''])[:2]
+    pid = int(pid_text)
+  except ValueError:
+    return True  # Not ours to judge.
+  if os.path.isdir('/proc'):
+    now = _start_time(pid)
+    return bool(now) and (not start or now == start)
+  try:
+    os.kill(pid, 0)
+  except ProcessLookupError:
+    return False
+  except PermissionError:
+    pass
+  return True
+
+
+def clear_stale_workdirs(root: Optional[str] = None) -> None:
+  """Removes the working directories of probes whose gate died without removing them (SIGKILL, power loss): only
+  those that name their owner, and only when that process is gone."""
+  root = root or tempfile.gettempdir()
+  try:
+    names = [n for n in os.listdir(root) if n.startswith(WORKDIR_PREFIX)]
+  except OSError:
+    return
+  for name in names:
+    path = os.path.join(root, name)
+    try:
+      with open(os.path.join(path, _OWNER_FILE), encoding='utf-8') as f:
+        owner = f.read()
+    except OSError:
+      continue  # No owner written (an older version's, or one being made this instant): left alone.
+    if not _owner_alive(owner):
+      shutil.rmtree(path, ignore_errors=True)
+
+
+def make_workdir() -> str:
+  """A fresh private working directory for one probe, marked with its owner; stale ones are cleared first."""
+  clear_stale_workdirs()
+  workdir = tempfile.mkdtemp(prefix=WORKDIR_PREFIX)
+  with open(os.path.join(workdir, _OWNER_FILE), 'w', encoding='utf-8') as f:
+    f.write(f'{os.getpid()} {_start_time(os.getpid())}\n')
+  return workdir
 
 
 def child_env() -> Dict[str, str]:
@@ -50,13 +116,16 @@ def _prctl() -> Optional[Any]:
 
 
 def _preexec(limit_mb: int, set_death_signal: bool, parent: int):
-  """preexec_fn of the child: ask the kernel for SIGTERM when the parent dies (PR_SET_PDEATHSIG; the probe's handler
-  then kills its whole group), and cap the address space. The death signal tracks the thread that started the child,
-  so it is only requested from the main thread; the probe also watches its parent pid (loss_probe._watch_parent)."""
-  prctl = _prctl() if set_death_signal else None
+  """preexec_fn of the child: become a child subreaper (the module's processes stay below the probe, whatever session
+  they start), ask the kernel for SIGTERM when the parent dies (PR_SET_PDEATHSIG; the probe's handler then kills its
+  whole tree), and cap the address space. The death signal tracks the thread that started the child, so it is only
+  requested from the main thread; the probe also watches its parent pid (loss_probe._watch_parent)."""
+  prctl = _prctl()
 
   def apply() -> None:
     if prctl is not None:
+      prctl(process_tree.PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0)
+    if prctl is not None and set_death_signal:
       prctl(_PR_SET_PDEATHSIG, int(signal.SIGTERM), 0, 0, 0)
       if os.getppid() != parent:  # The parent died before prctl took effect.
         os._exit(1)
@@ -82,11 +151,14 @@ class ProbeProcess:
     self._nonce = secrets.token_hex(16)
     read_fd, self._write_fd = os.pipe()
     main_thread = threading.current_thread() is threading.main_thread()
+    env = child_env()
+    env['TMPDIR'] = os.path.join(workdir, 'tmp')  # Autograph's generated modules too: removed with the workdir.
+    os.makedirs(env['TMPDIR'], exist_ok=True)
     try:
       with open(os.path.join(workdir, 'stdout.txt'), 'wb') as out, open(self.stderr_path, 'wb') as err:
         self._process = subprocess.Popen(
             [sys.executable, '-m', PROBE_MODULE], stdin=subprocess.PIPE, stdout=out, stderr=err, cwd=workdir,
-            env=child_env(), start_new_session=True, pass_fds=(self._write_fd,),
+            env=env, start_new_session=True, pass_fds=(self._write_fd,),
             preexec_fn=_preexec(memory_limit_mb, main_thread, os.getpid()))
     except BaseException:
       os.close(read_fd)
@@ -147,7 +219,9 @@ class ProbeProcess:
             'stderr_path': self.stderr_path, 'elapsed': elapsed}
 
   def kill(self) -> None:
-    """Kills the child's whole process group (the probe and anything the module started), then reaps the child."""
+    """Kills everything below the probe (its orphans are its own: a subreaper), then its whole process group, then
+    reaps it. A probe that ended by itself killed its descendants first (loss_probe.main)."""
+    process_tree.kill_descendants(self._process.pid)
     try:
       os.killpg(self._process.pid, signal.SIGKILL)
     except (ProcessLookupError, PermissionError):
@@ -163,6 +237,7 @@ class TerminateGuard:
   def __init__(self, cleanup):
     self._previous = None
     self._installed = False
+    self._handling = False
     self._cleanup = cleanup
     if threading.current_thread() is not threading.main_thread():
       return
@@ -174,6 +249,11 @@ class TerminateGuard:
     self._installed = True
 
   def _handle(self, signum, frame) -> None:
+    # A second SIGTERM while the first one's cleanup runs (it waits for the probe under subprocess's own lock) must not
+    # start the cleanup again inside it: that waited on the lock its own thread held, for ever.
+    if self._handling:
+      return
+    self._handling = True
     self._cleanup()
     self.restore()
     if callable(self._previous):

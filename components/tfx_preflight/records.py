@@ -40,6 +40,10 @@ _DECODE_POOL: Optional[concurrent.futures.ThreadPoolExecutor] = None
 _THREAD_DECODERS = threading.local()
 
 
+class PayloadError(ValueError):
+  """A record that is not a tf.Example (a tf.SequenceExample, another proto, not a proto at all)."""
+
+
 def _crc32c(data: bytes) -> int:
   import google_crc32c  # C implementation; ships with the Beam/GCS stack.
   return google_crc32c.value(data)
@@ -172,6 +176,7 @@ def iter_records(path: str, batch_size: int, verify_crc: bool = True,
       starts, serialized, position = _walk(buffer)
       if starts:
         pending.extend(_checked(buffer, starts, serialized, path, index) if verify_crc else serialized)
+        _check_payloads(buffer, starts, serialized, path, index)
         index += len(starts)
         buffer = buffer[position:]
       wanted = _next_read_size(buffer, chunk_size, path, index, eof)
@@ -218,6 +223,56 @@ def _checked(buffer: bytes, starts: List[int], serialized: List[bytes], path: st
     problem = 'length checksum mismatch' if not length_ok[bad] else 'data checksum mismatch'
     raise ValueError(f'{path}: corrupted TFRecord ({problem}) at record {first_index + bad}')
   return serialized
+
+
+def payload_problem(record: bytes) -> Optional[str]:
+  """None when `record` is a tf.Example; else what it is. A tf.SequenceExample parses as a tf.Example holding only
+  its context (its feature_lists land in unknown fields), so 100% copied sequences would look clean: any field a
+  tf.Example does not have means another payload. Raises on bytes that are no proto at all."""
+  from tensorflow.core.example import example_pb2
+  example = example_pb2.Example.FromString(record)
+  if not len(example.UnknownFields()):
+    return None
+  try:
+    if example_pb2.SequenceExample.FromString(record).feature_lists.feature_list:
+      return ('a tf.SequenceExample (payload FORMAT_TF_SEQUENCE_EXAMPLE): read as a tf.Example only its context '
+              'would be checked, its feature_lists silently dropped')
+  except Exception:  # pylint: disable=broad-except  # Not a SequenceExample either: say so below.
+    pass
+  return 'not a tf.Example (it holds fields a tf.Example does not have: another proto or payload format)'
+
+
+def _in_example_form(view: np.ndarray, starts: List[int]) -> np.ndarray:
+  """True for each record (at `starts` in `view`) serialized as a tf.Example is: empty, or one field 1 (`features`)
+  whose length prefix spans the whole record. A tf.SequenceExample's feature_lists (field 2) or any other field breaks
+  this form; reading the tag and the varint length of every record at once costs a few numpy steps per chunk."""
+  begins = np.asarray(starts, dtype=np.int64) + _HEADER.size
+  lengths = view[(begins - _HEADER.size)[:, None] + np.arange(8)].copy().view('<u8')[:, 0].astype(np.int64)
+  head = view[np.minimum(begins[:, None] + np.arange(6), len(view) - 1)].astype(np.int64)  # Tag, up to 5 varint bytes.
+  value = np.zeros(len(starts), dtype=np.int64)
+  size = np.zeros(len(starts), dtype=np.int64)
+  done = np.zeros(len(starts), dtype=bool)
+  for k in range(5):
+    byte = head[:, 1 + k]
+    value |= np.where(done, 0, (byte & 0x7f) << (7 * k))
+    size += ~done
+    done |= (byte & 0x80) == 0
+  return (lengths == 0) | ((head[:, 0] == 0x0a) & done & (1 + size + value == lengths))
+
+
+def _check_payloads(buffer: bytes, starts: List[int], serialized: List[bytes], path: str, first_index: int) -> None:
+  """Raises PayloadError at the first record that is not a tf.Example: every record is checked, not only a file's
+  first ones (a file may switch to tf.SequenceExamples half-way); the few records not in tf.Example's own form are
+  parsed to tell."""
+  suspects = np.flatnonzero(~_in_example_form(np.frombuffer(buffer, dtype=np.uint8), starts))
+  for i in suspects.tolist():
+    try:
+      problem = payload_problem(serialized[i])
+    except Exception as e:  # pylint: disable=broad-except  # Not a protocol buffer at all.
+      problem = f'not a tf.Example (not a protocol buffer: {type(e).__name__})'
+    if problem:
+      raise PayloadError(f'{path} record {first_index + i} is {problem}. Preflight reads tf.Example payloads only '
+                         'and refuses to check anything else as if it were one.')
 
 
 def _next_read_size(buffer: bytes, chunk_size: int, path: str, index: int, eof: bool) -> int:

@@ -10,7 +10,8 @@ import contextlib
 import dataclasses
 import logging
 import os
-from typing import Any, Callable, Dict, Iterable, Iterator, Mapping, Optional, Sequence
+import unicodedata
+from typing import Any, Callable, Dict, Iterable, Iterator, Mapping, Optional, Sequence, Tuple
 
 import apache_beam as beam
 from tensorflow_metadata.proto.v0 import schema_pb2, statistics_pb2
@@ -106,6 +107,8 @@ def _naming_unreadable_file(examples: Mapping[str, str]) -> Iterator[None]:
     raise
   except Exception as e:
     bad = data.find_unreadable_file(examples) if data.looks_like_read_error(e) else None
+    if bad is None and data.looks_like_type_clash(e):
+      bad = data.find_type_clash(examples)
     if bad is not None:
       raise bad from e
     raise
@@ -132,11 +135,30 @@ def _bom_hint(key: str, names: Iterable[str]) -> str:
           'files as UTF-8 without BOM)') if '\ufeff' + key in names else ''
 
 
+def _normal_form(name: str) -> str:
+  return next((form for form in ('NFC', 'NFD') if unicodedata.normalize(form, name) == name), 'mixed')
+
+
+def _check_normalization(names_by_split: Mapping[str, Iterable[str]]) -> None:
+  """Feature names that differ only in Unicode normalization ('café' composed in one split, 'e' + combining accent in
+  another) print alike, and TFX takes them for two features: each split would seem to miss the other's."""
+  seen: Dict[str, Tuple[str, str]] = {}
+  for split, names in sorted(names_by_split.items()):
+    for name in sorted(names):
+      first = seen.setdefault(unicodedata.normalize('NFC', name), (name, split))
+      if first[0] != name:
+        raise data.InputError(
+            f'feature {first[0]!r} of split {first[1]!r} ({_normal_form(first[0])}: {ascii(first[0])}) and {name!r} '
+            f'of split {split!r} ({_normal_form(name)}: {ascii(name)}) differ only in Unicode normalization; TFX and '
+            'the model take them for two different features. Write the names in one form (NFC).')
+
+
 def check_names(config: PreflightConfig, names_by_split: Mapping[str, Iterable[str]]) -> None:
   """Every feature name the user gave, checked against the features the data really has, whichever checks run:
   label_key and leakage.group_key in every split, each section's exclude_features in at least one split (an ID may
   exist in train only). A misspelled name would otherwise silently check something else."""
   names_by_split = {split: set(names) for split, names in names_by_split.items()}
+  _check_normalization(names_by_split)
   for setting, key in (('label_key', config.label_key), ('leakage.group_key', config.leakage.group_key)):
     for split, names in names_by_split.items():
       if key and key not in names:

@@ -24,6 +24,9 @@ from tfx_preflight.results import CheckResult, Finding
 StatisticsBySplit = statistics_lib.StatisticsBySplit
 
 JSD = 'jensen_shannon_divergence'
+# Fewer examples than this in train or an eval split: that comparison is not checked (the distance between one value
+# and another says nothing about two distributions, and would block with confidence).
+MIN_EXAMPLES_TO_COMPARE = 10
 L_INFINITY = 'l_infinity'
 _METRICS = {anomalies_pb2.DriftSkewInfo.Measurement.JENSEN_SHANNON_DIVERGENCE: JSD,
             anomalies_pb2.DriftSkewInfo.Measurement.L_INFTY: L_INFINITY}
@@ -534,9 +537,13 @@ def check_skew(statistics: StatisticsBySplit, train_split: str, eval_splits: Seq
   not_compared: Dict[str, List[str]] = {}
   num_examples = {train_split: int(train.num_examples)}
   multiple_testing: Dict[str, Dict[str, Any]] = {}
+  too_few: Dict[str, Dict[str, int]] = {}
   for other_split in eval_splits:
     other = statistics_lib.default_slice(statistics, other_split)
     num_examples[other_split] = int(other.num_examples)
+    if min(int(train.num_examples), int(other.num_examples)) < MIN_EXAMPLES_TO_COMPARE:
+      too_few[other_split] = {train_split: int(train.num_examples), other_split: int(other.num_examples)}
+      continue  # One value per split gives a distance of 1 from nothing: no comparison, not a confident finding.
     other_summary = diag.summarize(other)
     distances, example_count = tfdv_comparison(train_list, statistics_lib.as_list(other), schema, config)
     comparisons[other_split] = {name: {k: diag.round_number(v) if isinstance(v, float) else v for k, v in d.items()}
@@ -557,10 +564,22 @@ def check_skew(statistics: StatisticsBySplit, train_split: str, eval_splits: Seq
     findings.extend(_example_count_findings(example_count, train, other, train_split, other_split,
                                             schema or schema_pb2.Schema()))
   findings = _sorted_findings(findings)
-  return CheckResult(report.status_for(findings, config.mode), tuple(findings), details={
-      'comparisons': comparisons, 'not_compared': not_compared, 'num_examples': num_examples,
-      'excluded_features': sorted(excluded), 'multiple_testing': multiple_testing,
-      'compared': compared_features(statistics, train_split, comparisons, findings)})
+  details = {'comparisons': comparisons, 'not_compared': not_compared, 'num_examples': num_examples,
+             'excluded_features': sorted(excluded), 'multiple_testing': multiple_testing,
+             'compared': compared_features(statistics, train_split, comparisons, findings)}
+  status = report.status_for(findings, config.mode)
+  if too_few:
+    details['too_few_examples'] = {'minimum': MIN_EXAMPLES_TO_COMPARE, 'splits': too_few}
+    if status == constants.PASS:
+      return CheckResult(constants.NOT_CHECKED, tuple(findings), reason=_too_few_reason(too_few), details=details)
+  return CheckResult(status, tuple(findings), details=details)
+
+
+def _too_few_reason(too_few: Mapping[str, Mapping[str, int]]) -> str:
+  pairs = '; '.join(' vs '.join(f'{split} {n} example{"s" if n != 1 else ""}' for split, n in counts.items())
+                    for counts in too_few.values())
+  return (f'too few examples to compare ({pairs}); a distribution needs at least {MIN_EXAMPLES_TO_COMPARE} '
+          'examples in each split')
 
 
 def compared_features(statistics: StatisticsBySplit, train_split: str, comparisons: Mapping[str, Mapping[str, Any]],
