@@ -66,7 +66,9 @@ def test_planted_copies_found_and_clean_rows_left_alone(name, tmp_path):
     assert set(distances) == {GROUP_OF[name]}  # only the group the examples have
   sample = near['samples'][0]
   assert sample['features'] and sample['train_features'] and set(sample['distances']) == set(sample['thresholds'])
-  assert {f['kind'] for f in result['findings']} == {'near_duplicates'} and result['status'] == 'warn'
+  # Near copies beyond chance count toward block_fraction: on by default, and blocking.
+  assert {f['kind'] for f in result['findings']} == {'near_duplicates'} and result['status'] == 'block'
+  assert near['chance']['significant'] and near['chance']['observed'] == len(flagged)
 
 
 def test_exact_copies_count_as_near_but_not_near_only(tmp_path):

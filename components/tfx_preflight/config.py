@@ -122,12 +122,19 @@ class LeakageConfig:
   mode: str = 'block'
   # Features left out of the content hash (IDs, timestamps). The label is always left out.
   exclude_features: Tuple[str, ...] = ()
-  # Fraction of an eval split found in train above which the check warns (0: any duplicate warns) / blocks.
+  # Fraction of an eval split leaked from train (copies beyond what chance explains, exact and near together) above
+  # which the check warns (0: any leak beyond chance warns) / at or above which it blocks.
   warn_fraction: float = 0.0
   block_fraction: float = 0.01
+  # Copies count as leakage only beyond chance: when a random split of data repeating itself as train does would give
+  # as many with probability below duplicate_p_value, and at least min_duplicates eval examples repeat (eval copies
+  # whose train twin has another label are label conflicts, reported, never counted).
+  duplicate_p_value: float = 0.001
+  min_duplicates: int = 3
   # Also find near-duplicates (LSH candidates, each verified by its real distance), reported apart from exact ones and
-  # warn-only. A pair is near when ints and short strings are equal and every feature group is within its threshold:
-  near_duplicates: bool = False
+  # counted toward the fractions. A pair is near when ints and short strings are equal and every feature group is
+  # within its threshold:
+  near_duplicates: bool = True
   # single-value float features: |a - b| <= near_column_tolerance * max(|a|, |b|) for every column;
   near_column_tolerance: float = 0.02
   # float lists (images, embeddings): 1 - cosine of the mean-centred lists at most this (0.005: ~5.7 degrees);
@@ -152,6 +159,8 @@ class LeakageConfig:
     if self.warn_fraction > self.block_fraction:
       raise ConfigError(f'leakage.warn_fraction ({self.warn_fraction}) must not exceed leakage.block_fraction '
                         f'({self.block_fraction}).')
+    _check_fraction('leakage', 'duplicate_p_value', self.duplicate_p_value)
+    _check_positive_int('leakage', 'min_duplicates', self.min_duplicates)
     if not isinstance(self.near_duplicates, bool):
       raise ConfigError(f'leakage.near_duplicates must be true or false. Got {self.near_duplicates!r} instead.')
     _check_fraction('leakage', 'near_column_tolerance', self.near_column_tolerance)

@@ -76,6 +76,8 @@ class NearSettings:
   text_max_distance: float = 0.5
   text_min_tokens: int = 4
   max_bucket_pairs: int = 100_000
+  # Share of train held out as the reference sample (probed against the rest of train: the chance rate of near twins).
+  reference_fraction: float = 1.0
 
   @property
   def vector_bands(self) -> Tuple[int, int]:
@@ -109,7 +111,7 @@ class NearSettings:
             'text': {'distance': '1 - Jaccard of word bigrams (normalized text, punctuation dropped)',
                      'threshold': self.text_max_distance, 'bands': tb, 'rows': tr,
                      'min_tokens': self.text_min_tokens},
-            'max_bucket_pairs': self.max_bucket_pairs}
+            'max_bucket_pairs': self.max_bucket_pairs, 'reference_fraction': self.reference_fraction}
 
 
 def candidate_probability(p: float, bands: int, rows: int) -> float:
