@@ -66,6 +66,14 @@ def _check_positive_int(section: str, name: str, value: int) -> None:
     raise ConfigError(f'{section}.{name} must be a positive integer. Got {value!r} instead.')
 
 
+def _check_image_shape(value: Any) -> None:
+  if (isinstance(value, (str, bytes)) or not isinstance(value, Iterable) or len(tuple(value)) not in (0, 2, 3)
+      or not all(isinstance(v, int) and not isinstance(v, bool) and v > 0 for v in value)
+      or (len(tuple(value)) == 3 and tuple(value)[2] not in (1, 3))):
+    raise ConfigError('leakage.image_shape must be [] or [height, width] or [height, width, channels] with 1 or 3 '
+                      f'channels, positive integers. Got {value!r} instead.')
+
+
 def _check_names(section: str, name: str, value: Any, what: str = 'feature names') -> Tuple[str, ...]:
   """A list of non-empty strings; a bare string is refused, not split into its characters."""
   if isinstance(value, (str, bytes)) or not isinstance(value, Iterable) or not all(isinstance(v, str) and v
@@ -144,6 +152,9 @@ class LeakageConfig:
   near_text_min_tokens: int = 4
   # A band bucket with more train x eval pairs than this is skipped (and reported) to bound work and memory.
   near_max_bucket_pairs: int = 100_000
+  # Shape of image-like float lists, drawn as pictures (eval example beside its train near copy) in report.html, e.g.
+  # [32, 32, 3]; empty: a list whose length is a square (grey) or 3 times one (RGB) is drawn as a square picture.
+  image_shape: Tuple[int, ...] = ()
   # Entity key (e.g. user_id): report groups present in more than one split.
   group_key: Optional[str] = None
   # How many duplicate examples to show in the report per split pair.
@@ -168,6 +179,8 @@ class LeakageConfig:
     _check_fraction('leakage', 'near_text_max_distance', self.near_text_max_distance)
     _check_positive_int('leakage', 'near_text_min_tokens', self.near_text_min_tokens)
     _check_positive_int('leakage', 'near_max_bucket_pairs', self.near_max_bucket_pairs)
+    _check_image_shape(self.image_shape)
+    object.__setattr__(self, 'image_shape', tuple(self.image_shape))
     _check_optional_name('leakage', 'group_key', self.group_key)
     _check_non_negative_int('leakage', 'max_samples', self.max_samples)
     if isinstance(self.num_shards, bool) or not isinstance(self.num_shards, int) or self.num_shards < 0:

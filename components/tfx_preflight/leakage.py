@@ -18,7 +18,9 @@ The driver only reads back the merged counts and re-reads a few sample records f
 
 from __future__ import annotations
 
+import base64
 import dataclasses
+import math
 import os
 from typing import Any, Callable, Dict, Iterable, List, Mapping, Optional, Sequence, Tuple
 
@@ -26,7 +28,16 @@ import apache_beam as beam
 import numpy as np
 from tfx.dsl.io import fileio
 
-from tfx_preflight import constants, data, duplicate_chance, leakage_beam, near_duplicates, near_features, records, report
+from tfx_preflight import (
+  constants,
+  data,
+  duplicate_chance,
+  leakage_beam,
+  near_duplicates,
+  near_features,
+  records,
+  report,
+)
 from tfx_preflight.config import LeakageConfig
 from tfx_preflight.data import InputError
 from tfx_preflight.duplicate_chance import ChanceTest
@@ -46,7 +57,8 @@ MIN_SHARDS = 4
 MAX_SHARDS = 4096
 _MAX_SHOWN_VALUES = 8
 _MAX_SHOWN_CHARS = 60
-_REFERENCE_BYTES = 16 << 20
+_REFERENCE_BYTES = 4 << 20
+_MIN_IMAGE_SIDE = 4  # A float list of 16+ values that is a square (or 3 squares) is drawn as a picture.
 
 
 # --- Driver side ----------------------------------------------------------------------------------------------------
@@ -75,13 +87,14 @@ def _file_bytes(files: Sequence[Tuple[int, str]], split_id: int) -> int:
 
 def reference_fraction(files: Sequence[Tuple[int, str]], num_splits: int) -> float:
   """Share of train held out as the near join's reference sample: all of it up to _REFERENCE_BYTES of train files
-  (small data: the chance rate is measured on every train example), else about as many examples as the eval splits
-  hold (at least _REFERENCE_BYTES' worth): enough to measure a chance rate, at most doubling the eval side's work."""
+  (small data: the chance rate is measured on every train example, for the test's power), else about half as many
+  examples as the eval splits hold (at least _REFERENCE_BYTES' worth): tens of thousands of examples measure a chance
+  rate well below any block_fraction, and the eval side of the near join grows by half, not by train's size."""
   train = _file_bytes(files, 0)
   if train <= _REFERENCE_BYTES:
     return 1.0
   evals = sum(_file_bytes(files, s) for s in range(1, num_splits))
-  return round(min(1.0, max(evals, _REFERENCE_BYTES) / train), 6)
+  return round(min(1.0, max(evals / 2, _REFERENCE_BYTES) / train), 6)
 
 
 def make_plan(examples: Mapping[str, str], train_split: str, eval_splits: Sequence[str], config: LeakageConfig,
@@ -218,7 +231,42 @@ def _samples(kind: str, raw: Sequence[Sequence[Any]], plan: _Plan, values: Mappi
   return samples
 
 
-def _near_samples(raw: Sequence[Sequence[Any]], plan: _Plan, values: Mapping[Tuple[str, int], Any]) -> List[Dict]:
+def image_shape(length: int, configured: Sequence[int]) -> Optional[Tuple[int, ...]]:
+  """The picture shape of a float list of `length` values: the configured shape when its size fits, else a square
+  (grey) or a square with 3 channels (RGB) when the length is one, else None (not image-like)."""
+  if configured:
+    return tuple(configured) if int(np.prod(configured)) == length else None
+  for channels in (1, 3):
+    side = math.isqrt(length // channels) if length % channels == 0 else 0
+    if side >= _MIN_IMAGE_SIDE and side * side * channels == length:
+      return (side, side) if channels == 1 else (side, side, 3)
+  return None
+
+
+def pictures(eval_values: Mapping[str, Any], train_values: Mapping[str, Any],
+             configured: Sequence[int]) -> Dict[str, Dict[str, Any]]:
+  """Image-like float features of a near pair as 8-bit pixels (base64) on one scale, for report.html's pictures."""
+  shown = {}
+  for name in sorted(set(eval_values) & set(train_values)):
+    a, b = eval_values[name], train_values[name]
+    if not isinstance(a, list) or not isinstance(b, list) or len(a) != len(b) or len(a) < 4:
+      continue
+    if not all(isinstance(v, float) for v in a[:8] + b[:8]):
+      continue
+    shape = image_shape(len(a), configured)
+    if shape is None:
+      continue
+    both = np.nan_to_num(np.array([a, b], dtype=np.float64), nan=0.0, posinf=0.0, neginf=0.0)
+    low, high = float(both.min()), float(both.max())
+    scaled = np.round((both - low) / (high - low) * 255.0) if high > low else np.zeros_like(both)
+    pixels = scaled.astype(np.uint8)
+    shown[name] = {'shape': list(shape), 'eval': base64.b64encode(pixels[0].tobytes()).decode('ascii'),
+                   'train': base64.b64encode(pixels[1].tobytes()).decode('ascii')}
+  return shown
+
+
+def _near_samples(raw: Sequence[Sequence[Any]], plan: _Plan, values: Mapping[Tuple[str, int], Any],
+                  image_shape_setting: Sequence[int] = ()) -> List[Dict]:
   """Both examples of each sampled pair, their distances per feature group and the thresholds they passed."""
   samples = []
   limits = near_duplicates.thresholds(plan.near)
@@ -235,6 +283,10 @@ def _near_samples(raw: Sequence[Sequence[Any]], plan: _Plan, values: Mapping[Tup
       sample[prefix + 'features'] = readable_example({k: v for k, v in found.items() if k not in plan.exclude})
       if plan.label_key:
         sample[prefix + 'label'] = readable_example({plan.label_key: found.get(plan.label_key)}).get(plan.label_key)
+    drawn = pictures({k: v for k, v in values.get((eval_path, eval_index), {}).items() if k not in plan.exclude},
+                     values.get((train_path, train_index), {}), image_shape_setting)
+    if drawn:
+      sample['pictures'] = drawn
     samples.append(sample)
   return samples
 
@@ -248,7 +300,7 @@ def _near_result(counts: LeakageCounts, plan: _Plan, eval_split: str, values: Ma
           'fraction_of_b': _fraction(pair.duplicate_examples, counts.examples[eval_split]),
           'label_conflicts': pair.label_conflicts, 'near_only_label_conflicts': pair.near_only_label_conflicts,
           'chance': chance.to_dict(config.duplicate_p_value, config.min_duplicates),
-          'samples': _near_samples(pair.samples, plan, values)}
+          'samples': _near_samples(pair.samples, plan, values, config.image_shape)}
 
 
 def _sample_locations(counts: LeakageCounts, plan: _Plan) -> List[Tuple[str, int]]:
