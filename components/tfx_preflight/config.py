@@ -147,7 +147,9 @@ class LeakageConfig:
   near_column_tolerance: float = 0.02
   # float lists (images, embeddings): 1 - cosine of the mean-centred lists at most this (0.005: ~5.7 degrees);
   near_vector_max_distance: float = 0.005
-  # strings of at least near_text_min_tokens words: 1 - Jaccard of their word bigrams at most this.
+  # strings of at least near_text_min_tokens words: 1 - Jaccard of their word bigrams at most this, when near_text is
+  # on (off by default: tokenizing every string costs more than the job's budget; strings are then compared exactly).
+  near_text: bool = False
   near_text_max_distance: float = 0.5
   near_text_min_tokens: int = 4
   # A band bucket with more train x eval pairs than this is skipped (and reported) to bound work and memory.
@@ -174,6 +176,8 @@ class LeakageConfig:
     _check_positive_int('leakage', 'min_duplicates', self.min_duplicates)
     if not isinstance(self.near_duplicates, bool):
       raise ConfigError(f'leakage.near_duplicates must be true or false. Got {self.near_duplicates!r} instead.')
+    if not isinstance(self.near_text, bool):
+      raise ConfigError(f'leakage.near_text must be true or false. Got {self.near_text!r} instead.')
     _check_fraction('leakage', 'near_column_tolerance', self.near_column_tolerance)
     _check_fraction('leakage', 'near_vector_max_distance', self.near_vector_max_distance)
     _check_fraction('leakage', 'near_text_max_distance', self.near_text_max_distance)

@@ -105,6 +105,7 @@ def make_plan(examples: Mapping[str, str], train_split: str, eval_splits: Sequen
   near = near_features.NearSettings(
       column_tolerance=config.near_column_tolerance, vector_max_distance=config.near_vector_max_distance,
       text_max_distance=config.near_text_max_distance, text_min_tokens=config.near_text_min_tokens,
+      text=config.near_text,
       max_bucket_pairs=config.near_max_bucket_pairs,
       reference_fraction=reference_fraction(files, len(splits))) if config.near_duplicates else None
   return _Plan(splits=splits, files=files, exclude=exclude, label_key=label_key, group_key=config.group_key,

@@ -85,7 +85,8 @@ def _near_table(pairs: Sequence[Mapping[str, Any]], settings: Mapping[str, Any])
   header = '<tr><th>a</th><th>b</th>' + ''.join(f'<th>{esc(label)}</th>' for _, label in columns) + '</tr>'
   body = ''.join('<tr><td>' + esc(p['splits'][0]) + '</td><td>' + esc(p['splits'][1]) + '</td>'
                  + ''.join(f'<td>{esc(p.get(key, ""))}</td>' for key, _ in columns) + '</tr>' for p in pairs)
-  rules = ''.join(f'<li>{esc(group)}: {esc(s.get("distance"))} &le; {esc(s.get("threshold"))}</li>'
+  rules = ''.join(f'<li>{esc(group)}: {esc(s.get("distance"))} &le; {esc(s.get("threshold"))}'
+                  + (f'<br><b>not compared</b>: {esc(s["not_compared"])}' if s.get('not_compared') else '') + '</li>'
                   for group, s in settings.items() if isinstance(s, Mapping))
   samples = ''.join(_near_sample_rows(p) for p in pairs)
   return (f'<h3>Near-duplicates across splits (verified pairs)</h3><table>{header}{body}</table>{_chance_notes(pairs)}'
