@@ -24,7 +24,7 @@ _LIMIT = 300
 _TRAIN_STEPS = 8
 _EVAL_STEPS = 2
 _EXPECTED_FINDING = {'normalize_train_only': ('skew', 'kind', 'scale_mismatch'),
-                     'leaky_split': ('leakage', None, None),
+                     'leaky_split': ('leakage', 'kind', 'near_duplicates'),
                      'zero_loss': ('loss', 'code', 'constant_loss')}
 
 
@@ -143,6 +143,9 @@ def test_blocked_gate_skips_trainer(tmp_path, scenario):
   assert outcome.model_uris == []
   assert _saved_models_under(paths.pipeline_root) == []
   assert fileio.exists(os.path.join(outcome.report_uri, 'report.html'))
+  if scenario == 'leaky_split':  # The augmented copies drawn beside their train images.
+    with fileio.open(os.path.join(outcome.report_uri, 'report.html'), 'r') as page:
+      assert page.read().count('data:image/png;base64,') >= 2
 
 
 @pytest.mark.slow
