@@ -128,3 +128,37 @@ def test_survey_of_public_tables(tmp_path, table, how, inject, statuses, present
     assert exact['label_conflicts'] > 0 and exact['chance']['observed'] == exact['duplicate_examples'] - exact[
         'label_conflicts']
   assert os.path.exists(result['duplicates_file'])
+
+
+def _interpret(near_eval, reference, exact_eval=None):
+  from tfx_preflight import leakage_beam, near_features
+  from tfx_preflight.leakage_beam import EXACT, NEAR, NEAR_REFERENCE, LeakageCounts, PairCounts
+  plan = leakage_beam.Plan(splits=('train', 'eval'), files=((0, 't.gz'), (1, 'e.gz')), exclude=('label',),
+                           label_key='label', group_key=None, near=near_features.NearSettings(), num_shards=4,
+                           max_samples=0)
+  counts = LeakageCounts(examples={'train': 4000, 'eval': 1000}, features={s: ('label', 'x') for s in plan.splits},
+                         cross={(NEAR, 'eval'): near_eval, (NEAR_REFERENCE, 'train'): reference,
+                                (EXACT, 'eval'): exact_eval or PairCounts()})
+  return leakage.interpret(counts, plan, LeakageConfig(), '/out', {}).to_dict()
+
+
+def test_near_copies_block_beyond_chance_together_with_exact_ones():
+  from tfx_preflight.leakage_beam import PairCounts
+  result = _interpret(PairCounts(duplicate_examples=12, near_only_examples=7), PairCounts(train_examples=4000),
+                      PairCounts(duplicate_examples=5, unique_duplicates=5, train_examples=5))
+  kinds = {f['kind']: f for f in result['findings']}
+  assert result['status'] == 'block' and set(kinds) == {'cross_split_duplicates', 'near_duplicates'}
+  # 5 exact + 7 near copies of 1000 eval examples, none explained by chance: 1.2% leaked, over block_fraction.
+  assert kinds['near_duplicates']['leaked_fraction'] == pytest.approx(0.012)
+  assert result['cross_split'][0]['leaked_fraction'] == pytest.approx(0.012)
+
+
+def test_augmentation_before_the_split_is_named_and_near_copies_at_train_rate_do_not_block():
+  from tfx_preflight.leakage_beam import PairCounts
+  # Train's held-out examples have near twins in train at 20%; eval's 210 of 1000 are what that rate predicts.
+  result = _interpret(PairCounts(duplicate_examples=210, near_only_examples=210),
+                      PairCounts(train_examples=1000, duplicate_examples=200, near_only_examples=200))
+  kinds = {f['kind']: f for f in result['findings']}
+  assert result['status'] == 'warn' and set(kinds) == {'within_split_near_duplicates'}
+  assert 'augmented or re-encoded copies were made before the split' in kinds['within_split_near_duplicates']['message']
+  assert not result['near_duplicates'][0]['chance']['significant']

@@ -374,6 +374,17 @@ def _findings(result: Mapping[str, Any], config: LeakageConfig, plan: _Plan) -> 
           + (f', {near["near_only_label_conflicts"]} as near copies' if near else '') + f') with a different '
           f'{plan.label_key!r}: the same input labelled differently (different entities with equal features, or '
           'label noise); not counted as leakage.', splits=[a, b], label_conflicts=conflicts))
+  reference = next(iter(near_pairs.values()), {}).get('chance') if near_pairs else None
+  if reference and reference['reference_repeats'] >= config.min_duplicates:
+    train = plan.splits[0]
+    findings.append(_finding(
+        constants.WARN, 'within_split_near_duplicates',
+        f'{reference["reference_repeats"]} of {reference["reference_examples"]} held-out {train} examples have a near '
+        f'copy (not exact, same label) elsewhere in {train}: natural for rounded or low-precision values, but on '
+        'images, embeddings or measurements it means augmented or re-encoded copies were made before the split. Near '
+        'copies across splits count as leakage only beyond this rate, so split by the original example (group_key) '
+        'when augmenting.', splits=[train], near_only_examples=reference['reference_repeats'],
+        reference_examples=reference['reference_examples']))
   skipped = (result.get('near_buckets') or {}).get('buckets_skipped', 0)
   if skipped:
     findings.append(_finding(
