@@ -81,13 +81,12 @@ def _noised(row, label, rng):
           for k, v in row.items()}
 
 
-# table, split, injected copies -> (statuses allowed, findings that must be there, findings that must not).
+# table, split, injected copies -> (statuses allowed, findings that must be there, findings that must not). Row-order
+# splits of iris and the survey also pass (measured; left out for time: the survey's repeats make ~50 s a split).
 SURVEY = [
     ('iris', 'random', None, ('pass', 'warn'), (), ('cross_split_duplicates', 'near_duplicates')),
-    ('iris', 'order', None, ('pass', 'warn'), (), ('cross_split_duplicates', 'near_duplicates')),
     ('survey', 'random', None, ('warn',), ('label_conflict',), ('cross_split_duplicates',)),
     ('survey', 'hash', None, ('warn',), ('label_conflict',), ('cross_split_duplicates',)),
-    ('survey', 'order', None, ('warn',), ('label_conflict',), ('cross_split_duplicates',)),
     ('wine', 'hash', None, ('pass',), (), ()),
     ('breast_cancer', 'random', None, ('pass',), (), ()),
     ('diabetes', 'order', None, ('pass',), (), ()),
