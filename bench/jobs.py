@@ -93,11 +93,12 @@ def _count_cross(train_hashes: np.ndarray, eval_hashes: np.ndarray, train_labels
 
 @job('leakage')
 def leakage_job(args: Mapping[str, Any]) -> Dict[str, Any]:
-  """tfx_preflight.leakage.check_leakage on DirectRunner, as the component runs it."""
+  """tfx_preflight.leakage.check_leakage on DirectRunner, as the component runs it, exact copies only (the baseline
+  of the other leakage jobs; `leakage_near` runs the defaults, near copies included)."""
   from tfx_preflight import leakage
   from tfx_preflight.config import LeakageConfig
   manifest = args['manifest']
-  config = LeakageConfig(**args.get('config', {}))
+  config = LeakageConfig(**{'near_duplicates': False, **args.get('config', {})})
   started = _begin()
   result = leakage.check_leakage(manifest['examples'], TRAIN, [EVAL], config, _make_pipeline(args['runner_args']),
                                  args['output_dir'], generate.LABEL_KEY).to_dict()
@@ -120,7 +121,8 @@ def _hash_shards(manifest: Mapping[str, Any], config: Any) -> Any:
 
 @job('leakage_near')
 def leakage_near_job(args: Mapping[str, Any]) -> Dict[str, Any]:
-  """The leakage job with near-duplicate mode on (LSH candidates verified by distance), for the cost ratio to exact."""
+  """The leakage job with its defaults: near-duplicates on (LSH candidates verified by distance, and the held-out
+  reference sample of train that measures their chance rate), for the cost ratio to exact-only."""
   measured = leakage_job({**args, 'config': {**args.get('config', {}), 'near_duplicates': True}})
   return measured
 

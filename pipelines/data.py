@@ -44,11 +44,13 @@ NUM_QUEUES = NUM_CLASSES + 1
 UNREVIEWED_QUEUE = 0
 DEFAULT_SEED = 7
 DEFAULT_EVAL_FRACTION = 0.2
-# leaky_split: share of eval replaced by copies of train rows, half exact and half lightly noised.
+# leaky_split: share of eval replaced by augmented copies of train rows (none of them an exact copy): augmentation
+# run before the split, as the README warns.
 DEFAULT_LEAK_FRACTION = 0.5
-# Std-dev of the noise on noised copies, in [0, 1] pixel units: about half an 8-bit grey level, the size of a
-# re-encode or resize round trip, invisible to the eye.
+# Std-dev of the noise on the copies, in [0, 1] pixel units: about half an 8-bit grey level, the size of a re-encode
+# or resize round trip, invisible to the eye; each copy is also made brighter or darker by up to COPY_BRIGHTNESS.
 DEFAULT_COPY_NOISE = 0.002
+COPY_BRIGHTNESS = 0.03
 
 
 @dataclasses.dataclass
@@ -114,10 +116,10 @@ def make_splits(scenario: str, seed: int = DEFAULT_SEED, eval_fraction: float = 
     n_copies = int(round(n_eval * leak_fraction))
     slots = rng.choice(n_eval, size=n_copies, replace=False)
     sources = rng.choice(len(train_labels), size=n_copies, replace=False)
-    noised = np.arange(n_copies) % 2 == 1
     copies = train_pixels[sources].copy()
-    noise = rng.normal(0.0, copy_noise, size=copies[noised].shape).astype(np.float32)
-    copies[noised] = np.clip(copies[noised] + noise, 0.0, 1.0)
+    noise = rng.normal(0.0, copy_noise, size=copies.shape) + rng.uniform(-COPY_BRIGHTNESS, COPY_BRIGHTNESS,
+                                                                         size=(n_copies, 1))
+    copies = np.clip(copies + noise, 0.0, 1.0).astype(np.float32)
     eval_pixels = eval_pixels.copy()
     eval_labels = eval_labels.copy()
     eval_pixels[slots] = copies

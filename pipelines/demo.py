@@ -47,7 +47,7 @@ MARKER = '.tfx-preflight-runs'
 SCENARIO_STORIES = {
     'clean': 'prepared correctly: the gate should pass and Trainer train',
     'normalize_train_only': 'train pixels divided by 255, eval left at 0..255',
-    'leaky_split': 'half of eval copied from train (half exact, half re-encoded with tiny noise)',
+    'leaky_split': 'half of eval augmented copies of train images (noise and brightness; no exact copy)',
     'zero_loss': 'Trainer module whose masked loss multiplies every example by 0',
     'label_proxy': 'a review-queue field written after labelling (one queue per digit) joined into the examples',
 }

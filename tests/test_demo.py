@@ -13,7 +13,7 @@ REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 EXPECTED = {  # scenario -> (gate verdict, Trainer ran, finding)
     'clean': ('pass (blessed=1)', 'yes', 'none'),
     'normalize_train_only': ('block (blessed=0)', 'no', 'skew/scale_mismatch (pixels)'),
-    'leaky_split': ('block (blessed=0)', 'no', 'leakage/cross_split_duplicates'),
+    'leaky_split': ('block (blessed=0)', 'no', 'leakage/near_duplicates'),
     'zero_loss': ('block (blessed=0)', 'no', 'loss/constant_loss'),
     'label_proxy': ('block (blessed=0)', 'no', 'label_proxy/label_proxy (review_queue)'),
 }

@@ -367,10 +367,11 @@ def test_a_misspelled_name_fails_naming_the_available_features(tmp_path, capsys,
 
 
 def test_leakage_only_with_a_misspelled_label_does_not_pass_where_the_right_one_blocks(tmp_path, capsys):
-  """R6: 50% of eval copies train with the other label: --label-key label blocks, --label-key lable must not pass."""
+  """R6: 50% of eval copies train (same label; copies with another label are label conflicts, which warn):
+  --label-key label blocks, --label-key lable must not pass."""
   rows = tabular_rows(400, seed=41)
-  conflicting = [dict(r, label=1 - r['label']) for r in rows[:100]]
-  patterns = write_splits(str(tmp_path / 'examples'), {'train': rows[:300], 'eval': rows[300:] + conflicting})
+  copies = [dict(r, id=10_000 + i) for i, r in enumerate(rows[:100])]
+  patterns = write_splits(str(tmp_path / 'examples'), {'train': rows[:300], 'eval': rows[300:] + copies})
   argv = ['check', '--train', patterns['train'], '--eval', patterns['eval'], '--checks', 'leakage',
           '--exclude-features', 'id']
   code, out, _ = run_cli(capsys, *argv, '--label-key', 'label', '--out', tmp_path / 'right')

@@ -288,7 +288,7 @@ def test_direct_runner_multi_processing_gives_the_same_report_as_in_process(tmp_
 
   data_root = str(tmp_path / 'data')
   data_lib.generate('leaky_split', data_root, limit=240)
-  config = config_lib.PreflightConfig(label_key=data_lib.LABEL_KEY, leakage={'near_duplicates': True})
+  config = config_lib.PreflightConfig(label_key=data_lib.LABEL_KEY)  # near-duplicates on by default
   reports = {}
   for name, beam_args in (('in_process', []),
                           ('multi_processing', ['--direct_running_mode=multi_processing', '--direct_num_workers=2'])):
@@ -297,7 +297,7 @@ def test_direct_runner_multi_processing_gives_the_same_report_as_in_process(tmp_
     run.run_preflight(inputs, config, lambda args=beam_args: beam.Pipeline(options=PipelineOptions(args)), out)
     reports[name] = _report_bytes(out)
   report = json.loads(reports['in_process'])
-  assert report['checks']['leakage']['cross_split'][0]['duplicate_examples'] > 0  # The checks found something,
+  assert report['checks']['leakage']['near_duplicates'][0]['near_only_examples'] > 0  # The checks found something,
   assert report['verdict'] == 'block'
   assert reports['multi_processing'] == reports['in_process']  # and found it identically with 2 workers.
 

@@ -91,9 +91,20 @@ def test_exact_counts_equal_pandas(data, tmp_path):
   assert cross['eval'][0] >= 40 and cross['eval'][2] > 0  # the data really has duplicates and conflicts
   assert result['within_split'] == within
   assert result['cross_split'][0]['fraction_of_b'] == pytest.approx(cross['eval'][0] / len(rows['eval']), abs=1e-6)
-  assert result['status'] == 'block'
+  # Every exact copy across splits has another label (a label conflict, not leakage), and train repeats itself: the
+  # chance test compares the same-label copies with train's own same-label repeats, counted here in pandas.
+  train = pd.DataFrame({'key': [_key(r) for r in rows['train']], 'label': [r['label'] for r in rows['train']]})
+  groups = train.groupby('key')['label'].agg(['size', 'nunique'])
+  repeats = int(groups[(groups['size'] > 1) & (groups['nunique'] == 1)]['size'].sum())
+  chance = result['cross_split'][0]['chance']
+  assert (chance['observed'], chance['reference_repeats'], chance['reference_examples']) == (
+      cross['eval'][0] - cross['eval'][2], repeats, len(rows['train']))
+  assert chance['expected'] == pytest.approx(len(rows['eval']) * repeats / len(rows['train']), abs=1e-5)
+  assert not chance['significant'] and 'no eval example has a twin with the same label' in chance['reason']
+  assert result['status'] == 'block'  # The 30 noised copies of train rows: near copies beyond chance.
   kinds = {f['kind'] for f in result['findings']}
-  assert {'cross_split_duplicates', 'label_conflict', 'within_split_duplicates'} <= kinds
+  assert {'near_duplicates', 'label_conflict', 'within_split_duplicates'} <= kinds
+  assert 'cross_split_duplicates' not in kinds
   sample = result['cross_split'][0]['samples'][0]
   assert set(sample['features']) == set(FEATURES) and sample['file'].endswith('.gz')
   listed = open(result['duplicates_file']).read().splitlines()
@@ -221,16 +232,17 @@ def test_check_leakage_returns_a_typed_result_whose_dict_is_the_report_shape(tmp
   typed = leakage.check_leakage(patterns, 'train', ['eval'], LeakageConfig(),
                                 lambda: beam.Pipeline(options=PipelineOptions([])), str(tmp_path / 'out'),
                                 label_key='label')
-  assert isinstance(typed, CheckResult) and typed.status == 'block'
-  by_code = {f.code: f for f in typed.findings}
-  assert sorted(by_code) == ['cross_split_duplicates', 'label_conflict']
-  duplicates = by_code['cross_split_duplicates']
-  assert (duplicates.check, duplicates.severity, duplicates.feature) == ('leakage', 'block', None)
-  assert duplicates.details == {'splits': ['train', 'eval'], 'duplicate_examples': 1, 'fraction_of_b': 0.5}
+  # The copy has another label: a label conflict, reported as a warning, never counted as leakage.
+  assert isinstance(typed, CheckResult) and typed.status == 'warn'
+  (conflict,) = typed.findings
+  assert (conflict.check, conflict.code, conflict.severity, conflict.feature) == ('leakage', 'label_conflict', 'warn',
+                                                                                  None)
+  assert conflict.details == {'splits': ['train', 'eval'], 'label_conflicts': 1}
   assert typed.details['cross_split'][0]['label_conflicts'] == 1 and typed.details['within_split'] == {
       'train': 0, 'eval': 0}
+  assert typed.details['cross_split'][0]['chance']['observed'] == 0
   finding = typed.to_dict()['findings'][0]  # report.json: `kind`, and no `feature` key on a finding without one.
-  assert finding['kind'] == 'cross_split_duplicates' and 'feature' not in finding and 'code' not in finding
+  assert finding['kind'] == 'label_conflict' and 'feature' not in finding and 'code' not in finding
 
 
 def test_render_html_escapes_user_values(tmp_path):

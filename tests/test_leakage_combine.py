@@ -339,22 +339,28 @@ def test_interpret_turns_counts_into_fractions_and_findings_without_reading_file
   sample = (1, 7, 0, 3, 'ab' * 16, 2, 1, True)
   counts = LeakageCounts(
       examples={'train': 1000, 'eval': 200, 'test': 1000}, features={s: ('label', 'x') for s in plan.splits},
-      cross={(EXACT, 'eval'): PairCounts(duplicate_examples=4, unique_duplicates=3, train_examples=3,
-                                         label_conflicts=1, samples=[sample]),
+      cross={(EXACT, 'eval'): PairCounts(duplicate_examples=40, unique_duplicates=30, train_examples=30,
+                                         label_conflicts=4, samples=[sample]),
              (EXACT, 'test'): PairCounts(duplicate_examples=5, unique_duplicates=5, train_examples=5)},
       within={'train': WithinCounts(duplicate_examples=2, duplicate_groups=1)})
   values = {('e.gz', 7): {'x': [1.5], 'label': [1]}}
   typed = leakage.interpret(counts, plan, LeakageConfig(), '/out', values)
   result = typed.to_dict()
 
-  assert [p['fraction_of_b'] for p in result['cross_split']] == [0.02, 0.005]
+  assert [p['fraction_of_b'] for p in result['cross_split']] == [0.2, 0.005]
+  # eval: 36 same-label copies where train's own repeats (3 of 1000) predict 0.6; test: 5 where they predict 3.
+  eval_chance, test_chance = (p['chance'] for p in result['cross_split'])
+  assert (eval_chance['observed'], eval_chance['expected'], eval_chance['significant']) == (36, 0.6, True)
+  assert eval_chance['p_value'] < 1e-20 and result['cross_split'][0]['leaked_fraction'] == pytest.approx(0.177)
+  assert (test_chance['observed'], test_chance['expected'], test_chance['significant']) == (5, 3.0, False)
+  assert test_chance['p_value'] == pytest.approx(93 / 256)  # P(Binomial(8, 1/2) >= 5): 8 events, sizes 1000:1000.
+  assert 'p = 0.363 >= 0.001' in test_chance['reason'] and 'not counted as leakage' in test_chance['reason']
   assert result['within_split'] == {'train': 2, 'eval': 0, 'test': 0}
   assert result['cross_split'][0]['samples'] == [
       {'hash': 'ab' * 16, 'file': 'e.gz', 'index': 7, 'train_file': 't.gz', 'train_index': 3, 'copies_in_b': 2,
        'copies_in_a': 1, 'label_conflict': True, 'features': {'x': [1.5]}, 'label': [1]}]
   kinds = [(f['kind'], f['severity'], tuple(f.get('splits', ()))) for f in result['findings']]
   assert kinds == [('cross_split_duplicates', 'block', ('train', 'eval')), ('label_conflict', 'warn', ('train', 'eval')),
-                   ('cross_split_duplicates', 'warn', ('train', 'test')),
                    ('within_split_duplicates', 'warn', ('train',))]
   assert result['status'] == 'block'
   assert leakage.interpret(counts, plan, LeakageConfig(), '/out', values) == typed  # Same counts, same result.

@@ -44,7 +44,7 @@ def _near_lines(result):
 def test_planted_copies_found_and_clean_rows_left_alone(name, tmp_path):
   train, evals, planted, exclude, label = getattr(near_data, name)()
   patterns = write_splits(str(tmp_path / 'd'), {'train': train, 'eval': evals})
-  result = _run(patterns, LeakageConfig(near_duplicates=True, exclude_features=exclude), tmp_path, label)
+  result = _run(patterns, LeakageConfig(near_text=True, exclude_features=exclude), tmp_path, label)
   lines = _near_lines(result)
   flagged = {int(line[4]) for line in lines}
   planted = set(planted.tolist())
@@ -66,7 +66,9 @@ def test_planted_copies_found_and_clean_rows_left_alone(name, tmp_path):
     assert set(distances) == {GROUP_OF[name]}  # only the group the examples have
   sample = near['samples'][0]
   assert sample['features'] and sample['train_features'] and set(sample['distances']) == set(sample['thresholds'])
-  assert {f['kind'] for f in result['findings']} == {'near_duplicates'} and result['status'] == 'warn'
+  # Near copies beyond chance count toward block_fraction: on by default, and blocking.
+  assert {f['kind'] for f in result['findings']} == {'near_duplicates'} and result['status'] == 'block'
+  assert near['chance']['significant'] and near['chance']['observed'] == len(flagged)
 
 
 def test_exact_copies_count_as_near_but_not_near_only(tmp_path):
@@ -97,7 +99,7 @@ def test_mixed_rows_need_every_group_within_its_threshold(tmp_path):
   evals.append(dict(evals[2], city='elsewhere'))  # a category differs
   evals.append(dict(evals[3], pixels=rng.random(16).tolist()))  # another image
   patterns = write_splits(str(tmp_path / 'd'), {'train': train, 'eval': evals})
-  result = _run(patterns, LeakageConfig(near_duplicates=True, mode='warn'), tmp_path, 'label')
+  result = _run(patterns, LeakageConfig(near_text=True, mode='warn'), tmp_path, 'label')
   flagged = sorted(int(line[4]) for line in _near_lines(result))
   assert flagged == list(range(30))
 

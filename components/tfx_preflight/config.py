@@ -66,6 +66,14 @@ def _check_positive_int(section: str, name: str, value: int) -> None:
     raise ConfigError(f'{section}.{name} must be a positive integer. Got {value!r} instead.')
 
 
+def _check_image_shape(value: Any) -> None:
+  if (isinstance(value, (str, bytes)) or not isinstance(value, Iterable) or len(tuple(value)) not in (0, 2, 3)
+      or not all(isinstance(v, int) and not isinstance(v, bool) and v > 0 for v in value)
+      or (len(tuple(value)) == 3 and tuple(value)[2] not in (1, 3))):
+    raise ConfigError('leakage.image_shape must be [] or [height, width] or [height, width, channels] with 1 or 3 '
+                      f'channels, positive integers. Got {value!r} instead.')
+
+
 def _check_names(section: str, name: str, value: Any, what: str = 'feature names') -> Tuple[str, ...]:
   """A list of non-empty strings; a bare string is refused, not split into its characters."""
   if isinstance(value, (str, bytes)) or not isinstance(value, Iterable) or not all(isinstance(v, str) and v
@@ -122,21 +130,33 @@ class LeakageConfig:
   mode: str = 'block'
   # Features left out of the content hash (IDs, timestamps). The label is always left out.
   exclude_features: Tuple[str, ...] = ()
-  # Fraction of an eval split found in train above which the check warns (0: any duplicate warns) / blocks.
+  # Fraction of an eval split leaked from train (copies beyond what chance explains, exact and near together) above
+  # which the check warns (0: any leak beyond chance warns) / at or above which it blocks.
   warn_fraction: float = 0.0
   block_fraction: float = 0.01
+  # Copies count as leakage only beyond chance: when a random split of data repeating itself as train does would give
+  # as many with probability below duplicate_p_value, and at least min_duplicates eval examples repeat (eval copies
+  # whose train twin has another label are label conflicts, reported, never counted).
+  duplicate_p_value: float = 0.001
+  min_duplicates: int = 3
   # Also find near-duplicates (LSH candidates, each verified by its real distance), reported apart from exact ones and
-  # warn-only. A pair is near when ints and short strings are equal and every feature group is within its threshold:
-  near_duplicates: bool = False
+  # counted toward the fractions. A pair is near when ints and short strings are equal and every feature group is
+  # within its threshold:
+  near_duplicates: bool = True
   # single-value float features: |a - b| <= near_column_tolerance * max(|a|, |b|) for every column;
   near_column_tolerance: float = 0.02
   # float lists (images, embeddings): 1 - cosine of the mean-centred lists at most this (0.005: ~5.7 degrees);
   near_vector_max_distance: float = 0.005
-  # strings of at least near_text_min_tokens words: 1 - Jaccard of their word bigrams at most this.
+  # strings of at least near_text_min_tokens words: 1 - Jaccard of their word bigrams at most this, when near_text is
+  # on (off by default: tokenizing every string costs more than the job's budget; strings are then compared exactly).
+  near_text: bool = False
   near_text_max_distance: float = 0.5
   near_text_min_tokens: int = 4
   # A band bucket with more train x eval pairs than this is skipped (and reported) to bound work and memory.
   near_max_bucket_pairs: int = 100_000
+  # Shape of image-like float lists, drawn as pictures (eval example beside its train near copy) in report.html, e.g.
+  # [32, 32, 3]; empty: a list whose length is a square (grey) or 3 times one (RGB) is drawn as a square picture.
+  image_shape: Tuple[int, ...] = ()
   # Entity key (e.g. user_id): report groups present in more than one split.
   group_key: Optional[str] = None
   # How many duplicate examples to show in the report per split pair.
@@ -152,13 +172,19 @@ class LeakageConfig:
     if self.warn_fraction > self.block_fraction:
       raise ConfigError(f'leakage.warn_fraction ({self.warn_fraction}) must not exceed leakage.block_fraction '
                         f'({self.block_fraction}).')
+    _check_fraction('leakage', 'duplicate_p_value', self.duplicate_p_value)
+    _check_positive_int('leakage', 'min_duplicates', self.min_duplicates)
     if not isinstance(self.near_duplicates, bool):
       raise ConfigError(f'leakage.near_duplicates must be true or false. Got {self.near_duplicates!r} instead.')
+    if not isinstance(self.near_text, bool):
+      raise ConfigError(f'leakage.near_text must be true or false. Got {self.near_text!r} instead.')
     _check_fraction('leakage', 'near_column_tolerance', self.near_column_tolerance)
     _check_fraction('leakage', 'near_vector_max_distance', self.near_vector_max_distance)
     _check_fraction('leakage', 'near_text_max_distance', self.near_text_max_distance)
     _check_positive_int('leakage', 'near_text_min_tokens', self.near_text_min_tokens)
     _check_positive_int('leakage', 'near_max_bucket_pairs', self.near_max_bucket_pairs)
+    _check_image_shape(self.image_shape)
+    object.__setattr__(self, 'image_shape', tuple(self.image_shape))
     _check_optional_name('leakage', 'group_key', self.group_key)
     _check_non_negative_int('leakage', 'max_samples', self.max_samples)
     if isinstance(self.num_shards, bool) or not isinstance(self.num_shards, int) or self.num_shards < 0:

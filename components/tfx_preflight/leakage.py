@@ -18,7 +18,9 @@ The driver only reads back the merged counts and re-reads a few sample records f
 
 from __future__ import annotations
 
+import base64
 import dataclasses
+import math
 import os
 from typing import Any, Callable, Dict, Iterable, List, Mapping, Optional, Sequence, Tuple
 
@@ -26,9 +28,19 @@ import apache_beam as beam
 import numpy as np
 from tfx.dsl.io import fileio
 
-from tfx_preflight import constants, data, leakage_beam, near_duplicates, near_features, records, report
+from tfx_preflight import (
+  constants,
+  data,
+  duplicate_chance,
+  leakage_beam,
+  near_duplicates,
+  near_features,
+  records,
+  report,
+)
 from tfx_preflight.config import LeakageConfig
 from tfx_preflight.data import InputError
+from tfx_preflight.duplicate_chance import ChanceTest
 from tfx_preflight.leakage_beam import LeakageCounts
 from tfx_preflight.results import CheckResult, Finding
 
@@ -45,6 +57,8 @@ MIN_SHARDS = 4
 MAX_SHARDS = 4096
 _MAX_SHOWN_VALUES = 8
 _MAX_SHOWN_CHARS = 60
+_REFERENCE_BYTES = 4 << 20
+_MIN_IMAGE_SIDE = 4  # A float list of 16+ values that is a square (or 3 squares) is drawn as a picture.
 
 
 # --- Driver side ----------------------------------------------------------------------------------------------------
@@ -60,6 +74,29 @@ def _auto_shards(files: Sequence[Tuple[int, str]]) -> int:
   return int(min(MAX_SHARDS, max(MIN_SHARDS, total // _BYTES_PER_SHARD)))
 
 
+def _file_bytes(files: Sequence[Tuple[int, str]], split_id: int) -> int:
+  total = 0
+  for split, path in files:
+    if split == split_id:
+      try:
+        total += int(fileio.stat(path).length)
+      except Exception:  # Size unknown (some filesystems): counts as nothing, so train is held out whole.
+        pass
+  return total
+
+
+def reference_fraction(files: Sequence[Tuple[int, str]], num_splits: int) -> float:
+  """Share of train held out as the near join's reference sample: all of it up to _REFERENCE_BYTES of train files
+  (small data: the chance rate is measured on every train example, for the test's power), else about half as many
+  examples as the eval splits hold (at least _REFERENCE_BYTES' worth): tens of thousands of examples measure a chance
+  rate well below any block_fraction, and the eval side of the near join grows by half, not by train's size."""
+  train = _file_bytes(files, 0)
+  if train <= _REFERENCE_BYTES:
+    return 1.0
+  evals = sum(_file_bytes(files, s) for s in range(1, num_splits))
+  return round(min(1.0, max(evals / 2, _REFERENCE_BYTES) / train), 6)
+
+
 def make_plan(examples: Mapping[str, str], train_split: str, eval_splits: Sequence[str], config: LeakageConfig,
               label_key: Optional[str]) -> _Plan:
   splits = (train_split, *eval_splits)
@@ -68,7 +105,9 @@ def make_plan(examples: Mapping[str, str], train_split: str, eval_splits: Sequen
   near = near_features.NearSettings(
       column_tolerance=config.near_column_tolerance, vector_max_distance=config.near_vector_max_distance,
       text_max_distance=config.near_text_max_distance, text_min_tokens=config.near_text_min_tokens,
-      max_bucket_pairs=config.near_max_bucket_pairs) if config.near_duplicates else None
+      text=config.near_text,
+      max_bucket_pairs=config.near_max_bucket_pairs,
+      reference_fraction=reference_fraction(files, len(splits))) if config.near_duplicates else None
   return _Plan(splits=splits, files=files, exclude=exclude, label_key=label_key, group_key=config.group_key,
                near=near, num_shards=config.num_shards or _auto_shards(files), max_samples=int(config.max_samples))
 
@@ -118,11 +157,34 @@ def _fraction(count: int, total: int) -> float:
 
 
 def _severity(fraction: float, config: LeakageConfig) -> Optional[str]:
-  if fraction > config.block_fraction:
+  """Block at or above block_fraction (a 1% leak blocks at the default 0.01), warn above warn_fraction."""
+  if fraction > 0 and fraction >= config.block_fraction:
     return constants.BLOCK
   if fraction > config.warn_fraction:
     return constants.WARN
   return None
+
+
+def _exact_chance(counts: LeakageCounts, plan: _Plan, eval_split: str, config: LeakageConfig) -> ChanceTest:
+  """Eval examples with an exact twin of the same label in train, against train's own exact repeats (every train
+  example is the reference: its repeats within train are counted exactly)."""
+  pair = counts.pair(EXACT, eval_split)
+  within = counts.within.get(plan.splits[0]) or leakage_beam.WithinCounts()
+  repeats = within.duplicate_examples + within.duplicate_groups - within.label_conflict_examples
+  return duplicate_chance.chance_test(pair.duplicate_examples - pair.label_conflicts, counts.examples[eval_split],
+                                      repeats, counts.examples[plan.splits[0]], config.duplicate_p_value,
+                                      config.min_duplicates)
+
+
+def _near_chance(counts: LeakageCounts, plan: _Plan, eval_split: str, config: LeakageConfig) -> ChanceTest:
+  """Eval examples whose best train twin is near but not exact, same label, against the same count on the held-out
+  sample of train probed against the rest of train (leakage_beam.NEAR_REFERENCE)."""
+  pair = counts.pair(NEAR, eval_split)
+  reference = counts.pair(leakage_beam.NEAR_REFERENCE, plan.splits[0])
+  return duplicate_chance.chance_test(
+      pair.near_only_examples - pair.near_only_label_conflicts, counts.examples[eval_split],
+      reference.near_only_examples - reference.near_only_label_conflicts, reference.train_examples,
+      config.duplicate_p_value, config.min_duplicates)
 
 
 def _hashed_features(counts: LeakageCounts, plan: _Plan) -> Dict[str, List[str]]:
@@ -170,7 +232,42 @@ def _samples(kind: str, raw: Sequence[Sequence[Any]], plan: _Plan, values: Mappi
   return samples
 
 
-def _near_samples(raw: Sequence[Sequence[Any]], plan: _Plan, values: Mapping[Tuple[str, int], Any]) -> List[Dict]:
+def image_shape(length: int, configured: Sequence[int]) -> Optional[Tuple[int, ...]]:
+  """The picture shape of a float list of `length` values: the configured shape when its size fits, else a square
+  (grey) or a square with 3 channels (RGB) when the length is one, else None (not image-like)."""
+  if configured:
+    return tuple(configured) if int(np.prod(configured)) == length else None
+  for channels in (1, 3):
+    side = math.isqrt(length // channels) if length % channels == 0 else 0
+    if side >= _MIN_IMAGE_SIDE and side * side * channels == length:
+      return (side, side) if channels == 1 else (side, side, 3)
+  return None
+
+
+def pictures(eval_values: Mapping[str, Any], train_values: Mapping[str, Any],
+             configured: Sequence[int]) -> Dict[str, Dict[str, Any]]:
+  """Image-like float features of a near pair as 8-bit pixels (base64) on one scale, for report.html's pictures."""
+  shown = {}
+  for name in sorted(set(eval_values) & set(train_values)):
+    a, b = eval_values[name], train_values[name]
+    if not isinstance(a, list) or not isinstance(b, list) or len(a) != len(b) or len(a) < 4:
+      continue
+    if not all(isinstance(v, float) for v in a[:8] + b[:8]):
+      continue
+    shape = image_shape(len(a), configured)
+    if shape is None:
+      continue
+    both = np.nan_to_num(np.array([a, b], dtype=np.float64), nan=0.0, posinf=0.0, neginf=0.0)
+    low, high = float(both.min()), float(both.max())
+    scaled = np.round((both - low) / (high - low) * 255.0) if high > low else np.zeros_like(both)
+    pixels = scaled.astype(np.uint8)
+    shown[name] = {'shape': list(shape), 'eval': base64.b64encode(pixels[0].tobytes()).decode('ascii'),
+                   'train': base64.b64encode(pixels[1].tobytes()).decode('ascii')}
+  return shown
+
+
+def _near_samples(raw: Sequence[Sequence[Any]], plan: _Plan, values: Mapping[Tuple[str, int], Any],
+                  image_shape_setting: Sequence[int] = ()) -> List[Dict]:
   """Both examples of each sampled pair, their distances per feature group and the thresholds they passed."""
   samples = []
   limits = near_duplicates.thresholds(plan.near)
@@ -187,17 +284,24 @@ def _near_samples(raw: Sequence[Sequence[Any]], plan: _Plan, values: Mapping[Tup
       sample[prefix + 'features'] = readable_example({k: v for k, v in found.items() if k not in plan.exclude})
       if plan.label_key:
         sample[prefix + 'label'] = readable_example({plan.label_key: found.get(plan.label_key)}).get(plan.label_key)
+    drawn = pictures({k: v for k, v in values.get((eval_path, eval_index), {}).items() if k not in plan.exclude},
+                     values.get((train_path, train_index), {}), image_shape_setting)
+    if drawn:
+      sample['pictures'] = drawn
     samples.append(sample)
   return samples
 
 
-def _near_result(counts: LeakageCounts, plan: _Plan, eval_split: str,
-                 values: Mapping[Tuple[str, int], Any]) -> Dict[str, Any]:
+def _near_result(counts: LeakageCounts, plan: _Plan, eval_split: str, values: Mapping[Tuple[str, int], Any],
+                 config: LeakageConfig) -> Dict[str, Any]:
   pair = counts.pair(NEAR, eval_split)
+  chance = _near_chance(counts, plan, eval_split, config)
   return {'splits': [plan.splits[0], eval_split], 'duplicate_examples': pair.duplicate_examples,
           'near_only_examples': pair.near_only_examples,
           'fraction_of_b': _fraction(pair.duplicate_examples, counts.examples[eval_split]),
-          'label_conflicts': pair.label_conflicts, 'samples': _near_samples(pair.samples, plan, values)}
+          'label_conflicts': pair.label_conflicts, 'near_only_label_conflicts': pair.near_only_label_conflicts,
+          'chance': chance.to_dict(config.duplicate_p_value, config.min_duplicates),
+          'samples': _near_samples(pair.samples, plan, values, config.image_shape)}
 
 
 def _sample_locations(counts: LeakageCounts, plan: _Plan) -> List[Tuple[str, int]]:
@@ -211,8 +315,8 @@ def _sample_locations(counts: LeakageCounts, plan: _Plan) -> List[Tuple[str, int
   return locations
 
 
-def _pair_result(kind: str, counts: LeakageCounts, plan: _Plan, eval_split: str,
-                 values: Mapping[Tuple[str, int], Any]) -> Dict[str, Any]:
+def _pair_result(kind: str, counts: LeakageCounts, plan: _Plan, eval_split: str, values: Mapping[Tuple[str, int], Any],
+                 config: LeakageConfig) -> Dict[str, Any]:
   pair = counts.pair(kind, eval_split)
   duplicates = pair.duplicate_examples
   result = {'splits': [plan.splits[0], eval_split], 'duplicate_examples': duplicates,
@@ -221,6 +325,11 @@ def _pair_result(kind: str, counts: LeakageCounts, plan: _Plan, eval_split: str,
             'examples_in_a_involved': pair.train_examples, 'samples': _samples(kind, pair.samples, plan, values)}
   if kind != GROUP:
     result['label_conflicts'] = pair.label_conflicts
+    chance = _exact_chance(counts, plan, eval_split, config)
+    result['chance'] = chance.to_dict(config.duplicate_p_value, config.min_duplicates)
+    leaked = chance.excess_fraction + (_near_chance(counts, plan, eval_split, config).excess_fraction
+                                       if plan.near else 0.0)
+    result['leaked_fraction'] = round(leaked, 6)  # Exact and near copies beyond chance, of b.
   return result
 
 
@@ -232,28 +341,50 @@ def _findings(result: Mapping[str, Any], config: LeakageConfig, plan: _Plan) -> 
   """The findings of the per-split results: cross-split, near and group duplicates over the warn / block fractions,
   label conflicts, an incomplete near-duplicate search and duplicates within a split."""
   findings = []
+  near_pairs = {tuple(p['splits']): p for p in result.get('near_duplicates') or []}
   for pair in result['cross_split']:
     a, b = pair['splits']
-    severity = _severity(pair['fraction_of_b'], config) if pair['duplicate_examples'] else None
-    if severity:
+    chance, leaked = pair['chance'], pair['leaked_fraction']
+    severity = _severity(leaked, config)
+    near = near_pairs.get((a, b))
+    near_excess = near['chance']['excess_examples'] if near and near['chance']['significant'] else 0
+    if severity and chance['significant']:
+      with_near = (f' With {near_excess:.3g} near copies beyond chance, {leaked:.2%} of {b} leaked from {a}.'
+                   if near_excess else '')
       findings.append(_finding(
-          severity, 'cross_split_duplicates', f'{pair["duplicate_examples"]} example(s) of {b} '
-          f'({pair["fraction_of_b"]:.2%}) have the same content as an example of {a} ({pair["unique_duplicates"]} '
-          'distinct).', splits=[a, b], duplicate_examples=pair['duplicate_examples'],
-          fraction_of_b=pair['fraction_of_b']))
-    if pair['label_conflicts']:
+          severity, 'cross_split_duplicates', f'{chance["observed"]} example(s) of {b} '
+          f'({_fraction(chance["observed"], chance["eval_examples"]):.2%}) have the same content and label as an '
+          f'example of {a}; {chance["expected"]:.3g} expected by chance from {a}\'s own repeats '
+          f'(p = {chance["p_value"]:.3g}).{with_near}', splits=[a, b], duplicate_examples=chance['observed'],
+          fraction_of_b=pair['fraction_of_b'], expected_by_chance=chance['expected'], p_value=chance['p_value'],
+          leaked_fraction=leaked))
+    if severity and near_excess:
+      findings.append(_finding(
+          severity, 'near_duplicates', f'{near["chance"]["observed"]} example(s) of {b} are near copies (not exact, '
+          f'same label) of examples of {a}: augmented, re-encoded or noised copies; {near["chance"]["expected"]:.3g} '
+          f'expected by chance from near repeats within {a} (p = {near["chance"]["p_value"]:.3g}); '
+          f'{leaked:.2%} of {b} leaked counting exact copies.', splits=[a, b],
+          near_only_examples=near['chance']['observed'], expected_by_chance=near['chance']['expected'],
+          p_value=near['chance']['p_value'], leaked_fraction=leaked))
+    conflicts = pair['label_conflicts'] + (near['near_only_label_conflicts'] if near else 0)
+    if conflicts:
       findings.append(_finding(
           constants.WARN, 'label_conflict',
-          f'{pair["label_conflicts"]} example(s) of {b} occur in {a} with a different {plan.label_key!r}.',
-          splits=[a, b], label_conflicts=pair['label_conflicts']))
-  for pair in result.get('near_duplicates') or []:
-    a, b = pair['splits']
-    if pair['near_only_examples'] and _severity(pair['fraction_of_b'], config):
-      findings.append(_finding(
-          constants.WARN, 'near_duplicates', f'{pair["near_only_examples"]} example(s) of {b} are near-duplicates '
-          f'(not exact) of examples of {a}; {pair["duplicate_examples"]} ({pair["fraction_of_b"]:.2%}) counting exact '
-          'ones.', splits=[a, b], near_only_examples=pair['near_only_examples'],
-          fraction_of_b=pair['fraction_of_b']))
+          f'{conflicts} example(s) of {b} occur in {a} ({pair["label_conflicts"]} exactly'
+          + (f', {near["near_only_label_conflicts"]} as near copies' if near else '') + f') with a different '
+          f'{plan.label_key!r}: the same input labelled differently (different entities with equal features, or '
+          'label noise); not counted as leakage.', splits=[a, b], label_conflicts=conflicts))
+  reference = next(iter(near_pairs.values()), {}).get('chance') if near_pairs else None
+  if reference and reference['reference_repeats'] >= config.min_duplicates:
+    train = plan.splits[0]
+    findings.append(_finding(
+        constants.WARN, 'within_split_near_duplicates',
+        f'{reference["reference_repeats"]} of {reference["reference_examples"]} held-out {train} examples have a near '
+        f'copy (not exact, same label) elsewhere in {train}: natural for rounded or low-precision values, but on '
+        'images, embeddings or measurements it means augmented or re-encoded copies were made before the split. Near '
+        'copies across splits count as leakage only beyond this rate, so split by the original example (group_key) '
+        'when augmenting.', splits=[train], near_only_examples=reference['reference_repeats'],
+        reference_examples=reference['reference_examples']))
   skipped = (result.get('near_buckets') or {}).get('buckets_skipped', 0)
   if skipped:
     findings.append(_finding(
@@ -299,7 +430,7 @@ def interpret(counts: LeakageCounts, plan: _Plan, config: LeakageConfig, output_
   """The check's result as a pure function of the counts and the sampled records' values ((file, index) -> feature
   values, as `read_examples_at` gives them); `summarize` checks the counts and reads the samples first."""
   evals = plan.splits[1:]
-  cross = [_pair_result(EXACT, counts, plan, b, values) for b in evals]
+  cross = [_pair_result(EXACT, counts, plan, b, values, config) for b in evals]
   within = {s: counts.within[s].duplicate_examples if s in counts.within else 0 for s in plan.splits}
   result: Dict[str, Any] = {
       'cross_split': cross, 'within_split': within,
@@ -308,18 +439,19 @@ def interpret(counts: LeakageCounts, plan: _Plan, config: LeakageConfig, output_
       'features_seen': {s: sorted(counts.features[s]) for s in plan.splits},
       'duplicates_file': os.path.join(output_dir, DUPLICATES_FILE),
       'hash': '128-bit canonical content hash (two 64-bit lanes) of the hashed features',
+      'chance_settings': {'duplicate_p_value': config.duplicate_p_value, 'min_duplicates': config.min_duplicates},
   }
   if plan.label_key:
     result['within_split_label_conflicts'] = {
         s: {'examples': counts.within[s].label_conflict_examples if s in counts.within else 0,
             'contents': counts.within[s].label_conflict_groups if s in counts.within else 0} for s in plan.splits}
   if plan.near:
-    result['near_duplicates'] = [_near_result(counts, plan, b, values) for b in evals]
+    result['near_duplicates'] = [_near_result(counts, plan, b, values, config) for b in evals]
     result['near_settings'] = plan.near.describe()
     buckets = counts.near_buckets or leakage_beam.NearBucketCounts()
     result['near_buckets'] = dict(sorted(dataclasses.asdict(buckets).items()))
   if plan.group_key:
-    groups = [_pair_result(GROUP, counts, plan, b, values) for b in evals]
+    groups = [_pair_result(GROUP, counts, plan, b, values, config) for b in evals]
     for pair in groups:
       pair['shared_groups'] = pair.pop('unique_duplicates')
     result['group_leakage'] = groups

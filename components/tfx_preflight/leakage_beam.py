@@ -35,6 +35,10 @@ EXACT = constants.LEAKAGE_EXACT
 NEAR = constants.LEAKAGE_NEAR
 GROUP = constants.LEAKAGE_GROUP
 HISTORY = constants.LEAKAGE_HISTORY
+# The near join's reference: a held-out sample of train probed against the rest of train, counted under
+# (NEAR_REFERENCE, train split); its train_examples is the sample's size. How often train's own examples have a near
+# twin in train is what chance predicts for eval (duplicate_chance.py).
+NEAR_REFERENCE = 'near_reference'
 
 DUPLICATES_FILE = constants.DUPLICATES_FILE
 STATS_FILE = constants.LEAKAGE_STATS_FILE
@@ -117,6 +121,7 @@ class PairCounts:
   label_conflicts: int = 0
   near_only_examples: int = 0
   history_only_examples: int = 0  # history: eval examples found in earlier runs' training data but not in train.
+  near_only_label_conflicts: int = 0
   samples: List[tuple] = dataclasses.field(default_factory=list)
 
   def merge(self, other: PairCounts, max_samples: int) -> None:
@@ -258,12 +263,15 @@ class _HashBatchFn(beam.DoFn):
       part['label'] = np.zeros(n, dtype=np.uint64)
     if plan.near:
       near = near_features.near_batch(batch, features, plan.near, probe=split_id > 0)
-      bands, payloads = near_duplicates.batch_outputs(split_id, part['file'], part['index'], part[EXACT],
-                                                      part['label'], near, plan.num_shards)
-      for item in bands:
-        yield beam.pvalue.TaggedOutput(_NEAR_BANDS, item)
-      for item in payloads:
-        yield beam.pvalue.TaggedOutput(_NEAR_TRAIN if split_id == 0 else _NEAR_EVAL, item)
+      outputs = [near_duplicates.batch_outputs(split_id, part['file'], part['index'], part[EXACT], part['label'], near,
+                                               plan.num_shards)]
+      if split_id == 0:
+        outputs.append(self._reference_outputs(batch, features, part, counts))
+      for bands, payloads in outputs:
+        for item in bands:
+          yield beam.pvalue.TaggedOutput(_NEAR_BANDS, item)
+        for item in payloads:
+          yield beam.pvalue.TaggedOutput(_NEAR_EVAL if item[1].split[0] > 0 else _NEAR_TRAIN, item)
     if plan.group_key:
       group, present = hashing.hash_single_feature(batch, plan.group_key)
       part[GROUP] = group
@@ -271,6 +279,19 @@ class _HashBatchFn(beam.DoFn):
       counts.group_present[split] = int(present.sum())
     yield beam.pvalue.TaggedOutput(_COUNTS, counts)
     yield part
+
+  def _reference_outputs(self, batch: pa.RecordBatch, features: Sequence[str], part: Mapping[str, Any],
+                         counts: LeakageCounts) -> Tuple[List, List]:
+    """The train rows of the held-out reference sample, probed like eval rows (split id len(splits), flagged ids)."""
+    plan = self._plan
+    rows = np.flatnonzero(near_duplicates.in_reference(part['file'], part['index'], plan.near.reference_fraction))
+    counts.cross[(NEAR_REFERENCE, plan.splits[0])] = PairCounts(train_examples=int(len(rows)))
+    if not len(rows):
+      return [], []
+    near = near_features.near_batch(batch.take(pa.array(rows)), features, plan.near, probe=True)
+    return near_duplicates.batch_outputs(len(plan.splits), part['file'][rows], part['index'][rows], part[EXACT][rows],
+                                         part['label'][rows], near, plan.num_shards,
+                                         id_flag=near_duplicates.REFERENCE_FLAG)
 
 
 class _ShardFn(beam.DoFn):
@@ -476,8 +497,12 @@ def near_counts(counted: Mapping[str, Any], buckets: Mapping[str, int]) -> Leaka
   """near_duplicates.count_best's per-split counters (and the shard's bucket counters) as typed counts."""
   cross = {(NEAR, split): PairCounts(duplicate_examples=c['duplicate_examples'],
                                      near_only_examples=c['near_only_examples'], label_conflicts=c['label_conflicts'],
+                                     near_only_label_conflicts=c['near_only_label_conflicts'],
                                      samples=[tuple(s) for s in c['samples']])
            for split, c in counted['cross'].items()}
+  reference = counted.get('reference')
+  if reference:
+    cross[(NEAR_REFERENCE, counted['train_split'])] = PairCounts(**reference)
   return LeakageCounts(cross=cross, near_buckets=NearBucketCounts(**buckets))
 
 
@@ -543,7 +568,9 @@ class LeakageHashes(beam.PTransform):
       parts.append(hashed.parts)
       counts.append(hashed[_COUNTS])
       near_bands.append(hashed[_NEAR_BANDS])
-      (near_train if split_id == 0 else near_eval).append(hashed[_NEAR_TRAIN if split_id == 0 else _NEAR_EVAL])
+      if split_id == 0:  # Train's payloads, and those of its held-out reference sample (probed like eval rows).
+        near_train.append(hashed[_NEAR_TRAIN])
+      near_eval.append(hashed[_NEAR_EVAL])
     sharded = [parts | 'FlattenParts' >> beam.Flatten() | 'Shard' >> beam.ParDo(_ShardFn(plan))]
     if plan.history_files:
       sharded.append(batches[plan.splits[0]].pipeline | 'History' >> history.ReadStoredHashes(

@@ -27,6 +27,10 @@ BEST_FIELDS = ('eval_split', 'eval_file', 'eval_index', 'train_file', 'train_ind
                'label_conflict', 'columns', 'vectors', 'text', 'groups')
 _F = {name: i for i, name in enumerate(BEST_FIELDS)}
 _INDEX_BITS = 40
+# Set in the ids of the held-out reference sample of train (leakage_beam.NEAR_REFERENCE), which are probed like eval
+# rows against train: its ids differ from their own train rows', and a pair of a row with itself is dropped.
+REFERENCE_FLAG = np.int64(1 << 62)
+_LOCATION = np.int64((1 << 62) - 1)
 _ARRAYS = ('split', 'row_id', 'exact', 'label', 'exact_part', 'shape')
 _RAGGED = ('columns', 'vectors', 'segments', 'shingles')
 
@@ -58,6 +62,14 @@ def row_ids(file_id: np.ndarray, index: np.ndarray) -> np.ndarray:
   return (file_id.astype(np.int64) << _INDEX_BITS) | index.astype(np.int64)
 
 
+def in_reference(file_id: np.ndarray, index: np.ndarray, fraction: float) -> np.ndarray:
+  """Whether each train row is in the held-out reference sample: a fixed hash of its location below the fraction."""
+  if fraction >= 1.0:
+    return np.ones(len(index), dtype=bool)
+  words = hashing.fmix64(row_ids(file_id, index).astype(np.uint64) ^ np.uint64(0x5bd1e9955bd1e995))
+  return words < np.uint64(int(fraction * float(1 << 63)) << 1)
+
+
 def id_shard(ids: np.ndarray, num_shards: int) -> np.ndarray:
   return (hashing.fmix64(ids.astype(np.uint64)) % np.uint64(num_shards)).astype(np.int64)
 
@@ -71,9 +83,10 @@ def split_by_shard(shard: np.ndarray, num_shards: int) -> Iterable[Tuple[int, np
 
 
 def batch_outputs(split: int, file: np.ndarray, index: np.ndarray, exact: np.ndarray, label: np.ndarray,
-                  near: NearBatch, num_shards: int) -> Tuple[List[Tuple[int, Tuple]], List[Tuple[int, Payload]]]:
+                  near: NearBatch, num_shards: int,
+                  id_flag: int = 0) -> Tuple[List[Tuple[int, Tuple]], List[Tuple[int, Payload]]]:
   """A batch's (key shard, (split, keys, ids)) band pieces and (id shard, payload) pieces."""
-  ids = row_ids(file, index)
+  ids = row_ids(file, index) | np.int64(id_flag)
   key_ids = ids[near.key_rows]
   bands = [(s, (split, near.keys[rows], key_ids[rows]))
            for s, rows in split_by_shard((near.keys % np.uint64(num_shards)).astype(np.int64), num_shards)]
@@ -93,7 +106,8 @@ def bucket_pairs(pieces: Iterable[Tuple], max_bucket_pairs: int) -> Tuple[np.nda
   row_split = np.zeros(len(unique_ids), dtype=np.int64)
   row_split[local] = split
   train, evals, counters = candidate_pairs(keys, local.astype(np.int64), row_split, max_bucket_pairs)
-  return np.stack([unique_ids[train], unique_ids[evals]], axis=1), counters
+  pairs = np.stack([unique_ids[train], unique_ids[evals]], axis=1)
+  return pairs[pairs[:, 0] != (pairs[:, 1] & _LOCATION)], counters  # A reference row never pairs with itself.
 
 
 def candidate_pairs(keys: np.ndarray, key_rows: np.ndarray, split: np.ndarray,
@@ -229,7 +243,7 @@ def verify_eval_shard(pairs: Iterable[Tuple[np.ndarray, Payload]], payloads: Ite
   t, e = t[passed], e[passed]
   best = np.empty((len(passed), len(BEST_FIELDS)))
   best[:, _F['eval_split']] = rows.split[e]
-  best[:, _F['eval_file']] = rows.row_id[e] >> _INDEX_BITS
+  best[:, _F['eval_file']] = (rows.row_id[e] & _LOCATION) >> _INDEX_BITS
   best[:, _F['eval_index']] = rows.row_id[e] & ((1 << _INDEX_BITS) - 1)
   best[:, _F['train_file']] = rows.row_id[t] >> _INDEX_BITS
   best[:, _F['train_index']] = rows.row_id[t] & ((1 << _INDEX_BITS) - 1)
@@ -272,18 +286,26 @@ def count_best(best: np.ndarray, splits: Sequence[str], files: Sequence[Tuple[in
   cross: Dict[str, Any] = {}
   lines = []
   f = _F
+  reference = best[best[:, f['eval_split']] == len(splits)]
   for s in range(1, len(splits)):
     mine = best[best[:, f['eval_split']] == s]
     samples = [sample_record(r) for r in mine[:max_samples]]
-    cross[splits[s]] = {'duplicate_examples': int(len(mine)), 'near_only_examples': int(mine[:, f['not_exact']].sum()),
-                        'label_conflicts': int(mine[:, f['label_conflict']].sum()), 'samples': samples}
+    cross[splits[s]] = {**_best_counts(mine), 'samples': samples}
     for r in mine:
       distance, threshold = tsv_distance(r, settings)
       lines.append('\t'.join(['near' if r[f['not_exact']] else 'near(exact)', '', report.tsv_field(splits[s]),
                               report.tsv_field(files[int(r[f['eval_file']])][1]), str(int(r[f['eval_index']])),
                               report.tsv_field(splits[0]), report.tsv_field(files[int(r[f['train_file']])][1]),
                               str(int(r[f['train_index']])), distance, threshold]))
-  return {'cross': cross}, lines
+  return {'cross': cross, 'reference': _best_counts(reference) if len(reference) else None,
+          'train_split': splits[0]}, lines
+
+
+def _best_counts(best: np.ndarray) -> Dict[str, int]:
+  """Examples with a verified near twin, near-only ones (no exact twin), and those whose twin has another label."""
+  not_exact, conflict = best[:, _F['not_exact']] > 0, best[:, _F['label_conflict']] > 0
+  return {'duplicate_examples': int(len(best)), 'near_only_examples': int(not_exact.sum()),
+          'label_conflicts': int(conflict.sum()), 'near_only_label_conflicts': int((not_exact & conflict).sum())}
 
 
 def sample_record(r: np.ndarray) -> List[Any]:

@@ -75,7 +75,12 @@ class NearSettings:
   vector_max_distance: float = 0.005
   text_max_distance: float = 0.5
   text_min_tokens: int = 4
+  # Strings compared as text (word-bigram Jaccard); off: every string is compared exactly (after normalization), which
+  # spares tokenizing every string of every example (the default: see LeakageConfig.near_text).
+  text: bool = True
   max_bucket_pairs: int = 100_000
+  # Share of train held out as the reference sample (probed against the rest of train: the chance rate of near twins).
+  reference_fraction: float = 1.0
 
   @property
   def vector_bands(self) -> Tuple[int, int]:
@@ -108,8 +113,14 @@ class NearSettings:
                         'threshold': self.vector_max_distance, 'bands': vb, 'rows': vr},
             'text': {'distance': '1 - Jaccard of word bigrams (normalized text, punctuation dropped)',
                      'threshold': self.text_max_distance, 'bands': tb, 'rows': tr,
-                     'min_tokens': self.text_min_tokens},
-            'max_bucket_pairs': self.max_bucket_pairs}
+                     'min_tokens': self.text_min_tokens, 'compared': self.text,
+                     **({} if self.text else {'not_compared': _TEXT_OFF})},
+            'max_bucket_pairs': self.max_bucket_pairs, 'reference_fraction': self.reference_fraction}
+
+
+_TEXT_OFF = ('near-text comparison is off (leakage.near_text): strings, long or short, are compared exactly after '
+             'case, whitespace and Unicode normalization, so a reworded or edited text is not found as a near copy; '
+             'tokenizing every string of every example costs more than the leakage job\'s budget allows by default')
 
 
 def candidate_probability(p: float, bands: int, rows: int) -> float:
@@ -267,9 +278,9 @@ class _Builder:
       self.segment_pieces.append((rows, np.full((len(rows), 1), length, dtype=np.int64)))
 
   def add_bytes(self, column: pa.Array, name: str, name_word: np.uint64, present: np.ndarray, offsets: np.ndarray,
-                values: pa.Array, min_tokens: int) -> None:
+                values: pa.Array, min_tokens: Optional[int]) -> None:
     categorical_words, _ = hashing.hash_column(column, name, hashing.NearOptions())
-    tokens = _text_tokens(values) if len(values) else None
+    tokens = _text_tokens(values) if len(values) and min_tokens is not None else None
     if tokens is None:
       rows = np.flatnonzero(present)
       self.add(rows, categorical_words[rows])
@@ -422,7 +433,8 @@ def near_batch(batch: pa.RecordBatch, features: Sequence[str], settings: NearSet
     if kind == 'float':
       builder.add_float(name, name_word, present, offsets, values.to_numpy(zero_copy_only=False))
     elif kind == 'bytes':
-      builder.add_bytes(column, name, name_word, present, offsets, values, settings.text_min_tokens)
+      builder.add_bytes(column, name, name_word, present, offsets, values,
+                        settings.text_min_tokens if settings.text else None)
     else:
       words, _ = hashing.hash_column(column, name)
       rows = np.flatnonzero(present)

@@ -6,6 +6,7 @@ from __future__ import annotations
 from typing import Any, Mapping, Sequence
 
 from tfx_preflight import constants
+from tfx_preflight.render import picture
 from tfx_preflight.render.escape import esc
 
 EXACT = constants.LEAKAGE_EXACT
@@ -39,13 +40,14 @@ def _sample_rows(pair: Mapping[str, Any], kind: str) -> str:
 def _pairs_table(title: str, pairs: Sequence[Mapping[str, Any]], kind: str) -> str:
   columns = [('duplicate_examples', 'examples of b'), ('fraction_of_b', 'fraction of b')]
   columns += [('shared_groups', 'shared groups')] if kind == GROUP else [('unique_duplicates', 'distinct contents')]
-  columns += [('label_conflicts', 'label conflicts')] if kind == EXACT else []
+  columns += [('label_conflicts', 'label conflicts'), ('leaked_fraction', 'leaked (beyond chance, exact + near)')] \
+      if kind == EXACT else []
   columns += [('examples_in_a_involved', 'examples of a')]
   header = '<tr><th>a</th><th>b</th>' + ''.join(f'<th>{esc(label)}</th>' for _, label in columns) + '</tr>'
   body = ''.join('<tr><td>' + esc(p['splits'][0]) + '</td><td>' + esc(p['splits'][1]) + '</td>'
                  + ''.join(f'<td>{esc(p.get(key, ""))}</td>' for key, _ in columns) + '</tr>' for p in pairs)
   samples = ''.join(_sample_rows(p, kind) for p in pairs)
-  return f'<h3>{esc(title)}</h3><table>{header}{body}</table>{samples}'
+  return f'<h3>{esc(title)}</h3><table>{header}{body}</table>{_chance_notes(pairs)}{samples}'
 
 
 def _near_sample_rows(pair: Mapping[str, Any]) -> str:
@@ -66,7 +68,10 @@ def _near_sample_rows(pair: Mapping[str, Any]) -> str:
         content += f'<br>label={esc(s[prefix + "label"])}'
       cells.append(f'<td>{content}</td>')
     conflict = ' <b>(label conflict)</b>' if s.get('label_conflict') else ''
-    rows.append(f'<tr><td>{where}</td><td>{distances}{conflict}</td>{"".join(cells)}</tr>')
+    drawn = ''.join(picture.side_by_side(name, p) for name, p in sorted((s.get('pictures') or {}).items())
+                    if isinstance(p, Mapping))
+    rows.append(f'<tr><td>{where}</td><td>{distances}{conflict}</td>{"".join(cells)}</tr>'
+                + (f'<tr><td></td><td colspan="3">{drawn}</td></tr>' if drawn else ''))
   if not rows:
     return ''
   return ('<table><tr><th>example (eval file #record; train copy)</th><th>distance &le; threshold</th>'
@@ -75,14 +80,16 @@ def _near_sample_rows(pair: Mapping[str, Any]) -> str:
 
 def _near_table(pairs: Sequence[Mapping[str, Any]], settings: Mapping[str, Any]) -> str:
   columns = [('duplicate_examples', 'examples of b'), ('near_only_examples', 'near only (not exact)'),
-             ('fraction_of_b', 'fraction of b'), ('label_conflicts', 'label conflicts')]
+             ('fraction_of_b', 'fraction of b'), ('label_conflicts', 'label conflicts'),
+             ('near_only_label_conflicts', 'near-only label conflicts')]
   header = '<tr><th>a</th><th>b</th>' + ''.join(f'<th>{esc(label)}</th>' for _, label in columns) + '</tr>'
   body = ''.join('<tr><td>' + esc(p['splits'][0]) + '</td><td>' + esc(p['splits'][1]) + '</td>'
                  + ''.join(f'<td>{esc(p.get(key, ""))}</td>' for key, _ in columns) + '</tr>' for p in pairs)
-  rules = ''.join(f'<li>{esc(group)}: {esc(s.get("distance"))} &le; {esc(s.get("threshold"))}</li>'
+  rules = ''.join(f'<li>{esc(group)}: {esc(s.get("distance"))} &le; {esc(s.get("threshold"))}'
+                  + (f'<br><b>not compared</b>: {esc(s["not_compared"])}' if s.get('not_compared') else '') + '</li>'
                   for group, s in settings.items() if isinstance(s, Mapping))
   samples = ''.join(_near_sample_rows(p) for p in pairs)
-  return (f'<h3>Near-duplicates across splits (verified pairs)</h3><table>{header}{body}</table>'
+  return (f'<h3>Near-duplicates across splits (verified pairs)</h3><table>{header}{body}</table>{_chance_notes(pairs)}'
           f'<p>A pair counts when every feature group is within its threshold:</p><ul>{rules}</ul>{samples}')
 
 
@@ -99,6 +106,13 @@ def _history_table(result: Mapping[str, Any]) -> str:
   return ('<h3>Eval examples in earlier runs\' training data</h3><table><tr><th>eval split</th><th>examples</th>'
           f'<th>fraction</th><th>not in today\'s train</th></tr>{rows}</table><ul>{stores}</ul>'
           + (f'<ul>{samples}</ul>' if samples else ''))
+
+
+def _chance_notes(pairs: Sequence[Mapping[str, Any]]) -> str:
+  """Per split pair, why its copies count as leakage or not: found, expected by chance, p-value."""
+  notes = ''.join(f'<li>{esc(p["splits"][1])}: {esc(p["chance"].get("reason", ""))}</li>' for p in pairs
+                  if isinstance(p.get('chance'), Mapping))
+  return f'<p>Copies beyond chance (same label):</p><ul>{notes}</ul>' if notes else ''
 
 
 def render_html(result: Mapping[str, Any]) -> str:
