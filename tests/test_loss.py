@@ -160,8 +160,8 @@ def test_run_fn_is_called_with_trainer_fn_args_and_stopped_at_fit(digits, tmp_pa
   assert not os.path.exists(os.path.join(str(tmp_path), 'model'))  # Stopped before training and saving.
 
 
-@pytest.mark.parametrize('keras_name', ['keras', 'tf_keras'])
-def test_fit_is_intercepted_for_keras_3_and_tf_keras_and_restored(keras_name):
+@pytest.mark.parametrize('keras_name, flavour', [('keras', 'keras3'), ('tf_keras', 'tf_keras')])
+def test_fit_is_intercepted_for_keras_3_and_tf_keras_and_restored(keras_name, flavour):
   from tfx_preflight import loss_trainer
   keras_module = importlib.import_module(keras_name)
   fit_before = keras_module.Model.fit
@@ -179,7 +179,7 @@ def test_fit_is_intercepted_for_keras_3_and_tf_keras_and_restored(keras_name):
     trained.append('after fit')
 
   call = loss_trainer.call_run_fn(run_fn, None)
-  assert call.model is model and call.x is x and call.y is y and call.batch_size == 2 and call.keras == keras_name
+  assert call.model is model and call.x is x and call.y is y and call.batch_size == 2 and call.keras == flavour
   assert trained == [] and keras_module.Model.fit is fit_before
 
 

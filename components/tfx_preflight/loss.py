@@ -23,7 +23,7 @@ from typing import Any, Dict, List, Mapping, Optional, Sequence
 from tensorflow_metadata.proto.v0 import statistics_pb2
 from tfx.dsl.io import fileio
 
-from tfx_preflight import constants, loss_process, loss_protocol, records, report
+from tfx_preflight import constants, loss_keras, loss_process, loss_protocol, records, report
 from tfx_preflight.config import LossConfig
 from tfx_preflight.results import CheckResult, Finding
 
@@ -218,8 +218,11 @@ def build_request(module_file: Optional[str], local_module: Optional[str], examp
                   hyperparameters: Optional[Mapping[str, Any]],
                   statistics: Optional[Mapping[str, statistics_pb2.DatasetFeatureStatisticsList]], workdir: str,
                   run_fn: Optional[str] = None, custom_config: Optional[Mapping[str, Any]] = None,
-                  labels_transformed: bool = False) -> loss_protocol.ProbeRequest:
-  """The probe's request. `examples` are what Trainer reads (transformed examples when given)."""
+                  labels_transformed: bool = False,
+                  keras: Optional[loss_keras.TrainerKeras] = None) -> loss_protocol.ProbeRequest:
+  """The probe's request. `examples` are what Trainer reads (transformed examples when given); `keras` is the Keras
+  Trainer gets (decided when the probe was started; in-process callers default to this process's)."""
+  keras = keras or loss_keras.trainer_keras()
   return loss_protocol.ProbeRequest(
       module_file=module_file,
       module_path=local_module,
@@ -242,6 +245,8 @@ def build_request(module_file: Optional[str], local_module: Optional[str], examp
       workdir=workdir,
       module_dir_importable=not os.environ.get(_NO_PACKAGING_ENV),
       sys_path=[os.path.abspath(p or os.curdir) for p in sys.path],
+      keras=keras.flavour,
+      keras_source=keras.source,
   )
 
 
@@ -282,9 +287,10 @@ class LossCheck:
     self._workdir = tempfile.mkdtemp(prefix='preflight-loss-')
     self._probe: Optional[loss_process.ProbeProcess] = None
     self._guard = loss_process.TerminateGuard(self.close)
+    self._keras = loss_keras.trainer_keras()
     try:
       self._probe = loss_process.ProbeProcess(warmup or loss_protocol.Warmup(), config.memory_limit_mb,
-                                                 self._workdir)
+                                                 self._workdir, self._keras)
     except BaseException:
       self.close()
       raise
@@ -314,7 +320,8 @@ class LossCheck:
     self._local_module = _local_module(module_file, self._workdir) if module_file else None
     request = build_request(module_file, self._local_module, trainer_examples, train_split, eval_splits, self._config,
                             label_key, schema_path, transform_graph_uri, hyperparameters, statistics, self._workdir,
-                            run_fn=run_fn, custom_config=custom_config, labels_transformed=bool(transformed_examples))
+                            run_fn=run_fn, custom_config=custom_config, labels_transformed=bool(transformed_examples),
+                            keras=self._keras)
     self._probe.send(request, self._config.timeout_seconds)
     return self
 

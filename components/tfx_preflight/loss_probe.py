@@ -26,7 +26,7 @@ import traceback
 import types
 from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
 
-from tfx_preflight import loss_trainer
+from tfx_preflight import loss_keras, loss_trainer
 from tfx_preflight.loss_battery import (
   SEVERITY_BLOCK,
   Probe,
@@ -332,7 +332,8 @@ def run_fn_checks(probe: Probe, run_fn: Callable, name: str, request: ProbeReque
                              'loop, an Estimator, or another framework): the loss check covers models trained with '
                              'Keras fit only.')
     return
-  probe.info['keras'] = call.keras
+  if call.keras != probe.info.get('keras'):
+    probe.info['model_keras'] = call.keras  # The module trains a model of another Keras than tf.keras's.
   probe.enter('fit_data', name)
   data_source = f'the data {name}() passes to model.fit'
   try:
@@ -434,6 +435,21 @@ def run(request: ProbeRequest, writer: Any = None) -> Probe:
   return probe
 
 
+def same_keras_as_trainer(probe: Probe, tf: types.ModuleType, request: ProbeRequest) -> bool:
+  """Whether this process bound tf.keras to the flavour the parent decided Trainer gets (loss_keras); records both.
+  Under another Keras, nothing the probe observes says what Trainer will do: a blocking finding, and no more."""
+  bound = loss_keras.flavour_of(tf.keras)
+  probe.info.update({'keras': bound, 'keras_source': request.keras_source})
+  if not request.keras or bound == request.keras:
+    return True
+  probe.add('keras_mismatch', SEVERITY_BLOCK,
+            f'The loss check had to run {request.module_file or request.run_fn} under {request.keras}, the Keras '
+            f'Trainer gets ({request.keras_source}), but its process bound tf.keras to {bound}: what it would observe '
+            f'says nothing about Trainer. Set {loss_keras.LEGACY_ENV} consistently where the pipeline and the gate '
+            'are launched.', expected=request.keras, bound=bound or 'unknown')
+  return False
+
+
 def run_stages(request: ProbeRequest, writer: Any = None) -> Probe:
   """Import the user's code, then run_fn as Trainer calls it, or the fallback stages."""
   probe = Probe(request, writer)
@@ -444,6 +460,8 @@ def run_stages(request: ProbeRequest, writer: Any = None) -> Probe:
   import numpy as np
   import tensorflow as tf
   autograph_skips_tf_keras()
+  if not same_keras_as_trainer(probe, tf, request):
+    return probe
   tf.keras.utils.set_random_seed(request.seed)
   np.random.seed(request.seed)
 

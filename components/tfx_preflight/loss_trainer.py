@@ -15,6 +15,7 @@ import inspect
 import os
 from typing import Any, Callable, Dict, Iterator, List, Optional
 
+from tfx_preflight import loss_keras
 from tfx_preflight.loss_protocol import ProbeRequest
 
 
@@ -30,7 +31,7 @@ class FitCall:
   y: Any = None
   validation_data: Any = None
   batch_size: Optional[int] = None
-  keras: str = ''  # 'keras' (Keras 3) or 'tf_keras'.
+  keras: str = ''  # Whose Model.fit it was: loss_keras.KERAS_3, TF_KERAS or KERAS_2.
 
 
 def make_data_accessor() -> Any:
@@ -75,12 +76,12 @@ def _model_classes() -> Dict[str, type]:
   classes = {}
   try:
     import keras
-    classes['keras'] = keras.Model
+    classes[loss_keras.KERAS_3 if keras.__version__.startswith('3.') else loss_keras.KERAS_2] = keras.Model
   except ImportError:
     pass
   try:
     import tf_keras
-    classes['tf_keras'] = tf_keras.Model
+    classes[loss_keras.TF_KERAS] = tf_keras.Model
   except ImportError:
     pass
   return classes

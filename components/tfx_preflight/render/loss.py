@@ -16,6 +16,7 @@ def render_html(result: Mapping[str, Any]) -> str:
   info = result.get('info') or {}
   m = result.get('measurements') or {}
   raw = [('module', result.get('module_file')), ('run_fn', info.get('run_fn')), ('Keras', info.get('keras')),
+         ('why this Keras', info.get('keras_source')), ('model Keras', info.get('model_keras')),
          ('model builder', info.get('model_fn')),
          ('input function', info.get('input_fn')), ('loss', info.get('loss')),
          ('output activation', info.get('output_activation')), ('loss from_logits', info.get('loss_from_logits')),
