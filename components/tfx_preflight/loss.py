@@ -86,7 +86,8 @@ def _readable_pattern(split: str, pattern: str, workdir: str) -> str:
 
 def _label_stats(statistics: Optional[Mapping[str, statistics_pb2.DatasetFeatureStatisticsList]],
                  label_key: Optional[str]) -> Dict[str, Dict[str, Any]]:
-  """Per split: the label's min, max and whether it is integral, from the statistics of the whole split."""
+  """Per split: the label's min, max, mean, standard deviation and whether it is integral, from the statistics of
+  the whole split."""
   stats: Dict[str, Dict[str, Any]] = {}
   if not statistics or not label_key:
     return stats
@@ -100,7 +101,8 @@ def _label_stats(statistics: Optional[Mapping[str, statistics_pb2.DatasetFeature
         if num.common_stats.num_non_missing == 0:
           continue
         integral = feature.type == statistics_pb2.FeatureNameStatistics.INT
-        stats[split] = {'min': float(num.min), 'max': float(num.max), 'integral': integral}
+        stats[split] = {'min': float(num.min), 'max': float(num.max), 'integral': integral, 'mean': float(num.mean),
+                        'std': float(num.std_dev)}
   return stats
 
 
