@@ -153,6 +153,19 @@ def _stage_text(progress: Optional[Mapping[str, Any]], module_file: str) -> str:
   return f'while {what} ({module_file})'
 
 
+# Stages where the probe runs the module's own code as Trainer runs it (a hang there is the module's).
+_MODULE_STAGES = ('import', 'run_fn', 'build_model', 'input_fn', 'fit_data', 'transform')
+
+
+def _timeout_meaning(progress: Optional[Mapping[str, Any]]) -> str:
+  """What a timeout says: only a hang in the module's own code says anything about Trainer."""
+  if progress and progress.get('stage') in _MODULE_STAGES:
+    return ('That stage runs the module\'s own code as Trainer runs it: if it hangs, Trainer hangs too; if it is only '
+            'slow, raise loss.timeout_seconds.')
+  return ('That stage is the check\'s own work on the model (a few batches and steps): the model is slow to run, or '
+          'the machine is busy; raise loss.timeout_seconds.')
+
+
 def _finding(severity: str, code: str, message: str, **details: Any) -> Finding:
   return Finding(constants.LOSS, code, severity, message, details=details)
 
@@ -194,7 +207,7 @@ def _interpret(run: Mapping[str, Any], module_file: str, config: LossConfig,
     findings.append(_finding(
         constants.BLOCK, 'timeout',
         f'The loss check did not finish within {config.timeout_seconds:g} s: it was stopped {where}. '
-        'A Trainer module that hangs here will hang Trainer too; if it is only slow, raise loss.timeout_seconds.',
+        + _timeout_meaning(run['progress']),
         timeout_seconds=config.timeout_seconds))
   elif outcome == 'crashed':
     reason = _signal_name(run['returncode'])

@@ -373,9 +373,12 @@ def _check_fit_call(probe: Probe, call: loss_trainer.FitCall, name: str) -> None
     else:
       probe.info['eval_path'] = f'{name}() passes no validation_data to model.{call.method}'
   except Exception as e:
+    same = ('Iterating that dataset is what Trainer\'s fit does first: it would fail the same way.'
+            if _is_dataset(call.x) else 'The loss check batches arrays itself, so Trainer\'s fit may read them '
+            'differently; the check could not judge this fit.')
     probe.add('input_fn_error', SEVERITY_BLOCK,
-              f'Reading {data_source} failed: {error_text(e)}{_user_frame(e, probe.info["module_path"])}. '
-              f'model.{call.method} in Trainer would fail the same way.', function=name)
+              f'Reading {data_source} failed: {error_text(e)}{_user_frame(e, probe.info["module_path"])}. {same}',
+              function=name)
     return
   loss = compiled_loss(call.model)
   described = f'the loss {loss_name(loss)!r} of the model {name}() passes to model.{call.method}'
@@ -395,6 +398,11 @@ def _stats_by_fit_split(request: ProbeRequest, batches: Dict[str, Any]) -> Dict[
   eval split); none when Transform makes the labels fit sees something else than the raw column."""
   stats = _label_stats(request)
   return {split: stats[split] for split in batches if split in stats}
+
+
+def _is_dataset(value: Any) -> bool:
+  import tensorflow as tf
+  return isinstance(value, tf.data.Dataset)
 
 
 def _history(call: loss_trainer.FitCall, fit: Probe) -> Any:
