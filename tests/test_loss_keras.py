@@ -48,6 +48,23 @@ def test_this_process_binding_is_what_is_observed():
   assert decided.flavour == bound and decided.source.startswith('observed')
 
 
+@pytest.mark.parametrize('launched, flavour', [('1', 'tf_keras'), (None, 'keras3'), ('0', 'keras3')])
+def test_unbound_process_predicts_from_the_environment_it_was_launched_with(monkeypatch, launched, flavour):
+  # The CLI: TensorFlow has not bound tf.keras yet, and os.environ may since have been changed by an import.
+  monkeypatch.setattr(loss_keras, 'bound_flavour', lambda: None)
+  monkeypatch.setattr(loss_keras, 'launch_env_value', lambda: launched)
+  monkeypatch.setenv('TF_USE_LEGACY_KERAS', '1')  # As tensorflow_transform leaves it: must not count.
+  decided = loss_keras.trainer_keras()
+  assert decided.flavour == flavour and decided.source.startswith('predicted')
+  assert decided.legacy_env == {'tf_keras': '1', 'keras3': '0'}[flavour]
+
+
+def test_launch_environment_is_read_from_the_process_not_os_environ(monkeypatch):
+  launched = os.environ.get('TF_USE_LEGACY_KERAS')
+  monkeypatch.setenv('TF_USE_LEGACY_KERAS', 'changed-after-launch')
+  assert loss_keras.launch_env_value() == launched
+
+
 def test_probe_under_another_keras_than_trainer_blocks_and_claims_nothing(tmp_path):
   other = 'tf_keras' if loss_keras.flavour_of(tf.keras) != 'tf_keras' else 'keras3'
   keras = loss_keras.TrainerKeras(other, 'decided by the test', loss_keras.env_for(other))
