@@ -116,7 +116,7 @@ def test_input_fn_that_fails_names_the_function_and_split(digits, tmp_path):
 def test_run_fn_that_never_calls_fit_is_skipped_not_blocked(digits, tmp_path):
   probe = probe_in_process(digits, tmp_path, 'no_builder_module')  # run_fn only, no model builder, no fit.
   assert probe.findings == []
-  assert 'returned without calling Keras Model.fit' in probe.info['skipped']
+  assert 'returned without a training call the loss check intercepts' in probe.info['skipped']
 
 
 def test_configured_names_may_reach_into_modules_the_trainer_module_imported():
@@ -160,8 +160,8 @@ def test_run_fn_is_called_with_trainer_fn_args_and_stopped_at_fit(digits, tmp_pa
   assert not os.path.exists(os.path.join(str(tmp_path), 'model'))  # Stopped before training and saving.
 
 
-@pytest.mark.parametrize('keras_name', ['keras', 'tf_keras'])
-def test_fit_is_intercepted_for_keras_3_and_tf_keras_and_restored(keras_name):
+@pytest.mark.parametrize('keras_name, flavour', [('keras', 'keras3'), ('tf_keras', 'tf_keras')])
+def test_fit_is_intercepted_for_keras_3_and_tf_keras_and_restored(keras_name, flavour):
   from tfx_preflight import loss_trainer
   keras_module = importlib.import_module(keras_name)
   fit_before = keras_module.Model.fit
@@ -179,7 +179,7 @@ def test_fit_is_intercepted_for_keras_3_and_tf_keras_and_restored(keras_name):
     trained.append('after fit')
 
   call = loss_trainer.call_run_fn(run_fn, None)
-  assert call.model is model and call.x is x and call.y is y and call.batch_size == 2 and call.keras == keras_name
+  assert call.model is model and call.x is x and call.y is y and call.batch_size == 2 and call.keras == flavour
   assert trained == [] and keras_module.Model.fit is fit_before
 
 
@@ -201,7 +201,7 @@ def test_run_fn_that_fails_before_fit_is_what_trainer_would_hit(digits, tmp_path
 
 def test_run_fn_with_a_custom_training_loop_is_skipped(digits, tmp_path):
   probe = probe_in_process(digits, tmp_path, 'run_fn_module', run_fn='custom_loop_run_fn')
-  assert probe.findings == [] and 'without calling Keras Model.fit' in probe.info['skipped']
+  assert probe.findings == [] and 'returned without a training call the loss check intercepts' in probe.info['skipped']
 
 
 def test_softmax_trained_with_mse_on_class_indices_is_a_label_shape_mismatch(digits, tmp_path):
@@ -624,3 +624,72 @@ def test_the_probe_and_its_children_die_with_the_gate(digits, tmp_path, signum):
   finally:
     if gate.poll() is None:
       gate.kill()
+
+
+# ---------------------------------------------------------------------------------------------------------------------
+# What fit really gets: its weights, every fit call (tests/modules/fit_calls_module.py).
+
+
+@pytest.mark.parametrize('run_fn, named', [
+    ('dataset_zero_weights_run_fn', 'third element'),
+    ('sample_weight_zero_run_fn', 'sample_weight passed to model.fit is 0'),
+    ('class_weight_all_zero_run_fn', 'is 0 for every class'),
+    ('loss_weights_zero_run_fn', 'loss_weights from compile is 0'),
+])
+def test_weights_that_zero_the_loss_are_a_constant_loss_naming_them(digits, tmp_path, run_fn, named):
+  probe = probe_in_process(digits, tmp_path, 'fit_calls_module', run_fn=run_fn)
+  assert codes(probe.findings, 'block') == ['constant_loss'], probe.findings
+  assert named in probe.findings[0]['message']
+
+
+def test_a_class_weight_of_zero_names_the_class(digits, tmp_path):
+  probe = probe_in_process(digits, tmp_path, 'fit_calls_module', run_fn='class_weight_typo_run_fn')
+  [finding] = [f for f in probe.findings if f['code'] == 'zero_class_weight']
+  assert finding['severity'] == 'block' and finding['classes'] == [1] and 'class 1' in finding['message']
+
+
+def test_weights_that_vary_enter_the_battery_and_pass(digits, tmp_path):
+  probe = probe_in_process(digits, tmp_path, 'fit_calls_module', run_fn='weighted_run_fn')
+  assert codes(probe.findings, 'block') == [], probe.findings
+  assert len(probe.info['fit_weights']) == 2 and probe.measurements['fit_batch']['after'] < \
+      probe.measurements['fit_batch']['before']
+
+
+def test_every_fit_is_judged_and_the_last_one_decides(digits, tmp_path):
+  probe = probe_in_process(digits, tmp_path, 'fit_calls_module', run_fn='fine_tune_zeroed_run_fn')
+  assert probe.info['fit_calls'] == 2
+  assert [(f['code'], f['severity'], f['fit_call']) for f in probe.findings] == [('constant_loss', 'block', 2)]
+  warm = probe_in_process(digits, tmp_path, 'fit_calls_module', run_fn='zeroed_warm_up_run_fn')
+  assert warm.info['fit_calls'] == 2 and codes(warm.findings, 'block') == []
+  assert [(f['code'], f['fit_call']) for f in warm.findings] == [('constant_loss', 1)]
+  assert warm.findings[0]['message'].startswith('In model.fit call 1 of 2')
+
+
+def test_a_train_on_batch_loop_is_judged_on_its_first_batch_and_said_so(digits, tmp_path):
+  probe = probe_in_process(digits, tmp_path, 'fit_calls_module', run_fn='train_on_batch_run_fn')
+  assert codes(probe.findings, 'block') == ['constant_loss']
+  assert 'train_on_batch' in probe.info['training'] and probe.info['fit_method'] == 'train_on_batch'
+
+
+# ---------------------------------------------------------------------------------------------------------------------
+# The labels fit receives against the label column's statistics (tests/modules/fit_labels_module.py).
+
+
+@pytest.mark.parametrize('run_fn, splits, said', [
+    ('zeros_run_fn', ['eval', 'train'], 'are all 0 where the data varies'),
+    ('zeros_eval_only_run_fn', ['eval'], 'are all 0 where the data varies'),
+    ('label_as_feature_run_fn', ['eval', 'train'], "equal the input feature 'digit'"),
+    ('binary_train_only_run_fn', ['eval'], 'differ between splits whose label columns agree'),
+])
+def test_labels_changed_by_the_input_pipeline_block_naming_split_and_distributions(digits, tmp_path, run_fn, splits,
+                                                                                   said):
+  probe = probe_in_process(digits, tmp_path, 'fit_labels_module', run_fn=run_fn)
+  changed = [f for f in probe.findings if f['code'] == 'labels_changed_by_input_fn']
+  assert sorted(f['split'] for f in changed) == splits, probe.findings
+  assert all(f['severity'] == 'block' and said in f['message'] for f in changed)
+  assert all('min 0, max 9' in f['statistics'] and 'distinct value' in f['fit_labels'] for f in changed)
+
+
+def test_labels_mapped_on_purpose_in_every_split_pass(digits, tmp_path):
+  probe = probe_in_process(digits, tmp_path, 'fit_labels_module', run_fn='binary_run_fn')
+  assert codes(probe.findings, 'block') == [], probe.findings

@@ -25,17 +25,27 @@ TRANSFORM_GRAPH = os.path.join(TESTDATA, 'transform', 'transform_graph')
 TRAINER_MODULE = os.path.join(TESTDATA, 'module_file', 'trainer_module.py')
 
 
+@pytest.fixture
+def tf_keras_trainer(monkeypatch):
+  """Trainer in a process launched with TF_USE_LEGACY_KERAS=1 (tf_keras): the testdata trainer_module builds its
+  model with a Keras 2 idiom that Keras 3, what this test process bound, rejects, and so does Trainer under it."""
+  from tfx_preflight import loss_keras
+  monkeypatch.setattr(loss_keras, 'trainer_keras', lambda: loss_keras.TrainerKeras(
+      loss_keras.TF_KERAS, 'the test: a pipeline launched with TF_USE_LEGACY_KERAS=1', '1'))
+
+
 def codes(result, severity='block'):
   return sorted({f['code'] for f in result['findings'] if f['severity'] == severity})
 
 
 @pytest.mark.slow
-def test_testdata_trainer_module_with_transformed_examples_passes(tmp_path):
+def test_testdata_trainer_module_with_transformed_examples_passes(tmp_path, tf_keras_trainer):
   result = loss.check_loss(TRAINER_MODULE, RAW, 'train', ['eval'], LossConfig(timeout_seconds=240), 'tips', None,
                            TRANSFORM_GRAPH, None, None, str(tmp_path / 'loss'),
                            transformed_examples=TRANSFORMED).to_dict()
   assert result['status'] in ('pass', 'warn') and codes(result) == [], result['findings']
   assert result['info']['run_fn'] == 'run_fn' and result['info']['loss'] == 'binary_crossentropy'
+  assert result['info']['keras'] == 'tf_keras'
   fit = result['measurements']['fit_batch']
   assert fit['after'] < fit['before']
   assert set(result['measurements']['eval_path']) == {'eval'}
@@ -54,7 +64,7 @@ def test_taxi_template_through_a_dotted_run_fn_passes(tmp_path, monkeypatch):
 
 
 @pytest.mark.slow
-def test_cli_transforms_raw_examples_with_the_graph_for_run_fn(tmp_path, capsys):
+def test_cli_transforms_raw_examples_with_the_graph_for_run_fn(tmp_path, capsys, tf_keras_trainer):
   out = tmp_path / 'out'
   code = cli.main(['check', '--train', RAW['train'], '--eval', RAW['eval'], '--module-file', TRAINER_MODULE,
                    '--transform-graph', TRANSFORM_GRAPH, '--custom-config', '{"unused": 1}', '--checks', 'loss',

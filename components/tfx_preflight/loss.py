@@ -22,7 +22,7 @@ from typing import Any, Dict, List, Mapping, Optional, Sequence
 from tensorflow_metadata.proto.v0 import statistics_pb2
 from tfx.dsl.io import fileio
 
-from tfx_preflight import constants, data, loss_process, loss_protocol, records, report
+from tfx_preflight import constants, data, loss_keras, loss_process, loss_protocol, records, report
 from tfx_preflight.config import LossConfig
 from tfx_preflight.results import CheckResult, Finding
 
@@ -87,7 +87,8 @@ def _readable_pattern(split: str, pattern: data.Patterns, workdir: str) -> str:
 
 def _label_stats(statistics: Optional[Mapping[str, statistics_pb2.DatasetFeatureStatisticsList]],
                  label_key: Optional[str]) -> Dict[str, Dict[str, Any]]:
-  """Per split: the label's min, max and whether it is integral, from the statistics of the whole split."""
+  """Per split: the label's min, max, mean, standard deviation and whether it is integral, from the statistics of
+  the whole split."""
   stats: Dict[str, Dict[str, Any]] = {}
   if not statistics or not label_key:
     return stats
@@ -101,7 +102,8 @@ def _label_stats(statistics: Optional[Mapping[str, statistics_pb2.DatasetFeature
         if num.common_stats.num_non_missing == 0:
           continue
         integral = feature.type == statistics_pb2.FeatureNameStatistics.INT
-        stats[split] = {'min': float(num.min), 'max': float(num.max), 'integral': integral}
+        stats[split] = {'min': float(num.min), 'max': float(num.max), 'integral': integral, 'mean': float(num.mean),
+                        'std': float(num.std_dev)}
   return stats
 
 
@@ -152,6 +154,19 @@ def _stage_text(progress: Optional[Mapping[str, Any]], module_file: str) -> str:
   return f'while {what} ({module_file})'
 
 
+# Stages where the probe runs the module's own code as Trainer runs it (a hang there is the module's).
+_MODULE_STAGES = ('import', 'run_fn', 'build_model', 'input_fn', 'fit_data', 'transform')
+
+
+def _timeout_meaning(progress: Optional[Mapping[str, Any]]) -> str:
+  """What a timeout says: only a hang in the module's own code says anything about Trainer."""
+  if progress and progress.get('stage') in _MODULE_STAGES:
+    return ('That stage runs the module\'s own code as Trainer runs it: if it hangs, Trainer hangs too; if it is only '
+            'slow, raise loss.timeout_seconds.')
+  return ('That stage is the check\'s own work on the model (a few batches and steps): the model is slow to run, or '
+          'the machine is busy; raise loss.timeout_seconds.')
+
+
 def _finding(severity: str, code: str, message: str, **details: Any) -> Finding:
   return Finding(constants.LOSS, code, severity, message, details=details)
 
@@ -193,7 +208,7 @@ def _interpret(run: Mapping[str, Any], module_file: str, config: LossConfig,
     findings.append(_finding(
         constants.BLOCK, 'timeout',
         f'The loss check did not finish within {config.timeout_seconds:g} s: it was stopped {where}. '
-        'A Trainer module that hangs here will hang Trainer too; if it is only slow, raise loss.timeout_seconds.',
+        + _timeout_meaning(run['progress']),
         timeout_seconds=config.timeout_seconds))
   elif outcome == 'crashed':
     reason = _signal_name(run['returncode'])
@@ -219,8 +234,11 @@ def build_request(module_file: Optional[str], local_module: Optional[str], examp
                   hyperparameters: Optional[Mapping[str, Any]],
                   statistics: Optional[Mapping[str, statistics_pb2.DatasetFeatureStatisticsList]], workdir: str,
                   run_fn: Optional[str] = None, custom_config: Optional[Mapping[str, Any]] = None,
-                  labels_transformed: bool = False) -> loss_protocol.ProbeRequest:
-  """The probe's request. `examples` are what Trainer reads (transformed examples when given)."""
+                  labels_transformed: bool = False,
+                  keras: Optional[loss_keras.TrainerKeras] = None) -> loss_protocol.ProbeRequest:
+  """The probe's request. `examples` are what Trainer reads (transformed examples when given); `keras` is the Keras
+  Trainer gets (decided when the probe was started; in-process callers default to this process's)."""
+  keras = keras or loss_keras.trainer_keras()
   return loss_protocol.ProbeRequest(
       module_file=module_file,
       module_path=local_module,
@@ -243,6 +261,8 @@ def build_request(module_file: Optional[str], local_module: Optional[str], examp
       workdir=workdir,
       module_dir_importable=not os.environ.get(_NO_PACKAGING_ENV),
       sys_path=[os.path.abspath(p or os.curdir) for p in sys.path],
+      keras=keras.flavour,
+      keras_source=keras.source,
   )
 
 
@@ -283,9 +303,10 @@ class LossCheck:
     self._workdir = loss_process.make_workdir()
     self._probe: Optional[loss_process.ProbeProcess] = None
     self._guard = loss_process.TerminateGuard(self.close)
+    self._keras = loss_keras.trainer_keras()
     try:
       self._probe = loss_process.ProbeProcess(warmup or loss_protocol.Warmup(), config.memory_limit_mb,
-                                                 self._workdir)
+                                                 self._workdir, self._keras)
     except BaseException:
       self.close()
       raise
@@ -315,7 +336,8 @@ class LossCheck:
     self._local_module = _local_module(module_file, self._workdir) if module_file else None
     request = build_request(module_file, self._local_module, trainer_examples, train_split, eval_splits, self._config,
                             label_key, schema_path, transform_graph_uri, hyperparameters, statistics, self._workdir,
-                            run_fn=run_fn, custom_config=custom_config, labels_transformed=bool(transformed_examples))
+                            run_fn=run_fn, custom_config=custom_config, labels_transformed=bool(transformed_examples),
+                            keras=self._keras)
     self._probe.send(request, self._config.timeout_seconds)
     return self
 

@@ -54,7 +54,7 @@ class Probe:
 
   def __init__(self, request: ProbeRequest, writer: Any = None):
     self.request = request
-    self._writer = writer or NullWriter()
+    self.writer = writer or NullWriter()
     self.findings: List[Dict[str, Any]] = []
     self.measurements: Dict[str, Any] = {}
     self.info: Dict[str, Any] = {}
@@ -75,14 +75,14 @@ class Probe:
     self.function = function
     self.timing.append((stage, time.time()))
     print(f'preflight-probe: {time.monotonic() - _STARTED:7.1f}s {stage} {function or ""}', file=sys.stderr, flush=True)
-    self._writer.send(PROGRESS, {'stage': stage, 'function': function, **self._payload()})
+    self.writer.send(PROGRESS, {'stage': stage, 'function': function, **self._payload()})
 
   def _payload(self) -> Dict[str, Any]:
     return {'findings': self.findings, 'measurements': self.measurements, 'info': self.info, 'timing': self.timing}
 
   def finish(self) -> None:
     self.timing.append(('end', time.time()))
-    self._writer.send(RESULT, {'complete': True, **self._payload()})
+    self.writer.send(RESULT, {'complete': True, **self._payload()})
 
 
 # ---------------------------------------------------------------------------------------------------------------------
@@ -283,6 +283,24 @@ def scalar_loss(loss_fn: Callable, y, preds, watch: bool = False) -> Tuple[float
   return float(value.numpy()), (None if gradient is None else np.asarray(gradient))
 
 
+def weighted(loss_fn: Callable, weights: Any) -> Callable:
+  """The loss as fit computes it with these per-example weights: per-example values times the weights, summed and
+  divided by the number of values (Keras' default reduction, sum_over_batch_size)."""
+  import tensorflow as tf
+
+  def loss(y_true, y_pred):
+    per = loss_fn.call(y_true, y_pred) if hasattr(loss_fn, 'call') and hasattr(loss_fn, 'reduction') else \
+        loss_fn(y_true, y_pred)
+    per = tf.cast(tf.convert_to_tensor(per), tf.float32)
+    w = tf.cast(tf.convert_to_tensor(weights), tf.float32)
+    if per.shape.rank:
+      w = tf.reshape(w, [-1] + [1] * (per.shape.rank - 1))
+    product = per * w
+    return tf.reduce_sum(product) / tf.cast(tf.size(product), tf.float32)
+
+  return loss
+
+
 def _same(a: float, b: float) -> bool:
   if not (math.isfinite(a) and math.isfinite(b)):
     return False
@@ -468,14 +486,22 @@ def _batch_len(y: Any) -> int:
   return int(np.asarray(y).shape[0])
 
 
-def check_fit(probe: Probe, model: Any, x: Any, y: Any, steps: int, described: str) -> None:
-  """cannot_fit_batch: `steps` optimizer steps on one small real batch must lower the loss."""
+def check_fit(probe: Probe, model: Any, x: Any, y: Any, steps: int, described: str, direct_loss: Callable,
+              weights: Any = None) -> None:
+  """cannot_fit_batch: `steps` optimizer steps on one small real batch (with the weights fit applies) must lower
+  the loss, computed from model(x) with `direct_loss` (never read from evaluate's logs, where a metric may be named
+  'loss')."""
   import tensorflow as tf
-  before = _evaluate_loss(model, x, y)
+
+  def current() -> float:
+    return scalar_loss(direct_loss, y, model(x, training=False))[0]
+
+  before = current()
   try:
     # One fit over the batch repeated: train_on_batch builds and distributes a dataset per call (0.13 s a step under
     # the MirroredStrategy TFX's examples use, against a few ms here).
-    model.fit(tf.data.Dataset.from_tensors((x, y)).repeat(steps), epochs=1, verbose=0)
+    element = (x, y) if weights is None else (x, y, weights)
+    model.fit(tf.data.Dataset.from_tensors(element).repeat(steps), epochs=1, verbose=0)
   except ValueError as e:
     if 'No gradients provided' in str(e):
       probe.add('no_gradient', SEVERITY_BLOCK,
@@ -483,7 +509,7 @@ def check_fit(probe: Probe, model: Any, x: Any, y: Any, steps: int, described: s
                 'the model (a constant such as `return 0.0`, or a value computed outside TensorFlow).')
       return
     raise
-  after = _evaluate_loss(model, x, y)
+  after = current()
   probe.measurements['fit_batch'] = {'before': _round(before), 'after': _round(after), 'steps': steps}
   if not math.isfinite(after):
     probe.add('non_finite', SEVERITY_BLOCK,
@@ -526,7 +552,7 @@ def check_eval_path(probe: Probe, model: Any, split: str, x: Any, y: Any, direct
 # The stages.
 
 
-def _compiled_loss(model: Any) -> Any:
+def compiled_loss(model: Any) -> Any:
   loss = getattr(model, 'loss', None)
   if isinstance(loss, dict) and len(loss) == 1:
     loss = next(iter(loss.values()))
@@ -540,11 +566,12 @@ def _as_callable(loss: Any) -> Callable:
   return keras.losses.get(loss) if isinstance(loss, str) else loss
 
 
-def _loss_with_regularization(model: Any, loss: Any) -> Callable:
-  """The loss as Keras' compiled loss computes it: the loss function (mean-reduced) plus regularization losses.
-  Computed independently of model.compute_loss/test_step, so an overridden evaluation path shows up as a mismatch."""
+def _loss_with_regularization(model: Any, loss: Any, weights: Any = None) -> Callable:
+  """The loss as Keras' compiled loss computes it: the loss function (mean-reduced, with the per-example weights fit
+  applies, if any) plus regularization losses. Computed independently of model.compute_loss/test_step, so an
+  overridden evaluation path shows up as a mismatch, and of evaluate's logs, where a metric named 'loss' replaces it."""
   import tensorflow as tf
-  raw = _as_callable(loss)
+  raw = _as_callable(loss) if weights is None else weighted(_as_callable(loss), weights)
 
   def with_regularization(y_true, y_pred):
     value = tf.reduce_mean(tf.cast(tf.convert_to_tensor(raw(y_true, y_pred)), tf.float32))
@@ -615,7 +642,8 @@ def _labels_numpy(batches: List[Tuple[Any, Any]]) -> Any:
 
 
 def check_compiled_model(probe: Probe, model: Any, source: str, batches: Dict[str, List[Tuple[Any, Any]]],
-                         data_source: str, label_stats: Dict[str, Dict[str, Any]], trains: bool = False) -> None:
+                         data_source: str, label_stats: Dict[str, Dict[str, Any]], trains: bool = False,
+                         weights: Any = None) -> None:
   """Every model check on `model` (as compiled by `source`) and real batches (train split first in `batches`).
 
   Args:
@@ -626,9 +654,10 @@ def check_compiled_model(probe: Probe, model: Any, source: str, batches: Dict[st
     data_source: where the batches came from, for messages.
     label_stats: split -> whole-split label range from statistics (only when labels are not transformed).
     trains: `source` is the run_fn that passes the model to fit (else the builder that compiled it).
+    weights: per-example weights of the first train batch, as fit applies them (loss_weights.fit_weights), or None.
   """
   request = probe.request
-  loss = _compiled_loss(model)
+  loss = compiled_loss(model)
   if loss is None:
     probe.add('model_build_error', SEVERITY_BLOCK,
               f'The model from {source}() in {request.module_file} is not compiled with a loss (or has several '
@@ -642,13 +671,14 @@ def check_compiled_model(probe: Probe, model: Any, source: str, batches: Dict[st
   train_split, eval_splits = splits[0], splits[1:]
   x, y = batches[train_split][0]
   _check_model_on_batches(probe, model, loss, source, described, batches, train_split, eval_splits, x, y,
-                          data_source, label_stats)
+                          data_source, label_stats, weights)
   fold_implied_findings(probe)
 
 
 def _check_model_on_batches(probe: Probe, model: Any, loss: Any, source: str, described: str,
                             batches: Dict[str, List[Tuple[Any, Any]]], train_split: str, eval_splits: List[str],
-                            x: Any, y: Any, data_source: str, label_stats: Dict[str, Dict[str, Any]]) -> None:
+                            x: Any, y: Any, data_source: str, label_stats: Dict[str, Dict[str, Any]],
+                            weights: Any = None) -> None:
   import numpy as np
   request = probe.request
   probe.enter('forward', source)
@@ -680,6 +710,8 @@ def _check_model_on_batches(probe: Probe, model: Any, loss: Any, source: str, de
   probe.enter('battery', source)
   logits = check_from_logits(probe, loss, described, activation, preds_np)
   loss_fn = _as_callable(loss)
+  if weights is not None:
+    loss_fn = weighted(loss_fn, weights)
   inputs = battery_inputs(np.asarray(y), layout, output_shape, Space(logits), request.seed)
   run_battery(probe, loss_fn, described, inputs, 'a real train batch')
   if probe.has('constant_loss'):
@@ -708,4 +740,4 @@ def _check_model_on_batches(probe: Probe, model: Any, loss: Any, source: str, de
     check_eval_path(probe, model, split, ex, ey, _loss_with_regularization(model, loss), described)
 
   probe.enter('fit_batch', source)
-  check_fit(probe, model, x, y, request.fit_steps, described)
+  check_fit(probe, model, x, y, request.fit_steps, described, _loss_with_regularization(model, loss, weights), weights)

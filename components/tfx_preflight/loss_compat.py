@@ -100,14 +100,17 @@ def transformed_pattern(tft_output: Any, pattern: str, out_dir: str, limit: int)
   return path
 
 
-def split_batches(dataset: Any, count: int) -> List[Tuple[Any, Any]]:
-  """Up to `count` (features, labels) batches; a third element (sample weights) is ignored."""
+def split_batches(dataset: Any, count: int, weights: Optional[List[Any]] = None) -> List[Tuple[Any, Any]]:
+  """Up to `count` (features, labels) batches; a third element (sample weights, as fit applies them) goes to
+  `weights` when given (None for a batch without one)."""
   batches = []
   for element in (dataset.take(count) if hasattr(dataset, 'take') else dataset[:count]):
     if not isinstance(element, (tuple, list)) or len(element) < 2:
       raise ValueError('input_fn must yield (features, label) pairs, as Trainer needs for model.fit; '
                        f'it yielded {type(element).__name__}.')
     batches.append((element[0], element[1]))
+    if weights is not None:
+      weights.append(element[2] if len(element) > 2 else None)
   if not batches:
     raise ValueError('input_fn yielded no batch: the split is empty or every example was filtered out.')
   return batches
@@ -123,24 +126,33 @@ def autograph_skips_tf_keras() -> None:
 
 
 
-def fit_batches(x: Any, y: Any, batch_size: Optional[int], count: int) -> List[Tuple[Any, Any]]:
+def fit_batches(x: Any, y: Any, batch_size: Optional[int], count: int,
+                weights: Optional[List[Any]] = None) -> List[Tuple[Any, Any]]:
   """Up to `count` (features, labels) batches of what model.fit was given: a tf.data.Dataset (or any iterable) of
   (features, labels[, weights]) elements, or arrays/dicts `x` with labels `y` (batched by `batch_size`, Keras'
-  default 32), or a (x, y[, weights]) tuple as validation_data."""
+  default 32), or a (x, y[, weights]) tuple as validation_data. Weights of the elements go to `weights`."""
   import tensorflow as tf
   if y is None and isinstance(x, (tuple, list)) and len(x) in (2, 3) and not isinstance(x[0], (int, float)):
+    if len(x) == 3 and weights is not None:
+      weights.extend(_array_batches(x[2], batch_size or 32, count))
     x, y = x[0], x[1]
   if y is not None:
     dataset = tf.data.Dataset.from_tensor_slices((x, y)).batch(batch_size or 32)
     return split_batches(dataset, count)
   if isinstance(x, tf.data.Dataset):
-    return split_batches(x, count)
+    return split_batches(x, count, weights)
   if hasattr(x, '__iter__') or hasattr(x, '__getitem__'):
     batches = []
     for i, element in enumerate(x):
       if i >= count:
         break
       batches.append(element)
-    return split_batches(batches, count)
+    return split_batches(batches, count, weights)
   raise ValueError(f'model.fit got x of type {type(x).__name__} without labels; the loss check reads datasets of '
                    '(features, labels), or arrays with y.')
+
+
+def _array_batches(values: Any, batch_size: int, count: int) -> List[Any]:
+  import numpy as np
+  array = np.asarray(values)
+  return [array[i:i + batch_size] for i in range(0, min(len(array), batch_size * count), batch_size)]

@@ -26,14 +26,17 @@ import traceback
 import types
 from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
 
-from tfx_preflight import loss_trainer, process_tree
+from tfx_preflight import loss_keras, loss_labels, loss_trainer, loss_weights, process_tree
 from tfx_preflight.loss_battery import (
   SEVERITY_BLOCK,
+  SEVERITY_WARN,
   Probe,
   Space,
   battery_inputs,
   check_compiled_model,
+  compiled_loss,
   error_text,
+  loss_name,
   run_battery,
   scalar_loss,
 )
@@ -308,7 +311,8 @@ def _unless_trainer_gets_a_transform_graph(request: ProbeRequest) -> str:
 
 
 def run_fn_checks(probe: Probe, run_fn: Callable, name: str, request: ProbeRequest) -> None:
-  """Calls run_fn with Trainer's FnArgs, stops it at model.fit and runs the battery on what fit was given."""
+  """Calls run_fn with Trainer's FnArgs and follows it through every model.fit (each judged by the battery on what
+  that fit was given, then cut short: fit returns after the battery's steps) until run_fn saves the model."""
   module_file = request.module_file or request.run_fn
   try:
     train_files, eval_files = _trainer_files(probe, request, name)
@@ -319,36 +323,136 @@ def run_fn_checks(probe: Probe, run_fn: Callable, name: str, request: ProbeReque
     return
   fn_args = loss_trainer.build_fn_args(request, train_files, eval_files, _LABEL_BATCHES)
   probe.enter('run_fn', name)
+  judged: List[Probe] = []
   try:
-    call = loss_trainer.call_run_fn(run_fn, fn_args)
+    run = loss_trainer.run_through_fits(run_fn, fn_args, lambda call: _judge_fit(probe, call, name, judged))
   except Exception as e:
     probe.add('run_fn_error', SEVERITY_BLOCK,
               f'{name}() in {module_file} raised {error_text(e)}{_user_frame(e, probe.info["module_path"])} before '
-              'it reached model.fit. Trainer calls the same run_fn with the same kind of FnArgs: Trainer would fail '
-              f'the same way{_unless_trainer_gets_a_transform_graph(request)}.', function=name)
+              f'it reached model.fit, under {probe.info.get("keras")} as Trainer runs it. Trainer calls the same '
+              'run_fn with the same kind of FnArgs: Trainer would fail the same way'
+              f'{_unless_trainer_gets_a_transform_graph(request)}.', function=name)
     return
-  if call is None:
-    probe.info['skipped'] = (f'{name}() in {module_file} returned without calling Keras Model.fit (a custom training '
-                             'loop, an Estimator, or another framework): the loss check covers models trained with '
-                             'Keras fit only.')
+  if not run.calls:
+    probe.info['skipped'] = (f'{name}() in {module_file} returned without a training call the loss check intercepts '
+                             '(Keras Model.fit or train_on_batch): a custom training loop, an Estimator, another '
+                             'framework, or a reference to fit taken before the check could intercept it. The loss '
+                             'check observed no training and covers models trained with Keras fit only.')
     return
-  probe.info['keras'] = call.keras
+  _merge_fits(probe, judged, run, name)
+
+
+def _judge_fit(probe: Probe, call: loss_trainer.FitCall, name: str, judged: List[Probe]) -> Any:
+  """The battery on one fit call, in a Probe of its own; what fit returns to run_fn: a History of the battery's short
+  fit. A train_on_batch loop is judged on its first batch and stopped there (FitReached)."""
+  fit = Probe(probe.request, probe.writer)
+  fit.info.update({k: probe.info[k] for k in ('keras', 'keras_source', 'module_path') if k in probe.info})
+  fit.timing = probe.timing
+  _guarded(fit, _check_fit_call, fit, call, name)
+  judged.append(fit)
+  probe.enter('run_fn', name)
+  if call.method == 'train_on_batch':
+    raise loss_trainer.FitReached()
+  return _history(call, fit)
+
+
+def _check_fit_call(probe: Probe, call: loss_trainer.FitCall, name: str) -> None:
+  """What one fit call gets (model, loss, weights, train and validation batches), judged by the battery."""
+  request = probe.request
+  if call.keras != probe.info.get('keras'):
+    probe.info['model_keras'] = call.keras  # The module trains a model of another Keras than tf.keras's.
+  probe.info['fit_method'] = call.method
   probe.enter('fit_data', name)
-  data_source = f'the data {name}() passes to model.fit'
+  data_source = f'the data {name}() passes to model.{call.method}'
+  weights_read: List[Any] = []
   try:
-    batches = {request.train_split: fit_batches(call.x, call.y, call.batch_size, _LABEL_BATCHES)}
+    batches = {request.train_split: fit_batches(call.x, call.y, call.batch_size, _LABEL_BATCHES, weights_read)}
     if call.validation_data is not None:
       eval_name = request.eval_splits[0] if len(request.eval_splits) == 1 else '+'.join(request.eval_splits)
       batches[eval_name] = fit_batches(call.validation_data, None, call.batch_size, _LABEL_BATCHES)
     else:
-      probe.info['eval_path'] = f'{name}() passes no validation_data to model.fit'
+      probe.info['eval_path'] = f'{name}() passes no validation_data to model.{call.method}'
   except Exception as e:
+    same = ('Iterating that dataset is what Trainer\'s fit does first: it would fail the same way.'
+            if _is_dataset(call.x) else 'The loss check batches arrays itself, so Trainer\'s fit may read them '
+            'differently; the check could not judge this fit.')
     probe.add('input_fn_error', SEVERITY_BLOCK,
-              f'Reading {data_source} failed: {error_text(e)}{_user_frame(e, probe.info["module_path"])}. '
-              'model.fit in Trainer would fail the same way.', function=name)
+              f'Reading {data_source} failed: {error_text(e)}{_user_frame(e, probe.info["module_path"])}. {same}',
+              function=name)
     return
-  # No label ranges from the raw statistics: run_fn's datasets may map the labels (Transform, or its own code).
-  check_compiled_model(probe, call.model, name, batches, data_source, {}, trains=True)
+  loss = compiled_loss(call.model)
+  described = f'the loss {loss_name(loss)!r} of the model {name}() passes to model.{call.method}'
+  weights, zeroed = loss_weights.fit_weights(probe, call, [y for _, y in batches[request.train_split]], weights_read,
+                                             described) if loss is not None else (None, False)
+  if zeroed:
+    probe.info['loss'] = loss_name(loss)
+    return  # Every number of the battery would be the same 0.
+  loss_labels.check_fit_labels(probe, batches, _stats_by_fit_split(request, batches), request.label_key,
+                               f'{name}() passes to model.{call.method}')
+  # No label ranges from the raw statistics for the battery: run_fn's datasets may map the labels legitimately.
+  check_compiled_model(probe, call.model, name, batches, data_source, {}, trains=True, weights=weights)
+
+
+def _stats_by_fit_split(request: ProbeRequest, batches: Dict[str, Any]) -> Dict[str, Dict[str, Any]]:
+  """The raw label statistics of the split each of fit's datasets reads (train_files, or validation from the one
+  eval split); none when Transform makes the labels fit sees something else than the raw column."""
+  stats = _label_stats(request)
+  return {split: stats[split] for split in batches if split in stats}
+
+
+def _is_dataset(value: Any) -> bool:
+  import tensorflow as tf
+  return isinstance(value, tf.data.Dataset)
+
+
+def _history(call: loss_trainer.FitCall, fit: Probe) -> Any:
+  """A History of the Keras whose fit was called, holding the loss after the battery's steps, for run_fn to read."""
+  keras = importlib.import_module('tf_keras' if call.keras == loss_keras.TF_KERAS else 'keras')
+  history = keras.callbacks.History()
+  after = (fit.measurements.get('fit_batch') or {}).get('after')
+  history.history = {'loss': [after]} if after is not None else {}
+  history.epoch = [0]
+  history.params = {'epochs': 1, 'steps': fit.request.fit_steps, 'verbose': 0}
+  try:
+    history.set_model(call.model)
+    call.model.history = history
+  except Exception:  # Some models refuse new attributes; run_fn rarely reads them.
+    pass
+  return history
+
+
+def _merge_fits(probe: Probe, judged: List[Probe], run: loss_trainer.RunThrough, name: str) -> None:
+  """The last fit is what the saved model is trained with: its findings as they are; an earlier fit's blocking
+  findings warn, naming the call (the next fit starts from what it left)."""
+  total = len(judged)
+  last = judged[-1]
+  for index, fit in enumerate(judged, start=1):
+    for finding in fit.findings:
+      finding = dict(finding)
+      if total > 1:
+        finding['fit_call'] = index
+        if index < total and finding['severity'] == SEVERITY_BLOCK:
+          finding['severity'] = SEVERITY_WARN
+          finding['message'] = (f'In model.fit call {index} of {total} (run_fn fits again afterwards; the saved model '
+                                f'is trained by call {total}): {finding["message"]}')
+      probe.findings.append(finding)
+  probe.measurements.update(last.measurements)
+  probe.info.update({k: v for k, v in last.info.items() if k not in probe.info})
+  if total > 1:
+    probe.info['fit_calls'] = total
+    probe.measurements['fit_calls'] = [
+        {'call': i, 'loss': f.info.get('loss'), 'findings': sorted({x['code'] for x in f.findings}),
+         'fit_batch': f.measurements.get('fit_batch')} for i, f in enumerate(judged, start=1)]
+  if last.info.get('fit_method') == 'train_on_batch':
+    probe.info['training'] = (f'{name}() trains with train_on_batch in a loop of its own: the loss check judged the '
+                              'first call on its batch and stopped run_fn there.')
+  if run.ended == 'error':
+    error = run.error_after_fit
+    probe.add('run_fn_error', SEVERITY_WARN,
+              f'{name}() raised {error_text(error)}{_user_frame(error, probe.info["module_path"])} after model.fit '
+              f'call {total} returned; the loss check could not follow it further. Its fit trains a few steps on '
+              'one batch and returns a History with the loss only, so Trainer, whose fit trains fully, may or may '
+              'not fail there.', function=name)
 
 
 def _import_dotted(path: str) -> Tuple[types.ModuleType, str]:
@@ -406,7 +510,8 @@ def _own_code() -> Dict[str, Any]:
   after, so a module that patches the probe (say `Probe.add`) gets a blocking finding instead of a pass."""
   from tfx_preflight import loss_battery, loss_compat, loss_protocol
   code = {}
-  for module in (loss_battery, loss_compat, loss_protocol, loss_trainer, sys.modules[__name__]):
+  for module in (loss_battery, loss_compat, loss_keras, loss_labels, loss_protocol, loss_trainer, loss_weights,
+                 sys.modules[__name__]):
     for name, value in vars(module).items():
       if inspect.isfunction(value):
         code[f'{module.__name__}.{name}'] = value
@@ -434,6 +539,21 @@ def run(request: ProbeRequest, writer: Any = None) -> Probe:
   return probe
 
 
+def same_keras_as_trainer(probe: Probe, tf: types.ModuleType, request: ProbeRequest) -> bool:
+  """Whether this process bound tf.keras to the flavour the parent decided Trainer gets (loss_keras); records both.
+  Under another Keras, nothing the probe observes says what Trainer will do: a blocking finding, and no more."""
+  bound = loss_keras.flavour_of(tf.keras)
+  probe.info.update({'keras': bound, 'keras_source': request.keras_source})
+  if not request.keras or bound == request.keras:
+    return True
+  probe.add('keras_mismatch', SEVERITY_BLOCK,
+            f'The loss check had to run {request.module_file or request.run_fn} under {request.keras}, the Keras '
+            f'Trainer gets ({request.keras_source}), but its process bound tf.keras to {bound}: what it would observe '
+            f'says nothing about Trainer. Set {loss_keras.LEGACY_ENV} consistently where the pipeline and the gate '
+            'are launched.', expected=request.keras, bound=bound or 'unknown')
+  return False
+
+
 def run_stages(request: ProbeRequest, writer: Any = None) -> Probe:
   """Import the user's code, then run_fn as Trainer calls it, or the fallback stages."""
   probe = Probe(request, writer)
@@ -444,6 +564,8 @@ def run_stages(request: ProbeRequest, writer: Any = None) -> Probe:
   import numpy as np
   import tensorflow as tf
   autograph_skips_tf_keras()
+  if not same_keras_as_trainer(probe, tf, request):
+    return probe
   tf.keras.utils.set_random_seed(request.seed)
   np.random.seed(request.seed)
 

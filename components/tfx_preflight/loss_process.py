@@ -28,7 +28,7 @@ import threading
 import time
 from typing import Any, Dict, Optional
 
-from tfx_preflight import loss_protocol, process_tree
+from tfx_preflight import loss_keras, loss_protocol, process_tree
 
 PROBE_MODULE = 'tfx_preflight.loss_probe'
 SEED = 7
@@ -93,13 +93,11 @@ def make_workdir() -> str:
   return workdir
 
 
-def child_env() -> Dict[str, str]:
-  """The probe's environment: CPU only, seeded, one thread; and the Keras that Trainer gets. Every TFX 1.16 process
-  has TF_USE_LEGACY_KERAS=1 (tensorflow_transform sets it on import), so Trainer runs the module with Keras 2
-  (tf_keras); without it the probe would resolve tf.keras to Keras 3 before the module imports TFX, and check
-  something else than what Trainer will run. A value the user set explicitly is kept."""
+def child_env(keras: loss_keras.TrainerKeras) -> Dict[str, str]:
+  """The probe's environment: CPU only, seeded, one thread; and TF_USE_LEGACY_KERAS set (or removed) so that the
+  probe binds the Keras Trainer gets (loss_keras.trainer_keras), whatever this process's os.environ says now."""
   env = dict(os.environ)
-  env.setdefault('TF_USE_LEGACY_KERAS', '1')
+  loss_keras.apply_to_env(env, keras)
   env.update({'CUDA_VISIBLE_DEVICES': '', 'TF_CPP_MIN_LOG_LEVEL': '2', 'PYTHONHASHSEED': str(SEED),
               'TF_DETERMINISTIC_OPS': '1', 'OMP_NUM_THREADS': '1', 'PYTHONUNBUFFERED': '1'})
   package_root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -142,7 +140,8 @@ class ProbeProcess:
   from the request. Results come back over an inherited pipe with a per-run nonce (loss_protocol.py): nothing in
   argv, the environment or the working directory says where results go."""
 
-  def __init__(self, warmup: loss_protocol.Warmup, memory_limit_mb: int, workdir: str):
+  def __init__(self, warmup: loss_protocol.Warmup, memory_limit_mb: int, workdir: str,
+               keras: loss_keras.TrainerKeras):
     self.stderr_path = os.path.join(workdir, 'stderr.txt')
     self.spawned_at = time.time()
     self.sent_at: Optional[float] = None
@@ -151,7 +150,7 @@ class ProbeProcess:
     self._nonce = secrets.token_hex(16)
     read_fd, self._write_fd = os.pipe()
     main_thread = threading.current_thread() is threading.main_thread()
-    env = child_env()
+    env = child_env(keras)
     env['TMPDIR'] = os.path.join(workdir, 'tmp')  # Autograph's generated modules too: removed with the workdir.
     os.makedirs(env['TMPDIR'], exist_ok=True)
     try:

@@ -68,6 +68,9 @@ class ProbeRequest:
   module_dir_importable: bool = True
   # The parent's import path (Trainer imports a dotted run_fn with the pipeline process's sys.path).
   sys_path: List[str] = dataclasses.field(default_factory=list)
+  # The Keras Trainer gets (loss_keras: keras3, tf_keras or keras2) and why; the probe checks it bound the same one.
+  keras: str = ''
+  keras_source: str = ''
   # Set by the parent just before sending; never shown to the module.
   nonce: str = ''
   result_fd: int = -1

@@ -16,10 +16,13 @@ def render_html(result: Mapping[str, Any]) -> str:
   info = result.get('info') or {}
   m = result.get('measurements') or {}
   raw = [('module', result.get('module_file')), ('run_fn', info.get('run_fn')), ('Keras', info.get('keras')),
+         ('why this Keras', info.get('keras_source')), ('model Keras', info.get('model_keras')),
          ('model builder', info.get('model_fn')),
          ('input function', info.get('input_fn')), ('loss', info.get('loss')),
          ('output activation', info.get('output_activation')), ('loss from_logits', info.get('loss_from_logits')),
-         ('label layout', info.get('layout')), ('output units', info.get('output_units'))]
+         ('label layout', info.get('layout')), ('output units', info.get('output_units')),
+         ('fit calls followed', info.get('fit_calls')), ('training', info.get('training')),
+         ('weights fit applies', '; '.join(str(w) for w in info.get('fit_weights') or []) or None)]
   synthetic = m.get('loss_on_synthetic_predictions') or {}
   raw += [(f'loss on {kind} predictions', synthetic.get(kind)) for kind in ('perfect', 'random', 'inverted')]
   raw += [('loss of perfect predictions against other labels', m.get('loss_with_other_labels')),
