@@ -43,7 +43,8 @@ _STAGE_WHAT = {
     'input_fn': 'reading batches through the input function',
     'forward': 'calling the model on a batch', 'labels': 'checking labels', 'battery': 'evaluating the loss',
     'initial_loss': 'evaluating the loss', 'eval_path': 'running model.evaluate',
-    'fit_batch': 'fitting one batch', 'done': 'finishing',
+    'fit_batch': 'fitting one batch', 'validation': 'counting the validation data run_fn passes to model.fit',
+    'done': 'finishing',
 }
 
 
@@ -102,6 +103,17 @@ def _label_stats(statistics: Optional[Mapping[str, statistics_pb2.DatasetFeature
         integral = feature.type == statistics_pb2.FeatureNameStatistics.INT
         stats[split] = {'min': float(num.min), 'max': float(num.max), 'integral': integral}
   return stats
+
+
+def _split_examples(statistics: Optional[Mapping[str, statistics_pb2.DatasetFeatureStatisticsList]]
+                    ) -> Dict[str, int]:
+  """Per split, the examples its statistics count (what a validation pass is measured against)."""
+  counts = {}
+  for split, stats_list in (statistics or {}).items():
+    whole = next((d for d in stats_list.datasets if len(stats_list.datasets) == 1 or d.name == 'All Examples'), None)
+    if whole is not None:
+      counts[split] = int(whole.num_examples)
+  return counts
 
 
 def _hyperparameters(value: Optional[Mapping[str, Any]]) -> Optional[Dict[str, Any]]:
@@ -207,9 +219,29 @@ def _interpret(run: Mapping[str, Any], module_file: str, config: LossConfig,
   return {
       'findings': _sorted_findings(findings),
       'measurements': json.loads(json.dumps(payload.get('measurements') or {}, sort_keys=True)),
-      'info': {k: v for k, v in sorted(info.items()) if k != 'module_path'},
+      'info': {k: v for k, v in sorted(info.items()) if k != 'module_path' and k not in VALIDATION_KEYS},
       'outcome': outcome,
+      **_validation_details(info, replacements),
   }
+
+
+# What model.fit validates on (loss_validation.py), under checks.loss.details.
+VALIDATION_KEYS = ('validation_files', 'validation_examples', 'validation_batches')
+
+
+def _validation_details(info: Mapping[str, Any], replacements: Mapping[str, str]) -> Dict[str, Any]:
+  """validation_files (temporary paths replaced by stable names), validation_examples and validation_batches as the
+  probe counted them (None: not counted), reduced to JSON scalars: the child ran untrusted code."""
+  files = info.get('validation_files')
+  shown = []
+  for name in files if isinstance(files, list) else []:
+    if isinstance(name, str):
+      for old, new in replacements.items():
+        name = name.replace(old, new)
+      shown.append(name)
+  counts = {key: info.get(key) if isinstance(info.get(key), int) and not isinstance(info.get(key), bool) else None
+            for key in VALIDATION_KEYS[1:]}
+  return {'validation_files': sorted(shown), **counts} if any(k in info for k in VALIDATION_KEYS) else {}
 
 
 def build_request(module_file: Optional[str], local_module: Optional[str], examples: Mapping[str, str],
@@ -232,6 +264,7 @@ def build_request(module_file: Optional[str], local_module: Optional[str], examp
       eval_splits=list(eval_splits),
       label_key=label_key,
       label_stats={} if labels_transformed else _label_stats(statistics, label_key),
+      split_examples=_split_examples(statistics),
       schema_path=_absolute(schema_path),
       transform_graph_uri=_absolute(transform_graph_uri),
       hyperparameters=_hyperparameters(hyperparameters),

@@ -26,7 +26,7 @@ import traceback
 import types
 from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
 
-from tfx_preflight import loss_trainer
+from tfx_preflight import loss_trainer, loss_validation
 from tfx_preflight.loss_battery import (
   SEVERITY_BLOCK,
   Probe,
@@ -266,7 +266,7 @@ def run_bare_loss_checks(probe: Probe, loss_fn: Callable, name: str, request: Pr
 
 
 _STAGE_CODES = {'build_model': 'model_build_error', 'input_fn': 'input_fn_error', 'forward': 'input_fn_error',
-                'run_fn': 'run_fn_error', 'fit_data': 'input_fn_error'}
+                'run_fn': 'run_fn_error', 'fit_data': 'input_fn_error', 'validation': 'input_fn_error'}
 
 
 def _guarded(probe: Probe, checks: Callable, *args: Any) -> None:
@@ -337,11 +337,10 @@ def run_fn_checks(probe: Probe, run_fn: Callable, name: str, request: ProbeReque
   data_source = f'the data {name}() passes to model.fit'
   try:
     batches = {request.train_split: fit_batches(call.x, call.y, call.batch_size, _LABEL_BATCHES)}
-    if call.validation_data is not None:
+    probe.enter('validation', name)
+    if loss_validation.check_validation(probe, call, fn_args, name):
       eval_name = request.eval_splits[0] if len(request.eval_splits) == 1 else '+'.join(request.eval_splits)
       batches[eval_name] = fit_batches(call.validation_data, None, call.batch_size, _LABEL_BATCHES)
-    else:
-      probe.info['eval_path'] = f'{name}() passes no validation_data to model.fit'
   except Exception as e:
     probe.add('input_fn_error', SEVERITY_BLOCK,
               f'Reading {data_source} failed: {error_text(e)}{_user_frame(e, probe.info["module_path"])}. '
@@ -406,7 +405,7 @@ def _own_code() -> Dict[str, Any]:
   after, so a module that patches the probe (say `Probe.add`) gets a blocking finding instead of a pass."""
   from tfx_preflight import loss_battery, loss_compat, loss_protocol
   code = {}
-  for module in (loss_battery, loss_compat, loss_protocol, loss_trainer, sys.modules[__name__]):
+  for module in (loss_battery, loss_compat, loss_protocol, loss_trainer, loss_validation, sys.modules[__name__]):
     for name, value in vars(module).items():
       if inspect.isfunction(value):
         code[f'{module.__name__}.{name}'] = value

@@ -56,6 +56,7 @@ class ProbeRequest:
   eval_splits: List[str] = dataclasses.field(default_factory=list)
   label_key: Optional[str] = None
   label_stats: Dict[str, Dict[str, Any]] = dataclasses.field(default_factory=dict)
+  split_examples: Dict[str, int] = dataclasses.field(default_factory=dict)  # split -> examples (statistics).
   schema_path: Optional[str] = None
   transform_graph_uri: Optional[str] = None
   hyperparameters: Optional[Dict[str, Any]] = None

@@ -31,6 +31,7 @@ class FitCall:
   validation_data: Any = None
   batch_size: Optional[int] = None
   keras: str = ''  # 'keras' (Keras 3) or 'tf_keras'.
+  arguments: Dict[str, Any] = dataclasses.field(default_factory=dict)  # Every argument fit got, by name.
 
 
 def make_data_accessor() -> Any:
@@ -97,7 +98,7 @@ def _recording_fit(original: Callable, keras: str, calls: List[FitCall]) -> Call
       return original(self, *args, **kwargs)
     calls.append(FitCall(model=self, x=values.get('x'), y=values.get('y'),
                          validation_data=values.get('validation_data'), batch_size=values.get('batch_size'),
-                         keras=keras))
+                         keras=keras, arguments={k: v for k, v in values.items() if k != 'self'}))
     raise FitReached()
 
   fit.__wrapped__ = original
