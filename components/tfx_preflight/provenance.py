@@ -1,0 +1,145 @@
+"""Inputs that must belong to the examples being gated: the transform graph, the transformed examples, the statistics.
+
+Each is checked against what the examples really hold (their statistics, and the read pass's counts), because each
+can come from another data set without any error: a transform graph whose raw features the examples lack fills in
+defaults and hands the probe a constant label; transformed examples of another data set (or raw examples wired in
+their place) are what the probe then trains on; statistics of another ExampleGen run make the skew check judge data
+nobody trains on. A mismatch raises `data.InputError` naming the input and what differs; count differences inside
+the tolerance are returned as notes for report.json's `inputs` (and report.html).
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Any, Dict, List, Mapping, Optional, Sequence, Set
+
+from tensorflow_metadata.proto.v0 import schema_pb2, statistics_pb2
+from tfx.dsl.io import fileio
+from tfx.utils import io_utils
+
+from tfx_preflight import data, records
+
+StatisticsBySplit = Mapping[str, statistics_pb2.DatasetFeatureStatisticsList]
+
+# Where Transform's output keeps the schemas of its input and of its output (tft.TFTransformOutput's layout).
+RAW_SCHEMA = os.path.join('metadata', 'schema.pbtxt')
+TRANSFORMED_SCHEMA = os.path.join('transformed_metadata', 'schema.pbtxt')
+# Counts of another ExampleGen run over the same rows differ by a few percent (run.STATISTICS_COUNT_TOLERANCE).
+COUNT_TOLERANCE = 0.1
+# Lifecycle stages TFT leaves out of the feature spec: the examples need not have these features.
+_NOT_IN_SPEC = (schema_pb2.DEPRECATED, schema_pb2.PLANNED, schema_pb2.ALPHA, schema_pb2.DEBUG_ONLY,
+                schema_pb2.DISABLED)
+# Statistics types each schema type is read from (BYTES features have STRING or BYTES statistics).
+_STATS_TYPES = {
+    schema_pb2.INT: {statistics_pb2.FeatureNameStatistics.INT},
+    schema_pb2.FLOAT: {statistics_pb2.FeatureNameStatistics.FLOAT},
+    schema_pb2.BYTES: {statistics_pb2.FeatureNameStatistics.STRING, statistics_pb2.FeatureNameStatistics.BYTES},
+}
+
+
+def _names(names: Sequence[str], limit: int = 12) -> str:
+  names = sorted(names)
+  return (', '.join(names[:limit]) + (', ...' if len(names) > limit else '')) or '(none)'
+
+
+def graph_schema(graph_uri: str, which: str) -> Optional[schema_pb2.Schema]:
+  """The raw (RAW_SCHEMA) or transformed (TRANSFORMED_SCHEMA) schema of a transform graph; None if it has none."""
+  path = os.path.join(graph_uri, which)
+  if not fileio.exists(path):
+    return None
+  return io_utils.parse_pbtxt_file(path, schema_pb2.Schema())
+
+
+def _spec_features(schema: schema_pb2.Schema) -> List[schema_pb2.Feature]:
+  return [f for f in schema.feature if f.lifecycle_stage not in _NOT_IN_SPEC]
+
+
+def _statistics_types(statistics: StatisticsBySplit, splits: Sequence[str]) -> Dict[str, Set[int]]:
+  """Feature name -> the statistics types it has in any of `splits`."""
+  types: Dict[str, Set[int]] = {}
+  for split in splits:
+    for dataset in statistics[split].datasets:
+      for feature in dataset.features:
+        types.setdefault('.'.join(feature.path.step) or feature.name, set()).add(feature.type)
+  return types
+
+
+def check_transform_graph_reads_the_examples(graph_uri: Optional[str], statistics: StatisticsBySplit,
+                                             splits: Sequence[str]) -> None:
+  """The transform graph's raw features must be features of the examples, with the same types: Transform parses the
+  examples with this spec, so a graph made for other data reads defaults (or fails) instead of these features."""
+  schema = graph_schema(graph_uri, RAW_SCHEMA) if graph_uri else None
+  if schema is None:
+    return
+  seen = _statistics_types(statistics, splits)
+  features = _spec_features(schema)
+  missing = [f.name for f in features if f.name not in seen and
+             (f.presence.min_fraction >= 1.0 or not any(g.name in seen for g in features))]
+  if missing:
+    raise data.InputError(
+        f'The transform graph ({graph_uri}) reads raw features the examples do not have: {_names(missing)}; the '
+        f'examples have: {_names(seen)}. It was made for other data: give Preflight (and Trainer) the transform '
+        'graph Transform made from these examples.')
+  wrong = [f'{f.name} ({schema_pb2.FeatureType.Name(f.type)} in the graph, '
+           f'{"/".join(sorted(statistics_pb2.FeatureNameStatistics.Type.Name(t) for t in seen[f.name]))} in the '
+           'examples)' for f in features
+           if f.name in seen and f.type in _STATS_TYPES and not _STATS_TYPES[f.type] & seen[f.name]]
+  if wrong:
+    raise data.InputError(
+        f'The transform graph ({graph_uri}) reads features with other types than the examples have: '
+        f'{"; ".join(wrong[:8])}. Parsing these examples with its spec fails or reads other values: give '
+        'Preflight (and Trainer) the transform graph Transform made from these examples.')
+
+
+def count_records(pattern: str, what: str) -> int:
+  """Records of every file `pattern` matches (framing only, nothing decoded)."""
+  return sum(len(chunk) for path in data.matching_files(pattern, what)
+             for _, chunk in records.iter_records(path, 65536, verify_crc=False))
+
+
+def _first_record_features(pattern: str, what: str) -> Set[str]:
+  import tensorflow as tf  # Loaded already by TFDV whenever transformed examples are given.
+  for path in data.matching_files(pattern, what):
+    for _, chunk in records.iter_records(path, 1, verify_crc=False):
+      return set(tf.train.Example.FromString(chunk[0]).features.feature)
+  return set()
+
+
+def count_difference(what: str, split: str, listed: int, counted: int, provenance: Mapping[str, Any]
+                     ) -> Optional[Dict[str, Any]]:
+  """A note when `what` counts other examples than the read pass counted in `split`; raises beyond the tolerance."""
+  if listed == counted:
+    return None
+  if abs(listed - counted) > COUNT_TOLERANCE * max(counted, 1):
+    raise data.InputError(
+        f'The {what} ({provenance.get(what.replace(" ", "_"), "given")}) have {listed} examples in split {split!r} but '
+        f'the examples ({provenance.get("examples", "given")}) have {counted}: they were not made from these '
+        'examples. Give Preflight the outputs made from the examples it gates.')
+  return {'input': what.replace(' ', '_'), 'split': split, 'listed': int(listed), 'counted': int(counted)}
+
+
+def check_transformed_examples(transformed: Optional[Mapping[str, str]], graph_uri: Optional[str],
+                               counted: Mapping[str, int], provenance: Mapping[str, Any]) -> List[Dict[str, Any]]:
+  """Transformed examples must be this graph's output (its transformed features) made from these examples (as many
+  per split, within the tolerance): raw examples wired in their place, or another data set's, fail naming the split.
+  Returns the count differences inside the tolerance."""
+  if not transformed:
+    return []
+  schema = graph_schema(graph_uri, TRANSFORMED_SCHEMA) if graph_uri else None
+  outputs = {f.name for f in _spec_features(schema)} if schema is not None else set()
+  notes = []
+  for split, raw_count in sorted(counted.items()):
+    if split not in transformed:
+      continue
+    what = f'transformed examples of split {split!r}'
+    has = _first_record_features(transformed[split], what)
+    if outputs and not outputs <= has:
+      raise data.InputError(
+          f'The transformed examples of split {split!r} ({transformed[split]}) are not the output of the transform '
+          f'graph ({graph_uri}): they lack its features {_names(outputs - has)} and hold {_names(has)}. Raw '
+          "examples, or another graph's output? Give Preflight the transformed examples Trainer reads.")
+    note = count_difference('transformed examples', split, count_records(transformed[split], what), raw_count,
+                            provenance)
+    if note:
+      notes.append(note)
+  return notes
