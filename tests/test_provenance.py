@@ -98,3 +98,48 @@ def test_without_a_transformed_schema_the_counts_still_count(tmp_path):
   examples = write_splits(str(tmp_path), {'train': tabular_rows(30, 1), 'eval': tabular_rows(10, 2)})
   assert provenance.check_transformed_examples(examples, str(tmp_path / 'no-graph'), {'train': 30, 'eval': 10},
                                                {}) == []
+
+
+# ---------------------------------------------------------------------------------------------------------------------
+# Supplied statistics against the read pass's per-feature sketch.
+
+
+def test_sketch_combine_fn_adds_presence_and_moments_per_feature():
+  import pyarrow as pa
+
+  from tfx_preflight import feature_sketch
+  fn = feature_sketch.SketchCombineFn()
+  first = pa.RecordBatch.from_arrays([pa.array([[1.0], None, [3.0, 5.0]]), pa.array([[b'a'], [b'b'], None])],
+                                     ['x', 's'])
+  second = pa.RecordBatch.from_arrays([pa.array([[2]], pa.list_(pa.int64()))], ['x'])
+  merged = fn.merge_accumulators([fn.add_input(fn.create_accumulator(), first),
+                                  fn.add_input(fn.create_accumulator(), second)])
+  assert fn.extract_output(merged) == {'examples': 4, 'features': {'s': [2, 0, 0.0, 0.0],
+                                                                   'x': [3, 4, 11.0, 39.0]}}
+
+
+def _gate(tmp_path, beam_factory, examples, statistics_of_examples):
+  import tensorflow_data_validation as tfdv
+
+  from tfx_preflight import run
+  from tfx_preflight.config import PreflightConfig
+  statistics = {split: tfdv.generate_statistics_from_tfrecord(pattern)
+                for split, pattern in statistics_of_examples.items()}
+  config = PreflightConfig(label_key='label', leakage={'mode': 'off'}, loss={'mode': 'off'},
+                           label_proxy={'mode': 'off'})
+  inputs = run.PreflightInputs(examples=examples, statistics=statistics, provenance={'statistics': '/stats/7'})
+  return run.run_checks(inputs, config, beam_factory, str(tmp_path / 'out')).to_dict()
+
+
+def test_statistics_of_other_data_with_the_same_counts_fail_naming_the_feature(tmp_path, beam_factory):
+  """The eval split really is skewed (f1 x255); statistics of another ExampleGen run (no skew, same counts) would
+  have let the skew check bless it."""
+  train = tabular_rows(300, 1)
+  skewed = [dict(row, f1=row['f1'] * 255) for row in tabular_rows(100, 2)]
+  examples = write_splits(str(tmp_path / 'examples'), {'train': train, 'eval': skewed})
+  clean = write_splits(str(tmp_path / 'clean'), {'train': train, 'eval': tabular_rows(100, 2)})
+  with pytest.raises(data.InputError, match=r"statistics \(/stats/7\) of split 'eval' do not describe these "
+                                            r'examples .*f1: standard deviation'):
+    _gate(tmp_path, beam_factory, examples, clean)
+  result = _gate(tmp_path, beam_factory, examples, examples)  # Its own statistics: the skew is seen and blocks.
+  assert result['checks']['skew']['status'] == 'block' and 'count_differences' not in result['inputs']

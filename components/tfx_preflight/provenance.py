@@ -18,6 +18,7 @@ from tfx.dsl.io import fileio
 from tfx.utils import io_utils
 
 from tfx_preflight import data, records
+from tfx_preflight import statistics as statistics_lib
 
 StatisticsBySplit = Mapping[str, statistics_pb2.DatasetFeatureStatisticsList]
 
@@ -143,3 +144,77 @@ def check_transformed_examples(transformed: Optional[Mapping[str, str]], graph_u
     if note:
       notes.append(note)
   return notes
+
+
+# Per-feature agreement between supplied statistics and the read pass's sketch (feature_sketch.py): the mean may move
+# by this many standard deviations, the standard deviation by this factor, before the statistics describe other data.
+# Another ExampleGen run over the same rows moves both by a few hundredths; a rescaled feature by orders of magnitude.
+MEAN_SHIFT_STDS = 0.5
+STD_RATIO = 2.0
+
+
+def _common_stats(feature: statistics_pb2.FeatureNameStatistics) -> Optional[statistics_pb2.CommonStatistics]:
+  kind = feature.WhichOneof('stats')
+  return getattr(feature, kind).common_stats if kind else None
+
+
+def _moments(n: float, total: float, squares: float):
+  mean = total / n
+  return mean, max(squares / n - mean * mean, 0.0) ** 0.5
+
+
+def _numbers_differ(feature: statistics_pb2.FeatureNameStatistics, sketched: Sequence[float]) -> Optional[str]:
+  """'mean 0.51 in the statistics, 130 in the examples' when the numbers tell other data; None when they agree."""
+  _, values, total, squares = sketched
+  if feature.WhichOneof('stats') != 'num_stats' or values < 2:
+    return None
+  mean, std = _moments(values, total, squares)
+  listed_mean, listed_std = feature.num_stats.mean, feature.num_stats.std_dev
+  spread = max(std, listed_std)
+  if abs(mean - listed_mean) > MEAN_SHIFT_STDS * spread and spread > 0:
+    return f'mean {listed_mean:.4g} in the statistics, {mean:.4g} in the examples'
+  low, high = sorted((std, listed_std))
+  if high > STD_RATIO * low and high > 0:
+    return f'standard deviation {listed_std:.4g} in the statistics, {std:.4g} in the examples'
+  return None
+
+
+def check_statistics_describe_the_examples(statistics: StatisticsBySplit, sketches: Mapping[str, Any],
+                                           provenance: Mapping[str, Any]) -> None:
+  """Supplied statistics must describe these examples feature by feature: the same features, each present in as many
+  examples (within the count tolerance), numeric ones with the same mean and spread. Statistics of another
+  ExampleGen run with the same example count (the skew check would judge data nobody trains on) fail, naming the
+  split, the features and what differs."""
+  what = f'The statistics ({provenance.get("statistics", "given")})'
+  for split in sorted(sketches):
+    seen = {name: v for name, v in sketches[split]['features'].items() if v[0] > 0}
+    listed = {}
+    whole = statistics_lib.whole_split(statistics[split])
+    for dataset in [whole] if whole is not None else []:
+      for feature in dataset.features:
+        common = _common_stats(feature)
+        if common is not None and common.num_non_missing > 0:
+          listed['.'.join(feature.path.step) or feature.name] = (feature, common)
+    only_listed, only_seen = sorted(set(listed) - set(seen)), sorted(set(seen) - set(listed))
+    if only_listed or only_seen:
+      raise data.InputError(
+          f'{what} of split {split!r} describe other features than the examples have: only in the statistics '
+          f'{_names(only_listed)}; only in the examples {_names(only_seen)}. They were computed from other data: '
+          'give StatisticsGen the same examples, or leave statistics out for Preflight to compute them.')
+    differences = []
+    for name in sorted(listed):
+      feature, common = listed[name]
+      present = seen[name][0]
+      if abs(common.num_non_missing - present) > COUNT_TOLERANCE * max(present, 1):
+        differences.append(f'{name}: present in {common.num_non_missing} examples in the statistics, {present:g} in '
+                           'the examples')
+        continue
+      numbers = _numbers_differ(feature, seen[name])
+      if numbers:
+        differences.append(f'{name}: {numbers}')
+    if differences:
+      raise data.InputError(
+          f'{what} of split {split!r} do not describe these examples ({provenance.get("examples", "given")}): '
+          f'{"; ".join(differences[:6])}. They were computed from other data (another ExampleGen run or a '
+          'transformed copy): give StatisticsGen the same examples, or leave statistics out for Preflight to '
+          'compute them.')

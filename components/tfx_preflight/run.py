@@ -202,7 +202,9 @@ def _pass_request(config: PreflightConfig, inputs: PreflightInputs, examples: Ma
   return read_pass.PassRequest(
       examples=examples, splits=(train, *evals), schema=inputs.schema, leakage=leakage_part,
       label_proxy=label_proxy_part,
-      statistics_dir=os.path.join(output_dir, constants.STATISTICS_DIR) if compute_statistics else None)
+      statistics_dir=os.path.join(output_dir, constants.STATISTICS_DIR) if compute_statistics else None,
+      # Supplied statistics are checked feature by feature against what this pass sees (provenance.py).
+      sketch_dir=os.path.join(output_dir, 'inputs', 'sketches') if inputs.statistics is not None else None)
 
 
 def _read(request: read_pass.PassRequest, examples: Mapping[str, str],
@@ -293,6 +295,7 @@ def _run_checks(inputs: PreflightInputs, config: PreflightConfig, make_pipeline:
     differences = []
     if inputs.statistics is not None:
       differences += check_statistics_count_the_examples(inputs.statistics, counted, inputs.provenance)
+      provenance.check_statistics_describe_the_examples(inputs.statistics, outputs.sketches or {}, inputs.provenance)
     differences += provenance.check_transformed_examples(inputs.transformed_examples, inputs.transform_graph_uri,
                                                          counted, inputs.provenance)
     # Differences inside the tolerance, yet not quite the same examples: in report.json's inputs and report.html.
