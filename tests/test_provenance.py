@@ -143,3 +143,27 @@ def test_statistics_of_other_data_with_the_same_counts_fail_naming_the_feature(t
     _gate(tmp_path, beam_factory, examples, clean)
   result = _gate(tmp_path, beam_factory, examples, examples)  # Its own statistics: the skew is seen and blocks.
   assert result['checks']['skew']['status'] == 'block' and 'count_differences' not in result['inputs']
+
+
+# ---------------------------------------------------------------------------------------------------------------------
+# Transformed examples against the graph applied to a sample of raw examples (inside the probe).
+
+
+def test_transformed_examples_hold_the_graph_output_of_a_raw_sample_and_other_rows_block(tmp_path):
+  from tfx_preflight import loss, loss_battery, loss_transformed
+  from tfx_preflight.config import LossConfig
+  from tfx_preflight.loss_compat import input_fn_argument
+
+  def probe_of(transformed):
+    request = loss.build_request(None, None, transformed, 'train', ['eval'], LossConfig(), 'tips', None, GRAPH, None,
+                                 None, str(tmp_path), run_fn='m.run_fn', raw_examples=RAW)
+    probe = loss_battery.Probe(request)
+    loss_transformed.check_transformed_examples(probe, input_fn_argument(None, GRAPH), request.raw_examples,
+                                                request.examples)
+    return probe
+
+  right = probe_of(TRANSFORMED)
+  assert right.findings == [] and right.info['transformed_sample_found'] == {'train': 1.0, 'eval': 1.0}
+  other_rows = probe_of(dict(TRANSFORMED, eval=TRANSFORMED['train']))  # Same graph, same features, other rows.
+  assert [(f['code'], f['split'], f['found']) for f in other_rows.findings] == [
+      ('transformed_examples_mismatch', 'eval', 0)]

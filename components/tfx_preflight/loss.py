@@ -43,6 +43,7 @@ _STAGE_WHAT = {
     'input_fn': 'reading batches through the input function',
     'forward': 'calling the model on a batch', 'labels': 'checking labels', 'battery': 'evaluating the loss',
     'initial_loss': 'evaluating the loss', 'eval_path': 'running model.evaluate',
+    'transformed_examples': 'applying the transform graph to raw examples to find them in the transformed ones',
     'fit_batch': 'fitting one batch', 'validation': 'counting the validation data run_fn passes to model.fit',
     'done': 'finishing',
 }
@@ -250,8 +251,10 @@ def build_request(module_file: Optional[str], local_module: Optional[str], examp
                   hyperparameters: Optional[Mapping[str, Any]],
                   statistics: Optional[Mapping[str, statistics_pb2.DatasetFeatureStatisticsList]], workdir: str,
                   run_fn: Optional[str] = None, custom_config: Optional[Mapping[str, Any]] = None,
-                  labels_transformed: bool = False) -> loss_protocol.ProbeRequest:
-  """The probe's request. `examples` are what Trainer reads (transformed examples when given)."""
+                  labels_transformed: bool = False, raw_examples: Optional[Mapping[str, str]] = None
+                  ) -> loss_protocol.ProbeRequest:
+  """The probe's request. `examples` are what Trainer reads (transformed examples when given, and then
+  `raw_examples` the examples they must come from)."""
   return loss_protocol.ProbeRequest(
       module_file=module_file,
       module_path=local_module,
@@ -260,6 +263,8 @@ def build_request(module_file: Optional[str], local_module: Optional[str], examp
       input_fn=config.input_fn,
       loss_fn=config.loss_fn,
       examples={s: _readable_pattern(s, examples[s], workdir) for s in (train_split, *eval_splits)},
+      raw_examples={s: _readable_pattern(f'raw-{s}', raw_examples[s], workdir)
+                    for s in (train_split, *eval_splits) if s in (raw_examples or {})},
       train_split=train_split,
       eval_splits=list(eval_splits),
       label_key=label_key,
@@ -347,7 +352,8 @@ class LossCheck:
     self._local_module = _local_module(module_file, self._workdir) if module_file else None
     request = build_request(module_file, self._local_module, trainer_examples, train_split, eval_splits, self._config,
                             label_key, schema_path, transform_graph_uri, hyperparameters, statistics, self._workdir,
-                            run_fn=run_fn, custom_config=custom_config, labels_transformed=bool(transformed_examples))
+                            run_fn=run_fn, custom_config=custom_config, labels_transformed=bool(transformed_examples),
+                            raw_examples=examples if transformed_examples else None)
     self._probe.send(request, self._config.timeout_seconds)
     return self
 

@@ -26,7 +26,7 @@ import traceback
 import types
 from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
 
-from tfx_preflight import loss_trainer, loss_validation
+from tfx_preflight import loss_trainer, loss_transformed, loss_validation
 from tfx_preflight.loss_battery import (
   SEVERITY_BLOCK,
   Probe,
@@ -317,6 +317,10 @@ def run_fn_checks(probe: Probe, run_fn: Callable, name: str, request: ProbeReque
               f'Could not apply the transform graph {request.transform_graph_uri} to the raw examples: '
               f'{error_text(e)}. Pass the transformed examples Trainer reads (transformed_examples).')
     return
+  if request.raw_examples and request.transform_graph_uri:
+    probe.enter('transformed_examples', name)
+    loss_transformed.check_transformed_examples(probe, input_fn_argument(None, request.transform_graph_uri),
+                                                request.raw_examples, request.examples)
   fn_args = loss_trainer.build_fn_args(request, train_files, eval_files, _LABEL_BATCHES)
   probe.enter('run_fn', name)
   try:
@@ -405,7 +409,8 @@ def _own_code() -> Dict[str, Any]:
   after, so a module that patches the probe (say `Probe.add`) gets a blocking finding instead of a pass."""
   from tfx_preflight import loss_battery, loss_compat, loss_protocol
   code = {}
-  for module in (loss_battery, loss_compat, loss_protocol, loss_trainer, loss_validation, sys.modules[__name__]):
+  for module in (loss_battery, loss_compat, loss_protocol, loss_trainer, loss_transformed, loss_validation,
+                 sys.modules[__name__]):
     for name, value in vars(module).items():
       if inspect.isfunction(value):
         code[f'{module.__name__}.{name}'] = value
