@@ -85,3 +85,12 @@ def test_the_parent_puts_what_validation_read_under_details():
   assert details['validation_files'] == ['<tmp>/x/Split-eval/f.gz']
   assert (details['validation_examples'], details['validation_batches']) == (100, None)
   assert 'validation_files' not in details['info']
+
+
+def test_report_html_shows_what_validation_read_escaped():
+  from tfx_preflight.render import loss as render_loss
+  html = render_loss.render_html({'status': 'pass', 'info': {'validation_steps': 1}, 'measurements': {},
+                                  'validation_files': ['<tmp>/Split-eval/<b>.gz'], 'validation_examples': 8,
+                                  'validation_batches': None})
+  assert '&lt;tmp&gt;/Split-eval/&lt;b&gt;.gz' in html and '<b>' not in html
+  assert 'validation examples (one pass)</th><td>8' in html and 'not counted' in html

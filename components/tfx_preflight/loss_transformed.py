@@ -18,8 +18,8 @@ CODE = 'transformed_examples_mismatch'
 # Raw examples of each split sent through the graph, and the bounds of the scan of the transformed split: a scan that
 # did not reach the end of the split proves nothing when the sample was not found.
 SAMPLE = 64
-SCAN_ROWS = 300_000
-SCAN_SECONDS = 30.0
+SCAN_ROWS = 200_000
+SCAN_SECONDS = 15.0
 # Less than this fraction of the sample found in the transformed split: they were not made from these examples.
 FOUND_FRACTION = 0.5
 
