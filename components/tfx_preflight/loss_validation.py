@@ -91,7 +91,10 @@ def source_files(dataset: Any) -> List[str]:
   existing file or a glob matching some."""
   import tensorflow as tf
   policy = tf.data.experimental.ExternalStatePolicy.IGNORE  # A py_function map must not stop the walk.
-  graph = tf.compat.v1.GraphDef.FromString(dataset._as_serialized_graph(external_state_policy=policy).numpy())
+  try:
+    graph = tf.compat.v1.GraphDef.FromString(dataset._as_serialized_graph(external_state_policy=policy).numpy())
+  except Exception:  # A dataset TF cannot serialize: its files are unknown (the row hashes still run).
+    return []
   nodes = list(graph.node) + [node for function in graph.library.function for node in function.node_def]
   files: Set[str] = set()
   for value in _string_constants(nodes)[:_MAX_CONSTANTS]:
