@@ -94,3 +94,10 @@ def test_report_html_shows_what_validation_read_escaped():
                                   'validation_batches': None})
   assert '&lt;tmp&gt;/Split-eval/&lt;b&gt;.gz' in html and '<b>' not in html
   assert 'validation examples (one pass)</th><td>8' in html and 'not counted' in html
+
+
+def test_an_endless_validation_without_steps_blocks_as_the_hang_it_is(digits, tmp_path):  # noqa: F811
+  result = probe(digits, tmp_path, 'endless_run_fn')
+  assert codes(result.findings) == ['endless_validation']
+  assert 'hangs' in _finding(result, 'endless_validation')['message']
+  assert set(result.measurements['eval_path']) == {'eval'}  # The battery still evaluates its batches.

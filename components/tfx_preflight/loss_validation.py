@@ -23,6 +23,7 @@ VALIDATION_READS_TRAIN = 'validation_reads_train'
 EMPTY_VALIDATION = 'empty_validation'
 VALIDATION_SPLIT_OF_TRAIN = 'validation_split_of_train'
 SMALL_VALIDATION = 'small_validation'
+ENDLESS_VALIDATION = 'endless_validation'
 
 # Bounds of the one validation pass the probe counts: a larger or endless (repeated) pass is reported as not counted.
 PASS_ROWS = 100_000
@@ -73,6 +74,10 @@ def check_validation(probe: Probe, call: Any, fn_args: Any, name: str) -> bool:
     probe.info['validation_steps'] = "fn_args.eval_steps (Trainer's eval_args.num_steps)"
   elif steps is not None:
     probe.info['validation_steps'] = int(steps)
+  if steps is None and _endless(validation):
+    _block_endless(probe, name, files)
+    probe.info['validation_batches'] = probe.info['validation_examples'] = None
+    return True
   counted = count_pass(validation, None if from_fn_args else steps, _batch_size(args), hash_rows=not files)
   probe.info['validation_batches'], probe.info['validation_examples'] = counted.batches, counted.examples
   _check_reads_train(probe, name, files, train_files - eval_files, counted, args)
@@ -248,6 +253,21 @@ def _row_hashes(element: Any, rows: int) -> Set[bytes]:
       flat = np.ascontiguousarray(array.reshape(rows, -1).astype(np.float64))
       columns.append([flat[i].tobytes() for i in range(rows)])
   return {hashlib.blake2b(b'\x1e'.join(parts), digest_size=16).digest() for parts in zip(*columns)}
+
+
+def _endless(validation: Any) -> bool:
+  import tensorflow as tf
+  return isinstance(validation, tf.data.Dataset) and int(validation.cardinality()) == int(tf.data.INFINITE_CARDINALITY)
+
+
+def _block_endless(probe: Probe, name: str, files: List[str]) -> None:
+  """A validation dataset that repeats forever, without validation_steps: Keras validates until the data ends."""
+  where = f' (reading {_shown(files)})' if files else ''
+  probe.add(ENDLESS_VALIDATION, SEVERITY_BLOCK,
+            f'The validation_data {name}() passes to model.fit repeats forever{where} and fit gets no '
+            'validation_steps: Keras (Keras 3 and tf_keras alike) validates until the data ends, so Trainer hangs at '
+            'the end of the first epoch. Pass validation_steps=fn_args.eval_steps, or build the eval dataset with '
+            'num_epochs=1.')
 
 
 def _eval_examples(probe: Probe) -> Optional[int]:

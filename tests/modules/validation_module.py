@@ -97,3 +97,9 @@ def in_memory_eval_run_fn(fn_args):
 def no_validation_run_fn(fn_args):
   """No validation at all (Evaluator evaluates later)."""
   _model().fit(_dataset(fn_args, fn_args.train_files), steps_per_epoch=fn_args.train_steps)
+
+
+def endless_run_fn(fn_args):
+  """The eval dataset repeats forever (tfxio's default num_epochs=None) and fit gets no validation_steps."""
+  _model().fit(_dataset(fn_args, fn_args.train_files), steps_per_epoch=fn_args.train_steps,
+               validation_data=_dataset(fn_args, fn_args.eval_files))
