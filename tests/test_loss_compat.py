@@ -49,6 +49,7 @@ def test_testdata_trainer_module_with_transformed_examples_passes(tmp_path, tf_k
   fit = result['measurements']['fit_batch']
   assert fit['after'] < fit['before']
   assert set(result['measurements']['eval_path']) == {'eval'}
+  assert [os.path.basename(os.path.dirname(f)) for f in result['validation_files']] == ['Split-eval']
 
 
 @pytest.mark.slow
@@ -61,6 +62,7 @@ def test_taxi_template_through_a_dotted_run_fn_passes(tmp_path, monkeypatch):
   assert result['status'] in ('pass', 'warn') and codes(result) == [], result['findings']
   assert result['info']['run_fn'] == 'run_fn' and result['info']['output_units'] == 1
   assert result['module_file'] == 'models.keras_model.model.run_fn'
+  assert [os.path.basename(os.path.dirname(f)) for f in result['validation_files']] == ['Split-eval']
 
 
 @pytest.mark.slow
@@ -113,6 +115,7 @@ def test_penguin_keras_module_is_blessed_and_trainer_then_trains(tmp_path):
   report = json.loads(open(os.path.join(report_artifact.uri, 'report.json')).read())
   assert report['checks']['loss']['status'] in ('pass', 'warn'), report['checks']['loss']['findings']
   assert report['checks']['loss']['info']['run_fn'] == 'run_fn'
+  assert report['checks']['loss']['validation_files'] and 'count_differences' not in report['inputs']
   assert blessing.custom_properties['blessed'].int_value == 1
   [model] = store.get_artifacts_by_type('Model')  # Trainer ran and wrote its model.
   assert os.path.isdir(os.path.join(model.uri, 'Format-Serving'))

@@ -42,7 +42,9 @@ _STAGE_WHAT = {
     'input_fn': 'reading batches through the input function',
     'forward': 'calling the model on a batch', 'labels': 'checking labels', 'battery': 'evaluating the loss',
     'initial_loss': 'evaluating the loss', 'eval_path': 'running model.evaluate',
-    'fit_batch': 'fitting one batch', 'done': 'finishing',
+    'transformed_examples': 'applying the transform graph to raw examples to find them in the transformed ones',
+    'fit_batch': 'fitting one batch', 'validation': 'counting the validation data run_fn passes to model.fit',
+    'done': 'finishing',
 }
 
 
@@ -105,6 +107,17 @@ def _label_stats(statistics: Optional[Mapping[str, statistics_pb2.DatasetFeature
         stats[split] = {'min': float(num.min), 'max': float(num.max), 'integral': integral, 'mean': float(num.mean),
                         'std': float(num.std_dev)}
   return stats
+
+
+def _split_examples(statistics: Optional[Mapping[str, statistics_pb2.DatasetFeatureStatisticsList]]
+                    ) -> Dict[str, int]:
+  """Per split, the examples its statistics count (what a validation pass is measured against)."""
+  counts = {}
+  for split, stats_list in (statistics or {}).items():
+    whole = next((d for d in stats_list.datasets if len(stats_list.datasets) == 1 or d.name == 'All Examples'), None)
+    if whole is not None:
+      counts[split] = int(whole.num_examples)
+  return counts
 
 
 def _hyperparameters(value: Optional[Mapping[str, Any]]) -> Optional[Dict[str, Any]]:
@@ -223,9 +236,29 @@ def _interpret(run: Mapping[str, Any], module_file: str, config: LossConfig,
   return {
       'findings': _sorted_findings(findings),
       'measurements': json.loads(json.dumps(payload.get('measurements') or {}, sort_keys=True)),
-      'info': {k: v for k, v in sorted(info.items()) if k != 'module_path'},
+      'info': {k: v for k, v in sorted(info.items()) if k != 'module_path' and k not in VALIDATION_KEYS},
       'outcome': outcome,
+      **_validation_details(info, replacements),
   }
+
+
+# What model.fit validates on (loss_validation.py), under checks.loss.details.
+VALIDATION_KEYS = ('validation_files', 'validation_examples', 'validation_batches')
+
+
+def _validation_details(info: Mapping[str, Any], replacements: Mapping[str, str]) -> Dict[str, Any]:
+  """validation_files (temporary paths replaced by stable names), validation_examples and validation_batches as the
+  probe counted them (None: not counted), reduced to JSON scalars: the child ran untrusted code."""
+  files = info.get('validation_files')
+  shown = []
+  for name in files if isinstance(files, list) else []:
+    if isinstance(name, str):
+      for old, new in replacements.items():
+        name = name.replace(old, new)
+      shown.append(name)
+  counts = {key: info.get(key) if isinstance(info.get(key), int) and not isinstance(info.get(key), bool) else None
+            for key in VALIDATION_KEYS[1:]}
+  return {'validation_files': sorted(shown), **counts} if any(k in info for k in VALIDATION_KEYS) else {}
 
 
 def build_request(module_file: Optional[str], local_module: Optional[str], examples: Mapping[str, str],
@@ -234,10 +267,11 @@ def build_request(module_file: Optional[str], local_module: Optional[str], examp
                   hyperparameters: Optional[Mapping[str, Any]],
                   statistics: Optional[Mapping[str, statistics_pb2.DatasetFeatureStatisticsList]], workdir: str,
                   run_fn: Optional[str] = None, custom_config: Optional[Mapping[str, Any]] = None,
-                  labels_transformed: bool = False,
+                  labels_transformed: bool = False, raw_examples: Optional[Mapping[str, str]] = None,
                   keras: Optional[loss_keras.TrainerKeras] = None) -> loss_protocol.ProbeRequest:
-  """The probe's request. `examples` are what Trainer reads (transformed examples when given); `keras` is the Keras
-  Trainer gets (decided when the probe was started; in-process callers default to this process's)."""
+  """The probe's request. `examples` are what Trainer reads (transformed examples when given, and then
+  `raw_examples` the examples they must come from); `keras` is the Keras Trainer gets (decided when the probe
+  was started; in-process callers default to this process's)."""
   keras = keras or loss_keras.trainer_keras()
   return loss_protocol.ProbeRequest(
       module_file=module_file,
@@ -247,10 +281,13 @@ def build_request(module_file: Optional[str], local_module: Optional[str], examp
       input_fn=config.input_fn,
       loss_fn=config.loss_fn,
       examples={s: _readable_pattern(s, examples[s], workdir) for s in (train_split, *eval_splits)},
+      raw_examples={s: _readable_pattern(f'raw-{s}', raw_examples[s], workdir)
+                    for s in (train_split, *eval_splits) if s in (raw_examples or {})},
       train_split=train_split,
       eval_splits=list(eval_splits),
       label_key=label_key,
       label_stats={} if labels_transformed else _label_stats(statistics, label_key),
+      split_examples=_split_examples(statistics),
       schema_path=_absolute(schema_path),
       transform_graph_uri=_absolute(transform_graph_uri),
       hyperparameters=_hyperparameters(hyperparameters),
@@ -337,7 +374,7 @@ class LossCheck:
     request = build_request(module_file, self._local_module, trainer_examples, train_split, eval_splits, self._config,
                             label_key, schema_path, transform_graph_uri, hyperparameters, statistics, self._workdir,
                             run_fn=run_fn, custom_config=custom_config, labels_transformed=bool(transformed_examples),
-                            keras=self._keras)
+                            keras=self._keras, raw_examples=examples if transformed_examples else None)
     self._probe.send(request, self._config.timeout_seconds)
     return self
 

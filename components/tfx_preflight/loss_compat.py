@@ -77,6 +77,14 @@ def _transform_in_a_graph(tft_output: Any, serialized: Any) -> Dict[str, Any]:
   return columns
 
 
+def transform_raw_records(tft_output: Any, serialized: Any) -> Dict[str, Any]:
+  """A batch of serialized raw tf.Examples through the transform graph: output name -> values by row."""
+  try:
+    return _transform_eagerly(tft_output, serialized)
+  except RuntimeError:  # A TF1 transform graph (e.g. TFX's testdata) loads in graph mode only.
+    return _transform_in_a_graph(tft_output, serialized.numpy())
+
+
 def transformed_pattern(tft_output: Any, pattern: str, out_dir: str, limit: int) -> str:
   """The split as Trainer sees it with Transform: the first `limit` raw examples through the transform graph, written
   as transformed tf.Examples. Examples that already carry every transformed feature are used as they are."""
@@ -87,10 +95,7 @@ def transformed_pattern(tft_output: Any, pattern: str, out_dir: str, limit: int)
   files = sorted(tf.io.gfile.glob(pattern))
   compression = 'GZIP' if files[0].endswith('.gz') else ''
   serialized = next(iter(tf.data.TFRecordDataset(files, compression_type=compression).take(limit).batch(limit)))
-  try:
-    columns = _transform_eagerly(tft_output, serialized)
-  except RuntimeError:  # A TF1 transform graph (e.g. TFX's testdata) loads in graph mode only.
-    columns = _transform_in_a_graph(tft_output, serialized.numpy())
+  columns = transform_raw_records(tft_output, serialized)
   os.makedirs(out_dir, exist_ok=True)
   path = os.path.join(out_dir, 'transformed.gz')
   with tf.io.TFRecordWriter(path, tf.io.TFRecordOptions(compression_type='GZIP')) as writer:

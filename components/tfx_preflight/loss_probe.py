@@ -26,7 +26,15 @@ import traceback
 import types
 from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
 
-from tfx_preflight import loss_keras, loss_labels, loss_trainer, loss_weights, process_tree
+from tfx_preflight import (
+  loss_keras,
+  loss_labels,
+  loss_trainer,
+  loss_transformed,
+  loss_validation,
+  loss_weights,
+  process_tree,
+)
 from tfx_preflight.loss_battery import (
   SEVERITY_BLOCK,
   SEVERITY_WARN,
@@ -269,7 +277,7 @@ def run_bare_loss_checks(probe: Probe, loss_fn: Callable, name: str, request: Pr
 
 
 _STAGE_CODES = {'build_model': 'model_build_error', 'input_fn': 'input_fn_error', 'forward': 'input_fn_error',
-                'run_fn': 'run_fn_error', 'fit_data': 'input_fn_error'}
+                'run_fn': 'run_fn_error', 'fit_data': 'input_fn_error', 'validation': 'input_fn_error'}
 
 
 def _guarded(probe: Probe, checks: Callable, *args: Any) -> None:
@@ -321,11 +329,15 @@ def run_fn_checks(probe: Probe, run_fn: Callable, name: str, request: ProbeReque
               f'Could not apply the transform graph {request.transform_graph_uri} to the raw examples: '
               f'{error_text(e)}. Pass the transformed examples Trainer reads (transformed_examples).')
     return
+  if request.raw_examples and request.transform_graph_uri:
+    probe.enter('transformed_examples', name)
+    loss_transformed.check_transformed_examples(probe, input_fn_argument(None, request.transform_graph_uri),
+                                                request.raw_examples, request.examples)
   fn_args = loss_trainer.build_fn_args(request, train_files, eval_files, _LABEL_BATCHES)
   probe.enter('run_fn', name)
   judged: List[Probe] = []
   try:
-    run = loss_trainer.run_through_fits(run_fn, fn_args, lambda call: _judge_fit(probe, call, name, judged))
+    run = loss_trainer.run_through_fits(run_fn, fn_args, lambda call: _judge_fit(probe, call, name, judged, fn_args))
   except Exception as e:
     probe.add('run_fn_error', SEVERITY_BLOCK,
               f'{name}() in {module_file} raised {error_text(e)}{_user_frame(e, probe.info["module_path"])} before '
@@ -342,13 +354,13 @@ def run_fn_checks(probe: Probe, run_fn: Callable, name: str, request: ProbeReque
   _merge_fits(probe, judged, run, name)
 
 
-def _judge_fit(probe: Probe, call: loss_trainer.FitCall, name: str, judged: List[Probe]) -> Any:
+def _judge_fit(probe: Probe, call: loss_trainer.FitCall, name: str, judged: List[Probe], fn_args: Any) -> Any:
   """The battery on one fit call, in a Probe of its own; what fit returns to run_fn: a History of the battery's short
   fit. A train_on_batch loop is judged on its first batch and stopped there (FitReached)."""
   fit = Probe(probe.request, probe.writer)
   fit.info.update({k: probe.info[k] for k in ('keras', 'keras_source', 'module_path') if k in probe.info})
   fit.timing = probe.timing
-  _guarded(fit, _check_fit_call, fit, call, name)
+  _guarded(fit, _check_fit_call, fit, call, name, fn_args)
   judged.append(fit)
   probe.enter('run_fn', name)
   if call.method == 'train_on_batch':
@@ -356,7 +368,7 @@ def _judge_fit(probe: Probe, call: loss_trainer.FitCall, name: str, judged: List
   return _history(call, fit)
 
 
-def _check_fit_call(probe: Probe, call: loss_trainer.FitCall, name: str) -> None:
+def _check_fit_call(probe: Probe, call: loss_trainer.FitCall, name: str, fn_args: Any) -> None:
   """What one fit call gets (model, loss, weights, train and validation batches), judged by the battery."""
   request = probe.request
   if call.keras != probe.info.get('keras'):
@@ -367,11 +379,10 @@ def _check_fit_call(probe: Probe, call: loss_trainer.FitCall, name: str) -> None
   weights_read: List[Any] = []
   try:
     batches = {request.train_split: fit_batches(call.x, call.y, call.batch_size, _LABEL_BATCHES, weights_read)}
-    if call.validation_data is not None:
+    probe.enter('validation', name)
+    if loss_validation.check_validation(probe, call, fn_args, name):
       eval_name = request.eval_splits[0] if len(request.eval_splits) == 1 else '+'.join(request.eval_splits)
       batches[eval_name] = fit_batches(call.validation_data, None, call.batch_size, _LABEL_BATCHES)
-    else:
-      probe.info['eval_path'] = f'{name}() passes no validation_data to model.{call.method}'
   except Exception as e:
     same = ('Iterating that dataset is what Trainer\'s fit does first: it would fail the same way.'
             if _is_dataset(call.x) else 'The loss check batches arrays itself, so Trainer\'s fit may read them '
@@ -510,7 +521,8 @@ def _own_code() -> Dict[str, Any]:
   after, so a module that patches the probe (say `Probe.add`) gets a blocking finding instead of a pass."""
   from tfx_preflight import loss_battery, loss_compat, loss_protocol
   code = {}
-  for module in (loss_battery, loss_compat, loss_keras, loss_labels, loss_protocol, loss_trainer, loss_weights,
+  for module in (loss_battery, loss_compat, loss_keras, loss_labels, loss_protocol, loss_trainer, loss_transformed,
+                 loss_validation, loss_weights,
                  sys.modules[__name__]):
     for name, value in vars(module).items():
       if inspect.isfunction(value):

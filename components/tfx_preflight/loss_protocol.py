@@ -52,10 +52,13 @@ class ProbeRequest:
   input_fn: Optional[str] = None
   loss_fn: Optional[str] = None
   examples: Dict[str, str] = dataclasses.field(default_factory=dict)  # split -> readable file pattern.
+  # With transformed examples as `examples`: the raw examples they must come from (loss_transformed.py).
+  raw_examples: Dict[str, str] = dataclasses.field(default_factory=dict)
   train_split: str = 'train'
   eval_splits: List[str] = dataclasses.field(default_factory=list)
   label_key: Optional[str] = None
   label_stats: Dict[str, Dict[str, Any]] = dataclasses.field(default_factory=dict)
+  split_examples: Dict[str, int] = dataclasses.field(default_factory=dict)  # split -> examples (statistics).
   schema_path: Optional[str] = None
   transform_graph_uri: Optional[str] = None
   hyperparameters: Optional[Dict[str, Any]] = None

@@ -39,6 +39,7 @@ class FitCall:
   method: str = 'fit'  # 'fit' or 'train_on_batch'.
   sample_weight: Any = None
   class_weight: Any = None
+  arguments: Dict[str, Any] = dataclasses.field(default_factory=dict)  # Every argument fit got, by name.
 
 
 def make_data_accessor() -> Any:
@@ -127,7 +128,7 @@ def _recording(original: Callable, method: str, keras: str, session: _Session) -
     return session.record(FitCall(
         model=self, x=values.get('x'), y=values.get('y'), validation_data=values.get('validation_data'),
         batch_size=values.get('batch_size'), keras=keras, method=method, sample_weight=values.get('sample_weight'),
-        class_weight=values.get('class_weight')))
+        class_weight=values.get('class_weight'), arguments={k: v for k, v in values.items() if k != 'self'}))
 
   fit.__wrapped__ = original
   return fit

@@ -25,7 +25,7 @@ import apache_beam as beam
 from tensorflow_metadata.proto.v0 import schema_pb2, statistics_pb2
 from tfx.dsl.io import fileio
 
-from tfx_preflight import beam_util, data, label_proxy, leakage_beam, records
+from tfx_preflight import beam_util, data, feature_sketch, label_proxy, leakage_beam, records
 from tfx_preflight import label_proxy_counts as counts_lib
 from tfx_preflight import statistics as statistics_lib
 
@@ -112,15 +112,18 @@ class PassRequest:
   leakage: Optional[LeakagePart] = None
   label_proxy: Optional[LabelProxyPart] = None
   rows_per_file_dir: Optional[str] = None  # Examples per file counted and written here when set (span windows).
+  sketch_dir: Optional[str] = None  # Per-feature sketches (feature_sketch.py) written here when set.
 
   @property
   def empty(self) -> bool:
-    return self.statistics_dir is None and self.leakage is None and self.label_proxy is None
+    return (self.statistics_dir is None and self.leakage is None and self.label_proxy is None
+            and self.sketch_dir is None)
 
   def consumers(self) -> Tuple[str, ...]:
     """What the pass feeds, for the progress line."""
     return tuple(name for name, part in (('statistics', self.statistics_dir), ('leakage hashes', self.leakage),
-                                         ('label-proxy counts', self.label_proxy)) if part is not None)
+                                         ('label-proxy counts', self.label_proxy),
+                                         ('feature sketches', self.sketch_dir)) if part is not None)
 
 
 @dataclasses.dataclass
@@ -129,6 +132,7 @@ class PassOutputs:
   leakage: Optional[leakage_beam.LeakageCounts] = None
   label_proxy: Optional[Dict[str, counts_lib.SplitCounts]] = None
   rows_per_file: Optional[Dict[str, int]] = None  # path -> examples read, when the request asked for them.
+  sketches: Optional[Dict[str, feature_sketch.Sketch]] = None
 
 
 def build_pipeline(pipeline: beam.Pipeline, request: PassRequest, files: Tuple[Tuple[int, str], ...]) -> None:
@@ -154,6 +158,13 @@ def build_pipeline(pipeline: beam.Pipeline, request: PassRequest, files: Tuple[T
     _ = (batches
          | 'Leakage' >> leakage_beam.LeakageHashes(request.leakage.plan)
          | 'WriteLeakage' >> leakage_beam.WriteLeakageOutputs(request.leakage.output_dir))
+  if request.sketch_dir is not None:
+    for split in request.splits:
+      _ = (batches[split]
+           | f'SketchBatches[{split}]' >> beam.Map(_batch_of)
+           | f'Sketch[{split}]' >> feature_sketch.FeatureSketch()
+           | f'WriteSketch[{split}]' >> beam.Map(feature_sketch.write_sketch, os.path.join(
+               request.sketch_dir, feature_sketch.SKETCH_FILE.format(split=split))))
   if request.label_proxy is not None:
     for split in request.splits:
       _ = (batches[split]
@@ -174,6 +185,8 @@ def run_pass(request: PassRequest, make_pipeline: Callable[[], beam.Pipeline]) -
       fileio.makedirs(part.output_dir)
   if request.rows_per_file_dir is not None:
     fileio.makedirs(request.rows_per_file_dir)
+  if request.sketch_dir is not None:
+    fileio.makedirs(request.sketch_dir)
   if request.leakage is not None:
     leakage_beam.clear_outputs(request.leakage.output_dir)
   with make_pipeline() as pipeline:
@@ -182,6 +195,8 @@ def run_pass(request: PassRequest, make_pipeline: Callable[[], beam.Pipeline]) -
     outputs.statistics = statistics_lib.load_statistics(request.statistics_dir, request.splits)
   if request.leakage is not None:
     outputs.leakage = leakage_beam.collect_outputs(request.leakage.output_dir)
+  if request.sketch_dir is not None:
+    outputs.sketches = {split: feature_sketch.read_sketch(request.sketch_dir, split) for split in request.splits}
   if request.label_proxy is not None:
     outputs.label_proxy = {split: label_proxy.read_counts(request.label_proxy.output_dir, split)
                            for split in request.splits}
@@ -199,6 +214,8 @@ def examples_read(outputs: PassOutputs, splits: Sequence[str]) -> Dict[str, int]
     return {split: int(outputs.leakage.examples.get(split, 0)) for split in splits}
   if outputs.label_proxy is not None:
     return {split: int(outputs.label_proxy[split].examples) for split in splits}
+  if outputs.sketches is not None:
+    return {split: int(outputs.sketches[split]['examples']) for split in splits}
   if outputs.statistics is not None:
     return {split: sum(int(d.num_examples) for d in outputs.statistics[split].datasets) for split in splits}
   return {}

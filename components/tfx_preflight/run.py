@@ -26,6 +26,7 @@ from tfx_preflight import (
   leakage,
   loss,
   progress,
+  provenance,
   read_pass,
   render,
   report,
@@ -244,7 +245,9 @@ def _pass_request(config: PreflightConfig, inputs: PreflightInputs, examples: Ma
       examples=examples, splits=(train, *evals), schema=inputs.schema, leakage=leakage_part,
       label_proxy=label_proxy_part,
       statistics_dir=os.path.join(output_dir, constants.STATISTICS_DIR) if compute_statistics else None,
-      rows_per_file_dir=os.path.join(output_dir, 'inputs') if inputs.examples_artifacts else None)
+      rows_per_file_dir=os.path.join(output_dir, 'inputs') if inputs.examples_artifacts else None,
+      # Supplied statistics are checked feature by feature against what this pass sees (provenance.py).
+      sketch_dir=os.path.join(output_dir, 'inputs', 'sketches') if inputs.statistics is not None else None)
 
 
 def _with_history(plan: Any, inputs: PreflightInputs) -> Any:
@@ -359,13 +362,21 @@ def _run_checks(inputs: PreflightInputs, config: PreflightConfig, make_pipeline:
   if statistics is not None:
     _check_keys_present(config, statistics, used)
     check_schema_describes_the_data(inputs.schema, statistics[train])
+    provenance.check_transform_graph_reads_the_examples(inputs.transform_graph_uri, statistics, used)
 
   loss_check = _start_loss_check(inputs, config, examples, train, evals, statistics, output_dir, launched)
   with loss_check or contextlib.nullcontext():  # An error in another check stops the probe.
     if outputs is None:
       outputs = _read(request, examples, make_pipeline)
+    counted = read_pass.examples_read(outputs, used)
+    differences = []
     if inputs.statistics is not None:
-      check_statistics_count_the_examples(inputs.statistics, read_pass.examples_read(outputs, used), inputs.provenance)
+      differences += check_statistics_count_the_examples(inputs.statistics, counted, inputs.provenance)
+      provenance.check_statistics_describe_the_examples(inputs.statistics, outputs.sketches or {}, inputs.provenance)
+    differences += provenance.check_transformed_examples(inputs.transformed_examples, inputs.transform_graph_uri,
+                                                         counted, inputs.provenance)
+    # Differences inside the tolerance, yet not quite the same examples: in report.json's inputs and report.html.
+    described = {**inputs.provenance, **({'count_differences': differences} if differences else {})}
     checks: Dict[str, CheckResult] = {
         constants.SKEW: _skew(config, statistics, train, evals, inputs),
         constants.LEAKAGE: _leakage(config, request, outputs),
@@ -383,10 +394,9 @@ def _run_checks(inputs: PreflightInputs, config: PreflightConfig, make_pipeline:
       with progress.stage('loss probe') as stage:
         checks[constants.LOSS] = stage.result = loss_check.result()
 
-  provenance = dict(inputs.provenance)
   if inputs.examples_artifacts:
-    provenance['examples_artifacts'] = artifacts_read(inputs.examples_artifacts, outputs.rows_per_file, used)
-  return Report(checks, train, tuple(evals), config.to_dict(), provenance, statistics)
+    described['examples_artifacts'] = artifacts_read(inputs.examples_artifacts, outputs.rows_per_file, used)
+  return Report(checks, train, tuple(evals), config.to_dict(), described, statistics)
 
 
 # Statistics of another ExampleGen run over the same rows (TFX's own testdata: 4,966 vs 5,091 eval examples) differ
@@ -395,9 +405,11 @@ STATISTICS_COUNT_TOLERANCE = 0.1
 
 
 def check_statistics_count_the_examples(statistics: StatisticsBySplit, counted: Mapping[str, int],
-                                        provenance: Mapping[str, str]) -> None:
+                                        provenance: Mapping[str, str]) -> list:
   """Supplied statistics must count the examples the read pass counted (within the tolerance), split by split:
-  statistics of another Examples artifact (wrong wiring) would make the skew check judge data nobody trains on."""
+  statistics of another Examples artifact (wrong wiring) would make the skew check judge data nobody trains on.
+  Returns the differences inside the tolerance (provenance.count_difference's notes)."""
+  differences = []
   for split, count in sorted(counted.items()):
     whole = statistics_lib.whole_split(statistics[split])
     if whole is None:
@@ -411,6 +423,9 @@ def check_statistics_count_the_examples(statistics: StatisticsBySplit, counted: 
                        f'{split!r} but the examples ({provenance.get("examples", "given")}) have {count}: they were '
                        f'not computed from these examples (or were sampled). Give StatisticsGen the same examples, '
                        f'without sampling, or leave statistics out for Preflight to compute them.')
+    if listed != count:
+      differences.append({'input': 'statistics', 'split': split, 'listed': listed, 'counted': count})
+  return differences
 
 
 def relative_to(value: Any, output_dir: str) -> Any:

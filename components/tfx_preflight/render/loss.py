@@ -29,6 +29,7 @@ def render_html(result: Mapping[str, Any]) -> str:
           ('initial loss (fresh model, train batch)', m.get('initial_loss')),
           ('expected initial loss', m.get('expected_initial_loss'))]
   cells = [(esc(k), number(v)) for k, v in raw if v is not None]
+  cells += _validation_cells(result)
   fit = m.get('fit_batch') or {}
   if fit:
     cells.append((esc(f'one train batch, before -> after {fit.get("steps")} steps'),
@@ -38,3 +39,20 @@ def render_html(result: Mapping[str, Any]) -> str:
                   f'{number(values.get("evaluate"))} vs {number(values.get("direct"))}'))
   body = ''.join(f'<tr><th>{k}</th><td>{v}</td></tr>' for k, v in cells)
   return f'<h3>Loss probe</h3><table>{body}</table>'
+
+
+def _validation_cells(result: Mapping[str, Any]) -> list:
+  """What model.fit validates on: its files, one pass's examples and batches ('not counted': endless, or Trainer's
+  eval_steps decide), or why it validates on nothing."""
+  if 'validation_files' not in result:
+    return []
+  info = result.get('info') or {}
+  files = result.get('validation_files') or []
+  cells = [(esc('validation reads'), esc(', '.join(files)) if files else esc(info.get('eval_path') or 'no files'))]
+  for key, label in (('validation_examples', 'validation examples (one pass)'),
+                     ('validation_batches', 'validation batches (one pass)')):
+    value = result.get(key)
+    cells.append((esc(label), number(value) if value is not None else esc('not counted')))
+  if info.get('validation_steps') is not None:
+    cells.append((esc('validation_steps'), esc(str(info['validation_steps']))))
+  return cells

@@ -144,6 +144,18 @@ def artifacts_table(report: Mapping[str, Any]) -> str:
           f'<table class="kv"><tr><th>span</th><th>version</th>{head}<th>uri</th></tr>{rows}</table>')
 
 
+def count_differences(inputs: Mapping[str, Any]) -> str:
+  """Inputs that count a few examples more or fewer than the examples hold (inside the tolerance): shown, since a
+  difference means they were not made from exactly these examples."""
+  rows = [d for d in inputs.get('count_differences') or [] if isinstance(d, Mapping)]
+  if not rows:
+    return ''
+  body = ''.join(f'<tr><td>{esc(d.get("input"))}</td><td>{esc(d.get("split"))}</td><td>{number(d.get("listed"))}'
+                 f'</td><td>{number(d.get("counted"))}</td></tr>' for d in rows)
+  return ('<p>Inputs that count other examples than the examples hold (inside the tolerance):</p><table><tr>'
+          '<th>input</th><th>split</th><th>its count</th><th>examples read</th></tr>' + body + '</table>')
+
+
 def render(report: Mapping[str, Any], fragments: Mapping[str, str]) -> str:
   """The whole page. `fragments[check]` is check-specific HTML that its module has already escaped."""
   verdict = report['verdict']
@@ -164,4 +176,4 @@ def render(report: Mapping[str, Any], fragments: Mapping[str, str]) -> str:
           + (f'<p>{esc(report["verdict_reason"])}</p>' if report.get('verdict_reason') else '')
           + f'<p>train split <code>{esc(splits["train"])}</code> compared with '
           + ', '.join(f'<code>{esc(s)}</code>' for s in splits['eval']) + '</p>' + artifacts_table(report)
-          + overview(report) + ''.join(sections) + '</body></html>\n')
+          + count_differences(report.get('inputs') or {}) + overview(report) + ''.join(sections) + '</body></html>\n')
