@@ -39,7 +39,7 @@ def test_validation_on_the_train_files_blocks_naming_them(digits, tmp_path):  # 
 
 
 @pytest.mark.parametrize('run_fn, keras, says', [
-    ('empty_run_fn', 'keras', 'reports no val_loss at all'),
+    ('empty_run_fn', 'keras3', 'reports no val_loss at all'),
     ('empty_tf_keras_run_fn', 'tf_keras', 'Expected input data to be non-empty'),
 ])
 def test_validation_without_a_batch_blocks_with_what_that_keras_does(digits, tmp_path, run_fn, keras, says):  # noqa: F811

@@ -17,6 +17,7 @@ import os
 import time
 from typing import Any, Dict, Iterable, List, Optional, Sequence, Set
 
+from tfx_preflight import loss_keras
 from tfx_preflight.loss_battery import SEVERITY_BLOCK, SEVERITY_WARN, Probe
 
 VALIDATION_READS_TRAIN = 'validation_reads_train'
@@ -38,12 +39,15 @@ TRAIN_FRACTION = 0.5
 _MAX_CONSTANTS = 2_000
 
 _CONSEQUENCE = {
-    'keras': ('With Keras 3 (the Keras this run_fn trains with) Trainer trains normally and reports no val_loss at '
+    loss_keras.KERAS_3: ('With Keras 3 (the Keras this run_fn trains with) Trainer trains normally and reports no val_loss at '
               'all: history holds no val_* entry and callbacks monitoring val_loss (EarlyStopping, ModelCheckpoint) '
               'have nothing to monitor.'),
-    'tf_keras': ('With tf_keras (the Keras this run_fn trains with) model.fit raises "Expected input data to be '
-                 'non-empty." when it validates at the end of the first epoch: Trainer fails after a whole epoch.'),
+    loss_keras.TF_KERAS: ('With tf_keras (the Keras this run_fn trains with) model.fit raises "Expected input data to '
+                          'be non-empty." when it validates at the end of the first epoch: Trainer fails after a whole '
+                          'epoch.'),
 }
+# Keras 2 (TF 2.15's tf.keras) is the code tf_keras was forked from: the same error (not observed here: no TF 2.15).
+_CONSEQUENCE[loss_keras.KERAS_2] = _CONSEQUENCE[loss_keras.TF_KERAS].replace('With tf_keras', 'With Keras 2')
 
 
 @dataclasses.dataclass
@@ -301,7 +305,7 @@ def _empty(probe: Probe, call: Any, name: str, files: List[str], fn_args: Any) -
   probe.add(EMPTY_VALIDATION, SEVERITY_BLOCK,
             f'The validation_data {name}() passes to model.fit yields no batch{where}{of_split}: a batch larger than '
             'the split with drop_remainder / drop_final_batch, a filter that drops every example, or files that hold '
-            f'none. {_CONSEQUENCE.get(call.keras, _CONSEQUENCE["keras"])}', keras=call.keras)
+            f'none. {_CONSEQUENCE.get(call.keras, _CONSEQUENCE[loss_keras.KERAS_3])}', keras=call.keras)
   return True
 
 
