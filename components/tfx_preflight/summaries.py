@@ -2,13 +2,12 @@
 (`$GITHUB_STEP_SUMMARY`, merge-request comments) and JUnit XML (one test case per check) for CI test views.
 
 All three are built from the report dict alone, so they say exactly what report.json says. User data (feature names,
-values, messages) is escaped for each format: Markdown and HTML punctuation in Markdown, XML by `xml.etree` after
-dropping the characters XML 1.0 cannot hold. Light module: no TensorFlow, TFX or Beam import.
+values, messages) is escaped for each format: Markdown punctuation backslash-escaped in Markdown (never HTML entities,
+which Markdown viewers print as typed), XML by `xml.etree` after dropping the characters XML 1.0 cannot hold. Light module: no TensorFlow, TFX or Beam import.
 """
 
 from __future__ import annotations
 
-import html
 import re
 import xml.etree.ElementTree as ET
 from typing import Any, Dict, List, Mapping, Optional
@@ -19,8 +18,9 @@ _SEVERITY_RANK = {'block': 0, 'warn': 1}
 _VERDICT_MARK = {'pass': ':white_check_mark:', 'warn': ':warning:', 'block': ':x:'}
 # Characters XML 1.0 cannot hold at all (escaping does not help): most C0 controls, surrogates, U+FFFE/U+FFFF.
 _NOT_XML = re.compile('[^\t\n\r\x20-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]')
-# Inline Markdown that could change how text renders mid-line (links, emphasis, code, table cells, strikethrough).
-_MARKDOWN_PUNCTUATION = re.compile(r'([\\`*_\[\]|~])')
+# Inline Markdown that could change how text renders mid-line (links, emphasis, code, table cells, strikethrough) and
+# raw HTML or entities (<tag>, &amp;): CommonMark prints any of them literally after a backslash.
+_MARKDOWN_PUNCTUATION = re.compile(r'([\\`*_\[\]|~<>&])')
 
 
 def _checks(report: Mapping[str, Any]) -> Dict[str, Mapping[str, Any]]:
@@ -78,9 +78,10 @@ def verdict_line(report: Mapping[str, Any]) -> str:
 
 
 def md_text(value: Any) -> str:
-  """Plain text for Markdown (tables included): HTML escaped, Markdown punctuation backslash-escaped, one line."""
+  """Plain text for Markdown (tables included), on one line: the punctuation Markdown would read as markup or HTML
+  backslash-escaped, so a viewer shows the text as written (no `&#x27;` for a quote)."""
   text = ' '.join(str(value).split())
-  return _MARKDOWN_PUNCTUATION.sub(r'\\\1', html.escape(text, quote=True))
+  return _MARKDOWN_PUNCTUATION.sub(r'\\\1', text)
 
 
 def to_markdown(report: Mapping[str, Any], report_path: Optional[str] = None) -> str:
