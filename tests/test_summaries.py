@@ -97,8 +97,11 @@ def test_a_pass_over_its_threshold_says_it_was_within_sampling_noise(tmp_path, c
   wine.iloc[order[142:]].to_csv(tmp_path / 'eval.csv', index=False)
   code = cli.main(['check', '--train', str(tmp_path / 'train.csv'), '--eval', str(tmp_path / 'eval.csv'), '--label-key',
                    'label', '--checks', 'skew', '--out', str(tmp_path / 'r'), '--summary-md', str(tmp_path / 's.md')])
-  capsys.readouterr()
+  out = capsys.readouterr().out
   assert code == cli.EXIT_OK
+  # The checks --checks left out say so (they said 'skipped (leakage.mode is off)' though no mode was set).
+  assert '  leakage: skipped (left out: only skew selected (--checks / checks))' in out.splitlines()
+  assert 'mode is off' not in out
   assert ('| skew | pass | skew pass: 0 finding(s), closest to threshold: color\\_intensity 0.176 of 0.1 (eval), '
           'over it but within sampling noise |') in (tmp_path / 's.md').read_text()
 

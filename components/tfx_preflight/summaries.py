@@ -23,6 +23,21 @@ _NOT_XML = re.compile('[^\t\n\r\x20-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]')
 _MARKDOWN_PUNCTUATION = re.compile(r'([\\`*_\[\]|~<>&])')
 
 
+def shown_severity(check: Mapping[str, Any], finding: Mapping[str, Any]) -> str:
+  """The severity a reader is shown: a blocking finding of a check in warn mode (status warn) is a warning, since it
+  blocked nothing; report.json keeps the finding's own severity."""
+  severity = str(finding.get('severity'))
+  return 'warn' if severity == 'block' and check.get('status') == 'warn' else severity
+
+
+def shown_tag(check: Mapping[str, Any], finding: Mapping[str, Any]) -> str:
+  """A finding's kind, and 'would block in block mode' when a check in warn mode demoted it."""
+  tag = str(finding.get('kind') or finding.get('code') or '')
+  if shown_severity(check, finding) != finding.get('severity'):
+    tag += ' (warn mode: would block in block mode)'
+  return tag
+
+
 def _checks(report: Mapping[str, Any]) -> Dict[str, Mapping[str, Any]]:
   return dict(report.get('checks') or {})
 
@@ -101,8 +116,8 @@ def to_markdown(report: Mapping[str, Any], report_path: Optional[str] = None) ->
       continue
     lines += ['', f'### {md_text(name)}: {len(findings)} finding(s)', '']
     for f in findings[:MAX_FINDINGS]:
-      tag = f.get('kind') or f.get('code') or ''
-      lines.append(f'- **{md_text(f.get("severity"))}** {md_text(tag)}: {md_text(f.get("message"))}')
+      lines.append(f'- **{md_text(shown_severity(check, f))}** {md_text(shown_tag(check, f))}: '
+                   f'{md_text(f.get("message"))}')
     if len(findings) > MAX_FINDINGS:
       lines.append(f'- ... and {len(findings) - MAX_FINDINGS} more in the report')
   if report_path:
@@ -119,12 +134,11 @@ def xml_text(value: Any) -> str:
   return _NOT_XML.sub('\ufffd', str(value))
 
 
-def _finding_lines(findings: List[Mapping[str, Any]]) -> str:
+def _finding_lines(check: Mapping[str, Any], findings: List[Mapping[str, Any]]) -> str:
   lines = []
   for f in findings[:MAX_FINDINGS]:
-    tag = f.get('kind') or f.get('code') or ''
     feature = f' [{f["feature"]}]' if f.get('feature') else ''
-    lines.append(f'[{f.get("severity")}] {tag}{feature}: {f.get("message")}')
+    lines.append(f'[{shown_severity(check, f)}] {shown_tag(check, f)}{feature}: {f.get("message")}')
   if len(findings) > MAX_FINDINGS:
     lines.append(f'... and {len(findings) - MAX_FINDINGS} more in the report')
   return xml_text('\n'.join(lines))
@@ -145,7 +159,7 @@ def to_junit_xml(report: Mapping[str, Any], report_path: Optional[str] = None) -
       blocking = sum(1 for f in findings if f.get('severity') == 'block')
       failure = ET.SubElement(case, 'failure', type='block', message=xml_text(
           f'{blocking} blocking finding(s): {findings[0].get("message") if findings else ""}'))
-      failure.text = _finding_lines(findings)
+      failure.text = _finding_lines(check, findings)
     elif status == 'skipped':
       counts['skipped'] += 1
       ET.SubElement(case, 'skipped', message=xml_text(check.get('reason') or 'skipped'))
@@ -153,7 +167,7 @@ def to_junit_xml(report: Mapping[str, Any], report_path: Optional[str] = None) -
       counts['errors'] += 1
       ET.SubElement(case, 'error', type=xml_text(status), message=xml_text(check.get('reason') or status))
     if findings and status != 'block':
-      ET.SubElement(case, 'system-out').text = _finding_lines(findings)
+      ET.SubElement(case, 'system-out').text = _finding_lines(check, findings)
   suite.set('tests', str(len(checks)))
   for key, value in counts.items():
     suite.set(key, str(value))
