@@ -586,9 +586,9 @@ def _example_count_findings(reasons: Sequence[anomalies_pb2.AnomalyInfo.Reason],
   return out
 
 
-# Statistical tests run per feature and split pair (shift, missing, constant, new categories, missing rate,
-# non-finite rate): the size of the family whose false-discovery rate is controlled.
-TESTS_PER_FEATURE = 6
+# Statistical tests run per feature and split pair (shift by effect size, shift by the decile test, missing, constant,
+# new categories, missing rate, non-finite rate): the size of the family whose false-discovery rate is controlled.
+TESTS_PER_FEATURE = 7
 # Withheld findings listed in the report (the closest calls first); the count covers all of them.
 MAX_WITHHELD_SHOWN = 50
 
