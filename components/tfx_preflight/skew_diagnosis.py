@@ -474,7 +474,8 @@ def diagnose_scale(train: FeatureSummary, other: FeatureSummary, other_split: st
   constant, cause = _known_scale(ratio, name)
   how = f'about {constant}x' if ratio > 1 else f'about 1/{constant} of'
   if pure:
-    why = cause or 'a different normalization or unit in each split'
+    why = cause or ('a different normalization or unit in each split, or values that really grew by that factor '
+                    'between the splits (a split by time?)')
     return f'{other_split} values of `{name}` are {how} {train_split}: {why}', numbers
   return (f'{other_split} values of `{name}` are rescaled ({how} {train_split}) and shifted (mean '
           f'{_fmt(train.mean)} vs {_fmt(other.mean)}): a different normalization in each split, or splits drawn '
