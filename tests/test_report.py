@@ -77,6 +77,8 @@ def test_findings_of_a_check_in_warn_mode_are_shown_as_warnings_everywhere():
   assert '**block**' not in markdown and '- **warn** distribution\\_shift (warn mode' in markdown
   junit = summaries.to_junit_xml(result)
   assert '[block]' not in junit and '[warn] distribution_shift (warn mode' in junit
+  page = html_report.render(report.build_report({'label_proxy': _check('block', mode='warn')}, 'train', ['eval']), {})
+  assert '[block]' not in page and '[warn] block finding' in page and '<td class="block">' not in page
 
 
 def test_summary_lists_findings_most_severe_first():
