@@ -43,7 +43,7 @@ def test_bad_config_values_exit_2_naming_the_setting(capsys, tmp_path):
 
 
 @pytest.mark.parametrize('text, named', [
-    (b'{"skwe": {"mode": "warn"}}', 'Unknown setting(s) skwe; known: eval_splits'),  # Was a Python TypeError.
+    (b'{"skwe": {"mode": "warn"}}', 'Unknown setting(s) skwe; known: checks, eval_splits'),  # Was a Python TypeError.
     (b'{"skew": 0.2}', 'skew must be an object of skew settings'),
     (b'{"skew": "warn"}', 'skew must be an object of skew settings'),
     (b'{"skew": {"numeric_threshold": 0.2}, "skew": {"mode": "warn"}}', "'skew' is given twice"),  # JSON keeps one.

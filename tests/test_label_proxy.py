@@ -374,6 +374,20 @@ def test_summarize_turns_counts_into_a_typed_result():
   assert nothing.status == 'skipped' and 'no feature to score' in nothing.reason and not nothing.findings
 
 
+def test_a_constant_eval_label_is_named_as_the_reason_nothing_was_scored():
+  """A regression label constant in eval (a file sorted by the label, split without shuffling): R^2 is undefined
+  for every feature. The check said 'no feature to score besides the label' on a table with 8 features."""
+  config = LabelProxyConfig()
+  options = label_proxy.count_options(config, 'y')
+  rng = np.random.default_rng(0)
+  rows = [{'y': float(v), **{f'x{j}': float(rng.normal()) for j in range(8)}} for v in rng.normal(size=200)]
+  train = counts_lib.count_batch(decode(rows), options)
+  constant = counts_lib.count_batch(decode([dict(r, y=7.0) for r in rows[:50]]), options)
+  result = label_proxy.summarize(train, {'eval': constant}, 'train', config, 'y')
+  assert result.status == 'skipped' and result.details['task'] == 'regression'
+  assert result.reason.startswith("label 'y' is constant in eval split(s) eval: R^2 is undefined there")
+
+
 # --- Through the gate: report contract and report.html ------------------------------------------------------------
 
 

@@ -5,7 +5,7 @@ import os
 
 import pytest
 
-from tfx_preflight import report
+from tfx_preflight import report, summaries
 from tfx_preflight.render import page as html_report
 
 
@@ -65,6 +65,20 @@ def test_html_escapes_feature_names_and_messages():
   assert '<script>' not in page
   assert '&lt;script&gt;alert(1)&lt;/script&gt;' in page
   assert "default-src 'none'" in page
+
+
+def test_findings_of_a_check_in_warn_mode_are_shown_as_warnings_everywhere():
+  """A run in warn mode exits 0: its blocking findings must not read '[block]' in the log, the Markdown or JUnit."""
+  result = report.build_report({'skew': _check('block', mode='warn')}, 'train', ['eval'])
+  assert result['verdict'] == 'warn' and result['checks']['skew']['findings'][0]['severity'] == 'block'
+  shown = [line for line in report.findings_summary(result) if 'finding' in line]
+  assert shown == ['    [warn] distribution_shift (warn mode: would block in block mode): block finding']
+  markdown = summaries.to_markdown(result)
+  assert '**block**' not in markdown and '- **warn** distribution\\_shift (warn mode' in markdown
+  junit = summaries.to_junit_xml(result)
+  assert '[block]' not in junit and '[warn] distribution_shift (warn mode' in junit
+  page = html_report.render(report.build_report({'label_proxy': _check('block', mode='warn')}, 'train', ['eval']), {})
+  assert '[block]' not in page and '[warn] block finding' in page and '<td class="block">' not in page
 
 
 def test_summary_lists_findings_most_severe_first():

@@ -3,11 +3,13 @@ a real headless Chromium viewport), every compared feature with distance, thresh
 distance / threshold, details as key/value rows, every value escaped."""
 
 import json
+import os
 import re
 import struct
 import subprocess
 import tempfile
 
+import numpy as np
 import pytest
 
 from tests.conftest import tabular_rows, write_splits
@@ -70,8 +72,47 @@ def test_overlays_put_both_splits_on_one_axis_and_escape_names():
   assert EVIL not in html and '&lt;img src=x' in html
   numeric = html[:html.index('</svg>')]
   assert '>0</text>' in numeric and '>25</text>' in numeric
-  assert numeric.count('<rect x="') == 2 + 4  # Two legend keys, four buckets.
+  assert numeric.count('<rect x="') == 2 + 2 * 3  # Two legend keys, both splits on the same three bins.
+  shares = re.findall(r'<title>(\w+): \[(\S+), (\S+)\] ([\d.]+)%</title>', numeric.replace(
+      '&lt;img src=x onerror=document.title=&quot;pwned&quot;&gt;', 'x'))
+  assert shares == [('train', '0', '5', '50.0'), ('eval', '0', '5', '0.0'), ('train', '5', '10', '50.0'),
+                    ('eval', '5', '10', '22.5'), ('train', '10', '25', '0.0'), ('eval', '10', '25', '77.5')]
   assert skew_charts.top_overlays(compared, {'train': {}, 'eval': {}}, 'train') == ''
+
+
+def _bin_shares(svg):
+  """{split: [(bin, share)]} from a chart's tooltips."""
+  out = {}
+  for split, low, high, share in re.findall(r'<title>(\w+): \[(\S+), (\S+)\] ([\d.]+)%</title>', svg):
+    out.setdefault(split, []).append(((low, high), float(share) / 100))
+  return out
+
+
+@pytest.mark.parametrize('factor', [1.0, 1.609])
+def test_heavy_tailed_taxi_columns_are_drawn_on_shared_bins(factor):
+  """trip_miles (outliers up to 1,710 miles): on each split's own equal-width buckets eval was one spike at 0 and
+  train a wide bar, clean or shifted alike. On shared quantile bins a clean split agrees bin by bin and a unit change
+  (x1.609) shows as a shift."""
+  import pandas as pd
+  import tensorflow_data_validation as tfdv
+
+  from tfx_preflight import skew_diagnosis, statistics
+  taxi = pd.read_csv(os.path.join(os.path.dirname(tfdv.__file__), '..', 'tfx', 'examples', 'chicago_taxi_pipeline',
+                                  'data', 'simple', 'data.csv'), usecols=['trip_miles'])
+  in_train = np.random.default_rng(0).random(len(taxi)) < 0.8
+  evaluation = taxi[~in_train].reset_index(drop=True)
+  summaries = [skew_diagnosis.summarize(statistics.default_slice(
+      {'s': tfdv.generate_statistics_from_dataframe(frame)}, 's'))['trip_miles']
+      for frame in (taxi[in_train].reset_index(drop=True), evaluation.assign(trip_miles=evaluation.trip_miles * factor))]
+  chart = skew_charts.overlay('trip_miles', 'train', summaries[0], 'eval', summaries[1], 'test')
+  shares = _bin_shares(chart)
+  assert [b for b, _ in shares['train']] == [b for b, _ in shares['eval']] and len(shares['train']) >= 8
+  gaps = [abs(t - e) for (_, t), (_, e) in zip(shares['train'], shares['eval'])]
+  assert max(s for _, s in shares['eval']) < 0.35  # Not one spike.
+  if factor == 1.0:
+    assert max(gaps) < 0.03
+  else:
+    assert max(gaps) > 0.05
 
 
 def _run(tmp, name, train, evaluation):

@@ -225,6 +225,54 @@ def test_taxi_with_one_rescaled_column_is_caught(taxi):
   assert 'about 1/60 of train' in result['findings'][0]['message']
 
 
+def _taxi_split(taxi, seed=0):
+  in_train = np.random.default_rng(seed).random(len(taxi)) < 0.8
+  return taxi[in_train].reset_index(drop=True), taxi[~in_train].reset_index(drop=True)
+
+
+def test_a_unit_change_on_a_heavy_tailed_column_blocks_and_is_named(taxi):
+  """trip_miles in km in eval (x1.609): train's outliers (up to 1,710 miles) inflate the std, so moments and the
+  Jensen-Shannon divergence (0.12) barely move and the check passed as within noise; every decile moved by 1.609x."""
+  train, evaluation = _taxi_split(taxi)
+  stats = {'train': frame_statistics(train), 'eval': frame_statistics(evaluation.assign(
+      trip_miles=evaluation.trip_miles * 1.609, fare=evaluation.fare * 100))}
+  result = check_skew(stats, 'train', ['eval'], SkewConfig(), label_key='tips')
+  assert kinds(result) == [('fare', 'scale_mismatch', 'block'), ('trip_miles', 'scale_mismatch', 'block')]
+  fare, miles = result['findings']
+  assert 'about 1.609x train: miles in one split and kilometres in the other' in miles['message']
+  assert 'about 100x train: an amount in dollars in one split and cents in the other' in fare['message']
+  assert 'percent' not in fare['message']
+
+
+def test_every_numeric_column_of_taxi_times_1_5_blocks(taxi):
+  train, evaluation = _taxi_split(taxi, seed=1)
+  numeric = [c for c in taxi.select_dtypes('number').columns if taxi[c].nunique() > 2]
+  rescaled = evaluation.assign(**{c: evaluation[c] * 1.5 for c in numeric})
+  result = check_skew({'train': frame_statistics(train), 'eval': frame_statistics(rescaled)}, 'train', ['eval'],
+                      SkewConfig(), label_key='tips')
+  blocked = {f['feature'] for f in result['findings'] if f['severity'] == 'block'}
+  # pickup_census_tract has a value in 1 of 15,002 rows: maybe nothing to compare.
+  assert set(numeric) - blocked <= {'pickup_census_tract'} and len(numeric) == 15
+
+
+@pytest.mark.parametrize('wrap', [True, False])
+def test_a_time_zone_slip_of_six_hours_blocks(taxi, wrap):
+  """trip_start_hour of eval + 6 h (local time written as UTC in one split): Jensen-Shannon 0.06 passed; the
+  order-aware comparison of the deciles sees a fifth of the values cross a decile."""
+  train, evaluation = _taxi_split(taxi)
+  hour = evaluation.trip_start_hour + 6
+  stats = {'train': frame_statistics(train),
+           'eval': frame_statistics(evaluation.assign(trip_start_hour=hour % 24 if wrap else hour))}
+  result = check_skew(stats, 'train', ['eval'], SkewConfig(), label_key='tips')
+  assert kinds(result) == [('trip_start_hour', 'distribution_shift', 'block')]
+  finding = result['findings'][0]
+  assert finding['ks_distance'] >= 0.2 and finding['p_value'] < 1e-10
+  if wrap:
+    assert finding['distance'] < finding['threshold'] and 'under its threshold' in finding['message']
+  else:
+    assert 'every decile moved by about +6' in finding['message']
+
+
 def test_taxi_split_by_time_blocks_and_every_reported_distance_reads_over_its_threshold(taxi):
   """A time-based split of taxi is real drift (later months, more card payments, larger tips): it blocks, and each
   message's 'distance > threshold' must read as over (three digits printed 0.100195 as '0.1 > 0.1')."""
@@ -242,6 +290,49 @@ def test_taxi_split_by_time_blocks_and_every_reported_distance_reads_over_its_th
   assert ('the value ranges do not overlap (train 1357000200 to 1436192100, eval 1436203800 to 1483116300): an ID, '
           'row number or timestamp the splits were cut by?') in by_feature['trip_start_timestamp']
   assert 'do not overlap' not in by_feature['trip_start_month']
+
+
+def _row_order_split(frame, cut):
+  n = int(len(frame) * cut)
+  return {'train': frame_statistics(frame[:n].reset_index(drop=True)),
+          'eval': frame_statistics(frame[n:].reset_index(drop=True))}
+
+
+@pytest.mark.parametrize('dataset, cut', [('iris', 0.8), ('wine', 0.7)])
+def test_a_file_sorted_by_the_label_split_without_shuffling_is_named_so(dataset, cut):
+  """scikit-learn's files are sorted by class: the last 20% of iris is all class 2, the last 30% of wine lacks class 0.
+  The label said 'zeroed or broken by preprocessing' and features 'a different normalization in each split'."""
+  from sklearn import datasets
+  frame = getattr(datasets, f'load_{dataset}')(as_frame=True).frame
+  result = check_skew(_row_order_split(frame, cut), 'train', ['eval'], SkewConfig(), label_key='target')
+  by_feature = {}
+  for f in result['findings']:
+    by_feature.setdefault(f['feature'], []).append(f)
+  label = by_feature.pop('target')
+  assert len(label) == 1 and 'the file looks sorted by the label and was split without shuffling' in label[0]['message']
+  if dataset == 'iris':
+    assert label[0]['kind'] == 'constant_in_split'
+    assert label[0]['message'].startswith('label `target` is always 2.0 in eval but varies in train: it is the label')
+  else:
+    assert label[0]['kind'] == 'label_shift'
+    assert '% of train labels are outside the range of eval labels (1 to 2)' in label[0]['message']
+  assert len(by_feature) >= 3
+  for findings in by_feature.values():
+    assert [f['kind'] for f in findings] == ['distribution_shift']
+    assert 'the splits hold different labels' in findings[0]['message'] and 'normaliz' not in findings[0]['message']
+
+
+def test_ranges_that_do_not_overlap_get_the_id_or_row_order_hint_whatever_the_ratio():
+  """An ID the split was cut by (1-168 vs 169-210) and a file sorted by income were called 'scale_mismatch: a
+  different normalization in each split'."""
+  rng = np.random.default_rng(0)
+  frame = pd.DataFrame({'individual': np.arange(1, 211), 'income': np.sort(rng.lognormal(10, 1, 210)),
+                        'x': rng.normal(size=210)})
+  result = check_skew(_row_order_split(frame, 0.8), 'train', ['eval'], SkewConfig())
+  assert kinds(result) == [('income', 'distribution_shift', 'block'), ('individual', 'distribution_shift', 'block')]
+  for f in result['findings']:
+    assert 'the value ranges do not overlap' in f['message'] and 'an ID, row number or timestamp' in f['message']
+  assert 'train 1 to 168, eval 169 to 210' in result['findings'][1]['message']
 
 
 def test_latin1_text_is_not_passed_as_compared_but_binary_blobs_are_left_alone():
@@ -279,7 +370,12 @@ def schema_with(text):
 def test_thresholds_from_schema_comparators_are_honoured():
   stats = shifted_statistics(0.7)
   default = check_skew(stats, 'train', ['eval'], SkewConfig())
-  assert default['findings'] == []  # Both distances are under the defaults (0.1).
+  # Both TFDV distances are under the defaults (0.1), but 0.7 std moves a quarter of x past a decile: the order-aware
+  # comparison (Kolmogorov-Smirnov at the deciles, for features the schema sets no comparator for) sees it.
+  assert kinds(default) == [('x', 'distribution_shift', 'block')]
+  x = default['findings'][0]
+  assert x['distance'] < x['threshold'] and x['ks_distance'] > x['ks_threshold'] == 0.15
+  assert 'under its threshold 0.1; Kolmogorov-Smirnov distance 0.2' in x['message']
 
   strict = schema_with("""
       feature { name: "x" type: FLOAT skew_comparator { jensen_shannon_divergence { threshold: 0.01 } } }
@@ -339,7 +435,12 @@ def test_render_html_draws_both_histograms_escapes_names_and_links_tfdv_view(tmp
 
   fragment = render_skew(result, stats, 'train', ['eval'], str(tmp_path))
   assert '<script' not in fragment and '&lt;script&gt;' in fragment
-  assert fragment.count('<svg') == 2 and fragment.count('<rect') == 20
+  assert fragment.count('<svg') == 2
+  # Train and eval on the same bins (cut at both splits' quantile points), whatever each split's own range.
+  left, right = fragment.split('</svg>')[:2]
+  bins = [re.findall(r'<title>(\[\S+, \S+\]): [\d.]+%</title>', svg) for svg in (left, right)]
+  assert bins[0] == bins[1] and len(bins[0]) >= 10 and fragment.count('<rect') == 2 * len(bins[0])
+  assert 'shared quantile bins' in left and 'shared quantile bins' in right
   assert '<a href="statistics.html">' in fragment
   tfdv_view = (tmp_path / 'statistics.html').read_text()
   assert '&lt;script&gt;alert(1)&lt;/script&gt;' in tfdv_view  # Static, self-contained, escaped (statistics_page).

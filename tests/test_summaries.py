@@ -1,6 +1,7 @@
 """CI summaries: --summary-md (Markdown for $GITHUB_STEP_SUMMARY) and --junit-xml (one test case per check), built from
 the report, written on pass and on block, with user text escaped for each format."""
 
+import html
 import xml.etree.ElementTree as ET
 
 import numpy as np
@@ -66,12 +67,24 @@ def test_markdown_summary_escapes_and_shows_how_close_a_pass_was():
   assert table[0] == '| check | status | headline |'
   assert table[1].startswith('| skew | block | skew block: 2 finding(s), closest to threshold: a 0.09 of 0.1 (eval)')
   assert table[3] == '| loss | skipped | loss skipped (no module\\_file given) |'
-  assert '<script>' not in md and '&lt;script&gt;' in md
+  assert '<script>' not in md and '\\<script\\>' in md and '&' not in md.replace('\\&', '')  # No HTML entity.
   assert '\\|\\*a\\*\\[l\\]' in md  # No table cell break, emphasis or link from user text.
   assert all(line.count(' | ') == 2 for line in table[2:])
   assert '### skew: 2 finding(s)' in md and lines[-1] == 'Full report: out/report.html'
   first = md.index('**block**')
   assert first < md.index('**warn** distribution\\_shift: minor')
+
+
+@pytest.mark.parametrize('text', [HOSTILE.replace('\x00', '').replace('\ud800', ''), "it's 5 < 6 & 7 > 3 &amp; #1",
+                                  '**bold** `code` <b>x</b> ~~s~~ a|b [x](y) &#x27; \\ _e_'])
+def test_markdown_text_renders_as_the_text_itself(text):
+  """A CommonMark renderer (markdown-it, independent of our escaping) shows exactly the text: no markup, no HTML, and
+  no entities written into the Markdown (a quote was written as &#x27;, which Markdown files show as typed)."""
+  from markdown_it import MarkdownIt
+  escaped = summaries.md_text(text)
+  assert escaped.count('&') == text.count('&') and escaped.count("'") == text.count("'")
+  rendered = MarkdownIt('commonmark').enable('table').enable('strikethrough').renderInline(escaped)
+  assert html.unescape(rendered) == ' '.join(text.split()) and '<' not in rendered.replace('&lt;', '')
 
 
 def test_a_pass_over_its_threshold_says_it_was_within_sampling_noise(tmp_path, capsys):
@@ -84,8 +97,11 @@ def test_a_pass_over_its_threshold_says_it_was_within_sampling_noise(tmp_path, c
   wine.iloc[order[142:]].to_csv(tmp_path / 'eval.csv', index=False)
   code = cli.main(['check', '--train', str(tmp_path / 'train.csv'), '--eval', str(tmp_path / 'eval.csv'), '--label-key',
                    'label', '--checks', 'skew', '--out', str(tmp_path / 'r'), '--summary-md', str(tmp_path / 's.md')])
-  capsys.readouterr()
+  out = capsys.readouterr().out
   assert code == cli.EXIT_OK
+  # The checks --checks left out say so (they said 'skipped (leakage.mode is off)' though no mode was set).
+  assert '  leakage: skipped (left out: only skew selected (--checks / checks))' in out.splitlines()
+  assert 'mode is off' not in out
   assert ('| skew | pass | skew pass: 0 finding(s), closest to threshold: color\\_intensity 0.176 of 0.1 (eval), '
           'over it but within sampling noise |') in (tmp_path / 's.md').read_text()
 

@@ -189,9 +189,7 @@ def config_from_args(args: argparse.Namespace) -> PreflightConfig:
       raise ConfigError('--checks loss needs --module-file or --run-fn (the Trainer code to check).')
     if constants.LABEL_PROXY in wanted and not (args.label_key or base.get('label_key')):
       raise ConfigError('--checks label_proxy needs --label-key (the label a feature could give away).')
-    for name in CHECKS:
-      if name not in wanted:
-        sections[name]['mode'] = 'off'
+    base['checks'] = [name for name in CHECKS if name in wanted]  # The others are skipped as left out.
   return PreflightConfig(train_split='train', eval_splits=tuple(_split_names(len(args.eval))), **base, **sections)
 
 

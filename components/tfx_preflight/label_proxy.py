@@ -237,6 +237,26 @@ def _pairs_details(searches: Sequence[pairs_lib.PairSearch], config: LabelProxyC
           for s in searches}
 
 
+def _label_is_constant(counts: counts_lib.SplitCounts) -> bool:
+  if counts.label_counts is not None and len(counts.label_counts) == 1:
+    return True
+  n = counts.labelled
+  return n > 0 and counts.label_sumsq - counts.label_sum ** 2 / n <= 1e-12 * max(1.0, counts.label_sumsq)
+
+
+def _why_nothing_scored(train: counts_lib.SplitCounts, evals: Mapping[str, counts_lib.SplitCounts], task: str,
+                        label_key: str) -> str:
+  """The real reason no feature got a score: an eval label that never varies (R^2 undefined), features counted in
+  no eval split, or no feature besides the label."""
+  constant = [split for split, counts in sorted(evals.items()) if _label_is_constant(counts)]
+  if task == scoring.REGRESSION and constant:
+    return (f'label {label_key!r} is constant in eval split(s) {", ".join(constant)}: R^2 is undefined there, so no '
+            'feature can be scored (a file sorted by the label and split without shuffling?)')
+  if train.features and not any(set(train.features) & set(e.features) for e in evals.values()):
+    return 'no feature of train is in any eval split: nothing to score'
+  return 'no feature to score besides the label (long lists are not scored)'
+
+
 def summarize(train: counts_lib.SplitCounts, evals: Mapping[str, counts_lib.SplitCounts], train_split: str,
               config: LabelProxyConfig, label_key: str) -> CheckResult:
   """The check's result from merged counts: a pure function of the counts."""
@@ -256,7 +276,7 @@ def summarize(train: counts_lib.SplitCounts, evals: Mapping[str, counts_lib.Spli
     return CheckResult.skipped(f'label {label_key!r} cannot be scored: {why}', **details)
   scores = scoring.score_features(train, evals, task, config.num_bins, options)
   if not scores:
-    return CheckResult.skipped('no feature to score besides the label (long lists are not scored)', **details)
+    return CheckResult.skipped(_why_nothing_scored(train, evals, task, label_key), **details)
   findings = findings_for(scores, config, label_key)
   searches = search_pairs(train, evals, task, scores, config, label_key)
   blocked = [f.feature for f in findings if f.severity == constants.BLOCK]

@@ -24,7 +24,7 @@ from typing import Any, Dict, Iterable, List, Mapping, Optional, Tuple, Union
 
 from tfx.dsl.io import fileio
 
-from tfx_preflight import constants, results
+from tfx_preflight import constants, results, summaries
 
 REPORT_VERSION = 1
 # Aliases of constants.py, kept for the modules that read them from here.
@@ -193,9 +193,8 @@ def findings_summary(report: Mapping[str, Any], limit: int = 20) -> List[str]:
     extra = f' ({check["reason"]})' if check['status'] in ('skipped', NOT_CHECKED) and check.get('reason') else ''
     lines.append(f'  {name}: {check["status"]}{extra}')
     ordered = sorted(check.get('findings', []), key=lambda f: -_RANK[f['severity']])
-    for f in ordered[:limit]:
-      tag = f.get('kind') or f.get('code') or ''
-      lines.append(f'    [{f["severity"]}] {tag}: {f["message"]}')
+    for f in ordered[:limit]:  # A check in warn mode blocks nothing: its findings are shown as warnings.
+      lines.append(f'    [{summaries.shown_severity(check, f)}] {summaries.shown_tag(check, f)}: {f["message"]}')
     if len(ordered) > limit:
       lines.append(f'    ... and {len(ordered) - limit} more in the report')
   return lines

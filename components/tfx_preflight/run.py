@@ -216,7 +216,7 @@ def _start_loss_check(inputs: PreflightInputs, config: PreflightConfig, examples
 def _skew(config: PreflightConfig, statistics: Optional[StatisticsBySplit], train: str, evals: Sequence[str],
           inputs: PreflightInputs) -> CheckResult:
   if config.skew.mode == 'off':
-    return CheckResult.skipped('skew.mode is off')
+    return CheckResult.skipped(config.off_reason(constants.SKEW))
   logging.info('Preflight: skew check')
   with progress.stage('skew') as stage:
     stage.result = skew.check_skew(statistics, train, evals, config.with_exclusions(constants.SKEW), inputs.schema,
@@ -297,7 +297,7 @@ def _read(request: read_pass.PassRequest, examples: Mapping[str, str],
 def _leakage(config: PreflightConfig, request: read_pass.PassRequest, outputs: read_pass.PassOutputs
              ) -> CheckResult:
   if request.leakage is None:
-    return CheckResult.skipped('leakage.mode is off')
+    return CheckResult.skipped(config.off_reason(constants.LEAKAGE))
   logging.info('Preflight: leakage check')
   with progress.stage('leakage') as stage:
     stage.result = leakage.summarize(outputs.leakage, request.leakage.plan, config.with_exclusions(constants.LEAKAGE),
@@ -312,7 +312,7 @@ def _label_proxy(config: PreflightConfig, request: read_pass.PassRequest, output
                  train: str, evals: Sequence[str]) -> CheckResult:
   """From the counts the read pass made of the same batches as the other checks."""
   if config.label_proxy.mode == 'off':
-    return CheckResult.skipped('label_proxy.mode is off')
+    return CheckResult.skipped(config.off_reason(constants.LABEL_PROXY))
   if not config.label_key:
     return CheckResult.skipped('no label_key: nothing to predict')
   logging.info('Preflight: label-proxy check')
@@ -388,7 +388,8 @@ def _run_checks(inputs: PreflightInputs, config: PreflightConfig, make_pipeline:
       from tfx_preflight import csv_staging
       checks[constants.LEAKAGE] = csv_staging.relocated_leakage(checks[constants.LEAKAGE], inputs.csv_locations)
     if loss_check is None:
-      checks[constants.LOSS] = CheckResult.skipped(loss.skip_reason(config.loss, inputs.module_file, inputs.run_fn))
+      checks[constants.LOSS] = CheckResult.skipped(config.off_reason(constants.LOSS) if config.loss.mode == 'off' else
+                                                   loss.skip_reason(config.loss, inputs.module_file, inputs.run_fn))
     else:
       logging.info('Preflight: waiting for the loss check on %s', inputs.module_file)
       with progress.stage('loss probe') as stage:

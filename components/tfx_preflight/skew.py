@@ -166,16 +166,60 @@ TFDV_BYTES_VALUE = '__BYTES_VALUE__'
 MAX_TEXT_LENGTH = 256
 
 
+# The likely cause when the label itself differs in kind between splits (constant, classes missing, ranges apart).
+SORTED_BY_LABEL = ('the file looks sorted by the label and was split without shuffling (shuffle it before splitting, '
+                   'or split by hash as ExampleGen does)')
+# Share of one split's labels that must lie outside the other's classes or range for a row-order split to be named.
+SORTED_LABEL_MIN_SHARE = 0.1
+
+
+def sorted_label_signature(train: Optional[diag.FeatureSummary], other: Optional[diag.FeatureSummary],
+                           train_split: str, other_split: str) -> Optional[str]:
+  """What shows that the two splits hold different labels, not a sample of the same ones: the label constant in one
+  split only, classes of one split missing from the other, or a sizeable share of one split's labels outside the
+  other's range; each beyond what chance gives for the split sizes. None when there is no such sign."""
+  if not (train and other and train.present and other.present):
+    return None
+  for const_split, const, var in ((other_split, other, train), (train_split, train, other)):
+    if const.constant and not var.constant:
+      value = diag.constant_value(const)
+      p = diag.frequency(var, value)
+      if (math.exp(const.present * math.log(p)) if p > 0 else 0.0) < diag.IMPLAUSIBLE:
+        return f'the label is always {value!r} in {const_split}'
+  for a_split, a, b_split, b in ((train_split, train, other_split, other), (other_split, other, train_split, train)):
+    share, what = _share_outside(a, b, b_split)
+    if share >= SORTED_LABEL_MIN_SHARE and diag.chance_all_absent(share, b.present) < diag.IMPLAUSIBLE:
+      return f'{share:.0%} of {a_split} labels are {what}'
+  return None
+
+
+def _share_outside(a: diag.FeatureSummary, b: diag.FeatureSummary, b_split: str) -> Tuple[float, str]:
+  """(share of `a`'s values that `b` never has, where they are): classes missing from b, or beyond b's range."""
+  if a.categorical and b.categorical and b.counts_complete and a.tot_values:
+    present = {v for v, _ in b.counts}
+    missing = sorted(str(v) for v, _ in a.counts if v not in present)
+    share = sum(c for v, c in a.counts if v not in present) / a.tot_values
+    return share, f'in classes {b_split} never has ({", ".join(missing[:5])})'
+  if a.numeric and b.numeric and a.deciles and None not in (b.min, b.max):
+    discrete = diag.is_discrete(a)
+    below = diag.cdf_bounds(a, b.min, discrete)[0]
+    above = 1 - diag.cdf_bounds(a, b.max, discrete)[1]
+    return max(below, above), f'outside the range of {b_split} labels ({b.min:.6g} to {b.max:.6g})'
+  return 0.0, ''
+
+
 class _FeatureComparison:
   """Builds the findings of one feature between train and one eval split."""
 
   def __init__(self, name: str, train: Optional[diag.FeatureSummary], other: Optional[diag.FeatureSummary],
                train_split: str, other_split: str, num_examples: Tuple[int, int], distance: Optional[Finding],
-               config: SkewConfig, label_key: Optional[str]):
+               config: SkewConfig, label_key: Optional[str], sorted_label: Optional[str] = None):
     self.name, self.train, self.other = name, train, other
     self.n_train, self.n_other = num_examples
     self.train_split, self.other_split = train_split, other_split
     self.distance, self.config, self.label_key = distance, config, label_key
+    # What shows the splits hold different labels (`sorted_label_signature`), with its likely cause; None otherwise.
+    self.label_context = f'{sorted_label}: {SORTED_BY_LABEL}' if sorted_label else None
 
   def finding(self, kind: str, severity: str, message: str, **extra: Any) -> Finding:
     numbers: Dict[str, Any] = {}
@@ -286,69 +330,133 @@ class _FeatureComparison:
       if chance >= diag.IMPLAUSIBLE:
         continue
       what = 'all zeros' if value == 0 else f'always {value!r}'
-      return self.finding('constant_in_split', 'block',
-                          f'`{self.name}` is {what} in {const_split} but varies in {var_split}: the feature was '
-                          'zeroed, filled with a default or broken by preprocessing in one split',
-                          constant_value=value, p_value=chance)
+      if self.name == self.label_key:
+        why = f'it is the label: {SORTED_BY_LABEL}'
+        subject = f'label `{self.name}`'
+      else:
+        subject = f'`{self.name}`'
+        why = (f'the splits hold different labels ({self.label_context}), and this feature follows the label'
+               if self.label_context else
+               'the feature was zeroed, filled with a default or broken by preprocessing in one split')
+      return self.finding('constant_in_split', 'block', f'{subject} is {what} in {const_split} but varies in '
+                          f'{var_split}: {why}', constant_value=value, p_value=chance)
     return None
 
   def _scale(self) -> Optional[Finding]:
+    if self.label_context and self.name != self.label_key:
+      return None  # Features move with the label when the splits hold different labels: not a normalization.
     found = diag.diagnose_scale(self.train, self.other, self.other_split, self.train_split)
     if not found:
       return None
     message, numbers = found
+    if numbers.get('scale_evidence') not in ('deciles', 'standardized') and self._ranges_disjoint():
+      return None  # Ranges that do not overlap: an ID, row order or timestamp the split was cut by (`_shift` says so).
     p_value = diag.quantile_shift_p(self.train, self.other)
     if p_value >= diag.IMPLAUSIBLE ** 0.5:  # Deciles of heavy tails in small splits swing 2x by chance.
       return None
     return self.finding('scale_mismatch', 'block', message, **numbers, p_value=p_value)
 
   def _shift(self) -> List[Finding]:
-    d = self.distance
-    if not d or not d['distance'] > d['threshold']:
-      return []
-    extra: Dict[str, Any] = {}
     t, o = self.train, self.other
     # Standard error of a standardized difference for these split sizes: tiny splits (150-row iris) move a lot.
     # min_effect_size 0 turns both confirmations off: TFDV's verdict alone, as DistributionValidator gives it.
     standard_error = math.sqrt(1 / t.present + 1 / o.present)
     noise = diag.NOISE_Z * standard_error if self.config.min_effect_size > 0 else 0.0
-    if d['metric'] == JSD:
-      effect = diag.effect_size(t, o)
-      if effect < max(self.config.min_effect_size, noise):
-        return []
-      extra['effect_size'] = diag.round_number(effect) if math.isfinite(effect) else None
-      if noise:
-        extra['p_value'] = diag.two_sided_p(effect / standard_error)
-      detail = (f'Jensen-Shannon divergence {_over(d)}; mean {t.mean:.4g} vs '
-                f'{o.mean:.4g}, std {t.std:.4g} vs {o.std:.4g}') if t.numeric and o.numeric else (
-                    f'Jensen-Shannon divergence {_over(d)}')
+    if t.numeric and o.numeric:
+      found = self._numeric_shift(standard_error, noise)
     else:
-      detail = f'L-infinity distance of category frequencies {_over(d)}'
-      moved = _most_changed_category(t, o)
-      if moved:
-        value, f_train, f_other = moved
-        pooled = (f_train * t.present + f_other * o.present) / (t.present + o.present)
-        if abs(f_train - f_other) < math.sqrt(pooled * (1 - pooled)) * noise:
-          return []  # Within NOISE_Z standard errors of that category's share for these split sizes.
-        if noise:
-          extra['p_value'] = diag.two_sided_p(diag.two_proportion_z(f_train * t.present, t.present,
-                                                                    f_other * o.present, o.present))
-        detail += f'; {value!r} is {f_train:.1%} of {self.train_split} and {f_other:.1%} of {self.other_split}'
+      found = self._categorical_shift(noise)
+    if found is None:
+      return []
+    detail, extra = found
     if self.name == self.label_key:
+      why = self.label_context or ('class balance or label definition differs between splits, so eval metrics do '
+                                   'not measure the training task')
       return [self.finding('label_shift', 'block',
                            f'label `{self.name}` is distributed differently in {self.train_split} and '
-                           f'{self.other_split} ({detail}): class balance or label definition differs between splits, '
-                           'so eval metrics do not measure the training task', **extra)]
+                           f'{self.other_split} ({detail}): {why}', **extra)]
+    why = (f'the splits hold different labels ({self.label_context}), and this feature moves with the label'
+           if self.label_context else 'the splits do not come from the same data or preprocessing (time-based split, '
+           'different source, filter or feature code)')
     return [self.finding('distribution_shift', 'block',
                          f'`{self.name}` is distributed differently in {self.train_split} and {self.other_split} '
-                         f'({detail}): the splits do not come from the same data or preprocessing (time-based split, '
-                         f'different source, filter or feature code){self._disjoint_ranges()}', **extra)]
+                         f'({detail}): {why}{self._disjoint_ranges()}', **extra)]
+
+  def _numeric_shift(self, standard_error: float, noise: float) -> Optional[Tuple[str, Dict[str, Any]]]:
+    """Two ways a numeric feature has shifted: TFDV's divergence over its threshold, confirmed by a robust effect size
+    beyond sampling noise; or, for a feature the schema sets no comparator for, the Kolmogorov-Smirnov distance read at
+    the deciles over `numeric_ks_threshold` (order-aware: a shift of the bulk that histograms do not see), its
+    p-value from the decile test."""
+    d, t, o = self.distance, self.train, self.other
+    over = bool(d) and d['distance'] > d['threshold']
+    own_threshold = not d or str(d.get('threshold_source', '')).startswith('config')
+    if not (over or own_threshold and self.config.numeric_ks_threshold < 1):
+      return None
+    ks = diag.ks_distance(t, o)
+    ks_over = own_threshold and ks > self.config.numeric_ks_threshold
+    effect = diag.effect_size(t, o, ks)
+    confirmed = over and effect >= max(self.config.min_effect_size, noise)
+    if not (confirmed or ks_over):
+      return None
+    extra: Dict[str, Any] = {'effect_size': diag.round_number(effect) if math.isfinite(effect) else None,
+                             'ks_distance': diag.round_number(ks)}
+    p_values = []
+    if confirmed and noise:
+      p_values.append(diag.two_sided_p(effect / standard_error))
+    if ks_over:
+      extra['ks_threshold'] = self.config.numeric_ks_threshold
+      p_values.append(diag.quantile_shift_p(t, o))
+    if p_values:
+      extra['p_value'] = min(p_values)
+    parts = []
+    if d:
+      parts.append(f'Jensen-Shannon divergence {_over(d)}' if over else
+                   f'Jensen-Shannon divergence {d["distance"]:.3g}, under its threshold {d["threshold"]:.3g}')
+    if ks_over:
+      parts.append(f'Kolmogorov-Smirnov distance {ks:.3g} > {self.config.numeric_ks_threshold:g} at the deciles: the '
+                   f'share of values below a decile differs by {ks:.0%}')
+    parts.append(f'median {_median(t):.4g} vs {_median(o):.4g}, q10-q90 {t.deciles[0]:.4g}-{t.deciles[-1]:.4g} vs '
+                 f'{o.deciles[0]:.4g}-{o.deciles[-1]:.4g}' if t.deciles and o.deciles else
+                 f'mean {t.mean:.4g} vs {o.mean:.4g}, std {t.std:.4g} vs {o.std:.4g}')
+    offset = None if self.label_context else diag.decile_offset(t, o)
+    if offset is not None:
+      parts.append(f'every decile moved by about {offset:+.4g}: a constant offset in one split (time zone, origin, '
+                   'baseline)')
+    return '; '.join(parts), extra
+
+  def _categorical_shift(self, noise: float) -> Optional[Tuple[str, Dict[str, Any]]]:
+    d, t, o = self.distance, self.train, self.other
+    if not d or not d['distance'] > d['threshold']:
+      return None
+    extra: Dict[str, Any] = {}
+    if d['metric'] == JSD:  # A distance over histograms of features not both numeric (INT vs bytes...).
+      effect = diag.effect_size(t, o)
+      if effect < max(self.config.min_effect_size, noise):
+        return None
+      return f'Jensen-Shannon divergence {_over(d)}', extra
+    detail = f'L-infinity distance of category frequencies {_over(d)}'
+    moved = _most_changed_category(t, o)
+    if moved:
+      value, f_train, f_other = moved
+      pooled = (f_train * t.present + f_other * o.present) / (t.present + o.present)
+      if abs(f_train - f_other) < math.sqrt(pooled * (1 - pooled)) * noise:
+        return None  # Within NOISE_Z standard errors of that category's share for these split sizes.
+      if noise:
+        extra['p_value'] = diag.two_sided_p(diag.two_proportion_z(f_train * t.present, t.present,
+                                                                  f_other * o.present, o.present))
+      detail += f'; {value!r} is {f_train:.1%} of {self.train_split} and {f_other:.1%} of {self.other_split}'
+    return detail, extra
+
+  def _ranges_disjoint(self) -> bool:
+    t, o = self.train, self.other
+    return bool(t.numeric and o.numeric and None not in (t.min, t.max, o.min, o.max)
+                and (t.max < o.min or o.max < t.min))
 
   def _disjoint_ranges(self) -> str:
     """Value ranges that do not overlap at all are the signature of a row number, ID or timestamp in a split made
     by it (or by time): say so, with the setting that leaves an identifier out."""
     t, o = self.train, self.other
-    if not (t.numeric and o.numeric) or None in (t.min, t.max, o.min, o.max) or not (t.max < o.min or o.max < t.min):
+    if not self._ranges_disjoint():
       return ''
     return (f'; the value ranges do not overlap ({self.train_split} {t.min:.10g} to {t.max:.10g}, {self.other_split} '
             f'{o.min:.10g} to {o.max:.10g}): an ID, row number or timestamp the splits were cut by? Leave identifiers '
@@ -443,6 +551,11 @@ def _over(comparison: Mapping[str, Any]) -> str:
   return f'{distance!r} > {threshold!r}'
 
 
+def _median(summary: diag.FeatureSummary) -> float:
+  deciles = summary.deciles
+  return deciles[len(deciles) // 2] if deciles else summary.mean
+
+
 def _most_changed_category(train: diag.FeatureSummary, other: diag.FeatureSummary
                            ) -> Optional[Tuple[str, float, float]]:
   if not (train.categorical and other.categorical and train.tot_values and other.tot_values):
@@ -476,9 +589,9 @@ def _example_count_findings(reasons: Sequence[anomalies_pb2.AnomalyInfo.Reason],
   return out
 
 
-# Statistical tests run per feature and split pair (shift, missing, constant, new categories, missing rate,
-# non-finite rate): the size of the family whose false-discovery rate is controlled.
-TESTS_PER_FEATURE = 6
+# Statistical tests run per feature and split pair (shift by effect size, shift by the decile test, missing, constant,
+# new categories, missing rate, non-finite rate): the size of the family whose false-discovery rate is controlled.
+TESTS_PER_FEATURE = 7
 # Withheld findings listed in the report (the closest calls first); the count covers all of them.
 MAX_WITHHELD_SHOWN = 50
 
@@ -551,10 +664,12 @@ def check_skew(statistics: StatisticsBySplit, train_split: str, eval_splits: Seq
     names = sorted((set(train_summary) | set(other_summary)) - excluded)
     not_compared[other_split] = [name for name in names if name not in distances]
     pair_findings: List[Finding] = []
+    sorted_label = sorted_label_signature(train_summary.get(label_key), other_summary.get(label_key), train_split,
+                                          other_split) if label_key else None
     for name in names:
       comparison = _FeatureComparison(name, train_summary.get(name), other_summary.get(name), train_split,
                                       other_split, (int(train.num_examples), int(other.num_examples)),
-                                      distances.get(name), config, label_key)
+                                      distances.get(name), config, label_key, sorted_label)
       pair_findings.extend(comparison.findings())
     kept, withheld = control_false_discoveries(pair_findings, len(names), config.false_discovery_rate)
     findings.extend(kept)

@@ -10,8 +10,10 @@ rather than the outlier-driven standard deviation).
 
 from __future__ import annotations
 
+import bisect
 import dataclasses
 import math
+import re
 from typing import Any, Dict, List, Optional, Sequence, Tuple
 
 from tensorflow_metadata.proto.v0 import statistics_pb2
@@ -23,6 +25,9 @@ MISSING_RATE_Z = 4.0
 # |log ratio| of spreads from which one split is a rescaled copy of the other (2x), and the tolerance (1.5x) within
 # which the robust spread ratio and the std ratio must agree for a pure rescale.
 RESCALE_MIN_RATIO = 2.0
+# Factor from which deciles that all agree on it (and the spread with them) are a unit change: miles vs km is 1.609,
+# and x1.5 must not pass; clean random splits keep the decile factor near 1 (the decile test's p-value judges noise).
+UNIT_CHANGE_MIN_RATIO = 1.4
 RESCALE_AGREEMENT = 1.5
 # Non-zero values each split needs before its std/mean/range may be trusted for a rescale verdict.
 MIN_VALUES_FOR_MOMENTS = 100
@@ -32,15 +37,26 @@ NOISE_Z = 4.0
 KNOWN_SCALES: Tuple[Tuple[float, str], ...] = (
     (255.0, 'pixel normalization (/255) applied to one split only'),
     (256.0, 'pixel normalization (/256) applied to one split only'),
-    (100.0, 'percent in one split and fraction in the other'),
+    (100.0, 'percent in one split and fraction in the other, or an amount in units vs hundredths (cents)'),
     (1000.0, 'a unit change (e.g. m vs km, ms vs s) or a /1000 scaling in one split only'),
     (3600.0, 'time in seconds in one split and hours in the other'),
     (60.0, 'time in seconds in one split and minutes in the other (or minutes vs hours)'),
     (1e6, 'a unit change (e.g. micro vs base units) in one split only'),
     (1024.0, 'a unit change (bytes vs KiB) in one split only'),
     (10.0, 'a unit change (e.g. mm vs cm) or a /10 scaling in one split only'),
+    (1.609344, 'miles in one split and kilometres in the other'),
+    (2.204623, 'pounds in one split and kilograms in the other'),
+    (2.54, 'inches in one split and centimetres in the other'),
+    (3.28084, 'feet in one split and metres in the other'),
 )
-_SCALE_TOLERANCE = 0.1  # Relative distance to a known constant that still counts as that constant.
+# Relative distance to a known constant that still counts as that constant (tighter for the small unit factors, so
+# a x1.5 is not called miles vs km).
+_SCALE_TOLERANCE = 0.1
+_SMALL_SCALE_TOLERANCE = 0.03
+# A factor of 100 on a column named like money is a currency unit and its hundredth, not percent vs fraction.
+_MONEY_NAME = re.compile(r'(fare|price|cost|amount|amt|revenue|income|salary|wage|pay|tip|usd|eur|gbp|dollar|cent|'
+                         r'fee|charge|spend|sales|balance|money|budget|profit|tax|total)', re.IGNORECASE)
+_MONEY_CAUSE = 'an amount in dollars in one split and cents in the other (a currency unit and its hundredth)'
 
 _TYPE_NAMES = {v: k for k, v in statistics_pb2.FeatureNameStatistics.Type.items()}
 _NUMERIC_TYPES = ('INT', 'FLOAT')
@@ -266,45 +282,99 @@ def benjamini_hochberg(p_values: Sequence[float], q: float, num_tests: int) -> L
   return [i in keep for i in range(len(p_values))]
 
 
-def _cdf_interval(summary: FeatureSummary, x: float) -> Tuple[float, float]:
-  """Bounds of the fraction of `summary`'s values below x, read from its min, deciles and max (linear in between; a
-  tie of several deciles at x spans their probabilities)."""
-  points = [summary.min, *summary.deciles, summary.max]
-  probs = [i / (len(points) - 1) for i in range(len(points))]
+def _quantile_points(summary: FeatureSummary) -> Tuple[Tuple[float, ...], Tuple[float, ...]]:
+  """(values, probabilities) of the quantile function TFDV keeps: min, the deciles, max."""
+  points = (summary.min, *summary.deciles, summary.max)
+  return points, tuple(i / (len(points) - 1) for i in range(len(points)))
+
+
+def is_discrete(summary: FeatureSummary) -> bool:
+  """Integer values (INT features, or floats whose quantile points are all whole numbers): their CDF is a step
+  function, so it may not be interpolated between quantile points."""
+  return summary.type == 'INT' or all(math.isfinite(v) and float(v).is_integer()
+                                      for v in _quantile_points(summary)[0])
+
+
+def _bounds(points: Sequence[float], probs: Sequence[float], x: float, discrete: bool) -> Tuple[float, float]:
   if x < points[0]:
     return 0.0, 0.0
   if x > points[-1]:
     return 1.0, 1.0
-  tied = [p for v, p in zip(points, probs) if v == x]
-  if tied:
-    return min(tied), max(tied)
-  i = next(k for k in range(1, len(points)) if points[k] > x)
-  value = probs[i - 1] + (probs[i] - probs[i - 1]) * (x - points[i - 1]) / (points[i] - points[i - 1])
+  left, right = bisect.bisect_left(points, x), bisect.bisect_right(points, x)  # First point >= x, first > x.
+  if discrete:
+    return (probs[left - 1] if left > 0 else 0.0), (probs[right] if right < len(points) else 1.0)
+  if right > left:  # Tied points: their probabilities span the value.
+    return probs[left], probs[right - 1]
+  value = probs[left - 1] + (probs[left] - probs[left - 1]) * (x - points[left - 1]) / (points[left] - points[left - 1])
   return value, value
 
 
-def _decile_z(reference: FeatureSummary, other: FeatureSummary) -> float:
+def cdf_bounds(summary: FeatureSummary, x: float, discrete: bool = False) -> Tuple[float, float]:
+  """Bounds of the fraction of `summary`'s values below x, read from its min, deciles and max: linear in between for
+  continuous values (a tie of several deciles at x spans their probabilities); for discrete values only what the
+  quantile points prove (a lower bound on F(x-) and an upper bound on F(x)), since the mass between two points may
+  sit on any integer."""
+  points, probs = _quantile_points(summary)
+  return _bounds(points, probs, x, discrete)
+
+
+def _decile_gaps(reference: FeatureSummary, other: FeatureSummary, discrete: bool) -> List[Tuple[float, float]]:
+  """(probability, gap) at each of reference's deciles: how far the fraction of `other`'s values below the decile is,
+  at least, from the decile's probability (0 when the bounds allow equality)."""
+  points, probs = _quantile_points(other)
+  size = len(reference.deciles) + 1
+  gaps = []
+  for k, x in enumerate(reference.deciles, start=1):
+    p = k / size
+    low, high = _bounds(points, probs, x, discrete)
+    gaps.append((p, max(0.0, low - p, p - high)))
+  return gaps
+
+
+def _decile_z(reference: FeatureSummary, other: FeatureSummary, discrete: bool) -> float:
   """Largest z-score, over reference's deciles, of the difference between the decile's probability and the fraction
   of `other`'s values below it (binomial standard errors of both splits)."""
   n1, n2 = max(reference.tot_values, 1), max(other.tot_values, 1)
-  size = len(reference.deciles) + 1
-  worst = 0.0
-  for k, x in enumerate(reference.deciles, start=1):
-    p = k / size
-    low, high = _cdf_interval(other, x)
-    gap = max(0.0, low - p, p - high)
-    worst = max(worst, gap / math.sqrt(p * (1 - p) * (1 / n1 + 1 / n2)))
-  return worst
+  return max((gap / math.sqrt(p * (1 - p) * (1 / n1 + 1 / n2)) for p, gap in
+              _decile_gaps(reference, other, discrete)), default=0.0)
+
+
+def _comparable_quantiles(train: FeatureSummary, other: FeatureSummary) -> bool:
+  return bool(train.numeric and other.numeric and len(train.deciles) == len(other.deciles) and train.deciles
+              and all(map(math.isfinite, (train.min, train.max, other.min, other.max))))
+
+
+def ks_distance(train: FeatureSummary, other: FeatureSummary) -> float:
+  """Kolmogorov-Smirnov distance read at the deciles: the largest gap between the two splits' cumulative
+  distributions at either split's deciles (the smaller of the two readings), i.e. the share of values that crossed a
+  decile. Order-aware and rank-based: outliers cannot shrink it, a shift of the bulk (+6 h) or a rescale moves it
+  whatever the histogram buckets say. 0.0 when the statistics carry no deciles."""
+  if not _comparable_quantiles(train, other):
+    return 0.0
+  discrete = is_discrete(train) or is_discrete(other)
+  return min(max((g for _, g in _decile_gaps(a, b, discrete)), default=0.0)
+             for a, b in ((train, other), (other, train)))
 
 
 def quantile_shift_p(train: FeatureSummary, other: FeatureSummary) -> float:
   """p-value that the two numeric distributions are the same, from their deciles alone (a coarse two-sample test in
   both directions, Bonferroni over the deciles); 1.0 when the statistics carry no deciles."""
-  if not (train.numeric and other.numeric and len(train.deciles) == len(other.deciles) and train.deciles
-          and all(map(math.isfinite, (train.min, train.max, other.min, other.max)))):
+  if not _comparable_quantiles(train, other):
     return 1.0
-  z = min(_decile_z(train, other), _decile_z(other, train))
+  discrete = is_discrete(train) or is_discrete(other)
+  z = min(_decile_z(train, other, discrete), _decile_z(other, train, discrete))
   return min(1.0, len(train.deciles) * two_sided_p(z))
+
+
+def decile_offset(train: FeatureSummary, other: FeatureSummary) -> Optional[float]:
+  """The amount most deciles of `other` moved from train's (at least 2/3 of them within a fifth of it), when it is not
+  zero: the signature of a constant offset (time zone, origin, baseline) in one split."""
+  if not _comparable_quantiles(train, other):
+    return None
+  moves = sorted(o - t for t, o in zip(train.deciles, other.deciles))
+  median = moves[len(moves) // 2]
+  agreeing = sum(abs(m - median) <= 0.2 * abs(median) for m in moves)
+  return median if median and agreeing * 3 >= 2 * len(moves) else None
 
 
 def missing_rate_z(train: FeatureSummary, other: FeatureSummary) -> float:
@@ -319,10 +389,13 @@ def missing_rate_z(train: FeatureSummary, other: FeatureSummary) -> float:
   return diff / math.sqrt(variance)
 
 
-def effect_size(train: FeatureSummary, other: FeatureSummary) -> float:
-  """How far a numeric distribution moved, in units of its spread: the larger of the standardized mean difference
-  and the median move of the deciles relative to q90-q10. Histogram distances on summaries jump for point masses
-  near bucket edges and outliers; this number does not, so it confirms that a TFDV distance is a real shift."""
+def effect_size(train: FeatureSummary, other: FeatureSummary, ks: Optional[float] = None) -> float:
+  """How far a numeric distribution moved, robust to heavy tails: the largest of the Kolmogorov-Smirnov distance read
+  at the deciles (share of values that crossed a decile: rank-based, so outliers that inflate the std cannot shrink
+  it), the median move of the deciles relative to q90-q10, and the standardized mean difference. Histogram distances
+  on summaries jump for point masses near bucket edges and outliers; this number confirms that a TFDV distance is a
+  real shift. (A unit change is judged apart, by the factor the deciles agree on: `diagnose_scale`.) `ks`: the
+  Kolmogorov-Smirnov distance when the caller has it already."""
   if not (train.numeric and other.numeric):
     return math.inf
   pooled_std = math.sqrt(((train.std or 0) ** 2 + (other.std or 0) ** 2) / 2)
@@ -333,7 +406,7 @@ def effect_size(train: FeatureSummary, other: FeatureSummary) -> float:
     if scale > 0:
       moves = sorted(abs(a - b) for a, b in zip(train.deciles, other.deciles))
       move = moves[len(moves) // 2] / scale
-  return max(smd, move)
+  return max(smd, move, ks_distance(train, other) if ks is None else ks)
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -344,12 +417,16 @@ def _looks_standardized(s: FeatureSummary) -> bool:
   return abs(s.mean) <= 0.1 and abs(s.std - 1) <= 0.1
 
 
-def _known_scale(ratio: float) -> Tuple[str, Optional[str]]:
-  """('255', cause) for a ratio near 255 or 1/255; ('37.2', None) otherwise."""
+def _known_scale(ratio: float, name: str = '') -> Tuple[str, Optional[str]]:
+  """('255', cause) for a ratio near 255 or 1/255; ('37.2', None) otherwise. A feature named like money (`fare`,
+  `price`) rescaled by 100 is in cents in one split."""
   big = ratio if ratio >= 1 else 1 / ratio
   for constant, cause in KNOWN_SCALES:
-    if abs(big / constant - 1) <= _SCALE_TOLERANCE:
-      return f'{constant:g}', cause
+    tolerance = _SCALE_TOLERANCE if constant >= 10 else _SMALL_SCALE_TOLERANCE
+    if abs(big / constant - 1) <= tolerance:
+      if constant == 100 and _MONEY_NAME.search(name):
+        cause = _MONEY_CAUSE
+      return f'{constant:.4g}', cause
   return f'{big:.3g}', None
 
 
@@ -364,21 +441,21 @@ def diagnose_scale(train: FeatureSummary, other: FeatureSummary, other_split: st
   decile_ratio = _decile_ratio(train, other)
   # Moments of a few non-zero values (sparse pixels, rare counts) swing by 3x between clean splits.
   enough_values = min(train.tot_values - train.num_zeros, other.tot_values - other.num_zeros) >= MIN_VALUES_FOR_MOMENTS
-  pure = True
+  pure, evidence, minimum = True, None, RESCALE_MIN_RATIO
   if decile_ratio is not None and (spread_ratio is None or _agree(decile_ratio, spread_ratio, 1.25)):
     # Every decile moved by the same factor: the robust signature of a rescale (outliers can move the std ratio by 2x
     # in a clean split of heavy-tailed data, so it is not required to agree).
-    ratio = decile_ratio
+    ratio, evidence, minimum = decile_ratio, 'deciles', UNIT_CHANGE_MIN_RATIO
   elif enough_values and spread_ratio is not None and _agree(std_ratio, spread_ratio, RESCALE_AGREEMENT):
-    ratio = spread_ratio
+    ratio, evidence = spread_ratio, 'spread'
     pure = _agree_means(train, other, ratio)
   elif (enough_values and spread_ratio is None and train.max > train.min and _agree_means(train, other, std_ratio)
         and _agree((other.max - other.min) / (train.max - train.min), std_ratio, 1.25)):
-    ratio = std_ratio  # Degenerate deciles (mostly one value): range, std and mean must all agree.
+    ratio, evidence = std_ratio, 'range'  # Degenerate deciles (mostly one value): range, std and mean must agree.
   else:
     ratio = None
   numbers = {'scale_ratio': round_number(ratio if ratio is not None else spread_ratio or std_ratio),
-             'std_ratio': round_number(std_ratio)}
+             'std_ratio': round_number(std_ratio), 'scale_evidence': evidence}
 
   splits = ((train_split, train), (other_split, other))
   standardized = [(split, s) for split, s in splits if _looks_standardized(s)]
@@ -387,19 +464,22 @@ def diagnose_scale(train: FeatureSummary, other: FeatureSummary, other_split: st
     raw_split, raw = next((split, s) for split, s in splits if split != std_split)
     # Raw means clearly not unit scale: a shifted standard normal is a distribution shift, not a missing scaler.
     if not 0.5 <= raw.std <= 2 or abs(raw.mean) > 4 * raw.std:
+      numbers['scale_evidence'] = 'standardized'
       return (f'{std_split} values of `{name}` look standardized (mean {_fmt(std_summary.mean)}, std '
               f'{_fmt(std_summary.std)}) while {raw_split} values are raw (mean {_fmt(raw.mean)}, std '
               f'{_fmt(raw.std)}): standardization applied to one split only', numbers)
 
-  if ratio is None or abs(math.log(ratio)) < math.log(RESCALE_MIN_RATIO):
+  if ratio is None or abs(math.log(ratio)) < math.log(minimum):
     return None
-  constant, cause = _known_scale(ratio)
+  constant, cause = _known_scale(ratio, name)
   how = f'about {constant}x' if ratio > 1 else f'about 1/{constant} of'
   if pure:
-    why = cause or 'a different normalization or unit in each split'
+    why = cause or ('a different normalization or unit in each split, or values that really grew by that factor '
+                    'between the splits (a split by time?)')
     return f'{other_split} values of `{name}` are {how} {train_split}: {why}', numbers
   return (f'{other_split} values of `{name}` are rescaled ({how} {train_split}) and shifted (mean '
-          f'{_fmt(train.mean)} vs {_fmt(other.mean)}): a different normalization in each split', numbers)
+          f'{_fmt(train.mean)} vs {_fmt(other.mean)}): a different normalization in each split, or splits drawn '
+          'from different populations (a row-order split of a sorted file, a split by time)', numbers)
 
 
 def _agree(a: float, b: float, factor: float) -> bool:
@@ -414,13 +494,21 @@ def _agree_means(train: FeatureSummary, other: FeatureSummary, ratio: float) -> 
 
 
 def _decile_ratio(train: FeatureSummary, other: FeatureSummary) -> Optional[float]:
-  """The factor most deciles of `other` are of train's, when at least 2/3 of them agree on it within 1.5x."""
-  ratios = sorted(o / t for t, o in zip(train.deciles, other.deciles) if t != 0 and o / t > 0)
-  if len(train.deciles) != len(other.deciles) or len(ratios) < 5:
+  """The factor the deciles of `other` are of train's, when the values have one sign (a quantity with a natural zero,
+  which a unit change multiplies) and at least 2/3 of the deciles that are not zero in both splits agree on it within
+  1.5x (at least 3 of them: zero-inflated counts and amounts keep their zeros under a unit change)."""
+  if len(train.deciles) != len(other.deciles) or not train.deciles:
+    return None
+  values = (*train.deciles, *other.deciles)
+  if min(values) < 0 < max(values):
+    return None  # Centred values: a ratio of deciles near zero is noise; the spread ratio judges them.
+  pairs = [(t, o) for t, o in zip(train.deciles, other.deciles) if t or o]
+  ratios = sorted(o / t for t, o in pairs if t and o)
+  if len(ratios) < 3:
     return None
   median = ratios[len(ratios) // 2]
   agreeing = sum(abs(math.log(r / median)) < math.log(1.5) for r in ratios)
-  return median if agreeing * 3 >= 2 * len(train.deciles) else None
+  return median if agreeing * 3 >= 2 * len(pairs) else None
 
 
 def _fmt(value: float) -> str:

@@ -2,13 +2,12 @@
 (`$GITHUB_STEP_SUMMARY`, merge-request comments) and JUnit XML (one test case per check) for CI test views.
 
 All three are built from the report dict alone, so they say exactly what report.json says. User data (feature names,
-values, messages) is escaped for each format: Markdown and HTML punctuation in Markdown, XML by `xml.etree` after
-dropping the characters XML 1.0 cannot hold. Light module: no TensorFlow, TFX or Beam import.
+values, messages) is escaped for each format: Markdown punctuation backslash-escaped in Markdown (never HTML entities,
+which Markdown viewers print as typed), XML by `xml.etree` after dropping the characters XML 1.0 cannot hold. Light module: no TensorFlow, TFX or Beam import.
 """
 
 from __future__ import annotations
 
-import html
 import re
 import xml.etree.ElementTree as ET
 from typing import Any, Dict, List, Mapping, Optional
@@ -19,8 +18,24 @@ _SEVERITY_RANK = {'block': 0, 'warn': 1}
 _VERDICT_MARK = {'pass': ':white_check_mark:', 'warn': ':warning:', 'block': ':x:'}
 # Characters XML 1.0 cannot hold at all (escaping does not help): most C0 controls, surrogates, U+FFFE/U+FFFF.
 _NOT_XML = re.compile('[^\t\n\r\x20-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]')
-# Inline Markdown that could change how text renders mid-line (links, emphasis, code, table cells, strikethrough).
-_MARKDOWN_PUNCTUATION = re.compile(r'([\\`*_\[\]|~])')
+# Inline Markdown that could change how text renders mid-line (links, emphasis, code, table cells, strikethrough) and
+# raw HTML or entities (<tag>, &amp;): CommonMark prints any of them literally after a backslash.
+_MARKDOWN_PUNCTUATION = re.compile(r'([\\`*_\[\]|~<>&])')
+
+
+def shown_severity(check: Mapping[str, Any], finding: Mapping[str, Any]) -> str:
+  """The severity a reader is shown: a blocking finding of a check in warn mode (status warn) is a warning, since it
+  blocked nothing; report.json keeps the finding's own severity."""
+  severity = str(finding.get('severity'))
+  return 'warn' if severity == 'block' and check.get('status') == 'warn' else severity
+
+
+def shown_tag(check: Mapping[str, Any], finding: Mapping[str, Any]) -> str:
+  """A finding's kind, and 'would block in block mode' when a check in warn mode demoted it."""
+  tag = str(finding.get('kind') or finding.get('code') or '')
+  if shown_severity(check, finding) != finding.get('severity'):
+    tag += ' (warn mode: would block in block mode)'
+  return tag
 
 
 def _checks(report: Mapping[str, Any]) -> Dict[str, Mapping[str, Any]]:
@@ -78,9 +93,10 @@ def verdict_line(report: Mapping[str, Any]) -> str:
 
 
 def md_text(value: Any) -> str:
-  """Plain text for Markdown (tables included): HTML escaped, Markdown punctuation backslash-escaped, one line."""
+  """Plain text for Markdown (tables included), on one line: the punctuation Markdown would read as markup or HTML
+  backslash-escaped, so a viewer shows the text as written (no `&#x27;` for a quote)."""
   text = ' '.join(str(value).split())
-  return _MARKDOWN_PUNCTUATION.sub(r'\\\1', html.escape(text, quote=True))
+  return _MARKDOWN_PUNCTUATION.sub(r'\\\1', text)
 
 
 def to_markdown(report: Mapping[str, Any], report_path: Optional[str] = None) -> str:
@@ -100,8 +116,8 @@ def to_markdown(report: Mapping[str, Any], report_path: Optional[str] = None) ->
       continue
     lines += ['', f'### {md_text(name)}: {len(findings)} finding(s)', '']
     for f in findings[:MAX_FINDINGS]:
-      tag = f.get('kind') or f.get('code') or ''
-      lines.append(f'- **{md_text(f.get("severity"))}** {md_text(tag)}: {md_text(f.get("message"))}')
+      lines.append(f'- **{md_text(shown_severity(check, f))}** {md_text(shown_tag(check, f))}: '
+                   f'{md_text(f.get("message"))}')
     if len(findings) > MAX_FINDINGS:
       lines.append(f'- ... and {len(findings) - MAX_FINDINGS} more in the report')
   if report_path:
@@ -118,12 +134,11 @@ def xml_text(value: Any) -> str:
   return _NOT_XML.sub('\ufffd', str(value))
 
 
-def _finding_lines(findings: List[Mapping[str, Any]]) -> str:
+def _finding_lines(check: Mapping[str, Any], findings: List[Mapping[str, Any]]) -> str:
   lines = []
   for f in findings[:MAX_FINDINGS]:
-    tag = f.get('kind') or f.get('code') or ''
     feature = f' [{f["feature"]}]' if f.get('feature') else ''
-    lines.append(f'[{f.get("severity")}] {tag}{feature}: {f.get("message")}')
+    lines.append(f'[{shown_severity(check, f)}] {shown_tag(check, f)}{feature}: {f.get("message")}')
   if len(findings) > MAX_FINDINGS:
     lines.append(f'... and {len(findings) - MAX_FINDINGS} more in the report')
   return xml_text('\n'.join(lines))
@@ -144,7 +159,7 @@ def to_junit_xml(report: Mapping[str, Any], report_path: Optional[str] = None) -
       blocking = sum(1 for f in findings if f.get('severity') == 'block')
       failure = ET.SubElement(case, 'failure', type='block', message=xml_text(
           f'{blocking} blocking finding(s): {findings[0].get("message") if findings else ""}'))
-      failure.text = _finding_lines(findings)
+      failure.text = _finding_lines(check, findings)
     elif status == 'skipped':
       counts['skipped'] += 1
       ET.SubElement(case, 'skipped', message=xml_text(check.get('reason') or 'skipped'))
@@ -152,7 +167,7 @@ def to_junit_xml(report: Mapping[str, Any], report_path: Optional[str] = None) -
       counts['errors'] += 1
       ET.SubElement(case, 'error', type=xml_text(status), message=xml_text(check.get('reason') or status))
     if findings and status != 'block':
-      ET.SubElement(case, 'system-out').text = _finding_lines(findings)
+      ET.SubElement(case, 'system-out').text = _finding_lines(check, findings)
   suite.set('tests', str(len(checks)))
   for key, value in counts.items():
     suite.set(key, str(value))

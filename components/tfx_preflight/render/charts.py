@@ -1,12 +1,14 @@
 """Overlaid train-vs-eval histograms of the passing features nearest their skew threshold, for report.html.
 
-One chart per feature, both splits on one axis (numeric: densities over the union of both value ranges; categorical:
-paired bars over the most frequent categories of either split), so a reader sees at a glance how close a pass was.
+One chart per feature, both splits on the same bins (numeric: shares of values on bins cut at both splits' quantile
+points, so heavy tails do not crush one split into a spike; categorical: paired bars over the most frequent categories
+of either split), so a reader sees at a glance how close a pass was.
 Inline SVG only (the report's CSP forbids scripts); every label and value from the data goes through `esc`.
 """
 
 from __future__ import annotations
 
+import bisect
 import math
 from typing import Any, List, Mapping, Optional, Sequence, Tuple
 
@@ -33,37 +35,92 @@ def _frame(title: str, legend: Sequence[str], body: str, left: str, right: str) 
           f'<text x="{_W - _PAD}" y="{_H - 8}" font-size="10" text-anchor="end">{esc(right)}</text></svg>')
 
 
-def _finite_buckets(s: FeatureSummary) -> List[Tuple[float, float, float]]:
-  return [(lo, hi, c) for lo, hi, c in s.histogram if math.isfinite(lo) and math.isfinite(hi) and c > 0]
+# At most this many shared bins (the union of both splits' quantile points gives about 20).
+MAX_BINS = 24
+
+
+def _quantile_points(s: FeatureSummary) -> List[float]:
+  if s.deciles and s.min is not None and s.max is not None and math.isfinite(s.min) and math.isfinite(s.max):
+    return [s.min, *s.deciles, s.max]
+  return []
+
+
+def _cdf_points(s: FeatureSummary) -> List[Tuple[float, float, float]]:
+  """(value, F just below it, F at it) of one split's distribution, from both summaries TFDV keeps: min, deciles and
+  max (quantile points: outliers cannot crush the bulk into one bucket) and the equal-width histogram's cumulative
+  counts (which TFDV derives from 1,000 quantiles: they place the mass of a heavy tail between the last decile and
+  a far maximum)."""
+  quantiles = _quantile_points(s)
+  raw = [(v, i / (len(quantiles) - 1)) for i, v in enumerate(quantiles)]
+  buckets = [(lo, hi, c) for lo, hi, c in s.histogram if math.isfinite(lo) and math.isfinite(hi) and c > 0]
+  total = sum(c for _, _, c in buckets)
+  seen = 0.0
+  for lo, hi, c in buckets:
+    raw.append((lo, seen / total))
+    seen += c
+    raw.append((hi, seen / total))
+  merged: List[Tuple[float, float, float]] = []
+  for value, p in sorted(raw):
+    p = max(p, merged[-1][2]) if merged else p  # The two summaries disagree by rounding: keep F monotone.
+    if merged and merged[-1][0] == value:
+      merged[-1] = (value, merged[-1][1], p)
+    else:
+      merged.append((value, p, p))
+  return merged
+
+
+def _cdf(points: Sequence[Tuple[float, float, float]], x: float) -> float:
+  """F(x), linear between the points, jumping at a point mass."""
+  values = [v for v, _, _ in points]
+  i = bisect.bisect_right(values, x) - 1
+  if i < 0:
+    return 0.0
+  if i == len(points) - 1:
+    return 1.0
+  (v0, _, p0), (v1, q1, _) = points[i], points[i + 1]
+  return p0 + (q1 - p0) * (x - v0) / (v1 - v0)
+
+
+def shared_bins(summaries: Sequence[FeatureSummary]) -> Optional[Tuple[List[Tuple[float, float]], List[List[float]]]]:
+  """Bins every split is drawn on, and each split's share of values per bin: the edges are the union of the splits'
+  quantile points (so heavy tails get quantile bins, not one spike at 0), each split's share read from its own CDF.
+  A picture then shows a shift when there is one and agreement when there is none. None without values."""
+  cdfs = [_cdf_points(s) for s in summaries]
+  if not all(cdfs):
+    return None
+  edges = sorted({v for s, points in zip(summaries, cdfs) for v in (_quantile_points(s) or [p[0] for p in points])})
+  if len(edges) > MAX_BINS + 1:
+    step = (len(edges) - 1) / MAX_BINS
+    edges = sorted({edges[round(i * step)] for i in range(MAX_BINS + 1)})
+  if len(edges) == 1:
+    return [(edges[0], edges[0])], [[1.0] for _ in summaries]
+  bins = list(zip(edges[:-1], edges[1:]))
+  shares = []
+  for points in cdfs:
+    at = [_cdf(points, e) for e in edges]
+    shares.append([at[1]] + [at[i + 1] - at[i] for i in range(1, len(bins))])  # The first bin holds its low edge.
+  return bins, shares
 
 
 def numeric_overlay(title: str, names: Sequence[str], summaries: Sequence[FeatureSummary]) -> Optional[str]:
-  """Both splits' equal-width histograms as densities on one value axis (their buckets need not line up)."""
-  buckets = [_finite_buckets(s) for s in summaries]
-  if not all(buckets):
+  """Both splits' shares of values on the same bins (`shared_bins`), paired bars per bin."""
+  shared = shared_bins(summaries)
+  if shared is None:
     return None
-  lo = min(b[0] for bs in buckets for b in bs)
-  hi = max(b[1] for bs in buckets for b in bs)
-  if not hi > lo:
+  bins, shares = shared
+  top = max(max(s) for s in shares)
+  if top <= 0:
     return None
-  span = hi - lo
-  min_width = span / 100  # A point mass (low == high) still gets a visible bar.
-  densities = []
-  for bs in buckets:
-    total = sum(c for _, _, c in bs)
-    densities.append([(low, max(high - low, min_width), c / total / max(high - low, min_width))
-                      for low, high, c in bs])
-  top = max(d for ds in densities for _, _, d in ds)
   inner_w, inner_h = _W - 2 * _PAD, _H - 2 * _PAD - 12
+  slot = inner_w / len(bins)
   rects = []
-  for (name, color), ds in zip(zip(names, _COLORS), densities):
-    for left, width, density in ds:
-      h = inner_h * density / top
-      x = _PAD + inner_w * (left - lo) / span
-      rects.append(f'<rect x="{x:.1f}" y="{_H - _PAD - h:.1f}" width="{max(inner_w * width / span, 1):.1f}" '
-                   f'height="{h:.1f}" fill="{color}" fill-opacity=".55"><title>{esc(name)}: [{short(left)}, '
-                   f'{short(left + width)}]</title></rect>')
-  return _frame(title, names, ''.join(rects), short(lo), short(hi))
+  for i, (low, high) in enumerate(bins):
+    for j, (name, color) in enumerate(zip(names, _COLORS)):
+      h = inner_h * shares[j][i] / top
+      rects.append(f'<rect x="{_PAD + i * slot + j * slot / 2:.1f}" y="{_H - _PAD - h:.1f}" '
+                   f'width="{max(slot / 2 - 0.5, 1):.1f}" height="{h:.1f}" fill="{color}" fill-opacity=".8">'
+                   f'<title>{esc(name)}: [{short(low)}, {short(high)}] {shares[j][i]:.1%}</title></rect>')
+  return _frame(title + ' (shared quantile bins)', names, ''.join(rects), short(bins[0][0]), short(bins[-1][1]))
 
 
 def _shortened(value: Any, limit: int = 80) -> str:
@@ -109,7 +166,7 @@ def overlay(feature: str, train_split: str, train: Optional[FeatureSummary], oth
 def top_overlays(compared: Sequence[Mapping[str, Any]], summaries: Mapping[str, Mapping[str, FeatureSummary]],
                  train_split: str, limit: int = TOP_FEATURES) -> str:
   """Overlaid histograms of the `limit` compared features nearest their threshold that have no finding (a flagged
-  feature already has its own train and eval charts, each on its own axis: a 255x rescale would flatten an overlay)."""
+  feature already has its own train and eval charts)."""
   charts: List[str] = []
   unflagged = [row for row in compared if row.get('status') not in constants.SEVERITIES]
   for row in unflagged[:limit]:

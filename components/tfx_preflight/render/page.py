@@ -6,9 +6,9 @@ Content-Security-Policy that forbids scripts, so a feature named `<script>` is t
 
 from __future__ import annotations
 
-from typing import Any, Mapping
+from typing import Any, Mapping, Optional
 
-from tfx_preflight import constants
+from tfx_preflight import constants, summaries
 from tfx_preflight.render.escape import esc, number
 
 _STYLE = """
@@ -63,18 +63,21 @@ def split_numbers(train: Mapping[str, Any], other: Mapping[str, Any], splits: li
           + rows + '</table>')
 
 
-def findings_table(findings: list) -> str:
+def findings_table(findings: list, check: Optional[Mapping[str, Any]] = None) -> str:
+  """The findings of `check`; one of a check in warn mode is shown as the warning it was (it blocked nothing)."""
   if not findings:
     return '<p>No findings.</p>'
+  check = check or {}
   rows = []
   for f in findings:
-    tag = f.get('kind') or f.get('code') or ''
+    tag = summaries.shown_tag(check, f)
+    severity = summaries.shown_severity(check, f)
     side_by_side = isinstance(f.get('train'), Mapping) and isinstance(f.get('eval'), Mapping)
     hidden = _MAIN_KEYS + (('train', 'eval') if side_by_side else ())
     details = key_values({k: v for k, v in f.items() if k not in hidden})
     if side_by_side:
       details += split_numbers(f['train'], f['eval'], f.get('splits') or ['train', 'eval'])
-    rows.append(f'<tr><td class="{esc(f["severity"])}">{esc(f["severity"])}</td><td>{esc(tag)}</td>'
+    rows.append(f'<tr><td class="{esc(severity)}">{esc(severity)}</td><td>{esc(tag)}</td>'
                 f'<td>{esc(f.get("feature") or "")}</td><td>{esc(f["message"])}</td><td>{details}</td></tr>')
   return ('<table><tr><th>severity</th><th>kind</th><th>feature</th><th>message</th><th>details</th></tr>'
           + ''.join(rows) + '</table>')
@@ -115,7 +118,7 @@ def _top_finding(check: Mapping[str, Any]) -> str:
     return esc(check.get('reason') or ('no findings' if check.get('status') == constants.PASS else ''))
   f = sorted(findings, key=lambda f: f['severity'] != constants.BLOCK)[0]
   more = f' <small>(+{len(findings) - 1} more)</small>' if len(findings) > 1 else ''
-  return f'[{esc(f["severity"])}] {esc(f["message"])}{more}'
+  return f'[{esc(summaries.shown_severity(check, f))}] {esc(f["message"])}{more}'
 
 
 def overview(report: Mapping[str, Any]) -> str:
@@ -166,7 +169,7 @@ def render(report: Mapping[str, Any], fragments: Mapping[str, str]) -> str:
     reason = f' <small>({esc(check["reason"])})</small>' if check.get('reason') else ''
     extra = compared_table(check.get('compared') or []) if name == constants.SKEW else ''
     sections.append(f'<h2 id="check-{esc(name)}">{esc(name)}: <span class="{esc(status)}">{esc(status)}</span>'
-                    f'{reason}</h2>' + findings_table(check.get('findings', [])) + extra + fragments.get(name, ''))
+                    f'{reason}</h2>' + findings_table(check.get('findings', []), check) + extra + fragments.get(name, ''))
   splits = report['splits']
   return ('<!DOCTYPE html><html><head><meta charset="utf-8">'
           '<meta http-equiv="Content-Security-Policy" content="default-src \'none\'; style-src \'unsafe-inline\'; '

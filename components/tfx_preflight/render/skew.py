@@ -46,6 +46,7 @@ def _svg(title: str, bars: Sequence[Tuple[str, float]], left_label: str, right_l
 
 
 def _numeric_bars(s: diag.FeatureSummary) -> List[Tuple[str, float]]:
+  """One split's own histogram (when the other split has no statistics of the feature)."""
   total = sum(c for _, _, c in s.histogram) or 1
   return [(f'[{short(lo)}, {short(hi)}]', c / total) for lo, hi, c in s.histogram]
 
@@ -53,6 +54,28 @@ def _numeric_bars(s: diag.FeatureSummary) -> List[Tuple[str, float]]:
 def _numeric_svg(split: str, s: diag.FeatureSummary, color: str, top: float) -> str:
   title = f'{split}: mean {short(s.mean)}, std {short(s.std)}, n={s.num_examples}'
   return _svg(title, _numeric_bars(s), short(s.min), short(s.max), color, top)
+
+
+def _numeric_svgs(train_split: str, train: diag.FeatureSummary, other_split: str, other: diag.FeatureSummary
+                  ) -> Optional[Tuple[str, str]]:
+  """Both splits on the same bins (charts.shared_bins: cut at both splits' quantile points), so bars line up and a
+  shift shows as one, agreement as agreement, heavy tails included."""
+  shared = charts.shared_bins((train, other))
+  if shared is None:
+    return None
+  bins, shares = shared
+  top = max(max(s) for s in shares)
+  labels = [f'[{short(low)}, {short(high)}]' for low, high in bins]
+  svgs = []
+  for split, s, split_shares, color in ((train_split, train, shares[0], _TRAIN_COLOR),
+                                        (other_split, other, shares[1], _EVAL_COLOR)):
+    title = f'{split}: median {short(_median(s))}, n={s.num_examples} (shared quantile bins)'
+    svgs.append(_svg(title, list(zip(labels, split_shares)), short(bins[0][0]), short(bins[-1][1]), color, top))
+  return svgs[0], svgs[1]
+
+
+def _median(s: diag.FeatureSummary) -> float:
+  return s.deciles[len(s.deciles) // 2] if s.deciles else s.mean
 
 
 def _categorical_svgs(train_split: str, train: diag.FeatureSummary, other_split: str, other: diag.FeatureSummary
@@ -86,12 +109,11 @@ def _feature_pictures(train_split: str, train: Optional[diag.FeatureSummary], ot
     return note
   if train.categorical and other.categorical:
     left, right = _categorical_svgs(train_split, train, other_split, other)
-  elif train.numeric and other.numeric and train.histogram and other.histogram:
-    top = max(v for s in (train, other) for _, v in _numeric_bars(s))
-    left = _numeric_svg(train_split, train, _TRAIN_COLOR, top)
-    right = _numeric_svg(other_split, other, _EVAL_COLOR, top)
   else:
-    return '<p>No histogram in the statistics of this feature.</p>'
+    pair = _numeric_svgs(train_split, train, other_split, other) if train.numeric and other.numeric else None
+    if pair is None:
+      return '<p>No histogram in the statistics of this feature.</p>'
+    left, right = pair
   return f'<div style="display:flex;gap:1em">{left}{right}</div>'
 
 
