@@ -59,10 +59,17 @@ def test_unbound_process_predicts_from_the_environment_it_was_launched_with(monk
   assert decided.legacy_env == {'tf_keras': '1', 'keras3': '0'}[flavour]
 
 
-def test_launch_environment_is_read_from_the_process_not_os_environ(monkeypatch):
-  launched = os.environ.get('TF_USE_LEGACY_KERAS')
-  monkeypatch.setenv('TF_USE_LEGACY_KERAS', 'changed-after-launch')
-  assert loss_keras.launch_env_value() == launched
+@pytest.mark.parametrize('launched', ['1', '0', None])
+def test_launch_environment_is_read_from_the_process_not_os_environ(launched):
+  # A fresh process launched with a known environment, which then changes os.environ as an import would: this
+  # process's own os.environ may already have been changed by earlier imports (tensorflow_transform sets it to 1).
+  env = {k: v for k, v in os.environ.items() if k != 'TF_USE_LEGACY_KERAS'}
+  if launched is not None:
+    env['TF_USE_LEGACY_KERAS'] = launched
+  code = ("import os; os.environ['TF_USE_LEGACY_KERAS'] = 'changed-after-launch'; "
+          "from tfx_preflight import loss_keras; print(repr(loss_keras.launch_env_value()))")
+  out = subprocess.run([sys.executable, '-c', code], env=env, capture_output=True, text=True, check=True).stdout
+  assert out.strip() == repr(launched)
 
 
 def test_probe_under_another_keras_than_trainer_blocks_and_claims_nothing(tmp_path):

@@ -294,9 +294,11 @@ def test_gzipped_csv_is_read_like_plain_csv_and_names_its_lines(tmp_path, capsys
       f.write('\n'.join(part) + '\n')
   code, _, err = run_cli(capsys, 'check', '--train', tmp_path / 'train.csv.gz', '--eval', tmp_path / 'eval.csv.gz',
                          '--label-key', 'label', '--checks', 'skew,leakage', '--out', tmp_path / 'r')
-  assert code == cli.EXIT_BLOCK, err
+  # One copy among 20 eval rows is found and located, but is no proof of leakage beyond chance (duplicate_chance).
+  assert code == cli.EXIT_OK, err
   leakage = json.loads((tmp_path / 'r' / 'report.json').read_text())['checks']['leakage']
-  assert leakage['cross_split'][0]['duplicate_examples'] == 1
+  assert leakage['status'] == 'pass' and leakage['cross_split'][0]['duplicate_examples'] == 1
+  assert 'chance' in leakage['cross_split'][0]['chance']['reason'], leakage['cross_split'][0]['chance']
   sample = leakage['cross_split'][0]['samples'][0]
   assert (os.path.basename(sample['file']), sample['line'], sample['train_line']) == ('eval.csv.gz', 22, 6), sample
 
