@@ -145,3 +145,16 @@ def test_local_dag_runner_never_blesses_what_its_trainer_cannot_train(tmp_path):
     assert models and os.path.isdir(os.path.join(models[0].uri, 'Format-Serving'))
   else:
     assert models == [] and [f['code'] for f in result['findings']] == ['run_fn_error'], result['findings']
+
+
+@pytest.mark.parametrize('path, flavour', [
+    ('/venv/lib/python3.10/site-packages/keras/api/_v2/keras/__init__.py', 'keras2'),
+    ('/venv/lib/python3.10/site-packages/tf_keras/__init__.py', 'tf_keras'),
+    ('/somewhere/else/__init__.py', None)])
+def test_tf_2_15_keras_imported_as_tensorflow_keras_is_told_by_its_file(monkeypatch, path, flavour):
+  """TF 2.15 after `import tensorflow.keras` (TFX 1.15 runs it) binds tf.keras to a module named 'tensorflow.keras':
+  found by the TFX 1.15 lane, where the probe read it as unknown and blocked every module (keras_mismatch)."""
+  monkeypatch.setattr(loss_keras, '_keras_major', lambda: 2)
+  module = types.ModuleType('tensorflow.keras')
+  module.__file__ = path
+  assert loss_keras.flavour_of(module) == flavour

@@ -40,12 +40,22 @@ class TrainerKeras:
 def flavour_of(keras_module: Any) -> Optional[str]:
   """keras3 / tf_keras / keras2 from the module tf.keras is bound to, None when it cannot be told."""
   name = getattr(keras_module, '__name__', '') or ''
+  if name == 'tensorflow.keras':  # TF 2.15 once `import tensorflow.keras` ran (TFX does): named by TF, not by Keras.
+    name = _package_of_file(getattr(keras_module, '__file__', '') or '')
   for prefix, flavour in _MODULE_PREFIX.items():
     if name == prefix or name.startswith(prefix + '.'):
       if flavour == KERAS_2 and _keras_major() == 3:
         return KERAS_3
       return flavour
   return None
+
+
+def _package_of_file(path: str) -> str:
+  """The dotted module a package file is, from the folder it is installed in (…/site-packages/keras/api/_v2/keras/
+  __init__.py -> keras.api._v2.keras); '' when it is not under site-packages or dist-packages."""
+  parts = os.path.normpath(path).split(os.sep)
+  roots = [i for i, part in enumerate(parts) if part in ('site-packages', 'dist-packages')]
+  return '.'.join(parts[roots[-1] + 1:-1]) if roots else ''
 
 
 def _keras_major() -> Optional[int]:
