@@ -445,7 +445,8 @@ def test_huge_values_and_wide_float_lists_run_and_keep_the_report_small(tmp_path
                            '--label-key', 'label', '--out', tmp_path / 'cli')
   assert code in (cli.EXIT_OK, cli.EXIT_BLOCK), err
   result = strict_json(tmp_path / 'cli' / 'report.json')
-  assert result['checks']['skew']['status'] in ('pass', 'warn', 'block')
+  # 6 and 3 examples: too few to compare distributions (skew.MIN_EXAMPLES_TO_COMPARE), said as not_checked.
+  assert result['checks']['skew']['status'] in ('pass', 'warn', 'block', 'not_checked')
   # ~5 MB values must not be copied into the report (samples, top values, messages).
   assert os.path.getsize(tmp_path / 'cli' / 'report.json') < 1_000_000
   assert os.path.getsize(tmp_path / 'cli' / 'report.html') < 2_000_000

@@ -66,11 +66,14 @@ SURVEY = [
     ('wine', 'row_order', BLOCK, PASS, PASS, 'the file looks sorted by the label and was split without shuffling'),
     ('breast_cancer', 'random', PASS, PASS, PASS, None),
     ('breast_cancer', 'hash', PASS, PASS, PASS, None),
-    ('digits', 'random', PASS, PASS, PASS, None),
+    # digits' many all-zero edge pixels put over 100,000 train x eval pairs in one near-duplicate bucket: the search
+    # says it skipped them (a warning), rather than pass on pairs it never compared.
+    ('digits', 'random', PASS, WARN, PASS, None),
     ('diabetes', 'random', PASS, PASS, PASS, None),
     ('boston', 'random', PASS, PASS, PASS, None),
     ('taxi', 'random', PASS, PASS, PASS, None),
-    ('taxi_big_tipper', 'random', PASS, PASS, PASS, None),
+    # TFX's own big_tipper label is tips > 0.2 * fare with both columns kept: the pair search finds the rule (#29).
+    ('taxi_big_tipper', 'random', PASS, PASS, BLOCK, None),
     ('taxi_testdata', 'random', PASS, PASS, PASS, None),
     ('stocks', 'random', PASS, None, SKIPPED, None),
     ('stocks', 'row_order', BLOCK, None, SKIPPED, 'time-based split'),  # Prices of later years: real drift.

@@ -61,8 +61,17 @@ def _statistics_types(statistics: StatisticsBySplit, splits: Sequence[str]) -> D
   for split in splits:
     for dataset in statistics[split].datasets:
       for feature in dataset.features:
-        types.setdefault('.'.join(feature.path.step) or feature.name, set()).add(feature.type)
+        kinds = types.setdefault('.'.join(feature.path.step) or feature.name, set())
+        if _has_values(feature):  # A feature with no value has no type of its own (TFDV writes STRING for it).
+          kinds.add(feature.type)
   return types
+
+
+def _has_values(feature: Any) -> bool:
+  kind = feature.WhichOneof('stats')
+  stats = getattr(feature, kind, None) if kind else None
+  common = getattr(stats, 'common_stats', None)
+  return common is None or common.num_non_missing > 0
 
 
 def check_transform_graph_reads_the_examples(graph_uri: Optional[str], statistics: StatisticsBySplit,
@@ -84,7 +93,7 @@ def check_transform_graph_reads_the_examples(graph_uri: Optional[str], statistic
   wrong = [f'{f.name} ({schema_pb2.FeatureType.Name(f.type)} in the graph, '
            f'{"/".join(sorted(statistics_pb2.FeatureNameStatistics.Type.Name(t) for t in seen[f.name]))} in the '
            'examples)' for f in features
-           if f.name in seen and f.type in _STATS_TYPES and not _STATS_TYPES[f.type] & seen[f.name]]
+           if seen.get(f.name) and f.type in _STATS_TYPES and not _STATS_TYPES[f.type] & seen[f.name]]
   if wrong:
     raise data.InputError(
         f'The transform graph ({graph_uri}) reads features with other types than the examples have: '
