@@ -57,7 +57,7 @@ def test_a_killed_runs_working_directory_is_cleared_by_the_next_run_only_when_it
   for path in (dead, alive, unmarked):
     (path / 'tmp').mkdir(parents=True)
   (dead / '.owner').write_text(f'{_dead_pid()} 1\n')
-  (alive / '.owner').write_text(f'{os.getpid()} {loss_process._start_time(os.getpid())}\n')
+  (alive / '.owner').write_text(f'{os.getpid()} {process_tree.start_time(os.getpid())}\n')
   loss_process.clear_stale_workdirs(str(root))
   assert not dead.exists() and alive.exists() and unmarked.exists()
   # A live pid with another start time is another process (the pid was reused): the owner is dead.

@@ -37,16 +37,6 @@ WORKDIR_PREFIX = 'preflight-loss-'
 _OWNER_FILE = '.owner'  # In a working directory: '<pid> <start time>' of the process that made it.
 
 
-def _start_time(pid: int) -> str:
-  """The process's start time (clock ticks since boot, /proc/<pid>/stat field 22): with the pid, it names one
-  process, not whichever later reuses its pid. '' where there is no /proc."""
-  try:
-    with open(f'/proc/{pid}/stat', 'rb') as f:
-      return f.read().rsplit(b')', 1)[1].split()[19].decode()
-  except (OSError, IndexError):
-    return ''
-
-
 def _owner_alive(owner: str) -> bool:
   try:
     pid_text, start = (owner.split() + [''])[:2]
@@ -54,7 +44,7 @@ def _owner_alive(owner: str) -> bool:
   except ValueError:
     return True  # Not ours to judge.
   if os.path.isdir('/proc'):
-    now = _start_time(pid)
+    now = process_tree.start_time(pid)
     return bool(now) and (not start or now == start)
   try:
     os.kill(pid, 0)
@@ -89,7 +79,7 @@ def make_workdir() -> str:
   clear_stale_workdirs()
   workdir = tempfile.mkdtemp(prefix=WORKDIR_PREFIX)
   with open(os.path.join(workdir, _OWNER_FILE), 'w', encoding='utf-8') as f:
-    f.write(f'{os.getpid()} {_start_time(os.getpid())}\n')
+    f.write(f'{os.getpid()} {process_tree.start_time(os.getpid())}\n')
   return workdir
 
 

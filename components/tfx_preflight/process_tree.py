@@ -16,6 +16,21 @@ from typing import Dict, List, Set
 PR_SET_CHILD_SUBREAPER = 36
 
 
+def _stat_fields(pid: int) -> List[bytes]:
+  """/proc/<pid>/stat after the command name (field 3 on: state, ppid, ...); the name may hold spaces and ')'."""
+  with open(f'/proc/{pid}/stat', 'rb') as f:
+    return f.read().rsplit(b')', 1)[1].split()
+
+
+def start_time(pid: int) -> str:
+  """The process's start time (clock ticks since boot, /proc/<pid>/stat field 22): with the pid, it names one
+  process, not whichever later reuses its pid. '' where there is no /proc or no such process."""
+  try:
+    return _stat_fields(pid)[19].decode()
+  except (OSError, IndexError):
+    return ''
+
+
 def _parents() -> Dict[int, int]:
   """pid -> parent pid of every process visible in /proc."""
   parents = {}
@@ -27,9 +42,7 @@ def _parents() -> Dict[int, int]:
     if not entry.isdigit():
       continue
     try:
-      with open(f'/proc/{entry}/stat', 'rb') as f:
-        fields = f.read().rsplit(b')', 1)[1].split()
-      parents[int(entry)] = int(fields[1])
+      parents[int(entry)] = int(_stat_fields(int(entry))[1])
     except (OSError, IndexError, ValueError):
       continue  # Gone meanwhile.
   return parents
