@@ -400,13 +400,8 @@ def _run_checks(inputs: PreflightInputs, config: PreflightConfig, make_pipeline:
   return Report(checks, train, tuple(evals), config.to_dict(), described, statistics)
 
 
-# Statistics of another ExampleGen run over the same rows (TFX's own testdata: 4,966 vs 5,091 eval examples) differ
-# by a few percent and still describe the data; more than this is another data set or a sampled one.
-STATISTICS_COUNT_TOLERANCE = 0.1
-
-
 def check_statistics_count_the_examples(statistics: StatisticsBySplit, counted: Mapping[str, int],
-                                        provenance: Mapping[str, str]) -> list:
+                                        described: Mapping[str, str]) -> list:
   """Supplied statistics must count the examples the read pass counted (within the tolerance), split by split:
   statistics of another Examples artifact (wrong wiring) would make the skew check judge data nobody trains on.
   Returns the differences inside the tolerance (provenance.count_difference's notes)."""
@@ -419,9 +414,9 @@ def check_statistics_count_the_examples(statistics: StatisticsBySplit, counted: 
     if listed != count:
       logging.warning('Preflight: the statistics count %d examples in split %r, the examples have %d.', listed, split,
                       count)
-    if abs(listed - count) > STATISTICS_COUNT_TOLERANCE * max(count, 1):
-      raise ValueError(f'The statistics ({provenance.get("statistics", "given")}) count {listed} examples in split '
-                       f'{split!r} but the examples ({provenance.get("examples", "given")}) have {count}: they were '
+    if provenance.beyond_tolerance(listed, count):
+      raise ValueError(f'The statistics ({described.get("statistics", "given")}) count {listed} examples in split '
+                       f'{split!r} but the examples ({described.get("examples", "given")}) have {count}: they were '
                        f'not computed from these examples (or were sampled). Give StatisticsGen the same examples, '
                        f'without sampling, or leave statistics out for Preflight to compute them.')
     if listed != count:
