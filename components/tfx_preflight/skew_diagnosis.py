@@ -282,7 +282,7 @@ def benjamini_hochberg(p_values: Sequence[float], q: float, num_tests: int) -> L
   return [i in keep for i in range(len(p_values))]
 
 
-def _quantile_points(summary: FeatureSummary) -> Tuple[Tuple[float, ...], Tuple[float, ...]]:
+def quantile_points(summary: FeatureSummary) -> Tuple[Tuple[float, ...], Tuple[float, ...]]:
   """(values, probabilities) of the quantile function TFDV keeps: min, the deciles, max."""
   points = (summary.min, *summary.deciles, summary.max)
   return points, tuple(i / (len(points) - 1) for i in range(len(points)))
@@ -292,7 +292,7 @@ def is_discrete(summary: FeatureSummary) -> bool:
   """Integer values (INT features, or floats whose quantile points are all whole numbers): their CDF is a step
   function, so it may not be interpolated between quantile points."""
   return summary.type == 'INT' or all(math.isfinite(v) and float(v).is_integer()
-                                      for v in _quantile_points(summary)[0])
+                                      for v in quantile_points(summary)[0])
 
 
 def _bounds(points: Sequence[float], probs: Sequence[float], x: float, discrete: bool) -> Tuple[float, float]:
@@ -314,14 +314,14 @@ def cdf_bounds(summary: FeatureSummary, x: float, discrete: bool = False) -> Tup
   continuous values (a tie of several deciles at x spans their probabilities); for discrete values only what the
   quantile points prove (a lower bound on F(x-) and an upper bound on F(x)), since the mass between two points may
   sit on any integer."""
-  points, probs = _quantile_points(summary)
+  points, probs = quantile_points(summary)
   return _bounds(points, probs, x, discrete)
 
 
 def _decile_gaps(reference: FeatureSummary, other: FeatureSummary, discrete: bool) -> List[Tuple[float, float]]:
   """(probability, gap) at each of reference's deciles: how far the fraction of `other`'s values below the decile is,
   at least, from the decile's probability (0 when the bounds allow equality)."""
-  points, probs = _quantile_points(other)
+  points, probs = quantile_points(other)
   size = len(reference.deciles) + 1
   gaps = []
   for k, x in enumerate(reference.deciles, start=1):

@@ -14,7 +14,7 @@ from typing import Any, List, Mapping, Optional, Sequence, Tuple
 
 from tfx_preflight import constants
 from tfx_preflight.render.escape import esc, short
-from tfx_preflight.skew_diagnosis import FeatureSummary
+from tfx_preflight.skew_diagnosis import FeatureSummary, quantile_points
 
 # Features charted (the first rows of `compared`, nearest their threshold first).
 TOP_FEATURES = 6
@@ -39,10 +39,11 @@ def _frame(title: str, legend: Sequence[str], body: str, left: str, right: str) 
 MAX_BINS = 24
 
 
-def _quantile_points(s: FeatureSummary) -> List[float]:
+def _finite_quantile_points(s: FeatureSummary) -> Tuple[Tuple[float, ...], Tuple[float, ...]]:
+  """skew_diagnosis's quantile function of `s`, or nothing when TFDV kept no deciles or an infinite end point."""
   if s.deciles and s.min is not None and s.max is not None and math.isfinite(s.min) and math.isfinite(s.max):
-    return [s.min, *s.deciles, s.max]
-  return []
+    return quantile_points(s)
+  return (), ()
 
 
 def _cdf_points(s: FeatureSummary) -> List[Tuple[float, float, float]]:
@@ -50,8 +51,7 @@ def _cdf_points(s: FeatureSummary) -> List[Tuple[float, float, float]]:
   max (quantile points: outliers cannot crush the bulk into one bucket) and the equal-width histogram's cumulative
   counts (which TFDV derives from 1,000 quantiles: they place the mass of a heavy tail between the last decile and
   a far maximum)."""
-  quantiles = _quantile_points(s)
-  raw = [(v, i / (len(quantiles) - 1)) for i, v in enumerate(quantiles)]
+  raw = list(zip(*_finite_quantile_points(s)))
   buckets = [(lo, hi, c) for lo, hi, c in s.histogram if math.isfinite(lo) and math.isfinite(hi) and c > 0]
   total = sum(c for _, _, c in buckets)
   seen = 0.0
@@ -88,7 +88,7 @@ def shared_bins(summaries: Sequence[FeatureSummary]) -> Optional[Tuple[List[Tupl
   cdfs = [_cdf_points(s) for s in summaries]
   if not all(cdfs):
     return None
-  edges = sorted({v for s, points in zip(summaries, cdfs) for v in (_quantile_points(s) or [p[0] for p in points])})
+  edges = sorted({v for s, points in zip(summaries, cdfs) for v in (_finite_quantile_points(s)[0] or [p[0] for p in points])})
   if len(edges) > MAX_BINS + 1:
     step = (len(edges) - 1) / MAX_BINS
     edges = sorted({edges[round(i * step)] for i in range(MAX_BINS + 1)})
