@@ -158,3 +158,47 @@ def test_every_config_key_is_in_the_reference_and_nothing_else(section, config_c
   named = {n for n in re.findall(r'`(\w+)`', cells) if n.islower() and n not in not_keys - keys}
   assert not keys - named, f'{section} keys missing from the README reference: {sorted(keys - named)}'
   assert not named - keys, f'the README reference names {section} keys the code does not take: {sorted(named - keys)}'
+
+
+def _readme_commands() -> List[str]:
+  """Every `tfx-preflight` command in the README's bash and YAML blocks, continuation lines joined."""
+  commands = []
+  for block in re.findall(r'^```(?:bash|yaml)\n(.*?)^```', _read(README), flags=re.S | re.M):
+    lines = re.sub(r'\\\n\s*', ' ', block).splitlines()
+    commands += [line.strip() for line in lines if line.strip().startswith('tfx-preflight ')]
+  return commands
+
+
+@pytest.mark.slow
+def test_every_readme_command_runs_as_written_and_passes_clean_data(tmp_path):
+  """The README's CLI example and its CI step, run verbatim (bash, the installed entry point) on clean data laid out as
+  they name it: `data/{train,eval}/*.gz`, features `id` and `timestamp` to exclude, `trainer.py` a real module."""
+  import json
+  import shutil
+  import subprocess
+  import sys
+
+  import numpy as np
+
+  from tests.conftest import tabular_rows, write_tfrecords
+  commands = _readme_commands()
+  assert len(commands) >= 2, commands  # The example and the CI step: a lost block must not pass silently.
+  rows = [dict(row, timestamp=1_700_000_000 + 60 * i) for i, row in enumerate(tabular_rows(800, seed=5))]
+  rows = [rows[i] for i in np.random.default_rng(5).permutation(len(rows))]  # A random split: ids do not cut it.
+  write_tfrecords(str(tmp_path / 'data' / 'train' / 'part-0.gz'), rows[:600])
+  write_tfrecords(str(tmp_path / 'data' / 'eval' / 'part-0.gz'), rows[600:])
+  shutil.copy(os.path.join(ROOT, 'tests', 'modules', 'tabular_module.py'), tmp_path / 'trainer.py')
+  env = dict(os.environ, PATH=os.path.dirname(sys.executable) + os.pathsep + os.environ.get('PATH', ''),
+             GITHUB_STEP_SUMMARY=str(tmp_path / 'step_summary.md'))
+  for command in commands:
+    shutil.rmtree(tmp_path / 'preflight_report', ignore_errors=True)
+    done = subprocess.run(['bash', '-c', command], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, f'{command}\n{done.stdout}\n{done.stderr}'
+    with open(tmp_path / 'preflight_report' / 'report.json', encoding='utf-8') as f:
+      result = json.load(f)
+    assert result['verdict'] == 'pass', command
+    if '--module-file' in command:  # The Trainer module was really probed, not skipped.
+      assert result['checks']['loss']['status'] == 'pass', result['checks']['loss']
+  assert '--module-file trainer.py' in ' '.join(commands)
+  assert 'pass' in (tmp_path / 'step_summary.md').read_text()
+  assert '<testsuite' in (tmp_path / 'preflight-junit.xml').read_text()
