@@ -62,7 +62,7 @@ class LabelProxyCombineFn(beam.CombineFn):
   def add_input(self, accumulator: counts_lib.SplitCounts, batch: pa.RecordBatch) -> counts_lib.SplitCounts:
     """Adds the batch's counts; their feature tables are folded in SETTLE_ROWS rows at a time (the first batch's at
     once, which costs nothing), so each feature's growing table is not re-sorted for every batch."""
-    counts_lib.add_counts(accumulator, counts_lib.count_batch(batch, self._options), self._options)
+    counts_lib.add_counts(accumulator, counts_lib.count_batch(batch, self._options, defer=True), self._options)
     if len(accumulator.pending) == 1 and not accumulator.features or \
         sum(p.examples for p in accumulator.pending) >= SETTLE_ROWS:
       counts_lib.settle(accumulator, self._options)

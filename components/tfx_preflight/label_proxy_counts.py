@@ -18,7 +18,7 @@ the counts are the same whatever the batching and the merge order.
 from __future__ import annotations
 
 import dataclasses
-from typing import Any, Dict, Iterable, List, Optional, Sequence, Tuple
+from typing import Any, Callable, Dict, Iterable, List, Optional, Sequence, Tuple
 
 import numpy as np
 import pyarrow as pa
@@ -59,6 +59,8 @@ class FeatureCounts:
   moment_n: Optional[np.ndarray] = None
   moment_sum: Optional[np.ndarray] = None
   moment_sumsq: Optional[np.ndarray] = None
+  # Rows not counted yet (count_batch(defer=True)): no tables until settle counts them.
+  rows: Optional[RowCodes] = None
 
 
 @dataclasses.dataclass
@@ -441,34 +443,82 @@ def _categorical_codes(words: np.ndarray, indices: np.ndarray, present: np.ndarr
   return distinct_keys[indices], _Codes(codes, len(table).bit_length(), np.append(np.uint64(MISSING_KEY), table))
 
 
-def _counts_by_code(codes: _Codes, labels: _BatchLabels) -> FeatureCounts:
-  """_feature_counts' tables from one plain sort of (code, label index) words, no row order needed: the pair
-  counts, and the moments from them (exact sums of whole numbers: the same floats as summing the rows)."""
+@dataclasses.dataclass(frozen=True)
+class RowCodes:
+  """One numeric feature's rows of a batch, not counted yet: per row (code << class_bits | index into the batch's
+  sorted label words `classes`), and the packing back to keys. settle counts the rows of several batches with one
+  sort, instead of a table per batch merged into the whole."""
+  words: np.ndarray
+  class_bits: int
+  classes: np.ndarray
+  packing: _Packing
+  moments: bool  # A numeric label: the moment tables too.
+
+
+def _packed_rows(codes: _Codes, labels: _BatchLabels) -> Tuple[np.ndarray, int]:
+  """(code << class_bits | label index per row, class_bits), in 32-bit words when they fit."""
   class_bits = max(1, (len(labels.classes) - 1).bit_length())
   word = np.uint32 if codes.bits + class_bits <= 32 else np.uint64
   words = codes.codes.astype(word)
   words <<= word(class_bits)
   words |= labels.class_index.astype(word)
+  return words, class_bits
+
+
+def _table_from_words(words: np.ndarray, class_bits: int, classes: np.ndarray, keys_of: Callable[[np.ndarray],
+                      np.ndarray], moments: bool) -> FeatureCounts:
+  """The pair table (and the moment tables summed from it) of rows packed as (code, label index) words, from one
+  plain sort of them (in place), no row order needed. Exact sums of whole numbers: the same floats as summing rows."""
   words.sort()
   starts = _runs(words)
   entries = words[starts]
+  word = entries.dtype.type
   label_index = (entries & word((1 << class_bits) - 1)).astype(np.intp)
-  fc = FeatureCounts(kind='', pair_keys=codes.keys(entries >> word(class_bits)),
-                     pair_labels=labels.classes[label_index],
+  fc = FeatureCounts(kind='', pair_keys=keys_of(entries >> word(class_bits)), pair_labels=classes[label_index],
                      pair_counts=np.diff(np.append(starts, len(words))).astype(np.int64))
-  return moments_from_pairs(fc) if labels.y is not None else fc
+  return moments_from_pairs(fc) if moments else fc
+
+
+def _in_classes(rows: RowCodes, classes: np.ndarray, class_bits: int, word: type) -> np.ndarray:
+  """rows' words with their label index into `classes` (a superset of rows.classes) in class_bits bits."""
+  if rows.class_bits == class_bits and np.array_equal(rows.classes, classes):
+    return rows.words.astype(word)
+  index = np.searchsorted(classes, rows.classes).astype(word)[rows.words & rows.words.dtype.type(
+      (1 << rows.class_bits) - 1)]
+  words = (rows.words >> rows.words.dtype.type(rows.class_bits)).astype(word)
+  words <<= word(class_bits)
+  words |= index
+  return words
+
+
+def count_rows(parts: Sequence[RowCodes], pooled: bool) -> List[FeatureCounts]:
+  """The tables of deferred rows: one for all of them, from one sort, when `pooled` (their label sums are exact in
+  any order, or there are none), else one per part, in order (sums added as merging batch by batch adds them)."""
+  if not pooled:
+    return [_table_from_words(p.words.copy(), p.class_bits, p.classes, p.packing.keys, p.moments) for p in parts]
+  classes = np.unique(np.concatenate([p.classes for p in parts]))
+  class_bits = max(1, (len(classes) - 1).bit_length())
+  word = np.uint32 if parts[0].packing.bits + class_bits <= 32 else np.uint64
+  words = np.concatenate([_in_classes(p, classes, class_bits, word) for p in parts])
+  return [_table_from_words(words, class_bits, classes, parts[0].packing.keys, parts[0].moments)]
 
 
 def _feature_counts(kind: str, keys: np.ndarray, labels: _BatchLabels, options: CountOptions,
-                    codes: Optional[_Codes] = None) -> FeatureCounts:
+                    codes: Optional[_Codes] = None, defer: bool = False) -> FeatureCounts:
   """One sort of the feature's keys for both tables: per run of equal keys, a bincount of (run, class) for the pairs
   and sums for the moments; the same arrays, in the same order, as reduce_pairs and reduce_moments give (the sums up
   to rounding: np.add.reduceat adds a run's rows pairwise). With codes (numeric or `codes` given) and pairs whose
-  label sums are exact, the same tables from _counts_by_code."""
+  label sums are exact, the same tables from one plain sort of packed words (_table_from_words), or, with `defer`
+  and numeric codes, those words uncounted (RowCodes)."""
   if codes is None and kind != CATEGORICAL:
     codes = _numeric_codes(keys, options)
   if codes is not None and labels.classes is not None and (labels.y is None or labels.whole):
-    return bound_values(dataclasses.replace(_counts_by_code(codes, labels), kind=kind), options)
+    words, class_bits = _packed_rows(codes, labels)
+    if defer and codes.packing is not None:
+      return FeatureCounts(kind=kind, rows=RowCodes(words, class_bits, labels.classes, codes.packing,
+                                                    labels.y is not None))
+    fc = _table_from_words(words, class_bits, labels.classes, codes.keys, labels.y is not None)
+    return bound_values(dataclasses.replace(fc, kind=kind), options)
   fc = FeatureCounts(kind=kind)
   order = stable_order(keys, _packing(kind, 0, options))
   sorted_keys = keys[order]
@@ -498,8 +548,9 @@ def _spread(values: np.ndarray, present: np.ndarray, everywhere: bool, missing: 
   return out
 
 
-def count_batch(batch: pa.RecordBatch, options: CountOptions) -> SplitCounts:
-  """The counts of one RecordBatch of decoded tf.Examples."""
+def count_batch(batch: pa.RecordBatch, options: CountOptions, defer: bool = False) -> SplitCounts:
+  """The counts of one RecordBatch of decoded tf.Examples. `defer`: numeric features' rows may be left uncounted
+  (FeatureCounts.rows), for settle to count with those of other batches."""
   out = SplitCounts(examples=batch.num_rows)
   labelled, words, label_kind, names = _label_column(batch, options)
   out.labelled = int(labelled.sum())
@@ -545,7 +596,7 @@ def count_batch(batch: pa.RecordBatch, options: CountOptions) -> SplitCounts:
     else:
       keys = np.full(batch.num_rows, MISSING_KEY, dtype=np.uint64)
       columns[name] = sample_lib.Column(sample_lib.EMPTY)
-    out.features[name] = _feature_counts(kind or '', keys[rows], labels, options, codes)
+    out.features[name] = _feature_counts(kind or '', keys[rows], labels, options, codes, defer)
   if options.sample_rows:
     out.sample = sample_lib.from_batch(words, columns, options.sample_rows, options.sample_cells)
   return out
@@ -594,6 +645,17 @@ def _kind_so_far(counts: SplitCounts, name: str) -> str:
   return ''
 
 
+def _counted(fcs: List[FeatureCounts], pooled: bool, options: CountOptions) -> List[FeatureCounts]:
+  """fcs with deferred rows counted (count_rows): pooled into one table, else each in its place."""
+  deferred = [fc.rows for fc in fcs if fc.rows is not None]
+  if not deferred:
+    return fcs
+  tables = iter([bound_values(dataclasses.replace(fc, kind=NUMERIC), options) for fc in count_rows(deferred, pooled)])
+  if pooled:
+    return [fc for fc in fcs if fc.rows is None] + list(tables)
+  return [next(tables) if fc.rows is not None else fc for fc in fcs]
+
+
 def settle(counts: SplitCounts, options: CountOptions) -> SplitCounts:
   """Folds the pending parts' feature tables and samples into `counts` (returned): one sort per feature for all of
   them. Rebinds fields, never writes into their arrays or dicts, so a shallow copy settles apart from its original."""
@@ -612,6 +674,7 @@ def settle(counts: SplitCounts, options: CountOptions) -> SplitCounts:
     if name in counts.skipped:
       continue
     kind = next((fc.kind for fc in fcs if fc.kind), '')  # A batch where the feature is always missing has no kind.
+    fcs = _counted(fcs, whole or counts.label_kind != NUMERIC, options)
     fcs = [dataclasses.replace(fc, kind=kind) if with_pairs else
            dataclasses.replace(fc, kind=kind, pair_keys=None, pair_labels=None, pair_counts=None) for fc in fcs]
     features[name] = fcs[0] if len(fcs) == 1 else merge_features(fcs, options, classes, whole)
