@@ -232,7 +232,7 @@ def _packing(kind: str, level: int, options: CountOptions) -> Optional[_Packing]
   return _Packing(shift, 64 - shift, level == 0) if shift < 52 else None
 
 
-def stable_order(keys: np.ndarray, packing: Optional[_Packing] = None) -> np.ndarray:
+def _stable_order(keys: np.ndarray, packing: Optional[_Packing] = None) -> np.ndarray:
   """np.argsort(keys, kind='stable'); with `packing`, from one plain sort of (code, row index) words."""
   n = len(keys)
   index_bits = max(1, (n - 1).bit_length())
@@ -282,7 +282,7 @@ def reduce_pairs(keys: np.ndarray, labels: np.ndarray, counts: np.ndarray, packi
   packed = None if packing is None else _packed_pairs(keys, labels, counts, packing, classes)
   if packed is not None:
     return packed
-  order = stable_order(keys, packing)
+  order = _stable_order(keys, packing)
   sorted_keys = keys[order]
   starts = _runs(sorted_keys)
   run_of_row = np.repeat(np.arange(len(starts)), np.diff(np.append(starts, len(keys))))
@@ -299,7 +299,7 @@ def reduce_moments(keys: np.ndarray, n: np.ndarray, total: np.ndarray, sumsq: np
   order (bincount), so reducing tables a, b, c at once gives ((a + b) + c), as adding them one by one does."""
   if len(keys) == 0:
     return keys.astype(np.uint64), n.astype(np.int64), total.astype(np.float64), sumsq.astype(np.float64)
-  order = stable_order(keys, packing)
+  order = _stable_order(keys, packing)
   keys, n = keys[order], n[order]
   starts = _runs(keys)
   run_of_row = np.repeat(np.arange(len(starts)), np.diff(np.append(starts, len(keys))))
@@ -308,7 +308,7 @@ def reduce_moments(keys: np.ndarray, n: np.ndarray, total: np.ndarray, sumsq: np
           np.bincount(run_of_row, weights=sumsq[order], minlength=len(starts)))
 
 
-def whole_sums(label_words_: np.ndarray, rows: int) -> bool:
+def _whole_sums(label_words_: np.ndarray, rows: int) -> bool:
   """Whether the values of a numeric label (its distinct words) are whole numbers whose sums and sums of squares
   over `rows` rows are exact in float64: then a key's label sums are the same whatever the order of their terms."""
   values = word_to_float(label_words_)
@@ -316,8 +316,8 @@ def whole_sums(label_words_: np.ndarray, rows: int) -> bool:
   return bool(np.all(values == np.rint(values))) and rows * max(largest, largest * largest) < 2.0 ** 53
 
 
-def moments_from_pairs(fc: FeatureCounts) -> FeatureCounts:
-  """fc with its moment tables computed from its pair table (a numeric label; exact when whole_sums holds)."""
+def _moments_from_pairs(fc: FeatureCounts) -> FeatureCounts:
+  """fc with its moment tables computed from its pair table (a numeric label; exact when _whole_sums holds)."""
   starts = _runs(fc.pair_keys)
   values = word_to_float(fc.pair_labels)
   weighted = fc.pair_counts * values
@@ -379,7 +379,7 @@ def merge_features(parts: Sequence[FeatureCounts], options: CountOptions, classe
   """The sum of one feature's tables (of one kind) at the coarsest of their levels, with one sort of all their keys
   (adding them one by one re-sorts the growing sum every time); a pair or moment table absent in any part is absent
   in the result. The same counts, and sums added in the same order, as merging them one by one. `classes`: the
-  sorted label words, if known; `whole`: whole_sums holds for the label over all parts' rows, so the moment tables
+  sorted label words, if known; `whole`: _whole_sums holds for the label over all parts' rows, so the moment tables
   are summed from the pair table."""
   level = max(p.coarsening for p in parts)
   parts = [at_level(p, level, options) for p in parts]
@@ -392,7 +392,7 @@ def merge_features(parts: Sequence[FeatureCounts], options: CountOptions, classe
         packing, classes)
   if all(p.moment_keys is not None for p in parts):
     if pairs and whole:
-      out = moments_from_pairs(out)
+      out = _moments_from_pairs(out)
     else:
       out.moment_keys, out.moment_n, out.moment_sum, out.moment_sumsq = reduce_moments(
           *[np.concatenate([getattr(p, f) for p in parts]) for f in ('moment_keys', 'moment_n', 'moment_sum',
@@ -406,7 +406,7 @@ def merge_features(parts: Sequence[FeatureCounts], options: CountOptions, classe
 @dataclasses.dataclass(frozen=True)
 class _BatchLabels:
   """A batch's labels, prepared once for every feature: words, their sorted distinct values and each row's index
-  into them (pairs), and values and squares (moments of a numeric label); `whole`: whole_sums holds for them."""
+  into them (pairs), and values and squares (moments of a numeric label); `whole`: _whole_sums holds for them."""
   words: np.ndarray
   classes: Optional[np.ndarray]
   class_index: Optional[np.ndarray]
@@ -476,7 +476,7 @@ def _table_from_words(words: np.ndarray, class_bits: int, classes: np.ndarray, k
   label_index = (entries & word((1 << class_bits) - 1)).astype(np.intp)
   fc = FeatureCounts(kind='', pair_keys=keys_of(entries >> word(class_bits)), pair_labels=classes[label_index],
                      pair_counts=np.diff(np.append(starts, len(words))).astype(np.int64))
-  return moments_from_pairs(fc) if moments else fc
+  return _moments_from_pairs(fc) if moments else fc
 
 
 def _in_classes(rows: RowCodes, classes: np.ndarray, class_bits: int, word: type) -> np.ndarray:
@@ -491,7 +491,7 @@ def _in_classes(rows: RowCodes, classes: np.ndarray, class_bits: int, word: type
   return words
 
 
-def count_rows(parts: Sequence[RowCodes], pooled: bool) -> List[FeatureCounts]:
+def _count_rows(parts: Sequence[RowCodes], pooled: bool) -> List[FeatureCounts]:
   """The tables of deferred rows: one for all of them, from one sort, when `pooled` (their label sums are exact in
   any order, or there are none), else one per part, in order (sums added as merging batch by batch adds them)."""
   if not pooled:
@@ -520,7 +520,7 @@ def _feature_counts(kind: str, keys: np.ndarray, labels: _BatchLabels, options: 
     fc = _table_from_words(words, class_bits, labels.classes, codes.keys, labels.y is not None)
     return bound_values(dataclasses.replace(fc, kind=kind), options)
   fc = FeatureCounts(kind=kind)
-  order = stable_order(keys, _packing(kind, 0, options))
+  order = _stable_order(keys, _packing(kind, 0, options))
   sorted_keys = keys[order]
   starts = _runs(sorted_keys)
   run_keys = sorted_keys[starts]
@@ -567,7 +567,7 @@ def count_batch(batch: pa.RecordBatch, options: CountOptions, defer: bool = Fals
     out.label_sum, out.label_sumsq = float(y.sum()), float(y_squared.sum())
   with_pairs = out.label_counts is not None
   labels = _BatchLabels(words, unique if with_pairs else None, class_index if with_pairs else None, y, y_squared,
-                        with_pairs and y is not None and whole_sums(unique, len(words)))
+                        with_pairs and y is not None and _whole_sums(unique, len(words)))
   columns: Dict[str, sample_lib.Column] = {}
   rows = slice(None) if out.labelled == batch.num_rows else labelled  # Every row labelled: no copies.
   for index, name in enumerate(batch.schema.names):
@@ -646,11 +646,12 @@ def _kind_so_far(counts: SplitCounts, name: str) -> str:
 
 
 def _counted(fcs: List[FeatureCounts], pooled: bool, options: CountOptions) -> List[FeatureCounts]:
-  """fcs with deferred rows counted (count_rows): pooled into one table, else each in its place."""
+  """fcs with deferred rows counted (_count_rows): pooled into one table, else each in its place."""
   deferred = [fc.rows for fc in fcs if fc.rows is not None]
   if not deferred:
     return fcs
-  tables = iter([bound_values(dataclasses.replace(fc, kind=NUMERIC), options) for fc in count_rows(deferred, pooled)])
+  tables = iter([bound_values(dataclasses.replace(fc, kind=NUMERIC), options)
+                 for fc in _count_rows(deferred, pooled)])
   if pooled:
     return [fc for fc in fcs if fc.rows is None] + list(tables)
   return [next(tables) if fc.rows is not None else fc for fc in fcs]
@@ -668,7 +669,7 @@ def settle(counts: SplitCounts, options: CountOptions) -> SplitCounts:
       tables.setdefault(name, []).append(fc)
   with_pairs = counts.label_counts is not None
   classes = np.array(sorted(counts.label_counts), dtype=np.uint64) if with_pairs else None
-  whole = with_pairs and counts.label_kind == NUMERIC and whole_sums(classes, counts.labelled)
+  whole = with_pairs and counts.label_kind == NUMERIC and _whole_sums(classes, counts.labelled)
   features = {}
   for name, fcs in tables.items():
     if name in counts.skipped:
@@ -688,11 +689,6 @@ def settle(counts: SplitCounts, options: CountOptions) -> SplitCounts:
 def settled(counts: SplitCounts, options: CountOptions) -> SplitCounts:
   """`counts` with nothing pending, leaving `counts` itself as it was."""
   return settle(dataclasses.replace(counts), options) if counts.pending else counts
-
-
-def merge_split_counts(a: SplitCounts, b: SplitCounts, options: CountOptions) -> SplitCounts:
-  """a + b, settled: a is updated and returned, b left as it was."""
-  return settle(add_counts(a, settled(b, options), options), options)
 
 
 def merge_all(parts: Iterable[SplitCounts], options: CountOptions) -> SplitCounts:
