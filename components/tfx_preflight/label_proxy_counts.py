@@ -12,7 +12,9 @@ nothing about them. A feature with more than `max_values` distinct keys is coars
 at a time, order kept) or folded (categorical: keys modulo max_values), so memory stays bounded whatever the data.
 
 Every step is a numpy operation over a batch column; accumulators merge by concatenating and re-reducing arrays, so
-the counts are the same whatever the batching and the merge order.
+the counts are the same whatever the batching and the merge order. The cost is sorting: keys are sorted as small
+integer codes packed into one word with what travels with them (a label index, a count, a row index), by numpy's
+plain sort, and the CombineFn counts the rows of several batches with one sort (`pending`, `settle`).
 """
 
 from __future__ import annotations
