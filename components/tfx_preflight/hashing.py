@@ -114,13 +114,22 @@ def hash_byte_strings(values: pa.Array) -> np.ndarray:
   """One 64-bit word per string of a (large_)binary/string array; distinct values are hashed once."""
   if len(values) == 0:
     return np.zeros(0, dtype=np.uint64)
+  words, indices, _ = hash_distinct_strings(values)
+  return words[indices]
+
+
+def hash_distinct_strings(values: pa.Array) -> Tuple[np.ndarray, np.ndarray, pa.Array]:
+  """(a 64-bit word per distinct string, each value's index into them, the distinct strings) of a (large_)binary/string
+  array: hash_byte_strings(values) is words[indices]."""
+  if len(values) == 0:
+    return np.zeros(0, dtype=np.uint64), np.zeros(0, dtype=np.int64), values
   encoded = pc.dictionary_encode(values)
   dictionary = encoded.dictionary
+  hashed = dictionary
   if pa.types.is_string(dictionary.type) or pa.types.is_large_string(dictionary.type):
-    dictionary = dictionary.cast(pa.large_binary())
-  offsets, data = _binary_offsets_and_data(dictionary)
-  unique_words = _hash_bytes_flat(data, offsets)
-  return unique_words[encoded.indices.to_numpy(zero_copy_only=False)]
+    hashed = dictionary.cast(pa.large_binary())
+  offsets, data = _binary_offsets_and_data(hashed)
+  return _hash_bytes_flat(data, offsets), encoded.indices.to_numpy(zero_copy_only=False), dictionary
 
 
 def normalize_text(values: pa.Array) -> pa.Array:

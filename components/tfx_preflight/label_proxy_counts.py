@@ -12,13 +12,15 @@ nothing about them. A feature with more than `max_values` distinct keys is coars
 at a time, order kept) or folded (categorical: keys modulo max_values), so memory stays bounded whatever the data.
 
 Every step is a numpy operation over a batch column; accumulators merge by concatenating and re-reducing arrays, so
-the counts are the same whatever the batching and the merge order.
+the counts are the same whatever the batching and the merge order. The cost is sorting: keys are sorted as small
+integer codes packed into one word with what travels with them (a label index, a count, a row index), by numpy's
+plain sort, and the CombineFn counts the rows of several batches with one sort (`pending`, `settle`).
 """
 
 from __future__ import annotations
 
 import dataclasses
-from typing import Any, Dict, Iterable, List, Optional, Tuple
+from typing import Any, Callable, Dict, Iterable, List, Optional, Sequence, Tuple
 
 import numpy as np
 import pyarrow as pa
@@ -59,6 +61,8 @@ class FeatureCounts:
   moment_n: Optional[np.ndarray] = None
   moment_sum: Optional[np.ndarray] = None
   moment_sumsq: Optional[np.ndarray] = None
+  # Rows not counted yet (count_batch(defer=True)): no tables until settle counts them.
+  rows: Optional[RowCodes] = None
 
 
 @dataclasses.dataclass
@@ -75,6 +79,9 @@ class SplitCounts:
   features: Dict[str, FeatureCounts] = dataclasses.field(default_factory=dict)
   skipped: Dict[str, str] = dataclasses.field(default_factory=dict)
   sample: Optional[sample_lib.RowSample] = None  # Present when CountOptions.sample_rows > 0.
+  # Parts added (add_counts) whose feature tables and sample are not folded into `features` and `sample` yet
+  # (settle): folding every batch on its own re-sorted each feature's whole table once per batch.
+  pending: List[SplitCounts] = dataclasses.field(default_factory=list)
 
 
 # --- Keys -----------------------------------------------------------------------------------------------------------
@@ -84,13 +91,20 @@ def numeric_keys(values: np.ndarray, mantissa_bits: int) -> np.ndarray:
   """Order-preserving uint64 keys of float64 values with the mantissa cut to `mantissa_bits` bits (never 0).
 
   -0.0 and 0.0 share a key, every NaN shares one (above +inf)."""
-  v = np.asarray(values, dtype=np.float64)
-  v = np.where(v == 0, 0.0, v)
-  v = np.where(np.isnan(v), np.nan, v)
+  v = np.asarray(values, dtype=np.float64) + 0.0  # A new array, and -0.0 + 0.0 is 0.0.
+  nan = np.isnan(v)
+  if nan.any():
+    v[nan] = np.nan
   bits = v.view(np.uint64)
   drop = np.uint64(52 - mantissa_bits)
-  bits = (bits >> drop) << drop
-  return np.where(bits & _SIGN, ~bits, bits | _SIGN)
+  bits >>= drop
+  bits <<= drop
+  # Negative numbers: all bits flipped; others: the sign bit set (as np.where(bits & _SIGN, ~bits, bits | _SIGN)).
+  flip = bits >> np.uint64(63)
+  flip *= np.uint64(0xFFFFFFFFFFFFFFFF)
+  flip |= _SIGN
+  bits ^= flip
+  return bits
 
 
 def coarsen_numeric(keys: np.ndarray, level: int, mantissa_bits: int) -> np.ndarray:
@@ -139,9 +153,13 @@ def first_values(column: pa.Array) -> Tuple[np.ndarray, pa.Array, int, Optional[
     raise ValueError(f'expected a list column as decoded from tf.Example, got type {column.type}')
   offsets = np.asarray(column.offsets, dtype=np.int64)
   lengths = np.diff(offsets)
+  kind = _value_kind(column.type.value_type)
+  if column.null_count == 0 and len(column) and lengths.min() == lengths.max() == 1:
+    # One value in every row (the common case): the values as they are, no gather.
+    return np.ones(len(column), dtype=bool), column.values.slice(int(offsets[0]), len(column)), 1, kind
   present = ~column.is_null().to_numpy(zero_copy_only=False) & (lengths > 0)
   values = column.values.take(pa.array(offsets[:-1][present]))
-  return present, values, int(lengths.max(initial=0)), _value_kind(column.type.value_type)
+  return present, values, int(lengths.max(initial=0)), kind
 
 
 def _as_text(value: Any) -> str:
@@ -180,19 +198,93 @@ def _runs(*columns: np.ndarray) -> np.ndarray:
   n = len(columns[0])
   starts = np.ones(n, dtype=bool)
   if n:
-    starts[1:] = np.any([c[1:] != c[:-1] for c in columns], axis=0)
+    np.not_equal(columns[0][1:], columns[0][:-1], out=starts[1:])
+    for c in columns[1:]:
+      starts[1:] |= c[1:] != c[:-1]
   return np.flatnonzero(starts)
 
 
-def reduce_pairs(keys: np.ndarray, labels: np.ndarray, counts: np.ndarray) -> Tuple[np.ndarray, ...]:
-  """Sums counts of equal (key, label) pairs; output sorted by key, then label.
+@dataclasses.dataclass(frozen=True)
+class _Packing:
+  """How the keys of one table (one kind, one coarsening level) become small integers in the same order, and back:
+  code = key >> shift, at most `bits` bits; key = code << shift, with the bits below set for negative numbers at
+  level 0 (numeric_keys leaves them all 1; coarsening clears them). Sorting codes packed into one word with what goes
+  along (a row index, a label index, a count) is several times faster than a stable sort of 64-bit keys."""
+  shift: int
+  bits: int
+  negative_fill: bool = False
 
-  One stable sort by key (inputs are concatenations of sorted tables, which a stable sort merges in linear time),
-  then a bincount of (run of equal keys, label index): no sort by label."""
+  def codes(self, keys: np.ndarray) -> np.ndarray:
+    return keys >> np.uint64(self.shift)
+
+  def keys(self, codes: np.ndarray) -> np.ndarray:
+    keys = codes.astype(np.uint64) << np.uint64(self.shift)
+    if self.negative_fill:
+      keys[(keys < _SIGN) & (keys != MISSING_KEY)] |= np.uint64((1 << self.shift) - 1)
+    return keys
+
+
+def _packing(kind: str, level: int, options: CountOptions) -> Optional[_Packing]:
+  """The packing of a table's keys; None when they are not small integers (categorical hashes, or numbers so
+  coarsened that a key could shift to the missing key's 0)."""
+  if kind == CATEGORICAL:
+    return _Packing(0, options.max_values.bit_length()) if level else None  # Folded keys are 0..max_values.
+  # Every number's key is >= 2^52 before coarsening, so its code is never 0 while shift < 52.
+  shift = 52 - options.mantissa_bits + level
+  return _Packing(shift, 64 - shift, level == 0) if shift < 52 else None
+
+
+def _stable_order(keys: np.ndarray, packing: Optional[_Packing] = None) -> np.ndarray:
+  """np.argsort(keys, kind='stable'); with `packing`, from one plain sort of (code, row index) words."""
+  n = len(keys)
+  index_bits = max(1, (n - 1).bit_length())
+  if packing is None or packing.bits + index_bits > 64:
+    return np.argsort(keys, kind='stable')
+  words = packing.codes(keys)
+  words <<= np.uint64(index_bits)
+  words |= np.arange(n, dtype=np.uint64)
+  words.sort()
+  words &= np.uint64((1 << index_bits) - 1)
+  return words.astype(np.intp)
+
+
+def _packed_pairs(keys: np.ndarray, labels: np.ndarray, counts: np.ndarray, packing: _Packing,
+                  classes: np.ndarray) -> Optional[Tuple[np.ndarray, ...]]:
+  """reduce_pairs from one plain sort of (code, label index, count) words; None when they do not fit in 64 bits."""
+  class_bits = max(1, (len(classes) - 1).bit_length())
+  count_bits = 64 - packing.bits - class_bits
+  if count_bits < 1 or int(counts.sum()) >= 1 << count_bits or (len(counts) and int(counts.min()) < 0):
+    return None
+  words = packing.codes(keys)
+  words <<= np.uint64(class_bits)
+  words |= np.searchsorted(classes, labels).astype(np.uint64)
+  words <<= np.uint64(count_bits)
+  words |= counts.astype(np.uint64)
+  words.sort()
+  groups = words >> np.uint64(count_bits)
+  starts = _runs(groups)
+  words &= np.uint64((1 << count_bits) - 1)
+  sums = np.add.reduceat(words, starts).astype(np.int64)
+  groups = groups[starts]
+  label_index = (groups & np.uint64((1 << class_bits) - 1)).astype(np.intp)
+  return packing.keys(groups >> np.uint64(class_bits)), classes[label_index], sums
+
+
+def reduce_pairs(keys: np.ndarray, labels: np.ndarray, counts: np.ndarray, packing: Optional[_Packing] = None,
+                 classes: Optional[np.ndarray] = None) -> Tuple[np.ndarray, ...]:
+  """Sums counts of equal (key, label) pairs; output sorted by key, then label. `classes`: the sorted label words,
+  when the caller knows them (a superset of `labels`' distinct values).
+
+  With `packing`, one plain sort of words packing code, label index and count; else one stable sort by key (inputs
+  are concatenations of sorted tables, which a stable sort merges in linear time), then a bincount of (run of equal
+  keys, label index): no sort by label."""
   if len(keys) == 0:
     return keys.astype(np.uint64), labels.astype(np.uint64), counts.astype(np.int64)
-  classes = np.unique(labels)
-  order = np.argsort(keys, kind='stable')
+  classes = np.unique(labels) if classes is None else classes
+  packed = None if packing is None else _packed_pairs(keys, labels, counts, packing, classes)
+  if packed is not None:
+    return packed
+  order = _stable_order(keys, packing)
   sorted_keys = keys[order]
   starts = _runs(sorted_keys)
   run_of_row = np.repeat(np.arange(len(starts)), np.diff(np.append(starts, len(keys))))
@@ -203,16 +295,41 @@ def reduce_pairs(keys: np.ndarray, labels: np.ndarray, counts: np.ndarray) -> Tu
   return sorted_keys[starts][runs], classes[columns], np.rint(table[runs, columns]).astype(np.int64)
 
 
-def reduce_moments(keys: np.ndarray, n: np.ndarray, total: np.ndarray,
-                   sumsq: np.ndarray) -> Tuple[np.ndarray, ...]:
-  """Sums count, sum and sum of squares of equal keys; output sorted by key."""
+def reduce_moments(keys: np.ndarray, n: np.ndarray, total: np.ndarray, sumsq: np.ndarray,
+                   packing: Optional[_Packing] = None) -> Tuple[np.ndarray, ...]:
+  """Sums count, sum and sum of squares of equal keys; output sorted by key. The sums of a key are added in input
+  order (bincount), so reducing tables a, b, c at once gives ((a + b) + c), as adding them one by one does."""
   if len(keys) == 0:
     return keys.astype(np.uint64), n.astype(np.int64), total.astype(np.float64), sumsq.astype(np.float64)
-  order = np.argsort(keys, kind='stable')
-  keys, n, total, sumsq = keys[order], n[order], total[order], sumsq[order]
+  order = _stable_order(keys, packing)
+  keys, n = keys[order], n[order]
   starts = _runs(keys)
-  return (keys[starts], np.add.reduceat(n, starts).astype(np.int64), np.add.reduceat(total, starts),
-          np.add.reduceat(sumsq, starts))
+  run_of_row = np.repeat(np.arange(len(starts)), np.diff(np.append(starts, len(keys))))
+  return (keys[starts], np.add.reduceat(n, starts).astype(np.int64),
+          np.bincount(run_of_row, weights=total[order], minlength=len(starts)),
+          np.bincount(run_of_row, weights=sumsq[order], minlength=len(starts)))
+
+
+def _whole_sums(label_words_: np.ndarray, rows: int) -> bool:
+  """Whether the values of a numeric label (its distinct words) are whole numbers whose sums and sums of squares
+  over `rows` rows are exact in float64: then a key's label sums are the same whatever the order of their terms."""
+  values = word_to_float(label_words_)
+  largest = float(np.max(np.abs(values), initial=0.0))
+  return bool(np.all(values == np.rint(values))) and rows * max(largest, largest * largest) < 2.0 ** 53
+
+
+def _moments_from_pairs(fc: FeatureCounts) -> FeatureCounts:
+  """fc with its moment tables computed from its pair table (a numeric label; exact when _whole_sums holds)."""
+  starts = _runs(fc.pair_keys)
+  values = word_to_float(fc.pair_labels)
+  weighted = fc.pair_counts * values
+  if not len(starts):
+    return dataclasses.replace(fc, moment_keys=fc.pair_keys, moment_n=fc.pair_counts, moment_sum=weighted,
+                               moment_sumsq=weighted)
+  return dataclasses.replace(fc, moment_keys=fc.pair_keys[starts],
+                             moment_n=np.add.reduceat(fc.pair_counts, starts).astype(np.int64),
+                             moment_sum=np.add.reduceat(weighted, starts),
+                             moment_sumsq=np.add.reduceat(weighted * values, starts))
 
 
 def _apply_coarsening(keys: np.ndarray, kind: str, level: int, options: CountOptions) -> np.ndarray:
@@ -230,12 +347,14 @@ def _distinct_keys(fc: FeatureCounts) -> int:
 def _recoarsen(fc: FeatureCounts, level: int, options: CountOptions) -> FeatureCounts:
   """The same counts at coarsening `level` (>= the current one), re-reduced."""
   out = FeatureCounts(kind=fc.kind, coarsening=level)
+  packing = _packing(fc.kind, level, options)
   if fc.pair_keys is not None:
     out.pair_keys, out.pair_labels, out.pair_counts = reduce_pairs(
-        _apply_coarsening(fc.pair_keys, fc.kind, level, options), fc.pair_labels, fc.pair_counts)
+        _apply_coarsening(fc.pair_keys, fc.kind, level, options), fc.pair_labels, fc.pair_counts, packing)
   if fc.moment_keys is not None:
     out.moment_keys, out.moment_n, out.moment_sum, out.moment_sumsq = reduce_moments(
-        _apply_coarsening(fc.moment_keys, fc.kind, level, options), fc.moment_n, fc.moment_sum, fc.moment_sumsq)
+        _apply_coarsening(fc.moment_keys, fc.kind, level, options), fc.moment_n, fc.moment_sum, fc.moment_sumsq,
+        packing)
   return out
 
 
@@ -257,26 +376,30 @@ def at_level(fc: FeatureCounts, level: int, options: CountOptions) -> FeatureCou
   return fc if fc.coarsening == level else _recoarsen(fc, level, options)
 
 
-def merge_feature(a: FeatureCounts, b: FeatureCounts, options: CountOptions) -> FeatureCounts:
-  """a + b at the coarser of their two levels; pair or moment tables absent in either are absent in the result."""
-  level = max(a.coarsening, b.coarsening)
-  a, b = at_level(a, level, options), at_level(b, level, options)
-  out = FeatureCounts(kind=a.kind, coarsening=level)
-  if a.pair_keys is not None and b.pair_keys is not None:
+def merge_features(parts: Sequence[FeatureCounts], options: CountOptions, classes: Optional[np.ndarray] = None,
+                   whole: bool = False) -> FeatureCounts:
+  """The sum of one feature's tables (of one kind) at the coarsest of their levels, with one sort of all their keys
+  (adding them one by one re-sorts the growing sum every time); a pair or moment table absent in any part is absent
+  in the result. The same counts, and sums added in the same order, as merging them one by one. `classes`: the
+  sorted label words, if known; `whole`: _whole_sums holds for the label over all parts' rows, so the moment tables
+  are summed from the pair table."""
+  level = max(p.coarsening for p in parts)
+  parts = [at_level(p, level, options) for p in parts]
+  out = FeatureCounts(kind=parts[0].kind, coarsening=level)
+  packing = _packing(out.kind, level, options)
+  pairs = all(p.pair_keys is not None for p in parts)
+  if pairs:
     out.pair_keys, out.pair_labels, out.pair_counts = reduce_pairs(
-        np.concatenate([a.pair_keys, b.pair_keys]), np.concatenate([a.pair_labels, b.pair_labels]),
-        np.concatenate([a.pair_counts, b.pair_counts]))
-  if a.moment_keys is not None and b.moment_keys is not None:
-    out.moment_keys, out.moment_n, out.moment_sum, out.moment_sumsq = reduce_moments(
-        *[np.concatenate([getattr(a, f), getattr(b, f)]) for f in ('moment_keys', 'moment_n', 'moment_sum',
-                                                                    'moment_sumsq')])
+        *[np.concatenate([getattr(p, f) for p in parts]) for f in ('pair_keys', 'pair_labels', 'pair_counts')],
+        packing, classes)
+  if all(p.moment_keys is not None for p in parts):
+    if pairs and whole:
+      out = _moments_from_pairs(out)
+    else:
+      out.moment_keys, out.moment_n, out.moment_sum, out.moment_sumsq = reduce_moments(
+          *[np.concatenate([getattr(p, f) for p in parts]) for f in ('moment_keys', 'moment_n', 'moment_sum',
+                                                                     'moment_sumsq')], packing)
   return bound_values(out, options)
-
-
-def _drop_pairs(counts: SplitCounts) -> None:
-  counts.label_counts = None
-  counts.features = {name: dataclasses.replace(fc, pair_keys=None, pair_labels=None, pair_counts=None)
-                     for name, fc in counts.features.items()}
 
 
 # --- One batch ------------------------------------------------------------------------------------------------------
@@ -285,19 +408,121 @@ def _drop_pairs(counts: SplitCounts) -> None:
 @dataclasses.dataclass(frozen=True)
 class _BatchLabels:
   """A batch's labels, prepared once for every feature: words, their sorted distinct values and each row's index
-  into them (pairs), and values and squares (moments of a numeric label)."""
+  into them (pairs), and values and squares (moments of a numeric label); `whole`: _whole_sums holds for them."""
   words: np.ndarray
   classes: Optional[np.ndarray]
   class_index: Optional[np.ndarray]
   y: Optional[np.ndarray]
   y_squared: Optional[np.ndarray]
+  whole: bool = False
 
 
-def _feature_counts(kind: str, keys: np.ndarray, labels: _BatchLabels, options: CountOptions) -> FeatureCounts:
+@dataclasses.dataclass(frozen=True)
+class _Codes:
+  """One feature's keys in a batch as small integers in the keys' order (at most `bits` bits, 0 for missing), and
+  the way back to keys: `table[code]` (categorical: ranks of a few distinct hashes), else `packing` (numeric)."""
+  codes: np.ndarray
+  bits: int
+  table: Optional[np.ndarray] = None
+  packing: Optional[_Packing] = None
+
+  def keys(self, codes: np.ndarray) -> np.ndarray:
+    return self.table[codes] if self.table is not None else self.packing.keys(codes)
+
+
+def _numeric_codes(keys: np.ndarray, options: CountOptions) -> Optional[_Codes]:
+  packing = _packing(NUMERIC, 0, options)
+  return None if packing is None else _Codes(packing.codes(keys), packing.bits, packing=packing)
+
+
+def _categorical_codes(words: np.ndarray, indices: np.ndarray, present: np.ndarray, everywhere: bool,
+                       options: CountOptions) -> Tuple[np.ndarray, _Codes]:
+  """(each present row's key, the codes of every row) from the hashes of a column's distinct strings and each
+  present row's index into them: ranks of a few distinct keys, no sort of the rows."""
+  distinct_keys = np.maximum(words, np.uint64(options.max_values + 1))
+  table = np.unique(distinct_keys)
+  codes = _spread((np.searchsorted(table, distinct_keys) + 1)[indices], present, everywhere, 0)
+  return distinct_keys[indices], _Codes(codes, len(table).bit_length(), np.append(np.uint64(MISSING_KEY), table))
+
+
+@dataclasses.dataclass(frozen=True)
+class RowCodes:
+  """One numeric feature's rows of a batch, not counted yet: per row (code << class_bits | index into the batch's
+  sorted label words `classes`), and the packing back to keys. settle counts the rows of several batches with one
+  sort, instead of a table per batch merged into the whole."""
+  words: np.ndarray
+  class_bits: int
+  classes: np.ndarray
+  packing: _Packing
+  moments: bool  # A numeric label: the moment tables too.
+
+
+def _packed_rows(codes: _Codes, labels: _BatchLabels) -> Tuple[np.ndarray, int]:
+  """(code << class_bits | label index per row, class_bits), in 32-bit words when they fit."""
+  class_bits = max(1, (len(labels.classes) - 1).bit_length())
+  word = np.uint32 if codes.bits + class_bits <= 32 else np.uint64
+  words = codes.codes.astype(word)
+  words <<= word(class_bits)
+  words |= labels.class_index.astype(word)
+  return words, class_bits
+
+
+def _table_from_words(words: np.ndarray, class_bits: int, classes: np.ndarray, keys_of: Callable[[np.ndarray],
+                      np.ndarray], moments: bool) -> FeatureCounts:
+  """The pair table (and the moment tables summed from it) of rows packed as (code, label index) words, from one
+  plain sort of them (in place), no row order needed. Exact sums of whole numbers: the same floats as summing rows."""
+  words.sort()
+  starts = _runs(words)
+  entries = words[starts]
+  word = entries.dtype.type
+  label_index = (entries & word((1 << class_bits) - 1)).astype(np.intp)
+  fc = FeatureCounts(kind='', pair_keys=keys_of(entries >> word(class_bits)), pair_labels=classes[label_index],
+                     pair_counts=np.diff(np.append(starts, len(words))).astype(np.int64))
+  return _moments_from_pairs(fc) if moments else fc
+
+
+def _in_classes(rows: RowCodes, classes: np.ndarray, class_bits: int, word: type) -> np.ndarray:
+  """rows' words with their label index into `classes` (a superset of rows.classes) in class_bits bits."""
+  if rows.class_bits == class_bits and np.array_equal(rows.classes, classes):
+    return rows.words.astype(word)
+  index = np.searchsorted(classes, rows.classes).astype(word)[rows.words & rows.words.dtype.type(
+      (1 << rows.class_bits) - 1)]
+  words = (rows.words >> rows.words.dtype.type(rows.class_bits)).astype(word)
+  words <<= word(class_bits)
+  words |= index
+  return words
+
+
+def _count_rows(parts: Sequence[RowCodes], pooled: bool) -> List[FeatureCounts]:
+  """The tables of deferred rows: one for all of them, from one sort, when `pooled` (their label sums are exact in
+  any order, or there are none), else one per part, in order (sums added as merging batch by batch adds them)."""
+  if not pooled:
+    return [_table_from_words(p.words.copy(), p.class_bits, p.classes, p.packing.keys, p.moments) for p in parts]
+  classes = np.unique(np.concatenate([p.classes for p in parts]))
+  class_bits = max(1, (len(classes) - 1).bit_length())
+  word = np.uint32 if parts[0].packing.bits + class_bits <= 32 else np.uint64
+  words = np.concatenate([_in_classes(p, classes, class_bits, word) for p in parts])
+  return [_table_from_words(words, class_bits, classes, parts[0].packing.keys, parts[0].moments)]
+
+
+def _feature_counts(kind: str, keys: np.ndarray, labels: _BatchLabels, options: CountOptions,
+                    codes: Optional[_Codes] = None, defer: bool = False) -> FeatureCounts:
   """One sort of the feature's keys for both tables: per run of equal keys, a bincount of (run, class) for the pairs
-  and sums for the moments; the same arrays, in the same order, as reduce_pairs and reduce_moments give."""
+  and sums for the moments; the same arrays, in the same order, as reduce_pairs and reduce_moments give (the sums up
+  to rounding: np.add.reduceat adds a run's rows pairwise). With codes (numeric or `codes` given) and pairs whose
+  label sums are exact, the same tables from one plain sort of packed words (_table_from_words), or, with `defer`
+  and numeric codes, those words uncounted (RowCodes)."""
+  if codes is None and kind != CATEGORICAL:
+    codes = _numeric_codes(keys, options)
+  if codes is not None and labels.classes is not None and (labels.y is None or labels.whole):
+    words, class_bits = _packed_rows(codes, labels)
+    if defer and codes.packing is not None:
+      return FeatureCounts(kind=kind, rows=RowCodes(words, class_bits, labels.classes, codes.packing,
+                                                    labels.y is not None))
+    fc = _table_from_words(words, class_bits, labels.classes, codes.keys, labels.y is not None)
+    return bound_values(dataclasses.replace(fc, kind=kind), options)
   fc = FeatureCounts(kind=kind)
-  order = np.argsort(keys, kind='stable')
+  order = _stable_order(keys, _packing(kind, 0, options))
   sorted_keys = keys[order]
   starts = _runs(sorted_keys)
   run_keys = sorted_keys[starts]
@@ -316,8 +541,18 @@ def _feature_counts(kind: str, keys: np.ndarray, labels: _BatchLabels, options: 
   return bound_values(fc, options)
 
 
-def count_batch(batch: pa.RecordBatch, options: CountOptions) -> SplitCounts:
-  """The counts of one RecordBatch of decoded tf.Examples."""
+def _spread(values: np.ndarray, present: np.ndarray, everywhere: bool, missing: Any) -> np.ndarray:
+  """One entry per row: `values` at the rows where the feature is present, `missing` elsewhere."""
+  if everywhere:
+    return values
+  out = np.full(len(present), missing, dtype=values.dtype)
+  out[present] = values
+  return out
+
+
+def count_batch(batch: pa.RecordBatch, options: CountOptions, defer: bool = False) -> SplitCounts:
+  """The counts of one RecordBatch of decoded tf.Examples. `defer`: numeric features' rows may be left uncounted
+  (FeatureCounts.rows), for settle to count with those of other batches."""
   out = SplitCounts(examples=batch.num_rows)
   labelled, words, label_kind, names = _label_column(batch, options)
   out.labelled = int(labelled.sum())
@@ -333,8 +568,10 @@ def count_batch(batch: pa.RecordBatch, options: CountOptions) -> SplitCounts:
     y_squared = y * y
     out.label_sum, out.label_sumsq = float(y.sum()), float(y_squared.sum())
   with_pairs = out.label_counts is not None
-  labels = _BatchLabels(words, unique if with_pairs else None, class_index if with_pairs else None, y, y_squared)
+  labels = _BatchLabels(words, unique if with_pairs else None, class_index if with_pairs else None, y, y_squared,
+                        with_pairs and y is not None and _whole_sums(unique, len(words)))
   columns: Dict[str, sample_lib.Column] = {}
+  rows = slice(None) if out.labelled == batch.num_rows else labelled  # Every row labelled: no copies.
   for index, name in enumerate(batch.schema.names):
     if name == options.label_key or name in options.exclude:
       continue
@@ -343,24 +580,25 @@ def count_batch(batch: pa.RecordBatch, options: CountOptions) -> SplitCounts:
       out.skipped[name] = f'lists of up to {longest} values (image- or embedding-like): a first value says nothing'
       columns[name] = sample_lib.Column(sample_lib.UNUSABLE)
       continue
-    keys = np.full(batch.num_rows, MISSING_KEY, dtype=np.uint64)
+    everywhere = bool(present.all())
+    codes = None
     if kind == NUMERIC:
-      numbers = values.to_numpy(zero_copy_only=False)
-      keys[present] = numeric_keys(numbers, options.mantissa_bits)
+      numbers = np.asarray(values.to_numpy(zero_copy_only=False), dtype=np.float64)
+      keys = _spread(numeric_keys(numbers, options.mantissa_bits), present, everywhere, MISSING_KEY)
       if options.sample_rows:
-        column = np.full(batch.num_rows, np.nan)
-        column[present] = numbers
-        columns[name] = sample_lib.Column(sample_lib.NUMERIC, column[labelled])
+        columns[name] = sample_lib.Column(sample_lib.NUMERIC, _spread(numbers, present, everywhere, np.nan)[rows])
     elif kind == CATEGORICAL:
-      hashes = hashing.hash_byte_strings(values)
-      keys[present] = np.maximum(hashes, np.uint64(options.max_values + 1))
+      words_of_distinct, indices, distinct = hashing.hash_distinct_strings(values)
+      present_keys, codes = _categorical_codes(words_of_distinct, indices, present, everywhere, options)
+      keys = _spread(present_keys, present, everywhere, MISSING_KEY)
+      codes = dataclasses.replace(codes, codes=codes.codes[rows])
       if options.sample_rows:
-        column = np.zeros(batch.num_rows, dtype=np.uint64)
-        column[present] = np.maximum(hashes, np.uint64(1))
-        columns[name] = sample_lib.Column(sample_lib.CATEGORICAL, column[labelled], sample_lib.category_names(values))
+        column = _spread(np.maximum(words_of_distinct, np.uint64(1))[indices], present, everywhere, 0)
+        columns[name] = sample_lib.Column(sample_lib.CATEGORICAL, column[rows], sample_lib.category_names(distinct))
     else:
+      keys = np.full(batch.num_rows, MISSING_KEY, dtype=np.uint64)
       columns[name] = sample_lib.Column(sample_lib.EMPTY)
-    out.features[name] = _feature_counts(kind or '', keys[labelled], labels, options)
+    out.features[name] = _feature_counts(kind or '', keys[rows], labels, options, codes, defer)
   if options.sample_rows:
     out.sample = sample_lib.from_batch(words, columns, options.sample_rows, options.sample_cells)
   return out
@@ -369,9 +607,10 @@ def count_batch(batch: pa.RecordBatch, options: CountOptions) -> SplitCounts:
 # --- Merging --------------------------------------------------------------------------------------------------------
 
 
-def merge_split_counts(a: SplitCounts, b: SplitCounts, options: CountOptions) -> SplitCounts:
-  """a + b: a is updated and returned, b left as it was. Raises ValueError when the label changes type between
-  batches; a feature that does is listed in `skipped`."""
+def add_counts(a: SplitCounts, b: SplitCounts, options: CountOptions) -> SplitCounts:
+  """a + b, except that b's feature tables and sample wait in `a.pending` until `settle` folds them in: a is updated
+  and returned, b left as it was. Raises ValueError when the label changes type between batches; a feature that
+  does is listed in `skipped` (at once, so the reasons given are the ones merging batch by batch gives)."""
   a.examples += b.examples
   a.labelled += b.labelled
   if b.label_kind is not None:
@@ -385,38 +624,81 @@ def merge_split_counts(a: SplitCounts, b: SplitCounts, options: CountOptions) ->
       a.label_counts[word] = a.label_counts.get(word, 0) + count
     a.label_names.update(b.label_names)
     if len(a.label_counts) > options.max_classes:
-      _drop_pairs(a)
+      a.label_counts = None
   else:
-    _drop_pairs(a)
+    a.label_counts = None
   if a.label_counts is None:
     a.label_names = {}
   for name, reason in b.skipped.items():
     a.skipped.setdefault(name, reason)
   for name, fc in b.features.items():
-    fc = dataclasses.replace(fc)  # A shallow copy: b is never changed (its arrays are never written in place).
-    if a.label_counts is None:
-      fc.pair_keys = fc.pair_labels = fc.pair_counts = None
-    mine = a.features.get(name)
-    if mine is None:
-      a.features[name] = fc
-    elif mine.kind and fc.kind and mine.kind != fc.kind:
-      a.skipped.setdefault(name, 'numeric in some examples and bytes in others')
-    else:
-      mine.kind = fc.kind = mine.kind or fc.kind  # A batch where the feature is always missing has no kind.
-      a.features[name] = merge_feature(mine, fc, options)
-  for name in a.skipped:
-    a.features.pop(name, None)
-  if b.sample is not None:
-    a.sample = b.sample if a.sample is None else sample_lib.merge(a.sample, b.sample, options.sample_rows,
-                                                                  options.sample_cells)
+    known = _kind_so_far(a, name)
+    if name not in a.skipped and known and fc.kind and known != fc.kind:
+      a.skipped[name] = 'numeric in some examples and bytes in others'
+  a.pending.append(b)
   return a
 
 
+def _kind_so_far(counts: SplitCounts, name: str) -> str:
+  """The feature's kind in what `counts` holds, settled or pending ('' when it was always missing)."""
+  for fc in [counts.features.get(name), *[p.features.get(name) for p in counts.pending]]:
+    if fc is not None and fc.kind:
+      return fc.kind
+  return ''
+
+
+def _counted(fcs: List[FeatureCounts], pooled: bool, options: CountOptions) -> List[FeatureCounts]:
+  """fcs with deferred rows counted (_count_rows): pooled into one table, else each in its place."""
+  deferred = [fc.rows for fc in fcs if fc.rows is not None]
+  if not deferred:
+    return fcs
+  tables = iter([bound_values(dataclasses.replace(fc, kind=NUMERIC), options)
+                 for fc in _count_rows(deferred, pooled)])
+  if pooled:
+    return [fc for fc in fcs if fc.rows is None] + list(tables)
+  return [next(tables) if fc.rows is not None else fc for fc in fcs]
+
+
+def settle(counts: SplitCounts, options: CountOptions) -> SplitCounts:
+  """Folds the pending parts' feature tables and samples into `counts` (returned): one sort per feature for all of
+  them. Rebinds fields, never writes into their arrays or dicts, so a shallow copy settles apart from its original."""
+  if not counts.pending:
+    return counts
+  parts, counts.pending = counts.pending, []
+  tables: Dict[str, List[FeatureCounts]] = {name: [fc] for name, fc in counts.features.items()}
+  for part in parts:
+    for name, fc in part.features.items():
+      tables.setdefault(name, []).append(fc)
+  with_pairs = counts.label_counts is not None
+  classes = np.array(sorted(counts.label_counts), dtype=np.uint64) if with_pairs else None
+  whole = with_pairs and counts.label_kind == NUMERIC and _whole_sums(classes, counts.labelled)
+  features = {}
+  for name, fcs in tables.items():
+    if name in counts.skipped:
+      continue
+    kind = next((fc.kind for fc in fcs if fc.kind), '')  # A batch where the feature is always missing has no kind.
+    fcs = _counted(fcs, whole or counts.label_kind != NUMERIC, options)
+    fcs = [dataclasses.replace(fc, kind=kind) if with_pairs else
+           dataclasses.replace(fc, kind=kind, pair_keys=None, pair_labels=None, pair_counts=None) for fc in fcs]
+    features[name] = fcs[0] if len(fcs) == 1 else merge_features(fcs, options, classes, whole)
+  counts.features = features
+  samples = [s for s in [counts.sample, *[p.sample for p in parts]] if s is not None]
+  if samples:
+    counts.sample = sample_lib.merge_all(samples, options.sample_rows, options.sample_cells)
+  return counts
+
+
+def settled(counts: SplitCounts, options: CountOptions) -> SplitCounts:
+  """`counts` with nothing pending, leaving `counts` itself as it was."""
+  return settle(dataclasses.replace(counts), options) if counts.pending else counts
+
+
 def merge_all(parts: Iterable[SplitCounts], options: CountOptions) -> SplitCounts:
+  """The sum of parts (each settled first: its own sums added before those of the next part), folded at once."""
   merged = SplitCounts()
   for part in parts:
-    merge_split_counts(merged, part, options)
-  return merged
+    add_counts(merged, settled(part, options), options)
+  return settle(merged, options)
 
 
 # --- JSON (the Beam job's output; no pickles on disk) -------------------------------------------------------------
@@ -426,6 +708,8 @@ _ARRAYS = {'pair_keys': np.uint64, 'pair_labels': np.uint64, 'pair_counts': np.i
 
 
 def to_jsonable(counts: SplitCounts) -> Dict[str, Any]:
+  if counts.pending:
+    raise ValueError('to_jsonable needs settled counts (label_proxy_counts.settle).')
   features = {}
   for name, fc in sorted(counts.features.items()):
     entry: Dict[str, Any] = {'kind': fc.kind, 'coarsening': fc.coarsening}

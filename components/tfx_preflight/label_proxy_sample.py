@@ -13,7 +13,7 @@ Category names (for the rule shown to the user) are kept for categorical feature
 from __future__ import annotations
 
 import dataclasses
-from typing import Any, Dict, List, Optional
+from typing import Any, Dict, List, Optional, Sequence
 
 import numpy as np
 import pyarrow as pa
@@ -112,8 +112,12 @@ def from_batch(labels: np.ndarray, columns: Dict[str, Column], sample_rows: int,
 
 
 def _bottom(hashes: np.ndarray, k: int) -> np.ndarray:
-  """Indices of the k smallest hashes, in hash order (stable, so equal hashes keep their order)."""
-  return np.argsort(hashes, kind='stable')[:k]
+  """Indices of the k smallest hashes, in hash order (stable, so equal hashes keep their order): those at most the
+  k-th smallest, found by a partition, then sorted (as np.argsort(hashes, kind='stable')[:k], without sorting all)."""
+  if k >= len(hashes):
+    return np.argsort(hashes, kind='stable')
+  candidates = np.flatnonzero(hashes <= np.partition(hashes, k - 1)[k - 1])
+  return candidates[np.argsort(hashes[candidates], kind='stable')[:k]]
 
 
 def _take(column: Column, rows: np.ndarray) -> Column:
@@ -139,26 +143,39 @@ def _merged_names(a: Column, b: Column) -> Optional[Dict[int, str]]:
   return names if len(names) <= _MAX_NAMES else None
 
 
-def _stacked(a: Optional[Column], b: Optional[Column], na: int, nb: int) -> Column:
-  a = a or Column(EMPTY)
-  b = b or Column(EMPTY)
-  kind = _merged_kind(a.kind, b.kind)
+def _stacked(columns: List[Optional[Column]], rows: List[int]) -> Column:
+  """One column of several samples, one above the other (a sample without it: missing values)."""
+  present = [c or Column(EMPTY) for c in columns]
+  kind = EMPTY
+  for c in present:
+    kind = _merged_kind(kind, c.kind)
   if kind in (EMPTY, UNUSABLE):
     return Column(kind)
-  parts = [c.values if c.values is not None else _missing(kind, n) for c, n in ((a, na), (b, nb))]
-  return Column(kind, np.concatenate(parts), _merged_names(a, b) if kind == CATEGORICAL else None)
+  names = present[0]
+  for c in present[1:]:
+    names = Column(_merged_kind(names.kind, c.kind), None, _merged_names(names, c))
+  parts = [c.values if c.values is not None else _missing(kind, n) for c, n in zip(present, rows)]
+  return Column(kind, np.concatenate(parts), names.names if kind == CATEGORICAL else None)
 
 
 def merge(a: RowSample, b: RowSample, sample_rows: int, sample_cells: int) -> RowSample:
   """The bottom-k of a and b together: the same rows whatever the order of merges (k only shrinks as columns are
   added, and every part kept at least the final k)."""
-  names = sorted(set(a.columns) | set(b.columns))
-  if a.too_wide or b.too_wide or too_wide(len(names), sample_cells):
+  return merge_all([a, b], sample_rows, sample_cells)
+
+
+def merge_all(samples: Sequence[RowSample], sample_rows: int, sample_cells: int) -> RowSample:
+  """The bottom-k of every sample together, at once: the same as merging them two by two, in any order."""
+  if len(samples) == 1:
+    return samples[0]
+  names = sorted(set().union(*[s.columns for s in samples]))
+  if any(s.too_wide for s in samples) or too_wide(len(names), sample_cells):
     return RowSample(too_wide=True)  # The same whatever the order: the union of columns only grows.
-  hashes = np.concatenate([a.hashes, b.hashes])
+  hashes = np.concatenate([s.hashes for s in samples])
   keep = _bottom(hashes, capacity(len(names), sample_rows, sample_cells))
-  labels = np.concatenate([a.labels, b.labels])
-  columns = {name: _take(_stacked(a.columns.get(name), b.columns.get(name), a.rows, b.rows), keep) for name in names}
+  labels = np.concatenate([s.labels for s in samples])
+  rows = [s.rows for s in samples]
+  columns = {name: _take(_stacked([s.columns.get(name) for s in samples], rows), keep) for name in names}
   return RowSample(hashes[keep], labels[keep], columns)
 
 
