@@ -50,7 +50,7 @@ DEFAULT_HEADLINE_ONLY = ('floor_tfdata', 'cli', 'skew', 'gate', 'leakage_history
 # headline size, in interleaved rounds, and each is reported by its median: one run of each on a shared VM varies by
 # +-15%, more than the margin the targets leave.
 DEFAULT_REPEATS = 3
-REPEATED_JOBS = ('leakage', 'floor_tfdata', 'cli')
+REPEATED_JOBS = ('leakage', 'leakage_near', 'floor_tfdata', 'cli')
 # Measures reported as the median over the repeats.
 _REPEATED_MEASURES = ('job_seconds', 'wall_seconds', 'job_cpu_seconds', 'cpu_seconds', 'peak_rss_mb')
 _POLL_SECONDS = 0.05

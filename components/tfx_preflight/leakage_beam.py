@@ -262,11 +262,14 @@ class _HashBatchFn(beam.DoFn):
     else:
       part['label'] = np.zeros(n, dtype=np.uint64)
     if plan.near:
-      near = near_features.near_batch(batch, features, plan.near, probe=split_id > 0)
+      reference = self._reference_rows(part, counts) if split_id == 0 else None
+      near = near_features.near_batch(batch, features, plan.near, probe=split_id > 0, reference_rows=reference)
       outputs = [near_duplicates.batch_outputs(split_id, part['file'], part['index'], part[EXACT], part['label'], near,
                                                plan.num_shards)]
-      if split_id == 0:
-        outputs.append(self._reference_outputs(batch, features, part, counts))
+      if reference is not None and len(reference):  # Probed like eval rows (split id len(splits), flagged ids).
+        outputs.append(near_duplicates.batch_outputs(
+            len(plan.splits), part['file'][reference], part['index'][reference], part[EXACT][reference],
+            part['label'][reference], near.reference, plan.num_shards, id_flag=near_duplicates.REFERENCE_FLAG))
       for bands, payloads in outputs:
         for item in bands:
           yield beam.pvalue.TaggedOutput(_NEAR_BANDS, item)
@@ -280,18 +283,12 @@ class _HashBatchFn(beam.DoFn):
     yield beam.pvalue.TaggedOutput(_COUNTS, counts)
     yield part
 
-  def _reference_outputs(self, batch: pa.RecordBatch, features: Sequence[str], part: Mapping[str, Any],
-                         counts: LeakageCounts) -> Tuple[List, List]:
-    """The train rows of the held-out reference sample, probed like eval rows (split id len(splits), flagged ids)."""
+  def _reference_rows(self, part: Mapping[str, Any], counts: LeakageCounts) -> np.ndarray:
+    """The train rows of the held-out reference sample (counted as its train_examples)."""
     plan = self._plan
     rows = np.flatnonzero(near_duplicates.in_reference(part['file'], part['index'], plan.near.reference_fraction))
     counts.cross[(NEAR_REFERENCE, plan.splits[0])] = PairCounts(train_examples=int(len(rows)))
-    if not len(rows):
-      return [], []
-    near = near_features.near_batch(batch.take(pa.array(rows)), features, plan.near, probe=True)
-    return near_duplicates.batch_outputs(len(plan.splits), part['file'][rows], part['index'][rows], part[EXACT][rows],
-                                         part['label'][rows], near, plan.num_shards,
-                                         id_flag=near_duplicates.REFERENCE_FLAG)
+    return rows
 
 
 class _ShardFn(beam.DoFn):
