@@ -449,6 +449,10 @@ class _JoinShardFn(beam.DoFn):
   def __init__(self, plan: Plan):
     self._plan = plan
 
+  def start_bundle(self) -> None:
+    if self._plan.near:  # The first step after the near shuffles were written (see _NearJoinFn).
+      beam_util.release_free_memory()
+
   def process(self, element) -> Iterable[Any]:
     (kind, shard), pieces = element
     pieces = list(pieces)
@@ -465,7 +469,18 @@ class _JoinShardFn(beam.DoFn):
 # --- Near-duplicate join ----------------------------------------------------------------------------------------------
 
 
-class _BucketPairsFn(beam.DoFn):
+class _NearJoinFn(beam.DoFn):
+  """A step of the near join: it follows the large shuffles of band keys and payloads, so it hands the pages the
+  runner freed (and its own) back to the OS before and after its bundle (beam_util.release_free_memory)."""
+
+  def start_bundle(self) -> None:
+    beam_util.release_free_memory()
+
+  def finish_bundle(self) -> None:
+    beam_util.release_free_memory()
+
+
+class _BucketPairsFn(_NearJoinFn):
   """One band shard: distinct cross-split pairs sharing a bucket, sharded by their train example."""
 
   def __init__(self, plan: Plan):
@@ -480,7 +495,7 @@ class _BucketPairsFn(beam.DoFn):
       yield shard, pairs[rows]
 
 
-class _AttachTrainFn(beam.DoFn):
+class _AttachTrainFn(_NearJoinFn):
 
   def __init__(self, plan: Plan):
     self._plan = plan
@@ -503,7 +518,7 @@ def near_counts(counted: Mapping[str, Any], buckets: Mapping[str, int]) -> Leaka
   return LeakageCounts(cross=cross, near_buckets=NearBucketCounts(**buckets))
 
 
-class _VerifyFn(beam.DoFn):
+class _VerifyFn(_NearJoinFn):
   """One eval shard: every candidate pair verified, the best per eval example counted and listed."""
 
   def __init__(self, plan: Plan):
