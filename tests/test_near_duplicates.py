@@ -254,7 +254,7 @@ def test_shuffled_payloads_round_trip_exactly_and_smaller():
   assert near.columns.values.dtype == np.float32  # as tf.Example stores them: verified in float64, exactly
   n = batch.num_rows
   payload = near_duplicates.Payload(np.zeros(n, np.int64), np.arange(n, dtype=np.int64) | (2 << 40),
-                                    rng.integers(0, 2 ** 63, (n, 2), dtype=np.uint64), np.zeros(n, np.uint64),
+                                    rng.integers(0, 2 ** 63, n, dtype=np.uint64), np.zeros(n, np.uint64),
                                     near.exact_part, near.shape, near.columns, near.vectors, near.segments,
                                     near.shingles)
   back = pickle.loads(pickle.dumps(payload))

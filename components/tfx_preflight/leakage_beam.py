@@ -297,6 +297,10 @@ class _ShardFn(beam.DoFn):
   def __init__(self, plan: Plan):
     self._plan = plan
 
+  def start_bundle(self) -> None:
+    if self._plan.near:  # The first step after the near shuffles were written (see _NearJoinFn).
+      beam_util.release_free_memory()
+
   def process(self, part: Mapping[str, Any]) -> Iterable[Tuple[Tuple[str, int], Tuple]]:
     for kind in self._plan.hash_kinds:
       keep = part['group_present'] if kind == GROUP else slice(None)

@@ -44,7 +44,9 @@ class Payload:
   """What verification needs of some examples: where they are, their hashes and their feature groups."""
   split: np.ndarray  # int64 split id (0: train)
   row_id: np.ndarray  # int64 file id << 40 | record index
-  exact: np.ndarray  # (k, 2) full content hash: a pair with equal hashes is an exact copy
+  # The content hash's first 64-bit lane: a pair within every threshold with equal lanes is an exact copy (a false
+  # match needs a 64-bit collision between two examples already near each other); half the bytes of both lanes.
+  exact: np.ndarray
   label: np.ndarray
   exact_part: np.ndarray
   shape: np.ndarray
@@ -110,7 +112,7 @@ def batch_outputs(split: int, file: np.ndarray, index: np.ndarray, exact: np.nda
   key_shards = band_shards(num_shards)
   bands = [(s, (split, near.keys[rows], pack_ints(key_ids[rows])))
            for s, rows in split_by_shard((near.keys % np.uint64(key_shards)).astype(np.int64), key_shards)]
-  payload = Payload(np.full(len(ids), split, dtype=np.int64), ids, exact, label, near.exact_part, near.shape,
+  payload = Payload(np.full(len(ids), split, dtype=np.int64), ids, exact[:, 0].copy(), label, near.exact_part, near.shape,
                     near.columns, near.vectors, near.segments, near.shingles)
   payloads = [(s, payload.take(rows)) for s, rows in split_by_shard(id_shard(ids, num_shards), num_shards)]
   return bands, payloads
@@ -291,7 +293,7 @@ def verify_eval_shard(pairs: Iterable[Tuple[np.ndarray, Payload]], payloads: Ite
   best[:, _F['eval_index']] = rows.row_id[e] & ((1 << _INDEX_BITS) - 1)
   best[:, _F['train_file']] = rows.row_id[t] >> _INDEX_BITS
   best[:, _F['train_index']] = rows.row_id[t] & ((1 << _INDEX_BITS) - 1)
-  best[:, _F['not_exact']] = np.any(rows.exact[t] != rows.exact[e], axis=1)
+  best[:, _F['not_exact']] = rows.exact[t] != rows.exact[e]
   best[:, _F['score']] = result['score'][passed]
   best[:, _F['label_conflict']] = rows.label[t] != rows.label[e]
   for group in GROUPS:
