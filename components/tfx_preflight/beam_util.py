@@ -82,7 +82,7 @@ def _malloc_trim() -> Optional[Callable[[int], int]]:
 def release_free_memory() -> None:
   """Returns the C heap's free pages to the OS (glibc's malloc_trim; a no-op elsewhere). A runner that holds whole
   shuffles in the worker process (the in-process DirectRunner) decodes, re-encodes and frees hundreds of MB between
-  steps, and glibc keeps most freed pages: at 1M examples the near-duplicate join's peak RSS was ~150 MB higher
+  steps, and glibc keeps most freed pages: at 1M examples the near-duplicate job's peak RSS was 120-150 MB higher
   without this. It takes milliseconds; a step calls it when it starts and ends."""
   trim = _malloc_trim()
   if trim is not None:
