@@ -46,11 +46,12 @@ PER_SIZE_JOBS = LEAKAGE_JOBS + ('statistics_gen', 'skew', 'gate') + ONE_PASS_JOB
 # Run at the headline size only (1M, else the largest size below it, else the smallest): each costs a process start
 # (~10-30 s of TensorFlow import) and none of them is part of the scaling question.
 DEFAULT_HEADLINE_ONLY = ('floor_tfdata', 'cli', 'skew', 'gate', 'leakage_history') + ONE_PASS_JOBS + LABEL_PROXY_JOBS
-# The jobs of the issue-19 targets (leakage job vs fair floor, CLI process vs floor process) run this many times at the
-# headline size, in interleaved rounds, and each is reported by its median: one run of each on a shared VM varies by
-# +-15%, more than the margin the targets leave.
+# The jobs of the issue-19 targets (leakage job vs fair floor, CLI process vs floor process) and of issue 27's
+# near-duplicate budget (leakage_near vs leakage) run this many times at the headline size, in interleaved rounds, and
+# each is reported by its median: one run of each on a shared VM varies by +-15%, more than the margin the targets
+# leave.
 DEFAULT_REPEATS = 3
-REPEATED_JOBS = ('leakage', 'floor_tfdata', 'cli')
+REPEATED_JOBS = ('leakage', 'leakage_near', 'floor_tfdata', 'cli')
 # Measures reported as the median over the repeats.
 _REPEATED_MEASURES = ('job_seconds', 'wall_seconds', 'job_cpu_seconds', 'cpu_seconds', 'peak_rss_mb')
 _POLL_SECONDS = 0.05

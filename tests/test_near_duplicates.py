@@ -9,6 +9,7 @@ and text recall 0.0 (rounding 30 columns to 3 digits, or exact normalized text, 
 import itertools
 import math
 import os
+import pickle
 
 import apache_beam as beam
 import numpy as np
@@ -207,3 +208,80 @@ def test_removed_settings_name_their_replacement():
     PreflightConfig(leakage={'float_significant_digits': 3})
   with pytest.raises(ConfigError, match='near_text_max_distance'):
     PreflightConfig(leakage={'near_text_max_distance': 1.5})
+
+
+def _mixed_batch():
+  """Rows keyed by each group: scalar columns only, a float list, text; a category and an int throughout."""
+  rng = np.random.default_rng(3)
+  rows = []
+  for i in range(90):
+    row = {'city': f'c{i % 4}', 'n': i % 3, 'x': float(rng.lognormal()), 'y': float(rng.normal())}
+    if i % 3 == 1:
+      row['v'] = rng.random(6).tolist()
+    if i % 3 == 2:
+      row['t'] = f'row {i} says the quick brown fox jumps'
+    rows.append(row)
+  return _decode(rows)
+
+
+def test_reference_rows_keyed_as_a_probed_batch_of_those_rows():
+  """The held-out reference sample reuses its rows' payload and probes their column cells: the same keys and
+  payload as probing a batch of those rows alone (as earlier versions did)."""
+  batch, settings = _mixed_batch(), near_features.NearSettings()
+  features = ['city', 'n', 't', 'v', 'x', 'y']
+  reference = np.array([0, 1, 2, 5, 7, 30, 31, 32, 89])
+  got = near_features.near_batch(batch, features, settings, probe=False, reference_rows=reference).reference
+  want = near_features.near_batch(batch.take(reference), features, settings, probe=True)
+  assert sorted(zip(got.key_rows.tolist(), got.keys.tolist())) == sorted(zip(want.key_rows.tolist(),
+                                                                             want.keys.tolist()))
+  for field in ('exact_part', 'shape'):
+    assert np.array_equal(getattr(got, field), getattr(want, field))
+  for field in ('columns', 'vectors', 'segments', 'shingles'):
+    assert np.array_equal(getattr(got, field).values, getattr(want, field).values)
+    assert np.array_equal(getattr(got, field).offsets, getattr(want, field).offsets)
+
+
+def test_shuffled_payloads_round_trip_exactly_and_smaller():
+  rng = np.random.default_rng(4)
+  cases = [np.zeros(0, np.int64), np.full(300, 7, np.int64), np.arange(5, 2053, dtype=np.int64) | (3 << 40),
+           rng.integers(0, 2 ** 63, 5, dtype=np.uint64)[rng.integers(0, 5, 3000)],
+           rng.integers(0, 2 ** 63, 3000, dtype=np.uint64), np.array([0, 2 ** 64 - 1], np.uint64)]
+  for values in cases:
+    back = near_features.unpack_ints(near_features.pack_ints(values))
+    assert back.dtype == values.dtype and np.array_equal(back, values)
+  batch = _mixed_batch()
+  near = near_features.near_batch(batch, ['city', 'n', 't', 'v', 'x', 'y'], near_features.NearSettings(), probe=False)
+  assert near.columns.values.dtype == np.float32  # as tf.Example stores them: verified in float64, exactly
+  n = batch.num_rows
+  payload = near_duplicates.Payload(np.zeros(n, np.int64), np.arange(n, dtype=np.int64) | (2 << 40),
+                                    rng.integers(0, 2 ** 63, n, dtype=np.uint64), np.zeros(n, np.uint64),
+                                    near.exact_part, near.shape, near.columns, near.vectors, near.segments,
+                                    near.shingles)
+  back = pickle.loads(pickle.dumps(payload))
+  for field in near_duplicates._ARRAYS:
+    assert np.array_equal(getattr(back, field), getattr(payload, field))
+  for field in near_duplicates._RAGGED:
+    assert np.array_equal(getattr(back, field).values, getattr(payload, field).values)
+    assert np.array_equal(getattr(back, field).offsets, getattr(payload, field).offsets)
+  raw = sum(getattr(payload, f).nbytes for f in near_duplicates._ARRAYS) + sum(
+      getattr(payload, f).values.nbytes + getattr(payload, f).offsets.nbytes for f in near_duplicates._RAGGED)
+  assert len(pickle.dumps(payload)) < 0.8 * raw
+
+
+def test_bucket_pairs_equal_candidate_pairs_over_every_key():
+  """Dropping one-sided buckets before pairing changes neither the pairs nor the bucket counters."""
+  rng = np.random.default_rng(5)
+  pieces = []
+  for split in (0, 1, 0, 1, 2):
+    keys = rng.integers(0, 400, 300).astype(np.uint64)
+    ids = rng.integers(0, 150, 300).astype(np.int64) + (split > 0) * 1000
+    pieces.append((split, keys, near_features.pack_ints(ids)))
+  pairs, counters = near_duplicates.bucket_pairs(pieces, max_bucket_pairs=6)
+  keys = np.concatenate([p[1] for p in pieces])
+  ids = np.concatenate([near_features.unpack_ints(p[2]) for p in pieces])
+  unique_ids, local = np.unique(ids, return_inverse=True)
+  row_split = np.zeros(len(unique_ids), np.int64)
+  row_split[local] = np.concatenate([np.full(len(p[1]), p[0]) for p in pieces])
+  train, evals, expected = near_duplicates.candidate_pairs(keys, local.astype(np.int64), row_split, 6)
+  assert counters == expected and expected['buckets_skipped'] > 0
+  assert sorted(map(tuple, pairs.tolist())) == sorted(zip(unique_ids[train].tolist(), unique_ids[evals].tolist()))

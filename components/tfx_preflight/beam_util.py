@@ -1,5 +1,5 @@
-"""Small Beam pieces the read pass's consumers share: one combined output without a side input, and whole-file
-writes from a step.
+"""Small Beam pieces the read pass's consumers share: one combined output without a side input, whole-file writes
+from a step, and handing freed heap pages back between steps that shuffle a lot.
 
 Why not CombineGlobally's default and WriteToText: each side input a step reads costs ~40 ms in a process that has
 imported TensorFlow (Beam's state cache sizes every cached value with objsize, which first walks the globals of every
@@ -9,9 +9,12 @@ the leakage job's 7.4 s.
 
 from __future__ import annotations
 
+import ctypes
+import ctypes.util
+import functools
 import os
 import uuid
-from typing import Any, Iterable, Tuple, Union
+from typing import Any, Callable, Iterable, Optional, Tuple, Union
 
 import apache_beam as beam
 from apache_beam.io.filesystems import FileSystems
@@ -66,3 +69,21 @@ def write_whole(path: str, text: Union[str, bytes]) -> None:
   if FileSystems.exists(path):  # Remote renames do not overwrite.
     FileSystems.delete([path])
   FileSystems.rename([temp], [path])
+
+
+@functools.lru_cache(maxsize=1)
+def _malloc_trim() -> Optional[Callable[[int], int]]:
+  try:
+    return ctypes.CDLL(ctypes.util.find_library('c')).malloc_trim
+  except (AttributeError, OSError, TypeError):  # Not glibc (macOS, musl): nothing to trim.
+    return None
+
+
+def release_free_memory() -> None:
+  """Returns the C heap's free pages to the OS (glibc's malloc_trim; a no-op elsewhere). A runner that holds whole
+  shuffles in the worker process (the in-process DirectRunner) decodes, re-encodes and frees hundreds of MB between
+  steps, and glibc keeps most freed pages: at 1M examples the near-duplicate job's peak RSS was 120-150 MB higher
+  without this. It takes milliseconds; a step calls it when it starts and ends."""
+  trim = _malloc_trim()
+  if trim is not None:
+    trim(0)

@@ -262,11 +262,14 @@ class _HashBatchFn(beam.DoFn):
     else:
       part['label'] = np.zeros(n, dtype=np.uint64)
     if plan.near:
-      near = near_features.near_batch(batch, features, plan.near, probe=split_id > 0)
+      reference = self._reference_rows(part, counts) if split_id == 0 else None
+      near = near_features.near_batch(batch, features, plan.near, probe=split_id > 0, reference_rows=reference)
       outputs = [near_duplicates.batch_outputs(split_id, part['file'], part['index'], part[EXACT], part['label'], near,
                                                plan.num_shards)]
-      if split_id == 0:
-        outputs.append(self._reference_outputs(batch, features, part, counts))
+      if reference is not None and len(reference):  # Probed like eval rows (split id len(splits), flagged ids).
+        outputs.append(near_duplicates.batch_outputs(
+            len(plan.splits), part['file'][reference], part['index'][reference], part[EXACT][reference],
+            part['label'][reference], near.reference, plan.num_shards, id_flag=near_duplicates.REFERENCE_FLAG))
       for bands, payloads in outputs:
         for item in bands:
           yield beam.pvalue.TaggedOutput(_NEAR_BANDS, item)
@@ -280,18 +283,12 @@ class _HashBatchFn(beam.DoFn):
     yield beam.pvalue.TaggedOutput(_COUNTS, counts)
     yield part
 
-  def _reference_outputs(self, batch: pa.RecordBatch, features: Sequence[str], part: Mapping[str, Any],
-                         counts: LeakageCounts) -> Tuple[List, List]:
-    """The train rows of the held-out reference sample, probed like eval rows (split id len(splits), flagged ids)."""
+  def _reference_rows(self, part: Mapping[str, Any], counts: LeakageCounts) -> np.ndarray:
+    """The train rows of the held-out reference sample (counted as its train_examples)."""
     plan = self._plan
     rows = np.flatnonzero(near_duplicates.in_reference(part['file'], part['index'], plan.near.reference_fraction))
     counts.cross[(NEAR_REFERENCE, plan.splits[0])] = PairCounts(train_examples=int(len(rows)))
-    if not len(rows):
-      return [], []
-    near = near_features.near_batch(batch.take(pa.array(rows)), features, plan.near, probe=True)
-    return near_duplicates.batch_outputs(len(plan.splits), part['file'][rows], part['index'][rows], part[EXACT][rows],
-                                         part['label'][rows], near, plan.num_shards,
-                                         id_flag=near_duplicates.REFERENCE_FLAG)
+    return rows
 
 
 class _ShardFn(beam.DoFn):
@@ -299,6 +296,10 @@ class _ShardFn(beam.DoFn):
 
   def __init__(self, plan: Plan):
     self._plan = plan
+
+  def start_bundle(self) -> None:
+    if self._plan.near:  # The first step after the near shuffles were written (see _NearJoinFn).
+      beam_util.release_free_memory()
 
   def process(self, part: Mapping[str, Any]) -> Iterable[Tuple[Tuple[str, int], Tuple]]:
     for kind in self._plan.hash_kinds:
@@ -452,6 +453,10 @@ class _JoinShardFn(beam.DoFn):
   def __init__(self, plan: Plan):
     self._plan = plan
 
+  def start_bundle(self) -> None:
+    if self._plan.near:  # The first step after the near shuffles were written (see _NearJoinFn).
+      beam_util.release_free_memory()
+
   def process(self, element) -> Iterable[Any]:
     (kind, shard), pieces = element
     pieces = list(pieces)
@@ -468,7 +473,18 @@ class _JoinShardFn(beam.DoFn):
 # --- Near-duplicate join ----------------------------------------------------------------------------------------------
 
 
-class _BucketPairsFn(beam.DoFn):
+class _NearJoinFn(beam.DoFn):
+  """A step of the near join: it follows the large shuffles of band keys and payloads, so it hands the pages the
+  runner freed (and its own) back to the OS before and after its bundle (beam_util.release_free_memory)."""
+
+  def start_bundle(self) -> None:
+    beam_util.release_free_memory()
+
+  def finish_bundle(self) -> None:
+    beam_util.release_free_memory()
+
+
+class _BucketPairsFn(_NearJoinFn):
   """One band shard: distinct cross-split pairs sharing a bucket, sharded by their train example."""
 
   def __init__(self, plan: Plan):
@@ -483,7 +499,7 @@ class _BucketPairsFn(beam.DoFn):
       yield shard, pairs[rows]
 
 
-class _AttachTrainFn(beam.DoFn):
+class _AttachTrainFn(_NearJoinFn):
 
   def __init__(self, plan: Plan):
     self._plan = plan
@@ -506,7 +522,7 @@ def near_counts(counted: Mapping[str, Any], buckets: Mapping[str, int]) -> Leaka
   return LeakageCounts(cross=cross, near_buckets=NearBucketCounts(**buckets))
 
 
-class _VerifyFn(beam.DoFn):
+class _VerifyFn(_NearJoinFn):
   """One eval shard: every candidate pair verified, the best per eval example counted and listed."""
 
   def __init__(self, plan: Plan):

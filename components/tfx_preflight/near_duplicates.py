@@ -14,12 +14,12 @@ but small counters, and every example's payload (the values verification needs) 
 from __future__ import annotations
 
 import dataclasses
-from typing import Any, Dict, Iterable, List, Sequence, Tuple
+from typing import Any, Dict, Iterable, List, Optional, Sequence, Tuple
 
 import numpy as np
 
 from tfx_preflight import hashing, report
-from tfx_preflight.near_features import NearBatch, NearSettings, Ragged
+from tfx_preflight.near_features import NearBatch, NearSettings, Ragged, pack_ints, unpack_ints
 
 GROUPS = ('columns', 'vectors', 'text')
 # Columns of a best-pair record (float64 matrix rows).
@@ -33,6 +33,10 @@ REFERENCE_FLAG = np.int64(1 << 62)
 _LOCATION = np.int64((1 << 62) - 1)
 _ARRAYS = ('split', 'row_id', 'exact', 'label', 'exact_part', 'shape')
 _RAGGED = ('columns', 'vectors', 'segments', 'shingles')
+_PACKED = ('split', 'row_id', 'label', 'exact_part', 'shape')
+# The band join sorts every key of its shard at once (several per example, most in no shared bucket): more, smaller
+# shards than the payload joins keep that working set small. Results do not depend on it.
+BAND_SHARDS_PER_SHARD = 4
 
 
 @dataclasses.dataclass
@@ -40,7 +44,9 @@ class Payload:
   """What verification needs of some examples: where they are, their hashes and their feature groups."""
   split: np.ndarray  # int64 split id (0: train)
   row_id: np.ndarray  # int64 file id << 40 | record index
-  exact: np.ndarray  # (k, 2) full content hash: a pair with equal hashes is an exact copy
+  # The content hash's first 64-bit lane: a pair within every threshold with equal lanes is an exact copy (a false
+  # match needs a 64-bit collision between two examples already near each other); half the bytes of both lanes.
+  exact: np.ndarray
   label: np.ndarray
   exact_part: np.ndarray
   shape: np.ndarray
@@ -48,6 +54,16 @@ class Payload:
   vectors: Ragged
   segments: Ragged
   shingles: Ragged
+
+  def __reduce__(self):
+    """Integer fields packed (near_features.pack_ints): the payloads of every example are shuffled."""
+    return Payload.unpacked, tuple(pack_ints(getattr(self, f)) if f in _PACKED else getattr(self, f)
+                                   for f in _ARRAYS + _RAGGED)
+
+  @staticmethod
+  def unpacked(*fields: Any) -> Payload:
+    names = _ARRAYS + _RAGGED
+    return Payload(*(unpack_ints(v) if n in _PACKED else v for n, v in zip(names, fields)))
 
   def take(self, rows: np.ndarray) -> Payload:
     return Payload(*(getattr(self, f)[rows] for f in _ARRAYS), *(getattr(self, f).take(rows) for f in _RAGGED))
@@ -82,15 +98,21 @@ def split_by_shard(shard: np.ndarray, num_shards: int) -> Iterable[Tuple[int, np
       yield s, order[bounds[s]:bounds[s + 1]]
 
 
+def band_shards(num_shards: int) -> int:
+  """Shards of the band join: BAND_SHARDS_PER_SHARD times the payload joins' (pairing sorts a whole band shard)."""
+  return num_shards * BAND_SHARDS_PER_SHARD
+
+
 def batch_outputs(split: int, file: np.ndarray, index: np.ndarray, exact: np.ndarray, label: np.ndarray,
                   near: NearBatch, num_shards: int,
                   id_flag: int = 0) -> Tuple[List[Tuple[int, Tuple]], List[Tuple[int, Payload]]]:
-  """A batch's (key shard, (split, keys, ids)) band pieces and (id shard, payload) pieces."""
+  """A batch's (key shard, (split, keys, packed ids)) band pieces and (id shard, payload) pieces."""
   ids = row_ids(file, index) | np.int64(id_flag)
   key_ids = ids[near.key_rows]
-  bands = [(s, (split, near.keys[rows], key_ids[rows]))
-           for s, rows in split_by_shard((near.keys % np.uint64(num_shards)).astype(np.int64), num_shards)]
-  payload = Payload(np.full(len(ids), split, dtype=np.int64), ids, exact, label, near.exact_part, near.shape,
+  key_shards = band_shards(num_shards)
+  bands = [(s, (split, near.keys[rows], pack_ints(key_ids[rows])))
+           for s, rows in split_by_shard((near.keys % np.uint64(key_shards)).astype(np.int64), key_shards)]
+  payload = Payload(np.full(len(ids), split, dtype=np.int64), ids, exact[:, 0].copy(), label, near.exact_part, near.shape,
                     near.columns, near.vectors, near.segments, near.shingles)
   payloads = [(s, payload.take(rows)) for s, rows in split_by_shard(id_shard(ids, num_shards), num_shards)]
   return bands, payloads
@@ -100,14 +122,29 @@ def bucket_pairs(pieces: Iterable[Tuple], max_bucket_pairs: int) -> Tuple[np.nda
   """(k, 2) distinct (train id, eval id) pairs of one band shard, and bucket counters."""
   pieces = list(pieces)
   keys = np.concatenate([p[1] for p in pieces])
-  ids = np.concatenate([p[2] for p in pieces])
+  ids = np.concatenate([unpack_ints(p[2]) for p in pieces])
   split = np.concatenate([np.full(len(p[1]), p[0], dtype=np.int64) for p in pieces])
+  keep = in_shared_buckets(keys, split > 0)
+  keys, ids, split = keys[keep], ids[keep], split[keep]
   unique_ids, local = np.unique(ids, return_inverse=True)
   row_split = np.zeros(len(unique_ids), dtype=np.int64)
   row_split[local] = split
   train, evals, counters = candidate_pairs(keys, local.astype(np.int64), row_split, max_bucket_pairs)
   pairs = np.stack([unique_ids[train], unique_ids[evals]], axis=1)
   return pairs[pairs[:, 0] != (pairs[:, 1] & _LOCATION)], counters  # A reference row never pairs with itself.
+
+
+def in_shared_buckets(keys: np.ndarray, is_eval: np.ndarray) -> np.ndarray:
+  """Positions of the keys whose bucket holds both a train and an eval key. Most buckets hold one side only: one
+  sort of the keys drops them before the pairing sorts (key, side, example) and numbers the examples."""
+  if not len(keys):
+    return np.zeros(0, dtype=np.int64)
+  order = np.argsort(keys)
+  sorted_keys = keys[order]
+  starts = np.flatnonzero(np.concatenate([[True], sorted_keys[1:] != sorted_keys[:-1]]))
+  sizes = np.diff(np.append(starts, len(keys)))
+  evals = np.add.reduceat(is_eval[order].astype(np.int64), starts)
+  return order[np.repeat((evals > 0) & (evals < sizes), sizes)]
 
 
 def candidate_pairs(keys: np.ndarray, key_rows: np.ndarray, split: np.ndarray,
@@ -148,6 +185,7 @@ def column_distances(a: np.ndarray, b: np.ndarray) -> np.ndarray:
   """Per pair, max over columns of |a-b| / max(|a|, |b|): 0 for equal values (0 = 0, NaN = NaN, inf = inf)."""
   if a.shape[1] == 0:
     return np.zeros(len(a))
+  a, b = a.astype(np.float64), b.astype(np.float64)  # float32 payloads: exact in float64, as before
   with np.errstate(invalid='ignore', divide='ignore'):
     relative = np.abs(a - b) / np.maximum(np.abs(a), np.abs(b))
   equal = (a == b) | (np.isnan(a) & np.isnan(b))
@@ -213,26 +251,34 @@ def attach_train(pairs: Iterable[np.ndarray], payloads: Iterable[Payload],
                  num_shards: int) -> Iterable[Tuple[int, Tuple[np.ndarray, Payload]]]:
   """Train-side shard: each distinct pair with its train example's payload, sharded by the eval example."""
   pairs = [p for p in pairs if len(p)]
-  payloads = list(payloads)
-  if not pairs or not payloads:
+  if not pairs:
     return
   pairs = np.unique(np.concatenate(pairs), axis=0)
-  train = Payload.concat(payloads)
+  train = needed_rows(payloads, pairs[:, 0])
+  if train is None:
+    return
   order = np.argsort(train.row_id, kind='stable')
   position = order[np.searchsorted(train.row_id[order], pairs[:, 0])]
   for s, rows in split_by_shard(id_shard(pairs[:, 1], num_shards), num_shards):
     yield s, (pairs[rows, 1], train.take(position[rows]))
 
 
+def needed_rows(payloads: Iterable[Payload], ids: np.ndarray) -> Optional[Payload]:
+  """The rows of `payloads` whose id is in `ids`, taken piece by piece: a shard's payloads are never copied whole
+  (most examples are in no candidate pair); None when there are none."""
+  wanted = np.unique(ids)
+  taken = [p.take(rows) for p in payloads for rows in [np.flatnonzero(np.isin(p.row_id, wanted))] if len(rows)]
+  return Payload.concat(taken) if taken else None
+
+
 def verify_eval_shard(pairs: Iterable[Tuple[np.ndarray, Payload]], payloads: Iterable[Payload],
                       settings: NearSettings) -> Tuple[Dict[str, int], np.ndarray]:
   """Eval-side shard: every pair verified; returns (counters, best verified pair per eval example, BEST_FIELDS)."""
   pairs = list(pairs)
-  payloads = list(payloads)
-  if not pairs or not payloads:
+  evals = needed_rows(payloads, np.concatenate([p[0] for p in pairs])) if pairs else None
+  if evals is None:
     return {'candidate_pairs': 0, 'verified_pairs': 0}, np.zeros((0, len(BEST_FIELDS)))
   eval_ids = np.concatenate([p[0] for p in pairs])
-  evals = Payload.concat(payloads)
   order = np.argsort(evals.row_id, kind='stable')
   eval_rows = order[np.searchsorted(evals.row_id[order], eval_ids)]
   rows = Payload.concat([p[1] for p in pairs] + [evals])
@@ -247,7 +293,7 @@ def verify_eval_shard(pairs: Iterable[Tuple[np.ndarray, Payload]], payloads: Ite
   best[:, _F['eval_index']] = rows.row_id[e] & ((1 << _INDEX_BITS) - 1)
   best[:, _F['train_file']] = rows.row_id[t] >> _INDEX_BITS
   best[:, _F['train_index']] = rows.row_id[t] & ((1 << _INDEX_BITS) - 1)
-  best[:, _F['not_exact']] = np.any(rows.exact[t] != rows.exact[e], axis=1)
+  best[:, _F['not_exact']] = rows.exact[t] != rows.exact[e]
   best[:, _F['score']] = result['score'][passed]
   best[:, _F['label_conflict']] = rows.label[t] != rows.label[e]
   for group in GROUPS:

@@ -148,10 +148,53 @@ def choose_bands(p_near: float, p_far: float, target: float = TARGET_RECALL, max
 # --- Ragged arrays (flat values + row offsets) ---------------------------------------------------------------------
 
 
+def pack_ints(values: np.ndarray) -> Tuple:
+  """A 1-d integer array in a compact form for the shuffle (the in-process runner holds every shuffle whole):
+  one value when all are equal (split ids, layouts), the minimum and offsets in the smallest unsigned type when the
+  range is small (example ids of one batch), up to 256 distinct values and indices (hashes of labels and categories),
+  else the array itself. `unpack_ints` restores it exactly."""
+  if not len(values):
+    return ('array', values)
+  low, high = values.min(), values.max()
+  if low == high:
+    return ('constant', values.dtype.str, len(values), low.item())
+  span = int(high) - int(low)
+  if span < 1 << 32:
+    return ('range', values.dtype.str, low.item(), (values - low).astype(np.min_scalar_type(span)))
+  sample = values[::max(1, len(values) // 64)]  # A sample first: hashes of content are all distinct, no need to sort.
+  if len(values) >= 256 and len(np.unique(sample)) <= len(sample) // 2:
+    distinct, index = np.unique(values, return_inverse=True)
+    if len(distinct) <= 256:
+      return ('distinct', distinct, index.astype(np.uint8))
+  return ('array', values)
+
+
+def unpack_ints(packed: Tuple) -> np.ndarray:
+  kind = packed[0]
+  if kind == 'constant':
+    return np.full(packed[2], packed[3], dtype=packed[1])
+  if kind == 'range':
+    dtype = np.dtype(packed[1])
+    return packed[3].astype(dtype) + dtype.type(packed[2])
+  if kind == 'distinct':
+    return packed[1][packed[2]]
+  return packed[1]
+
+
 @dataclasses.dataclass
 class Ragged:
   values: np.ndarray
   offsets: np.ndarray  # int64, len = rows + 1
+
+  def __reduce__(self):
+    return Ragged.from_lengths, (self.values, pack_ints(self.lengths))
+
+  @staticmethod
+  def from_lengths(values: np.ndarray, lengths: Tuple) -> Ragged:
+    lengths = unpack_ints(lengths)
+    offsets = np.zeros(len(lengths) + 1, dtype=np.int64)
+    np.cumsum(lengths, out=offsets[1:])
+    return Ragged(values, offsets)
 
   @property
   def lengths(self) -> np.ndarray:
@@ -202,10 +245,17 @@ class NearBatch:
   key_rows: np.ndarray  # int64 row of each key
   exact_part: np.ndarray  # uint64 per row
   shape: np.ndarray  # uint64 per row: column count and vector segment lengths, to group rows for verification
-  columns: Ragged  # float64 scalar column values, by feature name
+  columns: Ragged  # scalar column values as decoded (float32 for tf.Example: half the shuffle of float64), by name
   vectors: Ragged  # float32 unit mean-centred float lists, concatenated by feature name
   segments: Ragged  # int64 length of each float list in `vectors`
   shingles: Ragged  # uint64 sorted unique word-bigram hashes of all text features
+  # The held-out reference rows of a train batch with their probe keys (rows renumbered 0..k-1), when asked for.
+  reference: Optional[NearBatch] = None
+
+  def subset(self, rows: np.ndarray, keys: np.ndarray, key_rows: np.ndarray) -> NearBatch:
+    """The payload of `rows` with the given keys (key_rows index `rows`)."""
+    return NearBatch(keys, key_rows, self.exact_part[rows], self.shape[rows], self.columns.take(rows),
+                     self.vectors.take(rows), self.segments.take(rows), self.shingles.take(rows))
 
 
 def _text_tokens(values: pa.Array) -> Optional[pa.Array]:
@@ -264,7 +314,7 @@ class _Builder:
     scalar = np.flatnonzero(present & (lengths == 1))
     if len(scalar):
       self.add(scalar, np.full(len(scalar), _mix(name_word, _TAG_COLUMN)))
-      self.column_pieces.append((scalar, floats[offsets[scalar]].astype(np.float64)[:, None]))
+      self.column_pieces.append((scalar, floats[offsets[scalar]][:, None]))  # float32 from tf.Example: kept as is
       self.shape[scalar] += _mix(name_word, _TAG_COLUMN)
       self.column_names[scalar] += name_word
       self.column_name_list.append((scalar, name))
@@ -394,16 +444,18 @@ def column_keys(columns: np.ndarray, names: Sequence[str], base: np.ndarray, pro
   keys, key_rows = [], []
   for band, chosen in enumerate(picks):
     cells, directions = column_cells(columns[:, chosen], settings)
-    band_base = base ^ _PRIMARY_TAGS['columns'] ^ _mix(band + 1, _BAND)
-    for mask in range(1 << len(chosen) if probe else 1):
-      bits = np.array([(mask >> j) & 1 for j in range(len(chosen))], dtype=np.int64)
-      valid = np.all((bits[None, :] == 0) | (directions != 0), axis=1)
-      shifted = cells + bits[None, :] * directions
-      word = band_base[valid]
-      for j in range(len(chosen)):
-        word = hashing.fmix64(word ^ shifted[valid, j].view(np.uint64))
-      keys.append(word)
-      key_rows.append(np.flatnonzero(valid))
+    word = base ^ _PRIMARY_TAGS['columns'] ^ _mix(band + 1, _BAND)
+    rows = np.arange(len(base))
+    for j in range(len(chosen)):
+      cell = cells[rows, j]
+      if probe:  # Each key so far also continues through the neighbouring cell, where the value is within delta of it.
+        turn = np.flatnonzero(directions[rows, j] != 0)
+        word = np.concatenate([word, word[turn]])
+        cell = np.concatenate([cell, cell[turn] + directions[rows[turn], j]])
+        rows = np.concatenate([rows, rows[turn]])
+      word = hashing.fmix64(word ^ cell.view(np.uint64))
+    keys.append(word)
+    key_rows.append(rows)
   return np.concatenate(keys), np.concatenate(key_rows)
 
 
@@ -419,8 +471,10 @@ def _column_bands(names: Tuple[str, ...]) -> Tuple[Tuple[int, ...], ...]:
   return tuple(dict.fromkeys(picks))
 
 
-def near_batch(batch: pa.RecordBatch, features: Sequence[str], settings: NearSettings, probe: bool) -> NearBatch:
-  """Band keys and payload of every example of `batch` over `features`; `probe`: the eval side of column bands."""
+def near_batch(batch: pa.RecordBatch, features: Sequence[str], settings: NearSettings, probe: bool,
+               reference_rows: Optional[np.ndarray] = None) -> NearBatch:
+  """Band keys and payload of every example of `batch` over `features`; `probe`: the eval side of column bands.
+  `reference_rows` (sorted): also their probe keys, as `.reference`; their payload is taken from the batch's own."""
   builder = _Builder(batch.num_rows)
   names = set(batch.schema.names)
   for name in sorted(features):
@@ -440,24 +494,42 @@ def near_batch(batch: pa.RecordBatch, features: Sequence[str], settings: NearSet
       rows = np.flatnonzero(present)
       builder.add(rows, words[rows])
   exact_part = hashing.fmix64(builder.exact_part)
-  columns = _ragged_from_pieces(batch.num_rows, builder.column_pieces, np.float64)
+  columns = _ragged_from_pieces(batch.num_rows, builder.column_pieces,
+                                np.result_type(np.float32, *(m.dtype for _, m in builder.column_pieces)))
   vectors = _ragged_from_pieces(batch.num_rows, builder.vector_pieces, np.float32)
   segments = _ragged_from_pieces(batch.num_rows, builder.segment_pieces, np.int64)
   shingles = builder.shingles()
   shape = hashing.fmix64(builder.shape)
-  keys, key_rows = _keys(batch.num_rows, exact_part, columns, vectors, shingles, builder, settings, probe)
-  return NearBatch(keys, key_rows, exact_part, shape, columns, vectors, segments, shingles)
+  keys, key_rows = _keys(np.ones(batch.num_rows, dtype=bool), exact_part, columns, vectors, shingles, builder,
+                         settings, probe)
+  near = NearBatch(keys, key_rows, exact_part, shape, columns, vectors, segments, shingles)
+  if reference_rows is not None:
+    # Only column bands differ on the probing side: the other rows' keys are reused, the column rows' computed again.
+    held_out = np.zeros(batch.num_rows, dtype=bool)
+    held_out[reference_rows] = True
+    probed = held_out & _keyed_by_columns(columns, vectors, shingles)
+    reused = held_out[key_rows] & ~probed[key_rows]
+    extra, extra_rows = _keys(probed, exact_part, columns, vectors, shingles, builder, settings, probe=True)
+    near.reference = near.subset(reference_rows, np.concatenate([keys[reused], extra]),
+                                 np.searchsorted(reference_rows, np.concatenate([key_rows[reused], extra_rows])))
+  return near
 
 
-def _keys(n: int, exact_part: np.ndarray, columns: Ragged, vectors: Ragged, shingles: Ragged, builder: _Builder,
-          settings: NearSettings, probe: bool) -> Tuple[np.ndarray, np.ndarray]:
-  """Band keys from each row's primary group: vectors, else text, else columns, else the exact part."""
+def _keyed_by_columns(columns: Ragged, vectors: Ragged, shingles: Ragged) -> np.ndarray:
+  """Rows whose band keys come from their scalar columns (no float list, no text)."""
+  return (vectors.lengths == 0) & (shingles.lengths == 0) & (columns.lengths > 0)
+
+
+def _keys(keyed: np.ndarray, exact_part: np.ndarray, columns: Ragged, vectors: Ragged, shingles: Ragged,
+          builder: _Builder, settings: NearSettings, probe: bool) -> Tuple[np.ndarray, np.ndarray]:
+  """Band keys of the `keyed` rows from each row's primary group: vectors, else text, else columns, else the exact
+  part."""
   keys: List[np.ndarray] = []
   key_rows: List[np.ndarray] = []
-  has_vector = vectors.lengths > 0
-  has_text = ~has_vector & (shingles.lengths > 0)
-  has_columns = ~has_vector & ~has_text & (columns.lengths > 0)
-  exact_only = np.flatnonzero(~has_vector & ~has_text & ~has_columns)
+  has_vector = keyed & (vectors.lengths > 0)
+  has_text = keyed & ~has_vector & (shingles.lengths > 0)
+  has_columns = keyed & _keyed_by_columns(columns, vectors, shingles)
+  exact_only = np.flatnonzero(keyed & ~has_vector & ~has_text & ~has_columns)
   keys.append(hashing.fmix64(exact_part[exact_only] ^ _PRIMARY_TAGS['exact']))
   key_rows.append(exact_only)
   rows = np.flatnonzero(has_vector)
