@@ -22,6 +22,7 @@ from tfx.types import artifact_utils, standard_artifacts
 from tfx.utils import io_utils
 
 from pipelines import penguin
+from tests.conftest import tabular_rows, write_splits
 from tfx_preflight import Preflight, executor, spec
 from tfx_preflight.artifacts import PreflightBlessing, PreflightReport
 from tfx_preflight.config import PreflightConfig
@@ -135,3 +136,27 @@ def test_statistics_given_and_asked_for_as_an_output_is_refused_when_the_pipelin
   assert spec.EXAMPLE_STATISTICS_KEY not in Preflight(examples=examples, statistics=statistics).outputs
   emitting = Preflight(examples=examples, output_statistics=True)
   assert emitting.outputs[spec.EXAMPLE_STATISTICS_KEY].type == standard_artifacts.ExampleStatistics
+
+
+@pytest.mark.slow
+def test_a_span_window_emits_the_statistics_of_the_union_even_when_no_check_needs_them(tmp_path):
+  """Two Examples artifacts (a span window) and the skew check off: the statistics are computed for the output alone,
+  of the union Trainer reads, with the newest span; report.json says skew was off, as without the output."""
+  spans = []
+  for span, seed in ((4, 1), (5, 2)):
+    root = str(tmp_path / f'span-{span}')
+    rows = tabular_rows(100, seed, offset=1000 * span)
+    write_splits(root, {'train': rows[:80], 'eval': rows[80:]})
+    spans.append(_artifact(standard_artifacts.Examples, root, _SPLITS))
+    spans[-1].span = span
+  statistics = _artifact(standard_artifacts.ExampleStatistics, str(tmp_path / 'statistics'))
+  executor.Executor().Do({spec.EXAMPLES_KEY: spans[::-1]},
+                         {spec.REPORT_KEY: [_artifact(PreflightReport, str(tmp_path / 'report'))],
+                          spec.BLESSING_KEY: [_artifact(PreflightBlessing, str(tmp_path / 'blessing'))],
+                          spec.EXAMPLE_STATISTICS_KEY: [statistics]},
+                         {spec.CONFIG_KEY: PreflightConfig(skew={'mode': 'off'}, label_key='label').to_json()})
+  assert artifact_utils.decode_split_names(statistics.split_names) == _SPLITS and statistics.span == 5
+  counts = {split: stats_artifact_utils.load_statistics(statistics, split).proto().datasets[0].num_examples
+            for split in _SPLITS}
+  assert counts == {'train': 160, 'eval': 40}
+  assert (tmp_path / 'report' / 'report.json').read_text().count('"skew.mode is off"') == 1
