@@ -160,3 +160,15 @@ def test_a_span_window_emits_the_statistics_of_the_union_even_when_no_check_need
             for split in _SPLITS}
   assert counts == {'train': 160, 'eval': 40}
   assert (tmp_path / 'report' / 'report.json').read_text().count('"skew.mode is off"') == 1
+
+
+def test_run_refuses_statistics_given_and_asked_for_as_an_output(tmp_path, beam_factory):
+  """The same rule on plain values (a hand-built executor call): nothing is computed or written."""
+  from tfx_preflight import run
+  from tfx_preflight.config import ConfigError
+  patterns = write_splits(str(tmp_path / 'examples'), {'train': tabular_rows(20, 1), 'eval': tabular_rows(10, 2)})
+  given = {split: statistics_pb2.DatasetFeatureStatisticsList() for split in _SPLITS}
+  inputs = run.PreflightInputs(examples=patterns, statistics=given, statistics_output=str(tmp_path / 'out'))
+  with pytest.raises(ConfigError, match='statistics are given and also asked for as an output'):
+    run.run_checks(inputs, PreflightConfig(), beam_factory, str(tmp_path / 'report'))
+  assert not (tmp_path / 'out').exists()
