@@ -39,13 +39,17 @@ LEAKAGE_JOBS = ('leakage', 'leakage_near', 'leakage_history', 'floor', 'floor_tf
 ONE_PASS_JOBS = ('statistics_alone', 'statistics_read_pass', 'one_pass')
 # Label proxies with the pair search (issue 29.3): the check alone, compared with the leakage job.
 LABEL_PROXY_JOBS = ('label_proxy',)
+# A pipeline without StatisticsGen (issue 32.2): the gate emitting the statistics, vs statistics_gen + gate.
+STATISTICS_OUT_JOBS = ('gate_statistics_out',)
 ALL_JOBS = LEAKAGE_JOBS + ('statistics_gen', 'skew', 'gate', 'loss', 'skew_wide', 'pipeline_cost') + ONE_PASS_JOBS \
-    + LABEL_PROXY_JOBS
+    + LABEL_PROXY_JOBS + STATISTICS_OUT_JOBS
 # Jobs run on the tabular data of every --sizes entry (the others have their own data: images, wide).
-PER_SIZE_JOBS = LEAKAGE_JOBS + ('statistics_gen', 'skew', 'gate') + ONE_PASS_JOBS + LABEL_PROXY_JOBS
+PER_SIZE_JOBS = LEAKAGE_JOBS + ('statistics_gen', 'skew', 'gate') + ONE_PASS_JOBS + LABEL_PROXY_JOBS \
+    + STATISTICS_OUT_JOBS
 # Run at the headline size only (1M, else the largest size below it, else the smallest): each costs a process start
 # (~10-30 s of TensorFlow import) and none of them is part of the scaling question.
-DEFAULT_HEADLINE_ONLY = ('floor_tfdata', 'cli', 'skew', 'gate', 'leakage_history') + ONE_PASS_JOBS + LABEL_PROXY_JOBS
+DEFAULT_HEADLINE_ONLY = ('floor_tfdata', 'cli', 'skew', 'gate', 'leakage_history') + ONE_PASS_JOBS + LABEL_PROXY_JOBS \
+    + STATISTICS_OUT_JOBS
 # The jobs of the issue-19 targets (leakage job vs fair floor, CLI process vs floor process) and of issue 27's
 # near-duplicate budget (leakage_near vs leakage) run this many times at the headline size, in interleaved rounds, and
 # each is reported by its median: one run of each on a shared VM varies by +-15%, more than the margin the targets
@@ -232,7 +236,7 @@ def run(sizes: Sequence[int], out_dir: str, results_dir: str, seed: int, leak_ra
         runs.append({'size': size, 'kind': generate.TABULAR, **run_job(
             name, {**common, 'manifest': manifest, 'statistics_dir': statistics_dir,
                    'output_dir': os.path.join(work, name)}, out_dir, tag, timeout)})
-    for name in ONE_PASS_JOBS + LABEL_PROXY_JOBS:
+    for name in ONE_PASS_JOBS + LABEL_PROXY_JOBS + STATISTICS_OUT_JOBS:
       if name in jobs_here:
         runs.append({'size': size, 'kind': generate.TABULAR, **run_job(
             name, {**common, 'manifest': manifest, 'output_dir': os.path.join(work, name)}, out_dir, tag, timeout)})

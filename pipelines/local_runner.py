@@ -71,7 +71,8 @@ class RunPaths:
 
 def run_pipeline(paths: RunPaths, module_file: str, preflight_kwargs: Optional[Dict[str, Any]] = None,
                  train_steps: int = pipeline_lib.DEFAULT_TRAIN_STEPS, eval_steps: int = pipeline_lib.DEFAULT_EVAL_STEPS,
-                 enable_gate: bool = True, beam_pipeline_args: Sequence[str] = DEFAULT_BEAM_ARGS) -> None:
+                 enable_gate: bool = True, beam_pipeline_args: Sequence[str] = DEFAULT_BEAM_ARGS,
+                 statistics_from_gate: bool = False) -> None:
   """Builds the pipeline over paths.data_root and runs it to completion (raises if a component fails)."""
   os.makedirs(os.path.dirname(paths.metadata_path), exist_ok=True)
   pipeline = pipeline_lib.create_pipeline(
@@ -84,7 +85,8 @@ def run_pipeline(paths: RunPaths, module_file: str, preflight_kwargs: Optional[D
       eval_steps=eval_steps,
       beam_pipeline_args=beam_pipeline_args,
       metadata_connection_config=tfx.orchestration.metadata.sqlite_metadata_connection_config(paths.metadata_path),
-      enable_gate=enable_gate)
+      enable_gate=enable_gate,
+      statistics_from_gate=statistics_from_gate)
   tfx.orchestration.LocalDagRunner().run(pipeline)
 
 

@@ -1,4 +1,6 @@
-"""The demo pipeline: ExampleGen -> StatisticsGen -> SchemaGen -> Preflight -> Trainer (gated).
+"""The demo pipeline: ExampleGen -> StatisticsGen -> SchemaGen -> Preflight -> Trainer (gated), or, with
+`statistics_from_gate=True`, ExampleGen -> Preflight -> SchemaGen -> Trainer: SchemaGen reads the statistics of the
+gate's read pass and StatisticsGen is left out.
 
 `create_pipeline` is a pure factory, as in TFX's templates: it builds the pipeline and touches nothing; runners
 (`local_runner.py`, the Kubeflow runner) own paths, metadata and Beam settings.
@@ -55,7 +57,8 @@ def create_pipeline(pipeline_name: str,
                     metadata_connection_config: Optional[Any] = None,
                     enable_gate: bool = True,
                     input_config: Optional[example_gen_pb2.Input] = None,
-                    enable_cache: bool = False) -> tfx.dsl.Pipeline:
+                    enable_cache: bool = False,
+                    statistics_from_gate: bool = False) -> tfx.dsl.Pipeline:
   """Builds the pipeline.
 
   Args:
@@ -73,21 +76,29 @@ def create_pipeline(pipeline_name: str,
       Preflight, and the report is informational.
     input_config: ExampleGen input splits; default: pre-split folders `train/` and `eval/` under data_root.
     enable_cache: TFX execution caching.
+    statistics_from_gate: No StatisticsGen: SchemaGen reads Preflight's `example_statistics` (output_statistics=True),
+      and the gate, upstream of SchemaGen, gets no schema.
 
   Returns:
-    The pipeline; its components are, in order, ImportExampleGen, StatisticsGen, SchemaGen, Preflight, Trainer.
+    The pipeline; its components are, in order, ImportExampleGen, StatisticsGen, SchemaGen, Preflight, Trainer
+    (statistics_from_gate: ImportExampleGen, Preflight, SchemaGen, Trainer).
   """
   example_gen = tfx.components.ImportExampleGen(
       input_base=data_root, input_config=input_config or presplit_input_config())
-  statistics_gen = tfx.components.StatisticsGen(examples=example_gen.outputs['examples'])
-  schema_gen = tfx.components.SchemaGen(statistics=statistics_gen.outputs['statistics'], infer_feature_shape=True)
-  preflight = Preflight(
-      examples=example_gen.outputs['examples'],
-      statistics=statistics_gen.outputs['statistics'],
-      schema=schema_gen.outputs['schema'],
-      **_preflight_kwargs(module_file, preflight_kwargs))
-
-  components: List[Any] = [example_gen, statistics_gen, schema_gen, preflight]
+  if statistics_from_gate:
+    preflight = Preflight(examples=example_gen.outputs['examples'], output_statistics=True,
+                          **_preflight_kwargs(module_file, preflight_kwargs))
+    schema_gen = tfx.components.SchemaGen(statistics=preflight.outputs['example_statistics'], infer_feature_shape=True)
+    components: List[Any] = [example_gen, preflight, schema_gen]
+  else:
+    statistics_gen = tfx.components.StatisticsGen(examples=example_gen.outputs['examples'])
+    schema_gen = tfx.components.SchemaGen(statistics=statistics_gen.outputs['statistics'], infer_feature_shape=True)
+    preflight = Preflight(
+        examples=example_gen.outputs['examples'],
+        statistics=statistics_gen.outputs['statistics'],
+        schema=schema_gen.outputs['schema'],
+        **_preflight_kwargs(module_file, preflight_kwargs))
+    components = [example_gen, statistics_gen, schema_gen, preflight]
   trainer_args = dict(
       module_file=module_file,
       examples=example_gen.outputs['examples'],

@@ -127,3 +127,20 @@ def test_pipeline_cost_rows_render_the_ratio_and_the_probe_phases():
   text = '\n'.join(report._pipeline_cost_section({'pipeline_cost': rows}))
   assert '| 100,200 | 17.4 | 6.60 | 2.65x |' in text and 'import_tensorflow 4.66' in text
   assert 'total' not in text.split('Probe phases')[1]
+
+
+@pytest.mark.slow
+def test_bench_compares_the_gate_emitting_statistics_with_statistics_gen_then_the_gate(tmp_path):
+  """A pipeline without StatisticsGen (the gate writes the statistics for SchemaGen) against one with it: the
+  baseline is StatisticsGen's job seconds plus the gate's with its statistics."""
+  results = run.main(['--sizes', '2000', '--jobs', 'statistics_gen,gate,gate_statistics_out',
+                      '--out-dir', str(tmp_path / 'out'), '--results-dir', str(tmp_path)])
+  by_job = {r['job']: r for r in results['runs']}
+  assert all(r['returncode'] == 0 for r in by_job.values()), by_job
+  assert by_job['gate_statistics_out']['statuses'] == by_job['gate']['statuses']
+  written = tmp_path / 'out' / 'work' / 'n2000' / 'gate_statistics_out' / 'example_statistics'
+  assert sorted(p.name for p in written.iterdir()) == ['Split-eval', 'Split-train']
+  figure = next(f for f in results['figures'] if f['name'] == 'gate_statistics_out vs statistics_gen + gate')
+  assert figure['baseline_seconds'] == pytest.approx(by_job['statistics_gen']['job_seconds']
+                                                     + by_job['gate']['job_seconds'])
+  assert 'whole gate emitting the statistics for SchemaGen' in (tmp_path / 'results.md').read_text()

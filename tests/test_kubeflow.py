@@ -12,6 +12,7 @@ import shlex
 import pytest
 
 from kubeflow import runner
+from pipelines import pipeline as pipeline_lib
 from tfx_preflight import config as config_lib
 
 IMAGE = 'europe-docker.pkg.dev/acme/ml/tfx-preflight:0.3.0'
@@ -319,3 +320,17 @@ def test_worker_package_flags_are_read_as_beams_parser_reads_them():
   given = ['--runner=dataflow', '--sdk_container_image', IMAGE]
   assert wp.with_worker_image(given, 'other') == given
   assert wp.with_worker_image(['--runner=dataflow', '--setup_file='], IMAGE)[-1] == f'--sdk_container_image={IMAGE}'
+
+
+def test_schema_gen_reading_the_gates_statistics_compiles(tmp_path):
+  """ExampleGen -> Preflight(output_statistics=True) -> SchemaGen -> Trainer: SchemaGen's input is the gate's
+  optional `example_statistics` output, and Trainer keeps its condition."""
+  with runner.module_files_as_paths():
+    pipeline = pipeline_lib.create_pipeline('p', PIPELINE_ROOT, DATA_ROOT, MODULE_FILE, statistics_from_gate=True)
+  path = runner.compile_pipeline(pipeline, output_dir=str(tmp_path), image=IMAGE, output_filename='no_stats_gen.json')
+  with open(path, encoding='utf-8') as f:
+    tasks = _tasks(json.load(f))
+  assert sorted(tasks) == ['ImportExampleGen', 'Preflight', 'SchemaGen', 'Trainer']
+  assert tasks['SchemaGen']['inputs']['artifacts']['statistics'] == {
+      'taskOutputArtifact': {'outputArtifactKey': 'example_statistics', 'producerTask': 'Preflight'}}
+  assert "['blessed'] == 1" in tasks['Trainer']['triggerPolicy']['condition']

@@ -4,6 +4,8 @@ Which check each test depends on:
   - test_clean_pipeline_blesses_and_trains: none (any check that wrongly blocks clean data fails it).
   - test_blocked_gate_skips_trainer[normalize_train_only]: skew.   [leaky_split]: leakage.   [zero_loss]: loss.
   - test_fail_on_block_fails_the_run: skew (normalize_train_only data).
+  - test_statistics_from_the_gate_feed_schema_gen_and_trainer_trains_after_the_blessing: none (clean data), and the
+    example_statistics output SchemaGen reads.
   - The fast tests (factory, data scenarios) depend on no check.
 """
 
@@ -12,6 +14,7 @@ import os
 import numpy as np
 import pytest
 from ml_metadata.metadata_store import metadata_store
+from tensorflow_metadata.proto.v0 import schema_pb2
 from tfx import v1 as tfx
 from tfx.dsl.io import fileio
 
@@ -82,6 +85,16 @@ def test_create_pipeline_is_a_pure_factory_that_gates_trainer(tmp_path):
   assert '"mode": "warn"' in config and '"timeout_seconds": 300.0' in config  # Overrides merge with the defaults.
 
 
+def test_statistics_from_the_gate_leave_statistics_gen_out(tmp_path):
+  pipeline = pipeline_lib.create_pipeline('p', str(tmp_path / 'root'), str(tmp_path / 'data'), local_runner.CNN_MODULE,
+                                          statistics_from_gate=True)
+  assert [c.id for c in pipeline.components] == ['ImportExampleGen', 'Preflight', 'SchemaGen', 'Trainer']
+  preflight, schema_gen, trainer = pipeline.components[1:]
+  assert schema_gen.inputs['statistics'] is preflight.outputs['example_statistics']
+  assert 'schema' not in preflight.inputs  # Upstream of SchemaGen: no schema, or a user's (ImportSchemaGen).
+  assert [type(c).__name__ for c in pipeline.dsl_context_registry.get_contexts(trainer)] == ['CondContext']
+
+
 def test_scenario_data_is_deterministic_and_broken_as_described():
   clean = data_lib.make_splits('clean', limit=_LIMIT)
   again = data_lib.make_splits('clean', limit=_LIMIT)
@@ -146,6 +159,25 @@ def test_blocked_gate_skips_trainer(tmp_path, scenario):
   if scenario == 'leaky_split':  # The augmented copies drawn beside their train images.
     with fileio.open(os.path.join(outcome.report_uri, 'report.html'), 'r') as page:
       assert page.read().count('data:image/png;base64,') >= 2
+
+
+@pytest.mark.slow
+def test_statistics_from_the_gate_feed_schema_gen_and_trainer_trains_after_the_blessing(tmp_path):
+  """ExampleGen -> Preflight(output_statistics=True) -> SchemaGen -> Trainer (gated): no StatisticsGen."""
+  paths = _run(tmp_path, 'clean', statistics_from_gate=True)
+  store = _store(paths)
+  assert _blessed_values(store) == [1]
+  statistics, = store.get_artifacts_by_type('ExampleStatistics')
+  assert statistics.properties['split_names'].string_value == '["train", "eval"]'
+  assert fileio.exists(os.path.join(statistics.uri, 'Split-train', 'FeatureStats.pb'))
+  schema, = store.get_artifacts_by_type('Schema')  # SchemaGen's, inferred from the gate's statistics.
+  inferred = tfx.utils.parse_pbtxt_file(os.path.join(schema.uri, 'schema.pbtxt'), schema_pb2.Schema())
+  assert {f.name for f in inferred.feature} >= {'pixels', 'label'}
+  assert len(_completed_trainer_executions(store)) == 1
+  models = _model_artifacts(store)
+  assert len(models) == 1 and fileio.exists(os.path.join(models[0].uri, 'Format-Serving', 'saved_model.pb'))
+  report = local_runner.read_outcome(paths.metadata_path).report
+  assert report['verdict'] in ('pass', 'warn') and 'statistics' not in report['inputs']  # Computed, not given.
 
 
 @pytest.mark.slow

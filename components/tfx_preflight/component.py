@@ -9,6 +9,7 @@ from tfx.components.util import udf_utils
 from tfx.dsl.components.base import base_beam_component, executor_spec
 from tfx.dsl.input_resolution import resolver_function
 from tfx.dsl.input_resolution.ops import ops
+from tfx.types import standard_artifacts
 from tfx.utils import json_utils
 
 from tfx_preflight import constants, executor, spec, worker_packaging
@@ -74,6 +75,8 @@ class Preflight(base_beam_component.BaseBeamComponent):
    - `blessing`: Channel of type `PreflightBlessing` with int custom property `blessed` (1 or 0).
    - `train_hashes` (with save_train_hashes=True): Channel of type `TrainHashes`, the content hashes of the train
      data when the run blessed; later runs take them as `history` (see the README for the resolver).
+   - `example_statistics` (with output_statistics=True): Channel of type `ExampleStatistics`, laid out as
+     StatisticsGen's `statistics` (Split-<name>/FeatureStats.pb), for SchemaGen in a pipeline without StatisticsGen.
   """
 
   SPEC_CLASS = PreflightSpec
@@ -99,7 +102,8 @@ class Preflight(base_beam_component.BaseBeamComponent):
                fail_on_block: bool = False,
                exclude_features: Sequence[str] = (),
                history: Optional[types.BaseChannel] = None,
-               save_train_hashes: bool = False):
+               save_train_hashes: bool = False,
+               output_statistics: bool = False):
     """Constructs a Preflight component.
 
     Args:
@@ -126,10 +130,18 @@ class Preflight(base_beam_component.BaseBeamComponent):
       history: TrainHashes of earlier runs (several, e.g. the latest N through a resolver): the leakage check also
         joins eval with the training data they hold, without reading those examples.
       save_train_hashes: Output `train_hashes`: this run's train content hashes, kept when it blesses.
+      output_statistics: Output `example_statistics`: the statistics of the gate's read pass, as StatisticsGen
+        writes them (equal to its own), so SchemaGen can read them and StatisticsGen be left out. Not with
+        `statistics`.
 
     Raises:
       ConfigError: a setting is invalid; the message names it.
+      ValueError: `statistics` is given with output_statistics=True.
     """
+    if output_statistics and statistics is not None:
+      raise ValueError('output_statistics=True computes the statistics StatisticsGen would; `statistics` are given '
+                       'as well. Either wire SchemaGen to the statistics given (and leave output_statistics False), '
+                       'or leave StatisticsGen out and give SchemaGen preflight.outputs["example_statistics"].')
     if custom_config is not None and not isinstance(custom_config, dict):
       raise ValueError(f'custom_config needs to be a dict. Got {type(custom_config).__name__} instead.')
     config = PreflightConfig(label_key=label_key, train_split=train_split,
@@ -153,6 +165,8 @@ class Preflight(base_beam_component.BaseBeamComponent):
         transformed_examples=transformed_examples,
         history=history,
         train_hashes=types.Channel(type=TrainHashes) if save_train_hashes else None,
+        example_statistics=(types.Channel(type=standard_artifacts.ExampleStatistics) if output_statistics
+                            else None),
         report=types.Channel(type=PreflightReport),
         blessing=types.Channel(type=PreflightBlessing))
     super().__init__(spec=spec)

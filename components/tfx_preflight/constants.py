@@ -47,6 +47,8 @@ MAX_LEAKED_FRACTION_PROPERTY = 'max_leaked_fraction'
 # Custom properties of the train_hashes artifact (besides `blessed`): train examples hashed, distinct hashes kept.
 HASHED_EXAMPLES_PROPERTY = 'examples'
 DISTINCT_HASHES_PROPERTY = 'distinct_hashes'
+# Custom property of the example_statistics output, named and encoded as StatisticsGen's (split -> sample rate).
+SAMPLE_RATE_BY_SPLIT_PROPERTY = 'sample_rate_by_split'
 
 
 def status_property(check: str) -> str:

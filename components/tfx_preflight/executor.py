@@ -87,6 +87,23 @@ def _set_custom_properties(artifact: types.Artifact, values: Dict[str, Any]) -> 
       artifact.set_string_custom_property(name, str(value))
 
 
+def _add_statistics_output(outputs: List[types.Artifact], config: PreflightConfig,
+                           examples: List[run.ExamplesArtifact], inputs: run.PreflightInputs) -> None:
+  """The `example_statistics` output (output_statistics=True): the read pass writes the statistics there, and the
+  artifact gets StatisticsGen's properties: the splits the gate reads (train and its eval splits: every split by
+  default), the span (of a window: the newest; the statistics are of the union Trainer reads), an unsampled read."""
+  if not outputs:
+    return
+  statistics = artifact_utils.get_single_instance(outputs)
+  inputs.statistics_output = statistics.uri
+  train, evals = resolve_splits(config, tuple(inputs.examples))
+  names = [train, *evals]
+  statistics.split_names = artifact_utils.encode_split_names(names)
+  statistics.span = max(a.span for a in examples)
+  statistics.set_json_value_custom_property(constants.SAMPLE_RATE_BY_SPLIT_PROPERTY,
+                                           json_utils.dumps({s: 1.0 for s in names}))
+
+
 class Executor(base_beam_executor.BaseBeamExecutor):
   """Runs every enabled check in Beam pipelines made with this executor's beam_pipeline_args."""
 
@@ -138,6 +155,7 @@ class Executor(base_beam_executor.BaseBeamExecutor):
     inputs.history = [a.uri for a in sorted(input_dict.get(spec.HISTORY_KEY) or [], key=lambda a: a.id)]
     train_hashes = (output_dict.get(spec.TRAIN_HASHES_KEY) or [None])[0]
     inputs.save_history = train_hashes.uri if train_hashes is not None else None
+    _add_statistics_output(output_dict.get(spec.EXAMPLE_STATISTICS_KEY) or [], config, examples, inputs)
     hyperparameters = _single(input_dict, spec.HYPERPARAMETERS_KEY)
     if hyperparameters is not None:
       inputs.hyperparameters = _read_hyperparameters(hyperparameters)

@@ -74,10 +74,13 @@ class PreflightInputs:
   # Earlier runs' train hashes (train_hashes directories) joined with eval; where this run's are saved if it blesses.
   history: Sequence[str] = ()
   save_history: Optional[str] = None
+  # Where the statistics the read pass computes are also written, laid out as StatisticsGen's output (the
+  # component's `example_statistics`): they are computed even when no check needs them. Not with `statistics`.
+  statistics_output: Optional[str] = None
 
 
 def _needs_statistics(config: PreflightConfig, inputs: PreflightInputs) -> bool:
-  return config.skew.mode != 'off' or _runs_loss(config, inputs)
+  return config.skew.mode != 'off' or _runs_loss(config, inputs) or inputs.statistics_output is not None
 
 
 def _runs_loss(config: PreflightConfig, inputs: PreflightInputs) -> bool:
@@ -348,6 +351,8 @@ def _run_checks(inputs: PreflightInputs, config: PreflightConfig, make_pipeline:
     if mixed is not None:
       raise mixed
   statistics = inputs.statistics
+  if statistics is not None and inputs.statistics_output is not None:
+    raise ConfigError('statistics are given and also asked for as an output: give SchemaGen the statistics given.')
   compute_statistics = statistics is None and _needs_statistics(config, inputs)
   if statistics is not None:
     missing = [s for s in used if s not in statistics]
@@ -359,6 +364,8 @@ def _run_checks(inputs: PreflightInputs, config: PreflightConfig, make_pipeline:
   if compute_statistics:
     outputs = _read(request, examples, make_pipeline)
     statistics = outputs.statistics
+    if inputs.statistics_output is not None:
+      statistics_lib.write_statistics(statistics, inputs.statistics_output)
   if statistics is not None:
     _check_keys_present(config, statistics, used)
     check_schema_describes_the_data(inputs.schema, statistics[train])

@@ -20,6 +20,7 @@ TRANSFORMED_EXAMPLES_KEY = 'transformed_examples'
 MODULE_FOLDER_FINGERPRINT_KEY = 'module_folder_fingerprint'
 HISTORY_KEY = 'history'
 TRAIN_HASHES_KEY = 'train_hashes'
+EXAMPLE_STATISTICS_KEY = 'example_statistics'
 
 BLESSED_PROPERTY = constants.BLESSED_PROPERTY
 
@@ -56,4 +57,8 @@ class PreflightSpec(component_spec.ComponentSpec):
       BLESSING_KEY: component_spec.ChannelParameter(type=PreflightBlessing),
       # This run's train hashes, kept when it blesses (save_train_hashes=True).
       TRAIN_HASHES_KEY: component_spec.ChannelParameter(type=TrainHashes, optional=True),
+      # The statistics the read pass computed, laid out as StatisticsGen's output (output_statistics=True), so
+      # SchemaGen can read them instead of StatisticsGen's. Not `statistics`: that is the input's key.
+      EXAMPLE_STATISTICS_KEY: component_spec.ChannelParameter(type=standard_artifacts.ExampleStatistics,
+                                                              optional=True),
   }

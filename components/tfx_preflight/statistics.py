@@ -12,7 +12,7 @@ from typing import Callable, Dict, Mapping, Optional, Sequence
 import apache_beam as beam
 from tensorflow_metadata.proto.v0 import schema_pb2, statistics_pb2
 
-from tfx_preflight import constants, data, records
+from tfx_preflight import beam_util, constants, data, records
 
 StatisticsBySplit = Mapping[str, statistics_pb2.DatasetFeatureStatisticsList]
 
@@ -55,6 +55,13 @@ class WriteSplitStatistics(beam.PTransform):
 def load_statistics(output_dir: str, splits: Sequence[str]) -> Dict[str, statistics_pb2.DatasetFeatureStatisticsList]:
   """What `generate_statistics` or `WriteSplitStatistics` wrote, by split."""
   return {split: tfdv().load_stats_binary(statistics_path(output_dir, split)) for split in sorted(splits)}
+
+
+def write_statistics(statistics: StatisticsBySplit, output_dir: str) -> None:
+  """Writes each split's statistics as StatisticsGen does (`Split-<split>/FeatureStats.pb`, a binary
+  DatasetFeatureStatisticsList), e.g. into Preflight's `example_statistics` output for SchemaGen."""
+  for split, proto in sorted(statistics.items()):
+    beam_util.write_whole(statistics_path(output_dir, split), proto.SerializeToString())
 
 
 def generate_statistics(examples: Mapping[str, str], make_pipeline: Callable[[], beam.Pipeline], output_dir: str,
