@@ -5,7 +5,7 @@ found from per-span statistics of the same read pass."""
 import json
 
 from tests.conftest import tabular_rows, write_splits
-from tfx_preflight import run
+from tfx_preflight import run, span_skew
 from tfx_preflight.config import PreflightConfig
 
 ROWS, TRAIN = 400, 320
@@ -67,3 +67,13 @@ def test_one_artifact_has_no_span_comparison(tmp_path, beam_factory):
   one = inputs.examples_artifacts[1]
   result, _ = _run(tmp_path, run.PreflightInputs(examples=dict(one.patterns), examples_artifacts=[one]), beam_factory)
   assert 'spans' not in result['checks']['skew'] and _departures(result) == []
+
+
+def test_a_span_departs_only_from_others_that_agree():
+  # Pairs of span indices -> feature -> how they differ. Span 2 differs from 0 and 1 in x, which agree: it departs.
+  # y drifts steadily (0-1 and 1-2 differ as well as 0-2): no single span is the odd one. Of two spans, the later.
+  pairs = {(0, 1): {'y': 'y01'}, (0, 2): {'x': 'x02', 'y': 'y02'}, (1, 2): {'x': 'x12', 'y': 'y12'}}
+  assert span_skew._departing(pairs, [0, 1, 2]) == {(2, 'x'): ['x02', 'x12']}
+  assert span_skew._departing({(0, 2): {'x': 'x02'}}, [0, 2]) == {(2, 'x'): ['x02']}
+  assert span_skew.artifact_labels([{'span': 1, 'version': 1}, {'span': 2, 'version': 1}, {'span': 2, 'version': 2}]
+                                   ) == ['span 1', 'span 2 version 1', 'span 2 version 2']
