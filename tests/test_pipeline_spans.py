@@ -95,6 +95,12 @@ def test_a_window_of_three_spans_is_read_whole_and_a_row_copied_across_spans_blo
   assert [(a['span'], a['version'], a['examples']) for a in clean['inputs']['examples_artifacts']] == [
       (span, 1, {'train': TRAIN_ROWS, 'eval': EVAL_ROWS}) for span in (1, 2, 3)]
   assert clean['checks']['leakage']['examples'] == {'train': 3 * TRAIN_ROWS, 'eval': 3 * EVAL_ROWS}
+  # Every span compared with the others, split by split (real taxi rows, spans alike): none departs.
+  assert {split: [(r['span'], r['examples'], r['compared'], r['departs']) for r in rows]
+          for split, rows in clean['checks']['skew']['spans'].items()} == {
+              split: [(span, n, True, []) for span in (1, 2, 3)]
+              for split, n in (('train', TRAIN_ROWS), ('eval', EVAL_ROWS))}
+  assert [f for f in clean['checks']['skew']['findings'] if f['kind'] == 'span_departs'] == []
 
   assert 'history' not in clean['checks']['leakage']  # No earlier run.
 

@@ -7,6 +7,7 @@ One Beam pipeline (the caller's `make_pipeline`, so `beam_pipeline_args` apply):
      |   StatisticsGen lays them out (statistics.py)
      +-> Leakage: leakage_beam.LeakageHashes over every split -> duplicates.tsv and the merged counts
      +-> LabelProxy[split]: label_proxy.LabelProxyCounts -> one JSON file of counts per split
+     +-> SpanStatistics: TFDV statistics of each (split, span) as slices of one transform (span windows; span_skew.py)
 
 Reading and decoding are a large share of TFDV's own statistics pass, so skew + leakage from one read cost little
 more than the statistics alone: `make bench` jobs one_pass vs statistics_alone, 1M rows on 2 shared cores, 1.05x and
@@ -19,7 +20,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import os
-from typing import Callable, Dict, Iterator, Mapping, Optional, Sequence, Tuple
+from typing import Callable, Dict, Iterator, List, Mapping, Optional, Sequence, Tuple
 
 import apache_beam as beam
 from tensorflow_metadata.proto.v0 import schema_pb2, statistics_pb2
@@ -103,6 +104,18 @@ class LabelProxyPart:
 
 
 @dataclasses.dataclass(frozen=True)
+class SpanStatisticsPart:
+  """Statistics of each Examples artifact of a span window, split by split, for span_skew.py: `spans` maps a split
+  to one tuple of file paths per artifact (the paths data.split_files lists)."""
+  output_dir: str
+  spans: Mapping[str, Tuple[Tuple[str, ...], ...]]
+
+  @property
+  def path(self) -> str:
+    return os.path.join(self.output_dir, 'span_statistics.pb')
+
+
+@dataclasses.dataclass(frozen=True)
 class PassRequest:
   """What one read pass computes. `splits` lists train first; every part is optional."""
   examples: Mapping[str, str]
@@ -113,17 +126,19 @@ class PassRequest:
   label_proxy: Optional[LabelProxyPart] = None
   rows_per_file_dir: Optional[str] = None  # Examples per file counted and written here when set (span windows).
   sketch_dir: Optional[str] = None  # Per-feature sketches (feature_sketch.py) written here when set.
+  span_statistics: Optional[SpanStatisticsPart] = None
 
   @property
   def empty(self) -> bool:
     return (self.statistics_dir is None and self.leakage is None and self.label_proxy is None
-            and self.sketch_dir is None)
+            and self.sketch_dir is None and self.span_statistics is None)
 
   def consumers(self) -> Tuple[str, ...]:
     """What the pass feeds, for the progress line."""
     return tuple(name for name, part in (('statistics', self.statistics_dir), ('leakage hashes', self.leakage),
                                          ('label-proxy counts', self.label_proxy),
-                                         ('feature sketches', self.sketch_dir)) if part is not None)
+                                         ('feature sketches', self.sketch_dir),
+                                         ('span statistics', self.span_statistics)) if part is not None)
 
 
 @dataclasses.dataclass
@@ -133,6 +148,8 @@ class PassOutputs:
   label_proxy: Optional[Dict[str, counts_lib.SplitCounts]] = None
   rows_per_file: Optional[Dict[str, int]] = None  # path -> examples read, when the request asked for them.
   sketches: Optional[Dict[str, feature_sketch.Sketch]] = None
+  # split -> one statistics list per Examples artifact (SpanStatisticsPart's order), for the splits it covers.
+  span_statistics: Optional[Dict[str, List[statistics_pb2.DatasetFeatureStatisticsList]]] = None
 
 
 def build_pipeline(pipeline: beam.Pipeline, request: PassRequest, files: Tuple[Tuple[int, str], ...]) -> None:
@@ -165,6 +182,8 @@ def build_pipeline(pipeline: beam.Pipeline, request: PassRequest, files: Tuple[T
            | f'Sketch[{split}]' >> feature_sketch.FeatureSketch()
            | f'WriteSketch[{split}]' >> beam.Map(feature_sketch.write_sketch, os.path.join(
                request.sketch_dir, feature_sketch.SKETCH_FILE.format(split=split))))
+  if request.span_statistics is not None:
+    _add_span_statistics(batches, request, files)
   if request.label_proxy is not None:
     for split in request.splits:
       _ = (batches[split]
@@ -172,6 +191,36 @@ def build_pipeline(pipeline: beam.Pipeline, request: PassRequest, files: Tuple[T
            | f'LabelProxy[{split}]' >> label_proxy.LabelProxyCounts(request.label_proxy.options)
            | f'WriteLabelProxy[{split}]' >> beam.Map(label_proxy.write_counts, os.path.join(
                request.label_proxy.output_dir, label_proxy.COUNTS_FILE.format(split=split))))
+
+
+def _span_splits(request: PassRequest) -> List[str]:
+  """The splits whose batches are also summarized per span: those with files of two or more spans."""
+  part = request.span_statistics
+  return [split for split in request.splits if len(part.spans.get(split, ())) >= 2]
+
+
+def _span_key(split_id: int, span: int) -> str:
+  return f'{split_id}/{span}'
+
+
+def _keyed_by_span(located: leakage_beam.LocatedBatch, split_id: int, span_of: Mapping[int, int]):
+  return _span_key(split_id, span_of[located[0]]), located[2]
+
+
+def _add_span_statistics(batches: Mapping[str, beam.PCollection], request: PassRequest,
+                         files: Tuple[Tuple[int, str], ...]) -> None:
+  """Each split's batches keyed by the artifact their file belongs to, and TFDV statistics of every (split, span) in
+  one sliced statistics transform: the same decoded batches as the union's statistics, no second read."""
+  part = request.span_statistics
+  keyed = []
+  for split in _span_splits(request):
+    split_id = request.splits.index(split)
+    span_of = {file_id: k for file_id, (s, path) in enumerate(files) if s == split_id
+               for k, paths in enumerate(part.spans[split]) if path in paths}
+    keyed.append(batches[split] | f'BySpan[{split}]' >> beam.Map(_keyed_by_span, split_id, span_of))
+  _ = (keyed
+       | 'FlattenSpans' >> beam.Flatten()
+       | 'SpanStatistics' >> statistics_lib.WriteSlicedStatistics(part.path, request.schema))
 
 
 def run_pass(request: PassRequest, make_pipeline: Callable[[], beam.Pipeline]) -> PassOutputs:
@@ -187,6 +236,8 @@ def run_pass(request: PassRequest, make_pipeline: Callable[[], beam.Pipeline]) -
     fileio.makedirs(request.rows_per_file_dir)
   if request.sketch_dir is not None:
     fileio.makedirs(request.sketch_dir)
+  if request.span_statistics is not None:
+    fileio.makedirs(request.span_statistics.output_dir)
   if request.leakage is not None:
     leakage_beam.clear_outputs(request.leakage.output_dir)
   with make_pipeline() as pipeline:
@@ -195,6 +246,11 @@ def run_pass(request: PassRequest, make_pipeline: Callable[[], beam.Pipeline]) -
     outputs.statistics = statistics_lib.load_statistics(request.statistics_dir, request.splits)
   if request.leakage is not None:
     outputs.leakage = leakage_beam.collect_outputs(request.leakage.output_dir)
+  if request.span_statistics is not None:
+    slices = statistics_lib.load_slices(request.span_statistics.path)
+    outputs.span_statistics = {split: [slices[_span_key(request.splits.index(split), k)]
+                                       for k in range(len(request.span_statistics.spans[split]))]
+                               for split in _span_splits(request)}
   if request.sketch_dir is not None:
     outputs.sketches = {split: feature_sketch.read_sketch(request.sketch_dir, split) for split in request.splits}
   if request.label_proxy is not None:

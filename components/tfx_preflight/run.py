@@ -32,6 +32,7 @@ from tfx_preflight import (
   report,
   report_dir,
   skew,
+  span_skew,
 )
 from tfx_preflight import statistics as statistics_lib
 from tfx_preflight.config import ConfigError, PreflightConfig, resolve_splits
@@ -217,14 +218,29 @@ def _start_loss_check(inputs: PreflightInputs, config: PreflightConfig, examples
 
 
 def _skew(config: PreflightConfig, statistics: Optional[StatisticsBySplit], train: str, evals: Sequence[str],
-          inputs: PreflightInputs) -> CheckResult:
+          inputs: PreflightInputs, outputs: read_pass.PassOutputs) -> CheckResult:
   if config.skew.mode == 'off':
     return CheckResult.skipped(config.off_reason(constants.SKEW))
   logging.info('Preflight: skew check')
   with progress.stage('skew') as stage:
     stage.result = skew.check_skew(statistics, train, evals, config.with_exclusions(constants.SKEW), inputs.schema,
                                    config.label_key)
+    if outputs.span_statistics is not None:
+      stage.result = _with_span_departures(stage.result, outputs.span_statistics, config, inputs)
   return stage.result
+
+
+def _with_span_departures(result: CheckResult, span_statistics: Mapping[str, Any], config: PreflightConfig,
+                          inputs: PreflightInputs) -> CheckResult:
+  """The skew result with the spans of a window that depart from the others (span_skew.py): their warnings among
+  its findings, one row per span and split under `spans`."""
+  artifacts = [{'span': a.span, 'version': a.version} for a in inputs.examples_artifacts]
+  found, rows = span_skew.check_span_departures(span_statistics, artifacts, config.with_exclusions(constants.SKEW),
+                                                inputs.schema, config.label_key)
+  findings = skew.sorted_findings([*result.findings, *found])
+  status = report.status_for(findings, config.skew.mode) if found else result.status
+  reason = result.reason if status == constants.NOT_CHECKED else None
+  return CheckResult(status, tuple(findings), reason=reason, details={**result.details, 'spans': rows})
 
 
 def _runs_label_proxy(config: PreflightConfig) -> bool:
@@ -250,7 +266,19 @@ def _pass_request(config: PreflightConfig, inputs: PreflightInputs, examples: Ma
       statistics_dir=os.path.join(output_dir, constants.STATISTICS_DIR) if compute_statistics else None,
       rows_per_file_dir=os.path.join(output_dir, 'inputs') if inputs.examples_artifacts else None,
       # Supplied statistics are checked feature by feature against what this pass sees (provenance.py).
-      sketch_dir=os.path.join(output_dir, 'inputs', 'sketches') if inputs.statistics is not None else None)
+      sketch_dir=os.path.join(output_dir, 'inputs', 'sketches') if inputs.statistics is not None else None,
+      span_statistics=_span_statistics_part(config, inputs, examples, output_dir))
+
+
+def _span_statistics_part(config: PreflightConfig, inputs: PreflightInputs, examples: Mapping[str, Any],
+                          output_dir: str) -> Optional[read_pass.SpanStatisticsPart]:
+  """Per-span statistics of a window (two or more Examples artifacts) for span_skew.py, when skew runs."""
+  if config.skew.mode == 'off' or len(inputs.examples_artifacts) < 2:
+    return None
+  spans = {split: tuple(tuple(data.matching_files(a.patterns[split], f'split {split!r}'))
+                        for a in inputs.examples_artifacts)
+           for split in examples if all(split in a.patterns for a in inputs.examples_artifacts)}
+  return read_pass.SpanStatisticsPart(os.path.join(output_dir, 'inputs'), spans)
 
 
 def _with_history(plan: Any, inputs: PreflightInputs) -> Any:
@@ -385,7 +413,7 @@ def _run_checks(inputs: PreflightInputs, config: PreflightConfig, make_pipeline:
     # Differences inside the tolerance, yet not quite the same examples: in report.json's inputs and report.html.
     described = {**inputs.provenance, **({'count_differences': differences} if differences else {})}
     checks: Dict[str, CheckResult] = {
-        constants.SKEW: _skew(config, statistics, train, evals, inputs),
+        constants.SKEW: _skew(config, statistics, train, evals, inputs, outputs),
         constants.LEAKAGE: _leakage(config, request, outputs),
         constants.LABEL_PROXY: _label_proxy(config, request, outputs, train, evals)}
     leakage_details = checks[constants.LEAKAGE].details

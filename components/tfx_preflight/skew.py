@@ -601,7 +601,7 @@ def _p_value(value: float) -> float:
   return float(f'{value:.3g}')
 
 
-def _sorted_findings(findings: Sequence[Finding]) -> List[Finding]:
+def sorted_findings(findings: Sequence[Finding]) -> List[Finding]:
   """Deterministic order: block before warn, then split pair, feature, kind."""
   return sorted(findings, key=lambda f: (-constants.STATUS_RANK[f.severity], f.details['splits'], str(f.feature or ''),
                                          f.code))
@@ -627,6 +627,20 @@ def control_false_discoveries(findings: Sequence[Finding], num_features: int,
                       'p_value': _p_value(findings[i].details['p_value'])} for i in dropped),
                     key=lambda w: (w['p_value'], w['feature'], w['kind']))
   return kept, withheld
+
+
+def feature_findings(names: Sequence[str], summaries: Tuple[Mapping[str, diag.FeatureSummary], ...],
+                     splits: Tuple[str, str], num_examples: Tuple[int, int], distances: Mapping[str, Dict[str, Any]],
+                     config: SkewConfig, label_key: Optional[str], sorted_label: Optional[str] = None
+                     ) -> List[Finding]:
+  """Every finding of features `names` between two summarized datasets (train first), before the false-discovery
+  control: the one comparison of two distributions, used between splits and between the spans of a window."""
+  findings: List[Finding] = []
+  for name in names:
+    comparison = _FeatureComparison(name, summaries[0].get(name), summaries[1].get(name), splits[0], splits[1],
+                                    num_examples, distances.get(name), config, label_key, sorted_label)
+    findings.extend(comparison.findings())
+  return findings
 
 
 def check_skew(statistics: StatisticsBySplit, train_split: str, eval_splits: Sequence[str], config: SkewConfig,
@@ -663,14 +677,11 @@ def check_skew(statistics: StatisticsBySplit, train_split: str, eval_splits: Seq
                                 for name, d in sorted(distances.items()) if name not in excluded}
     names = sorted((set(train_summary) | set(other_summary)) - excluded)
     not_compared[other_split] = [name for name in names if name not in distances]
-    pair_findings: List[Finding] = []
     sorted_label = sorted_label_signature(train_summary.get(label_key), other_summary.get(label_key), train_split,
                                           other_split) if label_key else None
-    for name in names:
-      comparison = _FeatureComparison(name, train_summary.get(name), other_summary.get(name), train_split,
-                                      other_split, (int(train.num_examples), int(other.num_examples)),
-                                      distances.get(name), config, label_key, sorted_label)
-      pair_findings.extend(comparison.findings())
+    pair_findings = feature_findings(names, (train_summary, other_summary), (train_split, other_split),
+                                     (int(train.num_examples), int(other.num_examples)), distances, config,
+                                     label_key, sorted_label)
     kept, withheld = control_false_discoveries(pair_findings, len(names), config.false_discovery_rate)
     findings.extend(kept)
     multiple_testing[other_split] = {'method': 'benjamini-hochberg', 'false_discovery_rate': config.false_discovery_rate,
@@ -678,7 +689,7 @@ def check_skew(statistics: StatisticsBySplit, train_split: str, eval_splits: Seq
                                      'withheld_findings': withheld[:MAX_WITHHELD_SHOWN]}
     findings.extend(_example_count_findings(example_count, train, other, train_split, other_split,
                                             schema or schema_pb2.Schema()))
-  findings = _sorted_findings(findings)
+  findings = sorted_findings(findings)
   details = {'comparisons': comparisons, 'not_compared': not_compared, 'num_examples': num_examples,
              'excluded_features': sorted(excluded), 'multiple_testing': multiple_testing,
              'compared': compared_features(statistics, train_split, comparisons, findings)}
