@@ -70,7 +70,10 @@ def test_correct_module_has_no_blocking_finding(digits, tmp_path):
   assert probe.info['model_fn'] == '_build_keras_model' and probe.info['input_fn'] == '_input_fn'
   m = probe.measurements
   assert m['loss_on_synthetic_predictions']['perfect'] < m['loss_on_synthetic_predictions']['random']
-  assert m['fit_batch']['after'] < 0.5 * m['fit_batch']['before']
+  # The fit stops once the loss fell as the check requires (by 1% at least): Adam at 1e-2 needs a step or two of 30.
+  assert m['fit_batch']['after'] <= 0.99 * m['fit_batch']['before']
+  assert m['fit_batch']['stopped_because'] == 'loss_fell' and 1 <= m['fit_batch']['steps'] < 30
+  assert 'seconds' not in m['fit_batch']  # Run-to-run times stay out of the report unless the budget decided.
   assert abs(m['initial_loss'] - math.log(10)) < 1.0
   assert m['eval_path']['eval']['evaluate'] == pytest.approx(m['eval_path']['eval']['direct'], rel=1e-3)
 
@@ -155,9 +158,46 @@ def test_run_fn_is_called_with_trainer_fn_args_and_stopped_at_fit(digits, tmp_pa
   assert codes(probe.findings, 'block') == [], probe.findings
   assert probe.info['run_fn'] == 'run_fn' and probe.info['output_units'] == 10
   m = probe.measurements
-  assert m['fit_batch']['after'] < 0.5 * m['fit_batch']['before']
+  assert m['fit_batch']['after'] <= 0.99 * m['fit_batch']['before'] and m['fit_batch']['steps'] < 30
   assert set(m['eval_path']) == {'eval'}  # validation_data, read from FnArgs.eval_files.
   assert not os.path.exists(os.path.join(str(tmp_path), 'model'))  # Stopped before training and saving.
+
+
+def test_a_fit_slow_to_learn_stops_on_its_time_budget_and_does_not_conclude(digits, tmp_path):
+  """Every step sleeps 0.5 s and the learning rate barely moves the loss: the fit of one batch stops on half of what
+  is left of timeout_seconds, and too few steps to tell warn (fit_not_concluded) instead of blaming the loss."""
+  probe = probe_in_process(digits, tmp_path, 'run_fn_module', run_fn='slow_run_fn', timeout_seconds=16,
+                           custom_config={'step_seconds': 0.5, 'learning_rate': 1e-6})
+  fit = probe.measurements['fit_batch']
+  assert fit['stopped_because'] == 'time_budget' and 1 <= fit['steps'] < 30, fit
+  assert fit['budget_seconds'] <= 8.0 and 0 < fit['seconds'] < 30 * 0.5  # Less than the 30 steps would have slept.
+  assert codes(probe.findings) == ['fit_not_concluded'], probe.findings
+  [finding] = probe.findings
+  assert finding['severity'] == 'warn' and finding['steps'] == fit['steps'] and finding['fit_steps'] == 30
+  assert f'after {fit["steps"]} of 30 optimizer steps' in finding['message']
+
+
+def test_a_frozen_model_stopped_by_the_time_budget_still_cannot_fit_batch(digits, tmp_path):
+  """Learning rate 0: the loss does not move at all in the steps that ran, so the budget does not hide the bug."""
+  probe = probe_in_process(digits, tmp_path, 'run_fn_module', run_fn='slow_run_fn', timeout_seconds=16,
+                           custom_config={'step_seconds': 0.5, 'learning_rate': 0.0})
+  fit = probe.measurements['fit_batch']
+  assert fit['stopped_because'] == 'time_budget' and fit['steps'] < 30 and fit['after'] == fit['before']
+  assert codes(probe.findings, 'block') == ['cannot_fit_batch']
+  assert f'{fit["steps"]} optimizer steps (of 30: the time budget stopped the fit)' in probe.findings[0]['message']
+
+
+def test_a_slow_model_that_learns_stops_once_the_loss_fell(digits, tmp_path):
+  probe = probe_in_process(digits, tmp_path, 'run_fn_module', run_fn='slow_run_fn', timeout_seconds=60,
+                           custom_config={'step_seconds': 0.3})
+  fit = probe.measurements['fit_batch']
+  assert fit['stopped_because'] == 'loss_fell' and fit['steps'] <= 3 and fit['after'] <= 0.99 * fit['before']
+  assert codes(probe.findings, 'block') == [], probe.findings
+
+
+def test_fit_check_points_grow_geometrically_below_the_configured_steps():
+  assert loss_battery._check_points(30) == [1, 2, 3, 4, 6, 8, 12, 18, 26]
+  assert loss_battery._check_points(1) == [] and loss_battery._check_points(2) == [1]
 
 
 @pytest.mark.parametrize('keras_name, flavour', [('keras', 'keras3'), ('tf_keras', 'tf_keras')])

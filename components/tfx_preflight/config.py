@@ -213,7 +213,8 @@ class LossConfig:
   # Address-space cap of the subprocess, in MiB (0: no cap).
   memory_limit_mb: int = 0
   batch_size: int = 32
-  # Optimizer steps on one batch for the cannot_fit_batch probe.
+  # Most optimizer steps on one batch for the cannot_fit_batch probe (it stops once the loss fell, or on its time
+  # budget: half of what is left of timeout_seconds).
   fit_steps: int = 30
 
   def validate(self) -> None:

@@ -294,6 +294,7 @@ def build_request(module_file: Optional[str], local_module: Optional[str], examp
       custom_config=_custom_config(custom_config),
       batch_size=config.batch_size,
       fit_steps=config.fit_steps,
+      timeout_seconds=config.timeout_seconds,
       seed=SEED,
       workdir=workdir,
       module_dir_importable=not os.environ.get(_NO_PACKAGING_ENV),

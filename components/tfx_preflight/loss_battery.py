@@ -49,6 +49,15 @@ def error_text(error: BaseException) -> str:
   return f'{type(error).__name__}: {text[:400]}' if text else type(error).__name__
 
 
+def probe_deadline(request: ProbeRequest) -> float:
+  """When the parent kills the probe, on this process's monotonic clock: `timeout_seconds` after the parent sent the
+  request (which waits in the pipe while the probe still imports TensorFlow); inf without a budget."""
+  if request.timeout_seconds <= 0:
+    return math.inf
+  waited = min(max(0.0, time.time() - request.sent_at), request.timeout_seconds) if request.sent_at else 0.0
+  return time.monotonic() - waited + request.timeout_seconds
+
+
 class Probe:
   """Collects findings and measurements and sends them to the parent (progress messages, then the result)."""
 
@@ -62,6 +71,8 @@ class Probe:
     self.function: Optional[str] = None
     # (stage, wall-clock time it began): where the probe's time goes (loss.timing.json; never in report.json).
     self.timing: List[Tuple[str, float]] = []
+    # When the parent's budget for the probe runs out (time.monotonic()): stages that loop stop on a share of it.
+    self.deadline = probe_deadline(request)
 
   def add(self, code: str, severity: str, message: str, **details: Any) -> None:
     self.findings.append({'code': code, 'severity': severity, 'message': message, **details})
@@ -486,22 +497,126 @@ def _batch_len(y: Any) -> int:
   return int(np.asarray(y).shape[0])
 
 
+# The fit of one batch spends at most this share of what is left of the probe's budget when it starts, so the probe
+# ends with an answer (how many steps ran) instead of being killed (a timeout blocks).
+_FIT_BUDGET_SHARE = 0.5
+# Above this, one eager pass of model(x) is slow (a recurrent model runs its time loop op by op: ~4 s a pass for TFX's
+# imdb BiLSTM): the loss during and after the fit is then measured by a graph traced once.
+_EAGER_SECONDS = 0.2
+# The loss is measured during the fit after about every 1.5x more steps (1, 2, 3, 4, 6, 8, 12, 18, 26 of 30).
+_CHECK_GROWTH = 1.5
+
+# Why the fit of one batch stopped (measurements.fit_batch.stopped_because).
+FIT_LOSS_FELL = 'loss_fell'
+FIT_ALL_STEPS = 'fit_steps'
+FIT_TIME_BUDGET = 'time_budget'
+
+
+def _tolerance(before: float) -> float:
+  return 1e-6 * max(1.0, abs(before))
+
+
+def loss_fell(before: float, after: float) -> bool:
+  """The loss fell as check_fit requires to pass: clearly lower, and by at least 1%."""
+  return math.isfinite(after) and after < before - _tolerance(before) and after <= before * 0.99
+
+
+class _BatchLoss:
+  """The loss of model(x, training=False) on one batch with `direct_loss` (never read from fit's logs, where a metric
+  may be named 'loss'). Eager, unless an eager pass is slower than _EAGER_SECONDS and the model trains as a graph."""
+
+  def __init__(self, model: Any, x: Any, y: Any, direct_loss: Callable):
+    self.model, self.x, self.y, self.direct_loss = model, x, y, direct_loss
+    self._graph: Optional[Callable] = None
+    self._eager_only = bool(getattr(model, 'run_eagerly', False))
+
+  def __call__(self) -> float:
+    if self._graph is not None:
+      try:
+        return float(self._graph().numpy())
+      except Exception:  # A model that cannot be traced outside fit: eager says the same, or raises what fit would.
+        self._graph, self._eager_only = None, True
+    started = time.monotonic()
+    value = scalar_loss(self.direct_loss, self.y, self.model(self.x, training=False))[0]
+    if not self._eager_only and time.monotonic() - started > _EAGER_SECONDS:
+      self._graph = self._traced()
+      return self()  # Every value the fit is judged on from the same graph (eager may differ in the last bits).
+    return value
+
+  def _traced(self) -> Callable:
+    import tensorflow as tf
+
+    def value():
+      loss = self.direct_loss(tf.convert_to_tensor(self.y), self.model(self.x, training=False))
+      return tf.reduce_mean(tf.cast(tf.convert_to_tensor(loss), tf.float32))
+
+    return tf.function(value)
+
+
+def _check_points(steps: int) -> List[int]:
+  """After which optimizer steps the fit measures the loss: about every _CHECK_GROWTH x more steps, below `steps`."""
+  points, point = [], 1.0
+  while math.ceil(point) < steps:
+    if not points or math.ceil(point) > points[-1]:
+      points.append(math.ceil(point))
+    point *= _CHECK_GROWTH
+  return points
+
+
+def _callback_base(model: Any) -> type:
+  """Callback of the Keras the model belongs to (tf_keras' fit takes tf_keras callbacks only)."""
+  if any(cls.__module__.split('.')[0] == 'tf_keras' for cls in type(model).__mro__):
+    import tf_keras
+    return tf_keras.callbacks.Callback
+  import keras
+  return keras.callbacks.Callback
+
+
+def _fit_stopper(model: Any, loss_now: _BatchLoss, before: float, steps: int, stop_at: float) -> Any:
+  """A Keras callback that stops the fit (model.stop_training, as EarlyStopping does) once the loss fell
+  (loss_fell, measured at _check_points) or at `stop_at` (time.monotonic()); it counts the steps that ran."""
+  points = _check_points(steps)
+
+  class FitStopper(_callback_base(model)):
+
+    def __init__(self):
+      super().__init__()
+      self.steps = 0
+      self.stopped_because = FIT_ALL_STEPS
+
+    def on_train_batch_end(self, batch, logs=None):
+      self.steps = int(batch) + 1  # Keras passes the last step's index (several with steps_per_execution).
+      if self.steps >= steps:
+        return
+      if points and self.steps >= points[0]:
+        while points and points[0] <= self.steps:
+          points.pop(0)
+        if loss_fell(before, loss_now()):
+          self.stopped_because = FIT_LOSS_FELL
+      if self.stopped_because == FIT_ALL_STEPS and time.monotonic() >= stop_at:
+        self.stopped_because = FIT_TIME_BUDGET
+      if self.stopped_because != FIT_ALL_STEPS:
+        model.stop_training = True
+
+  return FitStopper()
+
+
 def check_fit(probe: Probe, model: Any, x: Any, y: Any, steps: int, described: str, direct_loss: Callable,
               weights: Any = None) -> None:
-  """cannot_fit_batch: `steps` optimizer steps on one small real batch (with the weights fit applies) must lower
-  the loss, computed from model(x) with `direct_loss` (never read from evaluate's logs, where a metric may be named
-  'loss')."""
+  """cannot_fit_batch: up to `steps` optimizer steps on one small real batch (with the weights fit applies) must lower
+  the loss computed from model(x) with `direct_loss`. The fit stops as soon as the loss fell, or when its time budget
+  (a share of what is left of the probe's) runs out: then too few steps to tell is fit_not_concluded, not a verdict."""
   import tensorflow as tf
-
-  def current() -> float:
-    return scalar_loss(direct_loss, y, model(x, training=False))[0]
-
-  before = current()
+  started = time.monotonic()
+  budget = _FIT_BUDGET_SHARE * max(0.0, probe.deadline - started)
+  loss_now = _BatchLoss(model, x, y, direct_loss)
+  before = loss_now()
+  stopper = _fit_stopper(model, loss_now, before, steps, started + budget)
   try:
     # One fit over the batch repeated: train_on_batch builds and distributes a dataset per call (0.13 s a step under
     # the MirroredStrategy TFX's examples use, against a few ms here).
     element = (x, y) if weights is None else (x, y, weights)
-    model.fit(tf.data.Dataset.from_tensors(element).repeat(steps), epochs=1, verbose=0)
+    model.fit(tf.data.Dataset.from_tensors(element).repeat(steps), epochs=1, verbose=0, callbacks=[stopper])
   except ValueError as e:
     if 'No gradients provided' in str(e):
       probe.add('no_gradient', SEVERITY_BLOCK,
@@ -509,21 +624,45 @@ def check_fit(probe: Probe, model: Any, x: Any, y: Any, steps: int, described: s
                 'the model (a constant such as `return 0.0`, or a value computed outside TensorFlow).')
       return
     raise
-  after = current()
-  probe.measurements['fit_batch'] = {'before': _round(before), 'after': _round(after), 'steps': steps}
+  after = loss_now()
+  fit = {'before': _round(before), 'after': _round(after), 'steps': stopper.steps,
+         'stopped_because': stopper.stopped_because}
+  if stopper.stopped_because == FIT_TIME_BUDGET:  # Only then: seconds differ from run to run, the report must not.
+    fit.update(seconds=round(time.monotonic() - started, 1), budget_seconds=round(budget, 1))
+  probe.measurements['fit_batch'] = fit
+  print(f'preflight-probe: fit_batch {stopper.steps} of {steps} steps in {time.monotonic() - started:.1f} s (budget '
+        f'{budget:.1f} s), stopped: {stopper.stopped_because}', file=sys.stderr, flush=True)
+  _fit_findings(probe, before, after, fit, steps, described, _batch_len(y))
+
+
+def _fit_findings(probe: Probe, before: float, after: float, fit: Dict[str, Any], configured: int, described: str,
+                  examples: int) -> None:
+  """The findings of the fit of one batch. Stopped by its time budget before the loss fell, the steps that ran
+  decide only when the loss did not move at all (or became NaN); else too few steps ran to tell."""
+  ran = fit['steps']
+  timed_out = fit['stopped_because'] == FIT_TIME_BUDGET
+  steps_text = f'{ran} optimizer steps' + (f' (of {configured}: the time budget stopped the fit)' if timed_out else '')
   if not math.isfinite(after):
     probe.add('non_finite', SEVERITY_BLOCK,
-              f'{described} became NaN or Inf after {steps} optimizer steps on one batch (it was {_fmt(before)}): '
+              f'{described} became NaN or Inf after {steps_text} on one batch (it was {_fmt(before)}): '
               'lower the learning rate, clip gradients, or fix log(0)/division in the loss.', step='fit')
-  elif not after < before - 1e-6 * max(1.0, abs(before)):
+  elif timed_out and not loss_fell(before, after) and abs(after - before) > _tolerance(before):
+    probe.add('fit_not_concluded', SEVERITY_WARN,
+              f'The loss check\'s time budget for fitting one batch ran out after {ran} of {configured} optimizer '
+              f'steps ({fit["seconds"]:g} s: {_FIT_BUDGET_SHARE:.0%} of what was left of loss.timeout_seconds='
+              f'{probe.request.timeout_seconds:g}); they moved {described} from {_fmt(before)} to {_fmt(after)}, too '
+              'few steps to tell whether the model learns with it. The model is slow to train here (or the machine '
+              'is busy): raise loss.timeout_seconds for a conclusive answer.',
+              steps=ran, fit_steps=configured, seconds=fit['seconds'], before=_round(before), after=_round(after))
+  elif not after < before - _tolerance(before):
     probe.add('cannot_fit_batch', SEVERITY_BLOCK,
-              f'{steps} optimizer steps on one batch of {_batch_len(y)} train examples did not lower {described} '
+              f'{steps_text} on one batch of {examples} train examples did not lower {described} '
               f'({_fmt(before)} -> {_fmt(after)}): the model cannot learn with this loss and optimizer. Check the '
               'learning rate, frozen layers, and that the loss depends on the model output.',
               before=_round(before), after=_round(after))
-  elif after > before * 0.99:
+  elif not loss_fell(before, after):
     probe.add('cannot_fit_batch', SEVERITY_WARN,
-              f'{steps} optimizer steps on one batch barely lowered {described} ({_fmt(before)} -> {_fmt(after)}): '
+              f'{steps_text} on one batch barely lowered {described} ({_fmt(before)} -> {_fmt(after)}): '
               'a model should memorize one small batch quickly. Check the learning rate.',
               before=_round(before), after=_round(after))
 

@@ -360,6 +360,7 @@ def _judge_fit(probe: Probe, call: loss_trainer.FitCall, name: str, judged: List
   fit = Probe(probe.request, probe.writer)
   fit.info.update({k: probe.info[k] for k in ('keras', 'keras_source', 'module_path') if k in probe.info})
   fit.timing = probe.timing
+  fit.deadline = probe.deadline
   _guarded(fit, _check_fit_call, fit, call, name, fn_args)
   judged.append(fit)
   probe.enter('run_fn', name)
@@ -420,10 +421,11 @@ def _history(call: loss_trainer.FitCall, fit: Probe) -> Any:
   """A History of the Keras whose fit was called, holding the loss after the battery's steps, for run_fn to read."""
   keras = importlib.import_module('tf_keras' if call.keras == loss_keras.TF_KERAS else 'keras')
   history = keras.callbacks.History()
-  after = (fit.measurements.get('fit_batch') or {}).get('after')
+  fit_batch = fit.measurements.get('fit_batch') or {}
+  after = fit_batch.get('after')
   history.history = {'loss': [after]} if after is not None else {}
   history.epoch = [0]
-  history.params = {'epochs': 1, 'steps': fit.request.fit_steps, 'verbose': 0}
+  history.params = {'epochs': 1, 'steps': fit_batch.get('steps', fit.request.fit_steps), 'verbose': 0}
   try:
     history.set_model(call.model)
     call.model.history = history

@@ -172,7 +172,8 @@ class ProbeProcess:
     self._timeout = timeout_seconds
     self._started = time.monotonic()
     self.sent_at = time.time()
-    message = dataclasses.replace(request, nonce=self._nonce, result_fd=self._write_fd).to_json()
+    message = dataclasses.replace(request, nonce=self._nonce, result_fd=self._write_fd, timeout_seconds=timeout_seconds,
+                                  sent_at=self.sent_at).to_json()
     self._write_stdin(message, close=True)
 
   def _wait_unreaped(self, timeout: float) -> bool:

@@ -65,6 +65,10 @@ class ProbeRequest:
   custom_config: Optional[Dict[str, Any]] = None
   batch_size: int = 32
   fit_steps: int = 30
+  # The parent's budget for the whole probe (loss.timeout_seconds; 0: none), counted from `sent_at` (time.time() when
+  # the parent sent the request; 0: when the probe starts): the fit stops on a share of what is left (loss_battery).
+  timeout_seconds: float = 0.0
+  sent_at: float = 0.0
   seed: int = 7
   workdir: str = ''
   # Whether the module's folder goes on sys.path, as Trainer's packaging of user modules makes its siblings importable.

@@ -4,6 +4,7 @@ Digits: 64 pixel values in [0, 16] under 'pixels', class index 0..9 under 'label
 loss check names it as Trainer does (`Trainer(module_file=..., run_fn='mse_softmax_run_fn')`).
 """
 
+import time
 from typing import List
 
 import tensorflow as tf
@@ -26,11 +27,32 @@ def _schema(fn_args):
   return io_utils.parse_pbtxt_file(fn_args.schema_path, schema_pb2.Schema())
 
 
+class _SlowToTrain(tf.keras.layers.Layer):
+  """Sleeps `seconds` in every training step and passes its input on: a model slow to train (a big recurrent model,
+  a busy machine) without using the CPU."""
+
+  def __init__(self, seconds, **kwargs):
+    super().__init__(**kwargs)
+    self.seconds = seconds
+
+  def call(self, x, training=None):
+    if not training:
+      return x
+    delayed = tf.reshape(tf.numpy_function(self._sleep, [x], x.dtype), tf.shape(x))
+    return x + tf.stop_gradient(delayed - x)
+
+  def _sleep(self, x):
+    time.sleep(self.seconds)
+    return x
+
+
 def _build_keras_model(hidden_units, learning_rate, units=10, activation='softmax', loss=None, scale=True,
-                       batch_norm=False):
+                       batch_norm=False, step_seconds=0.0):
   """Two required arguments, like the TFX taxi template's builder: only run_fn knows what to pass."""
   inputs = tf.keras.Input(shape=(64,), name='pixels')
   x = tf.keras.layers.Rescaling(1 / 16)(inputs) if scale else inputs
+  if step_seconds:
+    x = _SlowToTrain(step_seconds)(x)
   if batch_norm:
     x = tf.keras.layers.BatchNormalization()(x)
   for n in hidden_units:
@@ -55,6 +77,12 @@ def run_fn(fn_args):
   """Correct: the builder gets the arguments it needs, the units come from custom_config when given."""
   units = (fn_args.custom_config or {}).get('hidden_units', [32])
   _fit(fn_args, _build_keras_model(units, 1e-2))
+
+
+def slow_run_fn(fn_args):
+  """Correct but slow to train: every step takes custom_config['step_seconds'] (learning_rate from it too)."""
+  config = fn_args.custom_config
+  _fit(fn_args, _build_keras_model([32], config.get('learning_rate', 1e-2), step_seconds=config['step_seconds']))
 
 
 def mse_softmax_run_fn(fn_args):

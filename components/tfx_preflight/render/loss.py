@@ -6,7 +6,11 @@ from __future__ import annotations
 from typing import Any, Mapping
 
 from tfx_preflight import constants
+from tfx_preflight.loss_battery import FIT_LOSS_FELL, FIT_TIME_BUDGET
 from tfx_preflight.render.escape import esc, number
+
+# Why the fit of one batch ran fewer steps than loss.fit_steps.
+_FIT_STOPPED = {FIT_LOSS_FELL: ' (stopped once the loss fell)', FIT_TIME_BUDGET: ' (stopped by its time budget)'}
 
 
 def render_html(result: Mapping[str, Any]) -> str:
@@ -32,7 +36,9 @@ def render_html(result: Mapping[str, Any]) -> str:
   cells += _validation_cells(result)
   fit = m.get('fit_batch') or {}
   if fit:
-    cells.append((esc(f'one train batch, before -> after {fit.get("steps")} steps'),
+    stopped = _FIT_STOPPED.get(fit.get('stopped_because'), '')
+    steps = fit.get('steps')
+    cells.append((esc(f'one train batch, before -> after {steps} step{"" if steps == 1 else "s"}{stopped}'),
                   f'{number(fit.get("before"))} &rarr; {number(fit.get("after"))}'))
   for split, values in sorted((m.get('eval_path') or {}).items()):
     cells.append((esc(f'{split}: model.evaluate vs loss from model(x)'),
