@@ -93,9 +93,9 @@ def _count_cross(train_hashes: np.ndarray, eval_hashes: np.ndarray, train_labels
 
 @job('leakage')
 def leakage_job(args: Mapping[str, Any]) -> Dict[str, Any]:
-  """tfx_preflight.leakage.check_leakage on DirectRunner, as the component runs it, exact copies only (the baseline
+  """tfx_preflight.checks.leakage.check.check_leakage on DirectRunner, as the component runs it, exact copies only (the baseline
   of the other leakage jobs; `leakage_near` runs the defaults, near copies included)."""
-  from tfx_preflight import leakage
+  from tfx_preflight.checks.leakage import check as leakage
   from tfx_preflight.config import LeakageConfig
   manifest = args['manifest']
   config = LeakageConfig(**{'near_duplicates': False, **args.get('config', {})})
@@ -115,7 +115,7 @@ def leakage_job(args: Mapping[str, Any]) -> Dict[str, Any]:
 def _hash_shards(manifest: Mapping[str, Any], config: Any) -> Any:
   """How many hash shards the leakage job joined (its plan, rebuilt after the clock stopped), for the per-shard
   memory bound in the report."""
-  from tfx_preflight import leakage
+  from tfx_preflight.checks.leakage import check as leakage
   return leakage.make_plan(manifest['examples'], TRAIN, [EVAL], config, generate.LABEL_KEY).num_shards
 
 
@@ -134,7 +134,7 @@ HISTORY_MULTIPLE = 10
 
 def _write_stored_hashes(directory: str, count: int, plan: Any, seed: int) -> None:
   """A train_hashes directory of `count` random 128-bit hashes (16 shards), as a blessed run would have saved it."""
-  from tfx_preflight import history
+  from tfx_preflight.checks.leakage import history
   rng = np.random.default_rng(seed)
   staging = history.staging_dir(directory)
   os.makedirs(staging, exist_ok=True)
@@ -150,8 +150,10 @@ def leakage_history_job(args: Mapping[str, Any]) -> Dict[str, Any]:
   earlier runs (history.py), for the cost ratio to 'leakage'; the stored hashes are written before the clock starts."""
   import dataclasses
 
-  from tfx_preflight import history, leakage, read_pass
+  from tfx_preflight.checks.leakage import check as leakage
+  from tfx_preflight.checks.leakage import history
   from tfx_preflight.config import LeakageConfig
+  from tfx_preflight.inputs import read_pass
   manifest = args['manifest']
   config = LeakageConfig(**args.get('config', {}))
   plan = leakage.make_plan(manifest['examples'], TRAIN, [EVAL], config, generate.LABEL_KEY)
@@ -194,7 +196,7 @@ def pandas_join_job(args: Mapping[str, Any]) -> Dict[str, Any]:
 
 
 def _floor(manifest: Mapping[str, Any], read_batches: Callable[[str], Any]) -> Dict[str, Any]:
-  from tfx_preflight import hashing
+  from tfx_preflight.inputs import hashing
   features = _feature_names(manifest)
   keys: Dict[str, List[np.ndarray]] = {TRAIN: [], EVAL: []}
   labels: Dict[str, List[np.ndarray]] = {TRAIN: [], EVAL: []}
@@ -213,9 +215,9 @@ def _floor(manifest: Mapping[str, Any], read_batches: Callable[[str], Any]) -> D
 
 @job('floor')
 def floor_job(args: Mapping[str, Any]) -> Dict[str, Any]:
-  """Baseline (b): one process reads every file with tfx_preflight.records' reader (the leakage job's own read path:
+  """Baseline (b): one process reads every file with tfx_preflight.inputs.records' reader (the leakage job's own read path:
   gunzip, TFRecord framing, CRCs), decodes batches to Arrow with tfx-bsl and hashes them with hashing.hash_batch."""
-  from tfx_preflight import records
+  from tfx_preflight.inputs import records
   started = _begin()
   result = _floor(args['manifest'], lambda path: (b for _, b in records.iter_record_batches(path, FLOOR_BATCH_SIZE)))
   return {'job_seconds': time.perf_counter() - started, **result}
@@ -228,7 +230,7 @@ def floor_tfdata_job(args: Mapping[str, Any]) -> Dict[str, Any]:
   import tensorflow as tf
   from tfx_bsl.coders.example_coder import ExamplesToRecordBatchDecoder
 
-  from tfx_preflight import records as preflight_records
+  from tfx_preflight.inputs import records as preflight_records
   decoder = ExamplesToRecordBatchDecoder()
 
   def read(path: str):
@@ -348,8 +350,8 @@ def _load_statistics(statistics_dir: str):
 
 @job('skew')
 def skew_job(args: Mapping[str, Any]) -> Dict[str, Any]:
-  """tfx_preflight.skew.check_skew with StatisticsGen's statistics supplied (loading them included)."""
-  from tfx_preflight import skew
+  """tfx_preflight.checks.skew.check.check_skew with StatisticsGen's statistics supplied (loading them included)."""
+  from tfx_preflight.checks.skew import check as skew
   from tfx_preflight.config import SkewConfig
   started = _begin()
   statistics = _load_statistics(args['statistics_dir'])
@@ -361,10 +363,11 @@ def skew_job(args: Mapping[str, Any]) -> Dict[str, Any]:
 @job('skew_wide')
 def skew_wide_job(args: Mapping[str, Any]) -> Dict[str, Any]:
   """Wide data (issue 13): TFDV statistics of both splits in one Beam pipeline (the TFDV GenerateStatistics transform
-  StatisticsGen runs), then tfx_preflight.skew.check_skew on them, timed apart: in a pipeline the statistics come from
+  StatisticsGen runs), then tfx_preflight.checks.skew.check.check_skew on them, timed apart: in a pipeline the statistics come from
   StatisticsGen, so the skew check's own cost is `skew_seconds`. The data is a clean random split: it must pass."""
-  from tfx_preflight import skew, statistics
+  from tfx_preflight.checks.skew import check as skew
   from tfx_preflight.config import SkewConfig
+  from tfx_preflight.inputs import statistics
   manifest = args['manifest']
   statistics.tfdv()  # TensorFlow and TFDV imported before the clock starts, as for the other jobs.
   started = _begin()
@@ -408,8 +411,9 @@ def gate_statistics_out_job(args: Mapping[str, Any]) -> Dict[str, Any]:
   """The whole gate of a pipeline without StatisticsGen (Preflight(output_statistics=True)): run_preflight with no
   statistics supplied, the read pass computing them and writing them as StatisticsGen would for SchemaGen; to be
   compared with statistics_gen + gate, what a pipeline with StatisticsGen pays for the same."""
-  from tfx_preflight import run, statistics
+  from tfx_preflight import run
   from tfx_preflight.config import PreflightConfig
+  from tfx_preflight.inputs import statistics
   manifest = args['manifest']
   statistics.tfdv()  # TensorFlow and TFDV imported before the clock starts, as for the one-pass job.
   started = _begin()
@@ -423,11 +427,11 @@ def gate_statistics_out_job(args: Mapping[str, Any]) -> Dict[str, Any]:
 
 @job('loss')
 def loss_job(args: Mapping[str, Any]) -> Dict[str, Any]:
-  """tfx_preflight.loss.check_loss on the demo CNN Trainer module and image-like data (schema from statistics)."""
+  """tfx_preflight.checks.loss.check.check_loss on the demo CNN Trainer module and image-like data (schema from statistics)."""
   import tensorflow_data_validation as tfdv
   from tfx.utils import io_utils
 
-  from tfx_preflight import loss
+  from tfx_preflight.checks.loss import check as loss
   from tfx_preflight.config import LossConfig
   manifest = args['manifest']
   started = _begin()
@@ -451,7 +455,7 @@ def loss_job(args: Mapping[str, Any]) -> Dict[str, Any]:
 def statistics_alone_job(args: Mapping[str, Any]) -> Dict[str, Any]:
   """TFDV statistics of both splits alone (statistics.generate_statistics: the strict reader, TFXIO's decode,
   GenerateStatistics): what a run without StatisticsGen paid for statistics before the one read pass."""
-  from tfx_preflight import statistics
+  from tfx_preflight.inputs import statistics
   manifest = args['manifest']
   statistics.tfdv()  # TensorFlow and TFDV imported before the clock starts, as for the one-pass job.
   started = _begin()
@@ -465,7 +469,7 @@ def statistics_alone_job(args: Mapping[str, Any]) -> Dict[str, Any]:
 def statistics_read_pass_job(args: Mapping[str, Any]) -> Dict[str, Any]:
   """The read pass with statistics as its only consumer: what the one pass costs before hashing, so one_pass over
   this is the marginal cost of skew + leakage on the same read and decode."""
-  from tfx_preflight import read_pass, statistics
+  from tfx_preflight.inputs import read_pass, statistics
   manifest = args['manifest']
   statistics.tfdv()
   request = read_pass.PassRequest(examples=dict(manifest['examples']), splits=(TRAIN, EVAL),
@@ -481,8 +485,9 @@ def one_pass_job(args: Mapping[str, Any]) -> Dict[str, Any]:
   """Skew + leakage with statistics not supplied (the CLI, pipelines without StatisticsGen): run.run_checks, where
   one read of each split feeds TFDV's statistics and the leakage hashes (read_pass.py); the skew check and the
   leakage interpretation included, the report not written."""
-  from tfx_preflight import run, statistics
+  from tfx_preflight import run
   from tfx_preflight.config import PreflightConfig
+  from tfx_preflight.inputs import statistics
   manifest = args['manifest']
   statistics.tfdv()
   config = PreflightConfig.from_dict({'label_key': generate.LABEL_KEY, 'label_proxy': {'mode': 'off'}})
@@ -506,8 +511,9 @@ def label_proxy_job(args: Mapping[str, Any]) -> Dict[str, Any]:
   adds to the shared read; reading and decoding, which the pass shares, not timed) + its interpretation (single
   scores and the pair search). job_seconds is that part's wall time, part_cpu_seconds its CPU time (the calling
   thread's: the reader's gunzip thread excluded); check_seconds the check run alone with its own read pass."""
-  from tfx_preflight import label_proxy, read_pass, records
+  from tfx_preflight.checks.label_proxy import check as label_proxy
   from tfx_preflight.config import LabelProxyConfig
+  from tfx_preflight.inputs import read_pass, records
   manifest = args['manifest']
   config = LabelProxyConfig(**args.get('config', {}))
   options = label_proxy.count_options(config, generate.LABEL_KEY)
@@ -621,7 +627,7 @@ def pipeline_cost_job(args: Mapping[str, Any]) -> Dict[str, Any]:
   from tfx.examples.penguin import penguin_utils_keras
 
   from pipelines import penguin
-  from tfx_preflight import loss
+  from tfx_preflight.checks.loss import check as loss
   replicate, work = int(args['replicate']), args['output_dir']
   shutil.rmtree(work, ignore_errors=True)
   os.makedirs(work)

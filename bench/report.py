@@ -366,7 +366,7 @@ def markdown(results: Mapping[str, Any]) -> str:
       'same rows as Parquet.', '',
       '## Headline', '', headline_table(results), '', *_repeats_note(results),
       '## What is compared', '',
-      '- **leakage check**: `tfx_preflight.leakage.check_leakage` (exact duplicates, default config) on Beam\'s '
+      '- **leakage check**: `tfx_preflight.checks.leakage.check.check_leakage` (exact duplicates, default config) on Beam\'s '
       'DirectRunner, reading the gzipped TFRecords. Baselines compute the same counts on the same rows: '
       '**floor** = one process, no Beam: the leakage job\'s own read path (`records.iter_record_batches`: gunzip, '
       'TFRecord framing and CRCs in Python, tfx-bsl C++ decode to Arrow) + `hashing.hash_batch` + a numpy join; '
@@ -380,7 +380,7 @@ def markdown(results: Mapping[str, Any]) -> str:
       'pipeline already pays); its output is the statistics the skew check and the gate are given.',
       '- **gate**: `tfx_preflight.run.run_preflight` with statistics supplied (skew + leakage, report.json and '
       'report.html written); loss is measured apart on image data because the tabular set has no Trainer module.',
-      '- **loss check**: `tfx_preflight.loss.check_loss` with `pipelines/modules/cnn_trainer.py` (a subprocess that '
+      '- **loss check**: `tfx_preflight.checks.loss.check.check_loss` with `pipelines/modules/cnn_trainer.py` (a subprocess that '
       'builds the model and probes the loss on a few batches of 32x32x3 float-list images).',
       '- **one read pass** (statistics not supplied: the CLI, pipelines without StatisticsGen): `run.run_checks` with '
       'skew + leakage, where one read of each split feeds TFDV\'s GenerateStatistics and the leakage hashes '

@@ -179,7 +179,7 @@ def run_scenario(scenario: str, root: str, train_steps: Optional[int] = None,
   train_steps = train_steps or pipeline_lib.DEFAULT_TRAIN_STEPS
   eval_steps = eval_steps or pipeline_lib.DEFAULT_EVAL_STEPS
   from tfx_preflight import constants
-  from tfx_preflight.loss_probe import autograph_skips_tf_keras
+  from tfx_preflight.checks.loss.probe import autograph_skips_tf_keras
   autograph_skips_tf_keras()  # TF 2.16 + tf_keras: see there. Trainer runs in this process with LocalDagRunner.
   result = ScenarioResult(scenario)
   paths = local_runner.RunPaths(root, scenario)

@@ -65,5 +65,5 @@ def beam_factory():
 
 def without_progress(err: str) -> str:
   """stderr of a CLI run without its progress lines: what remains is the error reason, if any."""
-  from tfx_preflight import progress
+  from tfx_preflight.report import progress
   return '\n'.join(line for line in err.splitlines() if not progress.is_progress_line(line))

@@ -71,7 +71,7 @@ def _column_kind(values: List[str]) -> Callable[[str], object]:
 
 def penguin() -> Tuple[Rows, str, Tuple[str, ...]]:
   """TFX's penguin testdata (both of its splits, as rows)."""
-  from tfx_preflight import records
+  from tfx_preflight.inputs import records
   rows = []
   for path in sorted(glob.glob(os.path.join(_TFX, 'components', 'testdata', 'penguin', 'data', 'Split-*', '*'))):
     for _, batch in records.iter_record_batches(path):

@@ -12,7 +12,7 @@ def test_generated_data_decodes_to_the_rows_and_the_leak_it_claims(tmp_path):
   manifest = generate.generate(str(tmp_path), size=2_000, leak_rate=0.05, seed=3)
   assert manifest['num_examples'] == {'train': 1_600, 'eval': 400}
   assert manifest['leaked_eval_rows'] == 20 and manifest['label_conflicts'] == 2
-  from tfx_preflight import records
+  from tfx_preflight.inputs import records
   files = {split: sorted(os.listdir(os.path.dirname(pattern))) for split, pattern in manifest['examples'].items()}
   assert files == {'train': ['data_tfrecord-00000-of-00001.gz'], 'eval': ['data_tfrecord-00000-of-00001.gz']}
   batches = [b for _, b in records.iter_record_batches(manifest['examples']['eval'][:-1] + files['eval'][0])]

@@ -14,7 +14,8 @@ import pytest
 from tests.conftest import tabular_rows, write_splits
 from tests.test_interrupts import _gone
 from tests.test_reliability import run_cli
-from tfx_preflight import loss_process, process_tree
+from tfx_preflight import process_tree
+from tfx_preflight.checks.loss import process as loss_process
 
 MODULES = os.path.join(os.path.dirname(__file__), 'modules')
 

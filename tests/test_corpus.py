@@ -9,7 +9,7 @@ import os
 import pytest
 import tfx
 
-from tfx_preflight import leakage
+from tfx_preflight.checks.leakage import check as leakage
 from tfx_preflight.config import LeakageConfig
 
 TESTDATA = os.path.join(os.path.dirname(tfx.__file__), 'components', 'testdata')
@@ -41,7 +41,7 @@ def test_csv_conversion_gives_exactly_csv_example_gens_examples_and_knows_every_
   from apache_beam.testing.util import assert_that, equal_to
   from tfx.components.example_gen.csv_example_gen import executor as csv_executor
 
-  from tfx_preflight import data, records
+  from tfx_preflight.inputs import data, records
   with open(TAXI_CSV, encoding='utf-8') as f:
     taxi = f.read().splitlines()[:1500]
   (tmp_path / 'in').mkdir()
@@ -126,8 +126,9 @@ def test_tfx_taxi_examples_with_their_shipped_statistics_and_schema_pass_the_gat
 
 def test_tfx_penguin_examples_and_schema_pass_and_a_rescaled_copy_blocks(tmp_path, beam_factory):
   from tests.conftest import write_splits
-  from tfx_preflight import records, run
+  from tfx_preflight import run
   from tfx_preflight.config import PreflightConfig
+  from tfx_preflight.inputs import records
   root = os.path.join(PENGUIN, 'data')
   examples = {split: os.path.join(root, f'Split-{split}', '*') for split in ('train', 'eval')}
   schema = _read_schema(os.path.join(PENGUIN, 'schema', 'schema.pbtxt'))
@@ -151,8 +152,9 @@ def test_tfx_penguin_examples_and_schema_pass_and_a_rescaled_copy_blocks(tmp_pat
 def test_the_schema_of_other_data_is_refused_not_silently_ignored(tmp_path, beam_factory):
   """The taxi schema handed with penguin examples: none of its features exist, so none of its comparators could set a
   threshold. It passed with the defaults, as if the schema had been used."""
-  from tfx_preflight import data, run
+  from tfx_preflight import run
   from tfx_preflight.config import PreflightConfig
+  from tfx_preflight.inputs import data
   root = os.path.join(PENGUIN, 'data')
   examples = {split: os.path.join(root, f'Split-{split}', '*') for split in ('train', 'eval')}
   taxi_schema = _read_schema(os.path.join(TESTDATA, 'schema_gen', 'schema.pbtxt'))

@@ -5,8 +5,9 @@ import os
 import pytest
 
 from tests.conftest import tabular_rows, write_splits
-from tfx_preflight import data, run
+from tfx_preflight import run
 from tfx_preflight.config import PreflightConfig
+from tfx_preflight.inputs import data
 
 
 @pytest.fixture(scope='module')

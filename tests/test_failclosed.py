@@ -11,8 +11,9 @@ import pytest
 
 from tests.conftest import tabular_rows, write_splits
 from tests.test_reliability import assert_usage_error, examples_artifact, run_cli, run_executor
-from tfx_preflight import executor, report, spec
+from tfx_preflight import executor, spec
 from tfx_preflight.config import PreflightConfig
+from tfx_preflight.report import build as report
 
 ALL_OFF = {'skew': {'mode': 'off'}, 'leakage': {'mode': 'off'}, 'loss': {'mode': 'off'}}
 MODULES = os.path.join(os.path.dirname(__file__), 'modules')
@@ -152,7 +153,7 @@ def test_sequence_examples_are_refused_by_content_in_cli_and_executor(tmp_path, 
 def test_records_of_another_proto_are_refused():
   from tensorflow.core.example import example_pb2
 
-  from tfx_preflight import records
+  from tfx_preflight.inputs import records
   example = example_pb2.Example()
   example.features.feature['a'].float_list.value.append(1.0)
   assert records.payload_problem(example.SerializeToString()) is None

@@ -24,8 +24,9 @@ from hypothesis import strategies as st
 from tensorflow_data_validation.statistics import stats_impl
 from tfx_bsl.coders.example_coder import ExamplesToRecordBatchDecoder
 
-from tfx_preflight import hashing, skew
+from tfx_preflight.checks.skew import check as skew
 from tfx_preflight.config import LeakageConfig, SkewConfig
+from tfx_preflight.inputs import hashing
 
 NAMES = ('a', 'b', 'c', 'label', 'x y', '<é>')
 KINDS = ('float', 'int', 'bytes')
@@ -171,7 +172,7 @@ def direct_pipeline():
 @settings(max_examples=4, deadline=None, suppress_health_check=[HealthCheck.too_slow], derandomize=True)
 @given(train=batches(min_size=2, max_size=8), data=st.data())
 def test_leakage_counts_match_the_brute_force_count(train, data):
-  from tfx_preflight import leakage
+  from tfx_preflight.checks.leakage import check as leakage
   schema, train_rows = train
   _, eval_rows = data.draw(batches(schema, min_size=1, max_size=8))
   eval_rows = eval_rows + [dict(r) for r in data.draw(st.lists(st.sampled_from(train_rows), max_size=3))]

@@ -8,8 +8,9 @@ import numpy as np
 import pytest
 
 from tests.conftest import tabular_rows, without_progress, write_tfrecords
-from tfx_preflight import cli, history
-from tfx_preflight.data import InputError
+from tfx_preflight import cli
+from tfx_preflight.checks.leakage import history
+from tfx_preflight.inputs.data import InputError
 
 
 def test_in_stored_matches_whole_128_bit_hashes_only():

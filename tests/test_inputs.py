@@ -7,8 +7,9 @@ import pytest
 import tensorflow as tf
 
 from tests.conftest import tabular_rows, to_example, write_tfrecords
-from tfx_preflight import cli, data, records, run
+from tfx_preflight import cli, run
 from tfx_preflight.config import PreflightConfig
+from tfx_preflight.inputs import data, records
 
 MODULES = os.path.join(os.path.dirname(__file__), 'modules')
 

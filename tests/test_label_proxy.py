@@ -14,11 +14,11 @@ from apache_beam.testing.util import assert_that, equal_to
 from tfx_bsl.coders.example_coder import ExamplesToRecordBatchDecoder
 
 from tests.conftest import to_example, write_splits
-from tfx_preflight import label_proxy
-from tfx_preflight import label_proxy_counts as counts_lib
-from tfx_preflight import label_proxy_scoring as scoring
+from tfx_preflight.checks.label_proxy import check as label_proxy
+from tfx_preflight.checks.label_proxy import counts as counts_lib
+from tfx_preflight.checks.label_proxy import scoring
 from tfx_preflight.config import ConfigError, LabelProxyConfig, PreflightConfig
-from tfx_preflight.results import CheckResult
+from tfx_preflight.report.results import CheckResult
 
 TFX_DIR = os.path.dirname(os.path.dirname(__import__('tfx').__file__))
 TAXI_CSV = os.path.join(TFX_DIR, 'tfx', 'examples', 'chicago_taxi_pipeline', 'data', 'simple', 'data.csv')

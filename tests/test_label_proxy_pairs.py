@@ -11,12 +11,12 @@ import pandas as pd
 import pytest
 
 from tests.test_label_proxy import PENGUIN_DATA, TFX_DIR, check, decode, frame_rows, random_split
-from tfx_preflight import label_proxy
-from tfx_preflight import label_proxy_counts as counts_lib
-from tfx_preflight import label_proxy_pairs as pairs_lib
-from tfx_preflight import label_proxy_sample as sample_lib
+from tfx_preflight.checks.label_proxy import check as label_proxy
+from tfx_preflight.checks.label_proxy import counts as counts_lib
+from tfx_preflight.checks.label_proxy import pairs as pairs_lib
+from tfx_preflight.checks.label_proxy import sample as sample_lib
+from tfx_preflight.checks.label_proxy.render import render_html
 from tfx_preflight.config import ConfigError, LabelProxyConfig, PreflightConfig
-from tfx_preflight.render.label_proxy import render_html
 
 BIG_TIPPER_CSV = os.path.join(TFX_DIR, 'tfx', 'examples', 'chicago_taxi_pipeline', 'data', 'big_tipper_label',
                               'data.csv')

@@ -10,10 +10,11 @@ import pytest
 from apache_beam.options.pipeline_options import PipelineOptions
 
 from tests.conftest import write_splits, write_tfrecords
-from tfx_preflight import beam_util, leakage
+from tfx_preflight import beam_util
+from tfx_preflight.checks.leakage import check as leakage
+from tfx_preflight.checks.leakage import render as render_leakage
 from tfx_preflight.config import LeakageConfig
-from tfx_preflight.render import leakage as render_leakage
-from tfx_preflight.results import CheckResult
+from tfx_preflight.report.results import CheckResult
 
 FEATURES = ('a', 'b', 'color')
 

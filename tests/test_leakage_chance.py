@@ -12,10 +12,10 @@ from apache_beam.options.pipeline_options import PipelineOptions
 
 from tests import leakage_tables
 from tests.conftest import write_splits
-from tfx_preflight import duplicate_chance, leakage
+from tfx_preflight.checks.leakage import check as leakage
+from tfx_preflight.checks.leakage import duplicate_chance, picture
+from tfx_preflight.checks.leakage import render as render_leakage
 from tfx_preflight.config import ConfigError, LeakageConfig
-from tfx_preflight.render import leakage as render_leakage
-from tfx_preflight.render import picture
 
 
 def _brute_tail(k, n, q):
@@ -130,8 +130,8 @@ def test_survey_of_public_tables(tmp_path, table, how, inject, statuses, present
 
 
 def _interpret(near_eval, reference, exact_eval=None):
-  from tfx_preflight import leakage_beam, near_features
-  from tfx_preflight.leakage_beam import EXACT, NEAR, NEAR_REFERENCE, LeakageCounts, PairCounts
+  from tfx_preflight.checks.leakage import leakage_beam, near_features
+  from tfx_preflight.checks.leakage.leakage_beam import EXACT, NEAR, NEAR_REFERENCE, LeakageCounts, PairCounts
   plan = leakage_beam.Plan(splits=('train', 'eval'), files=((0, 't.gz'), (1, 'e.gz')), exclude=('label',),
                            label_key='label', group_key=None, near=near_features.NearSettings(), num_shards=4,
                            max_samples=0)
@@ -142,7 +142,7 @@ def _interpret(near_eval, reference, exact_eval=None):
 
 
 def test_near_copies_block_beyond_chance_together_with_exact_ones():
-  from tfx_preflight.leakage_beam import PairCounts
+  from tfx_preflight.checks.leakage.leakage_beam import PairCounts
   result = _interpret(PairCounts(duplicate_examples=12, near_only_examples=7), PairCounts(train_examples=4000),
                       PairCounts(duplicate_examples=5, unique_duplicates=5, train_examples=5))
   kinds = {f['kind']: f for f in result['findings']}
@@ -153,7 +153,7 @@ def test_near_copies_block_beyond_chance_together_with_exact_ones():
 
 
 def test_augmentation_before_the_split_is_named_and_near_copies_at_train_rate_do_not_block():
-  from tfx_preflight.leakage_beam import PairCounts
+  from tfx_preflight.checks.leakage.leakage_beam import PairCounts
   # Train's held-out examples have near twins in train at 20%; eval's 210 of 1000 are what that rate predicts.
   result = _interpret(PairCounts(duplicate_examples=210, near_only_examples=210),
                       PairCounts(train_examples=1000, duplicate_examples=200, near_only_examples=200))

@@ -15,8 +15,8 @@ import pytest
 from apache_beam.testing.test_pipeline import TestPipeline
 from apache_beam.testing.util import assert_that, equal_to
 
-from tfx_preflight import leakage_beam
-from tfx_preflight.leakage_beam import LeakageCounts, NearBucketCounts, PairCounts, WithinCounts
+from tfx_preflight.checks.leakage import leakage_beam
+from tfx_preflight.checks.leakage.leakage_beam import LeakageCounts, NearBucketCounts, PairCounts, WithinCounts
 
 SPLITS = ('train', 'eval', 'test')
 MAX_SAMPLES = 3
@@ -331,7 +331,7 @@ def test_leakage_hashes_names_a_missing_split():
 
 
 def test_interpret_turns_counts_into_fractions_and_findings_without_reading_files():
-  from tfx_preflight import leakage
+  from tfx_preflight.checks.leakage import check as leakage
   from tfx_preflight.config import LeakageConfig
   plan = leakage_beam.Plan(splits=('train', 'eval', 'test'), files=((0, 't.gz'), (1, 'e.gz'), (2, 's.gz')),
                            exclude=('label',), label_key='label', group_key=None, near=None, num_shards=4,

@@ -20,11 +20,14 @@ import tensorflow as tf
 from tfx.utils import io_utils
 
 from tests.conftest import write_splits
-from tfx_preflight import loss, loss_battery, loss_probe, report
+from tfx_preflight.checks.loss import battery as loss_battery
+from tfx_preflight.checks.loss import check as loss
+from tfx_preflight.checks.loss import probe as loss_probe
+from tfx_preflight.checks.loss import render as render_loss
+from tfx_preflight.checks.loss.protocol import ProbeRequest
 from tfx_preflight.config import LossConfig, PreflightConfig
-from tfx_preflight.loss_protocol import ProbeRequest
-from tfx_preflight.render import loss as render_loss
-from tfx_preflight.results import CheckResult, Finding
+from tfx_preflight.report import build as report
+from tfx_preflight.report.results import CheckResult, Finding
 
 MODULES = os.path.join(os.path.dirname(__file__), 'modules')
 
@@ -202,7 +205,7 @@ def test_fit_check_points_grow_geometrically_below_the_configured_steps():
 
 @pytest.mark.parametrize('keras_name, flavour', [('keras', 'keras3'), ('tf_keras', 'tf_keras')])
 def test_fit_is_intercepted_for_keras_3_and_tf_keras_and_restored(keras_name, flavour):
-  from tfx_preflight import loss_trainer
+  from tfx_preflight.checks.loss import trainer as loss_trainer
   keras_module = importlib.import_module(keras_name)
   fit_before = keras_module.Model.fit
   inputs = keras_module.Input(shape=(2,))
@@ -287,7 +290,7 @@ def test_csv_is_staged_gzipped_as_csv_example_gen_writes_it_so_a_gzip_reader_pas
   import apache_beam as beam
   import tensorflow_data_validation as tfdv
 
-  from tfx_preflight import data
+  from tfx_preflight.inputs import data
   rng = np.random.default_rng(3)
   for split, n in (('train', 120), ('eval', 40)):
     x = rng.normal(size=(n, 2))
@@ -336,7 +339,7 @@ def test_a_module_that_patches_the_probe_is_blocked(digits, tmp_path):
   finally:
     loss_battery.Probe.add = original
   assert codes(probe.findings) == ['probe_tampered']
-  assert 'tfx_preflight.loss_battery.Probe.add' in probe.findings[0]['replaced']
+  assert 'tfx_preflight.checks.loss.battery.Probe.add' in probe.findings[0]['replaced']
 
 
 # ---------------------------------------------------------------------------------------------------------------------
@@ -545,7 +548,8 @@ def test_subprocess_blocks_the_seed_zero_loss_and_passes_a_correct_module(digits
 def test_probe_starts_before_statistics_and_dies_when_a_later_step_fails(digits, tmp_path, monkeypatch):
   """The probe's process is launched first, so its Python start and TensorFlow import overlap the statistics; an
   input error found after that (here a misspelled label_key, known only from the statistics) kills it."""
-  from tfx_preflight import data, read_pass, run
+  from tfx_preflight import run
+  from tfx_preflight.inputs import data, read_pass
   events, launched = [], []
   start, run_pass = loss.LossCheck.start, read_pass.run_pass
 
@@ -640,7 +644,7 @@ def test_a_forged_result_is_no_result_and_module_children_are_reaped(digits, tmp
 
 _GATE = """
 import json, sys
-from tfx_preflight import loss
+from tfx_preflight.checks.loss import check as loss
 from tfx_preflight.config import LossConfig
 loss.check_loss(sys.argv[1], json.loads(sys.argv[2]), 'train', ['eval'], LossConfig(timeout_seconds=300), 'label',
                 None, None, None, None, sys.argv[3])

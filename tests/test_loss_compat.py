@@ -12,7 +12,8 @@ import sys
 import pytest
 import tfx
 
-from tfx_preflight import cli, loss
+from tfx_preflight import cli
+from tfx_preflight.checks.loss import check as loss
 from tfx_preflight.config import LossConfig
 
 TFX_DIR = os.path.dirname(tfx.__file__)
@@ -29,7 +30,7 @@ TRAINER_MODULE = os.path.join(TESTDATA, 'module_file', 'trainer_module.py')
 def tf_keras_trainer(monkeypatch):
   """Trainer in a process launched with TF_USE_LEGACY_KERAS=1 (tf_keras): the testdata trainer_module builds its
   model with a Keras 2 idiom that Keras 3, what this test process bound, rejects, and so does Trainer under it."""
-  from tfx_preflight import loss_keras
+  from tfx_preflight.checks.loss import keras_api as loss_keras
   monkeypatch.setattr(loss_keras, 'trainer_keras', lambda: loss_keras.TrainerKeras(
       loss_keras.TF_KERAS, 'the test: a pipeline launched with TF_USE_LEGACY_KERAS=1', '1'))
 
@@ -151,7 +152,7 @@ def run_fn(fn_args):
 def test_module_folder_is_importable_only_when_trainer_packages_it(tmp_path, monkeypatch, packaged):
   """Trainer packages the module's folder (siblings importable) unless UNSUPPORTED_DO_NOT_PACKAGE_USER_MODULES is set,
   as TFX's Kubeflow runner sets it: then a sibling import fails in Trainer, and must fail in the probe too."""
-  from tfx_preflight import loss_probe
+  from tfx_preflight.checks.loss import probe as loss_probe
   sibling = f'preflight_sibling_{int(packaged)}_{os.getpid()}'
   (tmp_path / f'{sibling}.py').write_text('VALUE = 1\n')
   trainer = tmp_path / 'trainer.py'

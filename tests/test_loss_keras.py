@@ -11,7 +11,10 @@ import pytest
 import tensorflow as tf
 import tfx
 
-from tfx_preflight import loss, loss_keras, loss_probe, loss_process
+from tfx_preflight.checks.loss import check as loss
+from tfx_preflight.checks.loss import keras_api as loss_keras
+from tfx_preflight.checks.loss import probe as loss_probe
+from tfx_preflight.checks.loss import process as loss_process
 from tfx_preflight.config import LossConfig
 
 TFX_DIR = os.path.dirname(tfx.__file__)
@@ -67,7 +70,7 @@ def test_launch_environment_is_read_from_the_process_not_os_environ(launched):
   if launched is not None:
     env['TF_USE_LEGACY_KERAS'] = launched
   code = ("import os; os.environ['TF_USE_LEGACY_KERAS'] = 'changed-after-launch'; "
-          "from tfx_preflight import loss_keras; print(repr(loss_keras.launch_env_value()))")
+          "from tfx_preflight.checks.loss import keras_api; print(repr(keras_api.launch_env_value()))")
   out = subprocess.run([sys.executable, '-c', code], env=env, capture_output=True, text=True, check=True).stdout
   assert out.strip() == repr(launched)
 

@@ -7,7 +7,8 @@ Each case is a run_fn of tests/modules/validation_module.py, called in-process a
 import pytest
 
 from tests.test_loss import codes, digits, module  # noqa: F401 (digits is a fixture)
-from tfx_preflight import loss, loss_probe
+from tfx_preflight.checks.loss import check as loss
+from tfx_preflight.checks.loss import probe as loss_probe
 from tfx_preflight.config import LossConfig
 
 
@@ -88,7 +89,7 @@ def test_the_parent_puts_what_validation_read_under_details():
 
 
 def test_report_html_shows_what_validation_read_escaped():
-  from tfx_preflight.render import loss as render_loss
+  from tfx_preflight.checks.loss import render as render_loss
   html = render_loss.render_html({'status': 'pass', 'info': {'validation_steps': 1}, 'measurements': {},
                                   'validation_files': ['<tmp>/Split-eval/<b>.gz'], 'validation_examples': 8,
                                   'validation_batches': None})

@@ -19,9 +19,10 @@ from tfx_bsl.coders.example_coder import ExamplesToRecordBatchDecoder
 
 from tests import near_data
 from tests.conftest import to_example, write_splits
-from tfx_preflight import leakage, near_duplicates, near_features
+from tfx_preflight.checks.leakage import check as leakage
+from tfx_preflight.checks.leakage import near_duplicates, near_features
+from tfx_preflight.checks.leakage import render as render_leakage
 from tfx_preflight.config import ConfigError, LeakageConfig, PreflightConfig
-from tfx_preflight.render import leakage as render_leakage
 
 _DECODER = ExamplesToRecordBatchDecoder()
 GROUP_OF = {'digits': 'vector_cosine_distance', 'breast_cancer': 'column_rel_diff', 'text': 'text_jaccard_distance'}

@@ -13,7 +13,7 @@ import pytest
 from tests.conftest import tabular_rows, write_splits
 from tests.test_failclosed import files_under
 from tests.test_reliability import assert_usage_error, run_cli
-from tfx_preflight import report_dir
+from tfx_preflight.report import report_dir
 
 # The user's own files the tester put in --out: in the directories a run writes and beside its pages.
 USER_FILES = {'loss/mycode.py': 'print("mine")\n', 'inputs/mydata.csv': 'a,b\n1,2\n',

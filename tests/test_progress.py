@@ -9,8 +9,8 @@ import sys
 import pytest
 
 from tests.conftest import tabular_rows, write_splits
-from tfx_preflight import progress
-from tfx_preflight.results import CheckResult, Finding
+from tfx_preflight.report import progress
+from tfx_preflight.report.results import CheckResult, Finding
 
 ROOT = os.path.join(os.path.dirname(__file__), '..')
 # TF's C++ log ("2026-01-01 12:00:00.000: W tensorflow/..."), Python warnings ("...: FutureWarning: ..."), absl and

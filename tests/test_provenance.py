@@ -14,8 +14,9 @@ from tensorflow_metadata.proto.v0 import statistics_pb2
 from tfx.utils import io_utils
 
 from tests.conftest import tabular_rows, write_splits
-from tfx_preflight import data, provenance, render
-from tfx_preflight.report import build_report
+from tfx_preflight.inputs import data, provenance
+from tfx_preflight.report import pages as render
+from tfx_preflight.report.build import build_report
 
 TESTDATA = os.path.join(os.path.dirname(tfx.__file__), 'components', 'testdata')
 RAW = {s: os.path.join(TESTDATA, 'csv_example_gen', f'Split-{s}', '*') for s in ('train', 'eval')}
@@ -107,7 +108,7 @@ def test_without_a_transformed_schema_the_counts_still_count(tmp_path):
 def test_sketch_combine_fn_adds_presence_and_moments_per_feature():
   import pyarrow as pa
 
-  from tfx_preflight import feature_sketch
+  from tfx_preflight.inputs import feature_sketch
   fn = feature_sketch.SketchCombineFn()
   first = pa.RecordBatch.from_arrays([pa.array([[1.0], None, [3.0, 5.0]]), pa.array([[b'a'], [b'b'], None])],
                                      ['x', 's'])
@@ -150,9 +151,11 @@ def test_statistics_of_other_data_with_the_same_counts_fail_naming_the_feature(t
 
 
 def test_transformed_examples_hold_the_graph_output_of_a_raw_sample_and_other_rows_block(tmp_path):
-  from tfx_preflight import loss, loss_battery, loss_transformed
+  from tfx_preflight.checks.loss import battery as loss_battery
+  from tfx_preflight.checks.loss import check as loss
+  from tfx_preflight.checks.loss import transformed as loss_transformed
+  from tfx_preflight.checks.loss.compat import input_fn_argument
   from tfx_preflight.config import LossConfig
-  from tfx_preflight.loss_compat import input_fn_argument
 
   def probe_of(transformed):
     request = loss.build_request(None, None, transformed, 'train', ['eval'], LossConfig(), 'tips', None, GRAPH, None,

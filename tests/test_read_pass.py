@@ -7,8 +7,9 @@ import apache_beam as beam
 from apache_beam.options.pipeline_options import PipelineOptions
 
 from tests.conftest import tabular_rows, write_splits
-from tfx_preflight import records, run
+from tfx_preflight import run
 from tfx_preflight.config import PreflightConfig
+from tfx_preflight.inputs import records
 
 
 def test_every_check_from_one_pipeline_reading_each_file_once(tmp_path, monkeypatch):

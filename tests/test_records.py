@@ -10,7 +10,7 @@ from apache_beam.io.filesystem import CompressedFile, CompressionTypes
 from apache_beam.io.tfrecordio import _TFRecordUtil
 
 from tests.conftest import tabular_rows, write_tfrecords
-from tfx_preflight import data, records, statistics
+from tfx_preflight.inputs import data, records, statistics
 
 
 def test_iter_record_batches_gzip_and_plain_with_indices(tmp_path):

@@ -16,9 +16,11 @@ import pytest
 from tfx.types import artifact_utils, standard_artifacts
 
 from tests.conftest import tabular_rows, without_progress, write_splits, write_tfrecords
-from tfx_preflight import cli, data, executor, report, spec
+from tfx_preflight import cli, executor, spec
 from tfx_preflight.artifacts import PreflightBlessing, PreflightReport
 from tfx_preflight.config import ConfigError, PreflightConfig
+from tfx_preflight.inputs import data
+from tfx_preflight.report import build as report
 
 EVAL_FILE = os.path.join('Split-eval', 'data_tfrecord-00000-of-00001.gz')
 

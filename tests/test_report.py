@@ -5,8 +5,9 @@ import os
 
 import pytest
 
-from tfx_preflight import report, summaries
-from tfx_preflight.render import page as html_report
+from tfx_preflight.report import build as report
+from tfx_preflight.report import summaries
+from tfx_preflight.report.render import page as html_report
 
 
 def _check(*severities, mode='block'):

@@ -14,10 +14,11 @@ import pytest
 
 from tests.conftest import tabular_rows, write_splits
 from tests.test_html_security import assert_nothing_injected, chromium_binary, dump_dom, parse
-from tfx_preflight import cli, report
-from tfx_preflight.render import charts as skew_charts
-from tfx_preflight.render import page as html_report
-from tfx_preflight.skew_diagnosis import FeatureSummary
+from tfx_preflight import cli
+from tfx_preflight.checks.skew import charts as skew_charts
+from tfx_preflight.checks.skew.diagnosis import FeatureSummary
+from tfx_preflight.report import build as report
+from tfx_preflight.report.render import page as html_report
 
 EVIL = '<img src=x onerror=document.title="pwned">'
 
@@ -96,7 +97,8 @@ def test_heavy_tailed_taxi_columns_are_drawn_on_shared_bins(factor):
   import pandas as pd
   import tensorflow_data_validation as tfdv
 
-  from tfx_preflight import skew_diagnosis, statistics
+  from tfx_preflight.checks.skew import diagnosis as skew_diagnosis
+  from tfx_preflight.inputs import statistics
   taxi = pd.read_csv(os.path.join(os.path.dirname(tfdv.__file__), '..', 'tfx', 'examples', 'chicago_taxi_pipeline',
                                   'data', 'simple', 'data.csv'), usecols=['trip_miles'])
   in_train = np.random.default_rng(0).random(len(taxi)) < 0.8

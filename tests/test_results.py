@@ -4,8 +4,9 @@ import json
 
 import pytest
 
-from tfx_preflight import report, results
-from tfx_preflight.results import CheckResult, Finding
+from tfx_preflight.report import build as report
+from tfx_preflight.report import results
+from tfx_preflight.report.results import CheckResult, Finding
 
 
 def test_a_finding_is_the_dict_report_finding_makes():
@@ -88,7 +89,7 @@ def test_status_for_reads_typed_findings_and_their_dicts_alike():
 
 def test_report_keeps_statistics_out_of_report_json():
   """run_checks' Report carries the statistics the pages are drawn from; report.json (to_dict) never holds them."""
-  from tfx_preflight.results import Report
+  from tfx_preflight.report.results import Report
   checks = {'skew': CheckResult('pass', details={'compared': 3})}
   outcome = Report(checks, 'train', ('eval',), config={'label_key': 'y'}, inputs={'examples': 'x'},
                    statistics={'train': object()})

@@ -7,7 +7,7 @@ import tracemalloc
 import numpy as np
 
 from bench import report
-from tfx_preflight import leakage_beam
+from tfx_preflight.checks.leakage import leakage_beam
 
 
 def _pieces(n: int, num_shards: int, seed: int = 0):

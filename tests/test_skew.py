@@ -15,10 +15,12 @@ from google.protobuf import text_format
 from tensorflow_data_validation.statistics import stats_impl
 from tensorflow_metadata.proto.v0 import schema_pb2
 
-from tfx_preflight import report, skew, statistics
+from tfx_preflight.checks.skew import check as skew
+from tfx_preflight.checks.skew import render as render_skew_lib
 from tfx_preflight.config import SkewConfig
-from tfx_preflight.render import skew as render_skew_lib
-from tfx_preflight.results import CheckResult, Finding
+from tfx_preflight.inputs import statistics
+from tfx_preflight.report import build as report
+from tfx_preflight.report.results import CheckResult, Finding
 
 TAXI_CSV = os.path.join(os.path.dirname(tfdv.__file__), '..', 'tfx', 'examples', 'chicago_taxi_pipeline', 'data',
                         'simple', 'data.csv')
@@ -496,8 +498,9 @@ def test_generate_statistics_names_a_pattern_without_files(tmp_path):
 @pytest.mark.slow
 def test_taxi_through_csv_example_gen_tfrecords_and_the_whole_gate_passes(taxi, tmp_path):
   """The real path: CsvExampleGen's tf.Examples (empty cells become empty lists), statistics computed by the gate."""
-  from tfx_preflight import data, run
+  from tfx_preflight import run
   from tfx_preflight.config import PreflightConfig
+  from tfx_preflight.inputs import data
 
   raw = pd.read_csv(TAXI_CSV, dtype=str, keep_default_na=False)
   in_train = np.random.default_rng(11).random(len(raw)) < 0.8

@@ -31,7 +31,7 @@ def run_cli_counting_imports(argv, preload=''):
 
 def test_the_probe_sees_a_heavy_import():
   """Control: the probe reports TensorFlow when something did import it."""
-  outcome, _ = run_cli_counting_imports(['--help'], preload='import tfx_preflight.data')
+  outcome, _ = run_cli_counting_imports(['--help'], preload='import tfx_preflight.inputs.data')
   assert 'tensorflow' in outcome['heavy'] and 'apache_beam' in outcome['heavy']
 
 

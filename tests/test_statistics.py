@@ -10,7 +10,7 @@ from tensorflow_metadata.proto.v0 import statistics_pb2
 from tfx.types import artifact_utils, standard_artifacts
 
 from tests.conftest import tabular_rows, write_splits
-from tfx_preflight import statistics
+from tfx_preflight.inputs import statistics
 
 TESTDATA_STATISTICS = os.path.join(os.path.dirname(tfx.__file__), 'components', 'testdata', 'statistics_gen')
 
@@ -81,7 +81,7 @@ def test_the_read_pass_statistics_equal_tfxios_on_the_same_examples(tmp_path, be
   """One read feeding statistics and the other checks: on the shipped taxi Examples (12 gzipped shards per split),
   the statistics of our read and decode equal, number for number, those of StatisticsGen's way (TFXIO's BeamSource
   and its own batching, statistics.generate_statistics), but for the sketches (quantiles, histograms)."""
-  from tfx_preflight import read_pass
+  from tfx_preflight.inputs import read_pass
   examples = {split: os.path.join(TESTDATA_EXAMPLES, f'Split-{split}', '*') for split in ('train', 'eval')}
   out = str(tmp_path / 'statistics')
   request = read_pass.PassRequest(examples=examples, splits=('train', 'eval'), statistics_dir=out)

@@ -8,7 +8,8 @@ import numpy as np
 import pytest
 
 from tests.conftest import tabular_rows, write_splits
-from tfx_preflight import cli, summaries
+from tfx_preflight import cli
+from tfx_preflight.report import summaries
 
 HOSTILE = 'x</failure><script>alert(1)</script>]]>|*a*[l](javascript:alert(1))\x00\x1b\ud800'
 

@@ -22,8 +22,9 @@ from typing import Iterator, List, Optional, Sequence, Tuple
 
 # Only light modules at the top: --help and usage errors must answer in well under a second, without importing
 # TensorFlow, TFX or Beam (run_check imports them once the arguments are known to be good).
-from tfx_preflight import constants, interrupts, progress
+from tfx_preflight import constants, interrupts
 from tfx_preflight.config import ConfigError, PreflightConfig
+from tfx_preflight.report import progress
 
 EXIT_OK, EXIT_BLOCK, EXIT_USAGE = 0, 1, 2
 CHECKS = constants.CHECK_NAMES
@@ -85,7 +86,7 @@ class UsageError(ValueError):
 def _input_errors() -> Tuple[type, ...]:
   """The errors that mean bad usage or input (exit 2). `data.InputError` can only have been raised once `data` is
   imported, so asking for it never imports TFX."""
-  data = sys.modules.get('tfx_preflight.data')
+  data = sys.modules.get('tfx_preflight.inputs.data')
   return (ConfigError, UsageError) + ((data.InputError,) if data is not None else ())
 
 
@@ -202,7 +203,7 @@ def _check_beam_options(beam_args: Sequence[str]) -> None:
   import apache_beam as beam
   from apache_beam.options.pipeline_options import PipelineOptions
 
-  from tfx_preflight.data import InputError
+  from tfx_preflight.inputs.data import InputError
   what = f'Beam pipeline options (after "--": {" ".join(beam_args)})'
   said = io.StringIO()
   try:
@@ -233,7 +234,7 @@ def _make_pipeline_factory(beam_args: Sequence[str]):
 def _read_schema(path: str):
   from tfx.utils import io_utils
 
-  from tfx_preflight.data import InputError
+  from tfx_preflight.inputs.data import InputError
   try:
     return io_utils.SchemaReader().read(path)
   except Exception as e:  # A text-format parse error: say which file.
@@ -258,7 +259,7 @@ def _add_trainer_inputs(args: argparse.Namespace, inputs) -> None:
     if not isinstance(inputs.custom_config, dict):
       raise ConfigError(f'--custom-config must be a JSON object, as Trainer requires. Got {args.custom_config!r}.')
   if args.transform_graph:
-    from tfx_preflight.data import InputError
+    from tfx_preflight.inputs.data import InputError
     if not os.path.isdir(os.path.join(args.transform_graph, 'transform_fn')):
       raise InputError(f'--transform-graph: {args.transform_graph!r} is not a Transform output (no transform_fn/).')
     inputs.transform_graph_uri = os.path.abspath(args.transform_graph)
@@ -268,7 +269,7 @@ def _add_trainer_inputs(args: argparse.Namespace, inputs) -> None:
   if args.transformed_train:
     if len(transformed_eval) != len(args.eval):
       raise ConfigError(f'--transformed-eval: {len(transformed_eval)} given for {len(args.eval)} --eval.')
-    from tfx_preflight import data
+    from tfx_preflight.inputs import data
     patterns = {'train': args.transformed_train, **dict(zip(_split_names(len(args.eval)), transformed_eval))}
     for split, pattern in patterns.items():
       data.matching_files(os.path.abspath(pattern), f'--transformed-{"train" if split == "train" else "eval"}')
@@ -277,8 +278,8 @@ def _add_trainer_inputs(args: argparse.Namespace, inputs) -> None:
 
 def _write_summaries(args: argparse.Namespace, result, report_path: str) -> None:
   """--summary-md and --junit-xml, written whatever the verdict (CI shows them most when it blocks)."""
-  from tfx_preflight import report as report_lib
-  from tfx_preflight import summaries
+  from tfx_preflight.report import build as report_lib
+  from tfx_preflight.report import summaries
   if args.summary_md:
     report_lib.write_atomically(args.summary_md, summaries.to_markdown(result, report_path))
   if args.junit_xml:
@@ -291,7 +292,7 @@ def _invalidate(out: str) -> None:
   try:
     if '://' not in out and not (os.path.isdir(out) and set(os.listdir(out)) - {constants.LOCK_FILE}):
       return  # Nothing there, or only the lock every run leaves: no TFX import for nothing (usage errors stay fast).
-    from tfx_preflight import report_dir
+    from tfx_preflight.report import report_dir
     if '://' in out or os.path.isdir(out):
       report_dir.clear(out, '--out')
   except Exception:  # pylint: disable=broad-except  # The usage error is what the user needs to see.
@@ -332,8 +333,8 @@ def run_check(args: argparse.Namespace, beam_args: Sequence[str],
   except (ConfigError, UsageError):
     _invalidate(out)
     raise
-  from tfx_preflight import report as report_lib  # Heavy (TFX): only once the arguments are known to be good.
-  from tfx_preflight import report_dir
+  from tfx_preflight.report import build as report_lib  # Heavy (TFX): only once the arguments are known to be good.
+  from tfx_preflight.report import report_dir
 
   # Whatever --out holds is invalidated first, so a run failing on anything below leaves no report there. The
   # rename of report.json is the commit point: a signal after it no longer stops the run (interrupts.py).
@@ -353,7 +354,8 @@ def run_check(args: argparse.Namespace, beam_args: Sequence[str],
 def _check(args: argparse.Namespace, beam_args: Sequence[str], work: str, config: PreflightConfig) -> dict:
   """Runs the checks; the report is written under `work`, the run's fresh directory, and CSV is staged in a temp
   directory private to this run and removed after it, so nothing of an earlier run is ever read again."""
-  from tfx_preflight import data, run
+  from tfx_preflight import run
+  from tfx_preflight.inputs import data
 
   if args.module_file and not _is_file(args.module_file):
     raise data.InputError(f'--module-file: no file {args.module_file!r}.')

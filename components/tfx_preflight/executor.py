@@ -13,10 +13,12 @@ from tfx.proto import example_gen_pb2
 from tfx.types import artifact_utils
 from tfx.utils import io_utils, json_utils
 
-from tfx_preflight import constants, history, run, spec, summaries
-from tfx_preflight import report as report_lib
-from tfx_preflight import statistics as statistics_lib
+from tfx_preflight import constants, run, spec
+from tfx_preflight.checks.leakage import history
 from tfx_preflight.config import PreflightConfig, resolve_splits
+from tfx_preflight.inputs import statistics as statistics_lib
+from tfx_preflight.report import build as report_lib
+from tfx_preflight.report import summaries
 
 
 class PreflightBlocked(RuntimeError):

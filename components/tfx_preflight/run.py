@@ -18,25 +18,20 @@ from tensorflow_metadata.proto.v0 import schema_pb2, statistics_pb2
 from tfx.dsl.io import fileio
 from tfx.utils import io_utils
 
-from tfx_preflight import (
-  constants,
-  data,
-  history,
-  label_proxy,
-  leakage,
-  loss,
-  progress,
-  provenance,
-  read_pass,
-  render,
-  report,
-  report_dir,
-  skew,
-  span_skew,
-)
-from tfx_preflight import statistics as statistics_lib
+from tfx_preflight import constants
+from tfx_preflight.checks.label_proxy import check as label_proxy
+from tfx_preflight.checks.leakage import check as leakage
+from tfx_preflight.checks.leakage import history
+from tfx_preflight.checks.loss import check as loss
+from tfx_preflight.checks.skew import check as skew
+from tfx_preflight.checks.skew import spans as span_skew
 from tfx_preflight.config import ConfigError, PreflightConfig, resolve_splits
-from tfx_preflight.results import CheckResult, Report
+from tfx_preflight.inputs import data, provenance, read_pass
+from tfx_preflight.inputs import statistics as statistics_lib
+from tfx_preflight.report import build as report
+from tfx_preflight.report import pages as render
+from tfx_preflight.report import progress, report_dir
+from tfx_preflight.report.results import CheckResult, Report
 
 StatisticsBySplit = Dict[str, statistics_pb2.DatasetFeatureStatisticsList]
 
@@ -420,7 +415,7 @@ def _run_checks(inputs: PreflightInputs, config: PreflightConfig, make_pipeline:
     if statistics is None and leakage_details.get('features_seen'):  # No statistics: the hashing saw the names.
       check_names(config, leakage_details['features_seen'])
     if inputs.csv_locations and checks[constants.LEAKAGE].status != constants.SKIPPED:
-      from tfx_preflight import csv_staging
+      from tfx_preflight.inputs import csv_staging
       checks[constants.LEAKAGE] = csv_staging.relocated_leakage(checks[constants.LEAKAGE], inputs.csv_locations)
     if loss_check is None:
       checks[constants.LOSS] = CheckResult.skipped(config.off_reason(constants.LOSS) if config.loss.mode == 'off' else

@@ -1,0 +1,1 @@
+"""The four checks, one subpackage each, usable and testable without the others."""

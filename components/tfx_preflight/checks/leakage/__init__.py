@@ -1,0 +1,1 @@
+"""Leakage: exact and near duplicates across and within splits, chance, history of trained hashes."""

@@ -1,0 +1,1 @@
+"""Train/eval skew from TFDV statistics: comparators, diagnoses, departing spans, its HTML section."""

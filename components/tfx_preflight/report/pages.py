@@ -1,0 +1,47 @@
+"""All HTML of the report directory, fed by the report dict (report.build_report's output) and the statistics.
+
+  page.py             report.html: verdict, overview, per-check findings tables, the compared-features table
+  skew.py             the skew section: histograms of flagged features, overlays (charts.py), statistics-page links
+  leakage.py          the leakage section: pair tables with sample examples, within-split counts
+  loss.py             the loss section: what the probe found and measured
+  label_proxy.py      the label-proxy section: strongest single features per eval split
+  charts.py           overlaid train-vs-eval histograms (inline SVG)
+  statistics_page.py  statistics.html: train and eval statistics side by side
+  escape.py           `esc` and `number`, which every value goes through
+
+Nothing here decides a status or writes a file: `run.write_report` writes what `statistics_pages` and `report_html`
+return. Every value from the data is escaped, and every page forbids scripts (Content-Security-Policy).
+"""
+
+from __future__ import annotations
+
+from typing import Any, Dict, Mapping
+
+from tensorflow_metadata.proto.v0 import statistics_pb2
+
+from tfx_preflight import constants
+from tfx_preflight.checks.label_proxy import render as label_proxy
+from tfx_preflight.checks.leakage import render as leakage
+from tfx_preflight.checks.loss import render as loss
+from tfx_preflight.checks.skew import render as skew
+from tfx_preflight.report.render import page
+
+StatisticsBySplit = Mapping[str, statistics_pb2.DatasetFeatureStatisticsList]
+
+
+def statistics_pages(report: Mapping[str, Any], statistics: StatisticsBySplit) -> Dict[str, str]:
+  """file name (relative to the report directory) -> statistics.html page of train against each eval split."""
+  splits = report['splits']
+  return skew.statistics_pages(report['checks'][constants.SKEW], statistics, splits['train'], splits['eval'])
+
+
+def report_html(report: Mapping[str, Any], statistics: StatisticsBySplit) -> str:
+  """report.html: the page with each check's own section (links to `statistics_pages`)."""
+  checks, splits = report['checks'], report['splits']
+  fragments = {
+      constants.SKEW: skew.render_html(checks[constants.SKEW], statistics, splits['train'], splits['eval']),
+      constants.LEAKAGE: leakage.render_html(checks[constants.LEAKAGE]),
+      constants.LOSS: loss.render_html(checks[constants.LOSS]),
+      constants.LABEL_PROXY: label_proxy.render_html(checks[constants.LABEL_PROXY]),
+  }
+  return page.render(report, fragments)
