@@ -500,14 +500,14 @@ def test_taxi_through_csv_example_gen_tfrecords_and_the_whole_gate_passes(taxi, 
   """The real path: CsvExampleGen's tf.Examples (empty cells become empty lists), statistics computed by the gate."""
   from tfx_preflight import run
   from tfx_preflight.config import PreflightConfig
-  from tfx_preflight.inputs import data
+  from tfx_preflight.inputs import csv_staging
 
   raw = pd.read_csv(TAXI_CSV, dtype=str, keep_default_na=False)
   in_train = np.random.default_rng(11).random(len(raw)) < 0.8
   raw[in_train].to_csv(tmp_path / 'train.csv', index=False)
   raw[~in_train].to_csv(tmp_path / 'eval.csv', index=False)
-  patterns = data.csv_to_tfrecords({'train': [str(tmp_path / 'train.csv')], 'eval': [str(tmp_path / 'eval.csv')]},
-                                   beam.Pipeline, str(tmp_path / 'examples'))
+  patterns = csv_staging.csv_to_tfrecords({'train': [str(tmp_path / 'train.csv')], 'eval': [str(tmp_path / 'eval.csv')]},
+                                          beam.Pipeline, str(tmp_path / 'examples'))
   config = PreflightConfig(label_key='tips', leakage={'mode': 'off'}, loss={'mode': 'off'})
   out = tmp_path / 'report'
   result = run.run_preflight(run.PreflightInputs(examples=patterns), config, beam.Pipeline, str(out))

@@ -1,10 +1,10 @@
-"""Small Beam pieces the read pass's consumers share: one combined output without a side input, whole-file writes
-from a step, and handing freed heap pages back between steps that shuffle a lot.
+"""Small Beam pieces the read pass's consumers share: one combined output without a side input, and handing freed
+heap pages back between steps that shuffle a lot.
 
-Why not CombineGlobally's default and WriteToText: each side input a step reads costs ~40 ms in a process that has
-imported TensorFlow (Beam's state cache sizes every cached value with objsize, which first walks the globals of every
-loaded module), and WriteToText adds four steps and three side inputs per file. At 1M rows that was about 0.5 s of
-the leakage job's 7.4 s.
+Why not CombineGlobally's default: each side input a step reads is costly in a process that has imported TensorFlow
+(Beam's state cache sizes every cached value with objsize, which first walks the globals of every loaded module). For
+the same reason a step writes its whole files with `files.write_atomically`, not WriteToText (four steps and three
+side inputs per file).
 """
 
 from __future__ import annotations
@@ -12,12 +12,9 @@ from __future__ import annotations
 import ctypes
 import ctypes.util
 import functools
-import os
-import uuid
-from typing import Any, Callable, Iterable, Optional, Tuple, Union
+from typing import Any, Callable, Iterable, Optional, Tuple
 
 import apache_beam as beam
-from apache_beam.io.filesystems import FileSystems
 
 
 class _NoInput:
@@ -57,18 +54,6 @@ class CombineToOne(beam.PTransform):
             | 'OneKey' >> beam.Map(lambda value: (None, value))
             | 'Gather' >> beam.GroupByKey()
             | 'OneOutput' >> beam.Map(_one_output, self._combine_fn))
-
-
-def write_whole(path: str, text: Union[str, bytes]) -> None:
-  """Writes `text` to `path` through a temp file renamed into place (Beam's filesystems: local or remote), so a reader
-  never sees part of it and a retried step simply writes the same file again."""
-  directory = os.path.dirname(path)
-  temp = os.path.join(directory, f'.{os.path.basename(path)}.tmp-{uuid.uuid4().hex}')
-  with FileSystems.create(temp) as f:
-    f.write(text if isinstance(text, bytes) else text.encode('utf-8'))
-  if FileSystems.exists(path):  # Remote renames do not overwrite.
-    FileSystems.delete([path])
-  FileSystems.rename([temp], [path])
 
 
 @functools.lru_cache(maxsize=1)

@@ -26,7 +26,7 @@ import apache_beam as beam
 from tensorflow_metadata.proto.v0 import schema_pb2, statistics_pb2
 from tfx.dsl.io import fileio
 
-from tfx_preflight import beam_util
+from tfx_preflight import beam_util, file_writes
 from tfx_preflight.checks.label_proxy import check as label_proxy
 from tfx_preflight.checks.label_proxy import counts as counts_lib
 from tfx_preflight.checks.leakage import leakage_beam
@@ -87,7 +87,7 @@ class _RowsPerFileFn(beam.CombineFn):
 
 
 def _write_rows_per_file(rows: Mapping[int, int], path: str) -> None:
-  beam_util.write_whole(path, json.dumps({str(k): v for k, v in sorted(rows.items())}))
+  file_writes.write_atomically(path, json.dumps({str(k): v for k, v in sorted(rows.items())}))
 
 
 ROWS_PER_FILE = 'rows_per_file-{split}.json'

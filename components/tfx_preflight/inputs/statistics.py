@@ -12,7 +12,7 @@ from typing import Callable, Dict, Mapping, Optional, Sequence
 import apache_beam as beam
 from tensorflow_metadata.proto.v0 import schema_pb2, statistics_pb2
 
-from tfx_preflight import beam_util, constants
+from tfx_preflight import constants, file_writes
 from tfx_preflight.inputs import data, records
 
 StatisticsBySplit = Mapping[str, statistics_pb2.DatasetFeatureStatisticsList]
@@ -93,7 +93,7 @@ def write_statistics(statistics: StatisticsBySplit, output_dir: str) -> None:
   """Writes each split's statistics as StatisticsGen does (`Split-<split>/FeatureStats.pb`, a binary
   DatasetFeatureStatisticsList), e.g. into Preflight's `example_statistics` output for SchemaGen."""
   for split, proto in sorted(statistics.items()):
-    beam_util.write_whole(statistics_path(output_dir, split), proto.SerializeToString())
+    file_writes.write_atomically(statistics_path(output_dir, split), proto.SerializeToString())
 
 
 def generate_statistics(examples: Mapping[str, str], make_pipeline: Callable[[], beam.Pipeline], output_dir: str,

@@ -24,7 +24,7 @@ import apache_beam as beam
 import numpy as np
 from tfx.dsl.io import fileio
 
-from tfx_preflight import beam_util, constants
+from tfx_preflight import constants, file_writes
 from tfx_preflight.inputs import hashing
 from tfx_preflight.inputs.data import InputError
 
@@ -106,7 +106,7 @@ class ReadStoredHashes(beam.PTransform):
 
 def write_shard(item: Tuple[int, np.ndarray], directory: str) -> None:
   shard, hashes = item
-  beam_util.write_whole(os.path.join(directory, shard_name(shard)), to_npy(hashes))
+  file_writes.write_atomically(os.path.join(directory, shard_name(shard)), to_npy(hashes))
 
 
 # --- Driver: manifests, staging and publishing --------------------------------------------------------------------
@@ -186,7 +186,7 @@ def publish(staging: str, destination: str, blessed: bool, examples: int, exclud
               'distinct_hashes': distinct, 'excluded_features': sorted(excluded), 'label_key': label_key,
               'features': sorted(features), 'files': names,
               'hash': '128-bit canonical content hash (two 64-bit lanes) of the hashed features; 16 bytes each'}
-  beam_util.write_whole(os.path.join(destination, MANIFEST), json.dumps(manifest, sort_keys=True, indent=1))
+  file_writes.write_atomically(os.path.join(destination, MANIFEST), json.dumps(manifest, sort_keys=True, indent=1))
   return manifest
 
 
@@ -216,12 +216,11 @@ def select(stored: Sequence[Stored], excluded: Sequence[str], label_key: Optiona
 
 
 def history_lines(rows: np.ndarray, hashes: np.ndarray, split_names: Sequence[str], split: np.ndarray,
-                  files: Sequence[Tuple[int, str]], file_id: np.ndarray, index: np.ndarray,
-                  tsv_field) -> List[str]:
+                  files: Sequence[Tuple[int, str]], file_id: np.ndarray, index: np.ndarray) -> List[str]:
   """duplicates.tsv lines of eval rows found in history (pair_split 'history'; the stored directory is in the
   report)."""
-  return [f'{HISTORY}\t{hashing.hex_digest(hashes[r])}\t{tsv_field(split_names[split[r]])}\t'
-          f'{tsv_field(files[file_id[r]][1])}\t{int(index[r])}\t{HISTORY}\t\t\t\t' for r in rows]
+  return [f'{HISTORY}\t{hashing.hex_digest(hashes[r])}\t{file_writes.tsv_field(split_names[split[r]])}\t'
+          f'{file_writes.tsv_field(files[file_id[r]][1])}\t{int(index[r])}\t{HISTORY}\t\t\t\t' for r in rows]
 
 
 def result(counts: Any, splits: Sequence[str], examples: Mapping[str, int], described: Sequence[Mapping[str, Any]],

@@ -29,10 +29,9 @@ import numpy as np
 import pyarrow as pa
 from tfx.dsl.io import fileio
 
-from tfx_preflight import beam_util, constants
+from tfx_preflight import beam_util, constants, file_writes
 from tfx_preflight.checks.leakage import history, near_duplicates, near_features
 from tfx_preflight.inputs import hashing
-from tfx_preflight.report import build as report
 
 EXACT = constants.LEAKAGE_EXACT
 NEAR = constants.LEAKAGE_NEAR
@@ -411,8 +410,8 @@ def join_shard(kind: str, pieces: Iterable[Tuple], plan: Plan) -> Tuple[LeakageC
   lines: List[str] = []
   if kind != GROUP:
     listed = np.flatnonzero(counts.sum(axis=1)[group] > 1)
-    lines = [f'{kind}\t{hashing.hex_digest(hashes[r])}\t{report.tsv_field(plan.splits[split[r]])}\t'
-             f'{report.tsv_field(plan.files[file_id[r]][1])}\t{int(index[r])}{_EXACT_LINE_PADDING}' for r in listed]
+    lines = [f'{kind}\t{hashing.hex_digest(hashes[r])}\t{file_writes.tsv_field(plan.splits[split[r]])}\t'
+             f'{file_writes.tsv_field(plan.files[file_id[r]][1])}\t{int(index[r])}{_EXACT_LINE_PADDING}' for r in listed]
   if stored and kind == EXACT:
     lines += _count_history(result, np.concatenate([h for h, _ in stored]), np.concatenate([i for _, i in stored]),
                             plan, split, hashes, file_id, index, group, counts)
@@ -435,7 +434,7 @@ def _count_history(result: LeakageCounts, stored: np.ndarray, stored_ids: np.nda
     result.cross[(HISTORY, plan.splits[s])] = PairCounts(
         duplicate_examples=int(len(rows)), unique_duplicates=int(len(np.unique(group[rows]))),
         history_only_examples=int(np.count_nonzero(counts[group[rows], 0] == 0)), samples=samples)
-  return history.history_lines(found, hashes, plan.splits, split, plan.files, file_id, index, report.tsv_field)
+  return history.history_lines(found, hashes, plan.splits, split, plan.files, file_id, index)
 
 
 def _stored_in(stored: np.ndarray, stored_ids: np.ndarray, digest: np.ndarray) -> int:
@@ -628,11 +627,11 @@ class WriteLeakageOutputs(beam.PTransform):
 
 def _write_part(part: Tuple[str, str], parts_dir: str) -> None:
   name, text = part
-  beam_util.write_whole(os.path.join(parts_dir, name), text + '\n')
+  file_writes.write_atomically(os.path.join(parts_dir, name), text + '\n')
 
 
 def _write_counts(counts: LeakageCounts, path: str) -> None:
-  beam_util.write_whole(path, json.dumps(counts.to_jsonable(), sort_keys=True))
+  file_writes.write_atomically(path, json.dumps(counts.to_jsonable(), sort_keys=True))
 
 
 def clear_outputs(output_dir: str) -> None:
@@ -646,7 +645,7 @@ def collect_outputs(output_dir: str) -> LeakageCounts:
   """After the pipeline: duplicates.tsv from the parts (header, then parts in name order: the same input gives the
   same file), and the merged counts."""
   parts_dir = os.path.join(output_dir, _PARTS_DIR)
-  # Only whole parts: a temp file a failed attempt left (write_whole's '.<name>.tmp-<uuid>') is not one.
+  # Only whole parts: a temp file a failed attempt left (write_atomically's '.<name>.tmp-<uuid>') is not one.
   names = sorted(n for n in (fileio.listdir(parts_dir) if fileio.exists(parts_dir) else []) if _PART.fullmatch(n))
   with fileio.open(os.path.join(output_dir, DUPLICATES_FILE), 'w') as out:
     out.write(DUPLICATES_HEADER + '\n')

@@ -18,9 +18,9 @@ from typing import Any, Dict, Iterable, List, Optional, Sequence, Tuple
 
 import numpy as np
 
+from tfx_preflight import file_writes
 from tfx_preflight.checks.leakage.near_features import NearBatch, NearSettings, Ragged, pack_ints, unpack_ints
 from tfx_preflight.inputs import hashing
-from tfx_preflight.report import build as report
 
 GROUPS = ('columns', 'vectors', 'text')
 # Columns of a best-pair record (float64 matrix rows).
@@ -340,9 +340,9 @@ def count_best(best: np.ndarray, splits: Sequence[str], files: Sequence[Tuple[in
     cross[splits[s]] = {**_best_counts(mine), 'samples': samples}
     for r in mine:
       distance, threshold = tsv_distance(r, settings)
-      lines.append('\t'.join(['near' if r[f['not_exact']] else 'near(exact)', '', report.tsv_field(splits[s]),
-                              report.tsv_field(files[int(r[f['eval_file']])][1]), str(int(r[f['eval_index']])),
-                              report.tsv_field(splits[0]), report.tsv_field(files[int(r[f['train_file']])][1]),
+      lines.append('\t'.join(['near' if r[f['not_exact']] else 'near(exact)', '', file_writes.tsv_field(splits[s]),
+                              file_writes.tsv_field(files[int(r[f['eval_file']])][1]), str(int(r[f['eval_index']])),
+                              file_writes.tsv_field(splits[0]), file_writes.tsv_field(files[int(r[f['train_file']])][1]),
                               str(int(r[f['train_index']])), distance, threshold]))
   return {'cross': cross, 'reference': _best_counts(reference) if len(reference) else None,
           'train_split': splits[0]}, lines
