@@ -512,12 +512,13 @@ def label_proxy_job(args: Mapping[str, Any]) -> Dict[str, Any]:
   scores and the pair search). job_seconds is that part's wall time, part_cpu_seconds its CPU time (the calling
   thread's: the reader's gunzip thread excluded); check_seconds the check run alone with its own read pass."""
   from tfx_preflight.checks.label_proxy import check as label_proxy
+  from tfx_preflight.checks.label_proxy import label_proxy_beam
   from tfx_preflight.config import LabelProxyConfig
-  from tfx_preflight.inputs import read_pass, records
+  from tfx_preflight.inputs import located_batches, records
   manifest = args['manifest']
   config = LabelProxyConfig(**args.get('config', {}))
   options = label_proxy.count_options(config, generate.LABEL_KEY)
-  fn = label_proxy.LabelProxyCombineFn(options)
+  fn = label_proxy_beam.LabelProxyCombineFn(options)
   _begin()
   wall = {'combine': 0.0, 'interpret': 0.0}
   cpu = {'combine': 0.0, 'interpret': 0.0}
@@ -534,7 +535,7 @@ def label_proxy_job(args: Mapping[str, Any]) -> Dict[str, Any]:
     parts = []
     for path in _files(manifest['examples'][split]):
       accumulator = fn.create_accumulator()
-      for _, batch in records.iter_record_batches(path, read_pass.BATCH_SIZE):
+      for _, batch in records.iter_record_batches(path, located_batches.BATCH_SIZE):
         accumulator = timed('combine', lambda a=accumulator, b=batch: fn.add_input(a, b))
       parts.append(accumulator)
     counts[split] = timed('combine', lambda p=parts: fn.extract_output(fn.merge_accumulators(p)))

@@ -26,12 +26,12 @@ from typing import Any, Dict, Iterable, List, Mapping, Optional, Sequence, Tuple
 
 import apache_beam as beam
 import numpy as np
-import pyarrow as pa
 from tfx.dsl.io import fileio
 
 from tfx_preflight import beam_util, constants, file_writes
 from tfx_preflight.checks.leakage import history, near_duplicates, near_features
 from tfx_preflight.inputs import hashing
+from tfx_preflight.inputs.located_batches import LocatedBatch
 
 EXACT = constants.LEAKAGE_EXACT
 NEAR = constants.LEAKAGE_NEAR
@@ -55,10 +55,6 @@ _NEAR_TRAIN = 'near_train'
 _NEAR_EVAL = 'near_eval'
 _TRAIN_HASHES = 'train_hashes'
 _PARTS_DIR = 'duplicates.parts'  # Under output_dir while the job runs; collect_outputs joins and removes it.
-
-# (file id, index of the batch's first record in its file, decoded batch): what the read pass hands every check.
-LocatedBatch = Tuple[int, int, pa.RecordBatch]
-
 
 @dataclasses.dataclass(frozen=True)
 class Plan:
