@@ -28,12 +28,11 @@ from tfx_preflight.checks.skew import spans as span_skew
 from tfx_preflight.config import ConfigError, PreflightConfig, resolve_splits
 from tfx_preflight.inputs import data, provenance, read_pass
 from tfx_preflight.inputs import statistics as statistics_lib
+from tfx_preflight.inputs.statistics import StatisticsBySplit
 from tfx_preflight.report import build as report
 from tfx_preflight.report import pages as render
 from tfx_preflight.report import progress, report_dir
 from tfx_preflight.report.results import CheckResult, Report
-
-StatisticsBySplit = Dict[str, statistics_pb2.DatasetFeatureStatisticsList]
 
 
 @dataclasses.dataclass(frozen=True)
