@@ -365,14 +365,15 @@ def skew_wide_job(args: Mapping[str, Any]) -> Dict[str, Any]:
   """Wide data (issue 13): TFDV statistics of both splits in one Beam pipeline (the TFDV GenerateStatistics transform
   StatisticsGen runs), then tfx_preflight.checks.skew.check.check_skew on them, timed apart: in a pipeline the statistics come from
   StatisticsGen, so the skew check's own cost is `skew_seconds`. The data is a clean random split: it must pass."""
+  from bench import tfdv_statistics
   from tfx_preflight.checks.skew import check as skew
   from tfx_preflight.config import SkewConfig
   from tfx_preflight.inputs import statistics
   manifest = args['manifest']
   statistics.tfdv()  # TensorFlow and TFDV imported before the clock starts, as for the other jobs.
   started = _begin()
-  stats = statistics.generate_statistics(manifest['examples'], _make_pipeline(args['runner_args']),
-                                         args['output_dir'])
+  stats = tfdv_statistics.generate_statistics(manifest['examples'], _make_pipeline(args['runner_args']),
+                                              args['output_dir'])
   statistics_seconds = time.perf_counter() - started
   statistics_peak_rss_mb = _rss_mb()  # Peak so far: setup + statistics; the skew check's share is what comes after.
   skew_started = time.perf_counter()
@@ -453,14 +454,15 @@ def loss_job(args: Mapping[str, Any]) -> Dict[str, Any]:
 
 @job('statistics_alone')
 def statistics_alone_job(args: Mapping[str, Any]) -> Dict[str, Any]:
-  """TFDV statistics of both splits alone (statistics.generate_statistics: the strict reader, TFXIO's decode,
+  """TFDV statistics of both splits alone (tfdv_statistics.generate_statistics: the strict reader, TFXIO's decode,
   GenerateStatistics): what a run without StatisticsGen paid for statistics before the one read pass."""
+  from bench import tfdv_statistics
   from tfx_preflight.inputs import statistics
   manifest = args['manifest']
   statistics.tfdv()  # TensorFlow and TFDV imported before the clock starts, as for the one-pass job.
   started = _begin()
-  stats = statistics.generate_statistics(manifest['examples'], _make_pipeline(args['runner_args']),
-                                         args['output_dir'])
+  stats = tfdv_statistics.generate_statistics(manifest['examples'], _make_pipeline(args['runner_args']),
+                                              args['output_dir'])
   return {'job_seconds': time.perf_counter() - started,
           'examples': {split: int(s.datasets[0].num_examples) for split, s in stats.items()}}
 

@@ -15,10 +15,10 @@ from google.protobuf import text_format
 from tensorflow_data_validation.statistics import stats_impl
 from tensorflow_metadata.proto.v0 import schema_pb2
 
+from bench import tfdv_statistics
 from tfx_preflight.checks.skew import check as skew
 from tfx_preflight.checks.skew import render as render_skew_lib
 from tfx_preflight.config import SkewConfig
-from tfx_preflight.inputs import statistics
 from tfx_preflight.report import build as report
 from tfx_preflight.report.results import CheckResult, Finding
 
@@ -479,7 +479,7 @@ def test_generate_statistics_reads_gzipped_tfrecords_in_one_pipeline(tmp_path):
   examples = {s: str(tmp_path / 'examples' / f'Split-{s}' / '*') for s in ('train', 'eval')}
   examples['plain'] = plain
   out = str(tmp_path / 'statistics')
-  stats = statistics.generate_statistics(examples, make_pipeline, out)
+  stats = tfdv_statistics.generate_statistics(examples, make_pipeline, out)
 
   assert len(pipelines) == 1
   assert {s: stats[s].datasets[0].num_examples for s in stats} == {'train': 120, 'eval': 40, 'plain': 10}
@@ -492,7 +492,7 @@ def test_generate_statistics_reads_gzipped_tfrecords_in_one_pipeline(tmp_path):
 
 def test_generate_statistics_names_a_pattern_without_files(tmp_path):
   with pytest.raises(ValueError, match=r"split 'eval': no file matches"):
-    statistics.generate_statistics({'eval': str(tmp_path / 'nothing*')}, beam.Pipeline, str(tmp_path / 'out'))
+    tfdv_statistics.generate_statistics({'eval': str(tmp_path / 'nothing*')}, beam.Pipeline, str(tmp_path / 'out'))
 
 
 @pytest.mark.slow

@@ -346,24 +346,6 @@ def read_records(path: str, batch_size: int = _FLAT_BATCH_SIZE, chunk_size: int 
     yield from batch
 
 
-class ReadRecords(beam.PTransform):
-  """The serialized records of `files`, read strictly (see the module docstring); a drop-in for ReadFromTFRecord.
-
-  One file per element after a Reshuffle, so files spread over workers (gzip is not splittable anyway, and neither
-  is Beam's own TFRecord source).
-  """
-
-  def __init__(self, files: List[str]):
-    super().__init__()
-    self._files = sorted(files)
-
-  def expand(self, pbegin: beam.pvalue.PBegin) -> beam.PCollection:
-    return (pbegin
-            | 'Files' >> beam.Create(self._files)
-            | 'SpreadFiles' >> beam.Reshuffle()
-            | 'ReadStrictly' >> beam.FlatMap(read_records))
-
-
 def write_tfrecord(path: str, serialized: Iterable[bytes]) -> None:
   """An uncompressed TFRecord file (length, masked CRCs: the framing `iter_records` checks), written with Beam's
   filesystems so `path` may be remote."""
