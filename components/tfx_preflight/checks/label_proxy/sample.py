@@ -82,7 +82,7 @@ def _value_words(column: Column, n: int) -> np.ndarray:
 def _row_hashes(labels: np.ndarray, columns: Dict[str, Column], n: int) -> np.ndarray:
   total = hashing.fmix64(labels ^ _U64(0x2545f4914f6cdd1d))
   for name, column in sorted(columns.items()):
-    total = total + hashing.fmix64(_value_words(column, n) ^ hashing._name_word(name))  # noqa: SLF001
+    total = total + hashing.fmix64(_value_words(column, n) ^ hashing.name_word(name))
   return hashing.fmix64(total)
 
 
