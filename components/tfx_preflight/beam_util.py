@@ -39,8 +39,8 @@ class CombineToOne(beam.PTransform):
   """Like `beam.CombineGlobally(combine_fn)`: exactly one output, the empty accumulator's when the input is empty, but
   without the side input Beam uses to inject that default. The combine consumes the input directly, so it stays
   lifted into the producing stage (partial accumulators per bundle): putting anything between them (a Flatten with a
-  marker element) made the DirectRunner keep every input element, RecordBatches included, until the combine ran
-  (+800 MB at 1M rows). What follows the combine handles at most two small elements."""
+  marker element) makes the DirectRunner keep every input element, RecordBatches included, until the combine runs.
+  What follows the combine handles at most two small elements."""
 
   def __init__(self, combine_fn: beam.CombineFn):
     super().__init__()
@@ -67,8 +67,8 @@ def _malloc_trim() -> Optional[Callable[[int], int]]:
 def release_free_memory() -> None:
   """Returns the C heap's free pages to the OS (glibc's malloc_trim; a no-op elsewhere). A runner that holds whole
   shuffles in the worker process (the in-process DirectRunner) decodes, re-encodes and frees hundreds of MB between
-  steps, and glibc keeps most freed pages: at 1M examples the near-duplicate job's peak RSS was 120-150 MB higher
-  without this. It takes milliseconds; a step calls it when it starts and ends."""
+  steps, and glibc keeps most freed pages, which would add to the job's peak RSS. It is cheap; a step calls it when
+  it starts and ends."""
   trim = _malloc_trim()
   if trim is not None:
     trim(0)

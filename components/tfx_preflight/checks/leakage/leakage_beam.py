@@ -10,7 +10,7 @@
   With near_duplicates, Hash[split] also emits LSH band keys and a verification payload per batch (near_features.py),
   joined by band bucket, verified by real distance and counted per eval example in three shuffles (near_duplicates.py).
 
-The counts are a typed dataclass merged field by field; leakage.py turns them into findings (pure functions).
+The counts are a typed dataclass merged field by field; check.py turns them into findings (pure functions).
 
 No worker and not the driver ever holds all hashes: each shard holds 1/num_shards of them (about 40 bytes per example).
 """
@@ -317,7 +317,7 @@ class _ShardFn(beam.DoFn):
 def _row_order(hashes: np.ndarray, split: np.ndarray, file_id: np.ndarray, index: np.ndarray) -> np.ndarray:
   """Rows in (hash, split, file, index) order. One argsort of the first hash lane places every row whose first lane is
   unique (almost all); the full five-key sort runs only on rows whose first lane repeats (duplicates, and the rare
-  first-lane collision), 4-5x less CPU than sorting every row by five keys."""
+  first-lane collision), far less CPU than sorting every row by five keys."""
   order = np.argsort(hashes[:, 0], kind='stable')
   first_lane = hashes[order, 0]
   same = first_lane[1:] == first_lane[:-1]

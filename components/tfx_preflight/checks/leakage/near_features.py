@@ -388,7 +388,7 @@ def _hyperplanes(length: int, bits: int) -> np.ndarray:
 @functools.lru_cache(maxsize=4)
 def _minhash_seeds(count: int) -> Tuple[np.ndarray, np.ndarray]:
   """(xor seeds, odd multipliers): x -> (x ^ s) * m is a bijection of uint64 per hash function; shingle words are
-  already fmix64 outputs, so one xor-multiply per (shingle, function) is enough to reorder them (3x cheaper)."""
+  already fmix64 outputs, so one xor-multiply per (shingle, function) is enough to reorder them (cheaper than a full hash)."""
   seeds = hashing.fmix64(np.arange(1, count + 1, dtype=np.uint64) * _U64(0x9e3779b97f4a7c15))
   return seeds, hashing.fmix64(seeds ^ _BAND) | _U64(1)
 
