@@ -151,7 +151,7 @@ def leakage_history_job(args: Mapping[str, Any]) -> Dict[str, Any]:
   import dataclasses
 
   from tfx_preflight.checks.leakage import check as leakage
-  from tfx_preflight.checks.leakage import history
+  from tfx_preflight.checks.leakage import history, history_findings
   from tfx_preflight.config import LeakageConfig
   from tfx_preflight.inputs import read_pass
   manifest = args['manifest']
@@ -166,8 +166,8 @@ def leakage_history_job(args: Mapping[str, Any]) -> Dict[str, Any]:
   request = read_pass.PassRequest(examples=manifest['examples'], splits=plan.splits,
                                   leakage=read_pass.LeakagePart(plan, args['output_dir'], (stored,)))
   counts = read_pass.run_pass(request, _make_pipeline(args['runner_args'])).leakage
-  result = history.with_history(leakage.summarize(counts, plan, config, args['output_dir']), counts, plan, (stored,),
-                                config).to_dict()
+  result = history_findings.with_history(leakage.summarize(counts, plan, config, args['output_dir']), counts, plan,
+                                         (stored,), config).to_dict()
   seconds = time.perf_counter() - started
   cross = (result.get('cross_split') or [{}])[0]
   return {'job_seconds': seconds, 'status': result.get('status'), 'stored_hashes': stored_count,

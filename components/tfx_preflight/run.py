@@ -21,7 +21,7 @@ from tfx.utils import io_utils
 from tfx_preflight import constants, file_writes
 from tfx_preflight.checks.label_proxy import check as label_proxy
 from tfx_preflight.checks.leakage import check as leakage
-from tfx_preflight.checks.leakage import history
+from tfx_preflight.checks.leakage import history, history_findings
 from tfx_preflight.checks.loss import check as loss
 from tfx_preflight.checks.skew import check as skew
 from tfx_preflight.checks.skew import spans as span_skew
@@ -328,7 +328,7 @@ def _leakage(config: PreflightConfig, request: read_pass.PassRequest, outputs: r
     stage.result = leakage.summarize(outputs.leakage, request.leakage.plan, config.with_exclusions(constants.LEAKAGE),
                                      request.leakage.output_dir)
     if request.leakage.history:
-      stage.result = history.with_history(stage.result, outputs.leakage, request.leakage.plan,
+      stage.result = history_findings.with_history(stage.result, outputs.leakage, request.leakage.plan,
                                           request.leakage.history, config.leakage)
   return stage.result
 
