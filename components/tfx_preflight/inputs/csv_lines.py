@@ -8,6 +8,8 @@ import dataclasses
 import json
 from typing import Dict, Iterable, List, Mapping, Optional, Tuple
 
+from tfx.dsl.io import fileio
+
 from tfx_preflight import file_writes
 from tfx_preflight.report import results
 
@@ -23,7 +25,6 @@ class CsvLocations:
 
   @classmethod
   def load(cls, staged_files: Iterable[str]) -> CsvLocations:
-    from tfx.dsl.io import fileio
     lines: Dict[str, Tuple[str, List[int]]] = {}
     for path in staged_files:
       with fileio.open(path + LINES_SUFFIX, 'r') as f:
@@ -64,7 +65,6 @@ def _relocate_row(fields: List[str], locations: CsvLocations) -> List[str]:
 def _relocate_duplicates(path: str, locations: CsvLocations) -> None:
   """Rewrites duplicates.tsv so that each row names the CSV file and line instead of the staged record (the record
   index columns become line columns)."""
-  from tfx.dsl.io import fileio
   if not fileio.exists(path):
     return
   with fileio.open(path, 'r') as f:

@@ -24,7 +24,6 @@ from tfx_preflight.inputs import csv_lines, data, records
 
 # Records per staged TFRecord file: bounds the memory of the step that sorts a chunk by line.
 RECORDS_PER_CHUNK = 50000
-LINES_SUFFIX = csv_lines.LINES_SUFFIX
 # Gzipped, as CsvExampleGen writes its TFRecords (Beam's FileSystems compresses by this extension): the loss check
 # hands these files to the user's input_fn, which may read them with compression_type='GZIP' as TFX examples do.
 STAGED_SUFFIX = '.tfrecord.gz'
@@ -117,7 +116,7 @@ class _WriteChunk(beam.DoFn):
     rows = sorted(rows)
     name = os.path.join(self._split_dir, f'csv-{file_index:05d}-{chunk:06d}{STAGED_SUFFIX}')
     records.write_tfrecord(name, (data for _, data in rows))
-    with beam.io.filesystems.FileSystems.create(name + LINES_SUFFIX) as handle:
+    with beam.io.filesystems.FileSystems.create(name + csv_lines.LINES_SUFFIX) as handle:
       handle.write(json.dumps({'csv': self._paths[file_index], 'lines': [line for line, _ in rows]}).encode())
     yield name
 
