@@ -151,7 +151,7 @@ def leakage_history_job(args: Mapping[str, Any]) -> Dict[str, Any]:
   import dataclasses
 
   from tfx_preflight.checks.leakage import check as leakage
-  from tfx_preflight.checks.leakage import history
+  from tfx_preflight.checks.leakage import history, history_findings
   from tfx_preflight.config import LeakageConfig
   from tfx_preflight.inputs import read_pass
   manifest = args['manifest']
@@ -166,8 +166,8 @@ def leakage_history_job(args: Mapping[str, Any]) -> Dict[str, Any]:
   request = read_pass.PassRequest(examples=manifest['examples'], splits=plan.splits,
                                   leakage=read_pass.LeakagePart(plan, args['output_dir'], (stored,)))
   counts = read_pass.run_pass(request, _make_pipeline(args['runner_args'])).leakage
-  result = history.with_history(leakage.summarize(counts, plan, config, args['output_dir']), counts, plan, (stored,),
-                                config).to_dict()
+  result = history_findings.with_history(leakage.summarize(counts, plan, config, args['output_dir']), counts, plan,
+                                         (stored,), config).to_dict()
   seconds = time.perf_counter() - started
   cross = (result.get('cross_split') or [{}])[0]
   return {'job_seconds': seconds, 'status': result.get('status'), 'stored_hashes': stored_count,
@@ -365,14 +365,15 @@ def skew_wide_job(args: Mapping[str, Any]) -> Dict[str, Any]:
   """Wide data (issue 13): TFDV statistics of both splits in one Beam pipeline (the TFDV GenerateStatistics transform
   StatisticsGen runs), then tfx_preflight.checks.skew.check.check_skew on them, timed apart: in a pipeline the statistics come from
   StatisticsGen, so the skew check's own cost is `skew_seconds`. The data is a clean random split: it must pass."""
+  from bench import tfdv_statistics
   from tfx_preflight.checks.skew import check as skew
   from tfx_preflight.config import SkewConfig
   from tfx_preflight.inputs import statistics
   manifest = args['manifest']
   statistics.tfdv()  # TensorFlow and TFDV imported before the clock starts, as for the other jobs.
   started = _begin()
-  stats = statistics.generate_statistics(manifest['examples'], _make_pipeline(args['runner_args']),
-                                         args['output_dir'])
+  stats = tfdv_statistics.generate_statistics(manifest['examples'], _make_pipeline(args['runner_args']),
+                                              args['output_dir'])
   statistics_seconds = time.perf_counter() - started
   statistics_peak_rss_mb = _rss_mb()  # Peak so far: setup + statistics; the skew check's share is what comes after.
   skew_started = time.perf_counter()
@@ -453,14 +454,15 @@ def loss_job(args: Mapping[str, Any]) -> Dict[str, Any]:
 
 @job('statistics_alone')
 def statistics_alone_job(args: Mapping[str, Any]) -> Dict[str, Any]:
-  """TFDV statistics of both splits alone (statistics.generate_statistics: the strict reader, TFXIO's decode,
+  """TFDV statistics of both splits alone (tfdv_statistics.generate_statistics: the strict reader, TFXIO's decode,
   GenerateStatistics): what a run without StatisticsGen paid for statistics before the one read pass."""
+  from bench import tfdv_statistics
   from tfx_preflight.inputs import statistics
   manifest = args['manifest']
   statistics.tfdv()  # TensorFlow and TFDV imported before the clock starts, as for the one-pass job.
   started = _begin()
-  stats = statistics.generate_statistics(manifest['examples'], _make_pipeline(args['runner_args']),
-                                         args['output_dir'])
+  stats = tfdv_statistics.generate_statistics(manifest['examples'], _make_pipeline(args['runner_args']),
+                                              args['output_dir'])
   return {'job_seconds': time.perf_counter() - started,
           'examples': {split: int(s.datasets[0].num_examples) for split, s in stats.items()}}
 
@@ -512,12 +514,13 @@ def label_proxy_job(args: Mapping[str, Any]) -> Dict[str, Any]:
   scores and the pair search). job_seconds is that part's wall time, part_cpu_seconds its CPU time (the calling
   thread's: the reader's gunzip thread excluded); check_seconds the check run alone with its own read pass."""
   from tfx_preflight.checks.label_proxy import check as label_proxy
+  from tfx_preflight.checks.label_proxy import label_proxy_beam
   from tfx_preflight.config import LabelProxyConfig
-  from tfx_preflight.inputs import read_pass, records
+  from tfx_preflight.inputs import located_batches, records
   manifest = args['manifest']
   config = LabelProxyConfig(**args.get('config', {}))
   options = label_proxy.count_options(config, generate.LABEL_KEY)
-  fn = label_proxy.LabelProxyCombineFn(options)
+  fn = label_proxy_beam.LabelProxyCombineFn(options)
   _begin()
   wall = {'combine': 0.0, 'interpret': 0.0}
   cpu = {'combine': 0.0, 'interpret': 0.0}
@@ -534,7 +537,7 @@ def label_proxy_job(args: Mapping[str, Any]) -> Dict[str, Any]:
     parts = []
     for path in _files(manifest['examples'][split]):
       accumulator = fn.create_accumulator()
-      for _, batch in records.iter_record_batches(path, read_pass.BATCH_SIZE):
+      for _, batch in records.iter_record_batches(path, located_batches.BATCH_SIZE):
         accumulator = timed('combine', lambda a=accumulator, b=batch: fn.add_input(a, b))
       parts.append(accumulator)
     counts[split] = timed('combine', lambda p=parts: fn.extract_output(fn.merge_accumulators(p)))

@@ -57,7 +57,7 @@ LABELS = {
     'gate': 'whole gate, statistics supplied (ours)',
     'loss': 'loss check, demo CNN (ours)',
     'skew_wide': 'skew check on wide data, statistics supplied (ours)',
-    'statistics_alone': 'TFDV statistics alone (statistics.generate_statistics)',
+    'statistics_alone': 'TFDV statistics alone (tfdv_statistics.generate_statistics)',
     'one_pass': 'skew + leakage, statistics from the same read (ours)',
     'statistics_read_pass': 'statistics alone from the read pass (our read)',
     'label_proxy': 'label-proxy part of the read pass: counts, samples, scores, pairs (ours)',
@@ -384,7 +384,7 @@ def markdown(results: Mapping[str, Any]) -> str:
       'builds the model and probes the loss on a few batches of 32x32x3 float-list images).',
       '- **one read pass** (statistics not supplied: the CLI, pipelines without StatisticsGen): `run.run_checks` with '
       'skew + leakage, where one read of each split feeds TFDV\'s GenerateStatistics and the leakage hashes '
-      '(`read_pass.py`), against TFDV statistics alone (`statistics.generate_statistics`: the strict reader, TFXIO\'s '
+      '(`read_pass.py`), against TFDV statistics alone (`tfdv_statistics.generate_statistics`: the strict reader, TFXIO\'s '
       'decode, GenerateStatistics) and against the read pass computing statistics only (our read and decode, so the '
       'ratio is the marginal cost of skew + leakage).',
       '- **gate emitting the statistics** (`Preflight(output_statistics=True)`, a pipeline without StatisticsGen): '
@@ -442,7 +442,7 @@ def _wide_section(results: Mapping[str, Any]) -> List[str]:
   lines = ['## Wide data', '',
            'A clean random split (train and eval drawn from the same distributions, seeded): random float features '
            'of different scales and a 0/1 label, gzipped tf.Example TFRecords. TFDV statistics of both splits are '
-           'computed in one Beam pipeline (`statistics.generate_statistics`, TFDV\'s `GenerateStatistics` as '
+           'computed in one Beam pipeline (`tfdv_statistics.generate_statistics`, TFDV\'s `GenerateStatistics` as '
            'StatisticsGen runs it); the skew check (`skew.check_skew`, statistics supplied, as in a pipeline) is '
            'timed apart. It must finish in seconds and must not block: any finding is a false alarm. The statistics '
            'time is what StatisticsGen already pays in a pipeline (TFDV\'s cost, not the gate\'s); peak RSS is the '

@@ -1,7 +1,5 @@
-"""beam_util: CombineToOne is CombineGlobally without the default's side input, and write_whole leaves a whole file
-or none."""
+"""beam_util: CombineToOne is CombineGlobally without the default's side input."""
 
-import os
 
 import apache_beam as beam
 import pytest
@@ -47,14 +45,6 @@ def test_combine_to_one_reads_no_side_input():
   reading = {t.unique_name.split('/')[0] for t in transforms if t.spec.urn == 'beam:transform:pardo:v1'
              and beam_runner_api_pb2.ParDoPayload.FromString(t.spec.payload).side_inputs}
   assert reading == {'Beams'}
-
-
-def test_write_whole_replaces_the_file_and_leaves_no_temp(tmp_path):
-  path = str(tmp_path / 'deep' / 'part')
-  beam_util.write_whole(path, 'first\n')
-  beam_util.write_whole(path, 'second ✓\n')  # A retried step writes the same name again.
-  assert open(path, encoding='utf-8').read() == 'second ✓\n'
-  assert os.listdir(tmp_path / 'deep') == ['part']
 
 
 def test_combine_to_one_consumes_its_input_directly():

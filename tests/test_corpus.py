@@ -41,7 +41,7 @@ def test_csv_conversion_gives_exactly_csv_example_gens_examples_and_knows_every_
   from apache_beam.testing.util import assert_that, equal_to
   from tfx.components.example_gen.csv_example_gen import executor as csv_executor
 
-  from tfx_preflight.inputs import data, records
+  from tfx_preflight.inputs import csv_staging, records
   with open(TAXI_CSV, encoding='utf-8') as f:
     taxi = f.read().splitlines()[:1500]
   (tmp_path / 'in').mkdir()
@@ -49,8 +49,8 @@ def test_csv_conversion_gives_exactly_csv_example_gens_examples_and_knows_every_
   (tmp_path / 'in' / 'b.csv').write_text('a,b,c,d\n1,"two\nlines",,x\n\n2,3.5,,y\n3,plain,,\n')
   converted = {}
   for name in ('a', 'b'):
-    patterns = data.csv_to_tfrecords({name: [str(tmp_path / 'in' / f'{name}.csv')]}, beam.Pipeline,
-                                     str(tmp_path / f'staged-{name}'))
+    patterns = csv_staging.csv_to_tfrecords({name: [str(tmp_path / 'in' / f'{name}.csv')]}, beam.Pipeline,
+                                            str(tmp_path / f'staged-{name}'))
     converted[name] = [r for f in sorted(glob.glob(patterns[name])) for r in records.read_records(f)]
     with beam.Pipeline() as pipeline:
       theirs = (pipeline
@@ -60,7 +60,7 @@ def test_csv_conversion_gives_exactly_csv_example_gens_examples_and_knows_every_
       assert_that(theirs, equal_to(_canonical(converted[name])))
   assert len(converted['a']) == 1499
   b_file = sorted(glob.glob(patterns['b']))[0]
-  locations = data.csv_locations({'b': patterns['b']})
+  locations = csv_staging.csv_locations({'b': patterns['b']})
   assert [locations.locate(b_file, i)[1] for i in range(3)] == [2, 5, 6]  # Line 3 continues line 2; line 4 is blank.
 
 

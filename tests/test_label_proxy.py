@@ -16,7 +16,7 @@ from tfx_bsl.coders.example_coder import ExamplesToRecordBatchDecoder
 from tests.conftest import to_example, write_splits
 from tfx_preflight.checks.label_proxy import check as label_proxy
 from tfx_preflight.checks.label_proxy import counts as counts_lib
-from tfx_preflight.checks.label_proxy import scoring
+from tfx_preflight.checks.label_proxy import label_proxy_beam, scoring
 from tfx_preflight.config import ConfigError, LabelProxyConfig, PreflightConfig
 from tfx_preflight.report.results import CheckResult
 
@@ -74,7 +74,7 @@ OPTIONS = counts_lib.CountOptions(label_key='label')
 
 
 def test_combine_fn_methods_merge_to_the_counts_of_the_whole():
-  fn = label_proxy.LabelProxyCombineFn(OPTIONS)
+  fn = label_proxy_beam.LabelProxyCombineFn(OPTIONS)
   rows = small_rows(300, 1)
   whole = fn.extract_output(fn.add_input(fn.create_accumulator(), decode(rows)))
   parts = [fn.add_input(fn.add_input(fn.create_accumulator(), decode(rows[:100])), decode(rows[100:180])),
@@ -90,7 +90,7 @@ def test_combine_fn_methods_merge_to_the_counts_of_the_whole():
 
 
 def test_empty_accumulator_and_rows_without_label():
-  fn = label_proxy.LabelProxyCombineFn(OPTIONS)
+  fn = label_proxy_beam.LabelProxyCombineFn(OPTIONS)
   accumulator = fn.add_input(fn.create_accumulator(), decode([{'x': 1.0}, {'x': 2.0, 'label': 1}]))
   assert (accumulator.examples, accumulator.labelled) == (2, 1)
   assert fn.extract_output(fn.merge_accumulators([fn.create_accumulator()])).labelled == 0
@@ -110,7 +110,7 @@ def test_many_distinct_values_are_bounded_and_merge_at_the_coarser_level():
   options = counts_lib.CountOptions(label_key='label', max_values=50)
   rng = np.random.default_rng(2)
   rows = [{'x': float(v), 'name': f'id-{i}', 'label': int(v > 0)} for i, v in enumerate(rng.normal(size=400) * 1e3)]
-  fn = label_proxy.LabelProxyCombineFn(options)
+  fn = label_proxy_beam.LabelProxyCombineFn(options)
   a = fn.add_input(fn.create_accumulator(), decode(rows[:200]))
   b = fn.add_input(fn.create_accumulator(), decode(rows[200:]))
   merged = fn.merge_accumulators([a, b])
@@ -121,7 +121,7 @@ def test_many_distinct_values_are_bounded_and_merge_at_the_coarser_level():
 
 
 def test_long_lists_are_not_scored_and_say_why():
-  fn = label_proxy.LabelProxyCombineFn(OPTIONS)
+  fn = label_proxy_beam.LabelProxyCombineFn(OPTIONS)
   accumulator = fn.add_input(fn.create_accumulator(), decode([{'pixels': [0.5] * 64, 'x': 1.0, 'label': 1}]))
   assert 'pixels' not in accumulator.features and 'image' in accumulator.skipped['pixels']
 
@@ -134,7 +134,7 @@ def test_ptransform_counts_every_labelled_row():
   with test_pipeline.TestPipeline() as p:
     counted = (p
                | beam.Create([decode(rows[:50]), decode(rows[50:])])
-               | label_proxy.LabelProxyCounts(OPTIONS)
+               | label_proxy_beam.LabelProxyCounts(OPTIONS)
                | beam.Map(lambda c: (c.labelled, sorted(c.features), int(c.features['color'].pair_counts.sum()))))
     assert_that(counted, equal_to([(120, ['color', 'x'], 120)]))
 
@@ -432,7 +432,7 @@ def test_cli_exclude_features_also_leave_features_out_of_the_label_proxy_check()
 
 
 def test_non_finite_labels_are_left_out_and_a_feature_changing_type_is_not_scored():
-  fn = label_proxy.LabelProxyCombineFn(OPTIONS)
+  fn = label_proxy_beam.LabelProxyCombineFn(OPTIONS)
   a = fn.add_input(fn.create_accumulator(), decode([{'f': 1.0, 'label': float('nan')}, {'f': 2.0, 'label': 1.0},
                                                     {'f': 3.0, 'label': float('inf')}]))
   b = fn.add_input(fn.create_accumulator(), decode([{'f': 'x', 'label': 0.0}]))

@@ -13,6 +13,7 @@ import pytest
 from tests.test_label_proxy import PENGUIN_DATA, TFX_DIR, check, decode, frame_rows, random_split
 from tfx_preflight.checks.label_proxy import check as label_proxy
 from tfx_preflight.checks.label_proxy import counts as counts_lib
+from tfx_preflight.checks.label_proxy import label_proxy_beam
 from tfx_preflight.checks.label_proxy import pairs as pairs_lib
 from tfx_preflight.checks.label_proxy import sample as sample_lib
 from tfx_preflight.checks.label_proxy.render import render_html
@@ -25,7 +26,7 @@ SKLEARN_DATA = os.path.join(os.path.dirname(__import__('sklearn.datasets').datas
 
 def counts_of(frame: pd.DataFrame, options: counts_lib.CountOptions, batch_rows: int = 4096):
   """The label-proxy CombineFn over the frame's rows as tfx-bsl decodes them, batch by batch."""
-  fn = label_proxy.LabelProxyCombineFn(options)
+  fn = label_proxy_beam.LabelProxyCombineFn(options)
   accumulator = fn.create_accumulator()
   rows = frame_rows(frame)
   for start in range(0, len(rows), batch_rows):
@@ -210,7 +211,7 @@ def test_sample_is_the_same_whatever_the_batching_and_merge_order():
   frame = pd.DataFrame({'a': rng.normal(size=n), 'c': rng.choice(['x', 'y'], n), 'label': rng.integers(0, 2, n)})
   options = counts_lib.CountOptions(label_key='label', sample_rows=300, sample_cells=500)
   whole = counts_of(frame, options, batch_rows=n)
-  fn = label_proxy.LabelProxyCombineFn(options)
+  fn = label_proxy_beam.LabelProxyCombineFn(options)
   rows = frame_rows(frame)
   parts = [fn.add_input(fn.create_accumulator(), decode(rows[i:i + 333])) for i in range(0, n, 333)]
   merged = fn.merge_accumulators(parts[::-1])

@@ -10,7 +10,7 @@ import pytest
 from apache_beam.options.pipeline_options import PipelineOptions
 
 from tests.conftest import write_splits, write_tfrecords
-from tfx_preflight import beam_util
+from tfx_preflight import file_writes
 from tfx_preflight.checks.leakage import check as leakage
 from tfx_preflight.checks.leakage import render as render_leakage
 from tfx_preflight.config import LeakageConfig
@@ -212,7 +212,7 @@ def test_duplicate_list_never_holds_parts_an_earlier_run_left(data, tmp_path, mo
   (stale / 'exact-00007').write_text('exact\tstale\n')  # A shard no run of 3 shards writes: a crashed run's part.
   result = _run(patterns, config, tmp_path / 'b')
   assert open(result['duplicates_file']).read() == first
-  original_write = beam_util.write_whole
+  original_write = file_writes.write_atomically
 
   def write_and_leave_a_temp(path, text):
     original_write(path, text)
@@ -220,7 +220,7 @@ def test_duplicate_list_never_holds_parts_an_earlier_run_left(data, tmp_path, mo
       f.write('exact\thalf')
 
   # A failed attempt's temp file beside every whole part (DirectRunner runs the steps in this process).
-  monkeypatch.setattr(beam_util, 'write_whole', write_and_leave_a_temp)
+  monkeypatch.setattr(file_writes, 'write_atomically', write_and_leave_a_temp)
   result = _run(patterns, config, tmp_path / 'b')
   assert open(result['duplicates_file']).read() == first
   assert 'stale' not in first and 'half' not in first and not stale.exists()

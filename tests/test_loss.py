@@ -290,14 +290,14 @@ def test_csv_is_staged_gzipped_as_csv_example_gen_writes_it_so_a_gzip_reader_pas
   import apache_beam as beam
   import tensorflow_data_validation as tfdv
 
-  from tfx_preflight.inputs import data
+  from tfx_preflight.inputs import csv_staging
   rng = np.random.default_rng(3)
   for split, n in (('train', 120), ('eval', 40)):
     x = rng.normal(size=(n, 2))
     lines = ['a,b,label'] + [f'{a:.5f},{b:.5f},{int(a + b > 0)}' for a, b in x]
     (tmp_path / f'{split}.csv').write_text('\n'.join(lines) + '\n')
-  examples = data.csv_to_tfrecords({s: [str(tmp_path / f'{s}.csv')] for s in ('train', 'eval')}, beam.Pipeline,
-                                   str(tmp_path / 'staged'))
+  examples = csv_staging.csv_to_tfrecords({s: [str(tmp_path / f'{s}.csv')] for s in ('train', 'eval')}, beam.Pipeline,
+                                          str(tmp_path / 'staged'))
   statistics = {split: tfdv.generate_statistics_from_tfrecord(pattern) for split, pattern in examples.items()}
   schema_path = str(tmp_path / 'schema.pbtxt')
   io_utils.write_pbtxt_file(schema_path, tfdv.infer_schema(statistics['train']))

@@ -9,8 +9,9 @@ import pytest
 from apache_beam.io.filesystem import CompressedFile, CompressionTypes
 from apache_beam.io.tfrecordio import _TFRecordUtil
 
+from bench import tfdv_statistics
 from tests.conftest import tabular_rows, write_tfrecords
-from tfx_preflight.inputs import data, records, statistics
+from tfx_preflight.inputs import data, records
 
 
 def test_iter_record_batches_gzip_and_plain_with_indices(tmp_path):
@@ -71,7 +72,7 @@ def test_every_cut_of_a_gzipped_file_is_an_error_naming_it(gzipped_file, tmp_pat
 def test_statistics_fail_on_a_cut_that_beam_reads_as_a_shorter_valid_file(gzipped_file, tmp_path, beam_factory):
   _, content = gzipped_file
   missed = _cuts_beam_misses(content, tmp_path)
-  assert missed, 'Beam now notices every truncated gzip stream: records.ReadRecords may be unnecessary'
+  assert missed, 'Beam now notices every truncated gzip stream: tfdv_statistics.ReadRecords may be unnecessary'
   split_dir = os.path.join(tmp_path, 'Split-eval')
   os.makedirs(split_dir)
   cut_path = os.path.join(split_dir, 'data.gz')
@@ -79,7 +80,7 @@ def test_statistics_fail_on_a_cut_that_beam_reads_as_a_shorter_valid_file(gzippe
     f.write(content[:missed[len(missed) // 2]])
   examples = {'eval': os.path.join(split_dir, '*')}
   with pytest.raises(Exception, match='cut.gz|data.gz'):
-    statistics.generate_statistics(examples, beam_factory, str(tmp_path / 'stats'))
+    tfdv_statistics.generate_statistics(examples, beam_factory, str(tmp_path / 'stats'))
   error = data.find_unreadable_file(examples)
   assert error is not None and cut_path in str(error) and 'gzip' in str(error)
 
@@ -88,7 +89,7 @@ def test_read_records_gives_every_record_of_every_file_once(tmp_path):
   paths = [write_tfrecords(os.path.join(tmp_path, f'part-{i}.gz'), tabular_rows(50, seed=i), gzip=i % 2 == 0)
            for i in range(3)]
   with beam.Pipeline() as pipeline:
-    counted = (pipeline | records.ReadRecords(paths) | beam.combiners.Count.Globally())
+    counted = (pipeline | tfdv_statistics.ReadRecords(paths) | beam.combiners.Count.Globally())
     from apache_beam.testing.util import assert_that, equal_to
     assert_that(counted, equal_to([150]))
 

@@ -20,7 +20,6 @@ from tfx_preflight import cli, executor, spec
 from tfx_preflight.artifacts import PreflightBlessing, PreflightReport
 from tfx_preflight.config import ConfigError, PreflightConfig
 from tfx_preflight.inputs import data
-from tfx_preflight.report import build as report
 
 EVAL_FILE = os.path.join('Split-eval', 'data_tfrecord-00000-of-00001.gz')
 
@@ -456,12 +455,6 @@ def test_huge_values_and_wide_float_lists_run_and_keep_the_report_small(tmp_path
 
 # ---------------------------------------------------------------------------------------------------------------
 # Nothing half-written; same input, same bytes.
-
-
-def test_write_atomically_leaves_neither_file_nor_temp_file_when_writing_fails(tmp_path):
-  with pytest.raises(TypeError):
-    report.write_atomically(str(tmp_path / 'report.json'), None)
-  assert os.listdir(tmp_path) == []
 
 
 @pytest.mark.slow

@@ -1,7 +1,6 @@
 """The report contract: statuses, verdict, skipped never passes, canonical and atomic JSON, escaped HTML."""
 
 import json
-import os
 
 import pytest
 
@@ -48,14 +47,6 @@ def test_json_is_canonical_and_nan_safe():
   assert text == report.to_json(json.loads(text))
   assert json.loads(text)['checks']['skew']['b'] == 'nan'
   assert list(json.loads(text)) == sorted(json.loads(text))
-
-
-def test_write_atomically_leaves_no_temp_files(tmp_path):
-  path = str(tmp_path / 'out' / 'report.json')
-  report.write_atomically(path, 'first')
-  report.write_atomically(path, 'second')
-  assert open(path).read() == 'second'
-  assert os.listdir(tmp_path / 'out') == ['report.json']
 
 
 def test_html_escapes_feature_names_and_messages():

@@ -15,10 +15,10 @@ from google.protobuf import text_format
 from tensorflow_data_validation.statistics import stats_impl
 from tensorflow_metadata.proto.v0 import schema_pb2
 
+from bench import tfdv_statistics
 from tfx_preflight.checks.skew import check as skew
 from tfx_preflight.checks.skew import render as render_skew_lib
 from tfx_preflight.config import SkewConfig
-from tfx_preflight.inputs import statistics
 from tfx_preflight.report import build as report
 from tfx_preflight.report.results import CheckResult, Finding
 
@@ -479,7 +479,7 @@ def test_generate_statistics_reads_gzipped_tfrecords_in_one_pipeline(tmp_path):
   examples = {s: str(tmp_path / 'examples' / f'Split-{s}' / '*') for s in ('train', 'eval')}
   examples['plain'] = plain
   out = str(tmp_path / 'statistics')
-  stats = statistics.generate_statistics(examples, make_pipeline, out)
+  stats = tfdv_statistics.generate_statistics(examples, make_pipeline, out)
 
   assert len(pipelines) == 1
   assert {s: stats[s].datasets[0].num_examples for s in stats} == {'train': 120, 'eval': 40, 'plain': 10}
@@ -492,7 +492,7 @@ def test_generate_statistics_reads_gzipped_tfrecords_in_one_pipeline(tmp_path):
 
 def test_generate_statistics_names_a_pattern_without_files(tmp_path):
   with pytest.raises(ValueError, match=r"split 'eval': no file matches"):
-    statistics.generate_statistics({'eval': str(tmp_path / 'nothing*')}, beam.Pipeline, str(tmp_path / 'out'))
+    tfdv_statistics.generate_statistics({'eval': str(tmp_path / 'nothing*')}, beam.Pipeline, str(tmp_path / 'out'))
 
 
 @pytest.mark.slow
@@ -500,14 +500,14 @@ def test_taxi_through_csv_example_gen_tfrecords_and_the_whole_gate_passes(taxi, 
   """The real path: CsvExampleGen's tf.Examples (empty cells become empty lists), statistics computed by the gate."""
   from tfx_preflight import run
   from tfx_preflight.config import PreflightConfig
-  from tfx_preflight.inputs import data
+  from tfx_preflight.inputs import csv_staging
 
   raw = pd.read_csv(TAXI_CSV, dtype=str, keep_default_na=False)
   in_train = np.random.default_rng(11).random(len(raw)) < 0.8
   raw[in_train].to_csv(tmp_path / 'train.csv', index=False)
   raw[~in_train].to_csv(tmp_path / 'eval.csv', index=False)
-  patterns = data.csv_to_tfrecords({'train': [str(tmp_path / 'train.csv')], 'eval': [str(tmp_path / 'eval.csv')]},
-                                   beam.Pipeline, str(tmp_path / 'examples'))
+  patterns = csv_staging.csv_to_tfrecords({'train': [str(tmp_path / 'train.csv')], 'eval': [str(tmp_path / 'eval.csv')]},
+                                          beam.Pipeline, str(tmp_path / 'examples'))
   config = PreflightConfig(label_key='tips', leakage={'mode': 'off'}, loss={'mode': 'off'})
   out = tmp_path / 'report'
   result = run.run_preflight(run.PreflightInputs(examples=patterns), config, beam.Pipeline, str(out))

@@ -9,6 +9,7 @@ import tfx
 from tensorflow_metadata.proto.v0 import statistics_pb2
 from tfx.types import artifact_utils, standard_artifacts
 
+from bench import tfdv_statistics
 from tests.conftest import tabular_rows, write_splits
 from tfx_preflight.inputs import statistics
 
@@ -38,7 +39,7 @@ def test_a_split_the_artifact_lacks_is_named():
 def test_generated_statistics_read_back_as_an_example_statistics_artifact(tmp_path, beam_factory):
   patterns = write_splits(str(tmp_path / 'examples'), {'train': tabular_rows(60, 1), 'eval': tabular_rows(40, 2)})
   out = str(tmp_path / 'statistics')
-  generated = statistics.generate_statistics(patterns, beam_factory, out)
+  generated = tfdv_statistics.generate_statistics(patterns, beam_factory, out)
 
   assert os.path.exists(statistics.statistics_path(out, 'train'))
   as_artifact = statistics.load_artifact_statistics(_artifact(out, ['train', 'eval']), ['train', 'eval'])
@@ -80,13 +81,13 @@ def _summary(dataset: statistics_pb2.DatasetFeatureStatistics):
 def test_the_read_pass_statistics_equal_tfxios_on_the_same_examples(tmp_path, beam_factory):
   """One read feeding statistics and the other checks: on the shipped taxi Examples (12 gzipped shards per split),
   the statistics of our read and decode equal, number for number, those of StatisticsGen's way (TFXIO's BeamSource
-  and its own batching, statistics.generate_statistics), but for the sketches (quantiles, histograms)."""
+  and its own batching, tfdv_statistics.generate_statistics), but for the sketches (quantiles, histograms)."""
   from tfx_preflight.inputs import read_pass
   examples = {split: os.path.join(TESTDATA_EXAMPLES, f'Split-{split}', '*') for split in ('train', 'eval')}
   out = str(tmp_path / 'statistics')
   request = read_pass.PassRequest(examples=examples, splits=('train', 'eval'), statistics_dir=out)
   computed = read_pass.run_pass(request, beam_factory).statistics
-  tfxio = statistics.generate_statistics(examples, beam_factory, str(tmp_path / 'tfxio'))
+  tfxio = tfdv_statistics.generate_statistics(examples, beam_factory, str(tmp_path / 'tfxio'))
   for split in ('train', 'eval'):
     ours, theirs = (_summary(statistics.default_slice(s, split)) for s in (computed, tfxio))
     assert ours == theirs and ours['num_examples'] > 1000

@@ -1,10 +1,10 @@
-"""Small Beam pieces the read pass's consumers share: one combined output without a side input, whole-file writes
-from a step, and handing freed heap pages back between steps that shuffle a lot.
+"""Small Beam pieces the read pass's consumers share: one combined output without a side input, and handing freed
+heap pages back between steps that shuffle a lot.
 
-Why not CombineGlobally's default and WriteToText: each side input a step reads costs ~40 ms in a process that has
-imported TensorFlow (Beam's state cache sizes every cached value with objsize, which first walks the globals of every
-loaded module), and WriteToText adds four steps and three side inputs per file. At 1M rows that was about 0.5 s of
-the leakage job's 7.4 s.
+Why not CombineGlobally's default: each side input a step reads is costly in a process that has imported TensorFlow
+(Beam's state cache sizes every cached value with objsize, which first walks the globals of every loaded module). For
+the same reason a step writes its whole files with `files.write_atomically`, not WriteToText (four steps and three
+side inputs per file).
 """
 
 from __future__ import annotations
@@ -12,12 +12,9 @@ from __future__ import annotations
 import ctypes
 import ctypes.util
 import functools
-import os
-import uuid
-from typing import Any, Callable, Iterable, Optional, Tuple, Union
+from typing import Any, Callable, Iterable, Optional, Tuple
 
 import apache_beam as beam
-from apache_beam.io.filesystems import FileSystems
 
 
 class _NoInput:
@@ -42,8 +39,8 @@ class CombineToOne(beam.PTransform):
   """Like `beam.CombineGlobally(combine_fn)`: exactly one output, the empty accumulator's when the input is empty, but
   without the side input Beam uses to inject that default. The combine consumes the input directly, so it stays
   lifted into the producing stage (partial accumulators per bundle): putting anything between them (a Flatten with a
-  marker element) made the DirectRunner keep every input element, RecordBatches included, until the combine ran
-  (+800 MB at 1M rows). What follows the combine handles at most two small elements."""
+  marker element) makes the DirectRunner keep every input element, RecordBatches included, until the combine runs.
+  What follows the combine handles at most two small elements."""
 
   def __init__(self, combine_fn: beam.CombineFn):
     super().__init__()
@@ -59,18 +56,6 @@ class CombineToOne(beam.PTransform):
             | 'OneOutput' >> beam.Map(_one_output, self._combine_fn))
 
 
-def write_whole(path: str, text: Union[str, bytes]) -> None:
-  """Writes `text` to `path` through a temp file renamed into place (Beam's filesystems: local or remote), so a reader
-  never sees part of it and a retried step simply writes the same file again."""
-  directory = os.path.dirname(path)
-  temp = os.path.join(directory, f'.{os.path.basename(path)}.tmp-{uuid.uuid4().hex}')
-  with FileSystems.create(temp) as f:
-    f.write(text if isinstance(text, bytes) else text.encode('utf-8'))
-  if FileSystems.exists(path):  # Remote renames do not overwrite.
-    FileSystems.delete([path])
-  FileSystems.rename([temp], [path])
-
-
 @functools.lru_cache(maxsize=1)
 def _malloc_trim() -> Optional[Callable[[int], int]]:
   try:
@@ -82,8 +67,8 @@ def _malloc_trim() -> Optional[Callable[[int], int]]:
 def release_free_memory() -> None:
   """Returns the C heap's free pages to the OS (glibc's malloc_trim; a no-op elsewhere). A runner that holds whole
   shuffles in the worker process (the in-process DirectRunner) decodes, re-encodes and frees hundreds of MB between
-  steps, and glibc keeps most freed pages: at 1M examples the near-duplicate job's peak RSS was 120-150 MB higher
-  without this. It takes milliseconds; a step calls it when it starts and ends."""
+  steps, and glibc keeps most freed pages, which would add to the job's peak RSS. It is cheap; a step calls it when
+  it starts and ends."""
   trim = _malloc_trim()
   if trim is not None:
     trim(0)

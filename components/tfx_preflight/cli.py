@@ -278,12 +278,12 @@ def _add_trainer_inputs(args: argparse.Namespace, inputs) -> None:
 
 def _write_summaries(args: argparse.Namespace, result, report_path: str) -> None:
   """--summary-md and --junit-xml, written whatever the verdict (CI shows them most when it blocks)."""
-  from tfx_preflight.report import build as report_lib
+  from tfx_preflight import file_writes
   from tfx_preflight.report import summaries
   if args.summary_md:
-    report_lib.write_atomically(args.summary_md, summaries.to_markdown(result, report_path))
+    file_writes.write_atomically(args.summary_md, summaries.to_markdown(result, report_path))
   if args.junit_xml:
-    report_lib.write_atomically(args.junit_xml, summaries.to_junit_xml(result, report_path))
+    file_writes.write_atomically(args.junit_xml, summaries.to_junit_xml(result, report_path))
 
 
 def _invalidate(out: str) -> None:
@@ -355,7 +355,7 @@ def _check(args: argparse.Namespace, beam_args: Sequence[str], work: str, config
   """Runs the checks; the report is written under `work`, the run's fresh directory, and CSV is staged in a temp
   directory private to this run and removed after it, so nothing of an earlier run is ever read again."""
   from tfx_preflight import run
-  from tfx_preflight.inputs import data
+  from tfx_preflight.inputs import csv_staging, data
 
   if args.module_file and not _is_file(args.module_file):
     raise data.InputError(f'--module-file: no file {args.module_file!r}.')
@@ -372,8 +372,8 @@ def _check(args: argparse.Namespace, beam_args: Sequence[str], work: str, config
   with _csv_staging(formats['train'] == 'csv') as staging:
     locations = None
     if staging:
-      examples = data.csv_to_tfrecords(files, make_pipeline, staging)
-      locations = data.csv_locations(examples)
+      examples = csv_staging.csv_to_tfrecords(files, make_pipeline, staging)
+      locations = csv_staging.csv_locations(examples)
     inputs = run.PreflightInputs(examples=examples, module_file=args.module_file,
                                  schema=_read_schema(args.schema) if args.schema else None,
                                  provenance={'train': args.train, 'eval': list(args.eval)}, csv_locations=locations)

@@ -13,7 +13,7 @@ from tfx.proto import example_gen_pb2
 from tfx.types import artifact_utils
 from tfx.utils import io_utils, json_utils
 
-from tfx_preflight import constants, run, spec
+from tfx_preflight import constants, file_writes, run, spec
 from tfx_preflight.checks.leakage import history
 from tfx_preflight.config import PreflightConfig, resolve_splits
 from tfx_preflight.inputs import statistics as statistics_lib
@@ -180,7 +180,7 @@ class Executor(base_beam_executor.BaseBeamExecutor):
                                             constants.HASHED_EXAMPLES_PROPERTY: stored.examples,
                                             constants.DISTINCT_HASHES_PROPERTY: stored.distinct_hashes})
     marker = constants.BLESSED_FILE if blessed else constants.NOT_BLESSED_FILE
-    report_lib.write_atomically(os.path.join(blessing.uri, marker), '')
+    file_writes.write_atomically(os.path.join(blessing.uri, marker), '')
     if not blessed and config.fail_on_block:
       raise PreflightBlocked(f'Preflight blocked training, verdict {result["verdict"]} (report: '
                              f'{os.path.join(report_artifact.uri, report_lib.REPORT_HTML)}):\n{summary}')

@@ -18,22 +18,21 @@ from tensorflow_metadata.proto.v0 import schema_pb2, statistics_pb2
 from tfx.dsl.io import fileio
 from tfx.utils import io_utils
 
-from tfx_preflight import constants
+from tfx_preflight import constants, file_writes
 from tfx_preflight.checks.label_proxy import check as label_proxy
 from tfx_preflight.checks.leakage import check as leakage
-from tfx_preflight.checks.leakage import history
+from tfx_preflight.checks.leakage import history, history_findings
 from tfx_preflight.checks.loss import check as loss
 from tfx_preflight.checks.skew import check as skew
 from tfx_preflight.checks.skew import spans as span_skew
 from tfx_preflight.config import ConfigError, PreflightConfig, resolve_splits
 from tfx_preflight.inputs import data, provenance, read_pass
 from tfx_preflight.inputs import statistics as statistics_lib
+from tfx_preflight.inputs.statistics import StatisticsBySplit
 from tfx_preflight.report import build as report
 from tfx_preflight.report import pages as render
 from tfx_preflight.report import progress, report_dir
 from tfx_preflight.report.results import CheckResult, Report
-
-StatisticsBySplit = Dict[str, statistics_pb2.DatasetFeatureStatisticsList]
 
 
 @dataclasses.dataclass(frozen=True)
@@ -63,7 +62,7 @@ class PreflightInputs:
   transformed_examples: Optional[Dict[str, str]] = None
   # Free-form description of where inputs came from, copied into the report.
   provenance: Dict[str, Any] = dataclasses.field(default_factory=dict)
-  # For CSV input staged as TFRecords: maps staged records back to CSV file and line (csv_staging.CsvLocations).
+  # For CSV input staged as TFRecords: maps staged records back to CSV file and line (csv_lines.CsvLocations).
   csv_locations: Optional[Any] = None
   # The Examples artifacts `examples` was made of (the executor sets it): each counted in the report.
   examples_artifacts: Sequence[ExamplesArtifact] = ()
@@ -329,7 +328,7 @@ def _leakage(config: PreflightConfig, request: read_pass.PassRequest, outputs: r
     stage.result = leakage.summarize(outputs.leakage, request.leakage.plan, config.with_exclusions(constants.LEAKAGE),
                                      request.leakage.output_dir)
     if request.leakage.history:
-      stage.result = history.with_history(stage.result, outputs.leakage, request.leakage.plan,
+      stage.result = history_findings.with_history(stage.result, outputs.leakage, request.leakage.plan,
                                           request.leakage.history, config.leakage)
   return stage.result
 
@@ -415,8 +414,8 @@ def _run_checks(inputs: PreflightInputs, config: PreflightConfig, make_pipeline:
     if statistics is None and leakage_details.get('features_seen'):  # No statistics: the hashing saw the names.
       check_names(config, leakage_details['features_seen'])
     if inputs.csv_locations and checks[constants.LEAKAGE].status != constants.SKIPPED:
-      from tfx_preflight.inputs import csv_staging
-      checks[constants.LEAKAGE] = csv_staging.relocated_leakage(checks[constants.LEAKAGE], inputs.csv_locations)
+      from tfx_preflight.inputs import csv_lines
+      checks[constants.LEAKAGE] = csv_lines.relocated_leakage(checks[constants.LEAKAGE], inputs.csv_locations)
     if loss_check is None:
       checks[constants.LOSS] = CheckResult.skipped(config.off_reason(constants.LOSS) if config.loss.mode == 'off' else
                                                    loss.skip_reason(config.loss, inputs.module_file, inputs.run_fn))
@@ -473,9 +472,9 @@ def write_report(outcome: Report, output_dir: str) -> Dict[str, Any]:
   statistics = outcome.statistics or {}
   result = relative_to(outcome.to_dict(), output_dir)
   for name, page in render.statistics_pages(result, statistics).items():
-    report.write_atomically(os.path.join(output_dir, name), page)
-  report.write_atomically(os.path.join(output_dir, constants.REPORT_HTML), render.report_html(result, statistics))
-  report.write_atomically(os.path.join(output_dir, constants.REPORT_JSON), report.to_json(result))
+    file_writes.write_atomically(os.path.join(output_dir, name), page)
+  file_writes.write_atomically(os.path.join(output_dir, constants.REPORT_HTML), render.report_html(result, statistics))
+  file_writes.write_atomically(os.path.join(output_dir, constants.REPORT_JSON), report.to_json(result))
   return result
 
 

@@ -6,26 +6,24 @@ the whole split with `csv_decoder.ColumnTypeInferrer` and builds examples with `
 objects are used here, so types and missing values (an empty cell is an empty list; a column empty in every row has
 no value kind) are exactly CsvExampleGen's. The only addition is the location: each record carries (file, first
 line), records are written in line order in chunks, and a small JSON beside each chunk lists the line of every
-record, so a duplicate found at (staged file, record index) is reported as `train.csv:17`.
+record, so a duplicate found at (staged file, record index) is reported as `train.csv:17` (csv_lines.py).
 """
 
 from __future__ import annotations
 
-import copy
 import csv
-import dataclasses
 import json
 import os
-from typing import Dict, Iterable, List, Mapping, Optional, Sequence, Tuple
+import re
+from typing import Callable, Dict, Iterable, Mapping, Sequence, Tuple
 
 import apache_beam as beam
+from tfx.dsl.io import fileio
 
-from tfx_preflight.inputs import data, records
-from tfx_preflight.report import results
+from tfx_preflight.inputs import csv_lines, data, records
 
 # Records per staged TFRecord file: bounds the memory of the step that sorts a chunk by line.
 RECORDS_PER_CHUNK = 50000
-LINES_SUFFIX = '.lines.json'
 # Gzipped, as CsvExampleGen writes its TFRecords (Beam's FileSystems compresses by this extension): the loss check
 # hands these files to the user's input_fn, which may read them with compression_type='GZIP' as TFX examples do.
 STAGED_SUFFIX = '.tfrecord.gz'
@@ -118,7 +116,7 @@ class _WriteChunk(beam.DoFn):
     rows = sorted(rows)
     name = os.path.join(self._split_dir, f'csv-{file_index:05d}-{chunk:06d}{STAGED_SUFFIX}')
     records.write_tfrecord(name, (data for _, data in rows))
-    with beam.io.filesystems.FileSystems.create(name + LINES_SUFFIX) as handle:
+    with beam.io.filesystems.FileSystems.create(name + csv_lines.LINES_SUFFIX) as handle:
       handle.write(json.dumps({'csv': self._paths[file_index], 'lines': [line for line, _ in rows]}).encode())
     yield name
 
@@ -142,82 +140,43 @@ def add_conversion(pipeline: beam.Pipeline, split: str, paths: Sequence[str], sp
        | f'WriteChunks[{split}]' >> beam.ParDo(_WriteChunk(split_dir, paths)))
 
 
-class CsvLocations:
-  """Maps (staged TFRecord path, record index) back to the CSV file and line it came from."""
-
-  def __init__(self, lines: Mapping[str, Tuple[str, List[int]]]):
-    self._lines = dict(lines)
-
-  @classmethod
-  def load(cls, staged_files: Iterable[str]) -> CsvLocations:
-    from tfx.dsl.io import fileio
-    lines: Dict[str, Tuple[str, List[int]]] = {}
-    for path in staged_files:
-      with fileio.open(path + LINES_SUFFIX, 'r') as f:
-        sidecar = json.loads(f.read())
-      lines[path] = (sidecar['csv'], sidecar['lines'])
-    return cls(lines)
-
-  def locate(self, path: str, index: int) -> Optional[Tuple[str, int]]:
-    """(CSV file, line) of record `index` of staged file `path`, or None for a file that is not staged CSV."""
-    found = self._lines.get(path)
-    if found is None or not 0 <= index < len(found[1]):
-      return None
-    return found[0], found[1][index]
-
-  def __bool__(self) -> bool:
-    return bool(self._lines)
+# Beam appends the step to an exception raised in a DoFn: " [while running 'ReadCsv[eval]']".
+_STEP_LABEL = re.compile(r" \[while running '[^']*'\]$")
 
 
-def _relocate_sample(sample: Dict, locations: CsvLocations) -> None:
-  for file_key, index_key, line_key in (('file', 'index', 'line'), ('train_file', 'train_index', 'train_line')):
-    found = locations.locate(sample.get(file_key), sample.get(index_key, -1))
-    if found is not None:
-      sample[file_key], sample[line_key] = found
-      del sample[index_key]
+def csv_to_tfrecords(csv_files: Mapping[str, list], make_pipeline: Callable[[], beam.Pipeline],
+                     output_dir: str) -> Dict[str, str]:
+  """Converts each split's CSV files to tf.Example TFRecords exactly as CsvExampleGen does (its own line buffer,
+  tfx-bsl's parser and per-split type inference; see above), keeping every record's CSV file and line.
+
+  Returns split -> file pattern of the written TFRecords; `csv_locations(patterns)` maps records back to CSV lines.
+  `output_dir` should be a fresh directory of this run (the CLI uses a temporary one and removes it afterwards).
+  """
+  data.check_byte_order_marks(csv_files)
+  for split, files in sorted(csv_files.items()):
+    data.check_csv_headers(split, files)
+  patterns = {}
+  try:
+    with make_pipeline() as pipeline:
+      for split, files in sorted(csv_files.items()):
+        split_dir = os.path.join(output_dir, f'Split-{split}')
+        fileio.makedirs(split_dir)
+        add_conversion(pipeline, split, files, split_dir)
+        patterns[split] = os.path.join(split_dir, '*' + STAGED_SUFFIX)
+  except data.InputError as e:  # A row the conversion named (not UTF-8, a cell too large): without Beam's step label.
+    raise data.InputError(_STEP_LABEL.sub('', str(e))) from e
+  except Exception as e:
+    ragged = data.find_ragged_csv_row(csv_files)
+    if ragged is not None:
+      raise ragged from e
+    raise
+  for split, pattern in sorted(patterns.items()):
+    if not fileio.glob(pattern):  # CsvExampleGen would write an empty split: nothing to compare.
+      raise data.InputError(f'split {split!r} has no examples: {", ".join(csv_files[split])}: a header but no data rows.')
+  return patterns
 
 
-def _relocate_row(fields: List[str], locations: CsvLocations) -> List[str]:
-  """(file, record index) and, for near pairs, (pair file, pair record index) -> (CSV file, line) where staged."""
-  from tfx_preflight.report import build as report
-  fields = list(fields)
-  for file_at in (3, 6):
-    if file_at + 1 < len(fields) and fields[file_at] and fields[file_at + 1]:
-      found = locations.locate(fields[file_at], int(fields[file_at + 1]))
-      if found is not None:
-        fields[file_at], fields[file_at + 1] = report.tsv_field(found[0]), str(found[1])
-  return fields
-
-
-def _relocate_duplicates(path: str, locations: CsvLocations) -> None:
-  """Rewrites duplicates.tsv so that each row names the CSV file and line instead of the staged record (the record
-  index columns become line columns)."""
-  from tfx.dsl.io import fileio
-  if not fileio.exists(path):
-    return
-  with fileio.open(path, 'r') as f:
-    rows = f.read().splitlines()
-  header = ['line' if name == 'record_index' else 'pair_line' if name == 'pair_record_index' else name
-            for name in rows[0].split('\t')]
-  out = ['\t'.join(header)] + ['\t'.join(_relocate_row(row.split('\t'), locations)) for row in rows[1:]]
-  with fileio.open(path + '.tmp', 'w') as f:
-    f.write('\n'.join(out) + '\n')
-  fileio.rename(path + '.tmp', path, overwrite=True)
-
-
-def relocate_leakage(result: Dict, locations: CsvLocations) -> None:
-  """Points the leakage result (samples and duplicates.tsv) at CSV files and lines instead of staged TFRecords."""
-  for key in ('cross_split', 'near_duplicates', 'group_leakage'):
-    for pair in result.get(key) or []:
-      for sample in pair.get('samples', []):
-        _relocate_sample(sample, locations)
-  if result.get('duplicates_file'):
-    _relocate_duplicates(result['duplicates_file'], locations)
-
-
-def relocated_leakage(result: results.CheckResult, locations: CsvLocations) -> results.CheckResult:
-  """The leakage check's result with its samples and duplicates.tsv pointing at CSV files and lines (a copy: the
-  result itself is left as the check returned it)."""
-  details = copy.deepcopy(dict(result.details))
-  relocate_leakage(details, locations)
-  return dataclasses.replace(result, details=details)
+def csv_locations(patterns: Mapping[str, str]) -> csv_lines.CsvLocations:
+  """A `csv_lines.CsvLocations` for the TFRecords `csv_to_tfrecords` wrote."""
+  staged = [f for pattern in patterns.values() for f in fileio.glob(pattern)]
+  return csv_lines.CsvLocations.load(staged)

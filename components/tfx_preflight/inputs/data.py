@@ -1,13 +1,12 @@
 """Input files: file patterns and records checked up front (a damaged file is named, never a Beam stack trace), and
-CSV turned into tf.Examples the way CsvExampleGen does it, so every check (and the user's input_fn) reads the same
-tf.Example TFRecords."""
+CSV files checked before `csv_staging` turns them into tf.Examples the way CsvExampleGen does, so every check (and
+the user's input_fn) reads the same tf.Example TFRecords."""
 
 from __future__ import annotations
 
 import csv
 import os
-import re
-from typing import Callable, Dict, Iterator, Mapping, Sequence, Tuple, Union
+from typing import Dict, Iterator, Mapping, Sequence, Tuple, Union
 
 import apache_beam as beam
 from tfx.dsl.io import fileio
@@ -312,48 +311,3 @@ def find_ragged_csv_row(csv_files: Mapping[str, list]) -> InputError | None:
       except (UnicodeDecodeError, csv.Error):  # Not this scan's to name: the conversion's own error stands.
         continue
   return None
-
-
-# Beam appends the step to an exception raised in a DoFn: " [while running 'ReadCsv[eval]']".
-_STEP_LABEL = re.compile(r" \[while running '[^']*'\]$")
-
-
-def csv_to_tfrecords(csv_files: Mapping[str, list], make_pipeline: Callable[[], beam.Pipeline],
-                     output_dir: str) -> Dict[str, str]:
-  """Converts each split's CSV files to tf.Example TFRecords exactly as CsvExampleGen does (its own line buffer,
-  tfx-bsl's parser and per-split type inference; see `csv_staging`), keeping every record's CSV file and line.
-
-  Returns split -> file pattern of the written TFRecords; `csv_locations(patterns)` maps records back to CSV lines.
-  `output_dir` should be a fresh directory of this run (the CLI uses a temporary one and removes it afterwards).
-  """
-  from tfx_preflight.inputs import csv_staging
-
-  check_byte_order_marks(csv_files)
-  for split, files in sorted(csv_files.items()):
-    check_csv_headers(split, files)
-  patterns = {}
-  try:
-    with make_pipeline() as pipeline:
-      for split, files in sorted(csv_files.items()):
-        split_dir = os.path.join(output_dir, f'Split-{split}')
-        fileio.makedirs(split_dir)
-        csv_staging.add_conversion(pipeline, split, files, split_dir)
-        patterns[split] = os.path.join(split_dir, '*' + csv_staging.STAGED_SUFFIX)
-  except InputError as e:  # A row the conversion named (not UTF-8, a cell too large): without Beam's step label.
-    raise InputError(_STEP_LABEL.sub('', str(e))) from e
-  except Exception as e:
-    ragged = find_ragged_csv_row(csv_files)
-    if ragged is not None:
-      raise ragged from e
-    raise
-  for split, pattern in sorted(patterns.items()):
-    if not fileio.glob(pattern):  # CsvExampleGen would write an empty split: nothing to compare.
-      raise InputError(f'split {split!r} has no examples: {", ".join(csv_files[split])}: a header but no data rows.')
-  return patterns
-
-
-def csv_locations(patterns: Mapping[str, str]):
-  """A `csv_staging.CsvLocations` for the TFRecords `csv_to_tfrecords` wrote."""
-  from tfx_preflight.inputs import csv_staging
-  staged = [f for pattern in patterns.values() for f in fileio.glob(pattern)]
-  return csv_staging.CsvLocations.load(staged)

@@ -15,7 +15,7 @@ import numpy as np
 import pyarrow as pa
 from tfx.dsl.io import fileio
 
-from tfx_preflight import beam_util
+from tfx_preflight import beam_util, file_writes
 
 SKETCH_FILE = 'sketch-{split}.json'
 # {'examples': n, 'features': {name: [examples where present, numeric values, their sum, their sum of squares]}}.
@@ -68,7 +68,7 @@ class FeatureSketch(beam.PTransform):
 
 
 def write_sketch(sketch: Sketch, path: str) -> None:
-  beam_util.write_whole(path, json.dumps(sketch, sort_keys=True))
+  file_writes.write_atomically(path, json.dumps(sketch, sort_keys=True))
 
 
 def read_sketch(output_dir: str, split: str) -> Sketch:

@@ -73,7 +73,7 @@ def _lane_b(x: np.ndarray) -> np.ndarray:
 
 
 @functools.lru_cache(maxsize=4096)
-def _name_word(name: str) -> np.uint64:
+def name_word(name: str) -> np.uint64:
   """A 64-bit word for a feature name (stable across processes, unlike Python's hash())."""
   data = np.frombuffer(name.encode('utf-8'), dtype=np.uint8)
   return _U64(_hash_bytes_flat(data, np.array([0, len(data)], dtype=np.int64))[0])
@@ -175,7 +175,7 @@ def quantized_float_words(values: np.ndarray, significant_digits: int) -> np.nda
   return words
 
 
-def _list_parts(column: pa.Array) -> Tuple[np.ndarray, np.ndarray, pa.Array]:
+def list_parts(column: pa.Array) -> Tuple[np.ndarray, np.ndarray, pa.Array]:
   """(present mask, offsets rebased to 0, flat values) of a list column, whatever its slicing.
 
   A column of Arrow type null is what tfx-bsl's decoder makes of a feature that no example of the batch has a value
@@ -192,7 +192,8 @@ def _list_parts(column: pa.Array) -> Tuple[np.ndarray, np.ndarray, pa.Array]:
   return present, offsets - offsets[0], values
 
 
-def _value_kind(values: pa.Array) -> str:
+def value_kind(values: pa.Array) -> str:
+  """'float', 'int', 'bytes' or 'null' (no value in the batch): how a list column's values are hashed."""
   value_type = values.type
   if pa.types.is_floating(value_type):
     return 'float'
@@ -221,8 +222,8 @@ def _value_words(values: pa.Array, kind: str, near: Optional[NearOptions]) -> np
 
 def hash_column(column: pa.Array, name: str, near: Optional[NearOptions] = None) -> Tuple[np.ndarray, np.ndarray]:
   """Per-row (hash lane A, present mask) of one list column; lane A words include the name, type and length."""
-  present, offsets, values = _list_parts(column)
-  kind = _value_kind(values)
+  present, offsets, values = list_parts(column)
+  kind = value_kind(values)
   lengths = np.diff(offsets)
   words = _value_words(values, kind, near)
   if lengths.size and lengths.max(initial=0) > 1:
@@ -233,7 +234,7 @@ def hash_column(column: pa.Array, name: str, near: Optional[NearOptions] = None)
   else:
     sums = _segment_sums(fmix64(words), offsets)
   tags = np.where(lengths > 0, _TYPE_TAGS.get(kind, _EMPTY_TAG), _EMPTY_TAG)
-  row_words = fmix64(sums ^ fmix64(lengths.astype(np.uint64) * _LEN ^ tags) ^ _name_word(name))
+  row_words = fmix64(sums ^ fmix64(lengths.astype(np.uint64) * _LEN ^ tags) ^ name_word(name))
   return row_words, present & (lengths > 0)
 
 

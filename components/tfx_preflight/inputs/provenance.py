@@ -19,8 +19,7 @@ from tfx.utils import io_utils
 
 from tfx_preflight.inputs import data, records
 from tfx_preflight.inputs import statistics as statistics_lib
-
-StatisticsBySplit = Mapping[str, statistics_pb2.DatasetFeatureStatisticsList]
+from tfx_preflight.inputs.statistics import StatisticsBySplit
 
 # Where Transform's output keeps the schemas of its input and of its output (tft.TFTransformOutput's layout).
 RAW_SCHEMA = os.path.join('metadata', 'schema.pbtxt')

@@ -2,17 +2,17 @@
 
 One Beam pipeline (the caller's `make_pipeline`, so `beam_pipeline_args` apply):
 
-  files of each split -> Read[split]: records.py's strict reader + tfx-bsl's decoder, (file id, first index, batch)
+  files of each split -> Read[split]: records.py's strict reader + tfx-bsl's decoder, LocatedBatch elements
      +-> Statistics[split]: tfdv.GenerateStatistics (only when statistics are needed and not supplied), written as
      |   StatisticsGen lays them out (statistics.py)
      +-> Leakage: leakage_beam.LeakageHashes over every split -> duplicates.tsv and the merged counts
-     +-> LabelProxy[split]: label_proxy.LabelProxyCounts -> one JSON file of counts per split
+     +-> LabelProxy[split]: label_proxy_beam.LabelProxyCounts -> one JSON file of counts per split
      +-> SpanStatistics: TFDV statistics of each (split, span) as slices of one transform (span windows; span_skew.py)
 
 Reading and decoding are a large share of TFDV's own statistics pass, so skew + leakage from one read cost little
-more than the statistics alone: `make bench` jobs one_pass vs statistics_alone, 1M rows on 2 shared cores, 1.05x and
-1.06x (44 s vs 42 s; 1.25x the read pass computing statistics only: the hashing and the shuffle). The driver reads the small outputs back; interpreting them into
-findings stays with each check (leakage.summarize, label_proxy.summarize).
+more than the statistics alone (`make bench`, jobs one_pass vs statistics_alone: bench/results.md). The driver reads
+the small outputs back; interpreting them into findings stays with each check (leakage.summarize,
+label_proxy.summarize). The element every consumer receives, `LocatedBatch`, is defined in located_batches.py.
 """
 
 from __future__ import annotations
@@ -20,48 +20,26 @@ from __future__ import annotations
 import dataclasses
 import json
 import os
-from typing import Callable, Dict, Iterator, List, Mapping, Optional, Sequence, Tuple
+from typing import Callable, Dict, List, Mapping, Optional, Sequence, Tuple
 
 import apache_beam as beam
 from tensorflow_metadata.proto.v0 import schema_pb2, statistics_pb2
 from tfx.dsl.io import fileio
 
-from tfx_preflight import beam_util
-from tfx_preflight.checks.label_proxy import check as label_proxy
+from tfx_preflight import beam_util, file_writes
 from tfx_preflight.checks.label_proxy import counts as counts_lib
+from tfx_preflight.checks.label_proxy import label_proxy_beam
 from tfx_preflight.checks.leakage import leakage_beam
-from tfx_preflight.inputs import data, feature_sketch, records
+from tfx_preflight.inputs import data, feature_sketch
 from tfx_preflight.inputs import statistics as statistics_lib
-
-BATCH_SIZE = 8192
-
-
-def _read_file(file_id: int, files: Tuple[Tuple[int, str], ...],
-               batch_size: int) -> Iterator[leakage_beam.LocatedBatch]:
-  for start, batch in records.iter_record_batches(files[file_id][1], batch_size):
-    yield file_id, start, batch
+from tfx_preflight.inputs.located_batches import LocatedBatch, ReadLocatedBatches
 
 
-def _batch_of(located: leakage_beam.LocatedBatch):
+def _batch_of(located: LocatedBatch):
   return located[2]
 
 
-class ReadLocatedBatches(beam.PTransform):
-  """The decoded batches of the files `file_ids` (indices into `files`), each located by (file id, first record
-  index). One file per element after a Reshuffle, so files spread over workers (gzip is not splittable anyway)."""
-
-  def __init__(self, files: Tuple[Tuple[int, str], ...], file_ids: Sequence[int], batch_size: int = BATCH_SIZE):
-    super().__init__()
-    self._files, self._file_ids, self._batch_size = files, sorted(file_ids), batch_size
-
-  def expand(self, pbegin: beam.pvalue.PBegin) -> beam.PCollection:
-    return (pbegin
-            | 'FileIds' >> beam.Create(self._file_ids)
-            | 'SpreadFiles' >> beam.Reshuffle()
-            | 'ReadAndDecode' >> beam.FlatMap(_read_file, self._files, self._batch_size))
-
-
-def _rows_of_file(located: leakage_beam.LocatedBatch) -> Dict[int, int]:
+def _rows_of_file(located: LocatedBatch) -> Dict[int, int]:
   return {located[0]: located[2].num_rows}
 
 
@@ -87,7 +65,7 @@ class _RowsPerFileFn(beam.CombineFn):
 
 
 def _write_rows_per_file(rows: Mapping[int, int], path: str) -> None:
-  beam_util.write_whole(path, json.dumps({str(k): v for k, v in sorted(rows.items())}))
+  file_writes.write_atomically(path, json.dumps({str(k): v for k, v in sorted(rows.items())}))
 
 
 ROWS_PER_FILE = 'rows_per_file-{split}.json'
@@ -191,9 +169,9 @@ def build_pipeline(pipeline: beam.Pipeline, request: PassRequest, files: Tuple[T
     for split in request.splits:
       _ = (batches[split]
            | f'LabelProxyBatches[{split}]' >> beam.Map(_batch_of)
-           | f'LabelProxy[{split}]' >> label_proxy.LabelProxyCounts(request.label_proxy.options)
-           | f'WriteLabelProxy[{split}]' >> beam.Map(label_proxy.write_counts, os.path.join(
-               request.label_proxy.output_dir, label_proxy.COUNTS_FILE.format(split=split))))
+           | f'LabelProxy[{split}]' >> label_proxy_beam.LabelProxyCounts(request.label_proxy.options)
+           | f'WriteLabelProxy[{split}]' >> beam.Map(label_proxy_beam.write_counts, os.path.join(
+               request.label_proxy.output_dir, label_proxy_beam.COUNTS_FILE.format(split=split))))
 
 
 def _span_splits(request: PassRequest) -> List[str]:
@@ -206,7 +184,7 @@ def _span_key(split_id: int, span: int) -> str:
   return f'{split_id}/{span}'
 
 
-def _keyed_by_span(located: leakage_beam.LocatedBatch, split_id: int, span_of: Mapping[int, int]):
+def _keyed_by_span(located: LocatedBatch, split_id: int, span_of: Mapping[int, int]):
   return _span_key(split_id, span_of[located[0]]), located[2]
 
 
@@ -257,7 +235,7 @@ def run_pass(request: PassRequest, make_pipeline: Callable[[], beam.Pipeline]) -
   if request.sketch_dir is not None:
     outputs.sketches = {split: feature_sketch.read_sketch(request.sketch_dir, split) for split in request.splits}
   if request.label_proxy is not None:
-    outputs.label_proxy = {split: label_proxy.read_counts(request.label_proxy.output_dir, split)
+    outputs.label_proxy = {split: label_proxy_beam.read_counts(request.label_proxy.output_dir, split)
                            for split in request.splits}
   if request.rows_per_file_dir is not None:
     outputs.rows_per_file = {}

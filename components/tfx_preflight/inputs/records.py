@@ -311,11 +311,11 @@ def _decode_in_this_thread(serialized: List[bytes]) -> pa.RecordBatch:
 
 
 def decode_examples(decoder, serialized: List[bytes]) -> pa.RecordBatch:
-  """tfx-bsl's `decoder.DecodeBatch(serialized)` for a schema-less decoder (each thread uses its own), computed DECODE_ROWS records at a time, the pieces side by side on
-  the machine's cores (the decoder releases the GIL: 1.9x on 2 cores).
+  """tfx-bsl's `decoder.DecodeBatch(serialized)` for a schema-less decoder (each thread uses its own), computed
+  DECODE_ROWS records at a time, the pieces side by side on the machine's cores (the decoder releases the GIL).
 
-  The decoder's cost per record grows with the batch: measured on the benchmark's records (22 features, ~300 bytes),
-  8,192 per call cost 1.8x the CPU of 1,024 per call (the working set outgrows a core's L2 cache). The pieces are
+  The decoder's cost per record grows with the batch (the working set outgrows a core's L2 cache), so smaller calls
+  cost less CPU per record (`make bench` measures it). The pieces are
   joined in order into one RecordBatch, which equals the whole-batch decode when every piece inferred the same
   schema; when they did not (a feature absent from one piece types as null there), the whole batch is decoded at
   once instead, so the result never depends on how it was cut."""
@@ -344,24 +344,6 @@ def read_records(path: str, batch_size: int = _FLAT_BATCH_SIZE, chunk_size: int 
   """Every serialized record of the file, one by one (`iter_records` without the batching)."""
   for _, batch in iter_records(path, batch_size, chunk_size=chunk_size):
     yield from batch
-
-
-class ReadRecords(beam.PTransform):
-  """The serialized records of `files`, read strictly (see the module docstring); a drop-in for ReadFromTFRecord.
-
-  One file per element after a Reshuffle, so files spread over workers (gzip is not splittable anyway, and neither
-  is Beam's own TFRecord source).
-  """
-
-  def __init__(self, files: List[str]):
-    super().__init__()
-    self._files = sorted(files)
-
-  def expand(self, pbegin: beam.pvalue.PBegin) -> beam.PCollection:
-    return (pbegin
-            | 'Files' >> beam.Create(self._files)
-            | 'SpreadFiles' >> beam.Reshuffle()
-            | 'ReadStrictly' >> beam.FlatMap(read_records))
 
 
 def write_tfrecord(path: str, serialized: Iterable[bytes]) -> None:

@@ -7,19 +7,17 @@ TFDV and TFX imports are deferred: importing TFDV loads TensorFlow (~10 s), whic
 from __future__ import annotations
 
 import os
-from typing import Callable, Dict, Mapping, Optional, Sequence
+from typing import Dict, Mapping, Optional, Sequence
 
 import apache_beam as beam
 from tensorflow_metadata.proto.v0 import schema_pb2, statistics_pb2
 
-from tfx_preflight import beam_util, constants
-from tfx_preflight.inputs import data, records
+from tfx_preflight import constants, file_writes
 
 StatisticsBySplit = Mapping[str, statistics_pb2.DatasetFeatureStatisticsList]
 
 # StatisticsGen's layout, so our statistics directory reads like an ExampleStatistics artifact.
 STATS_FILE_NAME = constants.STATS_FILE_NAME
-_TELEMETRY_DESCRIPTORS = ['TfxPreflight']
 
 
 def tfdv():
@@ -85,7 +83,7 @@ def load_slices(path: str) -> Dict[str, statistics_pb2.DatasetFeatureStatisticsL
 
 
 def load_statistics(output_dir: str, splits: Sequence[str]) -> Dict[str, statistics_pb2.DatasetFeatureStatisticsList]:
-  """What `generate_statistics` or `WriteSplitStatistics` wrote, by split."""
+  """What `WriteSplitStatistics` wrote, by split."""
   return {split: tfdv().load_stats_binary(statistics_path(output_dir, split)) for split in sorted(splits)}
 
 
@@ -93,36 +91,7 @@ def write_statistics(statistics: StatisticsBySplit, output_dir: str) -> None:
   """Writes each split's statistics as StatisticsGen does (`Split-<split>/FeatureStats.pb`, a binary
   DatasetFeatureStatisticsList), e.g. into Preflight's `example_statistics` output for SchemaGen."""
   for split, proto in sorted(statistics.items()):
-    beam_util.write_whole(statistics_path(output_dir, split), proto.SerializeToString())
-
-
-def generate_statistics(examples: Mapping[str, str], make_pipeline: Callable[[], beam.Pipeline], output_dir: str,
-                        schema: Optional[schema_pb2.Schema] = None
-                        ) -> Dict[str, statistics_pb2.DatasetFeatureStatisticsList]:
-  """Computes TFDV statistics of every split in ONE Beam pipeline, as StatisticsGen would, and loads them back.
-
-  The checks get theirs from the read pass (read_pass.py, statistics from the batches the other checks use); this
-  stand-alone job is TFDV's own read (TFXIO batching), kept for callers that want statistics alone (the benchmark).
-
-  Args:
-    examples: split name -> file pattern of tf.Example TFRecords (gzip detected from the bytes).
-    make_pipeline: builds the Beam pipeline (so the component's `beam_pipeline_args` apply).
-    output_dir: statistics are written to `output_dir/Split-<split>/FeatureStats.pb`.
-    schema: optional; as in StatisticsGen, it makes categorical ints get categorical statistics.
-  """
-  from tfx_bsl.public import tfxio  # With TFDV: heavy import.
-  tfdv_module = tfdv()
-  options = stats_options(schema)
-  files = {split: data.split_matching_files(pattern, f'split {split!r}') for split, pattern in examples.items()}
-  with make_pipeline() as pipeline:
-    for split in sorted(examples):
-      source = tfxio.TFExampleBeamRecord(physical_format='tfrecord', telemetry_descriptors=_TELEMETRY_DESCRIPTORS)
-      _ = (pipeline
-           | f'ReadExamples[{split}]' >> records.ReadRecords(files[split])
-           | f'ToRecordBatches[{split}]' >> source.BeamSource()
-           | f'GenerateStatistics[{split}]' >> tfdv_module.GenerateStatistics(options)
-           | f'WriteStatistics[{split}]' >> tfdv_module.WriteStatisticsToBinaryFile(statistics_path(output_dir, split)))
-  return load_statistics(output_dir, examples)
+    file_writes.write_atomically(statistics_path(output_dir, split), proto.SerializeToString())
 
 
 def load_artifact_statistics(statistics, splits: Sequence[str]

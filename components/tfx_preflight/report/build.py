@@ -18,11 +18,7 @@ from __future__ import annotations
 
 import json
 import math
-import os
-import uuid
 from typing import Any, Dict, Iterable, List, Mapping, Optional, Tuple, Union
-
-from tfx.dsl.io import fileio
 
 from tfx_preflight import constants
 from tfx_preflight.report import results, summaries
@@ -168,22 +164,6 @@ def to_json(report: Mapping[str, Any]) -> str:
   return json.dumps(_json_safe(report), sort_keys=True, indent=2, ensure_ascii=False, allow_nan=False) + '\n'
 
 
-def write_atomically(path: str, content: str) -> None:
-  """Writes `content` to a temp file beside `path` and renames it into place: readers never see half a file."""
-  directory = os.path.dirname(path)
-  if directory:
-    fileio.makedirs(directory)
-  tmp = os.path.join(directory, f'.{os.path.basename(path)}.tmp-{uuid.uuid4().hex}')
-  try:
-    with fileio.open(tmp, 'w') as f:
-      f.write(content)
-    fileio.rename(tmp, path, overwrite=True)
-  except BaseException:
-    if fileio.exists(tmp):  # A failed write leaves nothing behind, not even the temp file.
-      fileio.remove(tmp)
-    raise
-
-
 def findings_summary(report: Mapping[str, Any], limit: int = 20) -> List[str]:
   """One line per check and per finding, most severe first, for logs, the CLI and fail_on_block errors."""
   lines = [f'verdict: {report["verdict"]}']
@@ -200,11 +180,3 @@ def findings_summary(report: Mapping[str, Any], limit: int = 20) -> List[str]:
       lines.append(f'    ... and {len(ordered) - limit} more in the report')
   return lines
 
-
-_TSV_ESCAPES = str.maketrans({'\\': '\\\\', '\t': '\\t', '\n': '\\n', '\r': '\\r'})
-
-
-def tsv_field(text: str) -> str:
-  """A file or split name as one TSV field: backslash, tab, newline and carriage return escaped as \\\\, \\t, \\n,
-  \\r (a file name may hold any of them; unescaped, one would shift or split the row)."""
-  return text.translate(_TSV_ESCAPES)

@@ -17,16 +17,13 @@ from __future__ import annotations
 
 from typing import Any, Dict, Mapping
 
-from tensorflow_metadata.proto.v0 import statistics_pb2
-
 from tfx_preflight import constants
 from tfx_preflight.checks.label_proxy import render as label_proxy
 from tfx_preflight.checks.leakage import render as leakage
 from tfx_preflight.checks.loss import render as loss
 from tfx_preflight.checks.skew import render as skew
+from tfx_preflight.inputs.statistics import StatisticsBySplit
 from tfx_preflight.report.render import page
-
-StatisticsBySplit = Mapping[str, statistics_pb2.DatasetFeatureStatisticsList]
 
 
 def statistics_pages(report: Mapping[str, Any], statistics: StatisticsBySplit) -> Dict[str, str]:

@@ -25,7 +25,7 @@ from typing import Callable, ContextManager, Dict, Iterator, List, Optional, Tup
 
 from tfx.dsl.io import fileio
 
-from tfx_preflight import constants
+from tfx_preflight import constants, file_writes
 from tfx_preflight.inputs import data
 from tfx_preflight.report import build as report
 
@@ -224,7 +224,7 @@ def publish(work: str, out: str, what: str = 'report directory',
   manifest recording each file's identity. Refuses, naming it, when something not ours is in the way."""
   files, dirs = _check_nothing_in_the_way(work, out, what)
   listed = {rel: _identity(os.path.join(work, rel)) for rel in files}
-  report.write_atomically(os.path.join(out, MANIFEST),
+  file_writes.write_atomically(os.path.join(out, MANIFEST),
                           json.dumps({'version': MANIFEST_VERSION, 'files': listed,
                                       'dirs': [d for d in dirs if not _lexists(os.path.join(out, d))]},
                                      sort_keys=True, indent=0) + '\n')

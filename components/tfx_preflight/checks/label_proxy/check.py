@@ -7,40 +7,33 @@ it on eval against the baseline (label_proxy_scoring.py); it blocks when one fea
 accuracy / R^2 and warns when one feature is far stronger than all others. Scoring on eval, never on train, is what
 keeps identifiers quiet: an ID unique per row memorizes train and predicts nothing on eval.
 
-Beam: per split, the RecordBatches the read pass decodes once for every check (read_pass.py) -> `LabelProxyCounts`, a
-beam_util.CombineToOne of `LabelProxyCombineFn` (numpy per batch, mergeable counts: label_proxy_counts.py) -> one JSON file
-per split read back by the driver.
+Beam: per split, the RecordBatches the read pass decodes once for every check (read_pass.py) -> `LabelProxyCounts`
+(label_proxy_beam.py) -> one JSON file of mergeable counts (counts.py) per split, read back by the driver.
 """
 
 from __future__ import annotations
 
-import json
-import os
 from typing import Any, Callable, Dict, List, Mapping, Optional, Sequence
 
 import apache_beam as beam
 import numpy as np
-import pyarrow as pa
 from tfx.dsl.io import fileio
 
-from tfx_preflight import beam_util, constants
+from tfx_preflight import constants
 from tfx_preflight.checks.label_proxy import counts as counts_lib
 from tfx_preflight.checks.label_proxy import pairs as pairs_lib
 from tfx_preflight.checks.label_proxy import scoring
 from tfx_preflight.config import LabelProxyConfig
-from tfx_preflight.inputs import data
+from tfx_preflight.inputs import data, read_pass
 from tfx_preflight.report import build as report
 from tfx_preflight.report.results import CheckResult, Finding
 
 KIND = constants.LABEL_PROXY  # A finding's code: the same name as the check.
 DOMINANT = 'dominant_feature'
 PAIR = 'derived_label'  # A finding's code: the label is a simple function of two features.
-COUNTS_FILE = 'label_proxy_counts-{split}.json'
 _SHOWN_SCORES = 10
 _SHOWN_PAIRS = 5
 _PAIR_Z = 3.0  # How many standard errors a pair's gain in eval accuracy must reach to count as clear.
-# The CombineFn counts the rows of batches waiting in its accumulator once this many wait (8 read-pass batches).
-SETTLE_ROWS = 1 << 16
 
 
 def count_options(config: LabelProxyConfig, label_key: str) -> counts_lib.CountOptions:
@@ -48,60 +41,6 @@ def count_options(config: LabelProxyConfig, label_key: str) -> counts_lib.CountO
                                  max_classes=config.max_classes, max_values=config.max_values,
                                  max_list_length=config.max_list_length,
                                  sample_rows=config.pair_sample_rows if config.max_pairs else 0)
-
-
-@beam.typehints.with_input_types(pa.RecordBatch)
-@beam.typehints.with_output_types(counts_lib.SplitCounts)
-class LabelProxyCombineFn(beam.CombineFn):
-  """RecordBatches of one split -> their SplitCounts (per-feature (value, label) counts and label moments)."""
-
-  def __init__(self, options: counts_lib.CountOptions):
-    self._options = options
-
-  def create_accumulator(self) -> counts_lib.SplitCounts:
-    return counts_lib.SplitCounts()
-
-  def add_input(self, accumulator: counts_lib.SplitCounts, batch: pa.RecordBatch) -> counts_lib.SplitCounts:
-    """Adds the batch's counts; its rows and tables are counted into the accumulator's SETTLE_ROWS rows at a time (the
-    first batch's at once), so each feature's growing table is not re-sorted for every batch."""
-    counts_lib.add_counts(accumulator, counts_lib.count_batch(batch, self._options, defer=True), self._options)
-    if len(accumulator.pending) == 1 and not accumulator.features or \
-        sum(p.examples for p in accumulator.pending) >= SETTLE_ROWS:
-      counts_lib.settle(accumulator, self._options)
-    return accumulator
-
-  def merge_accumulators(self, accumulators) -> counts_lib.SplitCounts:
-    return counts_lib.merge_all(accumulators, self._options)
-
-  def compact(self, accumulator: counts_lib.SplitCounts) -> counts_lib.SplitCounts:
-    return counts_lib.settle(accumulator, self._options)
-
-  def extract_output(self, accumulator: counts_lib.SplitCounts) -> counts_lib.SplitCounts:
-    return counts_lib.settled(accumulator, self._options)
-
-
-class LabelProxyCounts(beam.PTransform):
-  """PCollection of RecordBatches (decoded tf.Examples of one split) -> a PCollection of one SplitCounts."""
-
-  def __init__(self, options: counts_lib.CountOptions):
-    super().__init__()
-    if not options.label_key:
-      raise ValueError('LabelProxyCounts needs a label_key.')
-    self._options = options
-
-  def expand(self, batches: beam.PCollection) -> beam.PCollection:
-    return batches | 'CountValuesAndLabels' >> beam_util.CombineToOne(LabelProxyCombineFn(self._options))
-
-
-def write_counts(counts: counts_lib.SplitCounts, path: str) -> None:
-  """One split's merged counts as JSON (the read pass writes them from a step, whole, as the leakage counts are;
-  `read_counts` reads them back)."""
-  beam_util.write_whole(path, json.dumps(counts_lib.to_jsonable(counts), sort_keys=True))
-
-
-def read_counts(output_dir: str, split: str) -> counts_lib.SplitCounts:
-  with fileio.open(os.path.join(output_dir, COUNTS_FILE.format(split=split)), 'r') as f:
-    return counts_lib.from_jsonable(json.loads(f.read()))
 
 
 # --- Findings -------------------------------------------------------------------------------------------------------
@@ -328,7 +267,6 @@ def check_label_proxy(examples: Mapping[str, str], train_split: str, eval_splits
     return CheckResult.skipped('label_proxy.mode is off')
   if not label_key:
     return CheckResult.skipped('no label_key: nothing to predict')
-  from tfx_preflight.inputs import read_pass  # The read pass feeds this module's transform: imported when used.
   splits = (train_split, *eval_splits)
   for split in splits:
     if not [f for f in fileio.glob(examples[split]) if not fileio.isdir(f)]:

@@ -12,7 +12,7 @@ collected (label_proxy_sample.py), fitted on the train sample and scored on the 
     tree on each of a + b, a - b, a * b, a / b, b / a (thresholds on sums, differences, products, ratios).
   * per pair, regression: least squares on (a, b), and on each derived column a line and a binned-mean fit.
   * each feature alone, fitted the same way on the same rows, and the best pair sharing no feature with the pair
-    (the honest pair baseline): a pair is only remarkable when it clearly beats both (label_proxy.py decides).
+    (the honest pair baseline): a pair is only remarkable when it clearly beats both (check.py decides).
 
 Everything is numpy over at most sample_rows rows; the cost is bounded by max_pairs.
 """

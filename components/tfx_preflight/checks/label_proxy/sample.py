@@ -1,7 +1,7 @@
 """A bounded, deterministic sample of rows for the label-proxy pair search, collected in the same read pass.
 
 A label computed from two columns (`late = delivered - promised > 2`) needs the two columns side by side, which the
-per-feature counts (label_proxy_counts.py) lose. So the CombineFn also keeps, per split, the rows with the smallest
+per-feature counts (counts.py) lose. So the CombineFn also keeps, per split, the rows with the smallest
 content hashes (a bottom-k sample): each row's scalar features (numeric as float64, NaN when missing; categorical
 as 64-bit hashes, 0 when missing) and its label word. Bottom-k by a hash of the row's content is the same sample
 whatever the batching, the merge order or the runner, with no random state; it is bounded by `sample_rows` rows and
@@ -82,7 +82,7 @@ def _value_words(column: Column, n: int) -> np.ndarray:
 def _row_hashes(labels: np.ndarray, columns: Dict[str, Column], n: int) -> np.ndarray:
   total = hashing.fmix64(labels ^ _U64(0x2545f4914f6cdd1d))
   for name, column in sorted(columns.items()):
-    total = total + hashing.fmix64(_value_words(column, n) ^ hashing._name_word(name))  # noqa: SLF001
+    total = total + hashing.fmix64(_value_words(column, n) ^ hashing.name_word(name))
   return hashing.fmix64(total)
 
 

@@ -1,19 +1,11 @@
 """Train/eval leakage: exact and near duplicates across and within splits, and entities (groups) shared by splits.
 
 The Beam part lives in leakage_beam.py (`LeakageHashes`: located RecordBatches -> typed `LeakageCounts` and the
-duplicate list), fed by the read pass (read_pass.py), which reads and decodes each split once for every check. This
-module plans the job (files, shards, settings) and interprets the merged counts: fail-closed checks on what was seen,
-per-split-pair results, findings, and a few sample records re-read for the report. All of it pure functions of the
-counts, but for that re-read.
-
-Why raw records rather than `TFExampleRecord(...).BeamSource()`: TFXIO's RecordBatches do not say which file and
-record an example came from, and the report must point at every duplicate. Reading each file sequentially gives exact
-record indices, keeps Beam elements few and large (one per batch of 8192 examples, never one per example), and
-decodes with the same C++ decoder TFXIO uses (`ExamplesToRecordBatchDecoder`, types inferred per batch; the hash does
-not depend on the inferred type of an empty list). Gzipped files cannot be split anyway, so parallelism is per file.
-
-No worker and not the driver ever holds all hashes: each shard holds 1/num_shards of them (about 40 bytes per example).
-The driver only reads back the merged counts and re-reads a few sample records for the report.
+duplicate list), fed by the read pass (read_pass.py), which reads and decodes each split once for every check and
+locates every batch by file and record index, so the report can point at every duplicate. This module plans the job
+(files, shards, settings) and interprets the merged counts: fail-closed checks on what was seen, per-split-pair
+results, findings, and a few sample records re-read for the report. All of it pure functions of the counts, but for
+that re-read: the driver never holds the hashes.
 """
 
 from __future__ import annotations

@@ -18,13 +18,13 @@ import io
 import json
 import os
 import re
-from typing import Any, Dict, Iterable, List, Mapping, Optional, Sequence, Tuple
+from typing import Any, Dict, Iterable, List, Optional, Sequence, Tuple
 
 import apache_beam as beam
 import numpy as np
 from tfx.dsl.io import fileio
 
-from tfx_preflight import beam_util, constants
+from tfx_preflight import constants, file_writes
 from tfx_preflight.inputs import hashing
 from tfx_preflight.inputs.data import InputError
 
@@ -106,7 +106,7 @@ class ReadStoredHashes(beam.PTransform):
 
 def write_shard(item: Tuple[int, np.ndarray], directory: str) -> None:
   shard, hashes = item
-  beam_util.write_whole(os.path.join(directory, shard_name(shard)), to_npy(hashes))
+  file_writes.write_atomically(os.path.join(directory, shard_name(shard)), to_npy(hashes))
 
 
 # --- Driver: manifests, staging and publishing --------------------------------------------------------------------
@@ -186,7 +186,7 @@ def publish(staging: str, destination: str, blessed: bool, examples: int, exclud
               'distinct_hashes': distinct, 'excluded_features': sorted(excluded), 'label_key': label_key,
               'features': sorted(features), 'files': names,
               'hash': '128-bit canonical content hash (two 64-bit lanes) of the hashed features; 16 bytes each'}
-  beam_util.write_whole(os.path.join(destination, MANIFEST), json.dumps(manifest, sort_keys=True, indent=1))
+  file_writes.write_atomically(os.path.join(destination, MANIFEST), json.dumps(manifest, sort_keys=True, indent=1))
   return manifest
 
 
@@ -216,61 +216,8 @@ def select(stored: Sequence[Stored], excluded: Sequence[str], label_key: Optiona
 
 
 def history_lines(rows: np.ndarray, hashes: np.ndarray, split_names: Sequence[str], split: np.ndarray,
-                  files: Sequence[Tuple[int, str]], file_id: np.ndarray, index: np.ndarray,
-                  tsv_field) -> List[str]:
+                  files: Sequence[Tuple[int, str]], file_id: np.ndarray, index: np.ndarray) -> List[str]:
   """duplicates.tsv lines of eval rows found in history (pair_split 'history'; the stored directory is in the
   report)."""
-  return [f'{HISTORY}\t{hashing.hex_digest(hashes[r])}\t{tsv_field(split_names[split[r]])}\t'
-          f'{tsv_field(files[file_id[r]][1])}\t{int(index[r])}\t{HISTORY}\t\t\t\t' for r in rows]
-
-
-def result(counts: Any, splits: Sequence[str], examples: Mapping[str, int], described: Sequence[Mapping[str, Any]],
-           features: Sequence[str], used: Sequence[Stored], files: Sequence[Tuple[int, str]]) -> Dict[str, Any]:
-  """report.json's `history` part of the leakage check: per eval split, its examples found in earlier runs' training
-  data (and those not in today's train either), with samples."""
-  pairs = []
-  for split in splits[1:]:
-    pair = counts.pair(HISTORY, split)
-    samples = [{'hash': digest, 'file': files[eval_file][1], 'index': eval_index,
-                'history': used[stored_id].path if stored_id < len(used) else None, 'copies_in_b': copies}
-               for eval_file, eval_index, stored_id, _, digest, copies, _, _ in pair.samples]
-    pairs.append({'splits': [HISTORY, split], 'duplicate_examples': pair.duplicate_examples,
-                  'unique_duplicates': pair.unique_duplicates, 'history_only_examples': pair.history_only_examples,
-                  'fraction_of_b': round(pair.duplicate_examples / examples[split], 6) if examples.get(split) else 0.0,
-                  'samples': samples})
-  different = [item.path for item in used if tuple(sorted(features)) != item.features]
-  return {'history': pairs, 'history_artifacts': list(described), 'history_features_differ': different}
-
-
-def with_history(check: Any, counts: Any, plan: Any, stored: Sequence[Stored], config: Any) -> Any:
-  """The leakage check's result with the history part added: counts against earlier runs' training data in details
-  (`history`, `history_artifacts`), a finding when they pass warn/block_fraction, one when a stored directory could
-  not be compared (its hashes were made another way, so none could match: not a pass earned)."""
-  from tfx_preflight.report import (
-    build as report,  # report imports results only; kept local as leakage's own findings are.
-  )
-  from tfx_preflight.report.results import CheckResult, Finding
-  details = dict(check.details)
-  features = details.get('features_seen', {}).get(plan.splits[0], [])
-  used, described = select(stored, plan.exclude, plan.label_key)
-  details.update(result(counts, plan.splits, details.get('examples', {}), described, features, used, plan.files))
-  findings = list(check.findings)
-  for pair in details['history']:
-    fraction = pair['fraction_of_b']
-    severity = (constants.BLOCK if fraction > config.block_fraction else constants.WARN
-                if fraction > config.warn_fraction else None) if pair['duplicate_examples'] else None
-    if severity:
-      split = pair['splits'][1]
-      findings.append(Finding(constants.LEAKAGE, 'history_duplicates', severity, (
-          f'{pair["duplicate_examples"]} example(s) of {split} ({fraction:.2%}) have the same content as training data '
-          f'of earlier runs ({pair["history_only_examples"]} of them not in today\'s train): a model trained then, '
-          'or warm-started from one, was trained on them.'), details={
-              'splits': pair['splits'], 'duplicate_examples': pair['duplicate_examples'],
-              'history_only_examples': pair['history_only_examples'], 'fraction_of_b': fraction}))
-  unusable = [d for d in described if d['compared'] is False and d.get('reason') and 'did not bless' not in d['reason']]
-  unusable += [{'path': p, 'reason': 'it was hashed over other features'} for p in details['history_features_differ']]
-  for item in unusable:
-    findings.append(Finding(constants.LEAKAGE, 'history_not_compared', constants.WARN, (
-        f'Earlier training data in {item["path"]} was not compared: {item["reason"]}, so no copy could match.'),
-        details={'path': item['path']}))
-  return CheckResult(report.status_for(findings, config.mode), tuple(findings), details=details)
+  return [f'{HISTORY}\t{hashing.hex_digest(hashes[r])}\t{file_writes.tsv_field(split_names[split[r]])}\t'
+          f'{file_writes.tsv_field(files[file_id[r]][1])}\t{int(index[r])}\t{HISTORY}\t\t\t\t' for r in rows]

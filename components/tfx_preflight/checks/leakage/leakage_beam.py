@@ -10,7 +10,7 @@
   With near_duplicates, Hash[split] also emits LSH band keys and a verification payload per batch (near_features.py),
   joined by band bucket, verified by real distance and counted per eval example in three shuffles (near_duplicates.py).
 
-The counts are a typed dataclass merged field by field; leakage.py turns them into findings (pure functions).
+The counts are a typed dataclass merged field by field; check.py turns them into findings (pure functions).
 
 No worker and not the driver ever holds all hashes: each shard holds 1/num_shards of them (about 40 bytes per example).
 """
@@ -26,13 +26,12 @@ from typing import Any, Dict, Iterable, List, Mapping, Optional, Sequence, Tuple
 
 import apache_beam as beam
 import numpy as np
-import pyarrow as pa
 from tfx.dsl.io import fileio
 
-from tfx_preflight import beam_util, constants
+from tfx_preflight import beam_util, constants, file_writes
 from tfx_preflight.checks.leakage import history, near_duplicates, near_features
 from tfx_preflight.inputs import hashing
-from tfx_preflight.report import build as report
+from tfx_preflight.inputs.located_batches import LocatedBatch
 
 EXACT = constants.LEAKAGE_EXACT
 NEAR = constants.LEAKAGE_NEAR
@@ -56,10 +55,6 @@ _NEAR_TRAIN = 'near_train'
 _NEAR_EVAL = 'near_eval'
 _TRAIN_HASHES = 'train_hashes'
 _PARTS_DIR = 'duplicates.parts'  # Under output_dir while the job runs; collect_outputs joins and removes it.
-
-# (file id, index of the batch's first record in its file, decoded batch): what the read pass hands every check.
-LocatedBatch = Tuple[int, int, pa.RecordBatch]
-
 
 @dataclasses.dataclass(frozen=True)
 class Plan:
@@ -322,7 +317,7 @@ class _ShardFn(beam.DoFn):
 def _row_order(hashes: np.ndarray, split: np.ndarray, file_id: np.ndarray, index: np.ndarray) -> np.ndarray:
   """Rows in (hash, split, file, index) order. One argsort of the first hash lane places every row whose first lane is
   unique (almost all); the full five-key sort runs only on rows whose first lane repeats (duplicates, and the rare
-  first-lane collision), 4-5x less CPU than sorting every row by five keys."""
+  first-lane collision), far less CPU than sorting every row by five keys."""
   order = np.argsort(hashes[:, 0], kind='stable')
   first_lane = hashes[order, 0]
   same = first_lane[1:] == first_lane[:-1]
@@ -411,8 +406,8 @@ def join_shard(kind: str, pieces: Iterable[Tuple], plan: Plan) -> Tuple[LeakageC
   lines: List[str] = []
   if kind != GROUP:
     listed = np.flatnonzero(counts.sum(axis=1)[group] > 1)
-    lines = [f'{kind}\t{hashing.hex_digest(hashes[r])}\t{report.tsv_field(plan.splits[split[r]])}\t'
-             f'{report.tsv_field(plan.files[file_id[r]][1])}\t{int(index[r])}{_EXACT_LINE_PADDING}' for r in listed]
+    lines = [f'{kind}\t{hashing.hex_digest(hashes[r])}\t{file_writes.tsv_field(plan.splits[split[r]])}\t'
+             f'{file_writes.tsv_field(plan.files[file_id[r]][1])}\t{int(index[r])}{_EXACT_LINE_PADDING}' for r in listed]
   if stored and kind == EXACT:
     lines += _count_history(result, np.concatenate([h for h, _ in stored]), np.concatenate([i for _, i in stored]),
                             plan, split, hashes, file_id, index, group, counts)
@@ -435,7 +430,7 @@ def _count_history(result: LeakageCounts, stored: np.ndarray, stored_ids: np.nda
     result.cross[(HISTORY, plan.splits[s])] = PairCounts(
         duplicate_examples=int(len(rows)), unique_duplicates=int(len(np.unique(group[rows]))),
         history_only_examples=int(np.count_nonzero(counts[group[rows], 0] == 0)), samples=samples)
-  return history.history_lines(found, hashes, plan.splits, split, plan.files, file_id, index, report.tsv_field)
+  return history.history_lines(found, hashes, plan.splits, split, plan.files, file_id, index)
 
 
 def _stored_in(stored: np.ndarray, stored_ids: np.ndarray, digest: np.ndarray) -> int:
@@ -628,11 +623,11 @@ class WriteLeakageOutputs(beam.PTransform):
 
 def _write_part(part: Tuple[str, str], parts_dir: str) -> None:
   name, text = part
-  beam_util.write_whole(os.path.join(parts_dir, name), text + '\n')
+  file_writes.write_atomically(os.path.join(parts_dir, name), text + '\n')
 
 
 def _write_counts(counts: LeakageCounts, path: str) -> None:
-  beam_util.write_whole(path, json.dumps(counts.to_jsonable(), sort_keys=True))
+  file_writes.write_atomically(path, json.dumps(counts.to_jsonable(), sort_keys=True))
 
 
 def clear_outputs(output_dir: str) -> None:
@@ -646,7 +641,7 @@ def collect_outputs(output_dir: str) -> LeakageCounts:
   """After the pipeline: duplicates.tsv from the parts (header, then parts in name order: the same input gives the
   same file), and the merged counts."""
   parts_dir = os.path.join(output_dir, _PARTS_DIR)
-  # Only whole parts: a temp file a failed attempt left (write_whole's '.<name>.tmp-<uuid>') is not one.
+  # Only whole parts: a temp file a failed attempt left (write_atomically's '.<name>.tmp-<uuid>') is not one.
   names = sorted(n for n in (fileio.listdir(parts_dir) if fileio.exists(parts_dir) else []) if _PART.fullmatch(n))
   with fileio.open(os.path.join(output_dir, DUPLICATES_FILE), 'w') as out:
     out.write(DUPLICATES_HEADER + '\n')

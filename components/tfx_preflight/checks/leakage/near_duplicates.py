@@ -1,14 +1,16 @@
-"""Near-duplicate join on Beam: band buckets -> cross-split candidate pairs -> verified by real distance -> counted.
-
-Three shuffles inside leakage's one pipeline (see leakage.build_pipeline); no all-pairs step, nothing on the driver
-but small counters, and every example's payload (the values verification needs) shuffled once:
+"""The near-duplicate join's steps, in numpy: band buckets -> cross-split candidate pairs -> verified by real distance
+-> counted. leakage_beam.py runs them as three shuffles inside leakage's one pipeline; no all-pairs step, nothing on
+the driver but small counters, and every example's payload (the values verification needs) shuffled once:
   1. Bands: per batch (near_features.near_batch) the band keys with the example's id go to shards by key. Per shard,
-     `bucket_pairs` sorts the keys and pairs each eval example with each train example of the same bucket (a bucket
-     with more than max_bucket_pairs pairs is skipped and counted: this bounds work and memory), dropping repeats.
+     `bucket_pairs` keeps the buckets holding both a train and an eval key and pairs each eval example with each
+     train example of the bucket (a bucket with more than max_bucket_pairs pairs is skipped and counted: this bounds
+     work and memory), dropping repeats.
   2. Train side: the pairs, sharded by their train example, meet the train payloads of that shard (`attach_train`).
   3. Eval side: the pairs with their train payload, sharded by their eval example, meet the eval payloads of that
      shard (`verify_eval_shard`): every pair is verified by its real distance and each eval example keeps its best
      verified pair, so an eval example found by several bands counts once. Then counts, samples, duplicates.tsv lines.
+A held-out reference sample of train (ids flagged with REFERENCE_FLAG) goes through the same join as if it were an
+eval split, so the chance rate of near twins within train is measured the same way (duplicate_chance.py).
 """
 
 from __future__ import annotations
@@ -18,9 +20,9 @@ from typing import Any, Dict, Iterable, List, Optional, Sequence, Tuple
 
 import numpy as np
 
+from tfx_preflight import file_writes
 from tfx_preflight.checks.leakage.near_features import NearBatch, NearSettings, Ragged, pack_ints, unpack_ints
 from tfx_preflight.inputs import hashing
-from tfx_preflight.report import build as report
 
 GROUPS = ('columns', 'vectors', 'text')
 # Columns of a best-pair record (float64 matrix rows).
@@ -340,9 +342,9 @@ def count_best(best: np.ndarray, splits: Sequence[str], files: Sequence[Tuple[in
     cross[splits[s]] = {**_best_counts(mine), 'samples': samples}
     for r in mine:
       distance, threshold = tsv_distance(r, settings)
-      lines.append('\t'.join(['near' if r[f['not_exact']] else 'near(exact)', '', report.tsv_field(splits[s]),
-                              report.tsv_field(files[int(r[f['eval_file']])][1]), str(int(r[f['eval_index']])),
-                              report.tsv_field(splits[0]), report.tsv_field(files[int(r[f['train_file']])][1]),
+      lines.append('\t'.join(['near' if r[f['not_exact']] else 'near(exact)', '', file_writes.tsv_field(splits[s]),
+                              file_writes.tsv_field(files[int(r[f['eval_file']])][1]), str(int(r[f['eval_index']])),
+                              file_writes.tsv_field(splits[0]), file_writes.tsv_field(files[int(r[f['train_file']])][1]),
                               str(int(r[f['train_index']])), distance, threshold]))
   return {'cross': cross, 'reference': _best_counts(reference) if len(reference) else None,
           'train_split': splits[0]}, lines

@@ -388,7 +388,7 @@ def _hyperplanes(length: int, bits: int) -> np.ndarray:
 @functools.lru_cache(maxsize=4)
 def _minhash_seeds(count: int) -> Tuple[np.ndarray, np.ndarray]:
   """(xor seeds, odd multipliers): x -> (x ^ s) * m is a bijection of uint64 per hash function; shingle words are
-  already fmix64 outputs, so one xor-multiply per (shingle, function) is enough to reorder them (3x cheaper)."""
+  already fmix64 outputs, so one xor-multiply per (shingle, function) is enough to reorder them (cheaper than a full hash)."""
   seeds = hashing.fmix64(np.arange(1, count + 1, dtype=np.uint64) * _U64(0x9e3779b97f4a7c15))
   return seeds, hashing.fmix64(seeds ^ _BAND) | _U64(1)
 
@@ -463,7 +463,7 @@ def column_keys(columns: np.ndarray, names: Sequence[str], base: np.ndarray, pro
 def _column_bands(names: Tuple[str, ...]) -> Tuple[Tuple[int, ...], ...]:
   """COLUMN_BANDS picks of COLUMN_BAND_SIZE column positions, by a hash of the names (same names, same picks)."""
   size = min(COLUMN_BAND_SIZE, len(names))
-  words = np.array([hashing._name_word(n) for n in names], dtype=np.uint64)
+  words = np.array([hashing.name_word(n) for n in names], dtype=np.uint64)
   picks = []
   for band in range(COLUMN_BANDS if len(names) > size else 1):
     order = np.argsort(hashing.fmix64(words ^ _mix(band + 1, _BAND)), kind='stable')
@@ -481,9 +481,9 @@ def near_batch(batch: pa.RecordBatch, features: Sequence[str], settings: NearSet
     if name not in names:
       continue
     column = batch.column(name)
-    present, offsets, values = hashing._list_parts(column)
-    kind = hashing._value_kind(values)
-    name_word = hashing._name_word(name)
+    present, offsets, values = hashing.list_parts(column)
+    kind = hashing.value_kind(values)
+    name_word = hashing.name_word(name)
     if kind == 'float':
       builder.add_float(name, name_word, present, offsets, values.to_numpy(zero_copy_only=False))
     elif kind == 'bytes':

@@ -19,10 +19,9 @@ from tfx_preflight import constants
 from tfx_preflight.checks.skew import diagnosis as diag
 from tfx_preflight.config import SkewConfig
 from tfx_preflight.inputs import statistics as statistics_lib
+from tfx_preflight.inputs.statistics import StatisticsBySplit
 from tfx_preflight.report import build as report
 from tfx_preflight.report.results import CheckResult, Finding
-
-StatisticsBySplit = statistics_lib.StatisticsBySplit
 
 JSD = 'jensen_shannon_divergence'
 # Fewer examples than this in train or an eval split: that comparison is not checked (the distance between one value

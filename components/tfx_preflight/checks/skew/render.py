@@ -9,16 +9,13 @@ from __future__ import annotations
 
 from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple
 
-from tensorflow_metadata.proto.v0 import statistics_pb2
-
 from tfx_preflight import constants
 from tfx_preflight.checks.skew import charts
 from tfx_preflight.checks.skew import diagnosis as diag
 from tfx_preflight.inputs import statistics as statistics_lib
+from tfx_preflight.inputs.statistics import StatisticsBySplit
 from tfx_preflight.report.render import statistics_page
 from tfx_preflight.report.render.escape import esc, short
-
-StatisticsBySplit = Mapping[str, statistics_pb2.DatasetFeatureStatisticsList]
 
 _SVG_W, _SVG_H, _PAD = 360, 140, 22
 _MAX_CATEGORIES = 10

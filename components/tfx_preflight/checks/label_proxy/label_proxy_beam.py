@@ -1,0 +1,77 @@
+"""The label-proxy check's Beam part: decoded RecordBatches of one split in, its typed `SplitCounts` out, written
+as one JSON file per split and read back by the driver.
+
+`LabelProxyCounts` takes the RecordBatches the read pass (read_pass.py) decodes once for every check and combines them
+with `LabelProxyCombineFn` (beam_util.CombineToOne; numpy per batch, mergeable counts: counts.py). check.py turns the
+merged counts into scores and findings (pure functions).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+
+import apache_beam as beam
+import pyarrow as pa
+from tfx.dsl.io import fileio
+
+from tfx_preflight import beam_util, file_writes
+from tfx_preflight.checks.label_proxy import counts as counts_lib
+
+COUNTS_FILE = 'label_proxy_counts-{split}.json'
+# The CombineFn counts the rows of batches waiting in its accumulator once this many wait (8 read-pass batches).
+SETTLE_ROWS = 1 << 16
+
+
+@beam.typehints.with_input_types(pa.RecordBatch)
+@beam.typehints.with_output_types(counts_lib.SplitCounts)
+class LabelProxyCombineFn(beam.CombineFn):
+  """RecordBatches of one split -> their SplitCounts (per-feature (value, label) counts and label moments)."""
+
+  def __init__(self, options: counts_lib.CountOptions):
+    self._options = options
+
+  def create_accumulator(self) -> counts_lib.SplitCounts:
+    return counts_lib.SplitCounts()
+
+  def add_input(self, accumulator: counts_lib.SplitCounts, batch: pa.RecordBatch) -> counts_lib.SplitCounts:
+    """Adds the batch's counts; its rows and tables are counted into the accumulator's SETTLE_ROWS rows at a time (the
+    first batch's at once), so each feature's growing table is not re-sorted for every batch."""
+    counts_lib.add_counts(accumulator, counts_lib.count_batch(batch, self._options, defer=True), self._options)
+    if len(accumulator.pending) == 1 and not accumulator.features or \
+        sum(p.examples for p in accumulator.pending) >= SETTLE_ROWS:
+      counts_lib.settle(accumulator, self._options)
+    return accumulator
+
+  def merge_accumulators(self, accumulators) -> counts_lib.SplitCounts:
+    return counts_lib.merge_all(accumulators, self._options)
+
+  def compact(self, accumulator: counts_lib.SplitCounts) -> counts_lib.SplitCounts:
+    return counts_lib.settle(accumulator, self._options)
+
+  def extract_output(self, accumulator: counts_lib.SplitCounts) -> counts_lib.SplitCounts:
+    return counts_lib.settled(accumulator, self._options)
+
+
+class LabelProxyCounts(beam.PTransform):
+  """PCollection of RecordBatches (decoded tf.Examples of one split) -> a PCollection of one SplitCounts."""
+
+  def __init__(self, options: counts_lib.CountOptions):
+    super().__init__()
+    if not options.label_key:
+      raise ValueError('LabelProxyCounts needs a label_key.')
+    self._options = options
+
+  def expand(self, batches: beam.PCollection) -> beam.PCollection:
+    return batches | 'CountValuesAndLabels' >> beam_util.CombineToOne(LabelProxyCombineFn(self._options))
+
+
+def write_counts(counts: counts_lib.SplitCounts, path: str) -> None:
+  """One split's merged counts as JSON (the read pass writes them from a step, whole, as the leakage counts are;
+  `read_counts` reads them back)."""
+  file_writes.write_atomically(path, json.dumps(counts_lib.to_jsonable(counts), sort_keys=True))
+
+
+def read_counts(output_dir: str, split: str) -> counts_lib.SplitCounts:
+  with fileio.open(os.path.join(output_dir, COUNTS_FILE.format(split=split)), 'r') as f:
+    return counts_lib.from_jsonable(json.loads(f.read()))

@@ -1,0 +1,37 @@
+"""Files the package writes, in one place: every file is written whole through a temp file renamed into place (the
+driver's report files and the Beam steps' parts alike, local or remote), and names put into TSV rows are escaped the
+same way everywhere. No Beam and no report imports: both sides use it."""
+
+from __future__ import annotations
+
+import os
+import uuid
+from typing import Union
+
+from tfx.dsl.io import fileio
+
+_TSV_ESCAPES = str.maketrans({'\\': '\\\\', '\t': '\\t', '\n': '\\n', '\r': '\\r'})
+
+
+def write_atomically(path: str, content: Union[str, bytes]) -> None:
+  """Writes `content` to a temp file beside `path` ('.<name>.tmp-<uuid>') and renames it into place: a reader never
+  sees half a file, a retried Beam step simply writes the same file again, and a failed write leaves nothing behind,
+  not even the temp file."""
+  directory = os.path.dirname(path)
+  if directory:
+    fileio.makedirs(directory)
+  tmp = os.path.join(directory, f'.{os.path.basename(path)}.tmp-{uuid.uuid4().hex}')
+  try:
+    with fileio.open(tmp, 'wb' if isinstance(content, bytes) else 'w') as f:
+      f.write(content)
+    fileio.rename(tmp, path, overwrite=True)
+  except BaseException:
+    if fileio.exists(tmp):
+      fileio.remove(tmp)
+    raise
+
+
+def tsv_field(text: str) -> str:
+  """A file or split name as one TSV field: backslash, tab, newline and carriage return escaped as \\\\, \\t, \\n,
+  \\r (a file name may hold any of them; unescaped, one would shift or split the row)."""
+  return text.translate(_TSV_ESCAPES)
