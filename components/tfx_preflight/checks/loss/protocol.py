@@ -69,7 +69,7 @@ class ProbeRequest:
   batch_size: int = 32
   fit_steps: int = 30
   # The parent's budget for the whole probe (loss.timeout_seconds; 0: none), counted from `sent_at` (time.time() when
-  # the parent sent the request; 0: when the probe starts): the fit stops on a share of what is left (loss_battery).
+  # the parent sent the request; 0: when the probe starts): the fit stops on a share of what is left (real_batch.py).
   timeout_seconds: float = 0.0
   sent_at: float = 0.0
   seed: int = 7
