@@ -439,9 +439,9 @@ def loss_job(args: Mapping[str, Any]) -> Dict[str, Any]:
   statistics = _load_statistics(args['statistics_dir'])
   schema_path = os.path.join(args['output_dir'], 'schema.pbtxt')
   io_utils.write_pbtxt_file(schema_path, tfdv.infer_schema(statistics[TRAIN]))
-  result = loss.check_loss(args['module_file'], manifest['examples'], TRAIN, [EVAL], LossConfig(),
-                           generate.LABEL_KEY, schema_path, None, None, statistics,
-                           os.path.join(args['output_dir'], 'loss')).to_dict()
+  inputs = loss.LossInputs(args['module_file'], manifest['examples'], TRAIN, (EVAL,), generate.LABEL_KEY, schema_path,
+                           statistics=statistics)
+  result = loss.check_loss(inputs, LossConfig(), os.path.join(args['output_dir'], 'loss')).to_dict()
   return {'job_seconds': time.perf_counter() - started, 'status': result.get('status'),
           'skip_reason': result.get('reason'),
           'findings': [{'code': f.get('code'), 'severity': f.get('severity'), 'message': str(f.get('message'))[:400]}

@@ -5,6 +5,7 @@ isolation itself (subprocess, timeout, crash, memory cap) and the penguin pipeli
 slow: each subprocess imports TensorFlow and TFX again.
 """
 
+import dataclasses
 import importlib
 import json
 import math
@@ -22,9 +23,14 @@ from tfx.utils import io_utils
 from tests.conftest import write_splits
 from tfx_preflight.checks.loss import battery as loss_battery
 from tfx_preflight.checks.loss import check as loss
+from tfx_preflight.checks.loss import model as loss_model
 from tfx_preflight.checks.loss import probe as loss_probe
+from tfx_preflight.checks.loss import protocol as loss_protocol
+from tfx_preflight.checks.loss import real_batch as loss_real_batch
 from tfx_preflight.checks.loss import render as render_loss
+from tfx_preflight.checks.loss.details import LossDetails
 from tfx_preflight.checks.loss.protocol import ProbeRequest
+from tfx_preflight.checks.loss.recorder import Probe
 from tfx_preflight.config import LossConfig, PreflightConfig
 from tfx_preflight.report import build as report
 from tfx_preflight.report.results import CheckResult, Finding
@@ -52,10 +58,10 @@ def digits(tmp_path_factory):
   return {'examples': examples, 'statistics': statistics, 'schema_path': schema_path}
 
 
-def probe_in_process(digits, tmp_path, name: str, run_fn=None, custom_config=None, **config) -> loss_battery.Probe:
-  request = loss.build_request(module(name), module(name), digits['examples'], 'train', ['eval'],
-                               LossConfig(**config), 'label', digits['schema_path'], None, None,
-                               digits['statistics'], str(tmp_path), run_fn=run_fn, custom_config=custom_config)
+def probe_in_process(digits, tmp_path, name: str, run_fn=None, custom_config=None, **config) -> Probe:
+  inputs = loss.LossInputs(module(name), digits['examples'], 'train', ('eval',), 'label', digits['schema_path'],
+                           statistics=digits['statistics'], run_fn=run_fn, custom_config=custom_config)
+  request = loss.build_request(inputs, LossConfig(**config), module(name), str(tmp_path))
   return loss_probe.run(request)
 
 
@@ -121,8 +127,8 @@ def test_input_fn_that_fails_names_the_function_and_split(digits, tmp_path):
 
 def test_run_fn_that_never_calls_fit_is_skipped_not_blocked(digits, tmp_path):
   probe = probe_in_process(digits, tmp_path, 'no_builder_module')  # run_fn only, no model builder, no fit.
-  assert probe.findings == []
-  assert 'returned without a training call the loss check intercepts' in probe.info['skipped']
+  assert probe.findings == [] and 'skipped' not in probe.info
+  assert 'returned without a training call the loss check intercepts' in probe.skipped_reason
 
 
 def test_configured_names_may_reach_into_modules_the_trainer_module_imported():
@@ -199,8 +205,8 @@ def test_a_slow_model_that_learns_stops_once_the_loss_fell(digits, tmp_path):
 
 
 def test_fit_check_points_grow_geometrically_below_the_configured_steps():
-  assert loss_battery._check_points(30) == [1, 2, 3, 4, 6, 8, 12, 18, 26]
-  assert loss_battery._check_points(1) == [] and loss_battery._check_points(2) == [1]
+  assert loss_real_batch._check_points(30) == [1, 2, 3, 4, 6, 8, 12, 18, 26]
+  assert loss_real_batch._check_points(1) == [] and loss_real_batch._check_points(2) == [1]
 
 
 @pytest.mark.parametrize('keras_name, flavour', [('keras', 'keras3'), ('tf_keras', 'tf_keras')])
@@ -244,7 +250,7 @@ def test_run_fn_that_fails_before_fit_is_what_trainer_would_hit(digits, tmp_path
 
 def test_run_fn_with_a_custom_training_loop_is_skipped(digits, tmp_path):
   probe = probe_in_process(digits, tmp_path, 'run_fn_module', run_fn='custom_loop_run_fn')
-  assert probe.findings == [] and 'returned without a training call the loss check intercepts' in probe.info['skipped']
+  assert probe.findings == [] and 'returned without a training call the loss check intercepts' in probe.skipped_reason
 
 
 def test_softmax_trained_with_mse_on_class_indices_is_a_label_shape_mismatch(digits, tmp_path):
@@ -277,8 +283,9 @@ def test_labels_no_keras_loss_takes_are_named_not_reported_as_a_crash(tmp_path, 
   statistics = {split: tfdv.generate_statistics_from_tfrecord(pattern) for split, pattern in examples.items()}
   schema_path = str(tmp_path / 'schema.pbtxt')
   io_utils.write_pbtxt_file(schema_path, tfdv.infer_schema(statistics['train']))
-  request = loss.build_request(module('run_fn_module'), module('run_fn_module'), examples, 'train', ['eval'],
-                               LossConfig(), 'label', schema_path, None, None, statistics, str(tmp_path / 'probe'))
+  inputs = loss.LossInputs(module('run_fn_module'), examples, 'train', ('eval',), 'label', schema_path,
+                           statistics=statistics)
+  request = loss.build_request(inputs, LossConfig(), module('run_fn_module'), str(tmp_path / 'probe'))
   probe = loss_probe.run(request)
   assert [(f['code'], f['severity']) for f in probe.findings] == [(code, 'block')], probe.findings
   assert said in probe.findings[0]['message'] and "Trainer's fit fails" in probe.findings[0]['message']
@@ -302,8 +309,8 @@ def test_csv_is_staged_gzipped_as_csv_example_gen_writes_it_so_a_gzip_reader_pas
   schema_path = str(tmp_path / 'schema.pbtxt')
   io_utils.write_pbtxt_file(schema_path, tfdv.infer_schema(statistics['train']))
   name = module('gzip_reader_module')
-  request = loss.build_request(name, name, examples, 'train', ['eval'], LossConfig(), 'label', schema_path, None,
-                               None, statistics, str(tmp_path / 'probe'))
+  inputs = loss.LossInputs(name, examples, 'train', ('eval',), 'label', schema_path, statistics=statistics)
+  request = loss.build_request(inputs, LossConfig(), name, str(tmp_path / 'probe'))
   probe = loss_probe.run(request)
   assert codes(probe.findings, 'block') == [], probe.findings
 
@@ -327,19 +334,19 @@ def test_linear_output_with_probability_loss_is_one_finding(digits, tmp_path):
     ('binary', 4, np.ones((32, 1)), ['label_shape_mismatch']),
 ])
 def test_element_wise_losses_need_labels_shaped_like_the_output(layout, units, labels, expected):
-  probe = loss_battery.Probe(ProbeRequest())
+  probe = Probe(ProbeRequest())
   loss_battery.check_labels(probe, layout, {'train': labels}, units, 'the loss', {})
   assert codes(probe.findings, 'block') == expected
 
 
 def test_a_module_that_patches_the_probe_is_blocked(digits, tmp_path):
-  original = loss_battery.Probe.add
+  original = Probe.add
   try:
     probe = probe_in_process(digits, tmp_path, 'patch_probe_module')
   finally:
-    loss_battery.Probe.add = original
+    Probe.add = original
   assert codes(probe.findings) == ['probe_tampered']
-  assert 'tfx_preflight.checks.loss.battery.Probe.add' in probe.findings[0]['replaced']
+  assert 'tfx_preflight.checks.loss.recorder.Probe.add' in probe.findings[0]['replaced']
 
 
 # ---------------------------------------------------------------------------------------------------------------------
@@ -388,7 +395,7 @@ def _log_of_negative(y, p):
 def test_battery(fn, expected, tmp_path):
   labels = np.arange(32).reshape(32, 1) % 10
   inputs = loss_battery.battery_inputs(labels, 'sparse', [32, 10], loss_battery.Space(logits=False), seed=1)
-  probe = loss_battery.Probe(ProbeRequest())
+  probe = Probe(ProbeRequest())
   loss_battery.run_battery(probe, fn, 'the loss', inputs, 'a batch')
   assert codes(probe.findings) == expected
 
@@ -404,7 +411,7 @@ def test_battery_orders_keras_losses_for_every_layout(layout, units, labels, log
          'onehot': tf.keras.losses.CategoricalCrossentropy(from_logits=logits),
          'regression': tf.keras.losses.MeanSquaredError()}
   inputs = loss_battery.battery_inputs(labels, layout, [32, units], loss_battery.Space(logits=logits), seed=1)
-  probe = loss_battery.Probe(ProbeRequest())
+  probe = Probe(ProbeRequest())
   loss_battery.run_battery(probe, fns[layout], 'the loss', inputs, 'a batch')
   assert probe.findings == []
 
@@ -427,8 +434,8 @@ def _dense_model(activation, loss):
 def test_from_logits_against_the_output_layer(activation, loss_obj, expected, tmp_path):
   model = _dense_model(activation, loss_obj)
   preds = np.asarray(model(np.random.default_rng(0).normal(size=(8, 4)) * 5))
-  probe = loss_battery.Probe(ProbeRequest())
-  loss_battery.check_from_logits(probe, model.loss, 'the loss', loss_battery.output_activation(model), preds)
+  probe = Probe(ProbeRequest())
+  loss_battery.check_from_logits(probe, model.loss, 'the loss', loss_model.output_activation(model), preds)
   assert [f['severity'] for f in probe.findings if f['code'] == 'from_logits_mismatch'] == expected
 
 
@@ -438,7 +445,7 @@ def test_from_logits_against_the_output_layer(activation, loss_obj, expected, tm
 ])
 def test_initial_loss_against_what_a_fresh_model_scores(value, layout, expected, tmp_path):
   labels = np.arange(32).reshape(32, 1) % 10
-  probe = loss_battery.Probe(ProbeRequest())
+  probe = Probe(ProbeRequest())
   units = {'sparse': 10, 'binary': 1, 'regression': 1}[layout]
   name = 'mean_squared_error' if layout == 'regression' else 'crossentropy'
   loss_battery.check_initial_loss(probe, value, loss_battery.expected_initial_loss(layout, units, labels, name), layout,
@@ -455,23 +462,57 @@ def test_findings_from_the_child_are_validated():
   raw = [{'code': 'constant_loss', 'severity': 'block', 'message': 'm', 'loss_value': 0.0, 'obj': {'x': 1}},
          {'code': 'x', 'severity': 'fatal', 'message': 'unknown severity'},
          {'code': 3, 'severity': 'warn', 'message': 'code not a string'}, 'not a dict']
-  assert loss._clean_findings(raw) == [Finding('loss', 'constant_loss', 'block', 'm', details={'loss_value': 0.0})]
-  assert loss._clean_findings(raw)[0].to_dict() == {'severity': 'block', 'message': 'm', 'code': 'constant_loss',
-                                                    'loss_value': 0.0}
+  state = loss_protocol.ProbeState.from_json({'findings': raw, 'measurements': [1], 'info': 'no', 'timing': [['a']]})
+  assert state == loss_protocol.ProbeState(
+      (loss_protocol.ProbeFinding('constant_loss', 'block', 'm', {'loss_value': 0.0}),))
+  findings = loss._report_findings(state.findings)
+  assert findings == [Finding('loss', 'constant_loss', 'block', 'm', details={'loss_value': 0.0})]
+  assert findings[0].to_dict() == {'severity': 'block', 'message': 'm', 'code': 'constant_loss', 'loss_value': 0.0}
+
+
+def test_messages_round_trip_as_plain_json_and_the_skip_reason_is_no_info_key():
+  state = loss_protocol.ProbeState(
+      (loss_protocol.ProbeFinding('timeout', 'block', 'm', {'split': 'eval'}),),
+      loss_protocol.ProbeMeasurements({'fit_batch': {'before': np.float32(2.5), 'steps': 3}}),
+      loss_protocol.ProbeInfo({'loss': 'mse', 'skipped': 'forged'}, skipped_reason='no fit'), (('import', 1.5),))
+  run = loss_protocol.ProbeRun('timeout', None, None, loss_protocol.ProbeProgress('run_fn', 'run_fn', state), 'e', 2.0)
+  back = loss_protocol.ProbeRun.from_json(json.loads(json.dumps(run.to_json(), default=float)))
+  assert back.progress.state.measurements.values == {'fit_batch': {'before': 2.5, 'steps': 3}}
+  assert back.progress.state.info == loss_protocol.ProbeInfo({'loss': 'mse'}, 'no fit')  # 'skipped' is reserved.
+  assert back.state().timing == (('import', 1.5),) and back.outcome == 'timeout' and back.elapsed == 2.0
+  with pytest.raises(ValueError, match='complete, timeout or crashed'):
+    loss_protocol.ProbeRun.from_json({'outcome': 'fine'})
+
+
+def _completed_run(info: loss_protocol.ProbeInfo) -> loss_protocol.ProbeRun:
+  return loss_protocol.ProbeRun('complete', 0, loss_protocol.ProbeResult(loss_protocol.ProbeState(info=info)),
+                                stderr_path='/nonexistent')
 
 
 def test_a_probe_that_could_not_check_is_skipped_never_passed():
   config = LossConfig()
-  completed = {'outcome': 'complete', 'returncode': 0, 'progress': None, 'stderr_path': '/nonexistent',
-               'result': {'complete': True, 'findings': [], 'info': {'skipped': 'run_fn() returned without fit'}}}
-  result = loss.check_result(loss._interpret(completed, 'm.py', config, {}), 'm.py', config.mode)
+  completed = _completed_run(loss_protocol.ProbeInfo({}, 'run_fn() returned without fit'))
+  result = loss.check_result(*loss._interpret(completed, 'm.py', config, {}), config.mode)
   assert isinstance(result, CheckResult) and result.details['module_file'] == 'm.py'
   assert result.status == 'skipped' and result.reason == 'run_fn() returned without fit' and not result.findings
-  timed_out = {**completed, 'outcome': 'timeout', 'result': None, 'progress': completed['result']}
-  result = loss.check_result(loss._interpret(timed_out, 'm.py', config, {}), 'm.py', config.mode)
+  assert result.details['info'] == {'skipped': 'run_fn() returned without fit'}  # As report.json always said it.
+  timed_out = dataclasses.replace(completed, outcome='timeout', result=None,
+                                  progress=loss_protocol.ProbeProgress('battery', None, completed.result.state))
+  findings, details = loss._interpret(timed_out, 'm.py', config, {})
+  result = loss.check_result(findings, details, config.mode)
   assert result.status == 'block' and [(f.check, f.code) for f in result.findings] == [('loss', 'timeout')]
-  assert result.details['outcome'] == 'timeout'
+  assert result.details['outcome'] == 'timeout' and details.coverage() == (0, {})
   assert result.to_dict()['findings'][0]['code'] == 'timeout'  # report.json: loss findings keep `code`.
+
+
+def test_loss_details_spell_the_report_keys_coverage_and_headline():
+  measurements = {'fit_batch': {'before': 2.3, 'after': 0.4, 'steps': 4, 'stopped_because': 'loss_fell'}}
+  details = LossDetails('m.py', 'complete', measurements, {'loss': 'mse'})
+  assert details.to_dict() == {'module_file': 'm.py', 'measurements': measurements, 'info': {'loss': 'mse'},
+                               'outcome': 'complete'}
+  assert details.coverage() == (1, {})
+  assert details.headline() == {'outcome': 'complete', 'loss': 'mse', 'fit_loss_before': 2.3, 'fit_loss_after': 0.4,
+                                'fit_steps': 4, 'fit_stopped_because': 'loss_fell'}
 
 
 def test_render_html_escapes_everything():
@@ -485,12 +526,12 @@ def test_render_html_escapes_everything():
 
 
 def test_mode_off_and_missing_module_are_skipped(digits, tmp_path):
-  args = (digits['examples'], 'train', ['eval'])
-  rest = ('label', None, None, None, None, str(tmp_path))
-  assert loss.check_loss(module('good_module'), *args, LossConfig(mode='off'), *rest).status == 'skipped'
-  assert loss.check_loss(None, *args, LossConfig(), *rest).status == 'skipped'
+  inputs = loss.LossInputs(module('good_module'), digits['examples'], 'train', ('eval',), 'label')
+  assert loss.check_loss(inputs, LossConfig(mode='off'), str(tmp_path)).status == 'skipped'
+  no_module = dataclasses.replace(inputs, module_file=None)
+  assert loss.check_loss(no_module, LossConfig(), str(tmp_path)).status == 'skipped'
   with pytest.raises(ValueError, match='validation'):
-    loss.check_loss(module('good_module'), digits['examples'], 'train', ['validation'], LossConfig(), *rest)
+    loss.check_loss(dataclasses.replace(inputs, eval_splits=('validation',)), LossConfig(), str(tmp_path))
 
 
 def test_loss_config_round_trips():
@@ -521,8 +562,9 @@ def test_hyperparameters_from_the_artifact_json_or_the_module_defaults():
 
 
 def check(digits, tmp_path, name: str, path: str | None = None, **config):
-  return loss.check_loss(path or module(name), digits['examples'], 'train', ['eval'], LossConfig(**config), 'label',
-                         digits['schema_path'], None, None, digits['statistics'], str(tmp_path / 'loss')).to_dict()
+  inputs = loss.LossInputs(path or module(name), digits['examples'], 'train', ('eval',), 'label', digits['schema_path'],
+                           statistics=digits['statistics'])
+  return loss.check_loss(inputs, LossConfig(**config), str(tmp_path / 'loss')).to_dict()
 
 
 @pytest.mark.slow
@@ -646,8 +688,8 @@ _GATE = """
 import json, sys
 from tfx_preflight.checks.loss import check as loss
 from tfx_preflight.config import LossConfig
-loss.check_loss(sys.argv[1], json.loads(sys.argv[2]), 'train', ['eval'], LossConfig(timeout_seconds=300), 'label',
-                None, None, None, None, sys.argv[3])
+loss.check_loss(loss.LossInputs(sys.argv[1], json.loads(sys.argv[2]), 'train', ('eval',), 'label'),
+                LossConfig(timeout_seconds=300), sys.argv[3])
 """
 
 

@@ -41,9 +41,9 @@ def codes(result, severity='block'):
 
 @pytest.mark.slow
 def test_testdata_trainer_module_with_transformed_examples_passes(tmp_path, tf_keras_trainer):
-  result = loss.check_loss(TRAINER_MODULE, RAW, 'train', ['eval'], LossConfig(timeout_seconds=240), 'tips', None,
-                           TRANSFORM_GRAPH, None, None, str(tmp_path / 'loss'),
-                           transformed_examples=TRANSFORMED).to_dict()
+  inputs = loss.LossInputs(TRAINER_MODULE, RAW, 'train', ('eval',), 'tips', transform_graph_uri=TRANSFORM_GRAPH,
+                           transformed_examples=TRANSFORMED)
+  result = loss.check_loss(inputs, LossConfig(timeout_seconds=240), str(tmp_path / 'loss')).to_dict()
   assert result['status'] in ('pass', 'warn') and codes(result) == [], result['findings']
   assert result['info']['run_fn'] == 'run_fn' and result['info']['loss'] == 'binary_crossentropy'
   assert result['info']['keras'] == 'tf_keras'
@@ -57,9 +57,9 @@ def test_testdata_trainer_module_with_transformed_examples_passes(tmp_path, tf_k
 def test_taxi_template_through_a_dotted_run_fn_passes(tmp_path, monkeypatch):
   # As the template's local_runner.py runs: from the template folder, so `models` is importable.
   monkeypatch.syspath_prepend(TAXI_TEMPLATE)
-  result = loss.check_loss(None, RAW, 'train', ['eval'], LossConfig(timeout_seconds=240), 'tips', None,
-                           TRANSFORM_GRAPH, None, None, str(tmp_path / 'loss'),
-                           run_fn='models.keras_model.model.run_fn', transformed_examples=TRANSFORMED).to_dict()
+  inputs = loss.LossInputs(None, RAW, 'train', ('eval',), 'tips', transform_graph_uri=TRANSFORM_GRAPH,
+                           run_fn='models.keras_model.model.run_fn', transformed_examples=TRANSFORMED)
+  result = loss.check_loss(inputs, LossConfig(timeout_seconds=240), str(tmp_path / 'loss')).to_dict()
   assert result['status'] in ('pass', 'warn') and codes(result) == [], result['findings']
   assert result['info']['run_fn'] == 'run_fn' and result['info']['output_units'] == 1
   assert result['module_file'] == 'models.keras_model.model.run_fn'
@@ -162,11 +162,11 @@ def test_module_folder_is_importable_only_when_trainer_packages_it(tmp_path, mon
   else:
     monkeypatch.setenv('UNSUPPORTED_DO_NOT_PACKAGE_USER_MODULES', '1')
   monkeypatch.setattr(sys, 'path', list(sys.path))  # The probe runs in-process here: keep sys.path as it was.
-  request = loss.build_request(str(trainer), str(trainer), TRANSFORMED, 'train', ['eval'], LossConfig(), None, None,
-                               None, None, None, str(tmp_path / 'work'))
+  request = loss.build_request(loss.LossInputs(str(trainer), TRANSFORMED, 'train', ('eval',)), LossConfig(),
+                               str(trainer), str(tmp_path / 'work'))
   probe = loss_probe.run(request)
   if packaged:
-    assert probe.findings == [] and 'skipped' in probe.info  # Imported; run_fn returns without fit.
+    assert probe.findings == [] and probe.skipped_reason  # Imported; run_fn returns without fit.
   else:
     assert [f['code'] for f in probe.findings] == ['import_error']
     assert sibling in probe.findings[0]['message']

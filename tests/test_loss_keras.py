@@ -78,8 +78,8 @@ def test_launch_environment_is_read_from_the_process_not_os_environ(launched):
 def test_probe_under_another_keras_than_trainer_blocks_and_claims_nothing(tmp_path):
   other = 'tf_keras' if loss_keras.flavour_of(tf.keras) != 'tf_keras' else 'keras3'
   keras = loss_keras.TrainerKeras(other, 'decided by the test', loss_keras.env_for(other))
-  request = loss.build_request(TAXI_NATIVE_KERAS, TAXI_NATIVE_KERAS, RAW, 'train', ['eval'], LossConfig(), 'tips',
-                               None, TRANSFORM_GRAPH, None, None, str(tmp_path), keras=keras)
+  inputs = loss.LossInputs(TAXI_NATIVE_KERAS, RAW, 'train', ('eval',), 'tips', transform_graph_uri=TRANSFORM_GRAPH)
+  request = loss.build_request(inputs, LossConfig(), TAXI_NATIVE_KERAS, str(tmp_path), keras=keras)
   probe = loss_probe.run(request)
   assert [f['code'] for f in probe.findings] == ['keras_mismatch']
   assert 'Trainer would fail' not in probe.findings[0]['message'] and other in probe.findings[0]['message']

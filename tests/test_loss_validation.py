@@ -9,13 +9,14 @@ import pytest
 from tests.test_loss import codes, digits, module  # noqa: F401 (digits is a fixture)
 from tfx_preflight.checks.loss import check as loss
 from tfx_preflight.checks.loss import probe as loss_probe
+from tfx_preflight.checks.loss import protocol as loss_protocol
 from tfx_preflight.config import LossConfig
 
 
 def probe(digits, tmp_path, run_fn):  # noqa: F811
-  request = loss.build_request(module('validation_module'), module('validation_module'), digits['examples'], 'train',
-                               ['eval'], LossConfig(), 'label', digits['schema_path'], None, None,
-                               digits['statistics'], str(tmp_path), run_fn=run_fn)
+  inputs = loss.LossInputs(module('validation_module'), digits['examples'], 'train', ('eval',), 'label',
+                           digits['schema_path'], statistics=digits['statistics'], run_fn=run_fn)
+  request = loss.build_request(inputs, LossConfig(), module('validation_module'), str(tmp_path))
   return loss_probe.run(request)
 
 
@@ -79,13 +80,14 @@ def test_no_validation_data_is_reported_not_a_finding(digits, tmp_path):  # noqa
 
 
 def test_the_parent_puts_what_validation_read_under_details():
-  run = {'outcome': 'complete', 'progress': None,
-         'result': {'findings': [], 'info': {'validation_files': ['/tmp/w/x/Split-eval/f.gz', 3],
-                                             'validation_examples': 100, 'validation_batches': True}}}
-  details = loss._interpret(run, 'm.py', LossConfig(), {'/tmp/w': '<tmp>'})
-  assert details['validation_files'] == ['<tmp>/x/Split-eval/f.gz']
-  assert (details['validation_examples'], details['validation_batches']) == (100, None)
-  assert 'validation_files' not in details['info']
+  info = {'validation_files': ['/tmp/w/x/Split-eval/f.gz', 3], 'validation_examples': 100, 'validation_batches': True}
+  run = loss_protocol.ProbeRun('complete', 0, loss_protocol.ProbeResult(loss_protocol.ProbeState.from_json(
+      {'info': {'values': info}})))
+  _, details = loss._interpret(run, 'm.py', LossConfig(), {'/tmp/w': '<tmp>'})
+  shown = details.to_dict()
+  assert shown['validation_files'] == ['<tmp>/x/Split-eval/f.gz']
+  assert (shown['validation_examples'], shown['validation_batches']) == (100, None)
+  assert 'validation_files' not in shown['info']
 
 
 def test_report_html_shows_what_validation_read_escaped():

@@ -151,16 +151,17 @@ def test_statistics_of_other_data_with_the_same_counts_fail_naming_the_feature(t
 
 
 def test_transformed_examples_hold_the_graph_output_of_a_raw_sample_and_other_rows_block(tmp_path):
-  from tfx_preflight.checks.loss import battery as loss_battery
   from tfx_preflight.checks.loss import check as loss
   from tfx_preflight.checks.loss import transformed as loss_transformed
   from tfx_preflight.checks.loss.compat import input_fn_argument
+  from tfx_preflight.checks.loss.recorder import Probe
   from tfx_preflight.config import LossConfig
 
   def probe_of(transformed):
-    request = loss.build_request(None, None, transformed, 'train', ['eval'], LossConfig(), 'tips', None, GRAPH, None,
-                                 None, str(tmp_path), run_fn='m.run_fn', raw_examples=RAW)
-    probe = loss_battery.Probe(request)
+    inputs = loss.LossInputs(None, RAW, 'train', ('eval',), 'tips', transform_graph_uri=GRAPH, run_fn='m.run_fn',
+                             transformed_examples=transformed)
+    request = loss.build_request(inputs, LossConfig(), None, str(tmp_path))
+    probe = Probe(request)
     loss_transformed.check_transformed_examples(probe, input_fn_argument(None, GRAPH), request.raw_examples,
                                                 request.examples)
     return probe

@@ -205,10 +205,11 @@ def _start_loss_check(inputs: PreflightInputs, config: PreflightConfig, examples
   if launched is None:
     return None
   logging.info('Preflight: loss check on %s (in the background)', inputs.module_file or inputs.run_fn)
-  return launched.send(inputs.module_file, examples, train, evals, config.label_key,
-                       _schema_path(inputs, statistics, train, output_dir), inputs.transform_graph_uri,
-                       inputs.hyperparameters, statistics, run_fn=inputs.run_fn, custom_config=inputs.custom_config,
-                       transformed_examples=inputs.transformed_examples)
+  return launched.send(loss.LossInputs(
+      inputs.module_file, examples, train, tuple(evals), config.label_key,
+      _schema_path(inputs, statistics, train, output_dir), inputs.transform_graph_uri, inputs.hyperparameters,
+      statistics, run_fn=inputs.run_fn, custom_config=inputs.custom_config,
+      transformed_examples=inputs.transformed_examples))
 
 
 def _skew(config: PreflightConfig, statistics: Optional[StatisticsBySplit], train: str, evals: Sequence[str],

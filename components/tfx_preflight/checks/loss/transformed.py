@@ -11,8 +11,8 @@ from __future__ import annotations
 import time
 from typing import Any, Dict, List, Set
 
-from tfx_preflight.checks.loss.battery import SEVERITY_BLOCK, Probe
 from tfx_preflight.checks.loss.compat import transform_raw_records
+from tfx_preflight.checks.loss.recorder import SEVERITY_BLOCK, Probe
 
 CODE = 'transformed_examples_mismatch'
 # Raw examples of each split sent through the graph, and the bounds of the scan of the transformed split: a scan that

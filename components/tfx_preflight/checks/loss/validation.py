@@ -18,7 +18,7 @@ import time
 from typing import Any, Dict, Iterable, List, Optional, Sequence, Set
 
 from tfx_preflight.checks.loss import keras_api as loss_keras
-from tfx_preflight.checks.loss.battery import SEVERITY_BLOCK, SEVERITY_WARN, Probe
+from tfx_preflight.checks.loss.recorder import SEVERITY_BLOCK, SEVERITY_WARN, Probe
 
 VALIDATION_READS_TRAIN = 'validation_reads_train'
 EMPTY_VALIDATION = 'empty_validation'

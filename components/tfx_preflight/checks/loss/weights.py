@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Any, Callable, Dict, List, Optional, Tuple
 
-from tfx_preflight.checks.loss.battery import SEVERITY_BLOCK, Probe
+from tfx_preflight.checks.loss.recorder import SEVERITY_BLOCK, Probe
 
 
 def compiled_loss_weight(model: Any) -> Optional[float]:
@@ -57,11 +57,7 @@ def fit_weights(probe: Probe, call: Any, train_labels: List[Any], dataset_weight
   given: List[str] = []
   zeroing: List[str] = []
   if call.sample_weight is not None:
-    whole = _numeric(call.sample_weight)
-    first = first * np.resize(whole[:n], n)
-    given.append('sample_weight passed to model.fit')
-    if whole.size and not np.any(whole):
-      zeroing.append(f'sample_weight passed to model.fit is 0 for all {whole.size} examples')
+    first = first * _sample_weight_factor(call.sample_weight, n, given, zeroing)
   if read:
     first = first * np.resize(read[0], n)
     given.append('the sample weights the dataset yields (its third element)')
@@ -69,21 +65,7 @@ def fit_weights(probe: Probe, call: Any, train_labels: List[Any], dataset_weight
       zeroing.append(f'the sample weights the dataset yields (its third element) are 0 in all {len(read)} batches '
                      'read')
   if call.class_weight:
-    weights_of = _class_weights(call.class_weight)
-    classes = np.concatenate([label_classes(y) for y in labels])
-    first = first * np.array([weights_of(c) for c in label_classes(labels[0])])
-    given.append(f'class_weight {_shown(call.class_weight)}')
-    present = sorted(set(classes.tolist()))
-    zero = [c for c in present if weights_of(c) == 0]
-    if zero and zero == present:
-      zeroing.append(f'class_weight {_shown(call.class_weight)} is 0 for every class in the labels ({present})')
-    elif zero:
-      shares = ', '.join(f'class {c}: {np.mean(classes == c):.0%} of the train labels read' for c in zero)
-      probe.add('zero_class_weight', SEVERITY_BLOCK,
-                f'class_weight {_shown(call.class_weight)} passed to model.fit gives weight 0 to class(es) '
-                f'{", ".join(str(c) for c in zero)} ({shares}): their examples add nothing to {loss_described}, so '
-                'the model never learns them. Give every class a positive weight (a typo such as 0.0 for 1.0?).',
-                classes=[int(c) for c in zero])
+    first = first * _class_weight_factor(probe, call.class_weight, labels, loss_described, given, zeroing)
   if loss_weight is not None:
     first = first * loss_weight
     given.append(f'loss_weights {loss_weight:g} from compile')
@@ -100,6 +82,39 @@ def fit_weights(probe: Probe, call: Any, train_labels: List[Any], dataset_weight
               '0 whatever the model predicts, so training learns nothing and the reported loss reads 0.',
               weights='; '.join(zeroing), loss_value=0.0)
   return first.astype(np.float32), bool(zeroing)
+
+
+def _sample_weight_factor(sample_weight: Any, n: int, given: List[str], zeroing: List[str]) -> Any:
+  """fit's sample_weight over the first batch of `n` examples; notes it in `given`, and in `zeroing` when all 0."""
+  import numpy as np
+  whole = _numeric(sample_weight)
+  given.append('sample_weight passed to model.fit')
+  if whole.size and not np.any(whole):
+    zeroing.append(f'sample_weight passed to model.fit is 0 for all {whole.size} examples')
+  return np.resize(whole[:n], n)
+
+
+def _class_weight_factor(probe: Probe, class_weight: Any, labels: List[Any], loss_described: str, given: List[str],
+                         zeroing: List[str]) -> Any:
+  """fit's class_weight over the first batch's labels; notes it in `given`, in `zeroing` when 0 for every class in
+  the labels read, and adds zero_class_weight when 0 for some of them only."""
+  import numpy as np
+  weights_of = _class_weights(class_weight)
+  classes = np.concatenate([label_classes(y) for y in labels])
+  factor = np.array([weights_of(c) for c in label_classes(labels[0])])
+  given.append(f'class_weight {_shown(class_weight)}')
+  present = sorted(set(classes.tolist()))
+  zero = [c for c in present if weights_of(c) == 0]
+  if zero and zero == present:
+    zeroing.append(f'class_weight {_shown(class_weight)} is 0 for every class in the labels ({present})')
+  elif zero:
+    shares = ', '.join(f'class {c}: {np.mean(classes == c):.0%} of the train labels read' for c in zero)
+    probe.add('zero_class_weight', SEVERITY_BLOCK,
+              f'class_weight {_shown(class_weight)} passed to model.fit gives weight 0 to class(es) '
+              f'{", ".join(str(c) for c in zero)} ({shares}): their examples add nothing to {loss_described}, so '
+              'the model never learns them. Give every class a positive weight (a typo such as 0.0 for 1.0?).',
+              classes=[int(c) for c in zero])
+  return factor
 
 
 def _class_weights(class_weight: Any) -> Callable[[int], float]:
