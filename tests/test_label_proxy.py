@@ -384,7 +384,7 @@ def test_a_constant_eval_label_is_named_as_the_reason_nothing_was_scored():
   train = counts_lib.count_batch(decode(rows), options)
   constant = counts_lib.count_batch(decode([dict(r, y=7.0) for r in rows[:50]]), options)
   result = label_proxy.summarize(train, {'eval': constant}, 'train', config, 'y')
-  assert result.status == 'skipped' and result.details['task'] == 'regression'
+  assert result.status == 'skipped' and result.to_dict()['task'] == 'regression'
   assert result.reason.startswith("label 'y' is constant in eval split(s) eval: R^2 is undefined there")
 
 

@@ -481,7 +481,7 @@ def test_render_html_escapes_everything():
   html = render_loss.render_html(result)
   assert '<script>' not in html and '<b>' not in html and '<i>' not in html
   assert '&lt;script&gt;alert(1)&lt;/script&gt;.py' in html
-  assert render_loss.render_html(report.skipped('off')) == ''
+  assert render_loss.render_html(CheckResult.skipped('off').to_dict()) == ''
 
 
 def test_mode_off_and_missing_module_are_skipped(digits, tmp_path):

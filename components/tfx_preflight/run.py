@@ -235,7 +235,7 @@ def _with_span_departures(result: CheckResult, span_statistics: Mapping[str, Any
   findings = skew.sorted_findings([*result.findings, *found])
   status = report.status_for(findings, config.skew.mode) if found else result.status
   reason = result.reason if status == constants.NOT_CHECKED else None
-  return CheckResult(status, tuple(findings), reason=reason, details={**result.details, 'spans': rows})
+  return CheckResult(status, tuple(findings), reason=reason, details={**result.details_dict(), 'spans': rows})
 
 
 def _runs_label_proxy(config: PreflightConfig) -> bool:
@@ -411,7 +411,7 @@ def _run_checks(inputs: PreflightInputs, config: PreflightConfig, make_pipeline:
         constants.SKEW: _skew(config, statistics, train, evals, inputs, outputs),
         constants.LEAKAGE: _leakage(config, request, outputs),
         constants.LABEL_PROXY: _label_proxy(config, request, outputs, train, evals)}
-    leakage_details = checks[constants.LEAKAGE].details
+    leakage_details = checks[constants.LEAKAGE].details_dict()
     if statistics is None and leakage_details.get('features_seen'):  # No statistics: the hashing saw the names.
       check_names(config, leakage_details['features_seen'])
     if inputs.csv_locations and checks[constants.LEAKAGE].status != constants.SKIPPED:
