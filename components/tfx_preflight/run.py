@@ -26,12 +26,13 @@ from tfx_preflight.checks.loss import check as loss
 from tfx_preflight.checks.skew import check as skew
 from tfx_preflight.checks.skew import spans as span_skew
 from tfx_preflight.config import ConfigError, PreflightConfig, resolve_splits
+from tfx_preflight.constants import Status
 from tfx_preflight.inputs import data, provenance, read_pass
 from tfx_preflight.inputs import statistics as statistics_lib
 from tfx_preflight.report import build as report
 from tfx_preflight.report import pages as render
 from tfx_preflight.report import progress, report_dir
-from tfx_preflight.report.results import CheckResult, Report
+from tfx_preflight.report.results import CheckResult, Report, status_for
 
 StatisticsBySplit = Dict[str, statistics_pb2.DatasetFeatureStatisticsList]
 
@@ -233,9 +234,9 @@ def _with_span_departures(result: CheckResult, span_statistics: Mapping[str, Any
   found, rows = span_skew.check_span_departures(span_statistics, artifacts, config.with_exclusions(constants.SKEW),
                                                 inputs.schema, config.label_key)
   findings = skew.sorted_findings([*result.findings, *found])
-  status = report.status_for(findings, config.skew.mode) if found else result.status
-  reason = result.reason if status == constants.NOT_CHECKED else None
-  return CheckResult(status, tuple(findings), reason=reason, details={**result.details_dict(), 'spans': rows})
+  status = status_for(findings, config.skew.mode) if found else result.status
+  reason = result.reason if status == Status.NOT_CHECKED else None
+  return CheckResult(status, tuple(findings), reason=reason, details=dataclasses.replace(result.details, spans=rows))
 
 
 def _runs_label_proxy(config: PreflightConfig) -> bool:
@@ -414,7 +415,7 @@ def _run_checks(inputs: PreflightInputs, config: PreflightConfig, make_pipeline:
     leakage_details = checks[constants.LEAKAGE].details_dict()
     if statistics is None and leakage_details.get('features_seen'):  # No statistics: the hashing saw the names.
       check_names(config, leakage_details['features_seen'])
-    if inputs.csv_locations and checks[constants.LEAKAGE].status != constants.SKIPPED:
+    if inputs.csv_locations and checks[constants.LEAKAGE].status != Status.SKIPPED:
       from tfx_preflight.inputs import csv_staging
       checks[constants.LEAKAGE] = csv_staging.relocated_leakage(checks[constants.LEAKAGE], inputs.csv_locations)
     if loss_check is None:
