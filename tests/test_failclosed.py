@@ -12,6 +12,7 @@ import pytest
 from tests.conftest import tabular_rows, write_splits
 from tests.test_reliability import assert_usage_error, examples_artifact, run_cli, run_executor
 from tfx_preflight import constants, executor, spec
+from tfx_preflight.checks.skew.details import SkewDetails
 from tfx_preflight.config import PreflightConfig
 from tfx_preflight.report import build as report
 from tfx_preflight.report.results import CheckResult, Finding
@@ -47,8 +48,8 @@ def test_report_with_every_check_skipped_is_not_checked_and_not_blessed():
 
 def test_a_check_that_compared_no_feature_is_not_checked_not_pass():
   def skew(status='pass', findings=(), features=(), examples=5):
-    return CheckResult(status, findings, details={'comparisons': {'eval': {f: {'distance': 0.01} for f in features}},
-                                                  'num_examples': {'train': 5, 'eval': examples}})
+    return CheckResult(status, findings, details=SkewDetails({'eval': {f: {'distance': 0.01} for f in features}}, {},
+                                                             {'train': 5, 'eval': examples}, [], {}, []))
 
   result = report.build_report({'skew': skew()}, 'train', ['eval'])
   assert result['checks']['skew']['status'] == constants.NOT_CHECKED

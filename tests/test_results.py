@@ -4,6 +4,7 @@ import json
 
 import pytest
 
+from tfx_preflight.checks.skew.details import SkewDetails
 from tfx_preflight.constants import Severity, Status
 from tfx_preflight.report import build as report
 from tfx_preflight.report import results
@@ -29,8 +30,8 @@ def test_a_skipped_result_is_report_json_s_dict_in_its_key_order():
 
 
 def _skew(status, findings=()):
-  details = {'comparisons': {'eval': {'a': {'distance': 0.2}, 'b': {'distance': 0.01}}},
-             'num_examples': {'train': 60, 'eval': 40}}
+  details = SkewDetails({'eval': {'a': {'distance': 0.2}, 'b': {'distance': 0.01}}}, {}, {'train': 60, 'eval': 40},
+                        [], {}, [])
   return CheckResult(status, tuple(findings), details=details)
 
 
@@ -49,7 +50,7 @@ def test_the_verdict_is_decided_on_typed_results_then_serialised(status, finding
 
 
 def test_a_typed_result_that_compared_nothing_is_not_checked():
-  empty = CheckResult('pass', details={'comparisons': {'eval': {}}, 'num_examples': {'train': 5, 'eval': 5}})
+  empty = CheckResult('pass', details=SkewDetails({'eval': {}}, {}, {'train': 5, 'eval': 5}, [], {}, []))
   built = report.build_report({'skew': empty}, 'train', ['eval'])
   assert built['verdict'] == Status.NOT_CHECKED and not report.is_blessed(built)
 

@@ -114,13 +114,11 @@ _UntypedDetails = Mapping[str, Any]
 
 def _untyped_coverage(check: str, details: _UntypedDetails) -> Coverage:
   """TODO(#24 merge): the coverage of a check whose details are still a dict, read by key per check (the loss check
-  until LossDetails; leakage while history.py and csv_staging.py still rewrite its details as a dict)."""
+  until LossDetails; leakage while history.py and csv_staging.py still rewrite its details as a dict; any check
+stating `compared: {features, examples}`)."""
   if isinstance(details.get('compared'), Mapping):
     compared = details['compared']
     return Coverage(compared.get('features'), dict(compared.get('examples') or {}))
-  if check == constants.SKEW:
-    per_split = [len(features) for features in (details.get('comparisons') or {}).values()]
-    return Coverage(min(per_split) if per_split else 0, dict(details.get('num_examples') or {}))
   if check == constants.LEAKAGE:
     hashed = details.get('hashed_features') or {}
     return Coverage(min((len(f) for f in hashed.values()), default=0), dict(details.get('examples') or {}))
