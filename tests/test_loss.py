@@ -465,7 +465,7 @@ def test_a_probe_that_could_not_check_is_skipped_never_passed():
   completed = {'outcome': 'complete', 'returncode': 0, 'progress': None, 'stderr_path': '/nonexistent',
                'result': {'complete': True, 'findings': [], 'info': {'skipped': 'run_fn() returned without fit'}}}
   result = loss.check_result(loss._interpret(completed, 'm.py', config, {}), 'm.py', config.mode)
-  assert isinstance(result, CheckResult) and result.details['module_file'] == 'm.py'
+  assert isinstance(result, CheckResult) and result.to_dict()['module_file'] == 'm.py'
   assert result.status == 'skipped' and result.reason == 'run_fn() returned without fit' and not result.findings
   timed_out = {**completed, 'outcome': 'timeout', 'result': None, 'progress': completed['result']}
   result = loss.check_result(loss._interpret(timed_out, 'm.py', config, {}), 'm.py', config.mode)
