@@ -11,9 +11,11 @@ import pytest
 
 from tests.conftest import tabular_rows, write_splits
 from tests.test_reliability import assert_usage_error, examples_artifact, run_cli, run_executor
-from tfx_preflight import executor, spec
+from tfx_preflight import constants, executor, spec
+from tfx_preflight.checks.skew.details import SkewDetails
 from tfx_preflight.config import PreflightConfig
 from tfx_preflight.report import build as report
+from tfx_preflight.report.results import CheckResult, Finding
 
 ALL_OFF = {'skew': {'mode': 'off'}, 'leakage': {'mode': 'off'}, 'loss': {'mode': 'off'}}
 MODULES = os.path.join(os.path.dirname(__file__), 'modules')
@@ -38,28 +40,30 @@ def read_json(path):
 
 def test_report_with_every_check_skipped_is_not_checked_and_not_blessed():
   result = report.build_report({}, 'train', ['eval'])
-  assert result['verdict'] == report.NOT_CHECKED
+  assert result['verdict'] == constants.NOT_CHECKED
   assert not report.is_blessed(result)
   assert 'skew: not run' in result['verdict_reason'] and 'loss' in result['verdict_reason']
   assert report.findings_summary(result)[0].startswith('verdict: not_checked (nothing was checked: ')
 
 
 def test_a_check_that_compared_no_feature_is_not_checked_not_pass():
-  nothing = {'status': 'pass', 'findings': [], 'comparisons': {'eval': {}}, 'num_examples': {'train': 5, 'eval': 5}}
-  result = report.build_report({'skew': nothing}, 'train', ['eval'])
-  assert result['checks']['skew']['status'] == report.NOT_CHECKED
-  assert result['checks']['skew']['reason'] == 'it compared no feature'
-  assert result['verdict'] == report.NOT_CHECKED and not report.is_blessed(result)
+  def skew(status='pass', findings=(), features=(), examples=5):
+    return CheckResult(status, findings, details=SkewDetails({'eval': {f: {'distance': 0.01} for f in features}}, {},
+                                                             {'train': 5, 'eval': examples}, [], {}, []))
 
-  some = dict(nothing, comparisons={'eval': {'f0': {'distance': 0.01}}})
-  assert report.build_report({'skew': some}, 'train', ['eval'])['verdict'] == 'pass'
-  empty_split = dict(some, num_examples={'train': 5, 'eval': 0})
-  assert report.build_report({'skew': empty_split}, 'train', ['eval'])['verdict'] == report.NOT_CHECKED
+  result = report.build_report({'skew': skew()}, 'train', ['eval'])
+  assert result['checks']['skew']['status'] == constants.NOT_CHECKED
+  assert result['checks']['skew']['reason'] == 'it compared no feature'
+  assert result['verdict'] == constants.NOT_CHECKED and not report.is_blessed(result)
+
+  assert report.build_report({'skew': skew(features=['f0'])}, 'train', ['eval'])['verdict'] == 'pass'
+  empty_split = skew(features=['f0'], examples=0)
+  assert report.build_report({'skew': empty_split}, 'train', ['eval'])['verdict'] == constants.NOT_CHECKED
   # A check that says nothing about what it compared proves nothing either (fail closed for new checks).
-  assert report.build_report({'skew': {'status': 'pass', 'findings': []}}, 'train', ['eval'])['verdict'] == (
-      report.NOT_CHECKED)
+  assert report.build_report({'label_proxy': CheckResult('pass')}, 'train', ['eval'])['verdict'] == (
+      constants.NOT_CHECKED)
   # A block is always earned, compared or not.
-  blocked = {'status': 'block', 'findings': [report.finding('block', 'x', kind='missing_in_split')]}
+  blocked = skew('block', (Finding('skew', 'missing_in_split', 'block', 'x'),))
   assert report.build_report({'skew': blocked}, 'train', ['eval'])['verdict'] == 'block'
 
 

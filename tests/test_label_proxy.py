@@ -366,7 +366,9 @@ def test_summarize_turns_counts_into_a_typed_result():
   assert (finding.check, finding.code, finding.severity, finding.feature) == ('label_proxy', 'label_proxy', 'block',
                                                                               'copy')
   assert finding.details['eval_split'] == 'eval' and finding.details['eval_score'] == 1.0
-  assert result.details['task'] == 'classification' and result.details['scores']['eval'][0]['feature'] == 'copy'
+  assert result.details.task == 'classification' and result.details.scored.scores['eval'][0]['feature'] == 'copy'
+  assert result.details.coverage().features >= 1 and result.to_dict()['compared'] == {
+      'features': result.details.coverage().features, 'examples': dict(result.details.coverage().examples)}
   shown = result.to_dict()['findings'][0]  # report.json keeps `kind` and `feature` at the top of the finding.
   assert shown['kind'] == 'label_proxy' and shown['feature'] == 'copy' and 'code' not in shown
   only_label = counts_lib.count_batch(decode([{'label': i % 2} for i in range(40)]), options)
@@ -384,7 +386,7 @@ def test_a_constant_eval_label_is_named_as_the_reason_nothing_was_scored():
   train = counts_lib.count_batch(decode(rows), options)
   constant = counts_lib.count_batch(decode([dict(r, y=7.0) for r in rows[:50]]), options)
   result = label_proxy.summarize(train, {'eval': constant}, 'train', config, 'y')
-  assert result.status == 'skipped' and result.details['task'] == 'regression'
+  assert result.status == 'skipped' and result.details.task == 'regression'
   assert result.reason.startswith("label 'y' is constant in eval split(s) eval: R^2 is undefined there")
 
 

@@ -239,9 +239,9 @@ def test_check_leakage_returns_a_typed_result_whose_dict_is_the_report_shape(tmp
   assert (conflict.check, conflict.code, conflict.severity, conflict.feature) == ('leakage', 'label_conflict', 'warn',
                                                                                   None)
   assert conflict.details == {'splits': ['train', 'eval'], 'label_conflicts': 1}
-  assert typed.details['cross_split'][0]['label_conflicts'] == 1 and typed.details['within_split'] == {
+  assert typed.details.cross_split[0].label_conflicts == 1 and typed.details.within_split == {
       'train': 0, 'eval': 0}
-  assert typed.details['cross_split'][0]['chance']['observed'] == 0
+  assert typed.details.cross_split[0].chance['observed'] == 0
   finding = typed.to_dict()['findings'][0]  # report.json: `kind`, and no `feature` key on a finding without one.
   assert finding['kind'] == 'label_conflict' and 'feature' not in finding and 'code' not in finding
 

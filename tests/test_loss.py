@@ -33,7 +33,7 @@ from tfx_preflight.checks.loss.protocol import ProbeRequest
 from tfx_preflight.checks.loss.recorder import Probe
 from tfx_preflight.config import LossConfig, PreflightConfig
 from tfx_preflight.report import build as report
-from tfx_preflight.report.results import CheckResult, Finding
+from tfx_preflight.report.results import CheckResult, Coverage, Finding
 
 MODULES = os.path.join(os.path.dirname(__file__), 'modules')
 
@@ -493,15 +493,15 @@ def test_a_probe_that_could_not_check_is_skipped_never_passed():
   config = LossConfig()
   completed = _completed_run(loss_protocol.ProbeInfo({}, 'run_fn() returned without fit'))
   result = loss.check_result(*loss._interpret(completed, 'm.py', config, {}), config.mode)
-  assert isinstance(result, CheckResult) and result.details['module_file'] == 'm.py'
+  assert isinstance(result, CheckResult) and result.to_dict()['module_file'] == 'm.py'
   assert result.status == 'skipped' and result.reason == 'run_fn() returned without fit' and not result.findings
-  assert result.details['info'] == {'skipped': 'run_fn() returned without fit'}  # As report.json always said it.
+  assert result.to_dict()['info'] == {'skipped': 'run_fn() returned without fit'}  # As report.json always said it.
   timed_out = dataclasses.replace(completed, outcome='timeout', result=None,
                                   progress=loss_protocol.ProbeProgress('battery', None, completed.result.state))
   findings, details = loss._interpret(timed_out, 'm.py', config, {})
   result = loss.check_result(findings, details, config.mode)
   assert result.status == 'block' and [(f.check, f.code) for f in result.findings] == [('loss', 'timeout')]
-  assert result.details['outcome'] == 'timeout' and details.coverage() == (0, {})
+  assert result.to_dict()['outcome'] == 'timeout' and details.coverage() == Coverage(0)
   assert result.to_dict()['findings'][0]['code'] == 'timeout'  # report.json: loss findings keep `code`.
 
 
@@ -522,7 +522,7 @@ def test_render_html_escapes_everything():
   html = render_loss.render_html(result)
   assert '<script>' not in html and '<b>' not in html and '<i>' not in html
   assert '&lt;script&gt;alert(1)&lt;/script&gt;.py' in html
-  assert render_loss.render_html(report.skipped('off')) == ''
+  assert render_loss.render_html(CheckResult.skipped('off').to_dict()) == ''
 
 
 def test_mode_off_and_missing_module_are_skipped(digits, tmp_path):

@@ -9,6 +9,7 @@ import sys
 import pytest
 
 from tests.conftest import tabular_rows, write_splits
+from tfx_preflight.checks.skew.details import SkewDetails
 from tfx_preflight.report import progress
 from tfx_preflight.report.results import CheckResult, Finding
 
@@ -88,8 +89,11 @@ def test_stage_descriptions():
   assert progress.describe(skipped) == 'skipped (no module_file given)'
   skew = {'status': 'block', 'findings': [{}, {}], 'comparisons': {'eval': {'a': {}, 'b': {}}, 'eval_2': {'a': {}}}}
   assert progress.describe(skew) == 'block, 3 feature comparisons, 2 finding(s)'
-  typed = CheckResult('block', (Finding('skew', 'x', 'block', 'm'),) * 2, details={'comparisons': skew['comparisons']})
-  assert progress.describe(typed) == progress.describe(skew)  # What every check returns now.
+  typed = CheckResult('block', (Finding('skew', 'x', 'block', 'm'),) * 2, details=SkewDetails(
+      skew['comparisons'], {}, {'train': 5, 'eval': 5, 'eval_2': 5}, [], {}, []))
+  assert progress.describe(typed) == progress.describe(skew)  # What every check returns now, typed.
+  assert progress.describe(CheckResult('pass', details={'comparisons': skew['comparisons']})) == (
+      'pass, 3 feature comparisons, 0 finding(s)')
   assert progress.describe(CheckResult.skipped('no module_file given')) == 'skipped (no module_file given)'
   assert progress.is_progress_line('[loss probe] pass, 0 finding(s); 1.0 s')
   read = {'examples_read': {'train': 1200, 'eval': 300}, 'read_for': ['statistics', 'leakage hashes']}

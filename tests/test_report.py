@@ -5,24 +5,25 @@ import json
 import pytest
 
 from tfx_preflight.report import build as report
-from tfx_preflight.report import summaries
+from tfx_preflight.report import results, summaries
 from tfx_preflight.report.render import page as html_report
+from tfx_preflight.report.results import CheckResult, Finding
 
 
-def _check(*severities, mode='block'):
-  findings = [report.finding(s, f'{s} finding', kind='distribution_shift') for s in severities]
-  return {'status': report.status_for(findings, mode), 'findings': findings, 'compared': COMPARED}
+def _check(*severities, mode='block', check='skew'):
+  findings = tuple(Finding(check, 'distribution_shift', s, f'{s} finding') for s in severities)
+  return CheckResult(results.status_for(findings, mode), findings, details={'compared': COMPARED})
 
 
 COMPARED = {'features': 3, 'examples': {'train': 10, 'eval': 5}}
 
 
 def test_status_is_the_worst_finding_and_warn_mode_never_blocks():
-  assert _check()['status'] == 'pass'
-  assert _check('warn')['status'] == 'warn'
-  assert _check('warn', 'block')['status'] == 'block'
-  assert _check('block', mode='warn')['status'] == 'warn'
-  assert _check('block', mode='off')['status'] == 'skipped'
+  assert _check().status == 'pass'
+  assert _check('warn').status == 'warn'
+  assert _check('warn', 'block').status == 'block'
+  assert _check('block', mode='warn').status == 'warn'
+  assert results.status_for([Finding('skew', 'x', 'block', 'm')], 'off') == 'skipped'
 
 
 def test_verdict_ignores_skipped_checks_and_missing_checks_are_skipped():
@@ -37,12 +38,11 @@ def test_verdict_ignores_skipped_checks_and_missing_checks_are_skipped():
 
 def test_unknown_severity_is_refused():
   with pytest.raises(ValueError, match='severity'):
-    report.finding('error', 'x')
+    Finding('skew', 'x', 'error', 'x')
 
 
 def test_json_is_canonical_and_nan_safe():
-  result = report.build_report({'skew': {'status': 'pass', 'findings': [], 'b': float('nan'), 'a': 1}},
-                               'train', ['eval'])
+  result = report.build_report({'skew': CheckResult('pass', details={'b': float('nan'), 'a': 1})}, 'train', ['eval'])
   text = report.to_json(result)
   assert text == report.to_json(json.loads(text))
   assert json.loads(text)['checks']['skew']['b'] == 'nan'
@@ -51,8 +51,8 @@ def test_json_is_canonical_and_nan_safe():
 
 def test_html_escapes_feature_names_and_messages():
   evil = '<script>alert(1)</script>'
-  findings = [report.finding('block', f'values of {evil} moved', kind='scale_mismatch', feature=evil)]
-  result = report.build_report({'skew': {'status': 'block', 'findings': findings}}, evil, ['eval'])
+  findings = (Finding('skew', 'scale_mismatch', 'block', f'values of {evil} moved', feature=evil),)
+  result = report.build_report({'skew': CheckResult('block', findings)}, evil, ['eval'])
   page = html_report.render(result, {})
   assert '<script>' not in page
   assert '&lt;script&gt;alert(1)&lt;/script&gt;' in page
@@ -69,7 +69,7 @@ def test_findings_of_a_check_in_warn_mode_are_shown_as_warnings_everywhere():
   assert '**block**' not in markdown and '- **warn** distribution\\_shift (warn mode' in markdown
   junit = summaries.to_junit_xml(result)
   assert '[block]' not in junit and '[warn] distribution_shift (warn mode' in junit
-  page = html_report.render(report.build_report({'label_proxy': _check('block', mode='warn')}, 'train', ['eval']), {})
+  page = html_report.render(report.build_report({'label_proxy': _check('block', mode='warn', check='label_proxy')}, 'train', ['eval']), {})
   assert '[block]' not in page and '[warn] block finding' in page and '<td class="block">' not in page
 
 

@@ -14,11 +14,12 @@ import pytest
 
 from tests.conftest import tabular_rows, write_splits
 from tests.test_html_security import assert_nothing_injected, chromium_binary, dump_dom, parse
-from tfx_preflight import cli
+from tfx_preflight import cli, constants
 from tfx_preflight.checks.skew import charts as skew_charts
 from tfx_preflight.checks.skew.diagnosis import FeatureSummary
 from tfx_preflight.report import build as report
 from tfx_preflight.report.render import page as html_report
+from tfx_preflight.report.results import CheckResult, Finding
 
 EVIL = '<img src=x onerror=document.title="pwned">'
 
@@ -29,12 +30,12 @@ def _compared(*rows):
 
 
 def test_compared_features_table_and_key_value_details():
-  finding = report.finding('block', f'`{EVIL}` moved', kind='distribution_shift', feature=EVIL, splits=['train', 'eval'],
-                           train={'mean': 0.5, 'std': 1.0}, eval={'mean': 3.25, 'std': 1.0}, distance=0.4,
-                           threshold=0.1, effect_size=2.75, deciles=[1.0, 2.0])
-  skew = {'status': 'block', 'findings': [finding], 'compared': _compared(
+  finding = Finding('skew', 'distribution_shift', 'block', f'`{EVIL}` moved', feature=EVIL, details=dict(
+      splits=['train', 'eval'], train={'mean': 0.5, 'std': 1.0}, eval={'mean': 3.25, 'std': 1.0}, distance=0.4,
+      threshold=0.1, effect_size=2.75, deciles=[1.0, 2.0]))
+  skew = CheckResult('block', (finding,), details={'compared': _compared(
       ('eval', EVIL, 'jensen_shannon_divergence', 0.4, 0.1, 4.0, 2.75, 'block'),
-      ('eval', 'near', 'l_infinity', 0.09, 0.1, 0.9, None, 'pass'))}
+      ('eval', 'near', 'l_infinity', 0.09, 0.1, 0.9, None, 'pass'))})
   page = html_report.render(report.build_report({'skew': skew}, 'train', ['eval']), {})
   assert EVIL not in page and '&lt;img src=x onerror=document.title=&quot;pwned&quot;&gt;' in page
   assert "{'mean'" not in page and '{"mean"' not in page  # No dict dumps.
@@ -189,7 +190,7 @@ def test_report_in_a_real_browser_shows_the_overview_without_scrolling(reports, 
   assert 'Compared features' in text and 'distance / threshold' in text
   assert 'Passing features nearest their threshold: train vs eval overlaid' in text
   bottom, rows = _overview_bottom(page, tmp_path)
-  assert rows == 1 + len(report.CHECK_NAMES)
+  assert rows == 1 + len(constants.CHECK_NAMES)
   assert bottom < 800, f'the overview ends at {bottom}px: below a 1280x800 window'
   shot = tmp_path / f'{verdict}.png'
   with tempfile.TemporaryDirectory() as profile:

@@ -4,29 +4,34 @@ import json
 
 import pytest
 
+from tfx_preflight.checks.skew.details import SkewDetails
+from tfx_preflight.constants import Severity, Status
 from tfx_preflight.report import build as report
 from tfx_preflight.report import results
 from tfx_preflight.report.results import CheckResult, Finding
 
 
-def test_a_finding_is_the_dict_report_finding_makes():
+def test_a_finding_is_report_json_s_dict_in_its_key_order():
   skew = Finding('skew', 'scale_mismatch', 'block', 'pixels were divided by 255 in train only', feature='pixels',
                  details={'splits': ['train', 'eval'], 'distance': 0.5})
-  assert list(skew.to_dict().items()) == list(report.finding(
-      'block', 'pixels were divided by 255 in train only', kind='scale_mismatch', feature='pixels',
-      splits=['train', 'eval'], distance=0.5).items())
+  assert list(skew.to_dict().items()) == [
+      ('severity', 'block'), ('message', 'pixels were divided by 255 in train only'), ('kind', 'scale_mismatch'),
+      ('feature', 'pixels'), ('splits', ['train', 'eval']), ('distance', 0.5)]
+  assert skew.severity is Severity.BLOCK and json.dumps(skew.to_dict()['severity']) == '"block"'
   loss = Finding('loss', 'zero_loss', 'warn', 'the loss is 0.0 on every batch')
   assert loss.to_dict() == {'severity': 'warn', 'message': 'the loss is 0.0 on every batch', 'code': 'zero_loss'}
 
 
-def test_a_skipped_result_is_the_dict_report_skipped_makes():
-  assert list(CheckResult.skipped('loss.mode is off', module_file='m.py').to_dict().items()) == list(
-      report.skipped('loss.mode is off', module_file='m.py').items())
+def test_a_skipped_result_is_report_json_s_dict_in_its_key_order():
+  skipped = CheckResult.skipped('loss.mode is off', module_file='m.py')
+  assert list(skipped.to_dict().items()) == [
+      ('status', 'skipped'), ('reason', 'loss.mode is off'), ('findings', []), ('module_file', 'm.py')]
+  assert skipped.status is Status.SKIPPED and skipped.unchecked_reason('loss') == 'loss.mode is off'
 
 
 def _skew(status, findings=()):
-  details = {'comparisons': {'eval': {'a': {'distance': 0.2}, 'b': {'distance': 0.01}}},
-             'num_examples': {'train': 60, 'eval': 40}}
+  details = SkewDetails({'eval': {'a': {'distance': 0.2}, 'b': {'distance': 0.01}}}, {}, {'train': 60, 'eval': 40},
+                        [], {}, [])
   return CheckResult(status, tuple(findings), details=details)
 
 
@@ -35,19 +40,19 @@ def _skew(status, findings=()):
     ('block', (Finding('skew', 'scale_mismatch', 'block', 'a differs', feature='a', details={'distance': 0.2}),),
      'block'),
 ])
-def test_build_report_gives_the_same_bytes_from_a_check_result_and_from_its_dict(status, findings, verdict):
+def test_the_verdict_is_decided_on_typed_results_then_serialised(status, findings, verdict):
   typed = _skew(status, findings)
-  leakage = report.skipped('leakage.mode is off')
-  from_typed = report.build_report({'skew': typed, 'leakage': leakage}, 'train', ['eval'])
-  from_dicts = report.build_report({'skew': typed.to_dict(), 'leakage': leakage}, 'train', ['eval'])
-  assert report.to_json(from_typed) == report.to_json(from_dicts)
-  assert from_typed['verdict'] == verdict
+  leakage = CheckResult.skipped('leakage.mode is off')
+  built = report.build_report({'skew': typed, 'leakage': leakage}, 'train', ['eval'])
+  assert results.verdict_of(results.settled_checks({'skew': typed, 'leakage': leakage})) == verdict
+  assert built['verdict'] == verdict and built['checks']['skew'] == typed.to_dict()
+  assert json.loads(report.to_json(built))['checks']['leakage'] == leakage.to_dict()
 
 
 def test_a_typed_result_that_compared_nothing_is_not_checked():
-  empty = CheckResult('pass', details={'comparisons': {'eval': {}}, 'num_examples': {'train': 5, 'eval': 5}})
+  empty = CheckResult('pass', details=SkewDetails({'eval': {}}, {}, {'train': 5, 'eval': 5}, [], {}, []))
   built = report.build_report({'skew': empty}, 'train', ['eval'])
-  assert built['verdict'] == report.NOT_CHECKED and not report.is_blessed(built)
+  assert built['verdict'] == Status.NOT_CHECKED and not report.is_blessed(built)
 
 
 @pytest.mark.parametrize('make,match', [
@@ -63,11 +68,11 @@ def test_malformed_results_are_refused(make, match):
     make()
 
 
-def test_as_dict_copies_a_plain_dict():
-  original = {'status': 'pass', 'findings': []}
-  copied = results.as_dict(original)
-  copied['status'] = 'block'
-  assert original['status'] == 'pass'
+def test_coverage_decides_a_pass_from_not_checked():
+  assert results.Coverage(3, {'train': 1, 'eval': 1}).unchecked_reason() is None
+  assert results.Coverage(0).unchecked_reason() == 'it compared no feature'
+  assert results.Coverage(None).unchecked_reason() == 'its result does not say what it compared'
+  assert results.Coverage(2, {'eval': 0, 'train': 4}).unchecked_reason() == 'split(s) eval had no examples'
 
 
 def test_skew_and_label_proxy_findings_always_carry_feature_others_only_when_set():
@@ -80,11 +85,11 @@ def test_skew_and_label_proxy_findings_always_carry_feature_others_only_when_set
   assert 'feature' not in Finding('loss', 'constant_loss', 'block', 'm').to_dict()
 
 
-def test_status_for_reads_typed_findings_and_their_dicts_alike():
+def test_status_for_reads_typed_findings():
   typed = [Finding('leakage', 'x', 'warn', 'm'), Finding('leakage', 'y', 'block', 'm')]
-  assert report.status_for(typed, 'block') == report.status_for([f.to_dict() for f in typed], 'block') == 'block'
-  assert report.status_for(typed, 'warn') == 'warn' and report.status_for(typed, 'off') == 'skipped'
-  assert report.status_for([], 'block') == 'pass'
+  assert results.status_for(typed, 'block') is Status.BLOCK
+  assert results.status_for(typed, 'warn') == 'warn' and results.status_for(typed, 'off') == 'skipped'
+  assert results.status_for([], 'block') == 'pass'
 
 
 def test_report_keeps_statistics_out_of_report_json():

@@ -18,6 +18,7 @@ from tensorflow_metadata.proto.v0 import schema_pb2
 from bench import tfdv_statistics
 from tfx_preflight.checks.skew import check as skew
 from tfx_preflight.checks.skew import render as render_skew_lib
+from tfx_preflight.checks.skew.details import SkewDetails
 from tfx_preflight.config import SkewConfig
 from tfx_preflight.report import build as report
 from tfx_preflight.report.results import CheckResult, Finding
@@ -78,7 +79,9 @@ def test_check_skew_returns_a_typed_result_whose_dict_is_the_report_shape(image_
   assert (finding.check, finding.code, finding.feature, finding.severity) == ('skew', 'scale_mismatch', 'pixels',
                                                                               'block')
   assert finding.details['splits'] == ['train', 'eval'] and 'p_value' in finding.details
-  assert set(typed.details) == {'comparisons', 'not_compared', 'num_examples', 'excluded_features',
+  assert isinstance(typed.details, SkewDetails) and typed.details.coverage().features == len(
+      typed.details.comparisons['eval']) and typed.details.headline()['feature_comparisons'] > 0
+  assert set(typed.details.to_dict()) == {'comparisons', 'not_compared', 'num_examples', 'excluded_features',
                                 'multiple_testing', 'compared'}
   as_dict = typed.to_dict()  # report.json keeps `kind` (and `feature`) on skew findings.
   assert as_dict['findings'][0]['kind'] == 'scale_mismatch' and as_dict['findings'][0]['feature'] == 'pixels'

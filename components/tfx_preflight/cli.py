@@ -341,11 +341,11 @@ def run_check(args: argparse.Namespace, beam_args: Sequence[str],
   commit = received.commit if received is not None else contextlib.nullcontext
   with report_dir.transaction(out, '--out', commit) as work, interrupts.removed_on_forced_exit(work):
     result = _check(args, beam_args, work, config)
-  report_path = os.path.join(out, report_lib.REPORT_HTML)
+  report_path = os.path.join(out, constants.REPORT_HTML)
   _write_summaries(args, result, report_path)
   print('\n'.join(report_lib.findings_summary(result)))
   print(f'report: {report_path}')
-  if result['verdict'] == report_lib.NOT_CHECKED:  # Not a pass: say on stderr what was not checked and why.
+  if result['verdict'] == constants.NOT_CHECKED:  # Not a pass: say on stderr what was not checked and why.
     print(f'tfx-preflight: not checked, {result["verdict_reason"]}', file=sys.stderr)
     return EXIT_USAGE
   return EXIT_BLOCK if result['verdict'] == constants.BLOCK else EXIT_OK

@@ -1,9 +1,12 @@
 """Every name shared across modules, defined once: checks, statuses, artifact types, MLMD properties, files.
 
 Users read these names in report.json, in ML Metadata and in the report directory (their CI, a `tfx.dsl.Cond`), so
-they are a contract: add freely, never rename. Plain strings only, no imports, so any module (and pipelines/,
-kubeflow/) can use them without loading TFX. As TFX's `standard_component_specs.py` does for its keys.
+they are a contract: add freely, never rename. Plain strings (statuses and severities as str-valued enums, written as
+their strings) and no import but the standard library, so any module (and pipelines/, kubeflow/) can use them without
+loading TFX. As TFX's `standard_component_specs.py` does for its keys.
 """
+
+import enum
 
 # Checks, in report order (report.json `checks.<name>`, report.html sections, `--checks`, per-check subdirectories).
 SKEW = 'skew'
@@ -18,16 +21,51 @@ LEAKAGE_NEAR = 'near'
 LEAKAGE_GROUP = 'group'
 LEAKAGE_HISTORY = 'history'  # eval examples found in the training data of earlier runs (their train_hashes).
 
-# Check statuses and verdicts. A check is 'skipped' when it did not run, 'not_checked' when it ran but compared nothing.
-PASS = 'pass'
-WARN = 'warn'
-BLOCK = 'block'
-SKIPPED = 'skipped'
-NOT_CHECKED = 'not_checked'
-SEVERITIES = (WARN, BLOCK)  # Of a finding.
-# Severity order: max() of these ranks is a check's status and the verdict; negative ranks prove nothing.
-STATUS_RANK = {SKIPPED: -1, NOT_CHECKED: -1, PASS: 0, WARN: 1, BLOCK: 2}
-BLESSED_VERDICTS = (PASS, WARN)  # Only an earned pass or warn lets training proceed.
+
+class _Text(str, enum.Enum):
+  """A str-valued enum that is its string everywhere: in json.dumps, f-strings, str() and comparisons with text."""
+
+  def __str__(self) -> str:
+    return self.value
+
+  def __format__(self, spec: str) -> str:
+    return format(self.value, spec)
+
+
+class Status(_Text):
+  """A check's status and the run's verdict. 'skipped': the check did not run; 'not_checked': it ran but compared
+  nothing."""
+  PASS = 'pass'
+  WARN = 'warn'
+  BLOCK = 'block'
+  SKIPPED = 'skipped'
+  NOT_CHECKED = 'not_checked'
+
+  @property
+  def rank(self) -> int:
+    """Severity order: max() of these ranks is a check's status and the verdict; negative ranks prove nothing."""
+    return STATUS_RANK[self]
+
+
+class Severity(_Text):
+  """A finding's severity: the status it gives its check."""
+  WARN = 'warn'
+  BLOCK = 'block'
+
+  @property
+  def status(self) -> Status:
+    return Status(self.value)
+
+
+# The public names users see (pipelines, `tfx.dsl.Cond`, the CLI's exit codes) read the enums' members.
+PASS = Status.PASS
+WARN = Status.WARN
+BLOCK = Status.BLOCK
+SKIPPED = Status.SKIPPED
+NOT_CHECKED = Status.NOT_CHECKED
+SEVERITIES = tuple(Severity)  # Of a finding.
+STATUS_RANK = {Status.SKIPPED: -1, Status.NOT_CHECKED: -1, Status.PASS: 0, Status.WARN: 1, Status.BLOCK: 2}
+BLESSED_VERDICTS = (Status.PASS, Status.WARN)  # Only an earned pass or warn lets training proceed.
 
 # Output artifact types (`<namespace>.<Name>`, the form KubeflowV2DagRunner requires of custom types).
 REPORT_TYPE_NAME = 'tfx_preflight.PreflightReport'

@@ -168,7 +168,7 @@ class Executor(base_beam_executor.BaseBeamExecutor):
 
     summary = '\n'.join(report_lib.findings_summary(result))
     logging.info('%s', summaries.verdict_line(result))  # One greppable line first: verdict and headline numbers.
-    logging.info('Preflight report at %s:\n%s', os.path.join(report_artifact.uri, report_lib.REPORT_HTML), summary)
+    logging.info('Preflight report at %s:\n%s', os.path.join(report_artifact.uri, constants.REPORT_HTML), summary)
     _set_custom_properties(report_artifact, run.headline_numbers(result))
     blessed = report_lib.is_blessed(result)
     blessing.set_int_custom_property(spec.BLESSED_PROPERTY, int(blessed))
@@ -183,4 +183,4 @@ class Executor(base_beam_executor.BaseBeamExecutor):
     file_writes.write_atomically(os.path.join(blessing.uri, marker), '')
     if not blessed and config.fail_on_block:
       raise PreflightBlocked(f'Preflight blocked training, verdict {result["verdict"]} (report: '
-                             f'{os.path.join(report_artifact.uri, report_lib.REPORT_HTML)}):\n{summary}')
+                             f'{os.path.join(report_artifact.uri, constants.REPORT_HTML)}):\n{summary}')

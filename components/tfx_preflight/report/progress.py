@@ -19,6 +19,7 @@ import time
 import warnings
 from typing import Any, Iterator, Mapping, Optional, TextIO
 
+from tfx_preflight.constants import Status
 from tfx_preflight.report import results
 
 # Progress lines look like "[statistics] train 400, eval 200 examples; 3.1 s", so tools (and tests) can tell them
@@ -74,7 +75,10 @@ def _examples(statistics: Mapping[str, Any]) -> str:
 def describe(result: Any) -> str:
   """The counts worth a progress line, from a check's result (results.CheckResult or dict) or statistics by split."""
   if isinstance(result, results.CheckResult):
-    result = result.to_dict()
+    if result.details is None or isinstance(result.details, Mapping):  # TODO(#24 merge): untyped details.
+      result = result.to_dict()
+    else:
+      return _describe_check(result)
   if not isinstance(result, Mapping) or not result:
     return 'done'
   if 'examples_read' in result:  # The read pass (read_pass.py): what it read once, for what.
@@ -82,7 +86,7 @@ def describe(result: Any) -> str:
     return f'{counts} examples read once for {", ".join(result.get("read_for", []))}'
   if 'status' not in result:  # Statistics by split.
     return _examples(result)
-  if result['status'] == 'skipped':
+  if result['status'] == Status.SKIPPED:
     return f'skipped ({result.get("reason", "")})'
   parts = [result['status']]
   if 'comparisons' in result:
@@ -92,6 +96,22 @@ def describe(result: Any) -> str:
   if 'cross_split' in result:
     parts.append(f'{sum(int(c.get("duplicate_examples", 0)) for c in result["cross_split"]):,} eval examples in train')
   parts.append(f'{len(result.get("findings", []))} finding(s)')
+  return ', '.join(parts)
+
+
+def _describe_check(result: results.CheckResult) -> str:
+  """A typed check result's progress line: its status and headline numbers (CheckDetails.headline)."""
+  if result.status == Status.SKIPPED:
+    return f'skipped ({result.reason or ""})'
+  headline = result.headline()
+  parts = [result.status.value]
+  if 'feature_comparisons' in headline:
+    parts.append(f'{headline["feature_comparisons"]} feature comparisons')
+  if 'examples_hashed' in headline:
+    parts.append(', '.join(f'{s} {int(n):,}' for s, n in headline['examples_hashed'].items()) + ' examples hashed')
+  if 'leaked_eval_examples' in headline:
+    parts.append(f'{headline["leaked_eval_examples"]:,} eval examples in train')
+  parts.append(f'{len(result.findings)} finding(s)')
   return ', '.join(parts)
 
 

@@ -27,7 +27,6 @@ from tfx.dsl.io import fileio
 
 from tfx_preflight import constants, file_writes
 from tfx_preflight.inputs import data
-from tfx_preflight.report import build as report
 
 LOCK_FILE = constants.LOCK_FILE
 # What the last run published: every file with its identity (size and SHA-256 of its bytes), and the directories it
@@ -121,7 +120,7 @@ def _read_manifest(out: str) -> Optional[_Manifest]:
   if isinstance(parsed, dict) and parsed.get('version') == MANIFEST_VERSION:
     files = {rel: identity for rel, identity in dict(parsed.get('files') or {}).items() if _safe_relative(rel)}
     return _Manifest(files, [d for d in parsed.get('dirs') or [] if _safe_relative(d)])
-  if text is None and not _lexists(os.path.join(out, report.REPORT_JSON)):
+  if text is None and not _lexists(os.path.join(out, constants.REPORT_JSON)):
     return None
   present = [f for f in _tree(out)[0] if not f.startswith(TMP_PREFIX)] if _is_real_dir(out) else []
   legacy = [f for f in present if any(fnmatch.fnmatchcase(f, pattern) for pattern in _LEGACY_FILES)]
@@ -169,19 +168,19 @@ def invalidate(out: str, what: str = 'report directory') -> None:
   last (so a run that dies half-way still leaves the list for the next one). Raises when a report.json is there
   that no run of ours wrote: it is not ours to remove, and must not be read as this run's result either."""
   manifest = _read_manifest(out)
-  report_json = os.path.join(out, report.REPORT_JSON)
+  report_json = os.path.join(out, constants.REPORT_JSON)
   if _lexists(report_json):
-    ours = (_is_ours(out, report.REPORT_JSON, manifest) if manifest and report.REPORT_JSON in manifest.files
-            and manifest.files[report.REPORT_JSON] is not None
+    ours = (_is_ours(out, constants.REPORT_JSON, manifest) if manifest and constants.REPORT_JSON in manifest.files
+            and manifest.files[constants.REPORT_JSON] is not None
             else not _is_link(report_json) and _looks_like_our_report(report_json))
     if not ours:
-      raise data.InputError(f'{what} {out}: its {report.REPORT_JSON} was not written by tfx-preflight (or was changed '
+      raise data.InputError(f'{what} {out}: its {constants.REPORT_JSON} was not written by tfx-preflight (or was changed '
                             'since); it is not ours to remove, and would read as this run\'s report. Move it away or '
                             'choose another directory.')
     fileio.remove(report_json)
   if manifest is not None:
     for rel in sorted(manifest.files):
-      if rel != report.REPORT_JSON and _is_ours(out, rel, manifest):
+      if rel != constants.REPORT_JSON and _is_ours(out, rel, manifest):
         fileio.remove(os.path.join(out, rel))
   for name in _names(out):
     if _TMP_NAME.fullmatch(name) and _is_real_dir(os.path.join(out, name)):
@@ -229,7 +228,7 @@ def publish(work: str, out: str, what: str = 'report directory',
                                       'dirs': [d for d in dirs if not _lexists(os.path.join(out, d))]},
                                      sort_keys=True, indent=0) + '\n')
   for name in _names(work):
-    if name == report.REPORT_JSON:
+    if name == constants.REPORT_JSON:
       continue
     if not _lexists(os.path.join(out, name)):  # The whole entry at once.
       fileio.rename(os.path.join(work, name), os.path.join(out, name))
@@ -238,9 +237,9 @@ def publish(work: str, out: str, what: str = 'report directory',
       if rel.startswith(name + '/'):
         fileio.makedirs(os.path.dirname(os.path.join(out, rel)))
         fileio.rename(os.path.join(work, rel), os.path.join(out, rel))
-  if fileio.exists(os.path.join(work, report.REPORT_JSON)):
+  if fileio.exists(os.path.join(work, constants.REPORT_JSON)):
     with commit():
-      fileio.rename(os.path.join(work, report.REPORT_JSON), os.path.join(out, report.REPORT_JSON))
+      fileio.rename(os.path.join(work, constants.REPORT_JSON), os.path.join(out, constants.REPORT_JSON))
 
 
 @contextlib.contextmanager

@@ -12,10 +12,12 @@ import re
 import xml.etree.ElementTree as ET
 from typing import Any, Dict, List, Mapping, Optional
 
+from tfx_preflight.constants import Severity, Status
+
 # Findings listed per check in the Markdown summary and in a JUnit failure (the report has all of them).
 MAX_FINDINGS = 20
-_SEVERITY_RANK = {'block': 0, 'warn': 1}
-_VERDICT_MARK = {'pass': ':white_check_mark:', 'warn': ':warning:', 'block': ':x:'}
+_SEVERITY_RANK = {Severity.BLOCK: 0, Severity.WARN: 1}
+_VERDICT_MARK = {Status.PASS: ':white_check_mark:', Status.WARN: ':warning:', Status.BLOCK: ':x:'}
 # Characters XML 1.0 cannot hold at all (escaping does not help): most C0 controls, surrogates, U+FFFE/U+FFFF.
 _NOT_XML = re.compile('[^\t\n\r\x20-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]')
 # Inline Markdown that could change how text renders mid-line (links, emphasis, code, table cells, strikethrough) and
@@ -27,7 +29,7 @@ def shown_severity(check: Mapping[str, Any], finding: Mapping[str, Any]) -> str:
   """The severity a reader is shown: a blocking finding of a check in warn mode (status warn) is a warning, since it
   blocked nothing; report.json keeps the finding's own severity."""
   severity = str(finding.get('severity'))
-  return 'warn' if severity == 'block' and check.get('status') == 'warn' else severity
+  return Severity.WARN.value if severity == Severity.BLOCK and check.get('status') == Status.WARN else severity
 
 
 def shown_tag(check: Mapping[str, Any], finding: Mapping[str, Any]) -> str:
@@ -68,7 +70,7 @@ def _closest_comparison(check: Mapping[str, Any]) -> Optional[str]:
 def headline(name: str, check: Mapping[str, Any]) -> str:
   """One check's status with its numbers: findings, the closest skew comparison, leaked eval examples."""
   status = check.get('status', '?')
-  if status == 'skipped':
+  if status == Status.SKIPPED:
     return f'{name} skipped ({check.get("reason", "")})' if check.get('reason') else f'{name} skipped'
   parts = [f'{len(check.get("findings") or [])} finding(s)']
   closest = _closest_comparison(check)
@@ -154,19 +156,19 @@ def to_junit_xml(report: Mapping[str, Any], report_path: Optional[str] = None) -
     case = ET.SubElement(suite, 'testcase', classname='tfx_preflight', name=xml_text(name))
     status = check.get('status')
     findings = _ordered_findings(check)
-    if status == 'block':
+    if status == Status.BLOCK:
       counts['failures'] += 1
-      blocking = sum(1 for f in findings if f.get('severity') == 'block')
-      failure = ET.SubElement(case, 'failure', type='block', message=xml_text(
+      blocking = sum(1 for f in findings if f.get('severity') == Severity.BLOCK)
+      failure = ET.SubElement(case, 'failure', type=Severity.BLOCK.value, message=xml_text(
           f'{blocking} blocking finding(s): {findings[0].get("message") if findings else ""}'))
       failure.text = _finding_lines(check, findings)
-    elif status == 'skipped':
+    elif status == Status.SKIPPED:
       counts['skipped'] += 1
       ET.SubElement(case, 'skipped', message=xml_text(check.get('reason') or 'skipped'))
-    elif status not in ('pass', 'warn'):
+    elif status not in (Status.PASS, Status.WARN):
       counts['errors'] += 1
       ET.SubElement(case, 'error', type=xml_text(status), message=xml_text(check.get('reason') or status))
-    if findings and status != 'block':
+    if findings and status != Status.BLOCK:
       ET.SubElement(case, 'system-out').text = _finding_lines(check, findings)
   suite.set('tests', str(len(checks)))
   for key, value in counts.items():

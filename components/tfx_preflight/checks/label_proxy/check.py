@@ -13,6 +13,7 @@ Beam: per split, the RecordBatches the read pass decodes once for every check (r
 
 from __future__ import annotations
 
+import dataclasses
 from typing import Any, Callable, Dict, List, Mapping, Optional, Sequence
 
 import apache_beam as beam
@@ -23,10 +24,11 @@ from tfx_preflight import constants
 from tfx_preflight.checks.label_proxy import counts as counts_lib
 from tfx_preflight.checks.label_proxy import pairs as pairs_lib
 from tfx_preflight.checks.label_proxy import scoring
+from tfx_preflight.checks.label_proxy.details import LabelProxyDetails, Scored
 from tfx_preflight.config import LabelProxyConfig
+from tfx_preflight.constants import Severity, Status
 from tfx_preflight.inputs import data, read_pass
-from tfx_preflight.report import build as report
-from tfx_preflight.report.results import CheckResult, Finding
+from tfx_preflight.report.results import CheckResult, Finding, status_for
 
 KIND = constants.LABEL_PROXY  # A finding's code: the same name as the check.
 DOMINANT = 'dominant_feature'
@@ -72,7 +74,7 @@ def findings_for(scores: Sequence[scoring.FeatureScore], config: LabelProxyConfi
     blocked = [s for s in ranked if _blocks(s, config)]
     for s in blocked:
       findings.append(_finding(
-          constants.BLOCK, KIND,
+          Severity.BLOCK, KIND,
           f'Feature {s.feature!r} alone predicts label {label_key!r} on eval split {split!r}: {_metric_text(s)}, '
           f'fitted on {s.train_examples} train examples, scored on {s.eval_examples} eval examples. A copy or '
           f'recoding of the label, or a value known only after the outcome: validation numbers of a model that sees '
@@ -87,7 +89,7 @@ def findings_for(scores: Sequence[scoring.FeatureScore], config: LabelProxyConfi
         other = f'the next best, {runner_up.feature!r}, reaches skill {second:.3f}' if runner_up else \
             'no other feature is scored'
         findings.append(_finding(
-            constants.WARN, DOMINANT,
+            Severity.WARN, DOMINANT,
             f'Feature {top.feature!r} predicts label {label_key!r} on eval split {split!r} far better than any other '
             f'feature: {_metric_text(top)}, skill {top.skill:.3f}; {other}. Check that it is known at prediction '
             f'time.', top, runner_up=runner_up.feature if runner_up else None, runner_up_skill=round(second, 6)))
@@ -139,7 +141,7 @@ def pair_findings(searches: Sequence[pairs_lib.PairSearch], config: LabelProxyCo
       details = pair.to_dict()
       details.pop('eval_split')
       findings.append(Finding(
-          constants.LABEL_PROXY, PAIR, constants.BLOCK,
+          constants.LABEL_PROXY, PAIR, Severity.BLOCK,
           f'Features {a!r} and {b!r} together give label {label_key!r} away on eval split {search.eval_split!r}: '
           f'{_pair_score_text(pair)}, fitted on {pair.train_examples} sampled train examples, scored on '
           f'{pair.eval_examples} sampled eval examples; alone they reach {pair.alone[0]:.4f} and {pair.alone[1]:.4f}, '
@@ -222,29 +224,27 @@ def summarize(train: counts_lib.SplitCounts, evals: Mapping[str, counts_lib.Spli
       skipped_features.setdefault(name, reason)
   options = count_options(config, label_key)
   task, why = scoring.choose_task(train, list(evals.values()), config.max_classes)
-  details = {'label_key': label_key, 'task': task, 'task_reason': why, 'skipped_features': skipped_features,
-             'exclude_features': sorted(config.exclude_features)}
+  details = LabelProxyDetails(label_key, task, why, skipped_features, sorted(config.exclude_features))
   if task is None:
-    return CheckResult.skipped(f'label {label_key!r} cannot be scored: {why}', **details)
+    return CheckResult(Status.SKIPPED, reason=f'label {label_key!r} cannot be scored: {why}', details=details)
   scores = scoring.score_features(train, evals, task, config.num_bins, options)
   if not scores:
-    return CheckResult.skipped(_why_nothing_scored(train, evals, task, label_key), **details)
+    return CheckResult(Status.SKIPPED, reason=_why_nothing_scored(train, evals, task, label_key), details=details)
   findings = findings_for(scores, config, label_key)
   searches = search_pairs(train, evals, task, scores, config, label_key)
-  blocked = [f.feature for f in findings if f.severity == constants.BLOCK]
+  blocked = [f.feature for f in findings if f.severity == Severity.BLOCK]
   findings += pair_findings(searches, config, label_key, blocked)
   shown = {split: [s.to_dict() for s in scores if s.eval_split == split][:_SHOWN_SCORES] for split in sorted(evals)}
   labelled = {train_split: train.labelled, **{split: counts.labelled for split, counts in evals.items()}}
   # Only scores on at least min_examples eval examples can block or warn: with none, a label copy would pass.
   judged = {s.feature for s in scores if s.eval_examples >= config.min_examples}
-  details.update({'scores': shown, 'scored_features': len({s.feature for s in scores}),
-                  'compared': {'features': len(judged), 'examples': labelled},
-                  'pairs': _pairs_details(searches, config)})
+  details = dataclasses.replace(details, scored=Scored(shown, len({s.feature for s in scores}), len(judged), labelled,
+                                                       _pairs_details(searches, config)))
   if not judged:
     counts = ', '.join(f'{split} {n}' for split, n in sorted(labelled.items()) if split != train_split)
-    return CheckResult(constants.NOT_CHECKED, reason=f'too few labelled eval examples ({counts}) for any score to '
+    return CheckResult(Status.NOT_CHECKED, reason=f'too few labelled eval examples ({counts}) for any score to '
                        f'block or warn (label_proxy.min_examples={config.min_examples})', details=details)
-  return CheckResult(report.status_for(findings, config.mode), tuple(findings), details=details)
+  return CheckResult(status_for(findings, config.mode), tuple(findings), details=details)
 
 
 def check_label_proxy(examples: Mapping[str, str], train_split: str, eval_splits: Sequence[str],

@@ -22,13 +22,14 @@ from tfx.dsl.io import fileio
 
 from tfx_preflight import constants
 from tfx_preflight.checks.leakage import duplicate_chance, leakage_beam, near_duplicates, near_features
+from tfx_preflight.checks.leakage.details import ExactPair, GroupPair, LeakageDetails, Near, NearPair
 from tfx_preflight.checks.leakage.duplicate_chance import ChanceTest
 from tfx_preflight.checks.leakage.leakage_beam import LeakageCounts
 from tfx_preflight.config import LeakageConfig
+from tfx_preflight.constants import Severity
 from tfx_preflight.inputs import data, records
 from tfx_preflight.inputs.data import InputError
-from tfx_preflight.report import build as report
-from tfx_preflight.report.results import CheckResult, Finding
+from tfx_preflight.report.results import CheckResult, Finding, status_for
 
 # Names the Beam part defines, kept here for callers of this module.
 EXACT, NEAR, GROUP = leakage_beam.EXACT, leakage_beam.NEAR, leakage_beam.GROUP
@@ -142,12 +143,12 @@ def _fraction(count: int, total: int) -> float:
   return round(count / total, 6) if total else 0.0
 
 
-def _severity(fraction: float, config: LeakageConfig) -> Optional[str]:
+def _severity(fraction: float, config: LeakageConfig) -> Optional[Severity]:
   """Block at or above block_fraction (a 1% leak blocks at the default 0.01), warn above warn_fraction."""
   if fraction > 0 and fraction >= config.block_fraction:
-    return constants.BLOCK
+    return Severity.BLOCK
   if fraction > config.warn_fraction:
-    return constants.WARN
+    return Severity.WARN
   return None
 
 
@@ -279,15 +280,13 @@ def _near_samples(raw: Sequence[Sequence[Any]], plan: _Plan, values: Mapping[Tup
 
 
 def _near_result(counts: LeakageCounts, plan: _Plan, eval_split: str, values: Mapping[Tuple[str, int], Any],
-                 config: LeakageConfig) -> Dict[str, Any]:
+                 config: LeakageConfig) -> NearPair:
   pair = counts.pair(NEAR, eval_split)
   chance = _near_chance(counts, plan, eval_split, config)
-  return {'splits': [plan.splits[0], eval_split], 'duplicate_examples': pair.duplicate_examples,
-          'near_only_examples': pair.near_only_examples,
-          'fraction_of_b': _fraction(pair.duplicate_examples, counts.examples[eval_split]),
-          'label_conflicts': pair.label_conflicts, 'near_only_label_conflicts': pair.near_only_label_conflicts,
-          'chance': chance.to_dict(config.duplicate_p_value, config.min_duplicates),
-          'samples': _near_samples(pair.samples, plan, values, config.image_shape)}
+  return NearPair((plan.splits[0], eval_split), pair.duplicate_examples, pair.near_only_examples,
+                  _fraction(pair.duplicate_examples, counts.examples[eval_split]), pair.label_conflicts,
+                  pair.near_only_label_conflicts, chance.to_dict(config.duplicate_p_value, config.min_duplicates),
+                  _near_samples(pair.samples, plan, values, config.image_shape))
 
 
 def _sample_locations(counts: LeakageCounts, plan: _Plan) -> List[Tuple[str, int]]:
@@ -301,39 +300,59 @@ def _sample_locations(counts: LeakageCounts, plan: _Plan) -> List[Tuple[str, int
   return locations
 
 
-def _pair_result(kind: str, counts: LeakageCounts, plan: _Plan, eval_split: str, values: Mapping[Tuple[str, int], Any],
-                 config: LeakageConfig) -> Dict[str, Any]:
-  pair = counts.pair(kind, eval_split)
-  duplicates = pair.duplicate_examples
-  result = {'splits': [plan.splits[0], eval_split], 'duplicate_examples': duplicates,
-            'unique_duplicates': pair.unique_duplicates,
-            'fraction_of_b': _fraction(duplicates, counts.examples[eval_split]),
-            'examples_in_a_involved': pair.train_examples, 'samples': _samples(kind, pair.samples, plan, values)}
-  if kind != GROUP:
-    result['label_conflicts'] = pair.label_conflicts
-    chance = _exact_chance(counts, plan, eval_split, config)
-    result['chance'] = chance.to_dict(config.duplicate_p_value, config.min_duplicates)
-    leaked = chance.excess_fraction + (_near_chance(counts, plan, eval_split, config).excess_fraction
-                                       if plan.near else 0.0)
-    result['leaked_fraction'] = round(leaked, 6)  # Exact and near copies beyond chance, of b.
-  return result
+def _exact_pair(counts: LeakageCounts, plan: _Plan, eval_split: str, values: Mapping[Tuple[str, int], Any],
+                config: LeakageConfig) -> ExactPair:
+  pair = counts.pair(EXACT, eval_split)
+  chance = _exact_chance(counts, plan, eval_split, config)
+  leaked = chance.excess_fraction + (_near_chance(counts, plan, eval_split, config).excess_fraction
+                                     if plan.near else 0.0)
+  return ExactPair((plan.splits[0], eval_split), pair.duplicate_examples, pair.unique_duplicates,
+                   _fraction(pair.duplicate_examples, counts.examples[eval_split]), pair.train_examples,
+                   _samples(EXACT, pair.samples, plan, values), pair.label_conflicts,
+                   chance.to_dict(config.duplicate_p_value, config.min_duplicates), round(leaked, 6))
 
 
-def _finding(severity: str, kind: str, message: str, feature: Optional[str] = None, **details: Any) -> Finding:
+def _group_pair(counts: LeakageCounts, plan: _Plan, eval_split: str, values: Mapping[Tuple[str, int], Any]
+                ) -> GroupPair:
+  pair = counts.pair(GROUP, eval_split)
+  return GroupPair((plan.splits[0], eval_split), pair.duplicate_examples,
+                   _fraction(pair.duplicate_examples, counts.examples[eval_split]), pair.train_examples,
+                   _samples(GROUP, pair.samples, plan, values), pair.unique_duplicates)
+
+
+def _finding(severity: Severity, kind: str, message: str, feature: Optional[str] = None, **details: Any) -> Finding:
   return Finding(constants.LEAKAGE, kind, severity, message, feature=feature, details=details)
 
 
-def _findings(result: Mapping[str, Any], config: LeakageConfig, plan: _Plan) -> List[Finding]:
+def _findings(result: LeakageDetails, config: LeakageConfig, plan: _Plan) -> List[Finding]:
   """The findings of the per-split results: cross-split, near and group duplicates over the warn / block fractions,
   label conflicts, an incomplete near-duplicate search and duplicates within a split."""
+  findings = _cross_split_findings(result, config, plan)
+  findings += _near_search_findings(result, config, plan)
+  for pair in result.group_leakage or ():
+    a, b = pair.splits
+    severity = _severity(pair.fraction_of_b, config) if pair.shared_groups else None
+    if severity:
+      findings.append(_finding(
+          severity, 'group_leakage',
+          f'{pair.shared_groups} {plan.group_key!r} group(s) occur in both {a} and {b}: they hold '
+          f'{pair.duplicate_examples} example(s) of {b} ({pair.fraction_of_b:.2%}) and '
+          f'{pair.examples_in_a_involved} of {a}.', feature=plan.group_key, splits=[a, b],
+          shared_groups=pair.shared_groups, fraction_of_b=pair.fraction_of_b))
+  return findings + _within_split_findings(result, plan)
+
+
+def _cross_split_findings(result: LeakageDetails, config: LeakageConfig, plan: _Plan) -> List[Finding]:
+  """Exact and near copies of train in each eval split beyond chance and the warn / block fractions; label
+  conflicts."""
   findings = []
-  near_pairs = {tuple(p['splits']): p for p in result.get('near_duplicates') or []}
-  for pair in result['cross_split']:
-    a, b = pair['splits']
-    chance, leaked = pair['chance'], pair['leaked_fraction']
+  near_pairs = {p.splits: p for p in (result.near.pairs if result.near else ())}
+  for pair in result.cross_split:
+    a, b = pair.splits
+    chance, leaked = pair.chance, pair.leaked_fraction
     severity = _severity(leaked, config)
     near = near_pairs.get((a, b))
-    near_excess = near['chance']['excess_examples'] if near and near['chance']['significant'] else 0
+    near_excess = near.chance['excess_examples'] if near and near.chance['significant'] else 0
     if severity and chance['significant']:
       with_near = (f' With {near_excess:.3g} near copies beyond chance, {leaked:.2%} of {b} leaked from {a}.'
                    if near_excess else '')
@@ -342,62 +361,66 @@ def _findings(result: Mapping[str, Any], config: LeakageConfig, plan: _Plan) -> 
           f'({_fraction(chance["observed"], chance["eval_examples"]):.2%}) have the same content and label as an '
           f'example of {a}; {chance["expected"]:.3g} expected by chance from {a}\'s own repeats '
           f'(p = {chance["p_value"]:.3g}).{with_near}', splits=[a, b], duplicate_examples=chance['observed'],
-          fraction_of_b=pair['fraction_of_b'], expected_by_chance=chance['expected'], p_value=chance['p_value'],
+          fraction_of_b=pair.fraction_of_b, expected_by_chance=chance['expected'], p_value=chance['p_value'],
           leaked_fraction=leaked))
     if severity and near_excess:
       findings.append(_finding(
-          severity, 'near_duplicates', f'{near["chance"]["observed"]} example(s) of {b} are near copies (not exact, '
-          f'same label) of examples of {a}: augmented, re-encoded or noised copies; {near["chance"]["expected"]:.3g} '
-          f'expected by chance from near repeats within {a} (p = {near["chance"]["p_value"]:.3g}); '
+          severity, 'near_duplicates', f'{near.chance["observed"]} example(s) of {b} are near copies (not exact, '
+          f'same label) of examples of {a}: augmented, re-encoded or noised copies; {near.chance["expected"]:.3g} '
+          f'expected by chance from near repeats within {a} (p = {near.chance["p_value"]:.3g}); '
           f'{leaked:.2%} of {b} leaked counting exact copies.', splits=[a, b],
-          near_only_examples=near['chance']['observed'], expected_by_chance=near['chance']['expected'],
-          p_value=near['chance']['p_value'], leaked_fraction=leaked))
-    conflicts = pair['label_conflicts'] + (near['near_only_label_conflicts'] if near else 0)
+          near_only_examples=near.chance['observed'], expected_by_chance=near.chance['expected'],
+          p_value=near.chance['p_value'], leaked_fraction=leaked))
+    conflicts = pair.label_conflicts + (near.near_only_label_conflicts if near else 0)
     if conflicts:
       findings.append(_finding(
-          constants.WARN, 'label_conflict',
-          f'{conflicts} example(s) of {b} occur in {a} ({pair["label_conflicts"]} exactly'
-          + (f', {near["near_only_label_conflicts"]} as near copies' if near else '') + f') with a different '
+          Severity.WARN, 'label_conflict',
+          f'{conflicts} example(s) of {b} occur in {a} ({pair.label_conflicts} exactly'
+          + (f', {near.near_only_label_conflicts} as near copies' if near else '') + f') with a different '
           f'{plan.label_key!r}: the same input labelled differently (different entities with equal features, or '
           'label noise); not counted as leakage.', splits=[a, b], label_conflicts=conflicts))
-  reference = next(iter(near_pairs.values()), {}).get('chance') if near_pairs else None
+  return findings
+
+
+def _near_search_findings(result: LeakageDetails, config: LeakageConfig, plan: _Plan) -> List[Finding]:
+  """Near copies within train (the chance reference) and a near search that skipped buckets."""
+  if result.near is None:
+    return []
+  findings = []
+  reference = result.near.pairs[0].chance if result.near.pairs else None
   if reference and reference['reference_repeats'] >= config.min_duplicates:
     train = plan.splits[0]
     findings.append(_finding(
-        constants.WARN, 'within_split_near_duplicates',
+        Severity.WARN, 'within_split_near_duplicates',
         f'{reference["reference_repeats"]} of {reference["reference_examples"]} held-out {train} examples have a near '
         f'copy (not exact, same label) elsewhere in {train}: natural for rounded or low-precision values, but on '
         'images, embeddings or measurements it means augmented or re-encoded copies were made before the split. Near '
         'copies across splits count as leakage only beyond this rate, so split by the original example (group_key) '
         'when augmenting.', splits=[train], near_only_examples=reference['reference_repeats'],
         reference_examples=reference['reference_examples']))
-  skipped = (result.get('near_buckets') or {}).get('buckets_skipped', 0)
+  skipped = result.near.buckets.get('buckets_skipped', 0)
   if skipped:
     findings.append(_finding(
-        constants.WARN, 'near_duplicates_incomplete',
+        Severity.WARN, 'near_duplicates_incomplete',
         f'Near-duplicate search skipped {skipped} bucket(s) holding more than '
-        f'{result["near_settings"]["max_bucket_pairs"]} train x eval pairs ({result["near_buckets"]["pairs_skipped"]} '
+        f'{result.near.settings["max_bucket_pairs"]} train x eval pairs ({result.near.buckets["pairs_skipped"]} '
         f'pairs unchecked); raise leakage.near_max_bucket_pairs to check them.', buckets_skipped=skipped))
-  for pair in result.get('group_leakage') or []:
-    a, b = pair['splits']
-    severity = _severity(pair['fraction_of_b'], config) if pair['shared_groups'] else None
-    if severity:
-      findings.append(_finding(
-          severity, 'group_leakage',
-          f'{pair["shared_groups"]} {plan.group_key!r} group(s) occur in both {a} and {b}: they hold '
-          f'{pair["duplicate_examples"]} example(s) of {b} ({pair["fraction_of_b"]:.2%}) and '
-          f'{pair["examples_in_a_involved"]} of {a}.', feature=plan.group_key, splits=[a, b],
-          shared_groups=pair['shared_groups'], fraction_of_b=pair['fraction_of_b']))
-  for split, count in sorted(result['within_split'].items()):
+  return findings
+
+
+def _within_split_findings(result: LeakageDetails, plan: _Plan) -> List[Finding]:
+  """Repeats within a split, and copies within a split with conflicting labels."""
+  findings = []
+  for split, count in sorted(result.within_split.items()):
     if count:
       findings.append(_finding(
-          constants.WARN, 'within_split_duplicates',
+          Severity.WARN, 'within_split_duplicates',
           f'{count} example(s) of {split} repeat another example of {split} (same content).', splits=[split],
           duplicate_examples=count))
-  for split, conflict in sorted((result.get('within_split_label_conflicts') or {}).items()):
+  for split, conflict in sorted((result.within_split_label_conflicts or {}).items()):
     if conflict['examples']:
       findings.append(_finding(
-          constants.WARN, 'within_split_label_conflict',
+          Severity.WARN, 'within_split_label_conflict',
           f'{conflict["examples"]} example(s) of {split} ({conflict["contents"]} distinct content(s)) have a copy in '
           f'{split} with another {plan.label_key!r}: the same input carries conflicting labels, so no model is right '
           'on all of them (label noise, or a feature that told them apart was dropped or excluded).', splits=[split],
@@ -416,34 +439,29 @@ def interpret(counts: LeakageCounts, plan: _Plan, config: LeakageConfig, output_
   """The check's result as a pure function of the counts and the sampled records' values ((file, index) -> feature
   values, as `read_examples_at` gives them); `summarize` checks the counts and reads the samples first."""
   evals = plan.splits[1:]
-  cross = [_pair_result(EXACT, counts, plan, b, values, config) for b in evals]
-  within = {s: counts.within[s].duplicate_examples if s in counts.within else 0 for s in plan.splits}
-  result: Dict[str, Any] = {
-      'cross_split': cross, 'within_split': within,
-      'examples': {s: counts.examples[s] for s in plan.splits},
-      'hashed_features': _hashed_features(counts, plan), 'excluded_features': list(plan.exclude),
-      'features_seen': {s: sorted(counts.features[s]) for s in plan.splits},
-      'duplicates_file': os.path.join(output_dir, DUPLICATES_FILE),
-      'hash': '128-bit canonical content hash (two 64-bit lanes) of the hashed features',
-      'chance_settings': {'duplicate_p_value': config.duplicate_p_value, 'min_duplicates': config.min_duplicates},
-  }
+  conflicts = None
   if plan.label_key:
-    result['within_split_label_conflicts'] = {
-        s: {'examples': counts.within[s].label_conflict_examples if s in counts.within else 0,
-            'contents': counts.within[s].label_conflict_groups if s in counts.within else 0} for s in plan.splits}
+    conflicts = {s: {'examples': counts.within[s].label_conflict_examples if s in counts.within else 0,
+                     'contents': counts.within[s].label_conflict_groups if s in counts.within else 0}
+                 for s in plan.splits}
+  near = None
   if plan.near:
-    result['near_duplicates'] = [_near_result(counts, plan, b, values, config) for b in evals]
-    result['near_settings'] = plan.near.describe()
     buckets = counts.near_buckets or leakage_beam.NearBucketCounts()
-    result['near_buckets'] = dict(sorted(dataclasses.asdict(buckets).items()))
-  if plan.group_key:
-    groups = [_pair_result(GROUP, counts, plan, b, values, config) for b in evals]
-    for pair in groups:
-      pair['shared_groups'] = pair.pop('unique_duplicates')
-    result['group_leakage'] = groups
-    result['group_key'] = plan.group_key
-  findings = _findings(result, config, plan)
-  return CheckResult(report.status_for(findings, config.mode), tuple(findings), details=result)
+    near = Near(tuple(_near_result(counts, plan, b, values, config) for b in evals), plan.near.describe(),
+                dict(sorted(dataclasses.asdict(buckets).items())))
+  details = LeakageDetails(
+      cross_split=tuple(_exact_pair(counts, plan, b, values, config) for b in evals),
+      within_split={s: counts.within[s].duplicate_examples if s in counts.within else 0 for s in plan.splits},
+      examples={s: counts.examples[s] for s in plan.splits}, hashed_features=_hashed_features(counts, plan),
+      excluded_features=list(plan.exclude), features_seen={s: sorted(counts.features[s]) for s in plan.splits},
+      duplicates_file=os.path.join(output_dir, DUPLICATES_FILE),
+      hash='128-bit canonical content hash (two 64-bit lanes) of the hashed features',
+      chance_settings={'duplicate_p_value': config.duplicate_p_value, 'min_duplicates': config.min_duplicates},
+      within_split_label_conflicts=conflicts, near=near,
+      group_leakage=tuple(_group_pair(counts, plan, b, values) for b in evals) if plan.group_key else None,
+      group_key=plan.group_key or None)
+  findings = _findings(details, config, plan)
+  return CheckResult(status_for(findings, config.mode), tuple(findings), details=details)
 
 
 def check_leakage(examples: Mapping[str, str], train_split: str, eval_splits: Sequence[str], config: LeakageConfig,

@@ -8,8 +8,7 @@ from typing import Any, Dict, Mapping, Sequence, Tuple
 
 from tfx_preflight import constants
 from tfx_preflight.checks.leakage import history
-from tfx_preflight.report import build as report
-from tfx_preflight.report.results import CheckResult, Finding
+from tfx_preflight.report.results import CheckResult, Finding, status_for
 
 HISTORY = constants.LEAKAGE_HISTORY
 
@@ -59,4 +58,4 @@ def with_history(check: Any, counts: Any, plan: Any, stored: Sequence[history.St
     findings.append(Finding(constants.LEAKAGE, 'history_not_compared', constants.WARN, (
         f'Earlier training data in {item["path"]} was not compared: {item["reason"]}, so no copy could match.'),
         details={'path': item['path']}))
-  return CheckResult(report.status_for(findings, config.mode), tuple(findings), details=details)
+  return CheckResult(status_for(findings, config.mode), tuple(findings), details=details)

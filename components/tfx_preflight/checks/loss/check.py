@@ -29,9 +29,9 @@ from tfx_preflight.checks.loss import process as loss_process
 from tfx_preflight.checks.loss import protocol as loss_protocol
 from tfx_preflight.checks.loss.details import LossDetails
 from tfx_preflight.config import LossConfig
+from tfx_preflight.constants import Status
 from tfx_preflight.inputs import data, records
-from tfx_preflight.report import build as report
-from tfx_preflight.report.results import CheckResult, Finding
+from tfx_preflight.report.results import CheckResult, Finding, status_for
 
 SEED = loss_process.SEED
 PROBE_LOG = 'probe.log'
@@ -356,8 +356,8 @@ def check_result(findings: Sequence[Finding], details: LossDetails, mode: str) -
   """The check's result from the interpreted probe run: `skipped` (with the probe's reason) only when the probe
   completed, found nothing and said why it could not check (a run_fn that never calls model.fit)."""
   if details.skipped_reason and not findings and details.outcome == loss_protocol.COMPLETE:
-    return CheckResult.skipped(details.skipped_reason, **details.to_dict())
-  return CheckResult(report.status_for(list(findings), mode), tuple(findings), details=details.to_dict())
+    return CheckResult(Status.SKIPPED, reason=details.skipped_reason, details=details)
+  return CheckResult(status_for(findings, mode), tuple(findings), details=details)
 
 
 class LossCheck:

@@ -11,6 +11,7 @@ import dataclasses
 from typing import Any, Dict, Mapping, Optional, Tuple
 
 from tfx_preflight.checks.loss import protocol as loss_protocol
+from tfx_preflight.report.results import Coverage
 
 # Info keys shown apart (what model.fit validates on, validation.py), or never shown (a temporary path).
 VALIDATION_KEYS = ('validation_files', 'validation_examples', 'validation_batches')
@@ -81,11 +82,9 @@ class LossDetails:
             'info': dict(sorted(info.items())), 'outcome': self.outcome,
             **(self.validation.to_dict() if self.validation else {})}
 
-  def coverage(self) -> Tuple[Optional[int], Dict[str, int]]:
-    """(features compared, examples per split), as report/build.py's `_compared` decides `not_checked`: the probe
-    ran the module on real batches only when it completed; it counts no examples. A plain tuple until report/results.py
-    has its `Coverage` type."""
-    return (1 if self.outcome == loss_protocol.COMPLETE else 0), {}
+  def coverage(self) -> Coverage:
+    """The probe ran the module on real batches only when it completed; it counts no examples."""
+    return Coverage(1 if self.outcome == loss_protocol.COMPLETE else 0)
 
   def headline(self) -> Dict[str, Any]:
     """The numbers worth showing without opening the report: how the probe ended, the loss, and the fit of one batch

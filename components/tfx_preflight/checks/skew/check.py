@@ -17,11 +17,12 @@ from tensorflow_metadata.proto.v0 import anomalies_pb2, schema_pb2, statistics_p
 
 from tfx_preflight import constants
 from tfx_preflight.checks.skew import diagnosis as diag
+from tfx_preflight.checks.skew.details import SkewDetails
 from tfx_preflight.config import SkewConfig
+from tfx_preflight.constants import Severity, Status
 from tfx_preflight.inputs import statistics as statistics_lib
 from tfx_preflight.inputs.statistics import StatisticsBySplit
-from tfx_preflight.report import build as report
-from tfx_preflight.report.results import CheckResult, Finding
+from tfx_preflight.report.results import CheckResult, Finding, status_for
 
 JSD = 'jensen_shannon_divergence'
 # Fewer examples than this in train or an eval split: that comparison is not checked (the distance between one value
@@ -221,7 +222,7 @@ class _FeatureComparison:
     # What shows the splits hold different labels (`sorted_label_signature`), with its likely cause; None otherwise.
     self.label_context = f'{sorted_label}: {SORTED_BY_LABEL}' if sorted_label else None
 
-  def finding(self, kind: str, severity: str, message: str, **extra: Any) -> Finding:
+  def finding(self, kind: str, severity: Severity, message: str, **extra: Any) -> Finding:
     numbers: Dict[str, Any] = {}
     if self.distance:
       numbers = {k: diag.round_number(v) if isinstance(v, float) else v for k, v in self.distance.items()}
@@ -240,7 +241,7 @@ class _FeatureComparison:
       numbers = ('; from CSV this is often whole numbers written as "3.0" in one split and "3" in the other (pandas '
                  'writes a column with missing values as floats), which CsvExampleGen types per split: write one '
                  'number format in every split') if {t.type, o.type} == {'INT', 'FLOAT'} else ''
-      out.append(self.finding('type_mismatch', 'block',
+      out.append(self.finding('type_mismatch', Severity.BLOCK,
                               f'`{self.name}` is {t.type} in {self.train_split} but {o.type} in {self.other_split}: '
                               'the splits were written by different code; parsing both with one feature spec fails '
                               f'or casts{numbers}'))
@@ -265,7 +266,7 @@ class _FeatureComparison:
     t, o = self.train, self.other
     if not (t.missing_rate or o.missing_rate):
       return []
-    return [self.finding('label_missing', 'warn',
+    return [self.finding('label_missing', Severity.WARN,
                          f'label `{self.name}` is absent from {t.missing_rate:.1%} of {self.train_split} and '
                          f'{o.missing_rate:.1%} of {self.other_split} examples: an input_fn fails on them, or fills in '
                          'its default value and the model trains and is evaluated on labels nobody wrote; drop or '
@@ -286,7 +287,7 @@ class _FeatureComparison:
       chance = diag.chance_all_absent(rate, self.n_other)
       if chance >= diag.IMPLAUSIBLE:
         return []
-      return [self.finding('missing_in_split', 'block',
+      return [self.finding('missing_in_split', Severity.BLOCK,
                            f'`{self.name}` is in {rate:.0%} of {self.train_split} examples but in none of '
                            f'{self.other_split}: the feature was dropped, renamed or not exported in one split',
                            p_value=chance)]
@@ -294,7 +295,7 @@ class _FeatureComparison:
     chance = diag.chance_all_absent(rate, self.n_train)
     if chance >= diag.IMPLAUSIBLE:
       return []
-    return [self.finding('missing_in_split', 'warn',
+    return [self.finding('missing_in_split', Severity.WARN,
                          f'`{self.name}` is in {rate:.0%} of {self.other_split} examples but in none of '
                          f'{self.train_split}: the model never sees it in training (renamed or added feature?)',
                          p_value=chance)]
@@ -309,12 +310,12 @@ class _FeatureComparison:
       what = (f'{t.max_values} values per example in {self.train_split} but {o.max_values} in {self.other_split}'
               if fixed else f'{t.min_values}-{t.max_values} values per example in {self.train_split} but '
               f'{o.min_values}-{o.max_values} in {self.other_split}')
-      return [self.finding('value_count_mismatch', 'block',
+      return [self.finding('value_count_mismatch', Severity.BLOCK,
                            f'`{self.name}` has {what}: a different shape (e.g. images flattened at another size or '
                            'channel count) in one split')]
     ratio = o.avg_values / t.avg_values if t.avg_values else math.inf
     if not 0.5 <= ratio <= 2:
-      return [self.finding('value_count_mismatch', 'warn',
+      return [self.finding('value_count_mismatch', Severity.WARN,
                            f'`{self.name}` has {t.avg_values:.3g} values per example on average in {self.train_split} '
                            f'but {o.avg_values:.3g} in {self.other_split}: lists were built differently in each split')]
     return []
@@ -338,7 +339,7 @@ class _FeatureComparison:
         why = (f'the splits hold different labels ({self.label_context}), and this feature follows the label'
                if self.label_context else
                'the feature was zeroed, filled with a default or broken by preprocessing in one split')
-      return self.finding('constant_in_split', 'block', f'{subject} is {what} in {const_split} but varies in '
+      return self.finding('constant_in_split', Severity.BLOCK, f'{subject} is {what} in {const_split} but varies in '
                           f'{var_split}: {why}', constant_value=value, p_value=chance)
     return None
 
@@ -354,7 +355,7 @@ class _FeatureComparison:
     p_value = diag.quantile_shift_p(self.train, self.other)
     if p_value >= diag.IMPLAUSIBLE ** 0.5:  # Deciles of heavy tails in small splits swing 2x by chance.
       return None
-    return self.finding('scale_mismatch', 'block', message, **numbers, p_value=p_value)
+    return self.finding('scale_mismatch', Severity.BLOCK, message, **numbers, p_value=p_value)
 
   def _shift(self) -> List[Finding]:
     t, o = self.train, self.other
@@ -372,13 +373,13 @@ class _FeatureComparison:
     if self.name == self.label_key:
       why = self.label_context or ('class balance or label definition differs between splits, so eval metrics do '
                                    'not measure the training task')
-      return [self.finding('label_shift', 'block',
+      return [self.finding('label_shift', Severity.BLOCK,
                            f'label `{self.name}` is distributed differently in {self.train_split} and '
                            f'{self.other_split} ({detail}): {why}', **extra)]
     why = (f'the splits hold different labels ({self.label_context}), and this feature moves with the label'
            if self.label_context else 'the splits do not come from the same data or preprocessing (time-based split, '
            'different source, filter or feature code)')
-    return [self.finding('distribution_shift', 'block',
+    return [self.finding('distribution_shift', Severity.BLOCK,
                          f'`{self.name}` is distributed differently in {self.train_split} and {self.other_split} '
                          f'({detail}): {why}{self._disjoint_ranges()}', **extra)]
 
@@ -476,7 +477,7 @@ class _FeatureComparison:
     shares = [sum(c for v, c in s.counts if v == TFDV_BYTES_VALUE) / max(s.tot_values, 1) for s in (t, o)]
     if not any(shares):
       return []
-    return [self.finding('undecodable_values', 'warn',
+    return [self.finding('undecodable_values', Severity.WARN,
                          f'{shares[0]:.0%} of `{self.name}` values in {self.train_split} and {shares[1]:.0%} in '
                          f'{self.other_split} are not valid UTF-8: TFDV counts them all as one value '
                          f'({TFDV_BYTES_VALUE}), so the skew check cannot see how they changed. Text in another '
@@ -499,7 +500,7 @@ class _FeatureComparison:
     if chance >= diag.IMPLAUSIBLE ** 0.5:
       return []
     shown = ', '.join(repr(v) for v in values[:5]) + (', ...' if len(values) > 5 else '')
-    return [self.finding('new_categories', 'warn',
+    return [self.finding('new_categories', Severity.WARN,
                          f'{mass:.1%} of `{self.name}` values in {self.other_split} are categories {self.train_split} '
                          f'never has ({shown}): a vocabulary built on train will map them to OOV',
                          new_category_fraction=diag.round_number(mass), new_categories=values[:20],
@@ -511,7 +512,7 @@ class _FeatureComparison:
     z = diag.missing_rate_z(t, o)
     if diff < self.config.missing_rate_threshold or z < diag.MISSING_RATE_Z:
       return []
-    return [self.finding('missing_rate_mismatch', 'warn',
+    return [self.finding('missing_rate_mismatch', Severity.WARN,
                          f'`{self.name}` is missing in {t.missing_rate:.1%} of {self.train_split} examples but '
                          f'{o.missing_rate:.1%} of {self.other_split}: missing values are produced or imputed '
                          'differently in each split', missing_rate_difference=diag.round_number(diff),
@@ -527,14 +528,14 @@ class _FeatureComparison:
     numbers = {'non_finite_rates': {self.train_split: {k: diag.round_number(v) for k, v in t_rates.items()},
                                     self.other_split: {k: diag.round_number(v) for k, v in o_rates.items()}}}
     if self.name == self.label_key and (any(t_rates.values()) or any(o_rates.values())):
-      return [self.finding('non_finite_label', 'block',
+      return [self.finding('non_finite_label', Severity.BLOCK,
                            f'label `{self.name}` has non-finite values ({self.train_split} vs {self.other_split}: '
                            f'{shown}): the loss and eval metrics of those examples are NaN or infinite', **numbers)]
     t_counts, o_counts = t.non_finite(), o.non_finite()
     z = max(diag.two_proportion_z(t_counts[k], t.tot_values, o_counts[k], o.tot_values) for k in t_counts)
     if z < diag.NOISE_Z:
       return []
-    return [self.finding('non_finite_rate_mismatch', 'block',
+    return [self.finding('non_finite_rate_mismatch', Severity.BLOCK,
                          f'`{self.name}` has non-finite values at different rates ({self.train_split} vs '
                          f'{self.other_split}: {shown}): NaN/Inf are produced (division by zero, log of 0, failed '
                          'parsing) or filtered differently in each split', **numbers,
@@ -578,7 +579,7 @@ def _example_count_findings(reasons: Sequence[anomalies_pb2.AnomalyInfo.Reason],
   for reason in reasons:
     ratio = other.num_examples / train.num_examples
     out.append(Finding(
-        constants.SKEW, 'example_count', constants.BLOCK,
+        constants.SKEW, 'example_count', Severity.BLOCK,
         f'{other_split} has {other.num_examples} examples, {ratio:.3g}x the {train.num_examples} of '
         f'{train_split}, outside the schema\'s example-count comparator ({reason.description}): a split lost or '
         'gained data (failed shard, filter, wrong split ratio)',
@@ -690,14 +691,12 @@ def check_skew(statistics: StatisticsBySplit, train_split: str, eval_splits: Seq
     findings.extend(_example_count_findings(example_count, train, other, train_split, other_split,
                                             schema or schema_pb2.Schema()))
   findings = sorted_findings(findings)
-  details = {'comparisons': comparisons, 'not_compared': not_compared, 'num_examples': num_examples,
-             'excluded_features': sorted(excluded), 'multiple_testing': multiple_testing,
-             'compared': compared_features(statistics, train_split, comparisons, findings)}
-  status = report.status_for(findings, config.mode)
-  if too_few:
-    details['too_few_examples'] = {'minimum': MIN_EXAMPLES_TO_COMPARE, 'splits': too_few}
-    if status == constants.PASS:
-      return CheckResult(constants.NOT_CHECKED, tuple(findings), reason=_too_few_reason(too_few), details=details)
+  too_few_examples = {'minimum': MIN_EXAMPLES_TO_COMPARE, 'splits': too_few} if too_few else None
+  details = SkewDetails(comparisons, not_compared, num_examples, sorted(excluded), multiple_testing,
+                        compared_features(statistics, train_split, comparisons, findings), too_few_examples)
+  status = status_for(findings, config.mode)
+  if too_few and status == Status.PASS:
+    return CheckResult(Status.NOT_CHECKED, tuple(findings), reason=_too_few_reason(too_few), details=details)
   return CheckResult(status, tuple(findings), details=details)
 
 
@@ -719,7 +718,7 @@ def compared_features(statistics: StatisticsBySplit, train_split: str, compariso
   worst: Dict[Tuple[Any, Any], str] = {}
   for f in findings:
     key = (f.feature, (f.details.get('splits') or [None])[-1])
-    if worst.get(key) != constants.BLOCK:
+    if worst.get(key) != Severity.BLOCK:
       worst[key] = f.severity
   rows = []
   for split, features in sorted(comparisons.items()):
@@ -730,7 +729,7 @@ def compared_features(statistics: StatisticsBySplit, train_split: str, compariso
       rows.append({'split': split, 'feature': name, 'metric': c['metric'], 'distance': c['distance'],
                    'threshold': c['threshold'], 'ratio': diag.round_number(ratio) if math.isfinite(ratio) else None,
                    'effect_size': diag.round_number(effect) if math.isfinite(effect) else None,
-                   'status': worst.get((name, split)) or ('pass' if not c['distance'] > c['threshold'] else
+                   'status': worst.get((name, split)) or (Status.PASS if not c['distance'] > c['threshold'] else
                                                          'within_noise')})
   return sorted(rows, key=lambda r: (-(math.inf if r['ratio'] is None else r['ratio']), r['split'], r['feature']))
 

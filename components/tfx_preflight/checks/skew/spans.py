@@ -21,6 +21,7 @@ from tfx_preflight import constants
 from tfx_preflight.checks.skew import check as skew
 from tfx_preflight.checks.skew import diagnosis as diag
 from tfx_preflight.config import SkewConfig
+from tfx_preflight.constants import Severity
 from tfx_preflight.inputs import statistics as statistics_lib
 from tfx_preflight.report.results import Finding
 
@@ -93,7 +94,7 @@ def _finding(split: str, artifact: Mapping[str, Any], label: str, name: str, fin
              f'{_in_span_words(nearest.message)}. Trainer reads this span with the others: rebuild it the way the '
              'others were built, or leave it out of the window (if the data really changed, this is the drift the '
              'model will meet)')
-  return Finding(constants.SKEW, SPAN_DEPARTS, constants.WARN, message, feature=name,
+  return Finding(constants.SKEW, SPAN_DEPARTS, Severity.WARN, message, feature=name,
                  details={**nearest.details, 'split': split, 'span': artifact['span'], 'version': artifact['version'],
                           'departure': nearest.code, 'departs_from': list(others)})
 
