@@ -510,7 +510,7 @@ def test_loss_details_spell_the_report_keys_coverage_and_headline():
   details = LossDetails('m.py', 'complete', measurements, {'loss': 'mse'})
   assert details.to_dict() == {'module_file': 'm.py', 'measurements': measurements, 'info': {'loss': 'mse'},
                                'outcome': 'complete'}
-  assert details.coverage() == (1, {})
+  assert details.coverage() == Coverage(1) and not details.coverage().unchecked_reason()
   assert details.headline() == {'outcome': 'complete', 'loss': 'mse', 'fit_loss_before': 2.3, 'fit_loss_after': 0.4,
                                 'fit_steps': 4, 'fit_stopped_because': 'loss_fell'}
 
