@@ -12,7 +12,7 @@ import os
 import signal
 from typing import Dict, List, Set
 
-# prctl option: orphans below the caller are handed to it instead of init (the probe sets it, loss_process.py).
+# prctl option: orphans below the caller are handed to it instead of init (the probe sets it, checks/loss/process.py).
 PR_SET_CHILD_SUBREAPER = 36
 
 

@@ -7,7 +7,7 @@ One Beam pipeline (the caller's `make_pipeline`, so `beam_pipeline_args` apply):
      |   StatisticsGen lays them out (statistics.py)
      +-> Leakage: leakage_beam.LeakageHashes over every split -> duplicates.tsv and the merged counts
      +-> LabelProxy[split]: label_proxy_beam.LabelProxyCounts -> one JSON file of counts per split
-     +-> SpanStatistics: TFDV statistics of each (split, span) as slices of one transform (span windows; span_skew.py)
+     +-> SpanStatistics: TFDV statistics of each (split, span) as slices of one transform (span windows; checks/skew/spans.py)
 
 Reading and decoding are a large share of TFDV's own statistics pass, so skew + leakage from one read cost little
 more than the statistics alone (`make bench`, jobs one_pass vs statistics_alone: bench/results.md). The driver reads
@@ -86,7 +86,7 @@ class LabelProxyPart:
 
 @dataclasses.dataclass(frozen=True)
 class SpanStatisticsPart:
-  """Statistics of each Examples artifact of a span window, split by split, for span_skew.py: `spans` maps a split
+  """Statistics of each Examples artifact of a span window, split by split, for checks/skew/spans.py: `spans` maps a split
   to one tuple of file paths per artifact (the paths data.split_files lists)."""
   output_dir: str
   spans: Mapping[str, Tuple[Tuple[str, ...], ...]]

@@ -1,13 +1,8 @@
 """All HTML of the report directory, fed by the report dict (report.build_report's output) and the statistics.
 
-  page.py             report.html: verdict, overview, per-check findings tables, the compared-features table
-  skew.py             the skew section: histograms of flagged features, overlays (charts.py), statistics-page links
-  leakage.py          the leakage section: pair tables with sample examples, within-split counts
-  loss.py             the loss section: what the probe found and measured
-  label_proxy.py      the label-proxy section: strongest single features per eval split
-  charts.py           overlaid train-vs-eval histograms (inline SVG)
-  statistics_page.py  statistics.html: train and eval statistics side by side
-  escape.py           `esc` and `number`, which every value goes through
+Each check draws its own section (`checks/<check>/render.py`: skew's also the statistics pages, with
+`checks/skew/charts.py`; leakage's pictures of near pairs with `checks/leakage/picture.py`); `report/render/` holds
+what every section draws with: `page.py` (report.html around the sections), `statistics_page.py`, `escape.py`.
 
 Nothing here decides a status or writes a file: `run.write_report` writes what `statistics_pages` and `report_html`
 return. Every value from the data is escaped, and every page forbids scripts (Content-Security-Policy).

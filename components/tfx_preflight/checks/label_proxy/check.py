@@ -3,7 +3,7 @@
 A copy of the label under another name, a one-to-one recoding ("yes"/"no" for 1/0), a field written after the outcome,
 or a numeric feature that is a monotone function of a numeric label: train and eval agree perfectly, so no
 split-comparison check sees it. This check fits, per feature, the simplest one-feature predictor on train and scores
-it on eval against the baseline (label_proxy_scoring.py); it blocks when one feature alone reaches near-perfect eval
+it on eval against the baseline (scoring.py); it blocks when one feature alone reaches near-perfect eval
 accuracy / R^2 and warns when one feature is far stronger than all others. Scoring on eval, never on train, is what
 keeps identifiers quiet: an ID unique per row memorizes train and predicts nothing on eval.
 

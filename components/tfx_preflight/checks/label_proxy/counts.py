@@ -43,7 +43,7 @@ class CountOptions:
   max_values: int = 10000
   max_list_length: int = 16
   mantissa_bits: int = 8
-  # The row sample of the pair search (label_proxy_sample.py): at most sample_rows rows and sample_cells values.
+  # The row sample of the pair search (sample.py): at most sample_rows rows and sample_cells values.
   sample_rows: int = 0
   sample_cells: int = 200_000
 

@@ -3,7 +3,7 @@
 A label computed from columns that stay in the data (`late = delivered - promised > 2`, `churned = inactive > 30
 and plan == 'free'`, `profit = revenue - cost`) escapes the one-feature scores: no column alone predicts it, any
 model seeing both reaches ~1.0. What a careful data scientist would do by hand, on the row samples the read pass
-collected (label_proxy_sample.py), fitted on the train sample and scored on the eval sample:
+collected (sample.py), fitted on the train sample and scored on the eval sample:
 
   * candidates: the k features ranked best by their one-feature skill (on the full counts) and by their mutual
     information with the label (train sample), interleaved; k is the largest with k(k-1)/2 <= max_pairs.

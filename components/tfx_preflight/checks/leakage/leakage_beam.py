@@ -3,7 +3,7 @@
 `LeakageHashes` takes one PCollection per split of (file id, index of the first record, RecordBatch), as the read pass
 (read_pass.py) decodes them once for every check:
 
-  Hash[split]: hash the whole batch with numpy (hashing.py) -> per batch, compact arrays (hash, split, label hash,
+  Hash[split]: hash the whole batch with numpy (inputs/hashing.py) -> per batch, compact arrays (hash, split, label hash,
   file, index) -> Shard: cut each batch's arrays by hash into num_shards pieces -> GroupByKey((kind, shard))
   -> Join: per shard, sort by hash and count per split with numpy (`join_shard`) -> `LeakageCounts`, merged by
   `LeakageCountsCombineFn` (beam_util.CombineToOne), and the duplicate list in parts, one per join shard.

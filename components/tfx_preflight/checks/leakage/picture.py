@@ -1,6 +1,6 @@
 """Image-like float lists drawn as pictures in report.html: a PNG (written here with zlib, no imaging library) in a
 data: URI, which the page's Content-Security-Policy allows (img-src data:). The pixels come from the report dict
-(leakage.py: base64 of uint8 values and a shape), are checked against the shape, and the URI holds only base64
+(check.py: base64 of uint8 values and a shape), are checked against the shape, and the URI holds only base64
 characters; the attribute is escaped all the same."""
 
 from __future__ import annotations

@@ -1,7 +1,7 @@
 """The labels model.fit receives, against the label column's statistics of the matching split: an input pipeline that
 makes them constant where the data varies, that gives train and validation different label sets, or that hands a
 feature over as the label, trains a model on something else than the data's labels (the loss still moves, and the
-validation numbers look excellent). Runs inside the probe (loss_probe.py), on the batches read from fit's datasets.
+validation numbers look excellent). Runs inside the probe (probe.py), on the batches read from fit's datasets.
 """
 
 from __future__ import annotations

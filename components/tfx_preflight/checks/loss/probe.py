@@ -1,12 +1,12 @@
 """The loss check's subprocess: loads the user's Trainer code and runs the battery on what Trainer would train.
 
-Runs as `python -m tfx_preflight.checks.loss.probe` (request on stdin, see loss_protocol.py), started by `loss.LossCheck`,
+Runs as `python -m tfx_preflight.checks.loss.probe` (request on stdin, see protocol.py), started by `check.LossCheck`,
 never in the pipeline's own process: user code may fail to import, raise, hang, crash or eat memory, and the parent
 must survive all of it. The probe sends a progress message before every stage, with the findings so far, so a timeout
 or a crash still says where it happened.
 
 With a `run_fn` (what Trainer calls), the probe calls it with FnArgs built as Trainer builds them and stops it at
-`model.fit` (loss_trainer.py): the battery (battery.py, real_batch.py) then runs on the compiled model and the very datasets
+`model.fit` (trainer.py): the battery (battery.py, real_batch.py) then runs on the compiled model and the very datasets
 run_fn passes to fit. Modules without run_fn fall back to conventional names (_build_keras_model, _input_fn).
 """
 

@@ -129,7 +129,7 @@ class ProbeProcess:
   """The child running the battery, leading its own process group. Started as early as possible (before the parent
   has computed statistics) with a `Warmup` line on stdin, so Python's start and TensorFlow's import overlap the
   parent's work; `send` then writes the request and closes stdin, and `wait` enforces the wall-clock budget counted
-  from the request. Results come back over an inherited pipe with a per-run nonce (loss_protocol.py): nothing in
+  from the request. Results come back over an inherited pipe with a per-run nonce (protocol.py): nothing in
   argv, the environment or the working directory says where results go."""
 
   def __init__(self, warmup: loss_protocol.Warmup, memory_limit_mb: int, workdir: str,

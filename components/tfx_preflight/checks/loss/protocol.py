@@ -55,7 +55,7 @@ class ProbeRequest:
   input_fn: Optional[str] = None
   loss_fn: Optional[str] = None
   examples: Dict[str, str] = dataclasses.field(default_factory=dict)  # split -> readable file pattern.
-  # With transformed examples as `examples`: the raw examples they must come from (loss_transformed.py).
+  # With transformed examples as `examples`: the raw examples they must come from (transformed.py).
   raw_examples: Dict[str, str] = dataclasses.field(default_factory=dict)
   train_split: str = 'train'
   eval_splits: List[str] = dataclasses.field(default_factory=list)

@@ -1,7 +1,7 @@
 """The weights model.fit applies to the loss, combined as Keras combines them: `sample_weight` (fit's argument or the
 dataset's third element) times `class_weight[label class]` times the compiled `loss_weights`. Weights that are 0 for
 every example make the loss 0 whatever the model predicts (training learns nothing and the loss reads 0.0000); a class
-whose weight is 0 is never learned. Runs inside the probe (loss_probe.py); findings go to its Probe.
+whose weight is 0 is never learned. Runs inside the probe (probe.py); findings go to its Probe.
 """
 
 from __future__ import annotations
