@@ -330,16 +330,9 @@ def _leakage(config: PreflightConfig, request: read_pass.PassRequest, outputs: r
     stage.result = leakage.summarize(outputs.leakage, request.leakage.plan, config.with_exclusions(constants.LEAKAGE),
                                      request.leakage.output_dir)
     if request.leakage.history:
-      stage.result = history_findings.with_history(_untyped(stage.result), outputs.leakage, request.leakage.plan,
-                                          request.leakage.history, config.leakage)
+      stage.result = history_findings.with_history(stage.result, outputs.leakage, request.leakage.plan,
+                                                   request.leakage.history, config.leakage)
   return stage.result
-
-
-def _untyped(result: CheckResult) -> CheckResult:
-  """TODO(#24): `result` with its details as their report.json dict, for history.with_history and
-  csv_staging.relocated_leakage, which still extend and rewrite the leakage details as a dict (their results are
-  then judged by results._untyped_coverage) until they take LeakageDetails."""
-  return dataclasses.replace(result, details=result.details_dict())
 
 
 def _label_proxy(config: PreflightConfig, request: read_pass.PassRequest, outputs: read_pass.PassOutputs,
@@ -424,8 +417,7 @@ def _run_checks(inputs: PreflightInputs, config: PreflightConfig, make_pipeline:
       check_names(config, leakage_details['features_seen'])
     if inputs.csv_locations and checks[constants.LEAKAGE].status != Status.SKIPPED:
       from tfx_preflight.inputs import csv_lines
-      checks[constants.LEAKAGE] = csv_lines.relocated_leakage(_untyped(checks[constants.LEAKAGE]),
-                                                              inputs.csv_locations)
+      checks[constants.LEAKAGE] = csv_lines.relocated_leakage(checks[constants.LEAKAGE], inputs.csv_locations)
     if loss_check is None:
       checks[constants.LOSS] = CheckResult.skipped(config.off_reason(constants.LOSS) if config.loss.mode == 'off' else
                                                    loss.skip_reason(config.loss, inputs.module_file, inputs.run_fn))
