@@ -33,7 +33,7 @@ from tfx_preflight.inputs.statistics import StatisticsBySplit
 from tfx_preflight.report import build as report
 from tfx_preflight.report import pages as render
 from tfx_preflight.report import progress, report_dir
-from tfx_preflight.report.results import CheckResult, Report, status_for
+from tfx_preflight.report.results import CheckResult, Report, settled_checks, status_for, verdict_of
 
 
 @dataclasses.dataclass(frozen=True)
@@ -487,18 +487,31 @@ def run_preflight(inputs: PreflightInputs, config: PreflightConfig, make_pipelin
   A transaction (report_dir.py): what `output_dir` held is invalidated first, the run writes into a fresh directory
   published at the end, so a run that fails leaves no report.json that could be mistaken for its result.
   """
+  return run_preflight_report(inputs, config, make_pipeline, output_dir)[1]
+
+
+def run_preflight_report(inputs: PreflightInputs, config: PreflightConfig,
+                         make_pipeline: Callable[[], beam.Pipeline], output_dir: str) -> Tuple[Report, Dict[str, Any]]:
+  """`run_preflight`, returning the typed report beside report.json's content (for headline_numbers)."""
   with report_dir.transaction(output_dir) as work_dir:
-    return check_and_write(inputs, config, make_pipeline, work_dir)
+    return check_and_write_report(inputs, config, make_pipeline, work_dir)
 
 
 def check_and_write(inputs: PreflightInputs, config: PreflightConfig, make_pipeline: Callable[[], beam.Pipeline],
                     work_dir: str) -> Dict[str, Any]:
   """Runs the checks and writes the report into `work_dir` (a transaction's fresh directory; the CLI opens its
   transaction before validating its flags)."""
-  result = write_report(run_checks(inputs, config, make_pipeline, work_dir), work_dir)
+  return check_and_write_report(inputs, config, make_pipeline, work_dir)[1]
+
+
+def check_and_write_report(inputs: PreflightInputs, config: PreflightConfig,
+                           make_pipeline: Callable[[], beam.Pipeline], work_dir: str) -> Tuple[Report, Dict[str, Any]]:
+  """`check_and_write`, returning the typed report beside report.json's content."""
+  outcome = run_checks(inputs, config, make_pipeline, work_dir)
+  result = write_report(outcome, work_dir)
   if inputs.save_history:
     save_history(result, config, inputs.save_history)
-  return result
+  return outcome, result
 
 
 def save_history(result: Mapping[str, Any], config: PreflightConfig, destination: str) -> Dict[str, Any]:
@@ -511,17 +524,17 @@ def save_history(result: Mapping[str, Any], config: PreflightConfig, destination
                          details['features_seen'][train])
 
 
-def headline_numbers(result: Mapping[str, Any]) -> Dict[str, Any]:
-  """The numbers worth an MLMD custom property (searchable without opening the report)."""
-  checks = result['checks']
-  cross = checks[constants.LEAKAGE].get('cross_split', [])
-  numbers: Dict[str, Any] = {
-      constants.VERDICT_PROPERTY: result['verdict'],
-      constants.BLESSED_PROPERTY: int(report.is_blessed(result)),
-      **{constants.status_property(check): checks[check]['status'] for check in constants.CHECK_NAMES},
-      **{constants.findings_property(check): len(checks[check].get('findings', []))
-         for check in (constants.SKEW, constants.LOSS)},
-      constants.LEAKED_EVAL_EXAMPLES_PROPERTY: sum(int(c.get('duplicate_examples', 0)) for c in cross),
-      constants.MAX_LEAKED_FRACTION_PROPERTY: max((float(c.get('fraction_of_b', 0.0)) for c in cross), default=0.0),
+def headline_numbers(outcome: Report) -> Dict[str, Any]:
+  """The numbers worth an MLMD custom property (searchable without opening the report), read from the typed report
+  as report.json has them (every check settled: a pass that compared nothing is not_checked)."""
+  checks = settled_checks(outcome.checks)
+  verdict = verdict_of(checks)
+  leakage = checks[constants.LEAKAGE].headline()
+  return {
+      constants.VERDICT_PROPERTY: verdict,
+      constants.BLESSED_PROPERTY: int(verdict in constants.BLESSED_VERDICTS),
+      **{constants.status_property(check): checks[check].status for check in constants.CHECK_NAMES},
+      **{constants.findings_property(check): len(checks[check].findings) for check in (constants.SKEW, constants.LOSS)},
+      constants.LEAKED_EVAL_EXAMPLES_PROPERTY: leakage.get('leaked_eval_examples', 0),
+      constants.MAX_LEAKED_FRACTION_PROPERTY: leakage.get('max_leaked_fraction', 0.0),
   }
-  return numbers
