@@ -61,6 +61,13 @@ def test_leaky_eval_blocks_with_blessed_zero(tmp_path, caplog):
   assert result['checks']['skew']['status'] == 'skipped'
   assert blessing.get_int_custom_property(spec.BLESSED_PROPERTY) == 0
   assert report.get_int_custom_property('leaked_eval_examples') == 100
+  # The headline numbers (read from the typed report) are report.json's numbers.
+  cross = result['checks']['leakage']['cross_split']
+  assert report.get_float_custom_property('max_leaked_fraction') == max(p['fraction_of_b'] for p in cross) > 0.3
+  assert report.get_string_custom_property('leakage_status') == 'block'
+  assert report.get_string_custom_property('skew_status') == 'skipped'
+  assert report.get_int_custom_property('skew_findings') == 0
+  assert report.get_int_custom_property('blessed') == 0
   assert os.path.exists(tmp_path / 'blessing' / 'NOT_BLESSED')
   # One INFO line with the verdict and the numbers, before the findings summary.
   verdicts = [r.getMessage() for r in caplog.records if r.getMessage().startswith('Preflight verdict:')]

@@ -92,7 +92,7 @@ def test_stage_descriptions():
   typed = CheckResult('block', (Finding('skew', 'x', 'block', 'm'),) * 2, details=SkewDetails(
       skew['comparisons'], {}, {'train': 5, 'eval': 5, 'eval_2': 5}, [], {}, []))
   assert progress.describe(typed) == progress.describe(skew)  # What every check returns now, typed.
-  assert progress.describe(CheckResult('pass', details={'comparisons': skew['comparisons']})) == (
+  assert progress.describe(CheckResult('pass', details=SkewDetails(skew['comparisons'], {}, {}, [], {}, []))) == (
       'pass, 3 feature comparisons, 0 finding(s)')
   assert progress.describe(CheckResult.skipped('no module_file given')) == 'skipped (no module_file given)'
   assert progress.is_progress_line('[loss probe] pass, 0 finding(s); 1.0 s')

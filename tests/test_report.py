@@ -1,5 +1,6 @@
 """The report contract: statuses, verdict, skipped never passes, canonical and atomic JSON, escaped HTML."""
 
+import dataclasses
 import json
 
 import pytest
@@ -10,12 +11,24 @@ from tfx_preflight.report.render import page as html_report
 from tfx_preflight.report.results import CheckResult, Finding
 
 
+@dataclasses.dataclass(frozen=True)
+class _Compared:
+  """Typed details (results.CheckDetails) of a check that compared 3 features of 10 train and 5 eval examples."""
+  fields = {'compared': {'features': 3, 'examples': {'train': 10, 'eval': 5}}}
+
+  def to_dict(self):
+    return dict(self.fields)
+
+  def coverage(self):
+    return results.Coverage(3, {'train': 10, 'eval': 5})
+
+  def headline(self):
+    return {}
+
+
 def _check(*severities, mode='block', check='skew'):
   findings = tuple(Finding(check, 'distribution_shift', s, f'{s} finding') for s in severities)
-  return CheckResult(results.status_for(findings, mode), findings, details={'compared': COMPARED})
-
-
-COMPARED = {'features': 3, 'examples': {'train': 10, 'eval': 5}}
+  return CheckResult(results.status_for(findings, mode), findings, details=_Compared())
 
 
 def test_status_is_the_worst_finding_and_warn_mode_never_blocks():
@@ -42,7 +55,7 @@ def test_unknown_severity_is_refused():
 
 
 def test_json_is_canonical_and_nan_safe():
-  result = report.build_report({'skew': CheckResult('pass', details={'b': float('nan'), 'a': 1})}, 'train', ['eval'])
+  result = report.build_report({'skew': CheckResult('pass', details=results.SkippedDetails({'b': float('nan'), 'a': 1}))}, 'train', ['eval'])
   text = report.to_json(result)
   assert text == report.to_json(json.loads(text))
   assert json.loads(text)['checks']['skew']['b'] == 'nan'

@@ -19,7 +19,7 @@ from tfx_preflight.checks.skew import charts as skew_charts
 from tfx_preflight.checks.skew.diagnosis import FeatureSummary
 from tfx_preflight.report import build as report
 from tfx_preflight.report.render import page as html_report
-from tfx_preflight.report.results import CheckResult, Finding
+from tfx_preflight.report.results import CheckResult, Finding, SkippedDetails
 
 EVIL = '<img src=x onerror=document.title="pwned">'
 
@@ -33,9 +33,9 @@ def test_compared_features_table_and_key_value_details():
   finding = Finding('skew', 'distribution_shift', 'block', f'`{EVIL}` moved', feature=EVIL, details=dict(
       splits=['train', 'eval'], train={'mean': 0.5, 'std': 1.0}, eval={'mean': 3.25, 'std': 1.0}, distance=0.4,
       threshold=0.1, effect_size=2.75, deciles=[1.0, 2.0]))
-  skew = CheckResult('block', (finding,), details={'compared': _compared(
+  skew = CheckResult('block', (finding,), details=SkippedDetails({'compared': _compared(
       ('eval', EVIL, 'jensen_shannon_divergence', 0.4, 0.1, 4.0, 2.75, 'block'),
-      ('eval', 'near', 'l_infinity', 0.09, 0.1, 0.9, None, 'pass'))})
+      ('eval', 'near', 'l_infinity', 0.09, 0.1, 0.9, None, 'pass'))}))
   page = html_report.render(report.build_report({'skew': skew}, 'train', ['eval']), {})
   assert EVIL not in page and '&lt;img src=x onerror=document.title=&quot;pwned&quot;&gt;' in page
   assert "{'mean'" not in page and '{"mean"' not in page  # No dict dumps.

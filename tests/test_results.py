@@ -61,7 +61,7 @@ def test_a_typed_result_that_compared_nothing_is_not_checked():
     (lambda: Finding('skew', 'x', 'warn', 'm', details={'kind': 'y'}), 'details must not set kind'),
     (lambda: CheckResult('skipped'), 'must say why'),
     (lambda: CheckResult('passed'), 'status must be one of'),
-    (lambda: CheckResult('pass', details={'findings': []}), 'details must not set findings'),
+    (lambda: CheckResult('pass', details=results.SkippedDetails({'findings': []})), 'details must not set findings'),
 ])
 def test_malformed_results_are_refused(make, match):
   with pytest.raises(ValueError, match=match):
@@ -95,7 +95,7 @@ def test_status_for_reads_typed_findings():
 def test_report_keeps_statistics_out_of_report_json():
   """run_checks' Report carries the statistics the pages are drawn from; report.json (to_dict) never holds them."""
   from tfx_preflight.report.results import Report
-  checks = {'skew': CheckResult('pass', details={'compared': 3})}
+  checks = {'skew': CheckResult('pass', details=results.SkippedDetails({'compared': 3}))}
   outcome = Report(checks, 'train', ('eval',), config={'label_key': 'y'}, inputs={'examples': 'x'},
                    statistics={'train': object()})
   result = outcome.to_dict()

@@ -164,12 +164,12 @@ class Executor(base_beam_executor.BaseBeamExecutor):
 
     report_artifact = artifact_utils.get_single_instance(output_dict[spec.REPORT_KEY])
     blessing = artifact_utils.get_single_instance(output_dict[spec.BLESSING_KEY])
-    result = run.run_preflight(inputs, config, self._make_beam_pipeline, report_artifact.uri)
+    outcome, result = run.run_preflight_report(inputs, config, self._make_beam_pipeline, report_artifact.uri)
 
     summary = '\n'.join(report_lib.findings_summary(result))
     logging.info('%s', summaries.verdict_line(result))  # One greppable line first: verdict and headline numbers.
     logging.info('Preflight report at %s:\n%s', os.path.join(report_artifact.uri, constants.REPORT_HTML), summary)
-    _set_custom_properties(report_artifact, run.headline_numbers(result))
+    _set_custom_properties(report_artifact, run.headline_numbers(outcome))
     blessed = report_lib.is_blessed(result)
     blessing.set_int_custom_property(spec.BLESSED_PROPERTY, int(blessed))
     blessing.set_string_custom_property(constants.VERDICT_PROPERTY, result['verdict'])

@@ -33,7 +33,7 @@ from tfx_preflight.inputs.statistics import StatisticsBySplit
 from tfx_preflight.report import build as report
 from tfx_preflight.report import pages as render
 from tfx_preflight.report import progress, report_dir
-from tfx_preflight.report.results import CheckResult, Report, status_for
+from tfx_preflight.report.results import CheckResult, Report, settled_checks, status_for, verdict_of
 
 
 @dataclasses.dataclass(frozen=True)
@@ -330,16 +330,9 @@ def _leakage(config: PreflightConfig, request: read_pass.PassRequest, outputs: r
     stage.result = leakage.summarize(outputs.leakage, request.leakage.plan, config.with_exclusions(constants.LEAKAGE),
                                      request.leakage.output_dir)
     if request.leakage.history:
-      stage.result = history_findings.with_history(_untyped(stage.result), outputs.leakage, request.leakage.plan,
-                                          request.leakage.history, config.leakage)
+      stage.result = history_findings.with_history(stage.result, outputs.leakage, request.leakage.plan,
+                                                   request.leakage.history, config.leakage)
   return stage.result
-
-
-def _untyped(result: CheckResult) -> CheckResult:
-  """TODO(#24): `result` with its details as their report.json dict, for history.with_history and
-  csv_staging.relocated_leakage, which still extend and rewrite the leakage details as a dict (their results are
-  then judged by results._untyped_coverage) until they take LeakageDetails."""
-  return dataclasses.replace(result, details=result.details_dict())
 
 
 def _label_proxy(config: PreflightConfig, request: read_pass.PassRequest, outputs: read_pass.PassOutputs,
@@ -424,8 +417,7 @@ def _run_checks(inputs: PreflightInputs, config: PreflightConfig, make_pipeline:
       check_names(config, leakage_details['features_seen'])
     if inputs.csv_locations and checks[constants.LEAKAGE].status != Status.SKIPPED:
       from tfx_preflight.inputs import csv_lines
-      checks[constants.LEAKAGE] = csv_lines.relocated_leakage(_untyped(checks[constants.LEAKAGE]),
-                                                              inputs.csv_locations)
+      checks[constants.LEAKAGE] = csv_lines.relocated_leakage(checks[constants.LEAKAGE], inputs.csv_locations)
     if loss_check is None:
       checks[constants.LOSS] = CheckResult.skipped(config.off_reason(constants.LOSS) if config.loss.mode == 'off' else
                                                    loss.skip_reason(config.loss, inputs.module_file, inputs.run_fn))
@@ -495,18 +487,31 @@ def run_preflight(inputs: PreflightInputs, config: PreflightConfig, make_pipelin
   A transaction (report_dir.py): what `output_dir` held is invalidated first, the run writes into a fresh directory
   published at the end, so a run that fails leaves no report.json that could be mistaken for its result.
   """
+  return run_preflight_report(inputs, config, make_pipeline, output_dir)[1]
+
+
+def run_preflight_report(inputs: PreflightInputs, config: PreflightConfig,
+                         make_pipeline: Callable[[], beam.Pipeline], output_dir: str) -> Tuple[Report, Dict[str, Any]]:
+  """`run_preflight`, returning the typed report beside report.json's content (for headline_numbers)."""
   with report_dir.transaction(output_dir) as work_dir:
-    return check_and_write(inputs, config, make_pipeline, work_dir)
+    return check_and_write_report(inputs, config, make_pipeline, work_dir)
 
 
 def check_and_write(inputs: PreflightInputs, config: PreflightConfig, make_pipeline: Callable[[], beam.Pipeline],
                     work_dir: str) -> Dict[str, Any]:
   """Runs the checks and writes the report into `work_dir` (a transaction's fresh directory; the CLI opens its
   transaction before validating its flags)."""
-  result = write_report(run_checks(inputs, config, make_pipeline, work_dir), work_dir)
+  return check_and_write_report(inputs, config, make_pipeline, work_dir)[1]
+
+
+def check_and_write_report(inputs: PreflightInputs, config: PreflightConfig,
+                           make_pipeline: Callable[[], beam.Pipeline], work_dir: str) -> Tuple[Report, Dict[str, Any]]:
+  """`check_and_write`, returning the typed report beside report.json's content."""
+  outcome = run_checks(inputs, config, make_pipeline, work_dir)
+  result = write_report(outcome, work_dir)
   if inputs.save_history:
     save_history(result, config, inputs.save_history)
-  return result
+  return outcome, result
 
 
 def save_history(result: Mapping[str, Any], config: PreflightConfig, destination: str) -> Dict[str, Any]:
@@ -519,17 +524,17 @@ def save_history(result: Mapping[str, Any], config: PreflightConfig, destination
                          details['features_seen'][train])
 
 
-def headline_numbers(result: Mapping[str, Any]) -> Dict[str, Any]:
-  """The numbers worth an MLMD custom property (searchable without opening the report)."""
-  checks = result['checks']
-  cross = checks[constants.LEAKAGE].get('cross_split', [])
-  numbers: Dict[str, Any] = {
-      constants.VERDICT_PROPERTY: result['verdict'],
-      constants.BLESSED_PROPERTY: int(report.is_blessed(result)),
-      **{constants.status_property(check): checks[check]['status'] for check in constants.CHECK_NAMES},
-      **{constants.findings_property(check): len(checks[check].get('findings', []))
-         for check in (constants.SKEW, constants.LOSS)},
-      constants.LEAKED_EVAL_EXAMPLES_PROPERTY: sum(int(c.get('duplicate_examples', 0)) for c in cross),
-      constants.MAX_LEAKED_FRACTION_PROPERTY: max((float(c.get('fraction_of_b', 0.0)) for c in cross), default=0.0),
+def headline_numbers(outcome: Report) -> Dict[str, Any]:
+  """The numbers worth an MLMD custom property (searchable without opening the report), read from the typed report
+  as report.json has them (every check settled: a pass that compared nothing is not_checked)."""
+  checks = settled_checks(outcome.checks)
+  verdict = verdict_of(checks)
+  leakage = checks[constants.LEAKAGE].headline()
+  return {
+      constants.VERDICT_PROPERTY: verdict,
+      constants.BLESSED_PROPERTY: int(verdict in constants.BLESSED_VERDICTS),
+      **{constants.status_property(check): checks[check].status for check in constants.CHECK_NAMES},
+      **{constants.findings_property(check): len(checks[check].findings) for check in (constants.SKEW, constants.LOSS)},
+      constants.LEAKED_EVAL_EXAMPLES_PROPERTY: leakage.get('leaked_eval_examples', 0),
+      constants.MAX_LEAKED_FRACTION_PROPERTY: leakage.get('max_leaked_fraction', 0.0),
   }
-  return numbers

@@ -3,14 +3,14 @@ leakage result pointed back at CSV files and lines. No Beam: read by the driver 
 
 from __future__ import annotations
 
-import copy
 import dataclasses
 import json
-from typing import Dict, Iterable, List, Mapping, Optional, Tuple
+from typing import Any, Dict, Iterable, List, Mapping, Optional, Tuple
 
 from tfx.dsl.io import fileio
 
 from tfx_preflight import file_writes
+from tfx_preflight.checks.leakage.details import LeakageDetails
 from tfx_preflight.report import results
 
 # Beside each staged TFRecord file: {'csv': its CSV file, 'lines': the first line of each record}.
@@ -43,12 +43,15 @@ class CsvLocations:
     return bool(self._lines)
 
 
-def _relocate_sample(sample: Dict, locations: CsvLocations) -> None:
+def _relocated_sample(sample: Mapping[str, Any], locations: CsvLocations) -> Dict[str, Any]:
+  """A copy of `sample` naming (CSV file, line) instead of (staged file, record index), for it and its train pair."""
+  sample = dict(sample)
   for file_key, index_key, line_key in (('file', 'index', 'line'), ('train_file', 'train_index', 'train_line')):
     found = locations.locate(sample.get(file_key), sample.get(index_key, -1))
     if found is not None:
       sample[file_key], sample[line_key] = found
       del sample[index_key]
+  return sample
 
 
 def _relocate_row(fields: List[str], locations: CsvLocations) -> List[str]:
@@ -75,19 +78,13 @@ def _relocate_duplicates(path: str, locations: CsvLocations) -> None:
   file_writes.write_atomically(path, '\n'.join(out) + '\n')
 
 
-def relocate_leakage(result: Dict, locations: CsvLocations) -> None:
-  """Points the leakage result (samples and duplicates.tsv) at CSV files and lines instead of staged TFRecords."""
-  for key in ('cross_split', 'near_duplicates', 'group_leakage'):
-    for pair in result.get(key) or []:
-      for sample in pair.get('samples', []):
-        _relocate_sample(sample, locations)
-  if result.get('duplicates_file'):
-    _relocate_duplicates(result['duplicates_file'], locations)
-
-
 def relocated_leakage(result: results.CheckResult, locations: CsvLocations) -> results.CheckResult:
-  """The leakage check's result with its samples and duplicates.tsv pointing at CSV files and lines (a copy: the
-  result itself is left as the check returned it)."""
-  details = copy.deepcopy(dict(result.details))
-  relocate_leakage(details, locations)
-  return dataclasses.replace(result, details=details)
+  """The leakage check's result with its samples pointing at CSV files and lines instead of staged TFRecords (a copy:
+  the result itself is left as the check returned it), and duplicates.tsv rewritten the same way."""
+  details = result.details
+  if not isinstance(details, LeakageDetails):
+    raise TypeError(f'The leakage check\'s details must be LeakageDetails. Got {type(details).__name__} instead.')
+  if details.duplicates_file:
+    _relocate_duplicates(details.duplicates_file, locations)
+  relocated = details.with_samples(lambda samples: [_relocated_sample(s, locations) for s in samples])
+  return dataclasses.replace(result, details=relocated)

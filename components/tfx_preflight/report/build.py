@@ -60,7 +60,7 @@ def findings_summary(report: Mapping[str, Any], limit: int = 20) -> List[str]:
     unproven = check['status'] in (Status.SKIPPED, Status.NOT_CHECKED)
     extra = f' ({check["reason"]})' if unproven and check.get('reason') else ''
     lines.append(f'  {name}: {check["status"]}{extra}')
-    ordered = sorted(check.get('findings', []), key=lambda f: -constants.STATUS_RANK[f['severity']])
+    ordered = summaries.ordered_findings(check)
     for f in ordered[:limit]:  # A check in warn mode blocks nothing: its findings are shown as warnings.
       lines.append(f'    [{summaries.shown_severity(check, f)}] {summaries.shown_tag(check, f)}: {f["message"]}')
     if len(ordered) > limit:

@@ -75,10 +75,7 @@ def _examples(statistics: Mapping[str, Any]) -> str:
 def describe(result: Any) -> str:
   """The counts worth a progress line, from a check's result (results.CheckResult or dict) or statistics by split."""
   if isinstance(result, results.CheckResult):
-    if result.details is None or isinstance(result.details, Mapping):  # TODO(#24 merge): untyped details.
-      result = result.to_dict()
-    else:
-      return _describe_check(result)
+    return _describe_check(result)
   if not isinstance(result, Mapping) or not result:
     return 'done'
   if 'examples_read' in result:  # The read pass (read_pass.py): what it read once, for what.

@@ -15,7 +15,7 @@ Light module: no TensorFlow, TFX or Beam import.
 from __future__ import annotations
 
 import dataclasses
-from typing import Any, Dict, Iterable, Mapping, Optional, Protocol, Sequence, Tuple, Union, runtime_checkable
+from typing import Any, Dict, Iterable, Mapping, Optional, Protocol, Sequence, Tuple, runtime_checkable
 
 from tfx_preflight import constants
 from tfx_preflight.constants import Severity, Status
@@ -108,30 +108,13 @@ class SkippedDetails:
     return {}
 
 
-# TODO(#24): leakage details after history_findings.with_history / csv_lines.relocated_leakage are still a dict.
-_UntypedDetails = Mapping[str, Any]
-
-
-def _untyped_coverage(check: str, details: _UntypedDetails) -> Coverage:
-  """TODO(#24): the coverage of a check whose details are still a dict, read by key (leakage while
-  history_findings.with_history and csv_lines.relocated_leakage rewrite its details as a dict; a check stating
-  `compared: {features, examples}`)."""
-  if isinstance(details.get('compared'), Mapping):
-    compared = details['compared']
-    return Coverage(compared.get('features'), dict(compared.get('examples') or {}))
-  if check == constants.LEAKAGE:
-    hashed = details.get('hashed_features') or {}
-    return Coverage(min((len(f) for f in hashed.values()), default=0), dict(details.get('examples') or {}))
-  return Coverage(None)
-
-
 @dataclasses.dataclass(frozen=True)
 class CheckResult:
   """What one check returns: its status, its findings, why it did not run (skipped) and its own numbers."""
   status: Status
   findings: Tuple[Finding, ...] = ()
   reason: Optional[str] = None
-  details: Optional[Union[CheckDetails, _UntypedDetails]] = None
+  details: Optional[CheckDetails] = None
 
   def __post_init__(self):
     if self.status not in constants.STATUS_RANK:
@@ -150,23 +133,15 @@ class CheckResult:
 
   def details_dict(self) -> Dict[str, Any]:
     """The check's own report.json keys (beside status, reason and findings)."""
-    if self.details is None:
-      return {}
-    if isinstance(self.details, Mapping):  # TODO(#24): leakage after history / CSV relocation.
-      return dict(self.details)
-    return self.details.to_dict()
+    return {} if self.details is None else self.details.to_dict()
 
   def coverage(self, check: str) -> Coverage:
     """What `check` (this result's name) really compared."""
-    if self.details is None or isinstance(self.details, Mapping):  # TODO(#24): untyped details.
-      return _untyped_coverage(check, self.details or {})
-    return self.details.coverage()
+    return Coverage(None) if self.details is None else self.details.coverage()
 
   def headline(self) -> Dict[str, Any]:
     """The check's headline numbers ({} when it has none)."""
-    if self.details is None or isinstance(self.details, Mapping):
-      return {}
-    return self.details.headline()
+    return {} if self.details is None else self.details.headline()
 
   def unchecked_reason(self, check: str) -> Optional[str]:
     """Why this result proves nothing (it did not run, compared no feature, or saw a split without examples), or None

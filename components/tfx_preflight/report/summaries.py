@@ -44,7 +44,8 @@ def _checks(report: Mapping[str, Any]) -> Dict[str, Mapping[str, Any]]:
   return dict(report.get('checks') or {})
 
 
-def _ordered_findings(check: Mapping[str, Any]) -> List[Mapping[str, Any]]:
+def ordered_findings(check: Mapping[str, Any]) -> List[Mapping[str, Any]]:
+  """A check's findings, most severe first (block, warn, then anything else), each severity in the check's order."""
   return sorted(check.get('findings') or [], key=lambda f: _SEVERITY_RANK.get(f.get('severity'), 2))
 
 
@@ -113,7 +114,7 @@ def to_markdown(report: Mapping[str, Any], report_path: Optional[str] = None) ->
   for name, check in _checks(report).items():
     lines.append(f'| {md_text(name)} | {md_text(check.get("status"))} | {md_text(headline(name, check))} |')
   for name, check in _checks(report).items():
-    findings = _ordered_findings(check)
+    findings = ordered_findings(check)
     if not findings:
       continue
     lines += ['', f'### {md_text(name)}: {len(findings)} finding(s)', '']
@@ -155,7 +156,7 @@ def to_junit_xml(report: Mapping[str, Any], report_path: Optional[str] = None) -
   for name, check in checks.items():
     case = ET.SubElement(suite, 'testcase', classname='tfx_preflight', name=xml_text(name))
     status = check.get('status')
-    findings = _ordered_findings(check)
+    findings = ordered_findings(check)
     if status == Status.BLOCK:
       counts['failures'] += 1
       blocking = sum(1 for f in findings if f.get('severity') == Severity.BLOCK)

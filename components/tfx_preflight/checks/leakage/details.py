@@ -5,7 +5,7 @@ really compared (its Coverage) and its headline numbers (leaked eval examples, t
 from __future__ import annotations
 
 import dataclasses
-from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple
+from typing import Any, Callable, Dict, List, Mapping, Optional, Sequence, Tuple
 
 from tfx_preflight.report.results import Coverage
 
@@ -77,6 +77,35 @@ class Near:
 
 
 @dataclasses.dataclass(frozen=True)
+class HistoryPair:
+  """Eval examples of b found in earlier runs' training data (`history_only_examples`: not in today's train)."""
+  splits: Tuple[str, str]
+  duplicate_examples: int
+  unique_duplicates: int
+  history_only_examples: int
+  fraction_of_b: float
+  samples: Samples
+
+  def to_dict(self) -> Dict[str, Any]:
+    return {'splits': list(self.splits), 'duplicate_examples': self.duplicate_examples,
+            'unique_duplicates': self.unique_duplicates, 'history_only_examples': self.history_only_examples,
+            'fraction_of_b': self.fraction_of_b, 'samples': self.samples}
+
+
+@dataclasses.dataclass(frozen=True)
+class History:
+  """The comparison with earlier runs' training data: its pairs, the stored directories described, and those hashed
+  over other features (so none of their hashes could match)."""
+  pairs: Tuple[HistoryPair, ...]
+  artifacts: Sequence[Mapping[str, Any]]
+  features_differ: Sequence[str]
+
+  def to_dict(self) -> Dict[str, Any]:
+    return {'history': [p.to_dict() for p in self.pairs], 'history_artifacts': list(self.artifacts),
+            'history_features_differ': list(self.features_differ)}
+
+
+@dataclasses.dataclass(frozen=True)
 class LeakageDetails:
   """What the leakage check counted: per eval split its pairs with train, repeats within each split, the examples
   and features hashed, and (when configured) label conflicts, the near search and group leakage."""
@@ -93,6 +122,16 @@ class LeakageDetails:
   near: Optional[Near] = None
   group_leakage: Optional[Tuple[GroupPair, ...]] = None
   group_key: Optional[str] = None
+  history: Optional[History] = None
+
+  def with_samples(self, change: Callable[[Samples], Samples]) -> LeakageDetails:
+    """These details with `change` applied to the samples of every train pair (exact, near, group; not history),
+    e.g. to point them at CSV files and lines."""
+    def pairs(items):
+      return tuple(dataclasses.replace(p, samples=change(p.samples)) for p in items)
+    near = self.near and dataclasses.replace(self.near, pairs=pairs(self.near.pairs))
+    group = None if self.group_leakage is None else pairs(self.group_leakage)
+    return dataclasses.replace(self, cross_split=pairs(self.cross_split), near=near, group_leakage=group)
 
   def to_dict(self) -> Dict[str, Any]:
     result: Dict[str, Any] = {
@@ -109,6 +148,8 @@ class LeakageDetails:
     if self.group_leakage is not None:
       result['group_leakage'] = [p.to_dict() for p in self.group_leakage]
       result['group_key'] = self.group_key
+    if self.history is not None:
+      result.update(self.history.to_dict())
     return result
 
   def coverage(self) -> Coverage:
