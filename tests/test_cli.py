@@ -8,7 +8,7 @@ import sys
 import pandas as pd
 import pytest
 
-from tests.conftest import tabular_rows, without_progress, write_tfrecords
+from tests.helpers import tabular_rows, without_progress, write_tfrecords
 from tfx_preflight import cli
 
 

@@ -11,20 +11,18 @@ import time
 
 import pytest
 
-from tests.conftest import tabular_rows, write_splits
-from tests.test_interrupts import _gone
-from tests.test_reliability import run_cli
+from tests.helpers import gone, run_cli, tabular_rows, write_splits
 from tfx_preflight import process_tree
 from tfx_preflight.checks.loss import process as loss_process
 
 MODULES = os.path.join(os.path.dirname(__file__), 'modules')
 
 
-def wait_gone(*pids, seconds=10):
+def waitgone(*pids, seconds=10):
   deadline = time.monotonic() + seconds
-  while not all(map(_gone, pids)) and time.monotonic() < deadline:
+  while not all(map(gone, pids)) and time.monotonic() < deadline:
     time.sleep(0.1)
-  return {pid: _gone(pid) for pid in pids}
+  return {pid: gone(pid) for pid in pids}
 
 
 @pytest.fixture(scope='module')
@@ -40,7 +38,7 @@ def test_helpers_in_new_sessions_and_temp_files_do_not_outlive_the_probe(tmp_pat
                             '--checks', 'loss', '--module-file', os.path.join(MODULES, 'escaping_module.py'),
                             '--out', tmp_path / 'out')
   info = json.loads(marker.read_text())
-  assert wait_gone(info['server_pid'], info['daemon_pid']) == {info['server_pid']: True, info['daemon_pid']: True}, \
+  assert waitgone(info['server_pid'], info['daemon_pid']) == {info['server_pid']: True, info['daemon_pid']: True}, \
       text + err
   assert info['temp_file'].startswith(info['workdir'] + os.sep)  # TMPDIR: the probe's own directory...
   assert not os.path.exists(info['workdir'])  # ...removed with it.
@@ -84,7 +82,7 @@ def test_kill_descendants_reaches_a_child_in_a_new_session():
     grandchild = int(parent.stdout.readline())
     assert grandchild in process_tree.descendants(parent.pid)
     assert process_tree.kill_descendants(parent.pid) == [grandchild]
-    assert wait_gone(grandchild) == {grandchild: True}
+    assert waitgone(grandchild) == {grandchild: True}
   finally:
     parent.kill()
     parent.wait()

@@ -125,7 +125,7 @@ def test_tfx_taxi_examples_with_their_shipped_statistics_and_schema_pass_the_gat
 
 
 def test_tfx_penguin_examples_and_schema_pass_and_a_rescaled_copy_blocks(tmp_path, beam_factory):
-  from tests.conftest import write_splits
+  from tests.helpers import write_splits
   from tfx_preflight import run
   from tfx_preflight.config import PreflightConfig
   from tfx_preflight.inputs import records
@@ -181,7 +181,7 @@ def test_sklearn_tables_clean_splits_pass_and_injected_faults_are_found(name, tm
   each fault is found by the check meant for it."""
   import numpy as np
 
-  from tests.conftest import write_splits
+  from tests.helpers import write_splits
   from tfx_preflight import run
   from tfx_preflight.config import PreflightConfig
   rows, columns = _sklearn_rows(name)

@@ -180,7 +180,7 @@ def test_every_readme_command_runs_as_written_and_passes_clean_data(tmp_path):
 
   import numpy as np
 
-  from tests.conftest import tabular_rows, write_tfrecords
+  from tests.helpers import tabular_rows, write_tfrecords
   commands = _readme_commands()
   assert len(commands) >= 2, commands  # The example and the CI step: a lost block must not pass silently.
   rows = [dict(row, timestamp=1_700_000_000 + 60 * i) for i, row in enumerate(tabular_rows(800, seed=5))]

@@ -4,7 +4,7 @@ import os
 
 import pytest
 
-from tests.conftest import tabular_rows, write_splits
+from tests.helpers import tabular_rows, write_splits
 from tfx_preflight import run
 from tfx_preflight.config import PreflightConfig
 from tfx_preflight.inputs import data

@@ -8,7 +8,7 @@ import os
 import pytest
 from tfx.types import artifact_utils, standard_artifacts
 
-from tests.conftest import tabular_rows, write_splits
+from tests.helpers import tabular_rows, write_splits
 from tfx_preflight import executor, spec
 from tfx_preflight.artifacts import PreflightBlessing, PreflightReport
 from tfx_preflight.config import PreflightConfig

@@ -9,8 +9,21 @@ import os
 
 import pytest
 
-from tests.conftest import tabular_rows, write_splits
-from tests.test_reliability import assert_usage_error, examples_artifact, run_cli, run_executor
+from tests.helpers import (
+    PASSING_REPORT,
+    PRIOR_ENTRIES,
+    USER_ENTRIES,
+    assert_usage_error,
+    examples_artifact,
+    files_under,
+    fill,
+    run_cli,
+    run_executor,
+    tabular_rows,
+    write_examples_then_sequences,
+    write_sequence_examples,
+    write_splits,
+)
 from tfx_preflight import constants, executor, spec
 from tfx_preflight.checks.skew.details import SkewDetails
 from tfx_preflight.config import PreflightConfig
@@ -110,25 +123,6 @@ def test_executor_with_every_check_off_does_not_bless_and_fail_on_block_raises(t
 # 2. Payloads other than tf.Example are refused, never read as something else.
 
 
-def write_sequence_examples(path, n, seed=0):
-  """n tf.SequenceExamples: a context (f, label) and a `tokens` feature list. The sequences are the same for every
-  seed, the context float `f` is drawn anew: read as tf.Examples, copies look distinct and alike in distribution."""
-  import numpy as np
-  import tensorflow as tf
-  rng, context = np.random.default_rng(0), np.random.default_rng(seed + 1)
-  os.makedirs(os.path.dirname(path), exist_ok=True)
-  with tf.io.TFRecordWriter(path, tf.io.TFRecordOptions(compression_type='GZIP')) as writer:
-    for i in range(n):
-      sequence = tf.train.SequenceExample()
-      sequence.context.feature['f'].float_list.value.append(context.normal())
-      sequence.context.feature['label'].int64_list.value.append(i % 2)
-      for _ in range(3):
-        sequence.feature_lists.feature_list['tokens'].feature.add().int64_list.value.extend(
-            rng.integers(0, 1000, 4).tolist())
-      writer.write(sequence.SerializeToString())
-  return path
-
-
 def test_sequence_examples_are_refused_by_content_in_cli_and_executor(tmp_path, capsys):
   root = tmp_path / 'examples'
   write_sequence_examples(str(root / 'Split-train' / 'data.gz'), 40, seed=1)
@@ -167,23 +161,6 @@ def test_records_of_another_proto_are_refused():
   assert 'SequenceExample' in records.payload_problem(sequence.SerializeToString())
   other = example.SerializeToString() + b'\x18\x05'  # An extra varint field 3: some other message.
   assert 'not a tf.Example' in records.payload_problem(other)
-
-
-def write_examples_then_sequences(path, n_examples, n_sequences):
-  """One file: tf.Examples first (all a probe of the file's start sees), then tf.SequenceExamples."""
-  import tensorflow as tf
-
-  from tests.conftest import to_example
-  os.makedirs(os.path.dirname(path), exist_ok=True)
-  sequences = path + '.sequences'
-  write_sequence_examples(sequences, n_sequences)
-  with tf.io.TFRecordWriter(path, tf.io.TFRecordOptions(compression_type='GZIP')) as writer:
-    for row in tabular_rows(n_examples, seed=5):
-      writer.write(to_example(row).SerializeToString())
-    for record in tf.data.TFRecordDataset(sequences, compression_type='GZIP').as_numpy_iterator():
-      writer.write(record)
-  os.remove(sequences)
-  return path
 
 
 def test_sequence_examples_after_the_first_records_of_a_file_fail_the_run_naming_file_and_record(tmp_path, capsys,
@@ -231,34 +208,6 @@ def test_import_example_gen_of_sequence_examples_never_blesses(tmp_path):
 
 # ---------------------------------------------------------------------------------------------------------------
 # 3. Transactional report directory: a failed run leaves no report, a rerun reads nothing of the last one.
-
-PASSING_REPORT = json.dumps({'verdict': 'pass', 'checks': {}})
-# Things a report directory may hold before a run: ours (by an earlier run or an older version) and a user's.
-PRIOR_ENTRIES = {
-    'report.json': PASSING_REPORT,
-    'report.html': '<p>verdict: pass</p>',
-    'statistics.html': '<p>old</p>',
-    'leakage/duplicates.tsv': 'exact\tabc\teval\told.gz\t0\n',
-    'statistics/Split-train/FeatureStats.pb': 'x',
-    'examples/csv-eval/00001.csv': 'a,b,label\n1,2,0\n',
-    '.tmp-0123/report.json': PASSING_REPORT,
-    '.published': 'leakage\nreport.json\n',
-    'notes.txt': 'the user keeps notes here',
-    'mine/data.csv': 'a\n1\n',
-}
-USER_ENTRIES = ('notes.txt', 'mine/data.csv')
-
-
-def fill(out, names):
-  for name in names:
-    path = out / name
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(PRIOR_ENTRIES[name])
-
-
-def files_under(out):
-  return sorted(os.path.relpath(os.path.join(d, f), out) for d, _, fs in os.walk(out) for f in fs)
-
 
 def failing_runs(tmp_path, base):
   """Command lines that fail (exit 2), each at a different stage: flags, config, files, CSV conversion, argparse."""
@@ -419,7 +368,7 @@ def test_component_refuses_a_bare_string_for_eval_splits():
 
 
 def test_file_names_with_tab_and_newline_keep_duplicates_tsv_one_row_per_example(tmp_path, capsys):
-  from tests.conftest import write_tfrecords
+  from tests.helpers import write_tfrecords
   rows = tabular_rows(200, seed=51)
   train = write_tfrecords(str(tmp_path / 'train' / 'data.gz'), rows[:150])
   evil = str(tmp_path / 'eval' / 'a\tb\nc\\d.gz')

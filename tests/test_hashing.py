@@ -7,7 +7,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from tfx_bsl.coders.example_coder import ExamplesToRecordBatchDecoder
 
-from tests.conftest import to_example
+from tests.helpers import to_example
 from tfx_preflight.inputs import hashing
 
 _DECODER = ExamplesToRecordBatchDecoder()

@@ -7,7 +7,7 @@ import json
 import numpy as np
 import pytest
 
-from tests.conftest import tabular_rows, without_progress, write_tfrecords
+from tests.helpers import tabular_rows, without_progress, write_tfrecords
 from tfx_preflight import cli
 from tfx_preflight.checks.leakage import history
 from tfx_preflight.inputs.data import InputError

@@ -9,13 +9,10 @@ import ast
 import html.parser
 import os
 import re
-import shutil
-import subprocess
-import tempfile
 
 import pytest
 
-from tests.conftest import tabular_rows, write_splits
+from tests.helpers import assert_nothing_injected, dump_dom, parse, tabular_rows, write_splits
 from tfx_preflight import cli
 
 PACKAGE = os.path.join(os.path.dirname(__file__), '..', 'components', 'tfx_preflight')
@@ -23,68 +20,6 @@ SCRIPT_NAME = '<script>document.title="pwned-by-name"</script>'
 ALERT_NAME = '<script>alert(1)</script>'
 IMG_VALUE = '<img src=x onerror=document.title="pwned-by-value">'
 ATTR_NAME = '"><svg onload=document.title="pwned-by-attr">'
-
-
-def chromium_binary():
-  for name in ('chromium', 'chromium-browser', 'google-chrome', 'google-chrome-stable'):
-    path = shutil.which(name)
-    if path:
-      return path
-  return None
-
-
-def dump_dom(page_path):
-  """The DOM after load (scripts and error handlers given time to run) as Chromium serializes it."""
-  binary = chromium_binary()
-  if binary is None:
-    pytest.skip('no chromium binary on PATH (Debian: apt-get install -y chromium); the HTML escaping is still checked '
-                'without a browser by test_report.py')
-  with tempfile.TemporaryDirectory() as profile:
-    result = subprocess.run(
-        [binary, '--headless', '--no-sandbox', '--disable-gpu', '--disable-dev-shm-usage', '--no-first-run',
-         f'--user-data-dir={profile}', '--virtual-time-budget=3000', '--dump-dom', f'file://{page_path}'],
-        capture_output=True, text=True, timeout=120, check=False)
-  assert result.returncode == 0 and '<html' in result.stdout, result.stderr[-2000:]
-  return result.stdout
-
-
-class _Elements(html.parser.HTMLParser):
-  """Every element and attribute of a serialized DOM, and its title."""
-
-  def __init__(self):
-    super().__init__(convert_charrefs=True)
-    self.elements, self.title, self._in_title = [], '', False
-
-  def handle_starttag(self, tag, attrs):
-    self.elements.append((tag, dict(attrs)))
-    # The document's title is the first <title> (SVG charts have their own, inside the body).
-    self._in_title = tag == 'title' and not any(t == 'title' for t, _ in self.elements[:-1])
-
-  def handle_endtag(self, tag):
-    self._in_title = False
-
-  def handle_data(self, data):
-    if self._in_title:
-      self.title += data
-
-
-def parse(dom):
-  parser = _Elements()
-  parser.feed(dom)
-  return parser
-
-
-def assert_nothing_injected(dom, expected_title):
-  page = parse(dom)
-  assert page.title == expected_title, f'a script changed the title to {page.title!r}'
-  tags = [tag for tag, _ in page.elements]
-  assert 'script' not in tags and 'iframe' not in tags and 'object' not in tags and 'embed' not in tags
-  for tag, attrs in page.elements:
-    assert not [a for a in attrs if a.startswith('on')], f'event handler on <{tag} {attrs}>'
-    if tag == 'img':
-      assert attrs.get('src', '').startswith('data:'), f'<img> loading {attrs.get("src")!r}'
-    for name in ('href', 'src', 'xlink:href'):
-      assert not attrs.get(name, '').strip().lower().startswith('javascript:'), attrs
 
 
 def without_csp(page):

@@ -6,7 +6,7 @@ import os
 import pytest
 import tensorflow as tf
 
-from tests.conftest import tabular_rows, to_example, write_tfrecords
+from tests.helpers import tabular_rows, to_example, write_tfrecords
 from tfx_preflight import cli, run
 from tfx_preflight.config import PreflightConfig
 from tfx_preflight.inputs import data, records

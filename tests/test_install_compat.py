@@ -10,7 +10,7 @@ import os
 import subprocess
 import sys
 
-from tests.conftest import tabular_rows, without_progress, write_splits
+from tests.helpers import tabular_rows, without_progress, write_splits
 
 CLI = os.path.join(os.path.dirname(sys.executable), 'tfx-preflight')  # The console script pip installed.
 

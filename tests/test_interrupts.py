@@ -18,8 +18,7 @@ import apache_beam as beam
 import pytest
 import tfx
 
-from tests.conftest import tabular_rows, without_progress, write_splits
-from tests.test_failclosed import USER_ENTRIES, files_under, fill
+from tests.helpers import USER_ENTRIES, files_under, fill, gone, tabular_rows, without_progress, write_splits
 from tfx_preflight import cli, interrupts
 
 ROOT = os.path.join(os.path.dirname(__file__), '..')
@@ -278,15 +277,6 @@ def test_a_signal_while_beam_reads_ends_the_run_at_once_leaving_nothing(tmp_path
   assert elapsed < 5
 
 
-def _gone(pid: int) -> bool:
-  """Dead, or a zombie nobody reaped yet (it runs nothing)."""
-  try:
-    with open(f'/proc/{pid}/stat', encoding='utf-8') as f:
-      return f.read().rsplit(')', 1)[1].split()[0] in ('Z', 'X')
-  except FileNotFoundError:
-    return True
-
-
 @pytest.fixture(scope='module')
 def digits(tmp_path_factory):
   from sklearn.datasets import load_digits
@@ -314,9 +304,9 @@ def test_a_signal_while_the_loss_probe_runs_kills_its_group_and_leaves_nothing(t
   assert_nothing_left(out)
   assert elapsed < 5
   deadline = time.monotonic() + 10
-  while not (_gone(info['probe_pid']) and _gone(info['sleep_pid'])) and time.monotonic() < deadline:
+  while not (gone(info['probe_pid']) and gone(info['sleep_pid'])) and time.monotonic() < deadline:
     time.sleep(0.2)
-  assert _gone(info['probe_pid']) and _gone(info['sleep_pid']) and not os.path.exists(info['workdir'])
+  assert gone(info['probe_pid']) and gone(info['sleep_pid']) and not os.path.exists(info['workdir'])
 
 
 # ---------------------------------------------------------------------------------------------------------------------

@@ -240,7 +240,7 @@ def test_preflight_container_command_runs_and_reports_the_blessing_as_metadata(t
   import subprocess
   import sys
 
-  from tests.conftest import tabular_rows, write_splits
+  from tests.helpers import tabular_rows, write_splits
 
   pipeline = runner.create_demo_pipeline(pipeline_root=str(tmp_path / 'root'), data_root=DATA_ROOT,
                                          module_file=MODULE_FILE,

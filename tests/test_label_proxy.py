@@ -11,48 +11,15 @@ import pandas as pd
 import pytest
 from apache_beam.testing import test_pipeline
 from apache_beam.testing.util import assert_that, equal_to
-from tfx_bsl.coders.example_coder import ExamplesToRecordBatchDecoder
 
-from tests.conftest import to_example, write_splits
+from tests.helpers import PENGUIN_DATA, TFX_DIR, check, decode, frame_rows, random_split, write_splits
 from tfx_preflight.checks.label_proxy import check as label_proxy
 from tfx_preflight.checks.label_proxy import counts as counts_lib
 from tfx_preflight.checks.label_proxy import label_proxy_beam, scoring
 from tfx_preflight.config import ConfigError, LabelProxyConfig, PreflightConfig
 from tfx_preflight.report.results import CheckResult
 
-TFX_DIR = os.path.dirname(os.path.dirname(__import__('tfx').__file__))
 TAXI_CSV = os.path.join(TFX_DIR, 'tfx', 'examples', 'chicago_taxi_pipeline', 'data', 'simple', 'data.csv')
-PENGUIN_DATA = os.path.join(os.path.dirname(os.path.abspath(__file__)), 'data', 'penguin', 'data')
-
-
-def decode(rows):
-  """RecordBatch of rows as tfx-bsl decodes serialized tf.Examples (what the Beam job feeds the CombineFn)."""
-  return ExamplesToRecordBatchDecoder().DecodeBatch([to_example(r).SerializeToString() for r in rows])
-
-
-def frame_rows(frame: pd.DataFrame):
-  """tf.Example rows from a DataFrame; NaN cells are left out (a missing feature), as CsvExampleGen does."""
-  rows = []
-  for record in frame.to_dict('records'):
-    row = {}
-    for name, value in record.items():
-      if isinstance(value, float) and np.isnan(value):
-        continue
-      row[name] = int(value) if isinstance(value, (np.integer, int)) and not isinstance(value, bool) else value
-    rows.append(row)
-  return rows
-
-
-def random_split(frame: pd.DataFrame, seed: int = 0, eval_fraction: float = 1 / 3):
-  mask = np.random.default_rng(seed).random(len(frame)) < eval_fraction
-  return frame[~mask].reset_index(drop=True), frame[mask].reset_index(drop=True)
-
-
-def check(tmp_path, splits, label_key, beam_factory, **config):
-  patterns = write_splits(str(tmp_path / 'data'), {s: frame_rows(f) for s, f in splits.items()})
-  evals = [s for s in splits if s != 'train']
-  return label_proxy.check_label_proxy(patterns, 'train', evals, LabelProxyConfig(**config), beam_factory,
-                                       str(tmp_path / 'out'), label_key).to_dict()
 
 
 def flagged(result, severity='block'):

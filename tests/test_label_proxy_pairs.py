@@ -10,7 +10,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from tests.test_label_proxy import PENGUIN_DATA, TFX_DIR, check, decode, frame_rows, random_split
+from tests.helpers import PENGUIN_DATA, TFX_DIR, check, decode, frame_rows, random_split
 from tfx_preflight.checks.label_proxy import check as label_proxy
 from tfx_preflight.checks.label_proxy import counts as counts_lib
 from tfx_preflight.checks.label_proxy import label_proxy_beam

@@ -9,7 +9,7 @@ import pandas as pd
 import pytest
 from apache_beam.options.pipeline_options import PipelineOptions
 
-from tests.conftest import write_splits, write_tfrecords
+from tests.helpers import write_splits, write_tfrecords
 from tfx_preflight import file_writes
 from tfx_preflight.checks.leakage import check as leakage
 from tfx_preflight.checks.leakage import render as render_leakage

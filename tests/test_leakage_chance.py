@@ -11,7 +11,7 @@ import pytest
 from apache_beam.options.pipeline_options import PipelineOptions
 
 from tests import leakage_tables
-from tests.conftest import write_splits
+from tests.helpers import write_splits
 from tfx_preflight.checks.leakage import check as leakage
 from tfx_preflight.checks.leakage import duplicate_chance, picture
 from tfx_preflight.checks.leakage import render as render_leakage

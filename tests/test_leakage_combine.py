@@ -269,7 +269,7 @@ def test_join_shard_with_no_train_rows_finds_no_leak():
 def _decoded(rows: List[Dict[str, Any]]):
   from tfx_bsl.coders.example_coder import ExamplesToRecordBatchDecoder
 
-  from tests.conftest import to_example
+  from tests.helpers import to_example
   return ExamplesToRecordBatchDecoder().DecodeBatch([to_example(r).SerializeToString() for r in rows])
 
 

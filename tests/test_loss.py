@@ -20,7 +20,7 @@ import pytest
 import tensorflow as tf
 from tfx.utils import io_utils
 
-from tests.conftest import write_splits
+from tests.helpers import MODULES, codes, gone, module, write_splits
 from tfx_preflight.checks.loss import battery as loss_battery
 from tfx_preflight.checks.loss import check as loss
 from tfx_preflight.checks.loss import model as loss_model
@@ -35,38 +35,12 @@ from tfx_preflight.config import LossConfig, PreflightConfig
 from tfx_preflight.report import build as report
 from tfx_preflight.report.results import CheckResult, Coverage, Finding
 
-MODULES = os.path.join(os.path.dirname(__file__), 'modules')
-
-
-def module(name: str) -> str:
-  return os.path.join(MODULES, f'{name}.py')
-
-
-@pytest.fixture(scope='module')
-def digits(tmp_path_factory):
-  """Digits as ExampleGen lays them out (train 300 / eval 100), statistics and schema from TFDV."""
-  import tensorflow_data_validation as tfdv
-  from sklearn.datasets import load_digits
-  root = tmp_path_factory.mktemp('digits')
-  data = load_digits()
-  rows = [{'pixels': data.data[i].astype(float), 'label': int(data.target[i])} for i in range(400)]
-  examples = write_splits(str(root / 'examples'), {'train': rows[:300], 'eval': rows[300:]})
-  statistics = {split: tfdv.generate_statistics_from_tfrecord(os.path.join(os.path.dirname(pattern), '*.gz'))
-                for split, pattern in examples.items()}
-  schema_path = str(root / 'schema.pbtxt')
-  io_utils.write_pbtxt_file(schema_path, tfdv.infer_schema(statistics['train']))
-  return {'examples': examples, 'statistics': statistics, 'schema_path': schema_path}
-
 
 def probe_in_process(digits, tmp_path, name: str, run_fn=None, custom_config=None, **config) -> Probe:
   inputs = loss.LossInputs(module(name), digits['examples'], 'train', ('eval',), 'label', digits['schema_path'],
                            statistics=digits['statistics'], run_fn=run_fn, custom_config=custom_config)
   request = loss.build_request(inputs, LossConfig(**config), module(name), str(tmp_path))
   return loss_probe.run(request)
-
-
-def codes(findings, severity=None):
-  return sorted({f['code'] for f in findings if severity is None or f['severity'] == severity})
 
 
 # ---------------------------------------------------------------------------------------------------------------------
@@ -654,16 +628,6 @@ def test_memory_cap_stops_a_module_that_exhausts_memory(digits, tmp_path):
 # The probe's result channel and lifetime (issue 12, R1 and R7).
 
 
-def _gone(pid: int) -> bool:
-  """Dead, or a zombie nobody reaped yet (it runs nothing)."""
-  try:
-    with open(f'/proc/{pid}/stat') as f:
-      state = f.read().rsplit(')', 1)[1].split()[0]
-  except (FileNotFoundError, ProcessLookupError):
-    return True
-  return state in ('Z', 'X')
-
-
 def _wait_for(condition, timeout: float) -> bool:
   deadline = time.monotonic() + timeout
   while time.monotonic() < deadline:
@@ -681,7 +645,7 @@ def test_a_forged_result_is_no_result_and_module_children_are_reaped(digits, tmp
   assert result['status'] == 'block' and codes(result['findings']) == ['crashed'], result['findings']
   info = json.loads(marker.read_text())
   assert len(info['argv']) == 1  # Nothing in argv says where the request or the result is.
-  assert _wait_for(lambda: _gone(info['sleep_pid']), 5)  # The module's child did not outlive the run.
+  assert _wait_for(lambda: gone(info['sleep_pid']), 5)  # The module's child did not outlive the run.
 
 
 _GATE = """
@@ -702,10 +666,10 @@ def test_the_probe_and_its_children_die_with_the_gate(digits, tmp_path, signum):
   try:
     assert _wait_for(marker.exists, 120), 'the probe never imported the module'
     info = json.loads(marker.read_text())
-    assert not _gone(info['probe_pid']) and os.path.isdir(info['workdir'])
+    assert not gone(info['probe_pid']) and os.path.isdir(info['workdir'])
     os.kill(gate.pid, signum)
     gate.wait(timeout=30)
-    assert _wait_for(lambda: _gone(info['probe_pid']) and _gone(info['sleep_pid']), 10)
+    assert _wait_for(lambda: gone(info['probe_pid']) and gone(info['sleep_pid']), 10)
     assert _wait_for(lambda: not os.path.exists(info['workdir']), 5)
   finally:
     if gate.poll() is None:

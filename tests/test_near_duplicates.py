@@ -18,7 +18,7 @@ from apache_beam.options.pipeline_options import PipelineOptions
 from tfx_bsl.coders.example_coder import ExamplesToRecordBatchDecoder
 
 from tests import near_data
-from tests.conftest import to_example, write_splits
+from tests.helpers import to_example, write_splits
 from tfx_preflight.checks.leakage import check as leakage
 from tfx_preflight.checks.leakage import near_duplicates, near_features
 from tfx_preflight.checks.leakage import render as render_leakage

@@ -10,9 +10,7 @@ import os
 
 import pytest
 
-from tests.conftest import tabular_rows, write_splits
-from tests.test_failclosed import files_under
-from tests.test_reliability import assert_usage_error, run_cli
+from tests.helpers import assert_usage_error, files_under, run_cli, tabular_rows, write_splits
 from tfx_preflight.report import report_dir
 
 # The user's own files the tester put in --out: in the directories a run writes and beside its pages.

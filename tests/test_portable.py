@@ -13,7 +13,7 @@ import time
 import portpicker
 import pytest
 
-from tests.conftest import tabular_rows, write_splits
+from tests.helpers import tabular_rows, write_splits
 from tfx_preflight import cli
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))

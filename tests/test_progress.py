@@ -8,7 +8,7 @@ import sys
 
 import pytest
 
-from tests.conftest import tabular_rows, write_splits
+from tests.helpers import tabular_rows, write_splits
 from tfx_preflight.checks.skew.details import SkewDetails
 from tfx_preflight.report import progress
 from tfx_preflight.report.results import CheckResult, Finding

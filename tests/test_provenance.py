@@ -13,7 +13,7 @@ import tfx
 from tensorflow_metadata.proto.v0 import statistics_pb2
 from tfx.utils import io_utils
 
-from tests.conftest import tabular_rows, write_splits
+from tests.helpers import tabular_rows, write_splits
 from tfx_preflight.inputs import data, provenance
 from tfx_preflight.report import pages as render
 from tfx_preflight.report.build import build_report

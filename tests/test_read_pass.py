@@ -6,7 +6,7 @@ import collections
 import apache_beam as beam
 from apache_beam.options.pipeline_options import PipelineOptions
 
-from tests.conftest import tabular_rows, write_splits
+from tests.helpers import tabular_rows, write_splits
 from tfx_preflight import run
 from tfx_preflight.config import PreflightConfig
 from tfx_preflight.inputs import records

@@ -10,7 +10,7 @@ from apache_beam.io.filesystem import CompressedFile, CompressionTypes
 from apache_beam.io.tfrecordio import _TFRecordUtil
 
 from bench import tfdv_statistics
-from tests.conftest import tabular_rows, write_tfrecords
+from tests.helpers import tabular_rows, write_tfrecords
 from tfx_preflight.inputs import data, records
 
 
@@ -134,7 +134,7 @@ def test_length_checksums_in_numpy_equal_crc32c():
 def test_decoding_in_pieces_equals_one_decode_also_when_pieces_infer_other_types():
   from tfx_bsl.coders.example_coder import ExamplesToRecordBatchDecoder
 
-  from tests.conftest import to_example
+  from tests.helpers import to_example
   decoder = ExamplesToRecordBatchDecoder()
   n = 2 * records.DECODE_ROWS + 5
   same = [to_example(r).SerializeToString() for r in tabular_rows(n, seed=1)]
@@ -157,7 +157,7 @@ def test_every_record_is_checked_to_be_a_tf_example_whatever_the_chunking(tmp_pa
   start with one; the vectorised form check agrees with a full parse on every kind of record."""
   from tensorflow.core.example import example_pb2
 
-  from tests.test_failclosed import write_examples_then_sequences
+  from tests.helpers import write_examples_then_sequences
   path = write_examples_then_sequences(str(tmp_path / 'mixed.gz'), 64, 136)
   for chunk_size in (64, 1000, 1 << 20):
     with pytest.raises(records.PayloadError, match=f'{path} record 64 is a tf.SequenceExample'):

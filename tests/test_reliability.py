@@ -13,11 +13,17 @@ import os
 import numpy as np
 import pandas as pd
 import pytest
-from tfx.types import artifact_utils, standard_artifacts
 
-from tests.conftest import tabular_rows, without_progress, write_splits, write_tfrecords
-from tfx_preflight import cli, executor, spec
-from tfx_preflight.artifacts import PreflightBlessing, PreflightReport
+from tests.helpers import (
+    assert_usage_error,
+    examples_artifact,
+    run_cli,
+    run_executor,
+    tabular_rows,
+    write_splits,
+    write_tfrecords,
+)
+from tfx_preflight import cli, spec
 from tfx_preflight.config import ConfigError, PreflightConfig
 from tfx_preflight.inputs import data
 
@@ -26,37 +32,6 @@ EVAL_FILE = os.path.join('Split-eval', 'data_tfrecord-00000-of-00001.gz')
 
 # ---------------------------------------------------------------------------------------------------------------
 # Helpers: one run through the CLI, one through the executor.
-
-
-def run_cli(capsys, *argv):
-  code = cli.main([str(a) for a in argv])
-  out, err = capsys.readouterr()
-  return code, out, without_progress(err)
-
-
-def assert_usage_error(code, err, *named):
-  """Exit 2, exactly one line on stderr, naming every string in `named`."""
-  assert code == cli.EXIT_USAGE, err
-  assert len(err.strip().splitlines()) == 1, err
-  for what in named:
-    assert what in err, f'{what!r} not in {err!r}'
-
-
-def examples_artifact(root, split_names):
-  examples = standard_artifacts.Examples()
-  examples.uri = str(root)
-  examples.split_names = artifact_utils.encode_split_names(list(split_names))
-  return examples
-
-
-def run_executor(tmp_path, examples, config_json):
-  """Executor.Do on real artifacts; returns (report artifact, blessing artifact). Raises what the executor raises."""
-  report_artifact, blessing = PreflightReport(), PreflightBlessing()
-  report_artifact.uri, blessing.uri = str(tmp_path / 'report'), str(tmp_path / 'blessing')
-  executor.Executor().Do({spec.EXAMPLES_KEY: [examples]},
-                         {spec.REPORT_KEY: [report_artifact], spec.BLESSING_KEY: [blessing]},
-                         {spec.CONFIG_KEY: config_json, spec.MODULE_FILE_KEY: None})
-  return report_artifact, blessing
 
 
 def executor_on_splits(tmp_path, splits, **config):

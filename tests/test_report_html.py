@@ -12,8 +12,7 @@ import tempfile
 import numpy as np
 import pytest
 
-from tests.conftest import tabular_rows, write_splits
-from tests.test_html_security import assert_nothing_injected, chromium_binary, dump_dom, parse
+from tests.helpers import assert_nothing_injected, chromium_binary, dump_dom, parse, tabular_rows, write_splits
 from tfx_preflight import cli, constants
 from tfx_preflight.checks.skew import charts as skew_charts
 from tfx_preflight.checks.skew.diagnosis import FeatureSummary

@@ -10,8 +10,7 @@ import unicodedata
 
 import pytest
 
-from tests.conftest import tabular_rows, write_splits, write_tfrecords
-from tests.test_reliability import assert_usage_error, run_cli
+from tests.helpers import assert_usage_error, run_cli, tabular_rows, write_splits, write_tfrecords
 
 
 @pytest.fixture(scope='module')

@@ -4,7 +4,7 @@ found from per-span statistics of the same read pass."""
 
 import json
 
-from tests.conftest import tabular_rows, write_splits
+from tests.helpers import tabular_rows, write_splits
 from tfx_preflight import run
 from tfx_preflight.checks.skew import spans as span_skew
 from tfx_preflight.config import PreflightConfig

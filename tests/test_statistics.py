@@ -10,7 +10,7 @@ from tensorflow_metadata.proto.v0 import statistics_pb2
 from tfx.types import artifact_utils, standard_artifacts
 
 from bench import tfdv_statistics
-from tests.conftest import tabular_rows, write_splits
+from tests.helpers import tabular_rows, write_splits
 from tfx_preflight.inputs import statistics
 
 TESTDATA_STATISTICS = os.path.join(os.path.dirname(tfx.__file__), 'components', 'testdata', 'statistics_gen')

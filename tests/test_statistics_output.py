@@ -22,7 +22,7 @@ from tfx.types import artifact_utils, standard_artifacts
 from tfx.utils import io_utils
 
 from pipelines import penguin
-from tests.conftest import tabular_rows, write_splits
+from tests.helpers import tabular_rows, write_splits
 from tfx_preflight import Preflight, executor, spec
 from tfx_preflight.artifacts import PreflightBlessing, PreflightReport
 from tfx_preflight.config import PreflightConfig

@@ -7,7 +7,7 @@ import xml.etree.ElementTree as ET
 import numpy as np
 import pytest
 
-from tests.conftest import tabular_rows, write_splits
+from tests.helpers import tabular_rows, write_splits
 from tfx_preflight import cli
 from tfx_preflight.report import summaries
 

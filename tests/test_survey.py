@@ -16,7 +16,7 @@ import pandas as pd
 import pytest
 import tensorflow_data_validation as tfdv
 
-from tests.conftest import write_splits
+from tests.helpers import write_splits
 from tfx_preflight import run
 from tfx_preflight.config import PreflightConfig
 

@@ -1,4 +1,4 @@
-"""A correct Trainer module for tests.conftest.tabular_rows: floats f0..f3 and a 0/1 `label`, binary cross-entropy.
+"""A correct Trainer module for tests.helpers.tabular_rows: floats f0..f3 and a 0/1 `label`, binary cross-entropy.
 
 The README's command-line example runs with it (tests/test_docs.py): `id` and `timestamp` are excluded there, so the
 model reads only the four floats.
