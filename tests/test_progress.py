@@ -85,14 +85,11 @@ def test_verbose_shows_the_library_logs(splits, tmp_path):
 
 
 def test_stage_descriptions():
-  skipped = {'status': 'skipped', 'reason': 'no module_file given', 'findings': []}
-  assert progress.describe(skipped) == 'skipped (no module_file given)'
-  skew = {'status': 'block', 'findings': [{}, {}], 'comparisons': {'eval': {'a': {}, 'b': {}}, 'eval_2': {'a': {}}}}
-  assert progress.describe(skew) == 'block, 3 feature comparisons, 2 finding(s)'
+  comparisons = {'eval': {'a': {}, 'b': {}}, 'eval_2': {'a': {}}}
   typed = CheckResult('block', (Finding('skew', 'x', 'block', 'm'),) * 2, details=SkewDetails(
-      skew['comparisons'], {}, {'train': 5, 'eval': 5, 'eval_2': 5}, [], {}, []))
-  assert progress.describe(typed) == progress.describe(skew)  # What every check returns now, typed.
-  assert progress.describe(CheckResult('pass', details=SkewDetails(skew['comparisons'], {}, {}, [], {}, []))) == (
+      comparisons, {}, {'train': 5, 'eval': 5, 'eval_2': 5}, [], {}, []))
+  assert progress.describe(typed) == 'block, 3 feature comparisons, 2 finding(s)'
+  assert progress.describe(CheckResult('pass', details=SkewDetails(comparisons, {}, {}, [], {}, []))) == (
       'pass, 3 feature comparisons, 0 finding(s)')
   assert progress.describe(CheckResult.skipped('no module_file given')) == 'skipped (no module_file given)'
   assert progress.is_progress_line('[loss probe] pass, 0 finding(s); 1.0 s')
@@ -125,7 +122,7 @@ def test_on_a_terminal_a_running_stage_shows_its_elapsed_time_until_it_ends(monk
   try:
     with progress.stage('leakage') as stage:
       time.sleep(2.3)
-      stage.result = {'status': 'pass', 'findings': []}
+      stage.result = CheckResult('pass')
   finally:
     progress.disable()
   ticks = re.findall(r'\[leakage\] running\.\.\. (\d+) s', terminal.text)

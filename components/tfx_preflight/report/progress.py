@@ -73,7 +73,7 @@ def _examples(statistics: Mapping[str, Any]) -> str:
 
 
 def describe(result: Any) -> str:
-  """The counts worth a progress line, from a check's result (results.CheckResult or dict) or statistics by split."""
+  """The counts worth a progress line: a check's typed result, the read pass's counts, or statistics by split."""
   if isinstance(result, results.CheckResult):
     return _describe_check(result)
   if not isinstance(result, Mapping) or not result:
@@ -81,19 +81,7 @@ def describe(result: Any) -> str:
   if 'examples_read' in result:  # The read pass (read_pass.py): what it read once, for what.
     counts = ', '.join(f'{split} {int(n):,}' for split, n in result['examples_read'].items())
     return f'{counts} examples read once for {", ".join(result.get("read_for", []))}'
-  if 'status' not in result:  # Statistics by split.
-    return _examples(result)
-  if result['status'] == Status.SKIPPED:
-    return f'skipped ({result.get("reason", "")})'
-  parts = [result['status']]
-  if 'comparisons' in result:
-    parts.append(f'{sum(len(c) for c in result["comparisons"].values())} feature comparisons')
-  if 'examples' in result:
-    parts.append(', '.join(f'{s} {int(n):,}' for s, n in result['examples'].items()) + ' examples hashed')
-  if 'cross_split' in result:
-    parts.append(f'{sum(int(c.get("duplicate_examples", 0)) for c in result["cross_split"]):,} eval examples in train')
-  parts.append(f'{len(result.get("findings", []))} finding(s)')
-  return ', '.join(parts)
+  return _examples(result)  # Statistics by split.
 
 
 def _describe_check(result: results.CheckResult) -> str:
