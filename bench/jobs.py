@@ -151,7 +151,7 @@ def leakage_history_job(args: Mapping[str, Any]) -> Dict[str, Any]:
   import dataclasses
 
   from tfx_preflight.checks.leakage import check as leakage
-  from tfx_preflight.checks.leakage import history, history_findings
+  from tfx_preflight.checks.leakage import history, history_findings, leakage_beam
   from tfx_preflight.config import LeakageConfig
   from tfx_preflight.inputs import read_pass
   manifest = args['manifest']
@@ -163,9 +163,10 @@ def leakage_history_job(args: Mapping[str, Any]) -> Dict[str, Any]:
   stored = history.load(stored_dir)
   plan = dataclasses.replace(plan, history_files=tuple((0, f) for f in stored.files), history_dirs=(stored_dir,))
   started = _begin()
-  request = read_pass.PassRequest(examples=manifest['examples'], splits=plan.splits,
-                                  leakage=read_pass.LeakagePart(plan, args['output_dir'], (stored,)))
-  counts = read_pass.run_pass(request, _make_pipeline(args['runner_args'])).leakage
+  part = leakage_beam.LeakageReadPart(plan, args['output_dir'], (stored,))
+  request = read_pass.PassRequest(examples=manifest['examples'], splits=plan.splits, files=plan.files,
+                                  parts={'leakage': part})
+  counts = read_pass.run_pass(request, _make_pipeline(args['runner_args'])).parts['leakage']
   result = history_findings.with_history(leakage.summarize(counts, plan, config, args['output_dir']), counts, plan,
                                          (stored,), config).to_dict()
   seconds = time.perf_counter() - started
@@ -401,8 +402,8 @@ def gate_job(args: Mapping[str, Any]) -> Dict[str, Any]:
   started = _begin()
   inputs = run.PreflightInputs(examples=dict(manifest['examples']),
                                statistics=_load_statistics(args['statistics_dir']))
-  result = run.run_preflight(inputs, PreflightConfig(label_key=generate.LABEL_KEY),
-                             _make_pipeline(args['runner_args']), args['output_dir'])
+  _, result = run.run_preflight(inputs, PreflightConfig(label_key=generate.LABEL_KEY),
+                                _make_pipeline(args['runner_args']), args['output_dir'])
   return {'job_seconds': time.perf_counter() - started, 'verdict': result['verdict'],
           'statuses': {name: check['status'] for name, check in result['checks'].items()}}
 
@@ -420,8 +421,8 @@ def gate_statistics_out_job(args: Mapping[str, Any]) -> Dict[str, Any]:
   started = _begin()
   inputs = run.PreflightInputs(examples=dict(manifest['examples']),
                                statistics_output=os.path.join(args['output_dir'], 'example_statistics'))
-  result = run.run_preflight(inputs, PreflightConfig(label_key=generate.LABEL_KEY),
-                             _make_pipeline(args['runner_args']), os.path.join(args['output_dir'], 'report'))
+  _, result = run.run_preflight(inputs, PreflightConfig(label_key=generate.LABEL_KEY),
+                                _make_pipeline(args['runner_args']), os.path.join(args['output_dir'], 'report'))
   return {'job_seconds': time.perf_counter() - started, 'verdict': result['verdict'],
           'statuses': {name: check['status'] for name, check in result['checks'].items()}}
 

@@ -4,10 +4,13 @@ side is not imported by Beam or numpy code, so a maintainer can change one layer
 from __future__ import annotations
 
 import ast
+import dataclasses
 import os
 from typing import Dict, List, Optional, Set, Tuple
 
 import tfx_preflight
+from tfx_preflight.checks import registry
+from tfx_preflight.config import CHECK_NAMES
 
 PACKAGE = 'tfx_preflight'
 ROOT = os.path.dirname(os.path.abspath(tfx_preflight.__file__))
@@ -111,8 +114,10 @@ def _find_cycle(edges: Dict[str, Set[str]]) -> Optional[List[str]]:
 def test_the_graph_is_read():
   """Guards the test itself: a known chain of imports (one inside a function) is seen."""
   edges, _ = _graph()
-  assert 'tfx_preflight.inputs.read_pass' in edges['tfx_preflight.run']
-  assert 'tfx_preflight.checks.leakage.leakage_beam' in edges['tfx_preflight.inputs.read_pass']
+  assert 'tfx_preflight.checks.registry' in edges['tfx_preflight.run']
+  assert 'tfx_preflight.checks.leakage.unit' in edges['tfx_preflight.checks.registry']
+  assert 'tfx_preflight.checks.leakage.leakage_beam' in edges['tfx_preflight.checks.leakage.unit']
+  assert 'tfx_preflight.inputs.read_pass' in edges['tfx_preflight.checks.leakage.check']  # Inside a function.
 
 
 def test_the_cycle_finder_finds_a_cycle():
@@ -160,3 +165,31 @@ def test_no_check_imports_another_check():
   bad = sorted(f'{module} imports {target}' for module, targets in edges.items() for target in targets
                if _check_folder(module) and _check_folder(target) not in (None, _check_folder(module)))
   assert not bad, '\n'.join(bad)
+
+
+def test_the_input_side_and_the_driver_know_no_check_by_name():
+  """inputs/ (the read pass among them) and the report side serve every check; run.py and report/pages.py reach the
+  checks only through checks/registry.py. A check added in its folder needs none of them changed."""
+  edges, _ = _graph()
+  generic = [m for m in edges if m.startswith((PACKAGE + '.inputs', PACKAGE + '.report'))
+             or m in (PACKAGE + '.run', PACKAGE + '.checks.unit')]
+  bad = sorted(f'{module} imports {target}' for module in generic for target in edges[module]
+               if _check_folder(target))
+  assert not bad, '\n'.join(bad)
+
+
+def test_every_check_is_registered_once():
+  """Each check has its settings (a section of PreflightConfig: config.CHECK_NAMES) and its unit in the registry, in
+  the same order; a unit gives the hooks every check must give."""
+  from tfx_preflight.checks.unit import Check
+  from tfx_preflight.config import PreflightConfig
+  units = registry.units()
+  assert [unit.name for unit in units] == list(CHECK_NAMES) == ['skew', 'leakage', 'loss', 'label_proxy']
+  assert all(unit.stage for unit in units)
+  defaults = PreflightConfig()
+  for unit in units:
+    assert type(unit).skip_reason is not Check.skip_reason, unit.name
+    assert type(unit).render_html is not Check.render_html, unit.name
+    made = (type(unit).launch, type(unit).begin, type(unit).wait) if unit.background else (type(unit).interpret,)
+    assert all(hook.__qualname__.split('.')[0] != 'Check' for hook in made), unit.name
+    assert dataclasses.is_dataclass(getattr(defaults, unit.name)), unit.name

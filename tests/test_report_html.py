@@ -13,11 +13,12 @@ import numpy as np
 import pytest
 
 from tests.helpers import assert_nothing_injected, chromium_binary, dump_dom, parse, tabular_rows, write_splits
-from tfx_preflight import cli, constants
+from tfx_preflight import cli
 from tfx_preflight.checks.skew import charts as skew_charts
 from tfx_preflight.checks.skew.diagnosis import FeatureSummary
+from tfx_preflight.config import CHECK_NAMES
 from tfx_preflight.report import build as report
-from tfx_preflight.report.render import page as html_report
+from tfx_preflight.report import pages
 from tfx_preflight.report.results import CheckResult, Finding, SkippedDetails
 
 EVIL = '<img src=x onerror=document.title="pwned">'
@@ -35,7 +36,7 @@ def test_compared_features_table_and_key_value_details():
   skew = CheckResult('block', (finding,), details=SkippedDetails({'compared': _compared(
       ('eval', EVIL, 'jensen_shannon_divergence', 0.4, 0.1, 4.0, 2.75, 'block'),
       ('eval', 'near', 'l_infinity', 0.09, 0.1, 0.9, None, 'pass'))}))
-  page = html_report.render(report.build_report({'skew': skew}, 'train', ['eval']), {})
+  page = pages.report_html(report.build_report({'skew': skew}, 'train', ['eval']), {})
   assert EVIL not in page and '&lt;img src=x onerror=document.title=&quot;pwned&quot;&gt;' in page
   assert "{'mean'" not in page and '{"mean"' not in page  # No dict dumps.
   table = page[page.index('<h3>Compared features</h3>'):]
@@ -189,7 +190,7 @@ def test_report_in_a_real_browser_shows_the_overview_without_scrolling(reports, 
   assert 'Compared features' in text and 'distance / threshold' in text
   assert 'Passing features nearest their threshold: train vs eval overlaid' in text
   bottom, rows = _overview_bottom(page, tmp_path)
-  assert rows == 1 + len(constants.CHECK_NAMES)
+  assert rows == 1 + len(CHECK_NAMES)
   assert bottom < 800, f'the overview ends at {bottom}px: below a 1280x800 window'
   shot = tmp_path / f'{verdict}.png'
   with tempfile.TemporaryDirectory() as profile:

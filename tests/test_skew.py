@@ -513,7 +513,7 @@ def test_taxi_through_csv_example_gen_tfrecords_and_the_whole_gate_passes(taxi, 
                                           beam.Pipeline, str(tmp_path / 'examples'))
   config = PreflightConfig(label_key='tips', leakage={'mode': 'off'}, loss={'mode': 'off'})
   out = tmp_path / 'report'
-  result = run.run_preflight(run.PreflightInputs(examples=patterns), config, beam.Pipeline, str(out))
+  _, result = run.run_preflight(run.PreflightInputs(examples=patterns), config, beam.Pipeline, str(out))
 
   skew_result = result['checks']['skew']
   assert [f['message'] for f in skew_result['findings']] == [] and skew_result['status'] == 'pass'

@@ -113,8 +113,8 @@ def test_survey_of_public_tables(tmp_path, table, how, skew, leakage, label_prox
   examples, label = _examples(table, how, tmp_path / 'examples')
   checks = tuple(c for c, expected in (('skew', skew), ('leakage', leakage), ('label_proxy', label_proxy))
                  if expected is not None and not (c == 'label_proxy' and label is None))
-  result = run.run_preflight(run.PreflightInputs(examples=examples), PreflightConfig(label_key=label, checks=checks),
-                             lambda: beam.Pipeline(runner='DirectRunner'), str(tmp_path / 'report'))
+  _, result = run.run_preflight(run.PreflightInputs(examples=examples), PreflightConfig(label_key=label, checks=checks),
+                                lambda: beam.Pipeline(runner='DirectRunner'), str(tmp_path / 'report'))
   statuses = {name: result['checks'][name]['status'] for name in ('skew', 'leakage', 'label_proxy')}
   expected = {'skew': skew, 'leakage': leakage or SKIPPED, 'label_proxy': label_proxy}
   messages = [f['message'] for name in statuses for f in result['checks'][name]['findings']]

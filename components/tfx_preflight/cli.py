@@ -23,11 +23,10 @@ from typing import Iterator, List, Optional, Sequence, Tuple
 # Only light modules at the top: --help and usage errors must answer in well under a second, without importing
 # TensorFlow, TFX or Beam (run_check imports them once the arguments are known to be good).
 from tfx_preflight import constants, interrupts
-from tfx_preflight.config import ConfigError, PreflightConfig
+from tfx_preflight.config import CHECK_NAMES, ConfigError, PreflightConfig
 from tfx_preflight.report import progress
 
 EXIT_OK, EXIT_BLOCK, EXIT_USAGE = 0, 1, 2
-CHECKS = constants.CHECK_NAMES
 
 
 class _Parser(argparse.ArgumentParser):
@@ -173,7 +172,7 @@ def config_from_args(args: argparse.Namespace) -> PreflightConfig:
     base = parse_config_file(text, f'--config {args.config}')
   base.pop('eval_splits', None)
   base.pop('train_split', None)
-  sections = {name: dict(base.pop(name, None) or {}) for name in CHECKS}
+  sections = {name: dict(base.pop(name, None) or {}) for name in CHECK_NAMES}
   if args.label_key:
     base['label_key'] = args.label_key
   excluded = _csv_list(args.exclude_features)
@@ -183,14 +182,14 @@ def config_from_args(args: argparse.Namespace) -> PreflightConfig:
     sections[constants.LEAKAGE]['group_key'] = args.group_key
   if args.checks is not None:
     wanted = _csv_list(args.checks)
-    unknown = sorted(set(wanted) - set(CHECKS))
+    unknown = sorted(set(wanted) - set(CHECK_NAMES))
     if unknown or not wanted:
-      raise ConfigError(f'--checks takes a comma-separated subset of {",".join(CHECKS)}. Got {args.checks!r}.')
+      raise ConfigError(f'--checks takes a comma-separated subset of {",".join(CHECK_NAMES)}. Got {args.checks!r}.')
     if constants.LOSS in wanted and not args.module_file and not args.run_fn:
       raise ConfigError('--checks loss needs --module-file or --run-fn (the Trainer code to check).')
     if constants.LABEL_PROXY in wanted and not (args.label_key or base.get('label_key')):
       raise ConfigError('--checks label_proxy needs --label-key (the label a feature could give away).')
-    base['checks'] = [name for name in CHECKS if name in wanted]  # The others are skipped as left out.
+    base['checks'] = [name for name in CHECK_NAMES if name in wanted]  # The others are skipped as left out.
   return PreflightConfig(train_split='train', eval_splits=tuple(_split_names(len(args.eval))), **base, **sections)
 
 
@@ -381,7 +380,7 @@ def _check(args: argparse.Namespace, beam_args: Sequence[str], work: str, config
     inputs.history = [os.path.abspath(d) if '://' not in d else d for d in args.history]
     inputs.save_history = (os.path.abspath(args.save_history) if args.save_history and '://' not in args.save_history
                            else args.save_history)
-    return run.check_and_write(inputs, config, make_pipeline, work)
+    return run.check_and_write(inputs, config, make_pipeline, work)[1]
 
 
 def _invalidate_after_usage_error(argv: Sequence[str]) -> None:

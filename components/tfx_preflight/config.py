@@ -12,8 +12,6 @@ import json
 import math
 from typing import Any, Dict, Iterable, Mapping, Optional, Tuple
 
-from tfx_preflight import constants
-
 MODES = ('block', 'warn', 'off')
 
 
@@ -286,8 +284,6 @@ class LabelProxyConfig:
       raise ConfigError(f'label_proxy.max_classes must be at least 2. Got {self.max_classes!r} instead.')
 
 
-_SECTIONS = {constants.SKEW: SkewConfig, constants.LEAKAGE: LeakageConfig, constants.LOSS: LossConfig,
-             constants.LABEL_PROXY: LabelProxyConfig}
 # Settings of earlier versions, with what replaced them (a clear error rather than a silently different check).
 _REMOVED = {'leakage': {
     'float_significant_digits': 'near-duplicate floats are now compared with leakage.near_column_tolerance',
@@ -405,6 +401,17 @@ class PreflightConfig:
     if not isinstance(value, dict):
       raise ConfigError(f'Preflight config must be a JSON object. Got {text[:80]!r} instead.')
     return cls.from_dict(value)
+
+
+def _sections() -> Dict[str, type]:
+  """Check name -> its settings class, in report order: the fields of PreflightConfig holding a check's settings
+  (a dataclass). These fields name the checks: report.json's `checks.<name>`, `--checks`, the output folders."""
+  return {f.name: f.default_factory for f in dataclasses.fields(PreflightConfig)
+          if f.default_factory is not dataclasses.MISSING and dataclasses.is_dataclass(f.default_factory)}
+
+
+_SECTIONS = _sections()
+CHECK_NAMES: Tuple[str, ...] = tuple(_SECTIONS)  # Every check, in report order.
 
 
 def _refuse_duplicate_keys(pairs) -> Dict[str, Any]:

@@ -8,12 +8,12 @@ loading TFX. As TFX's `standard_component_specs.py` does for its keys.
 
 import enum
 
-# Checks, in report order (report.json `checks.<name>`, report.html sections, `--checks`, per-check subdirectories).
+# Checks (report.json `checks.<name>`, report.html sections, `--checks`, per-check subdirectories). Their order, and
+# the list of every check, is config.CHECK_NAMES: the sections of PreflightConfig.
 SKEW = 'skew'
 LEAKAGE = 'leakage'
 LOSS = 'loss'
 LABEL_PROXY = 'label_proxy'
-CHECK_NAMES = (SKEW, LEAKAGE, LOSS, LABEL_PROXY)
 
 # Kinds of duplicates the leakage check counts (its counters, the pair tables of report.html).
 LEAKAGE_EXACT = 'exact'

@@ -164,7 +164,7 @@ class Executor(base_beam_executor.BaseBeamExecutor):
 
     report_artifact = artifact_utils.get_single_instance(output_dict[spec.REPORT_KEY])
     blessing = artifact_utils.get_single_instance(output_dict[spec.BLESSING_KEY])
-    outcome, result = run.run_preflight_report(inputs, config, self._make_beam_pipeline, report_artifact.uri)
+    outcome, result = run.run_preflight(inputs, config, self._make_beam_pipeline, report_artifact.uri)
 
     summary = '\n'.join(report_lib.findings_summary(result))
     logging.info('%s', summaries.verdict_line(result))  # One greppable line first: verdict and headline numbers.

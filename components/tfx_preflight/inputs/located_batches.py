@@ -13,6 +13,11 @@ from tfx_preflight.inputs import records
 
 LocatedBatch = Tuple[int, int, pa.RecordBatch]
 
+
+def batch_of(located: LocatedBatch) -> pa.RecordBatch:
+  """The RecordBatch of a LocatedBatch, for consumers that need no location."""
+  return located[2]
+
 BATCH_SIZE = 8192
 
 

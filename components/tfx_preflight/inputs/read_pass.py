@@ -5,14 +5,14 @@ One Beam pipeline (the caller's `make_pipeline`, so `beam_pipeline_args` apply):
   files of each split -> Read[split]: records.py's strict reader + tfx-bsl's decoder, LocatedBatch elements
      +-> Statistics[split]: tfdv.GenerateStatistics (only when statistics are needed and not supplied), written as
      |   StatisticsGen lays them out (statistics.py)
-     +-> Leakage: leakage_beam.LeakageHashes over every split -> duplicates.tsv and the merged counts
-     +-> LabelProxy[split]: label_proxy_beam.LabelProxyCounts -> one JSON file of counts per split
-     +-> SpanStatistics: TFDV statistics of each (split, span) as slices of one transform (span windows; checks/skew/spans.py)
+     +-> each check's `ReadPart` (checks/<check>/unit.py gives it): the leakage hashes, the label-proxy counts, the
+     |   span statistics of a window (skew); each adds its steps, then reads its small output back
+     +-> Sketch[split], RowsPerFile[split]: what the input side checks supplied statistics and span windows with
 
 Reading and decoding are a large share of TFDV's own statistics pass, so skew + leakage from one read cost little
-more than the statistics alone (`make bench`, jobs one_pass vs statistics_alone: bench/results.md). The driver reads
-the small outputs back; interpreting them into findings stays with each check (leakage.summarize,
-label_proxy.summarize). The element every consumer receives, `LocatedBatch`, is defined in located_batches.py.
+more than the statistics alone (`make bench`, jobs one_pass vs statistics_alone: bench/results.md). Interpreting a
+part's output into findings stays with its check. This module knows no check: a check's part is any `ReadPart`. The
+element every consumer receives, `LocatedBatch`, is defined in located_batches.py.
 """
 
 from __future__ import annotations
@@ -20,23 +20,16 @@ from __future__ import annotations
 import dataclasses
 import json
 import os
-from typing import Callable, Dict, List, Mapping, Optional, Sequence, Tuple
+from typing import Any, Callable, Dict, Mapping, Optional, Protocol, Sequence, Tuple
 
 import apache_beam as beam
 from tensorflow_metadata.proto.v0 import schema_pb2, statistics_pb2
 from tfx.dsl.io import fileio
 
 from tfx_preflight import beam_util, file_writes
-from tfx_preflight.checks.label_proxy import counts as counts_lib
-from tfx_preflight.checks.label_proxy import label_proxy_beam
-from tfx_preflight.checks.leakage import leakage_beam
 from tfx_preflight.inputs import data, feature_sketch
 from tfx_preflight.inputs import statistics as statistics_lib
-from tfx_preflight.inputs.located_batches import LocatedBatch, ReadLocatedBatches
-
-
-def _batch_of(located: LocatedBatch):
-  return located[2]
+from tfx_preflight.inputs.located_batches import LocatedBatch, ReadLocatedBatches, batch_of
 
 
 def _rows_of_file(located: LocatedBatch) -> Dict[int, int]:
@@ -71,69 +64,63 @@ def _write_rows_per_file(rows: Mapping[int, int], path: str) -> None:
 ROWS_PER_FILE = 'rows_per_file-{split}.json'
 
 
-@dataclasses.dataclass(frozen=True)
-class LeakagePart:
-  plan: leakage_beam.Plan
-  output_dir: str
-  history: Tuple = ()  # history.Stored of every --history directory / history artifact given, compared or not.
+Files = Tuple[Tuple[int, str], ...]  # (split id, path) by file id, as data.split_files lists them.
 
 
-@dataclasses.dataclass(frozen=True)
-class LabelProxyPart:
-  options: counts_lib.CountOptions
-  output_dir: str
-
-
-@dataclasses.dataclass(frozen=True)
-class SpanStatisticsPart:
-  """Statistics of each Examples artifact of a span window, split by split, for checks/skew/spans.py: `spans` maps a split
-  to one tuple of file paths per artifact (the paths data.split_files lists)."""
-  output_dir: str
-  spans: Mapping[str, Tuple[Tuple[str, ...], ...]]
+class ReadPart(Protocol):
+  """A check's consumer of the one read: Beam steps on every split's batches, and its output read back after the
+  pipeline ran (small: counts, sketches). The check turns that output into findings."""
 
   @property
-  def path(self) -> str:
-    return os.path.join(self.output_dir, 'span_statistics.pb')
+  def label(self) -> str:
+    """What the pass feeds, for the progress line ('leakage hashes')."""
+
+  def prepare(self) -> None:
+    """Before the pipeline runs: its directories made, what an earlier run left removed."""
+
+  def expand(self, batches: Mapping[str, beam.PCollection], splits: Tuple[str, ...], files: Files) -> None:
+    """Adds its steps; `batches[split]` holds the LocatedBatches of a split, file ids index `files`."""
+
+  def collect(self, splits: Tuple[str, ...]) -> Any:
+    """After the pipeline ran: its output, as the check interprets it."""
+
+  def examples_read(self, output: Any, splits: Sequence[str]) -> Optional[Dict[str, int]]:
+    """Examples per split, when its output counts them (None otherwise)."""
 
 
 @dataclasses.dataclass(frozen=True)
 class PassRequest:
-  """What one read pass computes. `splits` lists train first; every part is optional."""
+  """What one read pass computes. `splits` lists train first; every part is optional. `files` (data.split_files of
+  `examples`, listed once when not given) is what every part's file ids index."""
   examples: Mapping[str, str]
   splits: Tuple[str, ...]
   statistics_dir: Optional[str] = None  # Statistics computed (TFDV) and written here when set.
   schema: Optional[schema_pb2.Schema] = None
-  leakage: Optional[LeakagePart] = None
-  label_proxy: Optional[LabelProxyPart] = None
+  parts: Mapping[str, ReadPart] = dataclasses.field(default_factory=dict)  # check name -> its part, report order.
   rows_per_file_dir: Optional[str] = None  # Examples per file counted and written here when set (span windows).
   sketch_dir: Optional[str] = None  # Per-feature sketches (feature_sketch.py) written here when set.
-  span_statistics: Optional[SpanStatisticsPart] = None
+  files: Optional[Files] = None
 
   @property
   def empty(self) -> bool:
-    return (self.statistics_dir is None and self.leakage is None and self.label_proxy is None
-            and self.sketch_dir is None and self.span_statistics is None)
+    return self.statistics_dir is None and not self.parts and self.sketch_dir is None
 
   def consumers(self) -> Tuple[str, ...]:
     """What the pass feeds, for the progress line."""
-    return tuple(name for name, part in (('statistics', self.statistics_dir), ('leakage hashes', self.leakage),
-                                         ('label-proxy counts', self.label_proxy),
-                                         ('feature sketches', self.sketch_dir),
-                                         ('span statistics', self.span_statistics)) if part is not None)
+    return (*(('statistics',) if self.statistics_dir is not None else ()),
+            *(part.label for part in self.parts.values()),
+            *(('feature sketches',) if self.sketch_dir is not None else ()))
 
 
 @dataclasses.dataclass
 class PassOutputs:
   statistics: Optional[Dict[str, statistics_pb2.DatasetFeatureStatisticsList]] = None
-  leakage: Optional[leakage_beam.LeakageCounts] = None
-  label_proxy: Optional[Dict[str, counts_lib.SplitCounts]] = None
+  parts: Dict[str, Any] = dataclasses.field(default_factory=dict)  # check name -> its part's collected output.
   rows_per_file: Optional[Dict[str, int]] = None  # path -> examples read, when the request asked for them.
   sketches: Optional[Dict[str, feature_sketch.Sketch]] = None
-  # split -> one statistics list per Examples artifact (SpanStatisticsPart's order), for the splits it covers.
-  span_statistics: Optional[Dict[str, List[statistics_pb2.DatasetFeatureStatisticsList]]] = None
 
 
-def build_pipeline(pipeline: beam.Pipeline, request: PassRequest, files: Tuple[Tuple[int, str], ...]) -> None:
+def build_pipeline(pipeline: beam.Pipeline, request: PassRequest, files: Files) -> None:
   """Adds the read of every split and each requested consumer of its batches to `pipeline`."""
   batches = {}
   for split_id, split in enumerate(request.splits):
@@ -142,7 +129,7 @@ def build_pipeline(pipeline: beam.Pipeline, request: PassRequest, files: Tuple[T
   if request.statistics_dir is not None:
     for split in request.splits:
       _ = (batches[split]
-           | f'Unlocate[{split}]' >> beam.Map(_batch_of)
+           | f'Unlocate[{split}]' >> beam.Map(batch_of)
            | f'Statistics[{split}]' >> statistics_lib.WriteSplitStatistics(request.statistics_dir, split,
                                                                             request.schema))
   if request.rows_per_file_dir is not None:
@@ -152,56 +139,15 @@ def build_pipeline(pipeline: beam.Pipeline, request: PassRequest, files: Tuple[T
            | f'RowsPerFile[{split}]' >> beam_util.CombineToOne(_RowsPerFileFn())
            | f'WriteRowsPerFile[{split}]' >> beam.Map(_write_rows_per_file, os.path.join(
                request.rows_per_file_dir, ROWS_PER_FILE.format(split=split))))
-  if request.leakage is not None:
-    _ = (batches
-         | 'Leakage' >> leakage_beam.LeakageHashes(request.leakage.plan)
-         | 'WriteLeakage' >> leakage_beam.WriteLeakageOutputs(request.leakage.output_dir))
   if request.sketch_dir is not None:
     for split in request.splits:
       _ = (batches[split]
-           | f'SketchBatches[{split}]' >> beam.Map(_batch_of)
+           | f'SketchBatches[{split}]' >> beam.Map(batch_of)
            | f'Sketch[{split}]' >> feature_sketch.FeatureSketch()
            | f'WriteSketch[{split}]' >> beam.Map(feature_sketch.write_sketch, os.path.join(
                request.sketch_dir, feature_sketch.SKETCH_FILE.format(split=split))))
-  if request.span_statistics is not None:
-    _add_span_statistics(batches, request, files)
-  if request.label_proxy is not None:
-    for split in request.splits:
-      _ = (batches[split]
-           | f'LabelProxyBatches[{split}]' >> beam.Map(_batch_of)
-           | f'LabelProxy[{split}]' >> label_proxy_beam.LabelProxyCounts(request.label_proxy.options)
-           | f'WriteLabelProxy[{split}]' >> beam.Map(label_proxy_beam.write_counts, os.path.join(
-               request.label_proxy.output_dir, label_proxy_beam.COUNTS_FILE.format(split=split))))
-
-
-def _span_splits(request: PassRequest) -> List[str]:
-  """The splits whose batches are also summarized per span: those with files of two or more spans."""
-  part = request.span_statistics
-  return [split for split in request.splits if len(part.spans.get(split, ())) >= 2]
-
-
-def _span_key(split_id: int, span: int) -> str:
-  return f'{split_id}/{span}'
-
-
-def _keyed_by_span(located: LocatedBatch, split_id: int, span_of: Mapping[int, int]):
-  return _span_key(split_id, span_of[located[0]]), located[2]
-
-
-def _add_span_statistics(batches: Mapping[str, beam.PCollection], request: PassRequest,
-                         files: Tuple[Tuple[int, str], ...]) -> None:
-  """Each split's batches keyed by the artifact their file belongs to, and TFDV statistics of every (split, span) in
-  one sliced statistics transform: the same decoded batches as the union's statistics, no second read."""
-  part = request.span_statistics
-  keyed = []
-  for split in _span_splits(request):
-    split_id = request.splits.index(split)
-    span_of = {file_id: k for file_id, (s, path) in enumerate(files) if s == split_id
-               for k, paths in enumerate(part.spans[split]) if path in paths}
-    keyed.append(batches[split] | f'BySpan[{split}]' >> beam.Map(_keyed_by_span, split_id, span_of))
-  _ = (keyed
-       | 'FlattenSpans' >> beam.Flatten()
-       | 'SpanStatistics' >> statistics_lib.WriteSlicedStatistics(part.path, request.schema))
+  for part in request.parts.values():
+    part.expand(batches, request.splits, files)
 
 
 def run_pass(request: PassRequest, make_pipeline: Callable[[], beam.Pipeline]) -> PassOutputs:
@@ -209,34 +155,19 @@ def run_pass(request: PassRequest, make_pipeline: Callable[[], beam.Pipeline]) -
   outputs = PassOutputs()
   if request.empty:
     return outputs
-  files = request.leakage.plan.files if request.leakage else data.split_files(request.examples, request.splits)
-  for part in (request.leakage, request.label_proxy):
-    if part is not None:
-      fileio.makedirs(part.output_dir)
-  if request.rows_per_file_dir is not None:
-    fileio.makedirs(request.rows_per_file_dir)
-  if request.sketch_dir is not None:
-    fileio.makedirs(request.sketch_dir)
-  if request.span_statistics is not None:
-    fileio.makedirs(request.span_statistics.output_dir)
-  if request.leakage is not None:
-    leakage_beam.clear_outputs(request.leakage.output_dir)
+  files = request.files if request.files is not None else data.split_files(request.examples, request.splits)
+  for directory in (request.rows_per_file_dir, request.sketch_dir):
+    if directory is not None:
+      fileio.makedirs(directory)
+  for part in request.parts.values():
+    part.prepare()
   with make_pipeline() as pipeline:
     build_pipeline(pipeline, request, files)
   if request.statistics_dir is not None:
     outputs.statistics = statistics_lib.load_statistics(request.statistics_dir, request.splits)
-  if request.leakage is not None:
-    outputs.leakage = leakage_beam.collect_outputs(request.leakage.output_dir)
-  if request.span_statistics is not None:
-    slices = statistics_lib.load_slices(request.span_statistics.path)
-    outputs.span_statistics = {split: [slices[_span_key(request.splits.index(split), k)]
-                                       for k in range(len(request.span_statistics.spans[split]))]
-                               for split in _span_splits(request)}
+  outputs.parts = {name: part.collect(request.splits) for name, part in request.parts.items()}
   if request.sketch_dir is not None:
     outputs.sketches = {split: feature_sketch.read_sketch(request.sketch_dir, split) for split in request.splits}
-  if request.label_proxy is not None:
-    outputs.label_proxy = {split: label_proxy_beam.read_counts(request.label_proxy.output_dir, split)
-                           for split in request.splits}
   if request.rows_per_file_dir is not None:
     outputs.rows_per_file = {}
     for split in request.splits:
@@ -245,12 +176,12 @@ def run_pass(request: PassRequest, make_pipeline: Callable[[], beam.Pipeline]) -
   return outputs
 
 
-def examples_read(outputs: PassOutputs, splits: Sequence[str]) -> Dict[str, int]:
-  """Examples per split, from whichever output has them (for the progress line)."""
-  if outputs.leakage is not None:
-    return {split: int(outputs.leakage.examples.get(split, 0)) for split in splits}
-  if outputs.label_proxy is not None:
-    return {split: int(outputs.label_proxy[split].examples) for split in splits}
+def examples_read(request: PassRequest, outputs: PassOutputs, splits: Sequence[str]) -> Dict[str, int]:
+  """Examples per split, from whichever output has them (for the progress line and provenance checks)."""
+  for name, part in request.parts.items():
+    counted = part.examples_read(outputs.parts[name], splits) if name in outputs.parts else None
+    if counted is not None:
+      return counted
   if outputs.sketches is not None:
     return {split: int(outputs.sketches[split]['examples']) for split in splits}
   if outputs.statistics is not None:

@@ -17,6 +17,7 @@ import math
 from typing import Any, Iterable, List, Mapping, Optional
 
 from tfx_preflight import constants
+from tfx_preflight.config import CHECK_NAMES
 from tfx_preflight.constants import Status
 from tfx_preflight.report import results, summaries
 
@@ -55,7 +56,7 @@ def findings_summary(report: Mapping[str, Any], limit: int = 20) -> List[str]:
   lines = [f'verdict: {report["verdict"]}']
   if report.get('verdict_reason'):
     lines[0] += f' ({report["verdict_reason"]})'
-  for name in constants.CHECK_NAMES:
+  for name in CHECK_NAMES:
     check = report['checks'][name]
     unproven = check['status'] in (Status.SKIPPED, Status.NOT_CHECKED)
     extra = f' ({check["reason"]})' if unproven and check.get('reason') else ''

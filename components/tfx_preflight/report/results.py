@@ -18,6 +18,7 @@ import dataclasses
 from typing import Any, Dict, Iterable, Mapping, Optional, Protocol, Sequence, Tuple, runtime_checkable
 
 from tfx_preflight import constants
+from tfx_preflight.config import CHECK_NAMES
 from tfx_preflight.constants import Severity, Status
 
 REPORT_VERSION = 1
@@ -75,8 +76,8 @@ class Finding:
   details: Mapping[str, Any] = dataclasses.field(default_factory=dict)
 
   def __post_init__(self):
-    if self.check not in constants.CHECK_NAMES:
-      raise ValueError(f'check must be one of {constants.CHECK_NAMES}. Got {self.check!r} instead.')
+    if self.check not in CHECK_NAMES:
+      raise ValueError(f'check must be one of {CHECK_NAMES}. Got {self.check!r} instead.')
     if self.severity not in constants.SEVERITIES:
       raise ValueError(f'severity must be one of {tuple(map(str, Severity))}. Got {self.severity!r} instead.')
     object.__setattr__(self, 'severity', Severity(self.severity))
@@ -187,7 +188,7 @@ NOT_RUN = CheckResult.skipped('not run')
 
 def settled_checks(checks: Mapping[str, CheckResult]) -> Dict[str, CheckResult]:
   """Every check of CHECK_NAMES in report order (missing ones skipped), a pass that compared nothing not_checked."""
-  return {name: (checks.get(name) or NOT_RUN).settled(name) for name in constants.CHECK_NAMES}
+  return {name: (checks.get(name) or NOT_RUN).settled(name) for name in CHECK_NAMES}
 
 
 def verdict_of(checks: Mapping[str, CheckResult]) -> Status:

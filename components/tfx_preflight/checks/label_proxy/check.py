@@ -22,8 +22,8 @@ from tfx.dsl.io import fileio
 
 from tfx_preflight import constants
 from tfx_preflight.checks.label_proxy import counts as counts_lib
+from tfx_preflight.checks.label_proxy import label_proxy_beam, scoring
 from tfx_preflight.checks.label_proxy import pairs as pairs_lib
-from tfx_preflight.checks.label_proxy import scoring
 from tfx_preflight.checks.label_proxy.details import LabelProxyDetails, Scored
 from tfx_preflight.config import LabelProxyConfig
 from tfx_preflight.constants import Severity, Status
@@ -271,9 +271,9 @@ def check_label_proxy(examples: Mapping[str, str], train_split: str, eval_splits
   for split in splits:
     if not [f for f in fileio.glob(examples[split]) if not fileio.isdir(f)]:
       raise data.InputError(f'Label-proxy check: no file matches {examples[split]!r} (split {split!r}).')
-  request = read_pass.PassRequest(examples=examples, splits=splits, label_proxy=read_pass.LabelProxyPart(
-      count_options(config, label_key), output_dir))
-  counts = read_pass.run_pass(request, make_pipeline).label_proxy
+  part = label_proxy_beam.LabelProxyReadPart(count_options(config, label_key), output_dir)
+  request = read_pass.PassRequest(examples=examples, splits=splits, parts={constants.LABEL_PROXY: part})
+  counts = read_pass.run_pass(request, make_pipeline).parts[constants.LABEL_PROXY]
   return summarize(counts[train_split], {split: counts[split] for split in eval_splits}, train_split, config,
                    label_key)
 

@@ -8,8 +8,10 @@ merged counts into scores and findings (pure functions).
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
+from typing import Dict, Mapping, Sequence, Tuple
 
 import apache_beam as beam
 import pyarrow as pa
@@ -17,6 +19,7 @@ from tfx.dsl.io import fileio
 
 from tfx_preflight import beam_util, file_writes
 from tfx_preflight.checks.label_proxy import counts as counts_lib
+from tfx_preflight.inputs.located_batches import batch_of
 
 COUNTS_FILE = 'label_proxy_counts-{split}.json'
 # The CombineFn counts the rows of batches waiting in its accumulator once this many wait (8 read-pass batches).
@@ -75,3 +78,29 @@ def write_counts(counts: counts_lib.SplitCounts, path: str) -> None:
 def read_counts(output_dir: str, split: str) -> counts_lib.SplitCounts:
   with fileio.open(os.path.join(output_dir, COUNTS_FILE.format(split=split)), 'r') as f:
     return counts_lib.from_jsonable(json.loads(f.read()))
+
+
+@dataclasses.dataclass(frozen=True)
+class LabelProxyReadPart:
+  """The label-proxy check's consumer of the one read pass (inputs/read_pass.ReadPart): per split, its counts as one
+  JSON file under `output_dir`."""
+  options: counts_lib.CountOptions
+  output_dir: str
+  label: str = 'label-proxy counts'
+
+  def prepare(self) -> None:
+    fileio.makedirs(self.output_dir)
+
+  def expand(self, batches: Mapping[str, beam.PCollection], splits: Tuple[str, ...], files: Tuple) -> None:
+    for split in splits:
+      _ = (batches[split]
+           | f'LabelProxyBatches[{split}]' >> beam.Map(batch_of)
+           | f'LabelProxy[{split}]' >> LabelProxyCounts(self.options)
+           | f'WriteLabelProxy[{split}]' >> beam.Map(write_counts, os.path.join(
+               self.output_dir, COUNTS_FILE.format(split=split))))
+
+  def collect(self, splits: Tuple[str, ...]) -> Dict[str, counts_lib.SplitCounts]:
+    return {split: read_counts(self.output_dir, split) for split in splits}
+
+  def examples_read(self, output: Mapping[str, counts_lib.SplitCounts], splits: Sequence[str]) -> Dict[str, int]:
+    return {split: int(output[split].examples) for split in splits}

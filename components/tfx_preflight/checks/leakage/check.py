@@ -85,9 +85,11 @@ def reference_fraction(files: Sequence[Tuple[int, str]], num_splits: int) -> flo
 
 
 def make_plan(examples: Mapping[str, str], train_split: str, eval_splits: Sequence[str], config: LeakageConfig,
-              label_key: Optional[str]) -> _Plan:
+              label_key: Optional[str], files: Optional[Tuple[Tuple[int, str], ...]] = None) -> _Plan:
+  """What the Beam job does; `files` (data.split_files of the splits, listed here when not given) are what its file
+  ids index: the read pass's own list."""
   splits = (train_split, *eval_splits)
-  files = data.split_files(examples, splits)
+  files = data.split_files(examples, splits) if files is None else files
   exclude = tuple(sorted(set(config.exclude_features) | ({label_key} if label_key else set())))
   near = near_features.NearSettings(
       column_tolerance=config.near_column_tolerance, vector_max_distance=config.near_vector_max_distance,
@@ -486,7 +488,7 @@ def check_leakage(examples: Mapping[str, str], train_split: str, eval_splits: Se
   """
   from tfx_preflight.inputs import read_pass  # The read pass feeds leakage_beam's transform: imported when used.
   plan = make_plan(examples, train_split, eval_splits, config, label_key)
-  request = read_pass.PassRequest(examples=examples, splits=plan.splits,
-                                  leakage=read_pass.LeakagePart(plan, output_dir))
-  return summarize(read_pass.run_pass(request, make_pipeline).leakage, plan, config, output_dir)
+  request = read_pass.PassRequest(examples=examples, splits=plan.splits, files=plan.files,
+                                  parts={constants.LEAKAGE: leakage_beam.LeakageReadPart(plan, output_dir)})
+  return summarize(read_pass.run_pass(request, make_pipeline).parts[constants.LEAKAGE], plan, config, output_dir)
 

@@ -651,3 +651,28 @@ def collect_outputs(output_dir: str) -> LeakageCounts:
   clear_outputs(output_dir)
   with fileio.open(os.path.join(output_dir, STATS_FILE), 'r') as f:
     return LeakageCounts.from_jsonable(json.loads(f.read()))
+
+
+@dataclasses.dataclass(frozen=True)
+class LeakageReadPart:
+  """The leakage check's consumer of the one read pass (inputs/read_pass.ReadPart): hashes of every split joined
+  across splits, written under `output_dir` (duplicates.tsv, the merged counts)."""
+  plan: Plan
+  output_dir: str
+  history: Tuple = ()  # history.Stored of every --history directory / history artifact given, compared or not.
+  label: str = 'leakage hashes'
+
+  def prepare(self) -> None:
+    fileio.makedirs(self.output_dir)
+    clear_outputs(self.output_dir)
+
+  def expand(self, batches: Mapping[str, beam.PCollection], splits: Tuple[str, ...], files: Tuple) -> None:
+    _ = (batches
+         | 'Leakage' >> LeakageHashes(self.plan)
+         | 'WriteLeakage' >> WriteLeakageOutputs(self.output_dir))
+
+  def collect(self, splits: Tuple[str, ...]) -> LeakageCounts:
+    return collect_outputs(self.output_dir)
+
+  def examples_read(self, output: LeakageCounts, splits: Sequence[str]) -> Dict[str, int]:
+    return {split: int(output.examples.get(split, 0)) for split in splits}

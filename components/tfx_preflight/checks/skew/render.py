@@ -10,12 +10,15 @@ from __future__ import annotations
 from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple
 
 from tfx_preflight import constants
-from tfx_preflight.checks.skew import charts
+from tfx_preflight.checks.skew import charts, statistics_page
 from tfx_preflight.checks.skew import diagnosis as diag
 from tfx_preflight.inputs import statistics as statistics_lib
 from tfx_preflight.inputs.statistics import StatisticsBySplit
-from tfx_preflight.report.render import statistics_page
-from tfx_preflight.report.render.escape import esc, short
+from tfx_preflight.report.render.escape import esc, number, short
+from tfx_preflight.report.render.page import scalar
+
+# Rows of the compared-features table; the rest are in report.json (checks.skew.compared).
+MAX_COMPARED_ROWS = 500
 
 _SVG_W, _SVG_H, _PAD = 360, 140, 22
 _MAX_CATEGORIES = 10
@@ -142,10 +145,45 @@ def statistics_pages(result: Mapping[str, Any], statistics: StatisticsBySplit, t
           for name, split in _page_names(statistics, eval_splits)}
 
 
+def _ratio_bar(ratio: Any) -> str:
+  """distance / threshold as a bar in a track whose middle is the threshold (red beyond it); CSS only, no script."""
+  if not isinstance(ratio, (int, float)):
+    return '<span class="track"><span class="bar over" style="width:100%"></span></span>'
+  width = min(float(ratio), 2.0) * 50
+  return f'<span class="track"><span class="bar{" over" if ratio > 1 else ""}" style="width:{width:.1f}%"></span></span>'
+
+
+def compared_table(rows: list) -> str:
+  """Every compared feature with its distance, threshold, effect size and status, nearest its threshold first."""
+  if not rows:
+    return ''
+  body = []
+  for r in rows[:MAX_COMPARED_ROWS]:
+    ratio = r.get('ratio')
+    body.append(f'<tr><td>{esc(r.get("split"))}</td><td><code>{esc(r.get("feature"))}</code></td>'
+                f'<td>{esc(r.get("metric"))}</td><td class="num">{number(r.get("distance"))}</td>'
+                f'<td class="num">{number(r.get("threshold"))}</td>'
+                f'<td class="num">{number(ratio) if ratio is not None else "&infin;"} {_ratio_bar(ratio)}</td>'
+                f'<td class="num">{scalar(r.get("effect_size"))}</td>'
+                f'<td class="{esc(r.get("status"))}">{esc(r.get("status"))}</td></tr>')
+  more = (f'<p>... and {len(rows) - MAX_COMPARED_ROWS} more in report.json (checks.skew.compared).</p>'
+          if len(rows) > MAX_COMPARED_ROWS else '')
+  return ('<h3>Compared features</h3><p>Every feature TFDV compared, nearest its threshold first (distance / '
+          'threshold 1 is the threshold; effect size is the shift in spreads, numeric features only).</p>'
+          '<table><tr><th>eval split</th><th>feature</th><th>metric</th><th>distance</th><th>threshold</th>'
+          '<th>distance / threshold</th><th>effect size</th><th>status</th></tr>' + ''.join(body) + '</table>' + more)
+
+
 def render_html(result: Mapping[str, Any], statistics: StatisticsBySplit, train_split: str,
                 eval_splits: Sequence[str]) -> str:
-  """Histograms of every flagged feature, train and eval side by side, the passing features nearest their threshold
-  overlaid, and links to the statistics pages (`statistics_pages`)."""
+  """Every compared feature's distance (`compared_table`), then histograms of every flagged feature, train and eval
+  side by side, the passing features nearest their threshold overlaid, and links to the statistics pages
+  (`statistics_pages`)."""
+  return compared_table(result.get('compared') or []) + _pictures(result, statistics, train_split, eval_splits)
+
+
+def _pictures(result: Mapping[str, Any], statistics: StatisticsBySplit, train_split: str,
+              eval_splits: Sequence[str]) -> str:
   if not _shown(result, statistics, train_split):
     return ''
   summaries = {train_split: diag.summarize(statistics_lib.default_slice(statistics, train_split))}

@@ -2,7 +2,7 @@
 
 Skew compares the union of a window's train with the union of its eval; a span unlike the others (a changed
 ExampleGen or preprocessing step, a backfill) is diluted in that union and can pass. Each span's statistics come from
-the read pass (the same decoded batches, read_pass.SpanStatisticsPart), and every pair of spans is compared, split
+the read pass (the same decoded batches, span_statistics_beam.py), and every pair of spans is compared, split
 by split, with skew's own comparison (skew.tfdv_comparison, skew.feature_findings, its false-discovery control): the
 same distances (Jensen-Shannon, L-infinity), thresholds (schema comparators, else the config) and diagnoses. A span
 departs in a feature when it differs in it from every other span while those agree with one another; of two spans

@@ -9,6 +9,7 @@ from __future__ import annotations
 from typing import Any, Mapping, Optional
 
 from tfx_preflight import constants
+from tfx_preflight.config import CHECK_NAMES
 from tfx_preflight.report import summaries
 from tfx_preflight.report.render.escape import esc, number
 
@@ -28,11 +29,8 @@ vertical-align:middle;margin-left:.4em}.bar{display:block;height:100%;background
 
 # Findings keys shown as their own columns; the rest go into a details column.
 _MAIN_KEYS = ('severity', 'kind', 'code', 'feature', 'message')
-# Rows of the compared-features table; the rest are in report.json (checks.skew.compared).
-MAX_COMPARED_ROWS = 500
-
-
-def _scalar(value: Any) -> str:
+def scalar(value: Any) -> str:
+  """A number or a list of numbers as text, '–' for none."""
   if value is None:
     return '&ndash;'
   if isinstance(value, (list, tuple)) and all(not isinstance(v, (dict, list, tuple)) for v in value):
@@ -47,9 +45,9 @@ def key_values(mapping: Mapping[str, Any]) -> str:
     if isinstance(value, Mapping):
       shown = key_values(value) if value else '&ndash;'
     elif isinstance(value, (list, tuple)) and any(isinstance(v, (Mapping, list, tuple)) for v in value):
-      shown = ''.join(key_values(v) if isinstance(v, Mapping) else _scalar(v) for v in value)
+      shown = ''.join(key_values(v) if isinstance(v, Mapping) else scalar(v) for v in value)
     else:
-      shown = _scalar(value)
+      shown = scalar(value)
     rows.append(f'<tr><td>{esc(key)}</td><td>{shown}</td></tr>')
   return '<table class="kv">' + ''.join(rows) + '</table>' if rows else ''
 
@@ -57,8 +55,8 @@ def key_values(mapping: Mapping[str, Any]) -> str:
 def split_numbers(train: Mapping[str, Any], other: Mapping[str, Any], splits: list) -> str:
   """A skew finding's numbers of both splits as one table: statistic | train | eval."""
   names = [str(n) for n in (splits + ['train', 'eval'])[:2]]
-  rows = ''.join(f'<tr><td>{esc(k)}</td><td class="num">{_scalar(train.get(k))}</td>'
-                 f'<td class="num">{_scalar(other.get(k))}</td></tr>'
+  rows = ''.join(f'<tr><td>{esc(k)}</td><td class="num">{scalar(train.get(k))}</td>'
+                 f'<td class="num">{scalar(other.get(k))}</td></tr>'
                  for k in sorted(set(train) | set(other), key=str))
   return (f'<table class="kv"><tr><td></td><td><b>{esc(names[0])}</b></td><td><b>{esc(names[1])}</b></td></tr>'
           + rows + '</table>')
@@ -84,35 +82,6 @@ def findings_table(findings: list, check: Optional[Mapping[str, Any]] = None) ->
           + ''.join(rows) + '</table>')
 
 
-def _ratio_bar(ratio: Any) -> str:
-  """distance / threshold as a bar in a track whose middle is the threshold (red beyond it); CSS only, no script."""
-  if not isinstance(ratio, (int, float)):
-    return '<span class="track"><span class="bar over" style="width:100%"></span></span>'
-  width = min(float(ratio), 2.0) * 50
-  return f'<span class="track"><span class="bar{" over" if ratio > 1 else ""}" style="width:{width:.1f}%"></span></span>'
-
-
-def compared_table(rows: list) -> str:
-  """Every compared feature with its distance, threshold, effect size and status, nearest its threshold first."""
-  if not rows:
-    return ''
-  body = []
-  for r in rows[:MAX_COMPARED_ROWS]:
-    ratio = r.get('ratio')
-    body.append(f'<tr><td>{esc(r.get("split"))}</td><td><code>{esc(r.get("feature"))}</code></td>'
-                f'<td>{esc(r.get("metric"))}</td><td class="num">{number(r.get("distance"))}</td>'
-                f'<td class="num">{number(r.get("threshold"))}</td>'
-                f'<td class="num">{number(ratio) if ratio is not None else "&infin;"} {_ratio_bar(ratio)}</td>'
-                f'<td class="num">{_scalar(r.get("effect_size"))}</td>'
-                f'<td class="{esc(r.get("status"))}">{esc(r.get("status"))}</td></tr>')
-  more = (f'<p>... and {len(rows) - MAX_COMPARED_ROWS} more in report.json (checks.skew.compared).</p>'
-          if len(rows) > MAX_COMPARED_ROWS else '')
-  return ('<h3>Compared features</h3><p>Every feature TFDV compared, nearest its threshold first (distance / '
-          'threshold 1 is the threshold; effect size is the shift in spreads, numeric features only).</p>'
-          '<table><tr><th>eval split</th><th>feature</th><th>metric</th><th>distance</th><th>threshold</th>'
-          '<th>distance / threshold</th><th>effect size</th><th>status</th></tr>' + ''.join(body) + '</table>' + more)
-
-
 def _top_finding(check: Mapping[str, Any]) -> str:
   findings = check.get('findings') or []
   if not findings:
@@ -125,7 +94,7 @@ def _top_finding(check: Mapping[str, Any]) -> str:
 def overview(report: Mapping[str, Any]) -> str:
   """Each check's status and its top finding, at the top of the page."""
   rows = []
-  for name in constants.CHECK_NAMES:
+  for name in CHECK_NAMES:
     check = report['checks'][name]
     status = check['status']
     rows.append(f'<tr><td><a href="#check-{esc(name)}">{esc(name)}</a></td>'
@@ -142,7 +111,7 @@ def artifacts_table(report: Mapping[str, Any]) -> str:
   head = ''.join(f'<th>{esc(s)}</th>' for s in splits)
   rows = ''.join(
       f'<tr><td class="num">{number(a["span"])}</td><td class="num">{number(a["version"])}</td>'
-      + ''.join(f'<td class="num">{_scalar((a.get("examples") or {}).get(s))}</td>' for s in splits)
+      + ''.join(f'<td class="num">{scalar((a.get("examples") or {}).get(s))}</td>' for s in splits)
       + f'<td><code>{esc(a["uri"])}</code></td></tr>' for a in artifacts)
   return (f'<p>{len(artifacts)} Examples artifact(s) read, each split of every one:</p>'
           f'<table class="kv"><tr><th>span</th><th>version</th>{head}<th>uri</th></tr>{rows}</table>')
@@ -164,13 +133,12 @@ def render(report: Mapping[str, Any], fragments: Mapping[str, str]) -> str:
   """The whole page. `fragments[check]` is check-specific HTML that its module has already escaped."""
   verdict = report['verdict']
   sections = []
-  for name in constants.CHECK_NAMES:
+  for name in CHECK_NAMES:
     check = report['checks'][name]
     status = check['status']
     reason = f' <small>({esc(check["reason"])})</small>' if check.get('reason') else ''
-    extra = compared_table(check.get('compared') or []) if name == constants.SKEW else ''
     sections.append(f'<h2 id="check-{esc(name)}">{esc(name)}: <span class="{esc(status)}">{esc(status)}</span>'
-                    f'{reason}</h2>' + findings_table(check.get('findings', []), check) + extra + fragments.get(name, ''))
+                    f'{reason}</h2>' + findings_table(check.get('findings', []), check) + fragments.get(name, ''))
   splits = report['splits']
   return ('<!DOCTYPE html><html><head><meta charset="utf-8">'
           '<meta http-equiv="Content-Security-Policy" content="default-src \'none\'; style-src \'unsafe-inline\'; '
