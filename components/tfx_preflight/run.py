@@ -29,8 +29,6 @@ from tfx_preflight.report import pages as render
 from tfx_preflight.report import progress, report_dir
 from tfx_preflight.report.results import CheckResult, Report, settled_checks, verdict_of
 
-__all__ = ['ExamplesArtifact', 'PreflightInputs', 'run_checks', 'run_preflight', 'check_and_write']
-
 
 @contextlib.contextmanager
 def _naming_unreadable_file(examples: Mapping[str, str]) -> Iterator[None]:
