@@ -62,8 +62,10 @@ def _oracle(elements: List[LeakageCounts]) -> LeakageCounts:
     pairs = [e.cross[key] for e in elements if key in e.cross]
     numbers = {f.name: sum(getattr(p, f.name) for p in pairs) for f in dataclasses.fields(PairCounts)
                if f.name != 'samples'}
-    cross[key] = PairCounts(**numbers, samples=sorted(itertools.chain.from_iterable(p.samples for p in pairs))[
-        :MAX_SAMPLES])
+    # Near samples: the pairs cheapest to read back first (the deeper of their two record indices).
+    order = (lambda s: (max(s[1], s[3]), *s)) if key[0] == NEAR else None
+    cross[key] = PairCounts(**numbers, samples=sorted(itertools.chain.from_iterable(p.samples for p in pairs),
+                                                      key=order)[:MAX_SAMPLES])
   within = {split: WithinCounts(sum(e.within[split].duplicate_examples for e in elements if split in e.within),
                                 sum(e.within[split].duplicate_groups for e in elements if split in e.within))
             for split in {s for e in elements for s in e.within}}

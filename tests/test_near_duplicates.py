@@ -68,6 +68,9 @@ def test_planted_copies_found_and_clean_rows_left_alone(name, tmp_path):
     assert set(distances) == {GROUP_OF[name]}  # only the group the examples have
   sample = near['samples'][0]
   assert sample['features'] and sample['train_features'] and set(sample['distances']) == set(sample['thresholds'])
+  # The samples are the listed pairs cheapest to read back (their deeper record first), not the first eval rows.
+  depths = sorted(max(int(line[4]), int(line[7])) for line in lines)
+  assert [max(s['index'], s['train_index']) for s in near['samples']] == depths[:len(near['samples'])]
   # Near copies beyond chance count toward block_fraction: on by default, and blocking.
   assert {f['kind'] for f in result['findings']} == {'near_duplicates'} and result['status'] == 'block'
   assert near['chance']['significant'] and near['chance']['observed'] == len(flagged)

@@ -22,7 +22,7 @@ import json
 import os
 import re
 import shutil
-from typing import Any, Dict, Iterable, List, Mapping, Optional, Sequence, Tuple
+from typing import Any, Callable, Dict, Iterable, List, Mapping, Optional, Sequence, Tuple
 
 import apache_beam as beam
 import numpy as np
@@ -91,9 +91,11 @@ class Plan:
 # --- Typed counts, merged field by field -----------------------------------------------------------------------------
 
 
-def _merged_samples(a: Sequence[tuple], b: Sequence[tuple], max_samples: int) -> List[tuple]:
-  """The max_samples first samples by location (eval file, eval index lead every sample), whatever the merge order."""
-  return sorted([*a, *b])[:max_samples]
+def _merged_samples(a: Sequence[tuple], b: Sequence[tuple], max_samples: int,
+                    order: Optional[Callable[[Sequence[Any]], tuple]] = None) -> List[tuple]:
+  """The max_samples first samples by `order` (default: by location, as eval file and eval index lead every sample),
+  whatever the merge order."""
+  return sorted([*a, *b], key=order)[:max_samples]
 
 
 def _add_ints(a: Dict[Any, int], b: Mapping[Any, int]) -> None:
@@ -112,7 +114,8 @@ def _add_int_fields(target: Any, other: Any) -> None:
 class PairCounts:
   """One kind (exact, near, group) between train and one eval split. Samples are tuples led by (eval file, eval
   index, train file, train index); exact/group: then hash, copies in eval, copies in train, label conflict; near: then
-  distances (columns, vectors, text), not exact, label conflict, feature-group mask."""
+  distances (columns, vectors, text), not exact, label conflict, feature-group mask. The first max_samples are kept:
+  by location, near ones by near_duplicates.sample_order (cheapest to read back)."""
   duplicate_examples: int = 0
   unique_duplicates: int = 0
   train_examples: int = 0
@@ -122,9 +125,10 @@ class PairCounts:
   near_only_label_conflicts: int = 0
   samples: List[tuple] = dataclasses.field(default_factory=list)
 
-  def merge(self, other: PairCounts, max_samples: int) -> None:
+  def merge(self, other: PairCounts, max_samples: int,
+            order: Optional[Callable[[Sequence[Any]], tuple]] = None) -> None:
     _add_int_fields(self, other)
-    self.samples = _merged_samples(self.samples, other.samples, max_samples)
+    self.samples = _merged_samples(self.samples, other.samples, max_samples, order)
 
 
 @dataclasses.dataclass
@@ -176,7 +180,8 @@ class LeakageCounts:
     for split, names in other.features.items():
       self.features[split] = tuple(sorted(set(self.features.get(split, ())) | set(names)))
     for key, counts in other.cross.items():
-      self.cross.setdefault(key, PairCounts()).merge(counts, max_samples)
+      self.cross.setdefault(key, PairCounts()).merge(
+          counts, max_samples, near_duplicates.sample_order if key[0] == NEAR else None)
     for split, counts in other.within.items():
       self.within.setdefault(split, WithinCounts()).merge(counts)
     if other.near_buckets is not None:
