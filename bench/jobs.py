@@ -660,6 +660,79 @@ def pipeline_cost_job(args: Mapping[str, Any]) -> Dict[str, Any]:
           'probe_phases': probe_phases, 'preflight_log': stages.lines, **_floor_seconds(module_file)}
 
 
+# A pipeline without StatisticsGen (issue 32.2): the same LocalDagRunner pipeline gated by Preflight emitting the
+# statistics, and ungated with StatisticsGen, on the tabular data with no leak (so the gate passes and Trainer trains).
+TABULAR_TRAINER = os.path.join(os.path.dirname(os.path.abspath(__file__)), 'tabular_trainer.py')
+PIPELINE_TRAIN_STEPS = 100
+PIPELINE_EVAL_STEPS = 10
+
+
+def _statistics_pipeline(manifest: Mapping[str, Any], gated: bool, work: str, runner_args: List[str]):
+  """ImportExampleGen -> Preflight(output_statistics=True) -> SchemaGen -> Trainer under tfx.dsl.Cond (gated), or
+  ImportExampleGen -> StatisticsGen -> SchemaGen -> Trainer (ungated): README's wiring, the bench's trainer module."""
+  from tfx import v1 as tfx_v1
+
+  from pipelines.pipeline import presplit_input_config
+  from tfx_preflight import Preflight, constants
+  example_gen = tfx_v1.components.ImportExampleGen(
+      input_base=manifest['root'], input_config=presplit_input_config(f'Split-{TRAIN}/*', f'Split-{EVAL}/*'))
+  if gated:
+    gate = Preflight(examples=example_gen.outputs['examples'], output_statistics=True, label_key=generate.LABEL_KEY,
+                     module_file=TABULAR_TRAINER)
+    statistics = gate.outputs['example_statistics']
+  else:
+    gate = tfx_v1.components.StatisticsGen(examples=example_gen.outputs['examples'])
+    statistics = gate.outputs['statistics']
+  schema_gen = tfx_v1.components.SchemaGen(statistics=statistics, infer_feature_shape=True)
+  trainer_args = dict(module_file=TABULAR_TRAINER, examples=example_gen.outputs['examples'],
+                      schema=schema_gen.outputs['schema'],
+                      train_args=tfx_v1.proto.TrainArgs(num_steps=PIPELINE_TRAIN_STEPS),
+                      eval_args=tfx_v1.proto.EvalArgs(num_steps=PIPELINE_EVAL_STEPS))
+  if gated:
+    with tfx_v1.dsl.Cond(gate.outputs['blessing'].future()[0].custom_property(constants.BLESSED_PROPERTY) == 1):
+      trainer = tfx_v1.components.Trainer(**trainer_args)
+  else:
+    trainer = tfx_v1.components.Trainer(**trainer_args)
+  return tfx_v1.dsl.Pipeline(
+      pipeline_name='bench-gated' if gated else 'bench-statistics-gen', pipeline_root=os.path.join(work, 'root'),
+      components=[example_gen, gate, schema_gen, trainer], enable_cache=False,
+      metadata_connection_config=tfx_v1.orchestration.metadata.sqlite_metadata_connection_config(
+          os.path.join(work, 'metadata.db')),
+      beam_pipeline_args=list(runner_args))
+
+
+def _statistics_pipeline_job(args: Mapping[str, Any], gated: bool) -> Dict[str, Any]:
+  import shutil
+
+  from tfx import v1 as tfx_v1
+
+  from pipelines import penguin
+  work = args['output_dir']
+  shutil.rmtree(work, ignore_errors=True)
+  os.makedirs(work)
+  pipeline = _statistics_pipeline(args['manifest'], gated, work, args['runner_args'])
+  started = _begin()
+  tfx_v1.orchestration.LocalDagRunner().run(pipeline)
+  pipeline_seconds = time.perf_counter() - started
+  seconds = penguin.component_seconds(os.path.join(work, 'metadata.db'))
+  return {'job_seconds': pipeline_seconds, 'trained': 'Trainer' in seconds,
+          'status': 'complete' if 'Trainer' in seconds else 'not blessed',
+          'component_seconds': {k: seconds.get(k) for k in PIPELINE_COMPONENTS + ('SchemaGen',) if k in seconds}}
+
+
+@job('pipeline_gated')
+def pipeline_gated_job(args: Mapping[str, Any]) -> Dict[str, Any]:
+  """The pipeline without StatisticsGen: ImportExampleGen -> Preflight (statistics out, loss check on the trainer
+  module) -> SchemaGen -> Trainer when blessed. Job seconds: LocalDagRunner.run, every component."""
+  return _statistics_pipeline_job(args, gated=True)
+
+
+@job('pipeline_statistics_gen')
+def pipeline_statistics_gen_job(args: Mapping[str, Any]) -> Dict[str, Any]:
+  """The same pipeline ungated: ImportExampleGen -> StatisticsGen -> SchemaGen -> Trainer."""
+  return _statistics_pipeline_job(args, gated=False)
+
+
 class _PreflightLines(logging.Handler):
   """Collects the gate's own INFO lines ('Preflight [leakage] ...; 3.1 s', 'Preflight loss probe phases ...') with
   their time since the pipeline started: where Preflight's wall time goes besides the probe."""

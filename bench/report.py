@@ -32,6 +32,9 @@ ONE_PASS_RATIO_TARGET = 1.2
 SKEW_RATIO_TARGET = 0.05
 # Issue 27.1: the leakage defaults (near-duplicates on) at most 1.5x the exact-only leakage job.
 NEAR_RATIO_TARGET = 1.5
+# Issue 32.2: a pipeline gated by Preflight emitting the statistics, without StatisticsGen, costs no more wall time than
+# the same pipeline ungated with StatisticsGen.
+PIPELINE_RATIO_TARGET = 1.0
 # Issue 19.5: one hashed example in the leakage join's shuffle is 36 bytes (16 content hash, 8 label hash, 4 file id,
 # 8 record index), and joining a shard allocates about 130 bytes per example on top (concatenation, sort order, sorted
 # copies, group ids; tracemalloc, tests/test_shard_memory.py pins both).
@@ -63,6 +66,8 @@ LABELS = {
     'label_proxy': 'label-proxy part of the read pass: counts, samples, scores, pairs (ours)',
     'gate_statistics_out': 'whole gate emitting the statistics for SchemaGen, none supplied (ours)',
     'statistics_gen+gate': 'StatisticsGen, then the gate given its statistics',
+    'pipeline_gated': 'pipeline ImportExampleGen → Preflight (statistics out) → SchemaGen → Trainer (ours)',
+    'pipeline_statistics_gen': 'the same ungated: ImportExampleGen → StatisticsGen → SchemaGen → Trainer',
 }
 _PLOTTED = ('leakage', 'floor', 'floor_tfdata', 'pandas_join', 'naive_beam', 'statistics_gen', 'gate')
 _STYLES = {'leakage': ('C3', '-', 'o'), 'gate': ('C1', '-', 's'), 'floor': ('C0', '--', '^'),
@@ -145,6 +150,7 @@ def figures(results: Mapping[str, Any]) -> Dict[str, Any]:
                          {**get('label_proxy'), 'cpu_seconds_compared': get('label_proxy')['part_cpu_seconds']},
                          {**get('leakage'), 'cpu_seconds_compared': get('leakage')['job_cpu_seconds']},
                          LABEL_PROXY_RATIO_TARGET, seconds='cpu_seconds_compared'))
+  out += _pipeline_figures(runs, index)
   # The 1.5 GB target is the exact job's (issue 4); near-duplicate mode is reported beside it without one.
   memory = [{'size': r['size'], 'job': r['job'], 'peak_rss_mb': r['peak_rss_mb'],
              'setup_rss_mb': r.get('setup_rss_mb'),
@@ -182,6 +188,17 @@ def figures(results: Mapping[str, Any]) -> Dict[str, Any]:
   return {'figures': [f for f in out if f], 'leakage_memory': memory, 'leakage_scaling': scaling,
           'correctness': correctness, 'loss_check': loss, 'wide_skew': wide_skew(runs),
           'pipeline_cost': pipeline_cost(runs)}
+
+
+def _pipeline_figures(runs: List[Mapping[str, Any]], index: Dict[tuple, Mapping[str, Any]]) -> List[Dict[str, Any]]:
+  """Gated pipeline without StatisticsGen vs the ungated one, where both trained (a gate that blocked would skip
+  Trainer: no like-for-like comparison)."""
+  out = []
+  for size in sorted({r['size'] for r in runs if r['kind'] == 'tabular_pipeline'}):
+    gated, ungated = (index.get(('tabular_pipeline', size, job)) for job in ('pipeline_gated', 'pipeline_statistics_gen'))
+    if gated and ungated and gated.get('trained') and ungated.get('trained'):
+      out.append(_figure('pipeline_gated vs pipeline_statistics_gen', size, gated, ungated, PIPELINE_RATIO_TARGET))
+  return out
 
 
 def pipeline_cost(runs: List[Mapping[str, Any]]) -> List[Dict[str, Any]]:
@@ -223,6 +240,26 @@ def _pipeline_cost_section(results: Mapping[str, Any]) -> List[str]:
     if phases:
       lines += ['', f'Probe phases at {row["size"]:,} examples (s): '
                 + ', '.join(f'{k} {v:.2f}' for k, v in phases.items() if v >= 0.05) + '.']
+  return lines + ['']
+
+
+def _pipeline_statistics_section(results: Mapping[str, Any]) -> List[str]:
+  """'A pipeline without StatisticsGen': the two pipelines' MLMD seconds per component (median runs)."""
+  rows = [r for r in results['runs'] if r['kind'] == 'tabular_pipeline' and _ok(r)]
+  if not rows:
+    return []
+  components = ('ImportExampleGen', 'StatisticsGen', 'Preflight', 'SchemaGen', 'Trainer')
+  lines = ['## A pipeline without StatisticsGen', '',
+           'The same LocalDagRunner pipeline twice on tabular data without a leak (the gate passes, Trainer trains '
+           '`bench/tabular_trainer.py` in both): ungated with StatisticsGen, and gated by `Preflight(output_statistics='
+           'True, module_file=...)` whose statistics SchemaGen reads. Pipeline seconds are `LocalDagRunner.run`; '
+           'component seconds are MLMD execution times of the median run.', '',
+           '| pipeline | examples | pipeline (s) | ' + ' | '.join(components) + ' | Trainer ran |',
+           '|---|---:|---:|' + '---:|' * len(components) + '---|']
+  for r in rows:
+    seconds = r.get('component_seconds') or {}
+    lines.append(f'| {LABELS[r["job"]]} | {r["size"]:,} | {_seconds(r["job_seconds"])} | '
+                 + ' | '.join(_seconds(seconds.get(c)) for c in components) + f' | {"yes" if r.get("trained") else "no"} |')
   return lines + ['']
 
 
@@ -389,7 +426,9 @@ def markdown(results: Mapping[str, Any]) -> str:
       'ratio is the marginal cost of skew + leakage).',
       '- **gate emitting the statistics** (`Preflight(output_statistics=True)`, a pipeline without StatisticsGen): '
       '`run.run_preflight` with no statistics supplied, writing the read pass\'s statistics as StatisticsGen does, '
-      'against StatisticsGen then the gate with its statistics (their job seconds added).', '',
+      'against StatisticsGen then the gate with its statistics (their job seconds added).',
+      '- **pipeline without StatisticsGen** (issue 32.2): a whole LocalDagRunner pipeline gated by Preflight emitting '
+      'the statistics, against the same pipeline ungated with StatisticsGen (see its section below).', '',
       '## Scaling (job seconds by total examples)', '', _scaling_table(results), '',
       f'![time vs size]({RESULTS_PNG})', '',
   ]
@@ -402,6 +441,7 @@ def markdown(results: Mapping[str, Any]) -> str:
               '']
   parts += _wide_section(results)
   parts += _pipeline_cost_section(results)
+  parts += _pipeline_statistics_section(results)
   disagree = [c for c in results['correctness'] if not c['agrees']]
   parts += ['## Correctness', '',
             f'{len(results["correctness"]) - len(disagree)} of {len(results["correctness"])} leakage runs found exactly '

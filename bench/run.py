@@ -41,8 +41,11 @@ ONE_PASS_JOBS = ('statistics_alone', 'statistics_read_pass', 'one_pass')
 LABEL_PROXY_JOBS = ('label_proxy',)
 # A pipeline without StatisticsGen (issue 32.2): the gate emitting the statistics, vs statistics_gen + gate.
 STATISTICS_OUT_JOBS = ('gate_statistics_out',)
+# The same LocalDagRunner pipeline (issue 32.2) ungated with StatisticsGen, and gated by Preflight emitting the
+# statistics; at the headline size, on leak-free data (the gate passes, Trainer trains in both), interleaved rounds.
+PIPELINE_STATISTICS_JOBS = ('pipeline_statistics_gen', 'pipeline_gated')
 ALL_JOBS = LEAKAGE_JOBS + ('statistics_gen', 'skew', 'gate', 'loss', 'skew_wide', 'pipeline_cost') + ONE_PASS_JOBS \
-    + LABEL_PROXY_JOBS + STATISTICS_OUT_JOBS
+    + LABEL_PROXY_JOBS + STATISTICS_OUT_JOBS + PIPELINE_STATISTICS_JOBS
 # Jobs run on the tabular data of every --sizes entry (the others have their own data: images, wide).
 PER_SIZE_JOBS = LEAKAGE_JOBS + ('statistics_gen', 'skew', 'gate') + ONE_PASS_JOBS + LABEL_PROXY_JOBS \
     + STATISTICS_OUT_JOBS
@@ -61,6 +64,8 @@ _REPEATED_MEASURES = ('job_seconds', 'wall_seconds', 'job_cpu_seconds', 'cpu_sec
 _POLL_SECONDS = 0.05
 # pipeline_cost: TFX's penguin testdata as shipped (x1, 334 rows) and every row 300 times with noise (~100k rows).
 DEFAULT_PIPELINE_REPLICAS = (1, 300)
+# Runs of PIPELINE_STATISTICS_JOBS: tabular data without a leak, kept apart from the leakage jobs' data.
+PIPELINE_KIND = 'tabular_pipeline'
 
 
 def _log(message: str) -> None:
@@ -230,6 +235,9 @@ def run(sizes: Sequence[int], out_dir: str, results_dir: str, seed: int, leak_ra
         runs.append({'size': size, 'kind': generate.TABULAR, **run_job(
             name, {**common, 'manifest': manifest, 'output_dir': os.path.join(work, name)}, out_dir, tag, timeout)})
 
+  runs += _pipeline_statistics_runs([j for j in PIPELINE_STATISTICS_JOBS if j in jobs], headline, seed, data_root,
+                                    manifests, common, out_dir, timeout, repeats)
+
   if 'loss' in jobs:
     if os.path.exists(CNN_MODULE):
       manifest = _generate(generate.IMAGE, image_size, leak_rate, seed, data_root)
@@ -280,6 +288,27 @@ def run(sizes: Sequence[int], out_dir: str, results_dir: str, seed: int, leak_ra
   results.update(report.figures(results))
   report.write(results, results_dir)
   return results
+
+
+def _pipeline_statistics_runs(jobs: Sequence[str], size: int, seed: int, data_root: str,
+                              manifests: Dict[str, Dict[str, Any]], common: Dict[str, Any], out_dir: str,
+                              timeout: float, repeats: int) -> List[Dict[str, Any]]:
+  """The gated pipeline without StatisticsGen and the ungated one with it, in interleaved rounds, by their medians.
+  Their data has no leak: a blocked gate would skip Trainer and make the gated pipeline look cheap."""
+  if not jobs:
+    return []
+  manifest = _generate(generate.TABULAR, size, 0.0, seed, data_root)
+  manifests[f'{size}-no-leak'] = manifest
+  tag = f'n{size}-no-leak'
+  measured: Dict[str, List[Dict[str, Any]]] = {name: [] for name in jobs}
+  for round_index in range(repeats):
+    # A B, B A, ...: each pipeline runs first as often as second, so a machine that speeds up or slows down over the
+    # rounds (minutes each) does not favour the one that always runs second.
+    for name in (jobs if round_index % 2 == 0 else list(reversed(jobs))):
+      measured[name].append(run_job(name, {**common, 'manifest': manifest,
+                                           'output_dir': os.path.join(out_dir, 'work', tag, name)},
+                                    out_dir, tag + (f'-r{round_index + 1}' if repeats > 1 else ''), timeout))
+  return [{'size': size, 'kind': PIPELINE_KIND, **median_run(measured[name])} for name in jobs]
 
 
 def median_run(repeats: List[Dict[str, Any]]) -> Dict[str, Any]:

@@ -144,3 +144,21 @@ def test_bench_compares_the_gate_emitting_statistics_with_statistics_gen_then_th
   assert figure['baseline_seconds'] == pytest.approx(by_job['statistics_gen']['job_seconds']
                                                      + by_job['gate']['job_seconds'])
   assert 'whole gate emitting the statistics for SchemaGen' in (tmp_path / 'results.md').read_text()
+
+
+@pytest.mark.slow
+def test_bench_runs_the_pipeline_without_statistics_gen_against_the_same_pipeline_ungated(tmp_path):
+  """Issue 32.2's measurement: two real LocalDagRunner pipelines on leak-free data; the gate blesses, so Trainer trains
+  in both (otherwise the comparison would not be like for like and no ratio is reported)."""
+  results = run.main(['--sizes', '2000', '--jobs', 'pipeline_statistics_gen,pipeline_gated', '--repeats', '1',
+                      '--out-dir', str(tmp_path / 'out'), '--results-dir', str(tmp_path)])
+  by_job = {r['job']: r for r in results['runs']}
+  assert by_job.keys() == {'pipeline_statistics_gen', 'pipeline_gated'}
+  assert all(r['returncode'] == 0 and r['trained'] for r in by_job.values()), by_job
+  assert 'Preflight' in by_job['pipeline_gated']['component_seconds']
+  assert 'StatisticsGen' not in by_job['pipeline_gated']['component_seconds']
+  assert 'Preflight' not in by_job['pipeline_statistics_gen']['component_seconds']
+  figure = next(f for f in results['figures'] if f['name'] == 'pipeline_gated vs pipeline_statistics_gen')
+  assert figure['ratio'] == pytest.approx(by_job['pipeline_gated']['job_seconds']
+                                          / by_job['pipeline_statistics_gen']['job_seconds'], rel=1e-3)
+  assert '## A pipeline without StatisticsGen' in (tmp_path / 'results.md').read_text()
