@@ -338,7 +338,7 @@ def count_best(best: np.ndarray, splits: Sequence[str], files: Sequence[Tuple[in
   reference = best[best[:, f['eval_split']] == len(splits)]
   for s in range(1, len(splits)):
     mine = best[best[:, f['eval_split']] == s]
-    samples = sorted((sample_record(r) for r in mine[_shallowest(mine, max_samples)]), key=sample_order)
+    samples = [sample_record(r) for r in mine[_shallowest(mine, max_samples)]]
     cross[splits[s]] = {**_best_counts(mine), 'samples': samples}
     for r in mine:
       distance, threshold = tsv_distance(r, settings)
@@ -353,14 +353,14 @@ def count_best(best: np.ndarray, splits: Sequence[str], files: Sequence[Tuple[in
 def sample_order(sample: Sequence[Any]) -> tuple:
   """Near samples are the pairs whose deeper record (eval index, train index) comes first, then by location. The
   report reads both records of each sample back from the start of its gzipped file, and a train partner lies
-  anywhere in train: taking the first pairs by eval location read most of every train file (1.2 s at 1M examples,
-  growing with the data); any max_samples verified pairs show the copy as well, and these stop each read early."""
+  anywhere in train: taking the first pairs by eval location read most of every train file, growing with the data;
+  any max_samples verified pairs show the copy as well, and these stop each read early."""
   return (max(sample[1], sample[3]), *sample)
 
 
 def _shallowest(best: np.ndarray, count: int) -> np.ndarray:
-  """Rows of the `count` pairs first in sample_order (deeper record index, then eval file, eval index, train file,
-  train index)."""
+  """Rows of the `count` pairs first in sample_order, in that order (deeper record index, then eval file, eval index,
+  train file, train index: one row per eval example here, so no tie goes further)."""
   f = _F
   depth = np.maximum(best[:, f['eval_index']], best[:, f['train_index']])
   order = np.lexsort((best[:, f['train_index']], best[:, f['train_file']], best[:, f['eval_index']],
