@@ -260,7 +260,9 @@ def cli_job(args: Mapping[str, Any]) -> Dict[str, Any]:
   with open(os.path.join(args['output_dir'], 'report.json')) as f:
     leakage = json.load(f)['checks']['leakage']
   cross = (leakage.get('cross_split') or [{}])[0]
+  near = (leakage.get('near_duplicates') or [{}])[0]  # Its defaults compare near copies too.
   return {'job_seconds': seconds, 'status': leakage.get('status'), 'exit_code': code,
+          'near_duplicate_examples': near.get('duplicate_examples'),
           'duplicate_examples': cross.get('duplicate_examples'), 'label_conflicts': cross.get('label_conflicts'),
           'unique_duplicates': cross.get('unique_duplicates')}
 

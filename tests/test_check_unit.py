@@ -19,6 +19,7 @@ from tfx_preflight import run
 from tfx_preflight.checks import registry
 from tfx_preflight.checks.unit import Check, Gate, PageInputs
 from tfx_preflight.config import PreflightConfig
+from tfx_preflight.inputs.located_batches import SplitBatches
 from tfx_preflight.report.results import CheckResult, Coverage
 
 MARK = '<p class="rows">rows counted by the toy check</p>'
@@ -55,7 +56,7 @@ class RowsPart:
   def prepare(self) -> None:
     fileio.makedirs(self.output_dir)
 
-  def expand(self, batches: Mapping[str, beam.PCollection], splits: Tuple[str, ...], files: Tuple) -> None:
+  def expand(self, batches: SplitBatches, splits: Tuple[str, ...], files: Tuple) -> None:
     for split in splits:
       _ = (batches[split]
            | f'Rows[{split}]' >> beam.Map(_rows)

@@ -9,7 +9,6 @@ and text recall 0.0 (rounding 30 columns to 3 digits, or exact normalized text, 
 import itertools
 import math
 import os
-import pickle
 
 import apache_beam as beam
 import numpy as np
@@ -20,7 +19,7 @@ from tfx_bsl.coders.example_coder import ExamplesToRecordBatchDecoder
 from tests import near_data
 from tests.helpers import to_example, write_splits
 from tfx_preflight.checks.leakage import check as leakage
-from tfx_preflight.checks.leakage import near_duplicates, near_features
+from tfx_preflight.checks.leakage import near_duplicates, near_features, wire
 from tfx_preflight.checks.leakage import render as render_leakage
 from tfx_preflight.config import ConfigError, LeakageConfig, PreflightConfig
 
@@ -251,7 +250,7 @@ def test_shuffled_payloads_round_trip_exactly_and_smaller():
            rng.integers(0, 2 ** 63, 5, dtype=np.uint64)[rng.integers(0, 5, 3000)],
            rng.integers(0, 2 ** 63, 3000, dtype=np.uint64), np.array([0, 2 ** 64 - 1], np.uint64)]
   for values in cases:
-    back = near_features.unpack_ints(near_features.pack_ints(values))
+    back = wire.unpack_ints(wire.pack_ints(values))
     assert back.dtype == values.dtype and np.array_equal(back, values)
   batch = _mixed_batch()
   near = near_features.near_batch(batch, ['city', 'n', 't', 'v', 'x', 'y'], near_features.NearSettings(), probe=False)
@@ -261,7 +260,9 @@ def test_shuffled_payloads_round_trip_exactly_and_smaller():
                                     rng.integers(0, 2 ** 63, n, dtype=np.uint64), np.zeros(n, np.uint64),
                                     near.exact_part, near.shape, near.columns, near.vectors, near.segments,
                                     near.shingles)
-  back = pickle.loads(pickle.dumps(payload))
+  blob = payload.to_wire(np.arange(n, dtype=np.int64) + 9)
+  (leading,), back = near_duplicates.Payload.from_wire(blob, leading=1)
+  assert np.array_equal(leading, np.arange(n) + 9)
   for field in near_duplicates._ARRAYS:
     assert np.array_equal(getattr(back, field), getattr(payload, field))
   for field in near_duplicates._RAGGED:
@@ -269,7 +270,22 @@ def test_shuffled_payloads_round_trip_exactly_and_smaller():
     assert np.array_equal(getattr(back, field).offsets, getattr(payload, field).offsets)
   raw = sum(getattr(payload, f).nbytes for f in near_duplicates._ARRAYS) + sum(
       getattr(payload, f).values.nbytes + getattr(payload, f).offsets.nbytes for f in near_duplicates._RAGGED)
-  assert len(pickle.dumps(payload)) < 0.8 * raw
+  assert len(payload.to_wire()) < 0.8 * raw
+
+
+def test_wire_blobs_round_trip_and_run_no_code():
+  """The shuffle's blobs give back every array exactly (views, aligned); a header naming a non-numeric dtype (what
+  pickle would need to run code) is refused."""
+  arrays = [np.zeros(0, np.int64), np.arange(3, dtype=np.uint8), np.array([1.5, np.nan], np.float32),
+            np.array([2 ** 64 - 1, 0], np.uint64), np.full(5, -3, np.int64)]
+  back = wire.decode(wire.encode(arrays, [True, False, False, True, True]))
+  assert len(back) == len(arrays)
+  for got, want in zip(back, arrays):
+    assert got.dtype == want.dtype and np.array_equal(got, want, equal_nan=want.dtype.kind == 'f')
+  blob = wire.encode([np.arange(4, dtype=np.int64)], [False])
+  forged = blob.replace(b'<i8', b'|O8')
+  with pytest.raises(ValueError, match='not a numeric dtype'):
+    wire.decode(forged)
 
 
 def test_bucket_pairs_equal_candidate_pairs_over_every_key():
@@ -279,10 +295,10 @@ def test_bucket_pairs_equal_candidate_pairs_over_every_key():
   for split in (0, 1, 0, 1, 2):
     keys = rng.integers(0, 400, 300).astype(np.uint64)
     ids = rng.integers(0, 150, 300).astype(np.int64) + (split > 0) * 1000
-    pieces.append((split, keys, near_features.pack_ints(ids)))
-  pairs, counters = near_duplicates.bucket_pairs(pieces, max_bucket_pairs=6)
+    pieces.append((split, keys, ids))
+  pairs, counters = near_duplicates.bucket_pairs([near_duplicates.band_piece(*p) for p in pieces], max_bucket_pairs=6)
   keys = np.concatenate([p[1] for p in pieces])
-  ids = np.concatenate([near_features.unpack_ints(p[2]) for p in pieces])
+  ids = np.concatenate([p[2] for p in pieces])
   unique_ids, local = np.unique(ids, return_inverse=True)
   row_split = np.zeros(len(unique_ids), np.int64)
   row_split[local] = np.concatenate([np.full(len(p[1]), p[0]) for p in pieces])

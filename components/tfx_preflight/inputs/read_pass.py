@@ -1,8 +1,9 @@
-"""One read per split: every file is read and decoded once, and the same RecordBatches feed every Beam consumer.
+"""One read: every file is read and decoded once, and the same RecordBatches feed every Beam consumer.
 
 One Beam pipeline (the caller's `make_pipeline`, so `beam_pipeline_args` apply):
 
-  files of each split -> Read[split]: records.py's strict reader + tfx-bsl's decoder, LocatedBatch elements
+  files of every split -> Read: records.py's strict reader + tfx-bsl's decoder, LocatedBatch elements, one PCollection
+     (SplitBatches.every) partitioned by split in the same step (batches[split])
      +-> Statistics[split]: tfdv.GenerateStatistics (only when statistics are needed and not supplied), written as
      |   StatisticsGen lays them out (statistics.py)
      +-> each check's `ReadPart` (checks/<check>/unit.py gives it): the leakage hashes, the label-proxy counts, the
@@ -29,7 +30,7 @@ from tfx.dsl.io import fileio
 from tfx_preflight import beam_util, file_writes
 from tfx_preflight.inputs import data, feature_sketch
 from tfx_preflight.inputs import statistics as statistics_lib
-from tfx_preflight.inputs.located_batches import LocatedBatch, ReadLocatedBatches, batch_of
+from tfx_preflight.inputs.located_batches import Files, LocatedBatch, SplitBatches, batch_of, read_split_batches
 
 
 def _rows_of_file(located: LocatedBatch) -> Dict[int, int]:
@@ -64,9 +65,6 @@ def _write_rows_per_file(rows: Mapping[int, int], path: str) -> None:
 ROWS_PER_FILE = 'rows_per_file-{split}.json'
 
 
-Files = Tuple[Tuple[int, str], ...]  # (split id, path) by file id, as data.split_files lists them.
-
-
 class ReadPart(Protocol):
   """A check's consumer of the one read: Beam steps on every split's batches, and its output read back after the
   pipeline ran (small: counts, sketches). The check turns that output into findings."""
@@ -78,8 +76,9 @@ class ReadPart(Protocol):
   def prepare(self) -> None:
     """Before the pipeline runs: its directories made, what an earlier run left removed."""
 
-  def expand(self, batches: Mapping[str, beam.PCollection], splits: Tuple[str, ...], files: Files) -> None:
-    """Adds its steps; `batches[split]` holds the LocatedBatches of a split, file ids index `files`."""
+  def expand(self, batches: SplitBatches, splits: Tuple[str, ...], files: Files) -> None:
+    """Adds its steps; `batches[split]` holds the LocatedBatches of a split, `batches.every` those of every split
+    (one step for all: no Flatten), file ids index `files`."""
 
   def collect(self, splits: Tuple[str, ...]) -> Any:
     """After the pipeline ran: its output, as the check interprets it."""
@@ -122,10 +121,7 @@ class PassOutputs:
 
 def build_pipeline(pipeline: beam.Pipeline, request: PassRequest, files: Files) -> None:
   """Adds the read of every split and each requested consumer of its batches to `pipeline`."""
-  batches = {}
-  for split_id, split in enumerate(request.splits):
-    file_ids = [i for i, (s, _) in enumerate(files) if s == split_id]
-    batches[split] = pipeline | f'Read[{split}]' >> ReadLocatedBatches(files, file_ids)
+  batches = read_split_batches(pipeline, files, request.splits)
   if request.statistics_dir is not None:
     for split in request.splits:
       _ = (batches[split]

@@ -19,7 +19,7 @@ from tfx.dsl.io import fileio
 
 from tfx_preflight import beam_util, file_writes
 from tfx_preflight.checks.label_proxy import counts as counts_lib
-from tfx_preflight.inputs.located_batches import batch_of
+from tfx_preflight.inputs.located_batches import SplitBatches, batch_of
 
 COUNTS_FILE = 'label_proxy_counts-{split}.json'
 # The CombineFn counts the rows of batches waiting in its accumulator once this many wait (8 read-pass batches).
@@ -91,7 +91,7 @@ class LabelProxyReadPart:
   def prepare(self) -> None:
     fileio.makedirs(self.output_dir)
 
-  def expand(self, batches: Mapping[str, beam.PCollection], splits: Tuple[str, ...], files: Tuple) -> None:
+  def expand(self, batches: SplitBatches, splits: Tuple[str, ...], files: Tuple) -> None:
     for split in splits:
       _ = (batches[split]
            | f'LabelProxyBatches[{split}]' >> beam.Map(batch_of)

@@ -1,13 +1,13 @@
 """The leakage check's Beam part: decoded, located RecordBatches in; typed counts and duplicate-list lines out.
 
-`LeakageHashes` takes one PCollection per split of (file id, index of the first record, RecordBatch), as the read pass
-(read_pass.py) decodes them once for every check:
+`LeakageHashes` takes one PCollection of every split's (file id, index of the first record, RecordBatch), as the read
+pass (read_pass.py) decodes them once for every check:
 
-  Hash[split]: hash the whole batch with numpy (inputs/hashing.py) -> per batch, compact arrays (hash, split, label hash,
+  Hash: hash the whole batch with numpy (inputs/hashing.py) -> per batch, compact arrays (hash, split, label hash,
   file, index) -> Shard: cut each batch's arrays by hash into num_shards pieces -> GroupByKey((kind, shard))
   -> Join: per shard, sort by hash and count per split with numpy (`join_shard`) -> `LeakageCounts`, merged by
   `LeakageCountsCombineFn` (beam_util.CombineToOne), and the duplicate list in parts, one per join shard.
-  With near_duplicates, Hash[split] also emits LSH band keys and a verification payload per batch (near_features.py),
+  With near_duplicates, Hash also emits LSH band keys and a verification payload per batch (near_features.py),
   joined by band bucket, verified by real distance and counted per eval example in three shuffles (near_duplicates.py).
 
 The counts are a typed dataclass merged field by field; check.py turns them into findings (pure functions).
@@ -31,7 +31,7 @@ from tfx.dsl.io import fileio
 from tfx_preflight import beam_util, constants, file_writes
 from tfx_preflight.checks.leakage import history, near_duplicates, near_features
 from tfx_preflight.inputs import hashing
-from tfx_preflight.inputs.located_batches import LocatedBatch
+from tfx_preflight.inputs.located_batches import LocatedBatch, SplitBatches
 
 EXACT = constants.LEAKAGE_EXACT
 NEAR = constants.LEAKAGE_NEAR
@@ -267,17 +267,17 @@ class _HashBatchFn(beam.DoFn):
     if plan.near:
       reference = self._reference_rows(part, counts) if split_id == 0 else None
       near = near_features.near_batch(batch, features, plan.near, probe=split_id > 0, reference_rows=reference)
-      outputs = [near_duplicates.batch_outputs(split_id, part['file'], part['index'], part[EXACT], part['label'], near,
-                                               plan.num_shards)]
+      outputs = [(split_id, near_duplicates.batch_outputs(split_id, part['file'], part['index'], part[EXACT],
+                                                          part['label'], near, plan.num_shards))]
       if reference is not None and len(reference):  # Probed like eval rows (split id len(splits), flagged ids).
-        outputs.append(near_duplicates.batch_outputs(
+        outputs.append((len(plan.splits), near_duplicates.batch_outputs(
             len(plan.splits), part['file'][reference], part['index'][reference], part[EXACT][reference],
-            part['label'][reference], near.reference, plan.num_shards, id_flag=near_duplicates.REFERENCE_FLAG))
-      for bands, payloads in outputs:
+            part['label'][reference], near.reference, plan.num_shards, id_flag=near_duplicates.REFERENCE_FLAG)))
+      for payload_split, (bands, payloads) in outputs:
         for item in bands:
           yield beam.pvalue.TaggedOutput(_NEAR_BANDS, item)
         for item in payloads:
-          yield beam.pvalue.TaggedOutput(_NEAR_EVAL if item[1].split[0] > 0 else _NEAR_TRAIN, item)
+          yield beam.pvalue.TaggedOutput(_NEAR_EVAL if payload_split > 0 else _NEAR_TRAIN, item)
     if plan.group_key:
       group, present = hashing.hash_single_feature(batch, plan.group_key)
       part[GROUP] = group
@@ -310,7 +310,7 @@ class _ShardFn(beam.DoFn):
       hashes = part[kind][keep]
       columns = (hashes, part['label'][keep], part['file'][keep], part['index'][keep])
       shard = (hashes[:, 1] % np.uint64(self._plan.num_shards)).astype(np.int64)
-      order = np.argsort(shard, kind='stable')
+      order = near_duplicates.shard_order(shard, self._plan.num_shards)
       bounds = np.searchsorted(shard[order], np.arange(self._plan.num_shards + 1))
       for s in range(self._plan.num_shards):
         if bounds[s] == bounds[s + 1]:
@@ -541,17 +541,17 @@ class _VerifyFn(_NearJoinFn):
       yield part_name(NEAR, shard), '\n'.join(lines)
 
 
-def _near_join(bands: Sequence[beam.PCollection], train: Sequence[beam.PCollection],
-               evals: Sequence[beam.PCollection], plan: Plan) -> Tuple[beam.PCollection, beam.PCollection]:
-  """Band shards -> pairs -> with train payloads -> with eval payloads, verified; returns (tsv lines, counts)."""
+def _near_join(bands: beam.PCollection, train: beam.PCollection, evals: beam.PCollection,
+               plan: Plan) -> Tuple[beam.PCollection, beam.PCollection]:
+  """Band shards -> pairs -> with train payloads -> with eval payloads (and the reference sample's), verified;
+  returns (tsv lines, counts)."""
   pairs = (bands
-           | 'FlattenNearBands' >> beam.Flatten()
            | 'GroupByBand' >> beam.GroupByKey()
            | 'BucketPairs' >> beam.ParDo(_BucketPairsFn(plan)).with_outputs(_COUNTS, main='pairs'))
-  with_train = ({'pairs': pairs.pairs, 'payload': train | 'FlattenNearTrain' >> beam.Flatten()}
+  with_train = ({'pairs': pairs.pairs, 'payload': train}
                 | 'JoinTrainExamples' >> beam.CoGroupByKey()
                 | 'AttachTrain' >> beam.ParDo(_AttachTrainFn(plan)))
-  verified = ({'pairs': with_train, 'payload': evals | 'FlattenNearEval' >> beam.Flatten()}
+  verified = ({'pairs': with_train, 'payload': evals}
               | 'JoinEvalExamples' >> beam.CoGroupByKey()
               | 'Verify' >> beam.ParDo(_VerifyFn(plan)).with_outputs(_COUNTS, main='lines'))
   counts = (pairs[_COUNTS], verified[_COUNTS]) | 'FlattenNearCounts' >> beam.Flatten()
@@ -562,10 +562,12 @@ def _near_join(bands: Sequence[beam.PCollection], train: Sequence[beam.PCollecti
 
 
 class LeakageHashes(beam.PTransform):
-  """{split: PCollection of LocatedBatch} -> {'counts': one LeakageCounts, 'lines': (part name, duplicates.tsv lines)
-  per join shard with duplicates}.
+  """PCollection of LocatedBatch of every split (file ids index `plan.files`, whose split ids index `plan.splits`) ->
+  {'counts': one LeakageCounts, 'lines': (part name, duplicates.tsv lines) per join shard with duplicates}.
 
-  Every split of the plan must be given; file ids index `plan.files`, whose split must be the PCollection's.
+  One hashing step takes every split (the read pass's SplitBatches.every): with one step per split, the runner would
+  materialize the Flatten of their band keys, payloads and hashes before the shuffles, one more encoding and decoding
+  of every byte of them.
   """
 
   def __init__(self, plan: Plan):
@@ -575,24 +577,13 @@ class LeakageHashes(beam.PTransform):
                        f'max_samples {plan.max_samples}).')
     self._plan = plan
 
-  def expand(self, batches: Mapping[str, beam.PCollection]) -> Dict[str, beam.PCollection]:
+  def expand(self, batches: beam.PCollection) -> Dict[str, beam.PCollection]:
     plan = self._plan
-    missing = [split for split in plan.splits if split not in batches]
-    if missing:
-      raise ValueError(f'LeakageHashes: no batches for split(s) {", ".join(missing)}.')
-    parts, counts, near_bands, near_train, near_eval = [], [], [], [], []
-    for split_id, split in enumerate(plan.splits):
-      hashed = batches[split] | f'Hash[{split}]' >> beam.ParDo(_HashBatchFn(plan)).with_outputs(
-          _COUNTS, _NEAR_BANDS, _NEAR_TRAIN, _NEAR_EVAL, main='parts')
-      parts.append(hashed.parts)
-      counts.append(hashed[_COUNTS])
-      near_bands.append(hashed[_NEAR_BANDS])
-      if split_id == 0:  # Train's payloads, and those of its held-out reference sample (probed like eval rows).
-        near_train.append(hashed[_NEAR_TRAIN])
-      near_eval.append(hashed[_NEAR_EVAL])
-    sharded = [parts | 'FlattenParts' >> beam.Flatten() | 'Shard' >> beam.ParDo(_ShardFn(plan))]
+    hashed = batches | 'Hash' >> beam.ParDo(_HashBatchFn(plan)).with_outputs(
+        _COUNTS, _NEAR_BANDS, _NEAR_TRAIN, _NEAR_EVAL, main='parts')
+    sharded = [hashed.parts | 'Shard' >> beam.ParDo(_ShardFn(plan))]
     if plan.history_files:
-      sharded.append(batches[plan.splits[0]].pipeline | 'History' >> history.ReadStoredHashes(
+      sharded.append(batches.pipeline | 'History' >> history.ReadStoredHashes(
           plan.history_files, plan.num_shards, plan.history_split, EXACT))
     joined = (sharded
               | 'FlattenShards' >> beam.Flatten()
@@ -600,12 +591,12 @@ class LeakageHashes(beam.PTransform):
               | 'Join' >> beam.ParDo(_JoinShardFn(plan)).with_outputs(_COUNTS, _TRAIN_HASHES, main='lines'))
     if plan.save_hashes_dir:
       _ = joined[_TRAIN_HASHES] | 'WriteTrainHashes' >> beam.Map(history.write_shard, plan.save_hashes_dir)
-    lines = [joined.lines]
+    lines, counts = [joined.lines], [hashed[_COUNTS], joined[_COUNTS]]
     if plan.near:
-      near_lines, near_counted = _near_join(near_bands, near_train, near_eval, plan)
+      near_lines, near_counted = _near_join(hashed[_NEAR_BANDS], hashed[_NEAR_TRAIN], hashed[_NEAR_EVAL], plan)
       lines.append(near_lines)
       counts.append(near_counted)
-    return {'counts': ((*counts, joined[_COUNTS])
+    return {'counts': (counts
                        | 'FlattenCounts' >> beam.Flatten()
                        | 'MergeCounts' >> beam_util.CombineToOne(LeakageCountsCombineFn(plan.max_samples))),
             'lines': lines | 'FlattenLines' >> beam.Flatten()}
@@ -671,8 +662,8 @@ class LeakageReadPart:
     fileio.makedirs(self.output_dir)
     clear_outputs(self.output_dir)
 
-  def expand(self, batches: Mapping[str, beam.PCollection], splits: Tuple[str, ...], files: Tuple) -> None:
-    _ = (batches
+  def expand(self, batches: SplitBatches, splits: Tuple[str, ...], files: Tuple) -> None:
+    _ = (batches.every
          | 'Leakage' >> LeakageHashes(self.plan)
          | 'WriteLeakage' >> WriteLeakageOutputs(self.output_dir))
 

@@ -21,7 +21,8 @@ from typing import Any, Dict, Iterable, List, Optional, Sequence, Tuple
 import numpy as np
 
 from tfx_preflight import file_writes
-from tfx_preflight.checks.leakage.near_features import NearBatch, NearSettings, Ragged, pack_ints, unpack_ints
+from tfx_preflight.checks.leakage import wire
+from tfx_preflight.checks.leakage.near_features import NearBatch, NearSettings, Ragged
 from tfx_preflight.inputs import hashing
 
 GROUPS = ('columns', 'vectors', 'text')
@@ -58,15 +59,23 @@ class Payload:
   segments: Ragged
   shingles: Ragged
 
-  def __reduce__(self):
-    """Integer fields packed (near_features.pack_ints): the payloads of every example are shuffled."""
-    return Payload.unpacked, tuple(pack_ints(getattr(self, f)) if f in _PACKED else getattr(self, f)
-                                   for f in _ARRAYS + _RAGGED)
+  def to_wire(self, *leading: np.ndarray) -> bytes:
+    """The payload (after `leading` integer arrays) as one wire blob: the payloads of every example are shuffled."""
+    arrays = [*leading, *(getattr(self, f) for f in _ARRAYS)]
+    packed = [True] * len(leading) + [f in _PACKED for f in _ARRAYS]
+    for field in _RAGGED:
+      ragged = getattr(self, field)
+      arrays += [ragged.values, ragged.lengths]
+      packed += [False, True]
+    return wire.encode(arrays, packed)
 
   @staticmethod
-  def unpacked(*fields: Any) -> Payload:
-    names = _ARRAYS + _RAGGED
-    return Payload(*(unpack_ints(v) if n in _PACKED else v for n, v in zip(names, fields)))
+  def from_wire(blob: bytes, leading: int = 0) -> Tuple[List[np.ndarray], Payload]:
+    """(the `leading` arrays, the payload) of a `to_wire` blob."""
+    arrays = wire.decode(blob)
+    fields = arrays[leading:]
+    ragged = [Ragged.from_lengths(fields[i], fields[i + 1]) for i in range(len(_ARRAYS), len(fields), 2)]
+    return arrays[:leading], Payload(*fields[:len(_ARRAYS)], *ragged)
 
   def take(self, rows: np.ndarray) -> Payload:
     return Payload(*(getattr(self, f)[rows] for f in _ARRAYS), *(getattr(self, f).take(rows) for f in _RAGGED))
@@ -94,11 +103,18 @@ def id_shard(ids: np.ndarray, num_shards: int) -> np.ndarray:
 
 
 def split_by_shard(shard: np.ndarray, num_shards: int) -> Iterable[Tuple[int, np.ndarray]]:
-  order = np.argsort(shard, kind='stable')
+  """(shard, positions in it) of every non-empty shard, positions in order."""
+  order = shard_order(shard, num_shards)
   bounds = np.searchsorted(shard[order], np.arange(num_shards + 1))
   for s in range(num_shards):
     if bounds[s] < bounds[s + 1]:
       yield s, order[bounds[s]:bounds[s + 1]]
+
+
+def shard_order(shard: np.ndarray, num_shards: int) -> np.ndarray:
+  """A stable argsort of shard numbers, in the smallest integer type: numpy sorts 8- and 16-bit integers by radix,
+  several times faster than 64-bit ones (every band key and payload row of every batch goes through here)."""
+  return np.argsort(shard.astype(np.min_scalar_type(max(num_shards - 1, 0))), kind='stable')
 
 
 def band_shards(num_shards: int) -> int:
@@ -108,25 +124,28 @@ def band_shards(num_shards: int) -> int:
 
 def batch_outputs(split: int, file: np.ndarray, index: np.ndarray, exact: np.ndarray, label: np.ndarray,
                   near: NearBatch, num_shards: int,
-                  id_flag: int = 0) -> Tuple[List[Tuple[int, Tuple]], List[Tuple[int, Payload]]]:
-  """A batch's (key shard, (split, keys, packed ids)) band pieces and (id shard, payload) pieces."""
+                  id_flag: int = 0) -> Tuple[List[Tuple[int, bytes]], List[Tuple[int, bytes]]]:
+  """A batch's (key shard, band piece) and (id shard, payload blob) pieces (band_piece, Payload.to_wire)."""
   ids = row_ids(file, index) | np.int64(id_flag)
   key_ids = ids[near.key_rows]
   key_shards = band_shards(num_shards)
-  bands = [(s, (split, near.keys[rows], pack_ints(key_ids[rows])))
+  bands = [(s, band_piece(split, near.keys[rows], key_ids[rows]))
            for s, rows in split_by_shard((near.keys % np.uint64(key_shards)).astype(np.int64), key_shards)]
   payload = Payload(np.full(len(ids), split, dtype=np.int64), ids, exact[:, 0].copy(), label, near.exact_part, near.shape,
                     near.columns, near.vectors, near.segments, near.shingles)
-  payloads = [(s, payload.take(rows)) for s, rows in split_by_shard(id_shard(ids, num_shards), num_shards)]
+  payloads = [(s, payload.take(rows).to_wire())
+              for s, rows in split_by_shard(id_shard(ids, num_shards), num_shards)]
   return bands, payloads
 
 
-def bucket_pairs(pieces: Iterable[Tuple], max_bucket_pairs: int) -> Tuple[np.ndarray, Dict[str, int]]:
-  """(k, 2) distinct (train id, eval id) pairs of one band shard, and bucket counters."""
-  pieces = list(pieces)
-  keys = np.concatenate([p[1] for p in pieces])
-  ids = np.concatenate([unpack_ints(p[2]) for p in pieces])
-  split = np.concatenate([np.full(len(p[1]), p[0], dtype=np.int64) for p in pieces])
+def band_piece(split: int, keys: np.ndarray, ids: np.ndarray) -> bytes:
+  """Band keys of one split with the id of each key's example, as one wire blob."""
+  return wire.encode([np.full(len(keys), split, dtype=np.int64), keys, ids], [True, False, True])
+
+
+def bucket_pairs(pieces: Iterable[bytes], max_bucket_pairs: int) -> Tuple[np.ndarray, Dict[str, int]]:
+  """(k, 2) distinct (train id, eval id) pairs of one band shard (band_piece blobs), and bucket counters."""
+  split, keys, ids = (np.concatenate(arrays) for arrays in zip(*(wire.decode(p) for p in pieces)))
   keep = in_shared_buckets(keys, split > 0)
   keys, ids, split = keys[keep], ids[keep], split[keep]
   unique_ids, local = np.unique(ids, return_inverse=True)
@@ -250,20 +269,21 @@ def verify(rows: Payload, train: np.ndarray, evals: np.ndarray, settings: NearSe
   return {'score': score, **distances}
 
 
-def attach_train(pairs: Iterable[np.ndarray], payloads: Iterable[Payload],
-                 num_shards: int) -> Iterable[Tuple[int, Tuple[np.ndarray, Payload]]]:
-  """Train-side shard: each distinct pair with its train example's payload, sharded by the eval example."""
+def attach_train(pairs: Iterable[np.ndarray], payloads: Iterable[bytes],
+                 num_shards: int) -> Iterable[Tuple[int, bytes]]:
+  """Train-side shard: each distinct pair with its train example's payload, sharded by the eval example (a
+  Payload.to_wire blob led by the eval ids)."""
   pairs = [p for p in pairs if len(p)]
   if not pairs:
     return
   pairs = np.unique(np.concatenate(pairs), axis=0)
-  train = needed_rows(payloads, pairs[:, 0])
+  train = needed_rows((Payload.from_wire(p)[1] for p in payloads), pairs[:, 0])
   if train is None:
     return
   order = np.argsort(train.row_id, kind='stable')
   position = order[np.searchsorted(train.row_id[order], pairs[:, 0])]
   for s, rows in split_by_shard(id_shard(pairs[:, 1], num_shards), num_shards):
-    yield s, (pairs[rows, 1], train.take(position[rows]))
+    yield s, train.take(position[rows]).to_wire(pairs[rows, 1])
 
 
 def needed_rows(payloads: Iterable[Payload], ids: np.ndarray) -> Optional[Payload]:
@@ -274,11 +294,13 @@ def needed_rows(payloads: Iterable[Payload], ids: np.ndarray) -> Optional[Payloa
   return Payload.concat(taken) if taken else None
 
 
-def verify_eval_shard(pairs: Iterable[Tuple[np.ndarray, Payload]], payloads: Iterable[Payload],
+def verify_eval_shard(pairs: Iterable[bytes], payloads: Iterable[bytes],
                       settings: NearSettings) -> Tuple[Dict[str, int], np.ndarray]:
-  """Eval-side shard: every pair verified; returns (counters, best verified pair per eval example, BEST_FIELDS)."""
-  pairs = list(pairs)
-  evals = needed_rows(payloads, np.concatenate([p[0] for p in pairs])) if pairs else None
+  """Eval-side shard: every pair (attach_train's blobs) verified against the eval payloads; returns (counters, best
+  verified pair per eval example, BEST_FIELDS)."""
+  pairs = [(ids[0], payload) for ids, payload in (Payload.from_wire(p, leading=1) for p in pairs)]
+  evals = needed_rows((Payload.from_wire(p)[1] for p in payloads),
+                      np.concatenate([p[0] for p in pairs])) if pairs else None
   if evals is None:
     return {'candidate_pairs': 0, 'verified_pairs': 0}, np.zeros((0, len(BEST_FIELDS)))
   eval_ids = np.concatenate([p[0] for p in pairs])

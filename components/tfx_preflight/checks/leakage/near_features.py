@@ -148,50 +148,13 @@ def choose_bands(p_near: float, p_far: float, target: float = TARGET_RECALL, max
 # --- Ragged arrays (flat values + row offsets) ---------------------------------------------------------------------
 
 
-def pack_ints(values: np.ndarray) -> Tuple:
-  """A 1-d integer array in a compact form for the shuffle (the in-process runner holds every shuffle whole):
-  one value when all are equal (split ids, layouts), the minimum and offsets in the smallest unsigned type when the
-  range is small (example ids of one batch), up to 256 distinct values and indices (hashes of labels and categories),
-  else the array itself. `unpack_ints` restores it exactly."""
-  if not len(values):
-    return ('array', values)
-  low, high = values.min(), values.max()
-  if low == high:
-    return ('constant', values.dtype.str, len(values), low.item())
-  span = int(high) - int(low)
-  if span < 1 << 32:
-    return ('range', values.dtype.str, low.item(), (values - low).astype(np.min_scalar_type(span)))
-  sample = values[::max(1, len(values) // 64)]  # A sample first: hashes of content are all distinct, no need to sort.
-  if len(values) >= 256 and len(np.unique(sample)) <= len(sample) // 2:
-    distinct, index = np.unique(values, return_inverse=True)
-    if len(distinct) <= 256:
-      return ('distinct', distinct, index.astype(np.uint8))
-  return ('array', values)
-
-
-def unpack_ints(packed: Tuple) -> np.ndarray:
-  kind = packed[0]
-  if kind == 'constant':
-    return np.full(packed[2], packed[3], dtype=packed[1])
-  if kind == 'range':
-    dtype = np.dtype(packed[1])
-    return packed[3].astype(dtype) + dtype.type(packed[2])
-  if kind == 'distinct':
-    return packed[1][packed[2]]
-  return packed[1]
-
-
 @dataclasses.dataclass
 class Ragged:
   values: np.ndarray
   offsets: np.ndarray  # int64, len = rows + 1
 
-  def __reduce__(self):
-    return Ragged.from_lengths, (self.values, pack_ints(self.lengths))
-
   @staticmethod
-  def from_lengths(values: np.ndarray, lengths: Tuple) -> Ragged:
-    lengths = unpack_ints(lengths)
+  def from_lengths(values: np.ndarray, lengths: np.ndarray) -> Ragged:
     offsets = np.zeros(len(lengths) + 1, dtype=np.int64)
     np.cumsum(lengths, out=offsets[1:])
     return Ragged(values, offsets)
@@ -515,6 +478,11 @@ def near_batch(batch: pa.RecordBatch, features: Sequence[str], settings: NearSet
   return near
 
 
+def _holds(sorted_rows: np.ndarray, row: int) -> bool:
+  i = np.searchsorted(sorted_rows, row)
+  return bool(i < len(sorted_rows) and sorted_rows[i] == row)
+
+
 def _keyed_by_columns(columns: Ragged, vectors: Ragged, shingles: Ragged) -> np.ndarray:
   """Rows whose band keys come from their scalar columns (no float list, no text)."""
   return (vectors.lengths == 0) & (shingles.lengths == 0) & (columns.lengths > 0)
@@ -546,7 +514,7 @@ def _keys(keyed: np.ndarray, exact_part: np.ndarray, columns: Ragged, vectors: R
   rows = np.flatnonzero(has_columns)
   for signature in np.unique(builder.column_names[rows]):
     chosen = rows[builder.column_names[rows] == signature]
-    names = [name for piece_rows, name in builder.column_name_list if np.isin(chosen[0], piece_rows)]
+    names = [name for piece_rows, name in builder.column_name_list if _holds(piece_rows, chosen[0])]
     block, block_rows = column_keys(columns.matrix(chosen, len(names)), names, exact_part[chosen], probe, settings)
     keys.append(block)
     key_rows.append(chosen[block_rows])

@@ -2,29 +2,34 @@
 
 A window (two or more Examples artifacts) is compared as one union by the skew check; spans.py then compares every
 span with the others. Their statistics come from the same decoded batches as the union's (no second read): each
-split's batches keyed by the artifact their file belongs to, summarized in one sliced statistics transform.
+batch of a split with a window keyed by the artifact its file belongs to (one step over every split's batches, so no
+Flatten is materialized), summarized in one sliced statistics transform.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import os
-from typing import Dict, List, Mapping, Optional, Sequence, Tuple
+from typing import Dict, Iterable, List, Mapping, Optional, Sequence, Tuple
 
 import apache_beam as beam
+import pyarrow as pa
 from tensorflow_metadata.proto.v0 import schema_pb2, statistics_pb2
 from tfx.dsl.io import fileio
 
 from tfx_preflight.inputs import statistics as statistics_lib
-from tfx_preflight.inputs.located_batches import LocatedBatch
+from tfx_preflight.inputs.located_batches import LocatedBatch, SplitBatches
 
 
 def _span_key(split_id: int, span: int) -> str:
   return f'{split_id}/{span}'
 
 
-def _keyed_by_span(located: LocatedBatch, split_id: int, span_of: Mapping[int, int]):
-  return _span_key(split_id, span_of[located[0]]), located[2]
+def _keyed_by_span(located: LocatedBatch, key_of: Mapping[int, str]) -> Iterable[Tuple[str, pa.RecordBatch]]:
+  """(split/span key, batch) for a batch of a split with a window; nothing for the others."""
+  key = key_of.get(located[0])
+  if key is not None:
+    yield key, located[2]
 
 
 @dataclasses.dataclass(frozen=True)
@@ -47,16 +52,14 @@ class SpanStatisticsReadPart:
   def prepare(self) -> None:
     fileio.makedirs(self.output_dir)
 
-  def expand(self, batches: Mapping[str, beam.PCollection], splits: Tuple[str, ...],
-             files: Tuple[Tuple[int, str], ...]) -> None:
-    keyed = []
+  def expand(self, batches: SplitBatches, splits: Tuple[str, ...], files: Tuple[Tuple[int, str], ...]) -> None:
+    key_of = {}
     for split in self.span_splits(splits):
       split_id = splits.index(split)
-      span_of = {file_id: k for file_id, (s, path) in enumerate(files) if s == split_id
-                 for k, paths in enumerate(self.spans[split]) if path in paths}
-      keyed.append(batches[split] | f'BySpan[{split}]' >> beam.Map(_keyed_by_span, split_id, span_of))
-    _ = (keyed
-         | 'FlattenSpans' >> beam.Flatten()
+      key_of.update({file_id: _span_key(split_id, k) for file_id, (s, path) in enumerate(files) if s == split_id
+                     for k, paths in enumerate(self.spans[split]) if path in paths})
+    _ = (batches.every
+         | 'BySpan' >> beam.FlatMap(_keyed_by_span, key_of)
          | 'SpanStatistics' >> statistics_lib.WriteSlicedStatistics(self.path, self.schema))
 
   def collect(self, splits: Tuple[str, ...]) -> Dict[str, List[statistics_pb2.DatasetFeatureStatisticsList]]:
