@@ -310,12 +310,7 @@ class _ShardFn(beam.DoFn):
       hashes = part[kind][keep]
       columns = (hashes, part['label'][keep], part['file'][keep], part['index'][keep])
       shard = (hashes[:, 1] % np.uint64(self._plan.num_shards)).astype(np.int64)
-      order = near_duplicates.shard_order(shard, self._plan.num_shards)
-      bounds = np.searchsorted(shard[order], np.arange(self._plan.num_shards + 1))
-      for s in range(self._plan.num_shards):
-        if bounds[s] == bounds[s + 1]:
-          continue
-        rows = order[bounds[s]:bounds[s + 1]]
+      for s, rows in near_duplicates.split_by_shard(shard, self._plan.num_shards):
         yield (kind, s), (part['split'],) + tuple(c[rows] for c in columns)
 
 

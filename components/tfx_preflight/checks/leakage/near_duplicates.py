@@ -104,16 +104,16 @@ def id_shard(ids: np.ndarray, num_shards: int) -> np.ndarray:
 
 def split_by_shard(shard: np.ndarray, num_shards: int) -> Iterable[Tuple[int, np.ndarray]]:
   """(shard, positions in it) of every non-empty shard, positions in order."""
-  order = shard_order(shard, num_shards)
+  order = _shard_order(shard, num_shards)
   bounds = np.searchsorted(shard[order], np.arange(num_shards + 1))
   for s in range(num_shards):
     if bounds[s] < bounds[s + 1]:
       yield s, order[bounds[s]:bounds[s + 1]]
 
 
-def shard_order(shard: np.ndarray, num_shards: int) -> np.ndarray:
+def _shard_order(shard: np.ndarray, num_shards: int) -> np.ndarray:
   """A stable argsort of shard numbers, in the smallest integer type: numpy sorts 8- and 16-bit integers by radix,
-  several times faster than 64-bit ones (every band key and payload row of every batch goes through here)."""
+  several times faster than 64-bit ones (every band key, payload row and exact hash of every batch goes through here)."""
   return np.argsort(shard.astype(np.min_scalar_type(max(num_shards - 1, 0))), kind='stable')
 
 
