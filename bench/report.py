@@ -37,6 +37,8 @@ NEAR_RATIO_TARGET = 1.5
 # Issue 32.2: a pipeline gated by Preflight emitting the statistics, without StatisticsGen, costs no more wall time than
 # the same pipeline ungated with StatisticsGen.
 PIPELINE_RATIO_TARGET = 1.0
+# The `kind` of those two pipelines' runs (bench/run.py): tabular data without a leak, apart from the leakage jobs'.
+PIPELINE_KIND = 'tabular_pipeline'
 # Issue 19.5: one hashed example in the leakage join's shuffle is 36 bytes (16 content hash, 8 label hash, 4 file id,
 # 8 record index), and joining a shard allocates about 130 bytes per example on top (concatenation, sort order, sorted
 # copies, group ids; tracemalloc, tests/test_shard_memory.py pins both).
@@ -202,8 +204,8 @@ def _pipeline_figures(runs: List[Mapping[str, Any]], index: Dict[tuple, Mapping[
   """Gated pipeline without StatisticsGen vs the ungated one, where both trained (a gate that blocked would skip
   Trainer: no like-for-like comparison)."""
   out = []
-  for size in sorted({r['size'] for r in runs if r['kind'] == 'tabular_pipeline'}):
-    gated, ungated = (index.get(('tabular_pipeline', size, job)) for job in ('pipeline_gated', 'pipeline_statistics_gen'))
+  for size in sorted({r['size'] for r in runs if r['kind'] == PIPELINE_KIND}):
+    gated, ungated = (index.get((PIPELINE_KIND, size, job)) for job in ('pipeline_gated', 'pipeline_statistics_gen'))
     if gated and ungated and gated.get('trained') and ungated.get('trained'):
       out.append(_figure('pipeline_gated vs pipeline_statistics_gen', size, gated, ungated, PIPELINE_RATIO_TARGET))
   return out
@@ -253,7 +255,7 @@ def _pipeline_cost_section(results: Mapping[str, Any]) -> List[str]:
 
 def _pipeline_statistics_section(results: Mapping[str, Any]) -> List[str]:
   """'A pipeline without StatisticsGen': the two pipelines' MLMD seconds per component (median runs)."""
-  rows = [r for r in results['runs'] if r['kind'] == 'tabular_pipeline' and _ok(r)]
+  rows = [r for r in results['runs'] if r['kind'] == PIPELINE_KIND and _ok(r)]
   if not rows:
     return []
   components = ('ImportExampleGen', 'StatisticsGen', 'Preflight', 'SchemaGen', 'Trainer')

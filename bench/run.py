@@ -64,8 +64,6 @@ _REPEATED_MEASURES = ('job_seconds', 'wall_seconds', 'job_cpu_seconds', 'cpu_sec
 _POLL_SECONDS = 0.05
 # pipeline_cost: TFX's penguin testdata as shipped (x1, 334 rows) and every row 300 times with noise (~100k rows).
 DEFAULT_PIPELINE_REPLICAS = (1, 300)
-# Runs of PIPELINE_STATISTICS_JOBS: tabular data without a leak, kept apart from the leakage jobs' data.
-PIPELINE_KIND = 'tabular_pipeline'
 
 
 def _log(message: str) -> None:
@@ -308,7 +306,7 @@ def _pipeline_statistics_runs(jobs: Sequence[str], size: int, seed: int, data_ro
       measured[name].append(run_job(name, {**common, 'manifest': manifest,
                                            'output_dir': os.path.join(out_dir, 'work', tag, name)},
                                     out_dir, tag + (f'-r{round_index + 1}' if repeats > 1 else ''), timeout))
-  return [{'size': size, 'kind': PIPELINE_KIND, **median_run(measured[name])} for name in jobs]
+  return [{'size': size, 'kind': report.PIPELINE_KIND, **median_run(measured[name])} for name in jobs]
 
 
 def median_run(repeats: List[Dict[str, Any]]) -> Dict[str, Any]:
