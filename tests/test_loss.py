@@ -592,6 +592,27 @@ def test_probe_starts_before_statistics_and_dies_when_a_later_step_fails(digits,
 
 
 @pytest.mark.slow
+def test_the_module_is_imported_before_the_data_arrives_and_reading_stdin_loses_the_request(digits, tmp_path):
+  """The probe imports the module named by the request's head while the parent still reads the data; the rest of the
+  request then finds it imported. A module that reads the probe's stdin at import takes that request: a block."""
+  inputs = loss.LossInputs(module('good_module'), digits['examples'], 'train', ('eval',), 'label',
+                           digits['schema_path'], statistics=digits['statistics'])
+  with loss.LossCheck.start(LossConfig(), str(tmp_path / 'loss'), inputs.module_file) as running:
+    reader = running._probe._reader
+    assert _wait_for(lambda: reader.progress is not None and reader.progress.stage == 'wait_for_request', 120)
+    assert running._probe.sent_at is None  # Imported with nothing but the head.
+    with pytest.raises(ValueError, match='started on'):
+      running.send(dataclasses.replace(inputs, module_file=module('zero_loss_module')))
+    result = running.send(inputs).result().to_dict()
+  assert result['status'] in ('pass', 'warn') and codes(result['findings'], 'block') == []
+  phases = json.loads((tmp_path / 'loss' / loss.TIMING_JSON).read_text())
+  assert phases['import'] > 0 and phases['after_request'] < phases['total'] - phases['import']
+  lost = check(digits, tmp_path, 'stdin_module')
+  assert lost['status'] == 'block' and codes(lost['findings']) == ['request_lost'], lost['findings']
+  assert 'stdin_module.py' in lost['findings'][0]['message']
+
+
+@pytest.mark.slow
 def test_import_error_is_a_finding_naming_the_module(digits, tmp_path):
   result = check(digits, tmp_path, 'import_error_module')
   assert result['status'] == 'block' and codes(result['findings']) == ['import_error']

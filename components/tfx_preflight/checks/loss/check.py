@@ -50,7 +50,7 @@ _STAGE_WHAT = {
     'initial_loss': 'evaluating the loss', 'eval_path': 'running model.evaluate',
     'transformed_examples': 'applying the transform graph to raw examples to find them in the transformed ones',
     'fit_batch': 'fitting one batch', 'validation': 'counting the validation data run_fn passes to model.fit',
-    'done': 'finishing',
+    'wait_for_request': 'waiting for the rest of its request', 'done': 'finishing',
 }
 
 
@@ -302,20 +302,43 @@ def _interpret(run: loss_protocol.ProbeRun, module_file: str, config: LossConfig
   return _sorted_findings(findings), LossDetails.from_run(run, module_file, replacements)
 
 
-def build_request(inputs: LossInputs, config: LossConfig, local_module: Optional[str], workdir: str,
-                  keras: Optional[loss_keras.TrainerKeras] = None) -> loss_protocol.ProbeRequest:
-  """The probe's request. The probe reads what Trainer reads (`inputs.trainer_examples`; with transformed examples,
-  the raw examples they must come from too); `keras` is the Keras Trainer gets (decided when the probe was started;
-  in-process callers default to this process's)."""
+def build_head(config: LossConfig, module_file: Optional[str], run_fn: Optional[str], local_module: Optional[str],
+               workdir: str, keras: Optional[loss_keras.TrainerKeras] = None) -> loss_protocol.ProbeRequest:
+  """The request's head: which code to import and how, known before the data is read, so the probe imports the
+  module while the parent still reads (probe.import_user_code). `keras` is the Keras Trainer gets (decided when the
+  probe was started; in-process callers default to this process's)."""
   keras = keras or loss_keras.trainer_keras()
-  raw_examples = inputs.examples if inputs.transformed_examples else {}
   return loss_protocol.ProbeRequest(
-      module_file=inputs.module_file,
+      module_file=module_file,
       module_path=local_module,
-      run_fn=inputs.run_fn,
+      run_fn=run_fn,
       model_fn=config.model_fn,
       input_fn=config.input_fn,
       loss_fn=config.loss_fn,
+      batch_size=config.batch_size,
+      fit_steps=config.fit_steps,
+      timeout_seconds=config.timeout_seconds,
+      seed=SEED,
+      workdir=workdir,
+      module_dir_importable=not os.environ.get(_NO_PACKAGING_ENV),
+      sys_path=[os.path.abspath(p or os.curdir) for p in sys.path],
+      keras=keras.flavour,
+      keras_source=keras.source,
+  )
+
+
+def build_request(inputs: LossInputs, config: LossConfig, local_module: Optional[str], workdir: str,
+                  keras: Optional[loss_keras.TrainerKeras] = None) -> loss_protocol.ProbeRequest:
+  """The probe's whole request, head and data at once (in-process callers)."""
+  return with_data(build_head(config, inputs.module_file, inputs.run_fn, local_module, workdir, keras), inputs, workdir)
+
+
+def with_data(head: loss_protocol.ProbeRequest, inputs: LossInputs, workdir: str) -> loss_protocol.ProbeRequest:
+  """The whole request: the head the probe imported the module by, and what Trainer reads
+  (`inputs.trainer_examples`; with transformed examples, the raw examples they must come from too)."""
+  raw_examples = inputs.examples if inputs.transformed_examples else {}
+  return dataclasses.replace(
+      head,
       examples={s: _readable_pattern(s, inputs.trainer_examples[s], workdir) for s in inputs.splits},
       raw_examples={s: _readable_pattern(f'raw-{s}', raw_examples[s], workdir)
                     for s in inputs.splits if s in raw_examples},
@@ -328,15 +351,6 @@ def build_request(inputs: LossInputs, config: LossConfig, local_module: Optional
       transform_graph_uri=_absolute(inputs.transform_graph_uri),
       hyperparameters=_hyperparameters(inputs.hyperparameters),
       custom_config=_custom_config(inputs.custom_config),
-      batch_size=config.batch_size,
-      fit_steps=config.fit_steps,
-      timeout_seconds=config.timeout_seconds,
-      seed=SEED,
-      workdir=workdir,
-      module_dir_importable=not os.environ.get(_NO_PACKAGING_ENV),
-      sys_path=[os.path.abspath(p or os.curdir) for p in sys.path],
-      keras=keras.flavour,
-      keras_source=keras.source,
   )
 
 
@@ -361,39 +375,46 @@ def check_result(findings: Sequence[Finding], details: LossDetails, mode: str) -
 
 
 class LossCheck:
-  """A started loss check. `start` launches the probe process at once (it spends most of its time starting Python and
-  importing TensorFlow, which then overlaps the caller's statistics and other checks); `send` gives it the request
-  when the caller has the schema and statistics; `result()` collects it. Use as a context manager so an error
-  elsewhere stops the child and removes its working directory."""
+  """A started loss check. `start` launches the probe process at once with the request's head (which module to run):
+  it starts Python, imports TensorFlow and then the user's module while the caller reads the data and computes
+  statistics; `send` gives it the rest of the request (examples, schema, statistics) when the caller has them;
+  `result()` collects it. Use as a context manager so an error elsewhere stops the child and removes its working
+  directory."""
 
-  def __init__(self, config: LossConfig, output_dir: str, warmup: Optional[loss_protocol.Warmup] = None):
+  def __init__(self, config: LossConfig, output_dir: str, module_file: Optional[str], run_fn: Optional[str] = None,
+               warmup: Optional[loss_protocol.Warmup] = None):
     self._config, self._output_dir = config, output_dir
-    self._module_file: Optional[str] = None
+    self._module_file, self._run_fn = module_file, run_fn
     self._local_module: Optional[str] = None
     self._workdir = loss_process.make_workdir()
     self._probe: Optional[loss_process.ProbeProcess] = None
     self._guard = loss_process.TerminateGuard(self.close)
     self._keras = loss_keras.trainer_keras()
     try:
-      self._probe = loss_process.ProbeProcess(warmup or loss_protocol.Warmup(), config.memory_limit_mb,
+      self._local_module = _local_module(module_file, self._workdir) if module_file else None
+      self._head = build_head(config, module_file, run_fn, self._local_module, self._workdir, self._keras)
+      self._probe = loss_process.ProbeProcess(warmup or loss_protocol.Warmup(), self._head, config.memory_limit_mb,
                                                  self._workdir, self._keras)
     except BaseException:
       self.close()
       raise
 
   @classmethod
-  def start(cls, config: LossConfig, output_dir: str, transform_graph_uri: Optional[str] = None) -> LossCheck:
-    """Launches the probe before its inputs are known; TFT is imported early only when a transform graph is given."""
+  def start(cls, config: LossConfig, output_dir: str, module_file: Optional[str], run_fn: Optional[str] = None,
+            transform_graph_uri: Optional[str] = None) -> LossCheck:
+    """Launches the probe before the data is read; TFT is imported early only when a transform graph is given."""
     bare_loss = bool(config.loss_fn) and not config.model_fn  # No FnArgs or DataAccessor then.
-    return cls(config, output_dir, loss_protocol.Warmup(trainer=not bare_loss, transform=bool(transform_graph_uri)))
+    return cls(config, output_dir, module_file, run_fn,
+               loss_protocol.Warmup(trainer=not bare_loss, transform=bool(transform_graph_uri)))
 
   def send(self, inputs: LossInputs) -> LossCheck:
-    """Validates the inputs, builds the request and sends it; the time budget starts now. See `check_loss`."""
+    """Validates the inputs, builds the rest of the request and sends it; the time budget starts now. See
+    `check_loss`."""
     inputs.validate()
-    self._module_file = inputs.module_name
-    self._local_module = _local_module(inputs.module_file, self._workdir) if inputs.module_file else None
-    request = build_request(inputs, self._config, self._local_module, self._workdir, keras=self._keras)
-    self._probe.send(request, self._config.timeout_seconds)
+    if (inputs.module_file, inputs.run_fn) != (self._module_file, self._run_fn):
+      raise ValueError(f'The loss check was started on {self._module_file or self._run_fn} and given the inputs of '
+                       f'{inputs.module_name}.')
+    self._probe.send(with_data(self._head, inputs, self._workdir), self._config.timeout_seconds)
     return self
 
   def result(self) -> CheckResult:
@@ -403,7 +424,7 @@ class LossCheck:
       replacements = {self._workdir: '<tmp>'}
       if self._local_module:
         replacements[self._local_module] = self._module_file
-      findings, details = _interpret(run, self._module_file, self._config, replacements)
+      findings, details = _interpret(run, self._module_file or self._run_fn or '', self._config, replacements)
       _keep_log(run.stderr_path, self._output_dir)
       _keep_timing(phase_seconds(self._probe, run), self._output_dir)
     finally:
@@ -425,9 +446,10 @@ class LossCheck:
 
 def phase_seconds(probe: loss_process.ProbeProcess, run: loss_protocol.ProbeRun) -> Dict[str, float]:
   """Where the probe's wall time went, by phase: `start_python` (process start to the probe's main), its warm-up
-  imports, `wait_for_request` (idle until the parent sent the request: time the warm-up had to spare), then every
-  stage of the probe (`import`: the user's module; `run_fn`, `battery`, `fit_batch`...). Plus `total` (process start
-  to result) and `after_request` (request to result: what the caller waits beyond its own work, at most)."""
+  imports and the user's module's (`import`), `wait_for_request` (idle until the parent sent the whole request: time
+  the imports had to spare), then every stage of the probe (`run_fn`, `battery`, `fit_batch`...). Plus `total`
+  (process start to result) and `after_request` (request to result: what the caller waits beyond its own work, at
+  most)."""
   sent = run.result or run.progress
   marks = list(sent.state.timing) if sent is not None else []
   phases: Dict[str, float] = {}
@@ -479,7 +501,7 @@ def check_loss(inputs: LossInputs, config: LossConfig, output_dir: str) -> Check
   reason = skip_reason(config, inputs.module_file, inputs.run_fn)
   if reason:
     return CheckResult.skipped(reason)
-  with LossCheck.start(config, output_dir, inputs.transform_graph_uri) as running:
+  with LossCheck.start(config, output_dir, inputs.module_file, inputs.run_fn, inputs.transform_graph_uri) as running:
     return running.send(inputs).result()
 
 

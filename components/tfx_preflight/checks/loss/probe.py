@@ -12,6 +12,7 @@ run_fn passes to fit. Modules without run_fn fall back to conventional names (_b
 
 from __future__ import annotations
 
+import dataclasses
 import importlib
 import importlib.machinery
 import importlib.util
@@ -44,7 +45,7 @@ from tfx_preflight.checks.loss.compat import (
 from tfx_preflight.checks.loss.model import compiled_loss, loss_name
 from tfx_preflight.checks.loss.protocol import ChildWriter, ProbeRequest, Warmup
 from tfx_preflight.checks.loss.real_batch import check_compiled_model
-from tfx_preflight.checks.loss.recorder import SEVERITY_BLOCK, SEVERITY_WARN, Probe, error_text
+from tfx_preflight.checks.loss.recorder import SEVERITY_BLOCK, SEVERITY_WARN, Probe, error_text, probe_deadline
 
 # Names TFX's examples and tutorials use, in the order they are tried.
 MODEL_FN_NAMES = ('build_keras_model', '_build_keras_model', '_make_keras_model', 'make_keras_model', '_build_model',
@@ -534,17 +535,70 @@ def _tampered(before: Dict[str, Any]) -> List[str]:
   return sorted(name for name, value in before.items() if after.get(name) is not value)
 
 
-def run(request: ProbeRequest, writer: Any = None) -> Probe:
-  """The whole probe on one request; the findings, measurements and info are on the returned Probe."""
-  own_code = _own_code()
-  add = Probe.add  # Kept before the module can replace it.
-  probe = run_stages(request, writer)
-  changed = _tampered(own_code)
+@dataclasses.dataclass
+class ImportedCode:
+  """The user's code as `import_user_code` left it: `ready` unless a blocking finding (another Keras bound, an import
+  error) already ends the probe. `own_code` and `add` were taken before the import, to catch a module that patches
+  the probe."""
+  probe: Probe
+  own_code: Dict[str, Any]
+  add: Callable
+  module: Optional[types.ModuleType] = None
+  run_fn: Optional[Callable] = None
+  run_fn_name: Optional[str] = None
+  ready: bool = False
+
+
+def import_user_code(request: ProbeRequest, writer: Any = None) -> ImportedCode:
+  """The stages that need only which code to run (the request's head, sent when the probe is launched): TensorFlow
+  under the Keras Trainer gets, the seeds, the module's import. In the gate they overlap the parent's read of the
+  data, which the rest of the request waits for."""
+  imported = ImportedCode(Probe(request, writer), _own_code(), Probe.add)
+  probe = imported.probe
+  probe.timing.extend(_MARKS)
+  module_file = request.module_file or request.run_fn
+  probe.info['module_path'] = os.path.abspath(request.module_path) if request.module_path else ''
+  probe.enter('import_tensorflow')
+  import numpy as np
+  import tensorflow as tf
+  autograph_skips_tf_keras()
+  if not same_keras_as_trainer(probe, tf, request):
+    return imported
+  tf.keras.utils.set_random_seed(request.seed)
+  np.random.seed(request.seed)
+
+  probe.enter('import', module_file)
+  try:
+    imported.module, imported.run_fn, imported.run_fn_name = _load_user_code(probe, request)
+  except BaseException as e:  # SystemExit from a module-level sys.exit() too.
+    probe.add('import_error', SEVERITY_BLOCK,
+              f'Importing {module_file} raised {error_text(e)}{_user_frame(e, probe.info["module_path"])}: '
+              'Trainer would fail the same way. Fix the import or install the missing package.')
+    return imported
+  imported.ready = True
+  return imported
+
+
+def run_imported(imported: ImportedCode, request: ProbeRequest) -> Probe:
+  """The rest of the probe on the whole request (the head's code, the data, the schema, the statistics); then the
+  check that the module left the probe's own code alone."""
+  probe = imported.probe
+  probe.request, probe.deadline = request, probe_deadline(request)
+  if imported.ready:
+    run_stages(probe, imported, request)
+  changed = _tampered(imported.own_code)
   if changed:
-    add(probe, 'probe_tampered', SEVERITY_BLOCK,
-        f'{request.module_file or request.run_fn} replaced code of the loss check itself ({", ".join(changed[:5])}): '
-        'its result cannot be trusted. A Trainer module must not patch tfx_preflight.', replaced=changed[:20])
+    imported.add(probe, 'probe_tampered', SEVERITY_BLOCK,
+                 f'{request.module_file or request.run_fn} replaced code of the loss check itself '
+                 f'({", ".join(changed[:5])}): its result cannot be trusted. A Trainer module must not patch '
+                 'tfx_preflight.', replaced=changed[:20])
   return probe
+
+
+def run(request: ProbeRequest, writer: Any = None) -> Probe:
+  """The whole probe on one request, in this process; the findings, measurements and info are on the returned
+  Probe."""
+  return run_imported(import_user_code(request, writer), request)
 
 
 def same_keras_as_trainer(probe: Probe, tf: types.ModuleType, request: ProbeRequest) -> bool:
@@ -562,42 +616,22 @@ def same_keras_as_trainer(probe: Probe, tf: types.ModuleType, request: ProbeRequ
   return False
 
 
-def run_stages(request: ProbeRequest, writer: Any = None) -> Probe:
-  """Import the user's code, then run_fn as Trainer calls it, or the fallback stages."""
-  probe = Probe(request, writer)
-  probe.timing.extend(_MARKS)
-  module_file = request.module_file or request.run_fn
-  probe.info['module_path'] = os.path.abspath(request.module_path) if request.module_path else ''
-  probe.enter('import_tensorflow')
-  import numpy as np
+def run_stages(probe: Probe, imported: ImportedCode, request: ProbeRequest) -> None:
+  """After the import: run_fn as Trainer calls it, or the fallback stages."""
   import tensorflow as tf
-  autograph_skips_tf_keras()
-  if not same_keras_as_trainer(probe, tf, request):
-    return probe
-  tf.keras.utils.set_random_seed(request.seed)
-  np.random.seed(request.seed)
-
-  probe.enter('import', module_file)
-  try:
-    module, run_fn, run_fn_name = _load_user_code(probe, request)
-  except BaseException as e:  # SystemExit from a module-level sys.exit() too.
-    probe.add('import_error', SEVERITY_BLOCK,
-              f'Importing {module_file} raised {error_text(e)}{_user_frame(e, probe.info["module_path"])}: '
-              'Trainer would fail the same way. Fix the import or install the missing package.')
-    return probe
   tf.keras.utils.set_random_seed(request.seed)
   explicit_names = request.model_fn or request.loss_fn or request.input_fn
+  run_fn, run_fn_name = imported.run_fn, imported.run_fn_name
   if run_fn is not None and not explicit_names:
     probe.info['run_fn'] = run_fn_name
     _guarded(probe, run_fn_checks, probe, run_fn, run_fn_name, request)
   elif request.run_fn and request.module_path and not explicit_names:
     probe.add('run_fn_error', SEVERITY_BLOCK,
-              f'{module_file} has no function {request.run_fn!r} (the run_fn given): Trainer would fail the same way.',
-              function=request.run_fn)
+              f'{request.module_file or request.run_fn} has no function {request.run_fn!r} (the run_fn given): '
+              'Trainer would fail the same way.', function=request.run_fn)
   else:
-    _fallback_checks(probe, module, request)
+    _fallback_checks(probe, imported.module, request)
   probe.enter('done')
-  return probe
 
 
 # ---------------------------------------------------------------------------------------------------------------------
@@ -643,7 +677,6 @@ def warm_up(warmup: Warmup) -> None:
   if warmup.transform:
     _MARKS.append(('import_tensorflow_transform', time.time()))
     import tensorflow_transform  # noqa: F401
-  _MARKS.append(('wait_for_request', time.time()))
 
 
 def main() -> int:
@@ -658,18 +691,39 @@ def _main() -> int:
   # The working directory is the parent's temporary directory for this run (removed with the group if it dies).
   _watch_parent(os.getcwd())
   warm_up(Warmup.from_json(sys.stdin.readline()))
-  request = ProbeRequest.from_json(sys.stdin.read())
-  # Nothing the module can read says where results go: stdin is closed and the result pipe moves to a new descriptor.
-  devnull = os.open(os.devnull, os.O_RDONLY)
-  os.dup2(devnull, 0)
-  os.close(devnull)
-  writer = ChildWriter.take(request)
-  run(request, writer).finish()
+  head = ProbeRequest.from_json(sys.stdin.readline())
+  # Nothing the module can read says where results go: the result pipe moves to a new descriptor, the nonce into the
+  # writer, before the module is imported.
+  writer = ChildWriter.take(head)
+  imported = import_user_code(head, writer)
+  imported.probe.enter('wait_for_request')
+  request = _read_request(imported.probe, head)
+  if request is not None:
+    run_imported(imported, request)
+  imported.probe.finish()
   # The result is sent; TensorFlow's interpreter teardown (thread pools, atexit hooks) would add ~5 s for nothing.
   sys.stdout.flush()
   sys.stderr.flush()
   process_tree.kill_descendants(os.getpid())
   os._exit(0)
+
+
+def _read_request(probe: Probe, head: ProbeRequest) -> Optional[ProbeRequest]:
+  """The whole request, which the parent sends once it has read the data, then closes stdin; None, with a blocking
+  finding, when it never came whole: the module read the probe's stdin while it was imported."""
+  text = sys.stdin.read()
+  devnull = os.open(os.devnull, os.O_RDONLY)
+  os.dup2(devnull, 0)
+  os.close(devnull)
+  try:
+    request = ProbeRequest.from_json(text)
+  except (ValueError, TypeError, AttributeError) as e:
+    probe.add('request_lost', SEVERITY_BLOCK,
+              f'The loss check never received its request: {head.module_file or head.run_fn} read the standard '
+              f'input of the process that imported it ({error_text(e)}). Trainer gives a module no input to read; '
+              'do not read stdin at import.')
+    return None
+  return dataclasses.replace(request, nonce='', result_fd=-1)
 
 
 if __name__ == '__main__':

@@ -127,13 +127,13 @@ def _preexec(limit_mb: int, set_death_signal: bool, parent: int):
 
 class ProbeProcess:
   """The child running the battery, leading its own process group. Started as early as possible (before the parent
-  has computed statistics) with a `Warmup` line on stdin, so Python's start and TensorFlow's import overlap the
-  parent's work; `send` then writes the request and closes stdin, and `wait` enforces the wall-clock budget counted
-  from the request. Results come back over an inherited pipe with a per-run nonce (protocol.py): nothing in
+  has read the data) with a `Warmup` line and the request's head (which module; the nonce and the result descriptor)
+  on stdin, so Python's start, TensorFlow's import and the module's import overlap the parent's work; `send` then
+  writes the whole request and closes stdin, and `wait` enforces the wall-clock budget counted from the request. Results come back over an inherited pipe with a per-run nonce (protocol.py): nothing in
   argv, the environment or the working directory says where results go."""
 
-  def __init__(self, warmup: loss_protocol.Warmup, memory_limit_mb: int, workdir: str,
-               keras: loss_keras.TrainerKeras):
+  def __init__(self, warmup: loss_protocol.Warmup, head: loss_protocol.ProbeRequest, memory_limit_mb: int,
+               workdir: str, keras: loss_keras.TrainerKeras):
     self.stderr_path = os.path.join(workdir, 'stderr.txt')
     self.spawned_at = time.time()
     self.sent_at: Optional[float] = None
@@ -157,7 +157,8 @@ class ProbeProcess:
     finally:
       os.close(self._write_fd)  # The child has its copy; the number alone goes in the request.
     self._reader = loss_protocol.ParentReader(read_fd, self._nonce)
-    self._write_stdin(warmup.to_json() + '\n', close=False)
+    head = dataclasses.replace(head, nonce=self._nonce, result_fd=self._write_fd)
+    self._write_stdin(warmup.to_json() + '\n' + head.to_json() + '\n', close=False)
 
   def _write_stdin(self, text: str, close: bool) -> None:
     try:
@@ -169,12 +170,12 @@ class ProbeProcess:
       pass
 
   def send(self, request: loss_protocol.ProbeRequest, timeout_seconds: float) -> None:
-    """Sends the request (with the nonce and the result descriptor's number) and closes stdin; the budget of
-    `timeout_seconds` starts now."""
+    """Sends the whole request (never the nonce: the probe took it from the head, before the module could read
+    stdin) and closes stdin; the budget of `timeout_seconds` starts now."""
     self._timeout = timeout_seconds
     self._started = time.monotonic()
     self.sent_at = time.time()
-    message = dataclasses.replace(request, nonce=self._nonce, result_fd=self._write_fd, timeout_seconds=timeout_seconds,
+    message = dataclasses.replace(request, nonce='', result_fd=-1, timeout_seconds=timeout_seconds,
                                   sent_at=self.sent_at).to_json()
     self._write_stdin(message, close=True)
 

@@ -1,11 +1,14 @@
 """What the loss check's parent and its probe subprocess say to each other, defined once for both sides.
 
-The child's stdin carries two JSON documents: a warm-up line (`Warmup`: which of TFX's own libraries to import while
-the parent is still busy with statistics and the other checks), sent at once, then the request, sent when the parent
-has it, after which the parent closes stdin; the child reads both and closes stdin before it imports any user code.
-Messages come back on a pipe the child inherits at a file descriptor named in the request: the child moves it to a
-fresh, non-inheritable descriptor and closes the original before importing the module. Every message line starts with
-a per-run nonce the parent generated and sent in the request; the child keeps it inside the writer object only. A module that writes `{"complete": true}` to a file, a descriptor or stdout therefore does not produce a
+The child's stdin carries three JSON documents: a warm-up line (`Warmup`: which of TFX's own libraries to import while
+the parent is still busy with statistics and the other checks) and the request's head (a `ProbeRequest` naming only
+the code to run, the nonce and the result descriptor), both sent at launch, then the whole request, sent when the
+parent has the data, schema and statistics, after which the parent closes stdin. The child takes the nonce and moves
+the result pipe it inherits at the descriptor the head names to a fresh, non-inheritable descriptor, closing the
+original, before it imports the module; it imports the module while the parent still reads the data, then reads the
+whole request (which carries no nonce) and closes stdin. A module that reads stdin at import gets no more than that
+request, and the probe then ends with a blocking finding (`request_lost`). Every message line starts with the per-run
+nonce the parent generated and sent in the head; the child keeps it inside the writer object only. A module that writes `{"complete": true}` to a file, a descriptor or stdout therefore does not produce a
 result: forging one takes intent (searching the interpreter for the nonce), not a mistake. See README "threat model".
 Everything is JSON (never pickle): the child ran untrusted code, so every `from_json` here checks types and drops what
 does not fit (a finding without a known severity, a timing mark that is not a number).
@@ -81,7 +84,7 @@ class ProbeRequest:
   # The Keras Trainer gets (loss_keras: keras3, tf_keras or keras2) and why; the probe checks it bound the same one.
   keras: str = ''
   keras_source: str = ''
-  # Set by the parent just before sending; never shown to the module.
+  # Set by the parent in the head only; taken by the child before it imports the module, never shown to the module.
   nonce: str = ''
   result_fd: int = -1
 

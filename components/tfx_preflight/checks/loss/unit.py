@@ -1,7 +1,8 @@
 """The loss check as the gate runs it (checks/unit.Check): a background check. Its probe process (probe.py) is
-launched before anything else, so that Python's start and TensorFlow's import overlap input validation, statistics
-and the other checks; it gets its request (with a schema inferred from the statistics when none is given) once the
-statistics are known, and is awaited after every other check."""
+launched before anything else with the module to run, so that Python's start, TensorFlow's import and the module's
+import overlap input validation, statistics and the other checks; it gets the rest of its request (with a schema
+inferred from the statistics when none is given) once the statistics are known, and is awaited after every other
+check."""
 
 from __future__ import annotations
 
@@ -40,11 +41,12 @@ class LossProbeCheck(Check):
     return True
 
   def launch(self, config: PreflightConfig, inputs: PreflightInputs, output_dir: str) -> loss.LossCheck:
-    return loss.LossCheck.start(config.loss, os.path.join(output_dir, self.name), inputs.transform_graph_uri)
+    return loss.LossCheck.start(config.loss, os.path.join(output_dir, self.name), inputs.module_file, inputs.run_fn,
+                                inputs.transform_graph_uri)
 
   def begin(self, gate: Gate, launched: loss.LossCheck) -> None:
-    """The request: it then runs in the background, mostly importing the user's module, while the other checks run
-    on another core."""
+    """The rest of the request (the module was imported meanwhile): it then runs in the background while the other
+    checks run on another core."""
     inputs = gate.inputs
     logging.info('Preflight: loss check on %s (in the background)', inputs.module_file or inputs.run_fn)
     launched.send(loss.LossInputs(
