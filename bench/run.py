@@ -53,12 +53,12 @@ PER_SIZE_JOBS = LEAKAGE_JOBS + ('statistics_gen', 'skew', 'gate') + ONE_PASS_JOB
 # (~10-30 s of TensorFlow import) and none of them is part of the scaling question.
 DEFAULT_HEADLINE_ONLY = ('floor_tfdata', 'cli', 'skew', 'gate', 'leakage_history') + ONE_PASS_JOBS + LABEL_PROXY_JOBS \
     + STATISTICS_OUT_JOBS
-# The jobs of the issue-19 targets (leakage job vs fair floor, CLI process vs floor process) and of issue 27's
-# near-duplicate budget (leakage_near vs leakage) run this many times at the headline size, in interleaved rounds, and
+# The jobs of the issue-19 targets (leakage job vs fair floor, CLI process vs floor process), of issue 27's
+# near-duplicate budget (leakage_near vs leakage) and of issue 32.3's (the gate vs StatisticsGen) run this many times at the headline size, in interleaved rounds, and
 # each is reported by its median: one run of each on a shared VM varies by +-15%, more than the margin the targets
 # leave.
 DEFAULT_REPEATS = 3
-REPEATED_JOBS = ('leakage', 'leakage_near', 'floor_tfdata', 'cli')
+REPEATED_JOBS = ('leakage', 'leakage_near', 'floor_tfdata', 'cli', 'statistics_gen', 'gate')
 # Measures reported as the median over the repeats.
 _REPEATED_MEASURES = ('job_seconds', 'wall_seconds', 'job_cpu_seconds', 'cpu_seconds', 'peak_rss_mb')
 _POLL_SECONDS = 0.05
@@ -219,15 +219,7 @@ def run(sizes: Sequence[int], out_dir: str, results_dir: str, seed: int, leak_ra
                                       out_dir, tag + (f'-r{round_index + 1}' if rounds > 1 else ''), timeout))
     for name in leakage_jobs:
       runs.append({'size': size, 'kind': generate.TABULAR, **median_run(measured[name])})
-    statistics_dir = os.path.join(work, 'statistics')
-    if {'statistics_gen', 'skew', 'gate'} & set(jobs_here):
-      runs.append({'size': size, 'kind': generate.TABULAR, **run_job(
-          'statistics_gen', {**common, 'manifest': manifest, 'output_dir': statistics_dir}, out_dir, tag, timeout)})
-    for name in ('skew', 'gate'):
-      if name in jobs_here:
-        runs.append({'size': size, 'kind': generate.TABULAR, **run_job(
-            name, {**common, 'manifest': manifest, 'statistics_dir': statistics_dir,
-                   'output_dir': os.path.join(work, name)}, out_dir, tag, timeout)})
+    runs += _statistics_runs(jobs_here, size, rounds, manifest, common, work, out_dir, tag, timeout)
     for name in ONE_PASS_JOBS + LABEL_PROXY_JOBS + STATISTICS_OUT_JOBS:
       if name in jobs_here:
         runs.append({'size': size, 'kind': generate.TABULAR, **run_job(
@@ -286,6 +278,27 @@ def run(sizes: Sequence[int], out_dir: str, results_dir: str, seed: int, leak_ra
   results.update(report.figures(results))
   report.write(results, results_dir)
   return results
+
+
+def _statistics_runs(jobs_here: Sequence[str], size: int, rounds: int, manifest: Dict[str, Any],
+                     common: Dict[str, Any], work: str, out_dir: str, tag: str, timeout: float) -> List[Dict[str, Any]]:
+  """StatisticsGen, then the jobs given its statistics (skew, gate), in interleaved rounds like the leakage jobs: the
+  repeated ones (REPEATED_JOBS) by their medians, each gate run on the statistics of its round."""
+  given_statistics = [name for name in ('skew', 'gate') if name in jobs_here]
+  if 'statistics_gen' not in jobs_here and not given_statistics:
+    return []
+  statistics_dir = os.path.join(work, 'statistics')
+  measured: Dict[str, List[Dict[str, Any]]] = {name: [] for name in ['statistics_gen', *given_statistics]}
+  for round_index in range(rounds):
+    for name in measured:
+      if round_index and name not in REPEATED_JOBS:
+        continue
+      args = {**common, 'manifest': manifest, 'output_dir': statistics_dir}
+      if name != 'statistics_gen':
+        args.update(statistics_dir=statistics_dir, output_dir=os.path.join(work, name))
+      measured[name].append(run_job(name, args, out_dir, tag + (f'-r{round_index + 1}' if rounds > 1 else ''),
+                                    timeout))
+  return [{'size': size, 'kind': generate.TABULAR, **median_run(runs)} for runs in measured.values()]
 
 
 def _pipeline_statistics_runs(jobs: Sequence[str], size: int, seed: int, data_root: str,
