@@ -630,6 +630,20 @@ def test_hanging_module_times_out_within_the_budget(digits, tmp_path):
 
 
 @pytest.mark.slow
+def test_a_module_hanging_at_import_times_out_even_with_a_request_larger_than_a_pipe(digits, tmp_path):
+  """The probe imports the module before it reads the rest of its request: a request larger than a pipe holds
+  (64 KiB) must not block the parent before the budget starts."""
+  inputs = loss.LossInputs(module('hang_at_import_module'), digits['examples'], 'train', ('eval',), 'label',
+                           digits['schema_path'], statistics=digits['statistics'],
+                           custom_config={'padding': 'x' * 300_000})
+  started = time.monotonic()
+  result = loss.check_loss(inputs, LossConfig(timeout_seconds=20), str(tmp_path / 'loss')).to_dict()
+  assert time.monotonic() - started < 20 + 25
+  assert result['status'] == 'block' and codes(result['findings']) == ['timeout'], result['findings']
+  assert 'importing the module' in result['findings'][0]['message']
+
+
+@pytest.mark.slow
 def test_crashing_module_is_a_finding_and_the_parent_survives(digits, tmp_path):
   result = check(digits, tmp_path, 'crash_module')
   assert result['status'] == 'block' and codes(result['findings']) == ['crashed']

@@ -129,8 +129,9 @@ class ProbeProcess:
   """The child running the battery, leading its own process group. Started as early as possible (before the parent
   has read the data) with a `Warmup` line and the request's head (which module; the nonce and the result descriptor)
   on stdin, so Python's start, TensorFlow's import and the module's import overlap the parent's work; `send` then
-  writes the whole request and closes stdin, and `wait` enforces the wall-clock budget counted from the request. Results come back over an inherited pipe with a per-run nonce (protocol.py): nothing in
-  argv, the environment or the working directory says where results go."""
+  writes the whole request and closes stdin, and `wait` enforces the wall-clock budget counted from the request.
+  Results come back over an inherited pipe with a per-run nonce (protocol.py): nothing in argv, the environment or
+  the working directory says where results go."""
 
   def __init__(self, warmup: loss_protocol.Warmup, head: loss_protocol.ProbeRequest, memory_limit_mb: int,
                workdir: str, keras: loss_keras.TrainerKeras):
@@ -164,20 +165,29 @@ class ProbeProcess:
     try:
       self._process.stdin.write(text.encode())
       self._process.stdin.flush()
-      if close:
-        self._process.stdin.close()
     except OSError:  # The child died already; `wait` reports it.
       pass
+    finally:
+      if close:
+        try:
+          self._process.stdin.close()
+        except OSError:
+          pass
 
   def send(self, request: loss_protocol.ProbeRequest, timeout_seconds: float) -> None:
     """Sends the whole request (never the nonce: the probe took it from the head, before the module could read
-    stdin) and closes stdin; the budget of `timeout_seconds` starts now."""
+    stdin) and closes stdin; the budget of `timeout_seconds` starts now.
+
+    Written by a thread: the probe reads it only once the module is imported, and a pipe holds 64 KiB, so a larger
+    request (many files, a large custom_config) written here to a module whose import hangs would block the parent
+    before the budget that ends the hang could start."""
     self._timeout = timeout_seconds
     self._started = time.monotonic()
     self.sent_at = time.time()
     message = dataclasses.replace(request, nonce='', result_fd=-1, timeout_seconds=timeout_seconds,
                                   sent_at=self.sent_at).to_json()
-    self._write_stdin(message, close=True)
+    threading.Thread(target=self._write_stdin, args=(message, True), name='preflight-probe-request',
+                     daemon=True).start()
 
   def _wait_unreaped(self, timeout: float) -> bool:
     """Waits for the child to exit without reaping it, so its process group id cannot be reused before `kill`."""
