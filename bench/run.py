@@ -22,7 +22,7 @@ import signal
 import subprocess
 import sys
 import time
-from typing import Any, Dict, List, Optional, Sequence
+from typing import Any, Callable, Dict, List, Optional, Sequence
 
 from bench import generate, report
 
@@ -54,9 +54,9 @@ PER_SIZE_JOBS = LEAKAGE_JOBS + ('statistics_gen', 'skew', 'gate') + ONE_PASS_JOB
 DEFAULT_HEADLINE_ONLY = ('floor_tfdata', 'cli', 'skew', 'gate', 'leakage_history') + ONE_PASS_JOBS + LABEL_PROXY_JOBS \
     + STATISTICS_OUT_JOBS
 # The jobs of the issue-19 targets (leakage job vs fair floor, CLI process vs floor process), of issue 27's
-# near-duplicate budget (leakage_near vs leakage) and of issue 32.3's (the gate vs StatisticsGen) run this many times at the headline size, in interleaved rounds, and
-# each is reported by its median: one run of each on a shared VM varies by +-15%, more than the margin the targets
-# leave.
+# near-duplicate budget (leakage_near vs leakage) and of issue 32.3's (the gate vs StatisticsGen) run this many times
+# at the headline size, in interleaved rounds, and each is reported by its median: one run of each on a shared VM
+# varies by +-15%, more than the margin the targets leave.
 DEFAULT_REPEATS = 3
 REPEATED_JOBS = ('leakage', 'leakage_near', 'floor_tfdata', 'cli', 'statistics_gen', 'gate')
 # Measures reported as the median over the repeats.
@@ -210,15 +210,10 @@ def run(sizes: Sequence[int], out_dir: str, results_dir: str, seed: int, leak_ra
       _log(f'naive_beam skipped at {size} (> --naive-max-size {naive_max_size})')
       leakage_jobs.remove('naive_beam')
     rounds = repeats if size == headline else 1
-    measured: Dict[str, List[Dict[str, Any]]] = {name: [] for name in leakage_jobs}
-    for round_index in range(rounds):  # Interleaved: a slow spell of the machine hits every job alike.
-      for name in leakage_jobs:
-        if round_index and name not in REPEATED_JOBS:
-          continue
-        measured[name].append(run_job(name, {**common, 'manifest': manifest, 'output_dir': os.path.join(work, name)},
-                                      out_dir, tag + (f'-r{round_index + 1}' if rounds > 1 else ''), timeout))
-    for name in leakage_jobs:
-      runs.append({'size': size, 'kind': generate.TABULAR, **median_run(measured[name])})
+    runs += _interleaved_runs(leakage_jobs, rounds,
+                              lambda name, manifest=manifest, work=work: {**common, 'manifest': manifest,
+                                                                          'output_dir': os.path.join(work, name)},
+                              size, out_dir, tag, timeout)
     runs += _statistics_runs(jobs_here, size, rounds, manifest, common, work, out_dir, tag, timeout)
     for name in ONE_PASS_JOBS + LABEL_PROXY_JOBS + STATISTICS_OUT_JOBS:
       if name in jobs_here:
@@ -280,25 +275,35 @@ def run(sizes: Sequence[int], out_dir: str, results_dir: str, seed: int, leak_ra
   return results
 
 
+def _interleaved_runs(names: Sequence[str], rounds: int, args_of: Callable[[str], Dict[str, Any]], size: int,
+                      out_dir: str, tag: str, timeout: float) -> List[Dict[str, Any]]:
+  """The jobs `names` in interleaved rounds (a slow spell of the machine hits every job alike): the repeated ones
+  (REPEATED_JOBS) every round, the others in the first only; each reported by its median."""
+  measured: Dict[str, List[Dict[str, Any]]] = {name: [] for name in names}
+  for round_index in range(rounds):
+    for name in names:
+      if round_index and name not in REPEATED_JOBS:
+        continue
+      measured[name].append(run_job(name, args_of(name), out_dir,
+                                    tag + (f'-r{round_index + 1}' if rounds > 1 else ''), timeout))
+  return [{'size': size, 'kind': generate.TABULAR, **median_run(runs)} for runs in measured.values()]
+
+
 def _statistics_runs(jobs_here: Sequence[str], size: int, rounds: int, manifest: Dict[str, Any],
                      common: Dict[str, Any], work: str, out_dir: str, tag: str, timeout: float) -> List[Dict[str, Any]]:
-  """StatisticsGen, then the jobs given its statistics (skew, gate), in interleaved rounds like the leakage jobs: the
-  repeated ones (REPEATED_JOBS) by their medians, each gate run on the statistics of its round."""
+  """StatisticsGen, then the jobs given its statistics (skew, gate), interleaved like the leakage jobs: each gate run
+  on the statistics of its round."""
   given_statistics = [name for name in ('skew', 'gate') if name in jobs_here]
   if 'statistics_gen' not in jobs_here and not given_statistics:
     return []
   statistics_dir = os.path.join(work, 'statistics')
-  measured: Dict[str, List[Dict[str, Any]]] = {name: [] for name in ['statistics_gen', *given_statistics]}
-  for round_index in range(rounds):
-    for name in measured:
-      if round_index and name not in REPEATED_JOBS:
-        continue
-      args = {**common, 'manifest': manifest, 'output_dir': statistics_dir}
-      if name != 'statistics_gen':
-        args.update(statistics_dir=statistics_dir, output_dir=os.path.join(work, name))
-      measured[name].append(run_job(name, args, out_dir, tag + (f'-r{round_index + 1}' if rounds > 1 else ''),
-                                    timeout))
-  return [{'size': size, 'kind': generate.TABULAR, **median_run(runs)} for runs in measured.values()]
+
+  def args_of(name: str) -> Dict[str, Any]:
+    if name == 'statistics_gen':
+      return {**common, 'manifest': manifest, 'output_dir': statistics_dir}
+    return {**common, 'manifest': manifest, 'statistics_dir': statistics_dir, 'output_dir': os.path.join(work, name)}
+
+  return _interleaved_runs(['statistics_gen', *given_statistics], rounds, args_of, size, out_dir, tag, timeout)
 
 
 def _pipeline_statistics_runs(jobs: Sequence[str], size: int, seed: int, data_root: str,
