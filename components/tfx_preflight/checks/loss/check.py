@@ -384,7 +384,6 @@ class LossCheck:
   def __init__(self, config: LossConfig, output_dir: str, module_file: Optional[str], run_fn: Optional[str] = None,
                warmup: Optional[loss_protocol.Warmup] = None):
     self._config, self._output_dir = config, output_dir
-    self._module_file, self._run_fn = module_file, run_fn
     self._local_module: Optional[str] = None
     self._workdir = loss_process.make_workdir()
     self._probe: Optional[loss_process.ProbeProcess] = None
@@ -411,8 +410,9 @@ class LossCheck:
     """Validates the inputs, builds the rest of the request and sends it; the time budget starts now. See
     `check_loss`."""
     inputs.validate()
-    if (inputs.module_file, inputs.run_fn) != (self._module_file, self._run_fn):
-      raise ValueError(f'The loss check was started on {self._module_file or self._run_fn} and given the inputs of '
+    head = self._head
+    if (inputs.module_file, inputs.run_fn) != (head.module_file, head.run_fn):
+      raise ValueError(f'The loss check was started on {head.module_file or head.run_fn} and given the inputs of '
                        f'{inputs.module_name}.')
     self._probe.send(with_data(self._head, inputs, self._workdir), self._config.timeout_seconds)
     return self
@@ -423,8 +423,9 @@ class LossCheck:
       run = self._probe.wait()
       replacements = {self._workdir: '<tmp>'}
       if self._local_module:
-        replacements[self._local_module] = self._module_file
-      findings, details = _interpret(run, self._module_file or self._run_fn or '', self._config, replacements)
+        replacements[self._local_module] = self._head.module_file
+      findings, details = _interpret(run, self._head.module_file or self._head.run_fn or '', self._config,
+                                     replacements)
       _keep_log(run.stderr_path, self._output_dir)
       _keep_timing(phase_seconds(self._probe, run), self._output_dir)
     finally:

@@ -723,7 +723,7 @@ def _read_request(probe: Probe, head: ProbeRequest) -> Optional[ProbeRequest]:
               f'input of the process that imported it ({error_text(e)}). Trainer gives a module no input to read; '
               'do not read stdin at import.')
     return None
-  return dataclasses.replace(request, nonce='', result_fd=-1)
+  return request
 
 
 if __name__ == '__main__':

@@ -8,8 +8,9 @@ the result pipe it inherits at the descriptor the head names to a fresh, non-inh
 original, before it imports the module; it imports the module while the parent still reads the data, then reads the
 whole request (which carries no nonce) and closes stdin. A module that reads stdin at import gets no more than that
 request, and the probe then ends with a blocking finding (`request_lost`). Every message line starts with the per-run
-nonce the parent generated and sent in the head; the child keeps it inside the writer object only. A module that writes `{"complete": true}` to a file, a descriptor or stdout therefore does not produce a
-result: forging one takes intent (searching the interpreter for the nonce), not a mistake. See README "threat model".
+nonce the parent generated and sent in the head; the child keeps it inside the writer object only. A module that
+writes `{"complete": true}` to a file, a descriptor or stdout therefore does not produce a result: forging one takes
+intent (searching the interpreter for the nonce), not a mistake. See docs/threat-model.md.
 Everything is JSON (never pickle): the child ran untrusted code, so every `from_json` here checks types and drops what
 does not fit (a finding without a known severity, a timing mark that is not a number).
 """
