@@ -305,3 +305,26 @@ def test_bucket_pairs_equal_candidate_pairs_over_every_key():
   train, evals, expected = near_duplicates.candidate_pairs(keys, local.astype(np.int64), row_split, 6)
   assert counters == expected and expected['buckets_skipped'] > 0
   assert sorted(map(tuple, pairs.tolist())) == sorted(zip(unique_ids[train].tolist(), unique_ids[evals].tolist()))
+
+
+def test_needed_rows_take_exactly_the_wanted_rows_of_every_piece():
+  """The join takes each wanted payload row from whichever batch piece holds it, once, in piece order; ids held by no
+  piece (and ids beyond every stored one) take nothing."""
+  rng = np.random.default_rng(6)
+  batch = _mixed_batch()
+  near = near_features.near_batch(batch, ['city', 'n', 't', 'v', 'x', 'y'], near_features.NearSettings(), probe=False)
+  n = batch.num_rows
+  pieces = []
+  for file_id in range(4):
+    ids = np.sort(rng.choice(1000, n, replace=False)).astype(np.int64) | (file_id << 40)
+    pieces.append(near_duplicates.Payload(np.zeros(n, np.int64), ids, np.zeros(n, np.uint64), np.zeros(n, np.uint64),
+                                          near.exact_part, near.shape, near.columns, near.vectors, near.segments,
+                                          near.shingles))
+  every = np.concatenate([p.row_id for p in pieces])
+  wanted = np.concatenate([rng.choice(every, 7), every[:2], [np.int64(5 << 40), np.int64(2 ** 62)]])
+  taken = near_duplicates.needed_rows(iter(pieces), wanted)
+  assert taken.row_id.tolist() == [i for i in every.tolist() if i in set(wanted.tolist())]
+  assert np.array_equal(taken.columns.values, near_duplicates.Payload.concat(
+      [p.take(np.flatnonzero(np.isin(p.row_id, wanted))) for p in pieces]).columns.values)
+  assert near_duplicates.needed_rows(iter(pieces), np.array([2 ** 62], np.int64)) is None
+  assert near_duplicates.needed_rows(iter(pieces), np.zeros(0, np.int64)) is None

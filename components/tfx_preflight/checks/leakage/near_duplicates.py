@@ -290,8 +290,18 @@ def needed_rows(payloads: Iterable[Payload], ids: np.ndarray) -> Optional[Payloa
   """The rows of `payloads` whose id is in `ids`, taken piece by piece: a shard's payloads are never copied whole
   (most examples are in no candidate pair); None when there are none."""
   wanted = np.unique(ids)
-  taken = [p.take(rows) for p in payloads for rows in [np.flatnonzero(np.isin(p.row_id, wanted))] if len(rows)]
+  if not len(wanted):
+    return None
+  taken = [p.take(rows) for p in payloads for rows in [_members(p.row_id, wanted)] if len(rows)]
   return Payload.concat(taken) if taken else None
+
+
+def _members(values: np.ndarray, sorted_unique: np.ndarray) -> np.ndarray:
+  """Positions of `values` found in `sorted_unique` (non-empty): a binary search per value. np.isin sorts both arrays
+  on every call; a shard's payloads come in one piece per batch, so that sorted the shard's wanted ids once per piece
+  (30 of the near join's 80 post-read seconds at 10M)."""
+  found = sorted_unique[np.minimum(np.searchsorted(sorted_unique, values), len(sorted_unique) - 1)]
+  return np.flatnonzero(found == values)
 
 
 def verify_eval_shard(pairs: Iterable[bytes], payloads: Iterable[bytes],
