@@ -18,11 +18,15 @@ keyed together with the exact part, so only examples with the same layout, ints 
     P >= TARGET_RECALL, and among such (b, r) with b <= MAX_BANDS we take the one with the fewest candidates at 2 theta*.
   * text: MinHash. One min-hash matches with probability J (Jaccard similarity); bands as above with p = 1 - t, the far
     point at J*/5 and up to MAX_TEXT_BANDS bands (unrelated texts share frequent bigrams, so J ~ 0.05 is common).
-  * columns: quantized keys. log|x| is cut into cells of width 4 delta, delta = -log(1 - tolerance): two values within
-    tolerance differ by at most delta in log|x|, so they share a cell or sit within delta of a common border. The eval
-    side also emits the neighbouring cell when it is within delta of a border, the train side only its own cell: every
-    pair within tolerance then meets (no probability involved). A band keys `COLUMN_BAND_SIZE` columns picked by a hash
-    of their names; a few bands give other chances when one band's bucket is too large to check.
+  * columns: quantized keys. log|x| is cut into cells of width w >= 2 delta, delta = -log(1 - tolerance): two values
+    within tolerance differ by at most delta in log|x|, so they share a cell or sit within delta of a common border. The
+    eval side also emits the neighbouring cell when it is within delta of a border, the train side only its own cell:
+    every pair within tolerance then meets (no probability involved). A band keys up to `COLUMN_BAND_SIZE` columns
+    picked by a hash of their names; a few bands give other chances when one band's bucket is too large to check.
+    Unrelated rows meet in a band when every column of it shares a cell, so more columns per band keep random pairs
+    (which grow with train x eval) rare; each eval key forks with probability 2 delta / w per column, so wider cells
+    keep the eval side's keys few: `column_cell_width` widens the cells with the band's size (4 delta up to 4 columns,
+    12 delta at 8).
 
 Everything is numpy over whole batches; no Python object per example.
 """
@@ -57,7 +61,7 @@ TARGET_RECALL = 0.995
 MAX_BANDS = 24
 MAX_TEXT_BANDS = 64
 MAX_ROWS = 64
-COLUMN_BAND_SIZE = 4
+COLUMN_BAND_SIZE = 8
 COLUMN_BANDS = 3
 SEED = 20260515
 
@@ -94,9 +98,10 @@ class NearSettings:
     similarity = 1.0 - self.text_max_distance
     return choose_bands(similarity, similarity / 5, max_bands=MAX_TEXT_BANDS)
 
-  @property
-  def column_cell_width(self) -> float:
-    return 4.0 * self.column_delta
+  def column_cell_width(self, band_size: int) -> float:
+    """4 delta for bands of up to 4 columns, 2 delta wider per column beyond: 1.5^4 ~ 5 eval keys per band at 4
+    columns, (1 + 1/6)^8 ~ 3.4 at 8, each band of 8 far more selective than one of 4 (docs/leakage.md)."""
+    return 2.0 * max(2, band_size - 2) * self.column_delta
 
   @property
   def column_delta(self) -> float:
@@ -108,7 +113,8 @@ class NearSettings:
     tb, tr = self.text_bands
     return {'columns': {'distance': 'max over columns of |a-b| / max(|a|, |b|)', 'threshold': self.column_tolerance,
                         'bands': COLUMN_BANDS, 'columns_per_band': COLUMN_BAND_SIZE,
-                        'cell_width_log': round(self.column_cell_width, 6)},
+                        'cell_width_log': {str(size): round(self.column_cell_width(size), 6)
+                                           for size in range(1, COLUMN_BAND_SIZE + 1)}},
             'vectors': {'distance': 'max over float lists of 1 - cos(a - mean(a), b - mean(b))',
                         'threshold': self.vector_max_distance, 'bands': vb, 'rows': vr},
             'text': {'distance': '1 - Jaccard of word bigrams (normalized text, punctuation dropped)',
@@ -385,14 +391,15 @@ def text_keys(shingles: Ragged, rows: np.ndarray, base: np.ndarray, settings: Ne
   return _band_keys(minimums, bands, per_band, base, _PRIMARY_TAGS['text'])
 
 
-def column_cells(values: np.ndarray, settings: NearSettings) -> Tuple[np.ndarray, np.ndarray]:
-  """(cell, probe direction -1/0/+1) per value: the log|x| cell, signed, and the neighbour to probe when within delta."""
+def column_cells(values: np.ndarray, settings: NearSettings, width: float) -> Tuple[np.ndarray, np.ndarray]:
+  """(cell, probe direction -1/0/+1) per value: the log|x| cell of `width`, signed, and the neighbour to probe when
+  within delta of its border."""
   x = values.astype(np.float64)
   finite = np.isfinite(x) & (np.abs(x) > _TINY)
-  u = np.log(np.abs(np.where(finite, x, 1.0))) / settings.column_cell_width
+  u = np.log(np.abs(np.where(finite, x, 1.0))) / width
   cell = np.floor(u)
   frac = u - cell
-  margin = settings.column_delta / settings.column_cell_width
+  margin = settings.column_delta / width
   direction = np.where(frac < margin, -1, np.where(frac > 1 - margin, 1, 0)).astype(np.int64)
   cells = cell.astype(np.int64) * 2 + (x < 0)
   cells = np.where(finite, cells, np.where(np.isnan(x), _NAN_CELL, np.where(np.isinf(x), _NAN_CELL + 1 + (x > 0),
@@ -406,7 +413,7 @@ def column_keys(columns: np.ndarray, names: Sequence[str], base: np.ndarray, pro
   picks = _column_bands(tuple(names))
   keys, key_rows = [], []
   for band, chosen in enumerate(picks):
-    cells, directions = column_cells(columns[:, chosen], settings)
+    cells, directions = column_cells(columns[:, chosen], settings, settings.column_cell_width(len(chosen)))
     word = base ^ _PRIMARY_TAGS['columns'] ^ _mix(band + 1, _BAND)
     rows = np.arange(len(base))
     for j in range(len(chosen)):
