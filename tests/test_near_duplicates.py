@@ -129,6 +129,9 @@ def test_bands_follow_the_documented_math():
   bands, rows = settings.text_bands
   assert near_features.candidate_probability(1 - settings.text_max_distance, bands, rows) >= near_features.TARGET_RECALL
   assert near_features.candidate_probability(0.1, bands, rows) < 0.25
+  delta = settings.column_delta
+  assert [round(settings.column_cell_width(k) / delta, 9) for k in range(1, 9)] == [4, 4, 4, 4, 6, 8, 10, 12]
+  assert max(len(band) for band in near_features._column_bands(tuple(f'c{j}' for j in range(20)))) == 8
   for p_near, p_far in ((0.9, 0.5), (0.968, 0.936), (0.5, 0.25)):  # brute force over every (bands, rows)
     chosen = near_features.choose_bands(p_near, p_far)
     feasible = [(near_features.candidate_probability(p_far, b, r), b * r) for b in range(1, near_features.MAX_BANDS + 1)
@@ -137,12 +140,13 @@ def test_bands_follow_the_documented_math():
     assert (near_features.candidate_probability(p_far, *chosen), chosen[0] * chosen[1]) == min(feasible)
 
 
-@pytest.mark.parametrize('seed', range(3))
-def test_column_keys_meet_whenever_values_are_within_tolerance(seed):
-  """Values straddling a cell border still share a key: the eval side probes the neighbouring cell."""
+@pytest.mark.parametrize('seed,d', [(0, 5), (1, 5), (2, 5), (3, 3), (4, 12), (5, 30)])
+def test_column_keys_meet_whenever_values_are_within_tolerance(seed, d):
+  """Values straddling a cell border still share a key: the eval side probes the neighbouring cell, whatever the
+  band's size and so its cells' width (4 delta up to 4 columns, 12 delta at 8)."""
   settings = near_features.NearSettings(column_tolerance=0.02)
   rng = np.random.default_rng(seed)
-  n, d = 400, 5
+  n = 400
   train = rng.lognormal(0, 3, (n, d)) * rng.choice([-1, 1], (n, d))
   # Every eval value within tolerance of its train value, many of them right at the limit.
   factor = 1 - rng.choice([0.0199, -0.0199, 0.01, 0.0], (n, d))
