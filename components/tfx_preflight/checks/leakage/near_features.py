@@ -190,6 +190,9 @@ class Ragged:
 
 def _ragged_from_pieces(num_rows: int, pieces: List[Tuple[np.ndarray, np.ndarray]], dtype) -> Ragged:
   """Builds per-row concatenations of (rows, matrix) pieces, in piece order."""
+  if pieces and all(len(rows) == num_rows for rows, _ in pieces):  # Every piece covers every row (rows 0..n-1).
+    matrix = np.concatenate([m for _, m in pieces], axis=1).astype(dtype, copy=False)
+    return Ragged(matrix.reshape(-1), np.arange(num_rows + 1, dtype=np.int64) * matrix.shape[1])
   lengths = np.zeros(num_rows, dtype=np.int64)
   for rows, matrix in pieces:
     lengths[rows] += matrix.shape[1]
@@ -271,6 +274,7 @@ class _Builder:
     self.shingle_rows: List[np.ndarray] = []
     self.shingle_words: List[np.ndarray] = []
     self.column_name_list: List[Tuple[np.ndarray, str]] = []
+    self.all_rows = np.arange(num_rows)
 
   def add(self, rows: np.ndarray, words: np.ndarray) -> None:
     self.exact_part[rows] += words
@@ -278,6 +282,9 @@ class _Builder:
   def add_float(self, name: str, name_word: np.uint64, present: np.ndarray, offsets: np.ndarray,
                 floats: np.ndarray) -> None:
     lengths = np.diff(offsets)
+    if len(floats) == self.n and offsets[0] == 0 and present.all() and (lengths == 1).all():
+      self._add_full_column(name, name_word, floats)
+      return
     empty = np.flatnonzero(present & (lengths == 0))
     self.add(empty, np.full(len(empty), _mix(name_word, _TAG_EMPTY)))
     scalar = np.flatnonzero(present & (lengths == 1))
@@ -295,6 +302,16 @@ class _Builder:
       self.shape[rows] += _mix(name_word, _TAG_VECTOR ^ _U64(length))
       self.vector_pieces.append((rows, unit_centred(matrix)))
       self.segment_pieces.append((rows, np.full((len(rows), 1), length, dtype=np.int64)))
+
+  def _add_full_column(self, name: str, name_word: np.uint64, floats: np.ndarray) -> None:
+    """add_float of a feature holding one value in every row (the common tabular case): whole-array updates, where
+    the general path indexes every row."""
+    word = _mix(name_word, _TAG_COLUMN)
+    self.exact_part += word
+    self.shape += word
+    self.column_names += name_word
+    self.column_pieces.append((self.all_rows, floats[:, None]))  # float32 from tf.Example: kept as is
+    self.column_name_list.append((self.all_rows, name))
 
   def add_bytes(self, column: pa.Array, name: str, name_word: np.uint64, present: np.ndarray, offsets: np.ndarray,
                 values: pa.Array, min_tokens: Optional[int]) -> None:
@@ -392,41 +409,60 @@ def text_keys(shingles: Ragged, rows: np.ndarray, base: np.ndarray, settings: Ne
 
 
 def column_cells(values: np.ndarray, settings: NearSettings, width: float) -> Tuple[np.ndarray, np.ndarray]:
-  """(cell, probe direction -1/0/+1) per value: the log|x| cell of `width`, signed, and the neighbour to probe when
-  within delta of its border."""
+  """(cell, step) per value: the log|x| cell of `width`, signed (2 cell + negative), and the step to the neighbouring
+  cell to probe when within delta of its border (-2, +2; 0 when not near one)."""
   x = values.astype(np.float64)
   finite = np.isfinite(x) & (np.abs(x) > _TINY)
   u = np.log(np.abs(np.where(finite, x, 1.0))) / width
   cell = np.floor(u)
   frac = u - cell
   margin = settings.column_delta / width
-  direction = np.where(frac < margin, -1, np.where(frac > 1 - margin, 1, 0)).astype(np.int64)
+  direction = ((frac > 1 - margin).astype(np.int64) - (frac < margin)) * 2  # Exclusive: margin <= 1/4.
   cells = cell.astype(np.int64) * 2 + (x < 0)
+  if finite.all():
+    return cells, direction
   cells = np.where(finite, cells, np.where(np.isnan(x), _NAN_CELL, np.where(np.isinf(x), _NAN_CELL + 1 + (x > 0),
                                                                               _ZERO_CELL)))
-  return cells, np.where(finite, direction * 2, 0)
+  return cells, np.where(finite, direction, 0)
 
 
 def column_keys(columns: np.ndarray, names: Sequence[str], base: np.ndarray, probe: bool,
                 settings: NearSettings) -> Tuple[np.ndarray, np.ndarray]:
-  """(keys, row of each key) of rows with the same scalar columns; `probe` adds the neighbouring cells (eval side)."""
+  """(keys, row of each key) of rows with the same scalar columns; `probe` adds the neighbouring cells (eval side).
+
+  A band's key is fmix64 of the row's base word plus the sum of its cells times a fixed odd multiplier per column
+  position (wrapping): the probed neighbour of a cell then adds one product to the key's word, where hashing the band
+  column by column re-hashed every key so far for every column. Equal cells give equal keys either way."""
   picks = _column_bands(tuple(names))
+  used = sorted(set().union(*picks))
+  position = {column: i for i, column in enumerate(used)}
+  width = settings.column_cell_width(len(picks[0]))  # Every band has the same size (_column_bands).
+  all_cells, all_directions = column_cells(columns[:, used], settings, width)
   keys, key_rows = [], []
   for band, chosen in enumerate(picks):
-    cells, directions = column_cells(columns[:, chosen], settings, settings.column_cell_width(len(chosen)))
-    word = base ^ _PRIMARY_TAGS['columns'] ^ _mix(band + 1, _BAND)
+    at = [position[column] for column in chosen]
+    multipliers = _cell_multipliers(band, len(chosen))
+    word = (base ^ (_PRIMARY_TAGS['columns'] ^ _mix(band + 1, _BAND))) + \
+        (all_cells[:, at].view(np.uint64) * multipliers).sum(axis=1, dtype=np.uint64)
     rows = np.arange(len(base))
-    for j in range(len(chosen)):
-      cell = cells[rows, j]
-      if probe:  # Each key so far also continues through the neighbouring cell, where the value is within delta of it.
+    if probe:  # Each key so far also continues through the neighbouring cell, where the value is within delta of it.
+      directions = all_directions[:, at]
+      for j in range(len(chosen)):
         turn = np.flatnonzero(directions[rows, j] != 0)
-        word = np.concatenate([word, word[turn]])
-        cell = np.concatenate([cell, cell[turn] + directions[rows[turn], j]])
+        step = directions[rows[turn], j].view(np.uint64) * multipliers[j]
+        word = np.concatenate([word, word[turn] + step])
         rows = np.concatenate([rows, rows[turn]])
-      word = hashing.fmix64(word ^ cell.view(np.uint64))
-    keys.append(word)
+    keys.append(hashing.fmix64(word))
     key_rows.append(rows)
   return np.concatenate(keys), np.concatenate(key_rows)
+
+
+@functools.lru_cache(maxsize=64)
+def _cell_multipliers(band: int, size: int) -> np.ndarray:
+  """Odd 64-bit multipliers of a band's column positions (column_keys): distinct cells meet by chance only when their
+  weighted sums agree modulo 2^64."""
+  positions = np.arange(1, size + 1, dtype=np.uint64) * _U64(0x9e3779b97f4a7c15)
+  return hashing.fmix64(positions ^ _mix(band + 1, _BAND)) | _U64(1)
 
 
 @functools.lru_cache(maxsize=256)
