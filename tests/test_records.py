@@ -28,6 +28,25 @@ def test_iter_record_batches_gzip_and_plain_with_indices(tmp_path):
     list(records.iter_records(os.path.join(tmp_path, 'b.tfrecord'), 10))
 
 
+def test_decoding_ahead_gives_every_batch_in_order_and_fails_at_the_batch_at_fault(tmp_path, monkeypatch):
+  """The next batch decodes while the caller works on this one: the same batches in the same order as decoding one
+  by one, and a batch the decoder rejects raises naming the file and its records, after every batch before it."""
+  rows = tabular_rows(70, seed=5) + [{'f0': 1}] + tabular_rows(9, seed=6)  # f0: floats before record 70.
+  path = write_tfrecords(os.path.join(tmp_path, 'a.gz'), rows)
+  ahead = []
+  with pytest.raises(ValueError, match=r'a.gz: records 60..79 are not valid tf.Examples: .*wrong type'):
+    for start, batch in records.iter_record_batches(path, batch_size=20):
+      ahead.append((start, batch))
+  assert records._decode_ahead_pool() is not None  # Two cores here, as in CI: the batches above were decoded ahead.
+  monkeypatch.setattr(records, '_decode_ahead_pool', lambda: None)
+  one_by_one = []
+  with pytest.raises(ValueError, match=r'a.gz: records 60..79'):
+    for start, batch in records.iter_record_batches(path, batch_size=20):
+      one_by_one.append((start, batch))
+  assert [s for s, _ in ahead] == [s for s, _ in one_by_one] == [0, 20, 40]
+  assert all(a.equals(b) for (_, a), (_, b) in zip(ahead, one_by_one))
+
+
 def _beam_reads_silently(path: str) -> int | None:
   """How many records Beam's TFRecord reader returns for `path`, or None when it raises."""
   try:

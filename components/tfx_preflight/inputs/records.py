@@ -37,6 +37,7 @@ DECODE_ROWS = 1024
 # Decoder threads per process (decode_examples), shared by every reader in it.
 _MAX_DECODE_THREADS = 4
 _DECODE_POOL: Optional[concurrent.futures.ThreadPoolExecutor] = None
+_DECODE_AHEAD_POOL: Optional[concurrent.futures.ThreadPoolExecutor] = None
 _THREAD_DECODERS = threading.local()
 
 
@@ -330,14 +331,43 @@ def decode_examples(decoder, serialized: List[bytes]) -> pa.RecordBatch:
 
 
 def iter_record_batches(path: str, batch_size: int = 8192) -> Iterator[Tuple[int, pa.RecordBatch]]:
-  """Yields (index of the first record, RecordBatch) decoded with tfx-bsl's schema-less tf.Example decoder."""
+  """Yields (index of the first record, RecordBatch) decoded with tfx-bsl's schema-less tf.Example decoder.
+
+  On more than one core the next batch decodes while the caller works on this one (one batch ahead): the decode
+  threads otherwise idle while the caller hashes and keys a batch, and the caller idles while they decode. At 1M
+  examples this took 0.8 s off the leakage job with near-duplicates (12.5 s against 13.4 s) and 0.3 s off exact-only
+  (8.8 s against 9.1 s), for 1.5-4% more CPU (docs/performance.md)."""
   from tfx_bsl.coders.example_coder import ExamplesToRecordBatchDecoder
   decoder = ExamplesToRecordBatchDecoder()
-  for start, records in iter_records(path, batch_size):
+
+  def decode(start: int, records: List[bytes]) -> pa.RecordBatch:
     try:
-      yield start, decode_examples(decoder, records)
+      return decode_examples(decoder, records)
     except Exception as e:  # The C++ decoder raises RuntimeError/ValueError alike.
       raise ValueError(f'{path}: records {start}..{start + len(records) - 1} are not valid tf.Examples: {e}') from e
+
+  ahead = _decode_ahead_pool()
+  if ahead is None:
+    for start, records in iter_records(path, batch_size):
+      yield start, decode(start, records)
+    return
+  pending: Optional[Tuple[int, concurrent.futures.Future]] = None
+  for start, records in iter_records(path, batch_size):
+    decoding = ahead.submit(decode, start, records)  # One thread: `decoder` is never used by two at once.
+    if pending is not None:
+      yield pending[0], pending[1].result()
+    pending = (start, decoding)
+  if pending is not None:
+    yield pending[0], pending[1].result()
+
+
+def _decode_ahead_pool() -> Optional[concurrent.futures.ThreadPoolExecutor]:
+  """The one thread that decodes the next batch ahead of the caller (it spreads each batch over `_decode_pool`);
+  none on one core."""
+  global _DECODE_AHEAD_POOL
+  if _DECODE_AHEAD_POOL is None and _decode_pool() is not None:
+    _DECODE_AHEAD_POOL = concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix='tf-example-decode-ahead')
+  return _DECODE_AHEAD_POOL
 
 
 def read_records(path: str, batch_size: int = _FLAT_BATCH_SIZE, chunk_size: int = _CHUNK) -> Iterator[bytes]:
