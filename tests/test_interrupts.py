@@ -29,6 +29,19 @@ TAXI = {split: os.path.join(os.path.dirname(tfx.__file__), 'components', 'testda
 EARLIER = ['report.json', 'report.html', 'leakage/duplicates.tsv', '.published', *USER_ENTRIES]
 
 
+@pytest.fixture(autouse=True)
+def signals_not_ignored():
+  """A suite started under `nohup` (or as a shell's background job) inherits SIGHUP (or SIGINT) ignored, and the CLI
+  rightly leaves an ignored signal ignored: these tests send the signals, so they run with the default disposition
+  (inherited by the CLI processes they start), and the inherited one comes back after each."""
+  ignored = [signum for signum in interrupts.SIGNALS if signal.getsignal(signum) is signal.SIG_IGN]
+  for signum in ignored:
+    signal.signal(signum, signal.SIG_DFL)
+  yield
+  for signum in ignored:
+    signal.signal(signum, signal.SIG_IGN)
+
+
 def assert_nothing_left(out):
   """Only the user's files and the lock file: no report.json, no report.html, no .tmp-* work directory."""
   assert sorted(files_under(out)) == sorted(['.lock', *USER_ENTRIES])
