@@ -56,6 +56,30 @@ def test_combine_fn_methods_merge_to_the_counts_of_the_whole():
   assert whole.features['x'].kind == counts_lib.NUMERIC
 
 
+def test_counts_file_reads_back_the_same_counts_and_is_the_same_bytes_each_time(tmp_path):
+  """The counts file holds the tables as arrays of an .npz: read back, the same counts (floats bit for bit, NaN label
+  sums, the row sample); written twice, the same bytes; a table of another dtype is refused, not cast or unpickled."""
+  rows = small_rows(400, 3)
+  options = counts_lib.CountOptions(label_key='label', sample_rows=50)
+  fn = label_proxy_beam.LabelProxyCombineFn(options)
+  counts = fn.extract_output(fn.add_input(fn.create_accumulator(), decode(rows)))
+  first, second = tmp_path / 'a' / 'counts.npz', tmp_path / 'b' / 'counts.npz'
+  for path in (first, second):
+    label_proxy_beam.write_counts(counts, str(path))
+  assert first.read_bytes() == second.read_bytes()
+  os.rename(first, tmp_path / 'a' / label_proxy_beam.COUNTS_FILE.format(split='train'))
+  again = label_proxy_beam.read_counts(str(tmp_path / 'a'), 'train')
+  assert json.dumps(counts_lib.to_jsonable(again)) == json.dumps(counts_lib.to_jsonable(counts))
+  assert again.features['x'].moment_sum.dtype == np.float64 and again.sample.rows == counts.sample.rows
+  with np.load(str(second)) as tables:
+    arrays = {name: tables[name] for name in tables.files}
+  header = json.loads(arrays.pop('header').tobytes())
+  arrays[header['features']['x']['pair_counts']] = arrays[header['features']['x']['pair_counts']].astype(np.float32)
+  with pytest.raises(ValueError, match=r'x\.pair_counts as float32'):
+    counts_lib.from_jsonable(header, arrays)
+
+
+
 def test_empty_accumulator_and_rows_without_label():
   fn = label_proxy_beam.LabelProxyCombineFn(OPTIONS)
   accumulator = fn.add_input(fn.create_accumulator(), decode([{'x': 1.0}, {'x': 2.0, 'label': 1}]))

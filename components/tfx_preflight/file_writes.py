@@ -4,10 +4,13 @@ same way everywhere. No Beam and no report imports: both sides use it."""
 
 from __future__ import annotations
 
+import io
 import os
 import uuid
-from typing import Union
+import zipfile
+from typing import Mapping, Union
 
+import numpy as np
 from tfx.dsl.io import fileio
 
 _TSV_ESCAPES = str.maketrans({'\\': '\\\\', '\t': '\\t', '\n': '\\n', '\r': '\\r'})
@@ -29,6 +32,18 @@ def write_atomically(path: str, content: Union[str, bytes]) -> None:
     if fileio.exists(tmp):
       fileio.remove(tmp)
     raise
+
+
+def npz_bytes(arrays: Mapping[str, np.ndarray]) -> bytes:
+  """`arrays` as the bytes of an .npz file (`np.load(..., allow_pickle=False)` reads it), the same bytes for the same
+  arrays: members in the given order, each with a fixed timestamp (np.savez stamps the clock), no object arrays."""
+  buffer = io.BytesIO()
+  with zipfile.ZipFile(buffer, 'w') as archive:
+    for name, array in arrays.items():
+      member = zipfile.ZipInfo(f'{name}.npy', date_time=(1980, 1, 1, 0, 0, 0))
+      with archive.open(member, 'w', force_zip64=True) as f:
+        np.lib.format.write_array(f, np.asarray(array), allow_pickle=False)
+  return buffer.getvalue()
 
 
 def tsv_field(text: str) -> str:

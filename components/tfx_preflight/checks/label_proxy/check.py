@@ -8,7 +8,7 @@ accuracy / R^2 and warns when one feature is far stronger than all others. Scori
 keeps identifiers quiet: an ID unique per row memorizes train and predicts nothing on eval.
 
 Beam: per split, the RecordBatches the read pass decodes once for every check (read_pass.py) -> `LabelProxyCounts`
-(label_proxy_beam.py) -> one JSON file of mergeable counts (counts.py) per split, read back by the driver.
+(label_proxy_beam.py) -> one .npz file of mergeable counts (counts.py) per split, read back by the driver.
 """
 
 from __future__ import annotations
@@ -257,7 +257,7 @@ def check_label_proxy(examples: Mapping[str, str], train_split: str, eval_splits
     train_split, eval_splits: the fit split and the splits scored.
     config: thresholds and excluded features.
     make_pipeline: builds the Beam pipeline (so `beam_pipeline_args` apply); one pipeline counts every split.
-    output_dir: receives one JSON file of counts per split.
+    output_dir: receives one .npz file of counts per split.
     label_key: the label; without it the check is skipped (nothing to predict).
 
   Returns:

@@ -20,7 +20,7 @@ plain sort, and the CombineFn counts the rows of several batches with one sort (
 from __future__ import annotations
 
 import dataclasses
-from typing import Any, Callable, Dict, Iterable, List, Optional, Sequence, Tuple
+from typing import Any, Callable, Dict, Iterable, List, Mapping, Optional, Sequence, Tuple
 
 import numpy as np
 import pyarrow as pa
@@ -701,13 +701,15 @@ def merge_all(parts: Iterable[SplitCounts], options: CountOptions) -> SplitCount
   return settle(merged, options)
 
 
-# --- JSON (the Beam job's output; no pickles on disk) -------------------------------------------------------------
+# --- JSON and tables (the Beam job's output; no pickles on disk) -----------------------------------------------------
 
 _ARRAYS = {'pair_keys': np.uint64, 'pair_labels': np.uint64, 'pair_counts': np.int64, 'moment_keys': np.uint64,
            'moment_n': np.int64, 'moment_sum': np.float64, 'moment_sumsq': np.float64}
 
 
-def to_jsonable(counts: SplitCounts) -> Dict[str, Any]:
+def to_jsonable(counts: SplitCounts, arrays: Optional[Dict[str, np.ndarray]] = None) -> Dict[str, Any]:
+  """`counts` as JSON-able values. With `arrays`, each table is put there under a short name the value refers to (a
+  binary file holds them: label_proxy_beam.write_counts) instead of being listed."""
   if counts.pending:
     raise ValueError('to_jsonable needs settled counts (label_proxy_counts.settle).')
   features = {}
@@ -716,7 +718,7 @@ def to_jsonable(counts: SplitCounts) -> Dict[str, Any]:
     for field in _ARRAYS:
       value = getattr(fc, field)
       if value is not None:
-        entry[field] = value.tolist()
+        entry[field] = value.tolist() if arrays is None else _stashed(arrays, value)
     features[name] = entry
   labels = None if counts.label_counts is None else [[w, c] for w, c in sorted(counts.label_counts.items())]
   return {'examples': counts.examples, 'labelled': counts.labelled, 'label_kind': counts.label_kind,
@@ -726,13 +728,22 @@ def to_jsonable(counts: SplitCounts) -> Dict[str, Any]:
           'sample': None if counts.sample is None else sample_lib.to_jsonable(counts.sample)}
 
 
-def from_jsonable(value: Dict[str, Any]) -> SplitCounts:
+def _stashed(arrays: Dict[str, np.ndarray], value: np.ndarray) -> str:
+  name = f'a{len(arrays)}'
+  arrays[name] = value
+  return name
+
+
+def from_jsonable(value: Dict[str, Any], arrays: Optional[Mapping[str, np.ndarray]] = None) -> SplitCounts:
+  """The inverse of `to_jsonable` (with the same `arrays` when tables were put there); tables of another dtype or
+  shape than counts have are refused, not cast."""
   features = {}
   for name, entry in value['features'].items():
     fc = FeatureCounts(kind=entry['kind'], coarsening=int(entry['coarsening']))
     for field, dtype in _ARRAYS.items():
       if field in entry:
-        setattr(fc, field, np.asarray(entry[field], dtype=dtype))
+        setattr(fc, field, np.asarray(entry[field], dtype=dtype) if arrays is None else
+                _table(arrays[entry[field]], dtype, f'{name}.{field}'))
     features[name] = fc
   labels = value['label_counts']
   return SplitCounts(examples=int(value['examples']), labelled=int(value['labelled']), label_kind=value['label_kind'],
@@ -741,6 +752,13 @@ def from_jsonable(value: Dict[str, Any]) -> SplitCounts:
                      label_sum=float(value['label_sum']), label_sumsq=float(value['label_sumsq']),
                      features=features, skipped=dict(value['skipped']),
                      sample=None if value.get('sample') is None else sample_lib.from_jsonable(value['sample']))
+
+
+def _table(array: np.ndarray, dtype: type, what: str) -> np.ndarray:
+  if array.dtype != np.dtype(dtype) or array.ndim != 1:
+    raise ValueError(f'The label-proxy counts hold {what} as {array.dtype} of shape {array.shape}, not a 1-D '
+                     f'{np.dtype(dtype)} array: not a file this version wrote.')
+  return array
 
 
 def feature_names(counts: SplitCounts) -> List[str]:

@@ -1,5 +1,5 @@
 """The label-proxy check's Beam part: decoded RecordBatches of one split in, its typed `SplitCounts` out, written
-as one JSON file per split and read back by the driver.
+as one .npz file per split (a JSON header and the count tables; no pickles) and read back by the driver.
 
 `LabelProxyCounts` takes the RecordBatches the read pass (read_pass.py) decodes once for every check and combines them
 with `LabelProxyCombineFn` (beam_util.CombineToOne; numpy per batch, mergeable counts: counts.py). check.py turns the
@@ -9,11 +9,13 @@ merged counts into scores and findings (pure functions).
 from __future__ import annotations
 
 import dataclasses
+import io
 import json
 import os
 from typing import Dict, Mapping, Sequence, Tuple
 
 import apache_beam as beam
+import numpy as np
 import pyarrow as pa
 from tfx.dsl.io import fileio
 
@@ -21,7 +23,8 @@ from tfx_preflight import beam_util, file_writes
 from tfx_preflight.checks.label_proxy import counts as counts_lib
 from tfx_preflight.inputs.located_batches import SplitBatches, batch_of
 
-COUNTS_FILE = 'label_proxy_counts-{split}.json'
+COUNTS_FILE = 'label_proxy_counts-{split}.npz'
+_HEADER = 'header'
 # The CombineFn counts the rows of batches waiting in its accumulator once this many wait (8 read-pass batches).
 SETTLE_ROWS = 1 << 16
 
@@ -70,20 +73,25 @@ class LabelProxyCounts(beam.PTransform):
 
 
 def write_counts(counts: counts_lib.SplitCounts, path: str) -> None:
-  """One split's merged counts as JSON (the read pass writes them from a step, whole, as the leakage counts are;
-  `read_counts` reads them back)."""
-  file_writes.write_atomically(path, json.dumps(counts_lib.to_jsonable(counts), sort_keys=True))
+  """One split's merged counts as one .npz file: the tables as arrays, the rest as a JSON header (the read pass writes
+  it from a step, whole, as the leakage counts are; `read_counts` reads it back). Listing ~1.7M numbers as JSON cost
+  ~0.8 s of the gate's wall time at 1M (the driver waits for both); binary tables ~0.04 s."""
+  arrays: Dict[str, np.ndarray] = {}
+  header = json.dumps(counts_lib.to_jsonable(counts, arrays), sort_keys=True).encode()
+  file_writes.write_atomically(path, file_writes.npz_bytes({_HEADER: np.frombuffer(header, np.uint8), **arrays}))
 
 
 def read_counts(output_dir: str, split: str) -> counts_lib.SplitCounts:
-  with fileio.open(os.path.join(output_dir, COUNTS_FILE.format(split=split)), 'r') as f:
-    return counts_lib.from_jsonable(json.loads(f.read()))
+  with fileio.open(os.path.join(output_dir, COUNTS_FILE.format(split=split)), 'rb') as f:
+    with np.load(io.BytesIO(f.read()), allow_pickle=False) as tables:
+      arrays = {name: tables[name] for name in tables.files}
+  return counts_lib.from_jsonable(json.loads(arrays.pop(_HEADER).tobytes()), arrays)
 
 
 @dataclasses.dataclass(frozen=True)
 class LabelProxyReadPart:
   """The label-proxy check's consumer of the one read pass (inputs/read_pass.ReadPart): per split, its counts as one
-  JSON file under `output_dir`."""
+  .npz file under `output_dir`."""
   options: counts_lib.CountOptions
   output_dir: str
   label: str = 'label-proxy counts'
