@@ -58,8 +58,8 @@ class NearOptions:
 
 def fmix64(x: np.ndarray) -> np.ndarray:
   """murmur3's 64-bit finalizer: a bijection on uint64 with full avalanche."""
-  x = x ^ (x >> _U64(33))
-  x = x * _M1
+  x = x ^ (x >> _U64(33))  # A new array; the steps below work in it in place.
+  x *= _M1
   x ^= x >> _U64(33)
   x *= _M2
   x ^= x >> _U64(33)
@@ -229,13 +229,22 @@ def hash_column(column: pa.Array, name: str, near: Optional[NearOptions] = None)
   if lengths.size and lengths.max(initial=0) > 1:
     words = fmix64(words ^ fmix64(_positions(offsets).astype(np.uint64) * _POS))
     sums = _segment_sums(words, offsets)
-  elif len(words) == len(lengths):  # Every list has exactly one value: no positions, no cumulative sum.
+  elif len(words) == len(lengths):  # Every list has exactly one value: no positions, no cumulative sum, and the
+    # length-and-type word is the same in every row.
     sums = fmix64(words)
+    sums ^= _length_word(1, _TYPE_TAGS.get(kind, _EMPTY_TAG)) ^ name_word(name)
+    return fmix64(sums), present
   else:
     sums = _segment_sums(fmix64(words), offsets)
   tags = np.where(lengths > 0, _TYPE_TAGS.get(kind, _EMPTY_TAG), _EMPTY_TAG)
   row_words = fmix64(sums ^ fmix64(lengths.astype(np.uint64) * _LEN ^ tags) ^ name_word(name))
   return row_words, present & (lengths > 0)
+
+
+@functools.lru_cache(maxsize=16)
+def _length_word(length: int, tag: np.uint64) -> np.uint64:
+  """hash_column's word for a list's length and value type, as a scalar (the same as its per-row form)."""
+  return fmix64(np.array([length], dtype=np.uint64) * _LEN ^ tag)[0]
 
 
 def selected_features(batch: pa.RecordBatch, exclude: Iterable[str]) -> List[str]:
