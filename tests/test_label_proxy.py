@@ -56,6 +56,25 @@ def test_combine_fn_methods_merge_to_the_counts_of_the_whole():
   assert whole.features['x'].kind == counts_lib.NUMERIC
 
 
+def test_settling_every_few_batches_gives_the_counts_of_settling_once(monkeypatch):
+  """The CombineFn counts waiting rows every SETTLE_ROWS rows: any period gives the same counts and row sample."""
+  rows = small_rows(1200, 5)
+  options = counts_lib.CountOptions(label_key='label', sample_rows=100)
+  batches = [decode(rows[i:i + 100]) for i in range(0, len(rows), 100)]
+
+  def counted():
+    fn = label_proxy_beam.LabelProxyCombineFn(options)
+    accumulator = fn.create_accumulator()
+    for batch in batches:
+      accumulator = fn.add_input(accumulator, batch)
+    return json.dumps(counts_lib.to_jsonable(fn.extract_output(accumulator)))
+
+  monkeypatch.setattr(label_proxy_beam, 'SETTLE_ROWS', 1 << 30)
+  once = counted()
+  monkeypatch.setattr(label_proxy_beam, 'SETTLE_ROWS', 250)
+  assert counted() == once
+
+
 def test_counts_file_reads_back_the_same_counts_and_is_the_same_bytes_each_time(tmp_path):
   """The counts file holds the tables as arrays of an .npz: read back, the same counts (floats bit for bit, NaN label
   sums, the row sample); written twice, the same bytes; a table of another dtype is refused, not cast or unpickled."""

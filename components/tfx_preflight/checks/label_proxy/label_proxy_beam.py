@@ -25,8 +25,9 @@ from tfx_preflight.inputs.located_batches import SplitBatches, batch_of
 
 COUNTS_FILE = 'label_proxy_counts-{split}.npz'
 _HEADER = 'header'
-# The CombineFn counts the rows of batches waiting in its accumulator once this many wait (8 read-pass batches).
-SETTLE_ROWS = 1 << 16
+# The CombineFn counts the rows of batches waiting in its accumulator once this many wait (16 read-pass batches;
+# with 8, merging each settled table into the growing one cost a fifth more CPU).
+SETTLE_ROWS = 1 << 17
 
 
 @beam.typehints.with_input_types(pa.RecordBatch)
