@@ -274,7 +274,6 @@ class _Builder:
     self.shingle_rows: List[np.ndarray] = []
     self.shingle_words: List[np.ndarray] = []
     self.column_name_list: List[Tuple[np.ndarray, str]] = []
-    self.all_rows = np.arange(num_rows)
 
   def add(self, rows: np.ndarray, words: np.ndarray) -> None:
     self.exact_part[rows] += words
@@ -282,18 +281,15 @@ class _Builder:
   def add_float(self, name: str, name_word: np.uint64, present: np.ndarray, offsets: np.ndarray,
                 floats: np.ndarray) -> None:
     lengths = np.diff(offsets)
-    if len(floats) == self.n and offsets[0] == 0 and present.all() and (lengths == 1).all():
-      self._add_full_column(name, name_word, floats)
+    one_value = present & (lengths == 1)
+    if one_value.all():  # One value in every row (the common tabular case): no empty or longer lists.
+      self._add_scalars(np.arange(self.n), name, name_word, floats[offsets[0]:offsets[0] + self.n])
       return
+    scalar = np.flatnonzero(one_value)
+    if len(scalar):
+      self._add_scalars(scalar, name, name_word, floats[offsets[scalar]])
     empty = np.flatnonzero(present & (lengths == 0))
     self.add(empty, np.full(len(empty), _mix(name_word, _TAG_EMPTY)))
-    scalar = np.flatnonzero(present & (lengths == 1))
-    if len(scalar):
-      self.add(scalar, np.full(len(scalar), _mix(name_word, _TAG_COLUMN)))
-      self.column_pieces.append((scalar, floats[offsets[scalar]][:, None]))  # float32 from tf.Example: kept as is
-      self.shape[scalar] += _mix(name_word, _TAG_COLUMN)
-      self.column_names[scalar] += name_word
-      self.column_name_list.append((scalar, name))
     vector_rows = np.flatnonzero(present & (lengths >= 2))
     for length in np.unique(lengths[vector_rows]):
       rows = vector_rows[lengths[vector_rows] == length]
@@ -303,15 +299,16 @@ class _Builder:
       self.vector_pieces.append((rows, unit_centred(matrix)))
       self.segment_pieces.append((rows, np.full((len(rows), 1), length, dtype=np.int64)))
 
-  def _add_full_column(self, name: str, name_word: np.uint64, floats: np.ndarray) -> None:
-    """add_float of a feature holding one value in every row (the common tabular case): whole-array updates, where
-    the general path indexes every row."""
+  def _add_scalars(self, rows: np.ndarray, name: str, name_word: np.uint64, values: np.ndarray) -> None:
+    """The feature's scalar column at `rows` (their one value each); whole-array updates when `rows` is every row,
+    where indexing every row cost more than the rest of the column's keying."""
+    at = slice(None) if len(rows) == self.n else rows
     word = _mix(name_word, _TAG_COLUMN)
-    self.exact_part += word
-    self.shape += word
-    self.column_names += name_word
-    self.column_pieces.append((self.all_rows, floats[:, None]))  # float32 from tf.Example: kept as is
-    self.column_name_list.append((self.all_rows, name))
+    self.exact_part[at] += word
+    self.shape[at] += word
+    self.column_names[at] += name_word
+    self.column_pieces.append((rows, values[:, None]))  # float32 from tf.Example: kept as is
+    self.column_name_list.append((rows, name))
 
   def add_bytes(self, column: pa.Array, name: str, name_word: np.uint64, present: np.ndarray, offsets: np.ndarray,
                 values: pa.Array, min_tokens: Optional[int]) -> None:
