@@ -1,5 +1,6 @@
 """Start-up: `tfx-preflight --help` and usage errors answer without importing TensorFlow, TFX or Beam (about 5 s of
-imports), checked by which modules a fresh interpreter has loaded, not by a wall-clock limit."""
+imports), and checks that need no TensorFlow (leakage, label proxy on local files) run without it (~2-3 s), checked by
+which modules a fresh interpreter has loaded, not by a wall-clock limit."""
 
 import json
 import os
@@ -31,7 +32,7 @@ def run_cli_counting_imports(argv, preload=''):
 
 def test_the_probe_sees_a_heavy_import():
   """Control: the probe reports TensorFlow when something did import it."""
-  outcome, _ = run_cli_counting_imports(['--help'], preload='import tfx_preflight.inputs.data')
+  outcome, _ = run_cli_counting_imports(['--help'], preload='import tfx.dsl.io.fileio, apache_beam')
   assert 'tensorflow' in outcome['heavy'] and 'apache_beam' in outcome['heavy']
 
 
@@ -65,6 +66,21 @@ def test_a_usage_error_into_a_report_directory_holding_only_its_lock_imports_not
   outcome, stderr = run_cli_counting_imports(['check', '--train', 'setup.py', '--out', str(out)])
   assert outcome == {'code': 2, 'heavy': []}, stderr
   assert '--eval' in stderr
-  (out / 'report.json').write_text('{"verdict": "pass", "checks": {}}')  # Control: an earlier report is invalidated, which takes report_dir (TFX).
+  (out / 'report.json').write_text('{"verdict": "pass", "checks": {}}')  # Control: an earlier report is invalidated, which takes report_dir (Beam).
   outcome, _ = run_cli_counting_imports(['check', '--train', 'setup.py', '--out', str(out)])
-  assert outcome['code'] == 2 and 'tfx' in outcome['heavy'] and not (out / 'report.json').exists()
+  assert outcome['code'] == 2 and 'apache_beam' in outcome['heavy'] and not (out / 'report.json').exists()
+
+
+def test_leakage_and_label_proxy_checks_of_local_files_run_without_tensorflow(tmp_path):
+  """TFX's fileio imports TensorFlow; local files are read and the report written without it. The checks ran (Beam
+  and tfx-bsl loaded, a report with both verdicts), on TFX's own ExampleGen output."""
+  import tfx
+  data = os.path.join(os.path.dirname(tfx.__file__), 'components', 'testdata', 'csv_example_gen')
+  out = tmp_path / 'report'
+  outcome, stderr = run_cli_counting_imports(
+      ['check', '--train', os.path.join(data, 'Split-train'), '--eval', os.path.join(data, 'Split-eval'),
+       '--label-key', 'tips', '--checks', 'leakage,label_proxy', '--out', str(out)])
+  assert outcome['code'] in (0, 1), stderr
+  assert 'tensorflow' not in outcome['heavy'] and {'apache_beam', 'tfx_bsl'} <= set(outcome['heavy']), outcome
+  checks = json.loads((out / 'report.json').read_text())['checks']
+  assert checks['leakage']['status'] == 'pass' and checks['label_proxy']['status'] in ('pass', 'block'), checks

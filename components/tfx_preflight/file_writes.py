@@ -11,7 +11,8 @@ import zipfile
 from typing import Mapping, Union
 
 import numpy as np
-from tfx.dsl.io import fileio
+
+from tfx_preflight import file_io
 
 _TSV_ESCAPES = str.maketrans({'\\': '\\\\', '\t': '\\t', '\n': '\\n', '\r': '\\r'})
 
@@ -22,15 +23,15 @@ def write_atomically(path: str, content: Union[str, bytes]) -> None:
   not even the temp file."""
   directory = os.path.dirname(path)
   if directory:
-    fileio.makedirs(directory)
+    file_io.makedirs(directory)
   tmp = os.path.join(directory, f'.{os.path.basename(path)}.tmp-{uuid.uuid4().hex}')
   try:
-    with fileio.open(tmp, 'wb' if isinstance(content, bytes) else 'w') as f:
+    with file_io.open(tmp, 'wb' if isinstance(content, bytes) else 'w') as f:
       f.write(content)
-    fileio.rename(tmp, path, overwrite=True)
+    file_io.rename(tmp, path, overwrite=True)
   except BaseException:
-    if fileio.exists(tmp):
-      fileio.remove(tmp)
+    if file_io.exists(tmp):
+      file_io.remove(tmp)
     raise
 
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 from typing import Dict, Iterable, List, Mapping, Optional, Tuple
 
-from tfx.dsl.io import fileio
+from tfx_preflight import file_io
 
 # Beside each staged TFRecord file: {'csv': its CSV file, 'lines': the first line of each record}.
 LINES_SUFFIX = '.lines.json'
@@ -22,7 +22,7 @@ class CsvLocations:
   def load(cls, staged_files: Iterable[str]) -> CsvLocations:
     lines: Dict[str, Tuple[str, List[int]]] = {}
     for path in staged_files:
-      with fileio.open(path + LINES_SUFFIX, 'r') as f:
+      with file_io.open(path + LINES_SUFFIX, 'r') as f:
         sidecar = json.loads(f.read())
       lines[path] = (sidecar['csv'], sidecar['lines'])
     return cls(lines)

@@ -18,8 +18,8 @@ import re
 from typing import Callable, Dict, Iterable, Mapping, Sequence, Tuple
 
 import apache_beam as beam
-from tfx.dsl.io import fileio
 
+from tfx_preflight import file_io
 from tfx_preflight.inputs import csv_lines, data, records
 
 # Records per staged TFRecord file: bounds the memory of the step that sorts a chunk by line.
@@ -160,7 +160,7 @@ def csv_to_tfrecords(csv_files: Mapping[str, list], make_pipeline: Callable[[], 
     with make_pipeline() as pipeline:
       for split, files in sorted(csv_files.items()):
         split_dir = os.path.join(output_dir, f'Split-{split}')
-        fileio.makedirs(split_dir)
+        file_io.makedirs(split_dir)
         add_conversion(pipeline, split, files, split_dir)
         patterns[split] = os.path.join(split_dir, '*' + STAGED_SUFFIX)
   except data.InputError as e:  # A row the conversion named (not UTF-8, a cell too large): without Beam's step label.
@@ -171,12 +171,12 @@ def csv_to_tfrecords(csv_files: Mapping[str, list], make_pipeline: Callable[[], 
       raise ragged from e
     raise
   for split, pattern in sorted(patterns.items()):
-    if not fileio.glob(pattern):  # CsvExampleGen would write an empty split: nothing to compare.
+    if not file_io.glob(pattern):  # CsvExampleGen would write an empty split: nothing to compare.
       raise data.InputError(f'split {split!r} has no examples: {", ".join(csv_files[split])}: a header but no data rows.')
   return patterns
 
 
 def csv_locations(patterns: Mapping[str, str]) -> csv_lines.CsvLocations:
   """A `csv_lines.CsvLocations` for the TFRecords `csv_to_tfrecords` wrote."""
-  staged = [f for pattern in patterns.values() for f in fileio.glob(pattern)]
+  staged = [f for pattern in patterns.values() for f in file_io.glob(pattern)]
   return csv_lines.CsvLocations.load(staged)

@@ -9,8 +9,8 @@ import os
 from typing import Dict, Iterator, Mapping, Sequence, Tuple, Union
 
 import apache_beam as beam
-from tfx.dsl.io import fileio
 
+from tfx_preflight import file_io
 from tfx_preflight.inputs import records
 
 FORMATS = ('tfrecord', 'csv')
@@ -31,7 +31,7 @@ class InputError(ValueError):
 def directory_pattern(pattern: str) -> str:
   """A directory given where a file pattern is expected (`--train data/train/`) means every file in it."""
   try:
-    if fileio.isdir(pattern):
+    if file_io.isdir(pattern):
       return os.path.join(pattern, '*')
   except Exception:  # Unknown scheme or no access: matching_files says why.
     pass
@@ -42,7 +42,7 @@ def matching_files(pattern: str, what: str) -> list:
   """The files `pattern` matches, sorted; raises naming `what` (e.g. '--train') when there are none."""
   pattern = directory_pattern(pattern)
   try:
-    files = sorted(f for f in fileio.glob(pattern) if not fileio.isdir(f))
+    files = sorted(f for f in file_io.glob(pattern) if not file_io.isdir(f))
   except Exception as e:  # Bad bucket, permission, malformed pattern: all mean the same to the user.
     raise InputError(f'{what}: cannot list {pattern!r}: {e}') from e
   if not files:
@@ -162,9 +162,9 @@ def find_unreadable_file(examples: Mapping[str, Patterns], max_bytes: int = MAX_
   cannot be read, or None when the files read cleanly or `max_bytes` of them were read without finding one."""
   budget = max_bytes
   for split, pattern in sorted(examples.items()):
-    for path in sorted({f for p in patterns_of(pattern) for f in fileio.glob(p) if not fileio.isdir(f)}):
+    for path in sorted({f for p in patterns_of(pattern) for f in file_io.glob(p) if not file_io.isdir(f)}):
       try:
-        budget -= int(fileio.stat(path).length)
+        budget -= file_io.size(path)
       except Exception:  # Size unknown: count it as a large file.
         budget -= PROBE_CHUNK_BYTES * 1024
       try:
@@ -203,8 +203,8 @@ def find_type_clash(examples: Mapping[str, str], max_bytes: int = MAX_BYTES_RESC
   budget = max_bytes
   for split, pattern in sorted(examples.items()):
     first: Dict[str, Tuple[str, str]] = {}  # Feature -> (kind, file where it was first seen).
-    for path in sorted(f for f in fileio.glob(pattern) if not fileio.isdir(f)):
-      budget -= int(fileio.stat(path).length)
+    for path in sorted(f for f in file_io.glob(pattern) if not file_io.isdir(f)):
+      budget -= file_io.size(path)
       for _, batch in records.iter_record_batches(path):
         for name, column in zip(batch.schema.names, batch.columns):
           if str(column.type) == 'null':  # No value in this batch: no type.
@@ -301,7 +301,7 @@ def find_ragged_csv_row(csv_files: Mapping[str, list]) -> InputError | None:
       if path.lower().endswith('.gz'):
         continue
       try:
-        with fileio.open(path, 'r') as f:
+        with file_io.open(path, 'r') as f:
           rows = csv.reader(f)
           width = len(next(rows, []))
           for row in rows:

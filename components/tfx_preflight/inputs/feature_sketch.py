@@ -13,9 +13,8 @@ from typing import Any, Dict, List
 import apache_beam as beam
 import numpy as np
 import pyarrow as pa
-from tfx.dsl.io import fileio
 
-from tfx_preflight import beam_util, file_writes
+from tfx_preflight import beam_util, file_io, file_writes
 
 SKETCH_FILE = 'sketch-{split}.json'
 # {'examples': n, 'features': {name: [examples where present, numeric values, their sum, their sum of squares]}}.
@@ -72,5 +71,5 @@ def write_sketch(sketch: Sketch, path: str) -> None:
 
 
 def read_sketch(output_dir: str, split: str) -> Sketch:
-  with fileio.open(os.path.join(output_dir, SKETCH_FILE.format(split=split)), 'r') as f:
+  with file_io.open(os.path.join(output_dir, SKETCH_FILE.format(split=split)), 'r') as f:
     return json.loads(f.read())

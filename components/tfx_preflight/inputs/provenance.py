@@ -13,10 +13,10 @@ from __future__ import annotations
 import os
 from typing import Any, Dict, List, Mapping, Optional, Sequence, Set
 
+from google.protobuf import text_format
 from tensorflow_metadata.proto.v0 import schema_pb2, statistics_pb2
-from tfx.dsl.io import fileio
-from tfx.utils import io_utils
 
+from tfx_preflight import file_io
 from tfx_preflight.inputs import data, records
 from tfx_preflight.inputs import statistics as statistics_lib
 from tfx_preflight.inputs.statistics import StatisticsBySplit
@@ -52,9 +52,10 @@ def _names(names: Sequence[str], limit: int = 12) -> str:
 def graph_schema(graph_uri: str, which: str) -> Optional[schema_pb2.Schema]:
   """The raw (RAW_SCHEMA) or transformed (TRANSFORMED_SCHEMA) schema of a transform graph; None if it has none."""
   path = os.path.join(graph_uri, which)
-  if not fileio.exists(path):
+  if not file_io.exists(path):
     return None
-  return io_utils.parse_pbtxt_file(path, schema_pb2.Schema())
+  with file_io.open(path, 'r') as f:
+    return text_format.Parse(f.read(), schema_pb2.Schema())
 
 
 def _spec_features(schema: schema_pb2.Schema) -> List[schema_pb2.Feature]:

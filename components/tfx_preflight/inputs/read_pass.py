@@ -25,9 +25,8 @@ from typing import Any, Callable, Dict, Mapping, Optional, Protocol, Sequence, T
 
 import apache_beam as beam
 from tensorflow_metadata.proto.v0 import schema_pb2, statistics_pb2
-from tfx.dsl.io import fileio
 
-from tfx_preflight import beam_util, file_writes
+from tfx_preflight import beam_util, file_io, file_writes
 from tfx_preflight.inputs import data, feature_sketch
 from tfx_preflight.inputs import statistics as statistics_lib
 from tfx_preflight.inputs.located_batches import Files, LocatedBatch, SplitBatches, batch_of, read_split_batches
@@ -154,7 +153,7 @@ def run_pass(request: PassRequest, make_pipeline: Callable[[], beam.Pipeline]) -
   files = request.files if request.files is not None else data.split_files(request.examples, request.splits)
   for directory in (request.rows_per_file_dir, request.sketch_dir):
     if directory is not None:
-      fileio.makedirs(directory)
+      file_io.makedirs(directory)
   for part in request.parts.values():
     part.prepare()
   with make_pipeline() as pipeline:
@@ -167,7 +166,7 @@ def run_pass(request: PassRequest, make_pipeline: Callable[[], beam.Pipeline]) -
   if request.rows_per_file_dir is not None:
     outputs.rows_per_file = {}
     for split in request.splits:
-      with fileio.open(os.path.join(request.rows_per_file_dir, ROWS_PER_FILE.format(split=split)), 'r') as f:
+      with file_io.open(os.path.join(request.rows_per_file_dir, ROWS_PER_FILE.format(split=split)), 'r') as f:
         outputs.rows_per_file.update({files[int(k)][1]: int(v) for k, v in json.loads(f.read()).items()})
   return outputs
 

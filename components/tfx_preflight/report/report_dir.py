@@ -23,9 +23,7 @@ import shutil
 import uuid
 from typing import Callable, ContextManager, Dict, Iterator, List, Optional, Tuple
 
-from tfx.dsl.io import fileio
-
-from tfx_preflight import constants, file_writes
+from tfx_preflight import constants, file_io, file_writes
 from tfx_preflight.inputs import data
 
 LOCK_FILE = constants.LOCK_FILE
@@ -55,7 +53,7 @@ def _is_local(path: str) -> bool:
 
 
 def _lexists(path: str) -> bool:
-  return os.path.lexists(path) if _is_local(path) else fileio.exists(path)
+  return os.path.lexists(path) if _is_local(path) else file_io.exists(path)
 
 
 def _is_link(path: str) -> bool:
@@ -64,7 +62,7 @@ def _is_link(path: str) -> bool:
 
 def _is_real_dir(path: str) -> bool:
   """A directory, not a symbolic link to one."""
-  return not _is_link(path) and fileio.isdir(path)
+  return not _is_link(path) and file_io.isdir(path)
 
 
 def _safe_relative(rel: str) -> bool:
@@ -86,7 +84,7 @@ def _inside_without_links(out: str, rel: str) -> bool:
 def _identity(path: str) -> List:
   digest = hashlib.sha256()
   size = 0
-  with fileio.open(path, 'rb') as f:
+  with file_io.open(path, 'rb') as f:
     for block in iter(lambda: f.read(1 << 20), b''):
       digest.update(block)
       size += len(block)
@@ -96,7 +94,7 @@ def _identity(path: str) -> List:
 def _tree(root: str) -> Tuple[List[str], List[str]]:
   """(files, directories) under `root`, as sorted '/'-separated relative paths; directories parents first."""
   files, dirs = [], []
-  walk = os.walk(root) if _is_local(root) else fileio.walk(root)  # os.walk follows no link.
+  walk = file_io.walk(root)  # Follows no link.
   for directory, subdirs, names in walk:
     rel = os.path.relpath(directory, root).replace(os.sep, '/')
     prefix = '' if rel == '.' else rel + '/'
@@ -110,8 +108,8 @@ def _read_manifest(out: str) -> Optional[_Manifest]:
   report.json), the files older versions wrote by name; None when nothing shows the directory holds a report."""
   path = os.path.join(out, MANIFEST)
   text = None
-  if _lexists(path) and not _is_link(path) and not fileio.isdir(path):
-    with fileio.open(path, 'r') as f:
+  if _lexists(path) and not _is_link(path) and not file_io.isdir(path):
+    with file_io.open(path, 'r') as f:
       text = f.read()
   try:
     parsed = json.loads(text) if text is not None else None
@@ -138,7 +136,7 @@ def _is_ours(out: str, rel: str, manifest: Optional[_Manifest]) -> bool:
   if manifest is None or rel not in manifest.files or not _inside_without_links(out, rel):
     return False
   path = os.path.join(out, rel)
-  if not _lexists(path) or fileio.isdir(path):
+  if not _lexists(path) or file_io.isdir(path):
     return False
   recorded = manifest.files[rel]
   return recorded is None or list(recorded) == _identity(path)
@@ -147,7 +145,7 @@ def _is_ours(out: str, rel: str, manifest: Optional[_Manifest]) -> bool:
 def _looks_like_our_report(path: str) -> bool:
   """An older version's report.json (no identity manifest): a JSON object with a verdict and checks."""
   try:
-    with fileio.open(path, 'r') as f:
+    with file_io.open(path, 'r') as f:
       content = json.loads(f.read())
   except Exception:  # pylint: disable=broad-except  # Unreadable or not JSON: not a report of ours.
     return False
@@ -158,8 +156,8 @@ def _remove_tree(path: str) -> None:
   """A run's own work directory; a link is removed as a link, never followed."""
   if _is_local(path):
     shutil.rmtree(path, ignore_errors=True)
-  elif fileio.exists(path):
-    fileio.rmtree(path)
+  elif file_io.exists(path):
+    file_io.rmtree(path)
 
 
 def invalidate(out: str, what: str = 'report directory') -> None:
@@ -177,25 +175,25 @@ def invalidate(out: str, what: str = 'report directory') -> None:
       raise data.InputError(f'{what} {out}: its {constants.REPORT_JSON} was not written by tfx-preflight (or was changed '
                             'since); it is not ours to remove, and would read as this run\'s report. Move it away or '
                             'choose another directory.')
-    fileio.remove(report_json)
+    file_io.remove(report_json)
   if manifest is not None:
     for rel in sorted(manifest.files):
       if rel != constants.REPORT_JSON and _is_ours(out, rel, manifest):
-        fileio.remove(os.path.join(out, rel))
+        file_io.remove(os.path.join(out, rel))
   for name in _names(out):
     if _TMP_NAME.fullmatch(name) and _is_real_dir(os.path.join(out, name)):
       _remove_tree(os.path.join(out, name))
   for rel in sorted(manifest.dirs if manifest else [], reverse=True):  # Children before parents.
     path = os.path.join(out, rel)
-    if _inside_without_links(out, rel) and _is_real_dir(path) and not fileio.listdir(path):
-      fileio.rmtree(path)
+    if _inside_without_links(out, rel) and _is_real_dir(path) and not file_io.listdir(path):
+      file_io.rmtree(path)
   manifest_path = os.path.join(out, MANIFEST)
-  if _lexists(manifest_path) and not _is_link(manifest_path) and not fileio.isdir(manifest_path):
-    fileio.remove(manifest_path)
+  if _lexists(manifest_path) and not _is_link(manifest_path) and not file_io.isdir(manifest_path):
+    file_io.remove(manifest_path)
 
 
 def _names(directory: str) -> List[str]:
-  return sorted(name.rstrip('/') for name in fileio.listdir(directory))
+  return sorted(name.rstrip('/') for name in file_io.listdir(directory))
 
 
 def _check_nothing_in_the_way(work: str, out: str, what: str) -> Tuple[List[str], List[str]]:
@@ -203,7 +201,7 @@ def _check_nothing_in_the_way(work: str, out: str, what: str) -> Tuple[List[str]
   files, dirs = _tree(work)
   for rel in dirs:
     path = os.path.join(out, rel)
-    if _is_link(path) or (_lexists(path) and not fileio.isdir(path)):
+    if _is_link(path) or (_lexists(path) and not file_io.isdir(path)):
       kind = 'a symbolic link' if _is_link(path) else 'a file'
       raise data.InputError(f'{what} {out}: {path} is {kind} that tfx-preflight did not write, where the report puts '
                             'its directory; nothing was written through it or over it. Move it away or choose another '
@@ -231,15 +229,15 @@ def publish(work: str, out: str, what: str = 'report directory',
     if name == constants.REPORT_JSON:
       continue
     if not _lexists(os.path.join(out, name)):  # The whole entry at once.
-      fileio.rename(os.path.join(work, name), os.path.join(out, name))
+      file_io.rename(os.path.join(work, name), os.path.join(out, name))
       continue
     for rel in files:  # A directory that is there already (a user's files in it): file by file.
       if rel.startswith(name + '/'):
-        fileio.makedirs(os.path.dirname(os.path.join(out, rel)))
-        fileio.rename(os.path.join(work, rel), os.path.join(out, rel))
-  if fileio.exists(os.path.join(work, constants.REPORT_JSON)):
+        file_io.makedirs(os.path.dirname(os.path.join(out, rel)))
+        file_io.rename(os.path.join(work, rel), os.path.join(out, rel))
+  if file_io.exists(os.path.join(work, constants.REPORT_JSON)):
     with commit():
-      fileio.rename(os.path.join(work, constants.REPORT_JSON), os.path.join(out, constants.REPORT_JSON))
+      file_io.rename(os.path.join(work, constants.REPORT_JSON), os.path.join(out, constants.REPORT_JSON))
 
 
 @contextlib.contextmanager
@@ -264,10 +262,10 @@ def _locked(out: str, what: str) -> Iterator[None]:
 
 
 def _prepare(out: str, what: str) -> None:
-  if fileio.exists(out) and not fileio.isdir(out):
+  if file_io.exists(out) and not file_io.isdir(out):
     raise data.InputError(f'{what} {out} is a file; it must name a directory for the report (created when missing).')
   try:
-    fileio.makedirs(out)
+    file_io.makedirs(out)
   except Exception as e:  # Permission, read-only file system, a file on the way.
     raise data.InputError(f'{what} {out}: cannot create the report directory: {type(e).__name__}: {e}') from e
 
@@ -306,7 +304,7 @@ def transaction(out: str, what: str = 'report directory',
   holds no report.json."""
   with _cleared(out, what):
     work = os.path.join(out, f'{TMP_PREFIX}{uuid.uuid4().hex}')
-    fileio.makedirs(work)
+    file_io.makedirs(work)
     try:
       yield work
       publish(work, out, what, commit)

@@ -18,7 +18,6 @@ from typing import Any, Callable, Dict, List, Mapping, Optional, Sequence
 
 import apache_beam as beam
 import numpy as np
-from tfx.dsl.io import fileio
 
 from tfx_preflight import constants
 from tfx_preflight.checks.label_proxy import counts as counts_lib
@@ -268,11 +267,9 @@ def check_label_proxy(examples: Mapping[str, str], train_split: str, eval_splits
   if not label_key:
     return CheckResult.skipped('no label_key: nothing to predict')
   splits = (train_split, *eval_splits)
-  for split in splits:
-    if not [f for f in fileio.glob(examples[split]) if not fileio.isdir(f)]:
-      raise data.InputError(f'Label-proxy check: no file matches {examples[split]!r} (split {split!r}).')
+  files = data.split_files(examples, splits)  # Raises naming the split and pattern that match no file.
   part = label_proxy_beam.LabelProxyReadPart(count_options(config, label_key), output_dir)
-  request = read_pass.PassRequest(examples=examples, splits=splits, parts={constants.LABEL_PROXY: part})
+  request = read_pass.PassRequest(examples=examples, splits=splits, files=files, parts={constants.LABEL_PROXY: part})
   counts = read_pass.run_pass(request, make_pipeline).parts[constants.LABEL_PROXY]
   return summarize(counts[train_split], {split: counts[split] for split in eval_splits}, train_split, config,
                    label_key)

@@ -17,9 +17,8 @@ from typing import Dict, Mapping, Sequence, Tuple
 import apache_beam as beam
 import numpy as np
 import pyarrow as pa
-from tfx.dsl.io import fileio
 
-from tfx_preflight import beam_util, file_writes
+from tfx_preflight import beam_util, file_io, file_writes
 from tfx_preflight.checks.label_proxy import counts as counts_lib
 from tfx_preflight.inputs.located_batches import SplitBatches, batch_of
 
@@ -83,7 +82,7 @@ def write_counts(counts: counts_lib.SplitCounts, path: str) -> None:
 
 
 def read_counts(output_dir: str, split: str) -> counts_lib.SplitCounts:
-  with fileio.open(os.path.join(output_dir, COUNTS_FILE.format(split=split)), 'rb') as f:
+  with file_io.open(os.path.join(output_dir, COUNTS_FILE.format(split=split)), 'rb') as f:
     with np.load(io.BytesIO(f.read()), allow_pickle=False) as tables:
       arrays = {name: tables[name] for name in tables.files}
   return counts_lib.from_jsonable(json.loads(arrays.pop(_HEADER).tobytes()), arrays)
@@ -98,7 +97,7 @@ class LabelProxyReadPart:
   label: str = 'label-proxy counts'
 
   def prepare(self) -> None:
-    fileio.makedirs(self.output_dir)
+    file_io.makedirs(self.output_dir)
 
   def expand(self, batches: SplitBatches, splits: Tuple[str, ...], files: Tuple) -> None:
     for split in splits:

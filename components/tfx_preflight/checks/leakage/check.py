@@ -18,9 +18,8 @@ from typing import Any, Callable, Dict, Iterable, List, Mapping, Optional, Seque
 
 import apache_beam as beam
 import numpy as np
-from tfx.dsl.io import fileio
 
-from tfx_preflight import constants
+from tfx_preflight import constants, file_io
 from tfx_preflight.checks.leakage import duplicate_chance, leakage_beam, near_duplicates, near_features
 from tfx_preflight.checks.leakage.details import ExactPair, GroupPair, LeakageDetails, Near, NearPair
 from tfx_preflight.checks.leakage.duplicate_chance import ChanceTest
@@ -51,25 +50,22 @@ _MIN_IMAGE_SIDE = 4  # A float list of 16+ values that is a square (or 3 squares
 # --- Driver side ----------------------------------------------------------------------------------------------------
 
 
+def _size(path: str, unknown: int) -> int:
+  """The file's length, or `unknown` where the filesystem does not tell it."""
+  try:
+    return file_io.size(path)
+  except Exception:  # pylint: disable=broad-except
+    return unknown
+
+
 def _auto_shards(files: Sequence[Tuple[int, str]]) -> int:
-  total = 0
-  for _, path in files:
-    try:
-      total += int(fileio.stat(path).length)
-    except Exception:  # Size unknown (some filesystems): assume one shard's worth.
-      total += _BYTES_PER_SHARD
+  total = sum(_size(path, _BYTES_PER_SHARD) for _, path in files)  # Unknown: one shard's worth.
   return int(min(MAX_SHARDS, max(MIN_SHARDS, total // _BYTES_PER_SHARD)))
 
 
 def _file_bytes(files: Sequence[Tuple[int, str]], split_id: int) -> int:
-  total = 0
-  for split, path in files:
-    if split == split_id:
-      try:
-        total += int(fileio.stat(path).length)
-      except Exception:  # Size unknown (some filesystems): counts as nothing, so train is held out whole.
-        pass
-  return total
+  """Bytes of the split's files; a file of unknown size counts as nothing (so train is held out whole)."""
+  return sum(_size(path, 0) for split, path in files if split == split_id)
 
 
 def reference_fraction(files: Sequence[Tuple[int, str]], num_splits: int) -> float:

@@ -6,9 +6,7 @@ from __future__ import annotations
 import dataclasses
 from typing import Any, Dict, List, Mapping
 
-from tfx.dsl.io import fileio
-
-from tfx_preflight import file_writes
+from tfx_preflight import file_io, file_writes
 from tfx_preflight.checks.leakage.details import LeakageDetails
 from tfx_preflight.inputs.csv_lines import CsvLocations
 from tfx_preflight.report import results
@@ -39,9 +37,9 @@ def _relocate_row(fields: List[str], locations: CsvLocations) -> List[str]:
 def _relocate_duplicates(path: str, locations: CsvLocations) -> None:
   """Rewrites duplicates.tsv so that each row names the CSV file and line instead of the staged record (the record
   index columns become line columns)."""
-  if not fileio.exists(path):
+  if not file_io.exists(path):
     return
-  with fileio.open(path, 'r') as f:
+  with file_io.open(path, 'r') as f:
     rows = f.read().splitlines()
   header = ['line' if name == 'record_index' else 'pair_line' if name == 'pair_record_index' else name
             for name in rows[0].split('\t')]

@@ -22,9 +22,8 @@ from typing import Any, Dict, Iterable, List, Optional, Sequence, Tuple
 
 import apache_beam as beam
 import numpy as np
-from tfx.dsl.io import fileio
 
-from tfx_preflight import constants, file_writes
+from tfx_preflight import constants, file_io, file_writes
 from tfx_preflight.inputs import hashing
 from tfx_preflight.inputs.data import InputError
 
@@ -47,7 +46,7 @@ def to_npy(hashes: np.ndarray) -> bytes:
 def read_hashes(path: str) -> np.ndarray:
   """One stored shard: a (n, 2) uint64 array; anything else is refused, naming the file (never unpickled)."""
   try:
-    with fileio.open(path, 'rb') as f:
+    with file_io.open(path, 'rb') as f:
       hashes = np.load(io.BytesIO(f.read()), allow_pickle=False)
   except Exception as e:  # Truncated, not numpy, an object array: all mean the file is not ours.
     raise InputError(f'history: {path} is not a train hashes file: {type(e).__name__}: {e}') from e
@@ -137,10 +136,10 @@ class Stored:
 def load(directory: str) -> Stored:
   """The manifest of a train_hashes directory; refuses (naming it) a directory that is incomplete or not one."""
   path = os.path.join(directory, MANIFEST)
-  if not fileio.exists(path):
+  if not file_io.exists(path):
     raise InputError(f'history: {directory} has no {MANIFEST}: not a train_hashes directory (--save-history, the '
                      "Preflight component's train_hashes output) or an incomplete one.")
-  with fileio.open(path, 'r') as f:
+  with file_io.open(path, 'r') as f:
     manifest = json.loads(f.read())
   if manifest.get('format') != FORMAT:
     raise InputError(f'history: {path} has format {manifest.get("format")!r}; this version reads {FORMAT!r}.')
@@ -160,28 +159,28 @@ def staging_dir(destination: str) -> str:
 def _clear(directory: str) -> None:
   """Removes what an earlier save left (manifest first: the directory stops being valid before it changes)."""
   manifest = os.path.join(directory, MANIFEST)
-  if fileio.exists(manifest):
-    fileio.remove(manifest)
-  for name in fileio.listdir(directory):
+  if file_io.exists(manifest):
+    file_io.remove(manifest)
+  for name in file_io.listdir(directory):
     if _SHARD.fullmatch(name.rstrip('/')):
-      fileio.remove(os.path.join(directory, name.rstrip('/')))
+      file_io.remove(os.path.join(directory, name.rstrip('/')))
 
 
 def publish(staging: str, destination: str, blessed: bool, examples: int, excluded: Sequence[str],
             label_key: Optional[str], features: Sequence[str]) -> Dict[str, Any]:
   """Makes `destination` hold the staged hashes when the run blessed (nothing was trained on otherwise: the manifest
   then says so and no hash is kept); the manifest is written last. Returns the manifest."""
-  fileio.makedirs(destination)
+  file_io.makedirs(destination)
   _clear(destination)
   names, distinct = [], 0
-  if blessed and fileio.exists(staging):
-    for name in sorted(n.rstrip('/') for n in fileio.listdir(staging)):
+  if blessed and file_io.exists(staging):
+    for name in sorted(n.rstrip('/') for n in file_io.listdir(staging)):
       if _SHARD.fullmatch(name):
-        fileio.rename(os.path.join(staging, name), os.path.join(destination, name))
+        file_io.rename(os.path.join(staging, name), os.path.join(destination, name))
         names.append(name)
         distinct += _rows_of(os.path.join(destination, name))
-  if fileio.exists(staging):
-    fileio.rmtree(staging)
+  if file_io.exists(staging):
+    file_io.rmtree(staging)
   manifest = {'format': FORMAT, 'blessed': bool(blessed), 'examples': int(examples) if blessed else 0,
               'distinct_hashes': distinct, 'excluded_features': sorted(excluded), 'label_key': label_key,
               'features': sorted(features), 'files': names,
@@ -192,7 +191,7 @@ def publish(staging: str, destination: str, blessed: bool, examples: int, exclud
 
 def _rows_of(path: str) -> int:
   """Rows of a stored shard, from its numpy header only."""
-  with fileio.open(path, 'rb') as f:
+  with file_io.open(path, 'rb') as f:
     version = np.lib.format.read_magic(f)
     shape, _, _ = np.lib.format._read_array_header(f, version)  # pylint: disable=protected-access
   return int(shape[0])

@@ -26,9 +26,8 @@ from typing import Any, Callable, Dict, Iterable, List, Mapping, Optional, Seque
 
 import apache_beam as beam
 import numpy as np
-from tfx.dsl.io import fileio
 
-from tfx_preflight import beam_util, constants, file_writes
+from tfx_preflight import beam_util, constants, file_io, file_writes
 from tfx_preflight.checks.leakage import history, near_duplicates, near_features
 from tfx_preflight.inputs import hashing
 from tfx_preflight.inputs.located_batches import LocatedBatch, SplitBatches
@@ -624,8 +623,8 @@ def _write_counts(counts: LeakageCounts, path: str) -> None:
 def clear_outputs(output_dir: str) -> None:
   """Removes what an earlier run left in `output_dir` (parts of a run that failed), so no stale part is joined."""
   parts_dir = os.path.join(output_dir, _PARTS_DIR)
-  if fileio.exists(parts_dir):
-    fileio.rmtree(parts_dir)
+  if file_io.exists(parts_dir):
+    file_io.rmtree(parts_dir)
 
 
 def collect_outputs(output_dir: str) -> LeakageCounts:
@@ -633,14 +632,14 @@ def collect_outputs(output_dir: str) -> LeakageCounts:
   same file), and the merged counts."""
   parts_dir = os.path.join(output_dir, _PARTS_DIR)
   # Only whole parts: a temp file a failed attempt left (write_atomically's '.<name>.tmp-<uuid>') is not one.
-  names = sorted(n for n in (fileio.listdir(parts_dir) if fileio.exists(parts_dir) else []) if _PART.fullmatch(n))
-  with fileio.open(os.path.join(output_dir, DUPLICATES_FILE), 'w') as out:
+  names = sorted(n for n in (file_io.listdir(parts_dir) if file_io.exists(parts_dir) else []) if _PART.fullmatch(n))
+  with file_io.open(os.path.join(output_dir, DUPLICATES_FILE), 'w') as out:
     out.write(DUPLICATES_HEADER + '\n')
     for name in names:
-      with fileio.open(os.path.join(parts_dir, name), 'r') as part:
+      with file_io.open(os.path.join(parts_dir, name), 'r') as part:
         shutil.copyfileobj(part, out)
   clear_outputs(output_dir)
-  with fileio.open(os.path.join(output_dir, STATS_FILE), 'r') as f:
+  with file_io.open(os.path.join(output_dir, STATS_FILE), 'r') as f:
     return LeakageCounts.from_jsonable(json.loads(f.read()))
 
 
@@ -654,7 +653,7 @@ class LeakageReadPart:
   label: str = 'leakage hashes'
 
   def prepare(self) -> None:
-    fileio.makedirs(self.output_dir)
+    file_io.makedirs(self.output_dir)
     clear_outputs(self.output_dir)
 
   def expand(self, batches: SplitBatches, splits: Tuple[str, ...], files: Tuple) -> None:

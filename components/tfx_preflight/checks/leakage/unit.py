@@ -8,9 +8,7 @@ import dataclasses
 import os
 from typing import Any, Dict, Iterable, Mapping, Optional, Tuple
 
-from tfx.dsl.io import fileio
-
-from tfx_preflight import constants
+from tfx_preflight import constants, file_io
 from tfx_preflight.checks.leakage import check as leakage
 from tfx_preflight.checks.leakage import csv_relocation, history, history_findings, render
 from tfx_preflight.checks.leakage.leakage_beam import LeakageCounts, LeakageReadPart, Plan
@@ -66,9 +64,9 @@ def _with_history(plan: Plan, inputs: PreflightInputs) -> Tuple[Plan, Tuple[hist
   staging = None
   if inputs.save_history:
     staging = history.staging_dir(inputs.save_history)
-    if fileio.exists(staging):
-      fileio.rmtree(staging)
-    fileio.makedirs(staging)
+    if file_io.exists(staging):
+      file_io.rmtree(staging)
+    file_io.makedirs(staging)
   return dataclasses.replace(plan, history_files=tuple((i, f) for i, item in enumerate(used) for f in item.files),
                              history_dirs=tuple(item.path for item in used), save_hashes_dir=staging), stored
 

@@ -21,9 +21,8 @@ import sys
 from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple
 
 from tensorflow_metadata.proto.v0 import statistics_pb2
-from tfx.dsl.io import fileio
 
-from tfx_preflight import constants
+from tfx_preflight import constants, file_io
 from tfx_preflight.checks.loss import keras_api as loss_keras
 from tfx_preflight.checks.loss import process as loss_process
 from tfx_preflight.checks.loss import protocol as loss_protocol
@@ -123,7 +122,7 @@ def _local_module(module_file: str, workdir: str) -> str:
     return os.path.abspath(module_file) if os.path.exists(module_file) else module_file
   local = os.path.join(workdir, 'module', os.path.basename(module_file))
   os.makedirs(os.path.dirname(local), exist_ok=True)
-  fileio.copy(module_file, local, overwrite=True)
+  file_io.copy(module_file, local, overwrite=True)
   return local
 
 
@@ -471,8 +470,8 @@ def _keep_timing(phases: Mapping[str, float], output_dir: str) -> None:
   runs of the same inputs."""
   logging.info('Preflight loss probe phases (s): %s', ', '.join(f'{k} {v:.2f}' for k, v in phases.items()))
   try:
-    fileio.makedirs(output_dir)
-    with fileio.open(os.path.join(output_dir, TIMING_JSON), 'w') as f:
+    file_io.makedirs(output_dir)
+    with file_io.open(os.path.join(output_dir, TIMING_JSON), 'w') as f:
       f.write(json.dumps(phases, indent=1))
   except OSError as e:
     logging.warning('Preflight: could not keep the loss probe timing: %s', e)
@@ -509,8 +508,8 @@ def check_loss(inputs: LossInputs, config: LossConfig, output_dir: str) -> Check
 def _keep_log(stderr_path: str, output_dir: str) -> None:
   """The child's stderr beside the report, for whoever debugs a finding (not part of report.json)."""
   try:
-    fileio.makedirs(output_dir)
-    with open(stderr_path, 'rb') as src, fileio.open(os.path.join(output_dir, PROBE_LOG), 'wb') as dst:
+    file_io.makedirs(output_dir)
+    with open(stderr_path, 'rb') as src, file_io.open(os.path.join(output_dir, PROBE_LOG), 'wb') as dst:
       shutil.copyfileobj(src, dst)
   except OSError as e:  # A log that cannot be kept must not hide the findings.
     logging.warning('Preflight: could not keep the loss probe log: %s', e)

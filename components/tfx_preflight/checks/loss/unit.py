@@ -10,9 +10,9 @@ import logging
 import os
 from typing import Any, Mapping, Optional
 
-from tfx.utils import io_utils
+from google.protobuf import text_format
 
-from tfx_preflight import constants
+from tfx_preflight import constants, file_writes
 from tfx_preflight.checks.loss import check as loss
 from tfx_preflight.checks.loss import render
 from tfx_preflight.checks.unit import Check, Gate, PageInputs
@@ -70,7 +70,7 @@ def _schema_path(gate: Gate) -> Optional[str]:
   if schema is None:
     return None
   path = os.path.join(gate.output_dir, 'inputs', 'schema.pbtxt')
-  io_utils.write_pbtxt_file(path, schema)
+  file_writes.write_atomically(path, text_format.MessageToString(schema))
   return path
 
 

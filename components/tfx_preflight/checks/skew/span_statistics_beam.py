@@ -15,8 +15,8 @@ from typing import Dict, Iterable, List, Mapping, Optional, Sequence, Tuple
 import apache_beam as beam
 import pyarrow as pa
 from tensorflow_metadata.proto.v0 import schema_pb2, statistics_pb2
-from tfx.dsl.io import fileio
 
+from tfx_preflight import file_io
 from tfx_preflight.inputs import statistics as statistics_lib
 from tfx_preflight.inputs.located_batches import LocatedBatch, SplitBatches
 
@@ -50,7 +50,7 @@ class SpanStatisticsReadPart:
     return [split for split in splits if len(self.spans.get(split, ())) >= 2]
 
   def prepare(self) -> None:
-    fileio.makedirs(self.output_dir)
+    file_io.makedirs(self.output_dir)
 
   def expand(self, batches: SplitBatches, splits: Tuple[str, ...], files: Tuple[Tuple[int, str], ...]) -> None:
     key_of = {}
