@@ -778,3 +778,19 @@ def test_labels_changed_by_the_input_pipeline_block_naming_split_and_distributio
 def test_labels_mapped_on_purpose_in_every_split_pass(digits, tmp_path):
   probe = probe_in_process(digits, tmp_path, 'fit_labels_module', run_fn='binary_run_fn')
   assert codes(probe.findings, 'block') == [], probe.findings
+
+
+def test_the_probe_reads_the_files_trainer_reads_hidden_ones_included(tmp_path):
+  """Several patterns (a window of spans) are linked into one directory for the probe: every file TF's glob matches,
+  as Trainer's reader would read them, a hidden one included, each under a name whose suffix tells its compression."""
+  spans = []
+  for span in (1, 2):
+    directory = tmp_path / f'span-{span}'
+    directory.mkdir()
+    (directory / 'data_tfrecord-00000.gz').write_bytes(b'\x1f\x8b' + bytes(span))
+    (directory / '.data_tfrecord-00001.gz').write_bytes(b'\x1f\x8b' + bytes(span + 2))
+    spans.append(str(directory / '*'))
+  linked = loss._readable_pattern('train', tuple(spans), str(tmp_path / 'work'))
+  read = sorted(os.path.realpath(f) for f in tf.io.gfile.glob(linked))
+  assert read == sorted(os.path.realpath(f) for pattern in spans for f in tf.io.gfile.glob(pattern))
+  assert len(read) == 4 and all(f.endswith('.gz') for f in tf.io.gfile.glob(linked))

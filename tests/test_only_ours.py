@@ -7,6 +7,7 @@ CLI runs are in-process on the small `base` data (skew + leakage).
 
 import json
 import os
+import shutil
 
 import pytest
 
@@ -102,3 +103,17 @@ def test_summaries_never_overwrite_an_input(tmp_path, capsys, base, flag):
   assert_usage_error(code, err, flag, train_file, 'input of this run', '--train')
   with open(train_file, 'rb') as f:
     assert f.read() == before
+
+
+def test_summaries_never_overwrite_a_hidden_input(tmp_path, capsys, base):
+  """A `*` matches hidden files as TF's glob (and Trainer's reader) does, so a summary aimed at one is refused too."""
+  train_dir = tmp_path / 'train'
+  shutil.copytree(os.path.dirname(base['train']), train_dir)
+  name = sorted(os.listdir(train_dir))[0]
+  hidden = train_dir / f'.{name}'
+  shutil.copyfile(train_dir / name, hidden)
+  before = hidden.read_bytes()
+  code, _, err = run_cli(capsys, 'check', '--train', str(train_dir / '*'), '--eval', base['eval'], '--label-key',
+                         'label', '--checks', 'leakage', '--out', str(tmp_path / 'out'), '--summary-md', str(hidden))
+  assert_usage_error(code, err, '--summary-md', str(hidden), 'input of this run', '--train')
+  assert hidden.read_bytes() == before

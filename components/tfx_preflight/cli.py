@@ -22,7 +22,7 @@ from typing import Iterator, List, Optional, Sequence, Tuple
 
 # Only light modules at the top: --help and usage errors must answer in well under a second, without importing
 # TensorFlow, TFX or Beam (run_check imports them once the arguments are known to be good).
-from tfx_preflight import constants, interrupts
+from tfx_preflight import constants, file_io, interrupts
 from tfx_preflight.config import CHECK_NAMES, ConfigError, PreflightConfig
 from tfx_preflight.report import progress
 
@@ -123,7 +123,7 @@ def _local_files(pattern: Optional[str]) -> List[str]:
   if not pattern or '://' in pattern:
     return []
   found = []
-  for path in glob.glob(os.path.abspath(pattern)) or [os.path.abspath(pattern)]:
+  for path in file_io.glob(os.path.abspath(pattern)) or [os.path.abspath(pattern)]:  # Hidden files too, as TF reads.
     if os.path.isdir(path):
       found.extend(os.path.join(d, f) for d, _, names in os.walk(path) for f in names)
     elif os.path.lexists(path):

@@ -11,7 +11,6 @@ This module prepares the request, and turns what the probe reported (or how it d
 from __future__ import annotations
 
 import dataclasses
-import glob
 import json
 import logging
 import os
@@ -139,7 +138,7 @@ def _readable_pattern(split: str, pattern: data.Patterns, workdir: str) -> str:
   if any('://' in p for p in patterns):
     return patterns[0]
   patterns = tuple(os.path.abspath(p) for p in patterns)  # The probe runs in another working directory.
-  files = sorted({f for p in patterns for f in glob.glob(p)})
+  files = sorted({f for p in patterns for f in file_io.glob(p)})  # As Trainer's reader globs: hidden files too.
   if len(patterns) == 1 and all(f.endswith('.gz') == records.is_gzip_file(f) for f in files if os.path.isfile(f)):
     return patterns[0]
   directory = os.path.join(workdir, 'examples', f'Split-{split}')
