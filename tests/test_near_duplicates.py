@@ -277,6 +277,25 @@ def test_shuffled_payloads_round_trip_exactly_and_smaller():
   assert len(payload.to_wire()) < 0.8 * raw
 
 
+def test_few_distinct_values_pack_as_np_unique_would_even_when_the_sample_misses_some():
+  """pack_ints finds a column's distinct values from a sample and adds those the sample missed: the same packed form
+  as np.unique gives, and over 256 distinct values no 'distinct' form at all."""
+  rng = np.random.default_rng(8)
+  for rare in (0, 1, 100, 250, 300):
+    common = rng.integers(0, 2 ** 63, 3, dtype=np.uint64)
+    values = common[rng.integers(0, 3, 6000)]
+    values[rng.choice(6000, rare, replace=False)] = rng.integers(0, 2 ** 63, rare, dtype=np.uint64)
+    sample_distinct = len(np.unique(values[::max(1, len(values) // 64)]))
+    packed = wire.pack_ints(values)
+    distinct, index = np.unique(values, return_inverse=True)
+    if len(distinct) <= 256:
+      assert packed[0] == 'distinct' and len(distinct) > sample_distinct or rare == 0
+      assert np.array_equal(packed[1], distinct) and np.array_equal(packed[2], index.astype(np.uint8))
+    else:
+      assert packed[0] == 'array'
+    assert np.array_equal(wire.unpack_ints(packed), values)
+
+
 def test_wire_blobs_round_trip_and_run_no_code():
   """The shuffle's blobs give back every array exactly (views, aligned); a header naming a non-numeric dtype (what
   pickle would need to run code) is refused."""
@@ -332,3 +351,28 @@ def test_needed_rows_take_exactly_the_wanted_rows_of_every_piece():
       [p.take(np.flatnonzero(np.isin(p.row_id, wanted))) for p in pieces]).columns.values)
   assert near_duplicates.needed_rows(iter(pieces), np.array([2 ** 62], np.int64)) is None
   assert near_duplicates.needed_rows(iter(pieces), np.zeros(0, np.int64)) is None
+
+
+def test_payload_shards_ship_each_batch_in_contiguous_slices_and_stay_even():
+  """A batch's payload goes out as one piece per run of records sharing a shard (a block of a file), each piece
+  exactly the rows id_shard assigns to that shard, the reference flag included; a file's blocks spread round robin."""
+  batch = _mixed_batch()
+  n = batch.num_rows
+  near = near_features.near_batch(batch, ['city', 'n', 't', 'v', 'x', 'y'], near_features.NearSettings(), probe=False)
+  start = (1 << near_duplicates._BLOCK_BITS) - 40  # The batch crosses a block boundary.
+  file_ids, index = np.full(n, 3, np.uint32), np.arange(start, start + n, dtype=np.int64)
+  exact = np.stack([np.arange(n, dtype=np.uint64)] * 2, axis=1)
+  for flag in (0, int(near_duplicates.REFERENCE_FLAG)):
+    ids = near_duplicates.row_ids(file_ids, index) | np.int64(flag)
+    shards = near_duplicates.id_shard(ids, 5)
+    _, payloads = near_duplicates.batch_outputs(1, file_ids, index, exact, np.zeros(n, np.uint64), near, 5,
+                                                id_flag=flag)
+    assert len(payloads) == 2 and payloads[0][0] != payloads[1][0]
+    for shard, blob in payloads:
+      back = near_duplicates.Payload.from_wire(blob)[1]
+      rows = np.flatnonzero(shards == shard)
+      assert np.array_equal(back.row_id, ids[rows])
+      assert np.array_equal(back.columns.values, near.columns.take(rows).values)
+      assert np.array_equal(back.shingles.offsets, near.shingles.take(rows).offsets)
+  blocks = near_duplicates.row_ids(np.full(70, 9), np.arange(70) << near_duplicates._BLOCK_BITS)
+  assert np.bincount(near_duplicates.id_shard(blocks, 7), minlength=7).tolist() == [10] * 7

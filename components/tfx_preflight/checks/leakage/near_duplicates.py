@@ -31,6 +31,9 @@ BEST_FIELDS = ('eval_split', 'eval_file', 'eval_index', 'train_file', 'train_ind
                'label_conflict', 'columns', 'vectors', 'text', 'groups')
 _F = {name: i for i, name in enumerate(BEST_FIELDS)}
 _INDEX_BITS = 40
+_INDEX_MASK = np.int64((1 << _INDEX_BITS) - 1)
+# Records of a file per payload-shard block (id_shard): the read pass's batch size, so a batch is one block or two.
+_BLOCK_BITS = 13
 # Set in the ids of the held-out reference sample of train (leakage_beam.NEAR_REFERENCE), which are probed like eval
 # rows against train: its ids differ from their own train rows', and a pair of a row with itself is dropped.
 REFERENCE_FLAG = np.int64(1 << 62)
@@ -80,6 +83,11 @@ class Payload:
   def take(self, rows: np.ndarray) -> Payload:
     return Payload(*(getattr(self, f)[rows] for f in _ARRAYS), *(getattr(self, f).take(rows) for f in _RAGGED))
 
+  def slice(self, start: int, stop: int) -> Payload:
+    """Rows start..stop-1, as views."""
+    return Payload(*(getattr(self, f)[start:stop] for f in _ARRAYS),
+                   *(getattr(self, f).slice(start, stop) for f in _RAGGED))
+
   @staticmethod
   def concat(parts: Sequence[Payload]) -> Payload:
     return Payload(*(np.concatenate([getattr(p, f) for p in parts]) for f in _ARRAYS),
@@ -99,7 +107,23 @@ def in_reference(file_id: np.ndarray, index: np.ndarray, fraction: float) -> np.
 
 
 def id_shard(ids: np.ndarray, num_shards: int) -> np.ndarray:
-  return (hashing.fmix64(ids.astype(np.uint64)) % np.uint64(num_shards)).astype(np.int64)
+  """The payload shard of each example id. Consecutive blocks of 2^_BLOCK_BITS records of a file go to consecutive
+  shards, from a start hashed from the file id (and reference flag): a batch's payload then ships as one or two
+  contiguous slices instead of being gathered shard by shard (~0.5 s of CPU at 1M), and the shards stay as even as
+  round robin makes them."""
+  ids = ids.astype(np.int64)
+  start = hashing.fmix64((ids >> _INDEX_BITS).astype(np.uint64))
+  block = ((ids & _INDEX_MASK) >> _BLOCK_BITS).astype(np.uint64)
+  return ((start + block) % np.uint64(num_shards)).astype(np.int64)
+
+
+def shard_runs(shard: np.ndarray) -> List[Tuple[int, int, int]]:
+  """(shard, start, stop) of each run of equal shard numbers, in order."""
+  if not len(shard):
+    return []
+  starts = np.flatnonzero(np.concatenate([[True], shard[1:] != shard[:-1]]))
+  stops = np.append(starts[1:], len(shard))
+  return [(int(shard[a]), int(a), int(b)) for a, b in zip(starts, stops)]
 
 
 def split_by_shard(shard: np.ndarray, num_shards: int) -> Iterable[Tuple[int, np.ndarray]]:
@@ -133,8 +157,7 @@ def batch_outputs(split: int, file: np.ndarray, index: np.ndarray, exact: np.nda
            for s, rows in split_by_shard((near.keys % np.uint64(key_shards)).astype(np.int64), key_shards)]
   payload = Payload(np.full(len(ids), split, dtype=np.int64), ids, exact[:, 0].copy(), label, near.exact_part, near.shape,
                     near.columns, near.vectors, near.segments, near.shingles)
-  payloads = [(s, payload.take(rows).to_wire())
-              for s, rows in split_by_shard(id_shard(ids, num_shards), num_shards)]
+  payloads = [(s, payload.slice(start, stop).to_wire()) for s, start, stop in shard_runs(id_shard(ids, num_shards))]
   return bands, payloads
 
 
@@ -325,9 +348,9 @@ def verify_eval_shard(pairs: Iterable[bytes], payloads: Iterable[bytes],
   best = np.empty((len(passed), len(BEST_FIELDS)))
   best[:, _F['eval_split']] = rows.split[e]
   best[:, _F['eval_file']] = (rows.row_id[e] & _LOCATION) >> _INDEX_BITS
-  best[:, _F['eval_index']] = rows.row_id[e] & ((1 << _INDEX_BITS) - 1)
+  best[:, _F['eval_index']] = rows.row_id[e] & _INDEX_MASK
   best[:, _F['train_file']] = rows.row_id[t] >> _INDEX_BITS
-  best[:, _F['train_index']] = rows.row_id[t] & ((1 << _INDEX_BITS) - 1)
+  best[:, _F['train_index']] = rows.row_id[t] & _INDEX_MASK
   best[:, _F['not_exact']] = rows.exact[t] != rows.exact[e]
   best[:, _F['score']] = result['score'][passed]
   best[:, _F['label_conflict']] = rows.label[t] != rows.label[e]

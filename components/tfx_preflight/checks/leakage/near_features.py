@@ -176,6 +176,11 @@ class Ragged:
     flat = np.repeat(self.offsets[rows] - offsets[:-1], lengths) + np.arange(offsets[-1], dtype=np.int64)
     return Ragged(self.values[flat], offsets)
 
+  def slice(self, start: int, stop: int) -> Ragged:
+    """Rows start..stop-1: a view of the values, offsets from 0."""
+    offsets = self.offsets[start:stop + 1]
+    return Ragged(self.values[offsets[0]:offsets[-1]], offsets - offsets[0])
+
   def matrix(self, rows: np.ndarray, width: int) -> np.ndarray:
     """The rows (all of length `width`) as a (len(rows), width) matrix."""
     return self.values[self.offsets[rows][:, None] + np.arange(width)[None, :]]
