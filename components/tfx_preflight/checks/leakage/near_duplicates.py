@@ -109,8 +109,8 @@ def in_reference(file_id: np.ndarray, index: np.ndarray, fraction: float) -> np.
 def id_shard(ids: np.ndarray, num_shards: int) -> np.ndarray:
   """The payload shard of each example id. Consecutive blocks of 2^_BLOCK_BITS records of a file go to consecutive
   shards, from a start hashed from the file id (and reference flag): a batch's payload then ships as one or two
-  contiguous slices instead of being gathered shard by shard (~0.5 s of CPU at 1M), and the shards stay as even as
-  round robin makes them."""
+  contiguous slices instead of being gathered shard by shard (~2 ms less per 8,192-row batch), and the shards stay as
+  even as round robin makes them."""
   ids = ids.astype(np.int64)
   start = hashing.fmix64((ids >> _INDEX_BITS).astype(np.uint64))
   block = ((ids & _INDEX_MASK) >> _BLOCK_BITS).astype(np.uint64)

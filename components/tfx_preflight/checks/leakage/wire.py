@@ -31,10 +31,10 @@ def pack_ints(values: np.ndarray) -> Tuple:
   span = int(high) - int(low)
   if span < 1 << 32:
     return ('range', values.dtype.str, low.item(), (values - low).astype(np.min_scalar_type(span)))
-  sample = values[::max(1, len(values) // 64)]  # A sample first: hashes of content are all distinct, no need to sort.
-  seed = np.unique(sample)
-  if len(values) >= 256 and len(seed) <= len(sample) // 2:
-    factorized = _few_distinct(values, seed)
+  if len(values) >= 256:
+    sample = values[::len(values) // 64]  # A sample first: hashes of content are all distinct, no need to sort.
+    seed = np.unique(sample)
+    factorized = _few_distinct(values, seed) if len(seed) <= len(sample) // 2 else None
     if factorized is not None:
       return ('distinct', factorized[0], factorized[1].astype(np.uint8))
   return ('array', values)
@@ -43,7 +43,7 @@ def pack_ints(values: np.ndarray) -> Tuple:
 def _few_distinct(values: np.ndarray, seed: np.ndarray, most: int = 256) -> Optional[Tuple[np.ndarray, np.ndarray]]:
   """np.unique(values, return_inverse=True) when it has at most `most` values, else None. Searches the values among
   the sorted `seed` (a sample's distinct values) and adds those it misses: O(n log k) where np.unique sorts all n
-  values (0.87 -> ~0.1 ms per 8,192-row payload piece with 50 categories, every batch of the near join)."""
+  values (0.87 -> 0.22 ms per 8,192-row payload piece with 50 categories, every batch of the near join)."""
   index = np.searchsorted(seed, values)
   missed = seed[np.minimum(index, len(seed) - 1)] != values
   if not missed.any():
