@@ -40,9 +40,38 @@ def test_one_natural_repeat_in_a_small_eval_set_is_chance_and_a_handful_of_copie
   assert 'not counted as leakage' in survey.reason(0.001, 3)
 
 
+def test_a_handful_of_copies_too_few_to_prove_is_suspect_and_natural_repeats_are_not():
+  """3 copies in 36 eval rows of a table that never repeats itself: p = 0.2^3 misses 0.001, but passing them in
+  silence would bless 8% leaked; suspect (a warning). Natural repeats (iris, the survey) are not."""
+  wine = duplicate_chance.chance_test(3, 36, 0, 142, 0.001, 3, warn_p_value=0.05)
+  assert not wine.significant and wine.suspect and wine.p_value == pytest.approx((36 / 178) ** 3)
+  assert 'too few examples to rule chance out' in wine.reason(0.001, 3) and wine.to_dict(0.001, 3)['suspect']
+  assert not duplicate_chance.chance_test(3, 36, 0, 142, 0.001, 3).suspect  # warn_p_value 0: never
+  assert not duplicate_chance.chance_test(2, 36, 0, 142, 0.001, 3, 0.05).suspect  # below min_duplicates
+  assert not duplicate_chance.chance_test(3, 30, 2, 120, 0.001, 3, 0.05).suspect  # iris: p = 0.058
+  assert not duplicate_chance.chance_test(210, 1273, 820, 5093, 0.001, 3, 0.05).suspect  # the survey
+  assert not duplicate_chance.chance_test(10, 1000, 0, 4000, 0.001, 3, 0.05).suspect  # significant: it blocks
+
+
+def test_copies_in_a_small_eval_set_warn_instead_of_passing(tmp_path):
+  """The wine table, random 80/20 split, 3 eval rows replaced by copies of train rows (8%): too few to prove at
+  p < 0.001, so a warning names them; the clean split passes."""
+  rows, label, exclude = leakage_tables.TABLES['wine']()
+  train, evals = leakage_tables.split(rows, 'random')
+  clean = _check(tmp_path, 'clean', train, evals, label, exclude)
+  assert clean['status'] == 'pass' and not clean['findings'], clean['findings']
+  copied = _check(tmp_path, 'copied', train, train[:3] + evals[3:], label, exclude)
+  kinds = {f['kind']: f for f in copied['findings']}
+  assert copied['status'] == 'warn' and set(kinds) == {'possible_cross_split_duplicates'}, kinds
+  assert kinds['possible_cross_split_duplicates']['duplicate_examples'] == 3
+  assert copied['cross_split'][0]['chance']['suspect'] and copied['cross_split'][0]['leaked_fraction'] == 0
+
+
 def test_settings_are_checked():
   with pytest.raises(ConfigError, match='duplicate_p_value'):
     LeakageConfig(duplicate_p_value=2.0).validate()
+  with pytest.raises(ConfigError, match='duplicate_warn_p_value'):
+    LeakageConfig(duplicate_warn_p_value=-0.1).validate()
   with pytest.raises(ConfigError, match='min_duplicates'):
     LeakageConfig(min_duplicates=0).validate()
   with pytest.raises(ConfigError, match='image_shape'):

@@ -143,6 +143,9 @@ class LeakageConfig:
   # whose train twin has another label are label conflicts, reported, never counted).
   duplicate_p_value: float = 0.001
   min_duplicates: int = 3
+  # At least min_duplicates copies, more than chance predicts, with a p-value below this but not below
+  # duplicate_p_value (too few examples to prove them: a small eval set) warn instead of passing (0: never).
+  duplicate_warn_p_value: float = 0.05
   # Also find near-duplicates (LSH candidates, each verified by its real distance), reported apart from exact ones and
   # counted toward the fractions. A pair is near when ints and short strings are equal and every feature group is
   # within its threshold:
@@ -178,6 +181,7 @@ class LeakageConfig:
                         f'({self.block_fraction}).')
     _check_fraction('leakage', 'duplicate_p_value', self.duplicate_p_value)
     _check_positive_int('leakage', 'min_duplicates', self.min_duplicates)
+    _check_fraction('leakage', 'duplicate_warn_p_value', self.duplicate_warn_p_value)
     if not isinstance(self.near_duplicates, bool):
       raise ConfigError(f'leakage.near_duplicates must be true or false. Got {self.near_duplicates!r} instead.')
     if not isinstance(self.near_text, bool):

@@ -158,7 +158,7 @@ def _exact_chance(counts: LeakageCounts, plan: _Plan, eval_split: str, config: L
   repeats = within.duplicate_examples + within.duplicate_groups - within.label_conflict_examples
   return duplicate_chance.chance_test(pair.duplicate_examples - pair.label_conflicts, counts.examples[eval_split],
                                       repeats, counts.examples[plan.splits[0]], config.duplicate_p_value,
-                                      config.min_duplicates)
+                                      config.min_duplicates, config.duplicate_warn_p_value)
 
 
 def _near_chance(counts: LeakageCounts, plan: _Plan, eval_split: str, config: LeakageConfig) -> ChanceTest:
@@ -169,7 +169,7 @@ def _near_chance(counts: LeakageCounts, plan: _Plan, eval_split: str, config: Le
   return duplicate_chance.chance_test(
       pair.near_only_examples - pair.near_only_label_conflicts, counts.examples[eval_split],
       reference.near_only_examples - reference.near_only_label_conflicts, reference.train_examples,
-      config.duplicate_p_value, config.min_duplicates)
+      config.duplicate_p_value, config.min_duplicates, config.duplicate_warn_p_value)
 
 
 def _hashed_features(counts: LeakageCounts, plan: _Plan) -> Dict[str, List[str]]:
@@ -369,6 +369,7 @@ def _cross_split_findings(result: LeakageDetails, config: LeakageConfig, plan: _
           f'{leaked:.2%} of {b} leaked counting exact copies.', splits=[a, b],
           near_only_examples=near.chance['observed'], expected_by_chance=near.chance['expected'],
           p_value=near.chance['p_value'], leaked_fraction=leaked))
+    findings += _suspect_findings(pair.chance, near.chance if near else None, a, b, config)
     conflicts = pair.label_conflicts + (near.near_only_label_conflicts if near else 0)
     if conflicts:
       findings.append(_finding(
@@ -377,6 +378,24 @@ def _cross_split_findings(result: LeakageDetails, config: LeakageConfig, plan: _
           + (f', {near.near_only_label_conflicts} as near copies' if near else '') + f') with a different '
           f'{plan.label_key!r}: the same input labelled differently (different entities with equal features, or '
           'label noise); not counted as leakage.', splits=[a, b], label_conflicts=conflicts))
+  return findings
+
+
+def _suspect_findings(exact: Mapping[str, Any], near: Optional[Mapping[str, Any]], a: str, b: str,
+                      config: LeakageConfig) -> List[Finding]:
+  """Copies beyond chance that too few examples cannot prove (duplicate_chance.ChanceTest.suspect): warnings, so a
+  handful of copies in a small eval set does not pass in silence."""
+  findings = []
+  for kind, what, chance in (('possible_cross_split_duplicates', 'have the same content and label as', exact),
+                             ('possible_near_duplicates', 'are near copies (same label) of', near)):
+    if chance and chance.get('suspect'):
+      findings.append(_finding(
+          Severity.WARN, kind, f'{chance["observed"]} example(s) of {b} '
+          f'({_fraction(chance["observed"], chance["eval_examples"]):.2%}) {what} examples of {a}, more than the '
+          f'{chance["expected"]:.3g} expected by chance from {a}\'s own repeats, but too few to rule chance out '
+          f'(p = {chance["p_value"]:.3g} >= {config.duplicate_p_value:g}): unless {b} was drawn at random from the '
+          f'same data as {a}, they are leaked; they are listed in duplicates.tsv.', splits=[a, b],
+          duplicate_examples=chance['observed'], expected_by_chance=chance['expected'], p_value=chance['p_value']))
   return findings
 
 
@@ -454,7 +473,8 @@ def interpret(counts: LeakageCounts, plan: _Plan, config: LeakageConfig, output_
       excluded_features=list(plan.exclude), features_seen={s: sorted(counts.features[s]) for s in plan.splits},
       duplicates_file=os.path.join(output_dir, DUPLICATES_FILE),
       hash='128-bit canonical content hash (two 64-bit lanes) of the hashed features',
-      chance_settings={'duplicate_p_value': config.duplicate_p_value, 'min_duplicates': config.min_duplicates},
+      chance_settings={'duplicate_p_value': config.duplicate_p_value, 'min_duplicates': config.min_duplicates,
+                       'duplicate_warn_p_value': config.duplicate_warn_p_value},
       within_split_label_conflicts=conflicts, near=near,
       group_leakage=tuple(_group_pair(counts, plan, b, values) for b in evals) if plan.group_key else None,
       group_key=plan.group_key or None)

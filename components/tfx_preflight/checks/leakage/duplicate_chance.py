@@ -10,7 +10,9 @@ and given their sum the eval count is Binomial(observed + repeats, eval / (eval 
 test of two Poisson rates. Its upper tail is the p-value of the count found; a count blocks or warns only when that
 p-value is below `p_value` and at least `min_count` examples repeat, so one natural repeat in a small eval set or the
 coincidences of a low-cardinality table never block, while copies on data without natural repeats (any real
-continuous table) do from a handful on.
+continuous table) do from a handful on. A small eval set cannot prove a handful of copies (with no natural repeat, an
+80/20 split needs 5 for p < 0.001): a count beyond expectation with a p-value below `warn_p_value` is `suspect` and
+warns instead of passing in silence.
 """
 
 from __future__ import annotations
@@ -54,6 +56,9 @@ class ChanceTest:
   expected: float  # observed expected by chance: eval_examples * repeats / reference
   p_value: float  # P(at least `observed` | a random split), conditional binomial test
   significant: bool  # p_value < the setting and at least min_count examples
+  # Not significant, yet more than expected at a p-value below the warning setting: too few examples to prove copies
+  # (a small eval set), too many to pass them in silence. A warning.
+  suspect: bool = False
 
   @property
   def excess(self) -> float:
@@ -75,25 +80,31 @@ class ChanceTest:
       return f'{numbers}: no eval example has a twin with the same label in train.'
     if self.observed < min_count:
       return f'{numbers}: fewer than leakage.min_duplicates ({min_count}), not counted as leakage.'
+    if self.suspect:
+      return (f'{numbers} >= {p_value:g}: more than chance predicts, but too few examples to rule chance out, so '
+              'not counted as leakage; a warning.')
     return (f'{numbers} >= {p_value:g}: as many as a random split of data that repeats itself gives, not counted '
             'as leakage.')
 
   def to_dict(self, p_value: float, min_count: int) -> Dict[str, Any]:
     return {'observed': self.observed, 'eval_examples': self.eval_examples, 'reference_repeats': self.repeats,
             'reference_examples': self.reference, 'expected': round(self.expected, 6),
-            'p_value': float(f'{self.p_value:.6g}'), 'significant': self.significant,
+            'p_value': float(f'{self.p_value:.6g}'), 'significant': self.significant, 'suspect': self.suspect,
             'excess_examples': round(self.excess, 6), 'excess_fraction': round(self.excess_fraction, 6),
             'reason': self.reason(p_value, min_count)}
 
 
 def chance_test(observed: int, eval_examples: int, repeats: int, reference: int, p_value: float,
-                min_count: int) -> ChanceTest:
-  """The conditional binomial test of `observed` eval events against `repeats` reference events (module docstring)."""
+                min_count: int, warn_p_value: float = 0.0) -> ChanceTest:
+  """The conditional binomial test of `observed` eval events against `repeats` reference events (module docstring);
+  a count not significant at `p_value` is suspect at `warn_p_value`."""
   observed, repeats = int(observed), int(repeats)
   if reference <= 0:  # No reference: nothing predicts a repeat, every copy is beyond chance.
     expected, tail = 0.0, 0.0 if observed else 1.0
   else:
     expected = eval_examples * repeats / reference
     tail = binomial_upper_tail(observed, observed + repeats, eval_examples / (eval_examples + reference))
-  significant = observed >= max(1, min_count) and tail < p_value and observed > expected
-  return ChanceTest(observed, int(eval_examples), repeats, int(reference), expected, tail, significant)
+  beyond = observed >= max(1, min_count) and observed > expected
+  significant = beyond and tail < p_value
+  suspect = beyond and not significant and tail < warn_p_value
+  return ChanceTest(observed, int(eval_examples), repeats, int(reference), expected, tail, significant, suspect)
