@@ -299,10 +299,9 @@ def _invalidate(out: str) -> None:
 
 
 def _is_file(path: str) -> bool:
-  """Local or remote (gs://, s3://...: TFX's fileio, as Trainer resolves module_file)."""
+  """Local or remote (gs://, s3://...: through file_io, TFX's fileio, as Trainer resolves module_file)."""
   if '://' not in path:
     return os.path.isfile(path)
-  from tfx_preflight import file_io
   try:
     return file_io.exists(path) and not file_io.isdir(path)
   except Exception:  # Unknown scheme or no credentials: let the loss check say why it cannot read it.
@@ -463,7 +462,6 @@ def _interrupted(signum: int, out: str) -> str:
   """The one line an interrupted run ends with."""
   try:
     if '://' in out:
-      from tfx_preflight import file_io
       left = file_io.exists(os.path.join(out, constants.REPORT_JSON))
     else:
       left = os.path.isfile(os.path.join(out, constants.REPORT_JSON))
