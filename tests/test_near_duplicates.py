@@ -330,6 +330,19 @@ def test_bucket_pairs_equal_candidate_pairs_over_every_key():
   assert sorted(map(tuple, pairs.tolist())) == sorted(zip(unique_ids[train].tolist(), unique_ids[evals].tolist()))
 
 
+def test_a_reference_row_alone_with_its_own_train_row_shares_no_bucket():
+  """A reference row's keys meet its own train row's in every bucket: such buckets give no pair, so they are dropped
+  before pairing and not counted as shared; a bucket that also holds another example still pairs with it."""
+  flag = int(near_duplicates.REFERENCE_FLAG)
+  own = [(0, np.array([10, 11, 12], np.uint64), np.array([5, 5, 5])),  # train row 5, three bands
+         (2, np.array([10, 11, 12], np.uint64), np.array([5, 5, 5]) | flag)]  # its reference probe
+  pairs, counters = near_duplicates.bucket_pairs([near_duplicates.band_piece(*p) for p in own], max_bucket_pairs=6)
+  assert len(pairs) == 0 and counters['buckets_shared'] == 0
+  other = [*own, (0, np.array([11], np.uint64), np.array([7])), (1, np.array([12], np.uint64), np.array([1 << 40]))]
+  pairs, counters = near_duplicates.bucket_pairs([near_duplicates.band_piece(*p) for p in other], max_bucket_pairs=6)
+  assert sorted(map(tuple, pairs.tolist())) == [(5, 1 << 40), (7, 5 | flag)]
+  assert counters['buckets_shared'] == 2  # 11 (train 7 with the probe of 5), 12 (eval 1<<40 with train 5)
+
 def test_needed_rows_take_exactly_the_wanted_rows_of_every_piece():
   """The join takes each wanted payload row from whichever batch piece holds it, once, in piece order; ids held by no
   piece (and ids beyond every stored one) take nothing."""

@@ -169,7 +169,7 @@ def band_piece(split: int, keys: np.ndarray, ids: np.ndarray) -> bytes:
 def bucket_pairs(pieces: Iterable[bytes], max_bucket_pairs: int) -> Tuple[np.ndarray, Dict[str, int]]:
   """(k, 2) distinct (train id, eval id) pairs of one band shard (band_piece blobs), and bucket counters."""
   split, keys, ids = (np.concatenate(arrays) for arrays in zip(*(wire.decode(p) for p in pieces)))
-  keep = in_shared_buckets(keys, split > 0)
+  keep = in_shared_buckets(keys, split > 0, ids)
   keys, ids, split = keys[keep], ids[keep], split[keep]
   unique_ids, local = np.unique(ids, return_inverse=True)
   row_split = np.zeros(len(unique_ids), dtype=np.int64)
@@ -179,9 +179,11 @@ def bucket_pairs(pieces: Iterable[bytes], max_bucket_pairs: int) -> Tuple[np.nda
   return pairs[pairs[:, 0] != (pairs[:, 1] & _LOCATION)], counters  # A reference row never pairs with itself.
 
 
-def in_shared_buckets(keys: np.ndarray, is_eval: np.ndarray) -> np.ndarray:
-  """Positions of the keys whose bucket holds both a train and an eval key. Most buckets hold one side only: one
-  sort of the keys drops them before the pairing sorts (key, side, example) and numbers the examples."""
+def in_shared_buckets(keys: np.ndarray, is_eval: np.ndarray, ids: np.ndarray) -> np.ndarray:
+  """Positions of the keys whose bucket can give a pair: it holds a train and an eval key of two different examples.
+  Most buckets hold one side only, and a reference row shares each of its own buckets with its own train row alone
+  (a third of the shared buckets at 1M): one sort of the keys drops both before the pairing sorts (key, side,
+  example) and numbers the examples."""
   if not len(keys):
     return np.zeros(0, dtype=np.int64)
   order = np.argsort(keys)
@@ -189,7 +191,16 @@ def in_shared_buckets(keys: np.ndarray, is_eval: np.ndarray) -> np.ndarray:
   starts = np.flatnonzero(np.concatenate([[True], sorted_keys[1:] != sorted_keys[:-1]]))
   sizes = np.diff(np.append(starts, len(keys)))
   evals = np.add.reduceat(is_eval[order].astype(np.int64), starts)
-  return order[np.repeat((evals > 0) & (evals < sizes), sizes)]
+  shared = (evals > 0) & (evals < sizes)
+  kept = order[np.repeat(shared, sizes)]
+  if not len(kept):
+    return kept
+  kept_sizes = sizes[shared]
+  kept_starts = np.cumsum(kept_sizes) - kept_sizes
+  locations = ids[kept] & _LOCATION
+  # Both sides and two locations: then some eval key and some train key belong to different examples.
+  two_examples = np.minimum.reduceat(locations, kept_starts) != np.maximum.reduceat(locations, kept_starts)
+  return kept[np.repeat(two_examples, kept_sizes)]
 
 
 def candidate_pairs(keys: np.ndarray, key_rows: np.ndarray, split: np.ndarray,
