@@ -28,29 +28,33 @@ def test_binomial_tail_equals_the_sum_of_its_terms(k, n, q):
   assert duplicate_chance.binomial_upper_tail(k, n, q) == pytest.approx(_brute_tail(k, n, q), rel=1e-9, abs=1e-300)
 
 
+_BLOCK = duplicate_chance.ChanceSettings(p_value=0.001, min_count=3)  # warn_p_value 0: never warns
+_WARN = duplicate_chance.ChanceSettings(p_value=0.001, min_count=3, warn_p_value=0.05)
+
+
 def test_one_natural_repeat_in_a_small_eval_set_is_chance_and_a_handful_of_copies_is_not():
-  iris = duplicate_chance.chance_test(1, 30, 0, 120, 0.001, 3)  # iris' one repeat across an 80/20 split
+  iris = duplicate_chance.chance_test(1, 30, 0, 120, _BLOCK)  # iris' one repeat across an 80/20 split
   assert not iris.significant and iris.p_value == pytest.approx(0.2) and iris.excess == 0
-  assert 'fewer than leakage.min_duplicates (3)' in iris.reason(0.001, 3)
-  copies = duplicate_chance.chance_test(10, 1000, 0, 4000, 0.001, 3)  # 1% copies, no repeat within train
+  assert 'fewer than leakage.min_duplicates (3)' in iris.reason()
+  copies = duplicate_chance.chance_test(10, 1000, 0, 4000, _BLOCK)  # 1% copies, no repeat within train
   assert copies.significant and copies.excess_fraction == pytest.approx(0.01)
   assert copies.p_value == pytest.approx(0.2 ** 10)
-  survey = duplicate_chance.chance_test(210, 1273, 820, 5093, 0.001, 3)  # train repeats itself as much
+  survey = duplicate_chance.chance_test(210, 1273, 820, 5093, _BLOCK)  # train repeats itself as much
   assert not survey.significant and survey.expected == pytest.approx(1273 * 820 / 5093)
-  assert 'not counted as leakage' in survey.reason(0.001, 3)
+  assert 'not counted as leakage' in survey.reason()
 
 
 def test_a_handful_of_copies_too_few_to_prove_is_suspect_and_natural_repeats_are_not():
   """3 copies in 36 eval rows of a table that never repeats itself: p = 0.2^3 misses 0.001, but passing them in
   silence would bless 8% leaked; suspect (a warning). Natural repeats (iris, the survey) are not."""
-  wine = duplicate_chance.chance_test(3, 36, 0, 142, 0.001, 3, warn_p_value=0.05)
+  wine = duplicate_chance.chance_test(3, 36, 0, 142, _WARN)
   assert not wine.significant and wine.suspect and wine.p_value == pytest.approx((36 / 178) ** 3)
-  assert 'too few examples to rule chance out' in wine.reason(0.001, 3) and wine.to_dict(0.001, 3)['suspect']
-  assert not duplicate_chance.chance_test(3, 36, 0, 142, 0.001, 3).suspect  # warn_p_value 0: never
-  assert not duplicate_chance.chance_test(2, 36, 0, 142, 0.001, 3, 0.05).suspect  # below min_duplicates
-  assert not duplicate_chance.chance_test(3, 30, 2, 120, 0.001, 3, 0.05).suspect  # iris: p = 0.058
-  assert not duplicate_chance.chance_test(210, 1273, 820, 5093, 0.001, 3, 0.05).suspect  # the survey
-  assert not duplicate_chance.chance_test(10, 1000, 0, 4000, 0.001, 3, 0.05).suspect  # significant: it blocks
+  assert 'too few examples to rule chance out' in wine.reason() and wine.to_dict()['suspect']
+  assert not duplicate_chance.chance_test(3, 36, 0, 142, _BLOCK).suspect  # warn_p_value 0: never
+  assert not duplicate_chance.chance_test(2, 36, 0, 142, _WARN).suspect  # below min_duplicates
+  assert not duplicate_chance.chance_test(3, 30, 2, 120, _WARN).suspect  # iris: p = 0.058
+  assert not duplicate_chance.chance_test(210, 1273, 820, 5093, _WARN).suspect  # the survey
+  assert not duplicate_chance.chance_test(10, 1000, 0, 4000, _WARN).suspect  # significant: it blocks
 
 
 def test_copies_in_a_small_eval_set_warn_instead_of_passing(tmp_path):

@@ -150,6 +150,10 @@ def _severity(fraction: float, config: LeakageConfig) -> Optional[Severity]:
   return None
 
 
+def _chance_settings(config: LeakageConfig) -> duplicate_chance.ChanceSettings:
+  return duplicate_chance.ChanceSettings(config.duplicate_p_value, config.min_duplicates, config.duplicate_warn_p_value)
+
+
 def _exact_chance(counts: LeakageCounts, plan: _Plan, eval_split: str, config: LeakageConfig) -> ChanceTest:
   """Eval examples with an exact twin of the same label in train, against train's own exact repeats (every train
   example is the reference: its repeats within train are counted exactly)."""
@@ -157,8 +161,7 @@ def _exact_chance(counts: LeakageCounts, plan: _Plan, eval_split: str, config: L
   within = counts.within.get(plan.splits[0]) or leakage_beam.WithinCounts()
   repeats = within.duplicate_examples + within.duplicate_groups - within.label_conflict_examples
   return duplicate_chance.chance_test(pair.duplicate_examples - pair.label_conflicts, counts.examples[eval_split],
-                                      repeats, counts.examples[plan.splits[0]], config.duplicate_p_value,
-                                      config.min_duplicates, config.duplicate_warn_p_value)
+                                      repeats, counts.examples[plan.splits[0]], _chance_settings(config))
 
 
 def _near_chance(counts: LeakageCounts, plan: _Plan, eval_split: str, config: LeakageConfig) -> ChanceTest:
@@ -169,7 +172,7 @@ def _near_chance(counts: LeakageCounts, plan: _Plan, eval_split: str, config: Le
   return duplicate_chance.chance_test(
       pair.near_only_examples - pair.near_only_label_conflicts, counts.examples[eval_split],
       reference.near_only_examples - reference.near_only_label_conflicts, reference.train_examples,
-      config.duplicate_p_value, config.min_duplicates, config.duplicate_warn_p_value)
+      _chance_settings(config))
 
 
 def _hashed_features(counts: LeakageCounts, plan: _Plan) -> Dict[str, List[str]]:
@@ -283,7 +286,7 @@ def _near_result(counts: LeakageCounts, plan: _Plan, eval_split: str, values: Ma
   chance = _near_chance(counts, plan, eval_split, config)
   return NearPair((plan.splits[0], eval_split), pair.duplicate_examples, pair.near_only_examples,
                   _fraction(pair.duplicate_examples, counts.examples[eval_split]), pair.label_conflicts,
-                  pair.near_only_label_conflicts, chance.to_dict(config.duplicate_p_value, config.min_duplicates),
+                  pair.near_only_label_conflicts, chance.to_dict(),
                   _near_samples(pair.samples, plan, values, config.image_shape))
 
 
@@ -307,7 +310,7 @@ def _exact_pair(counts: LeakageCounts, plan: _Plan, eval_split: str, values: Map
   return ExactPair((plan.splits[0], eval_split), pair.duplicate_examples, pair.unique_duplicates,
                    _fraction(pair.duplicate_examples, counts.examples[eval_split]), pair.train_examples,
                    _samples(EXACT, pair.samples, plan, values), pair.label_conflicts,
-                   chance.to_dict(config.duplicate_p_value, config.min_duplicates), round(leaked, 6))
+                   chance.to_dict(), round(leaked, 6))
 
 
 def _group_pair(counts: LeakageCounts, plan: _Plan, eval_split: str, values: Mapping[Tuple[str, int], Any]
@@ -473,8 +476,7 @@ def interpret(counts: LeakageCounts, plan: _Plan, config: LeakageConfig, output_
       excluded_features=list(plan.exclude), features_seen={s: sorted(counts.features[s]) for s in plan.splits},
       duplicates_file=os.path.join(output_dir, DUPLICATES_FILE),
       hash='128-bit canonical content hash (two 64-bit lanes) of the hashed features',
-      chance_settings={'duplicate_p_value': config.duplicate_p_value, 'min_duplicates': config.min_duplicates,
-                       'duplicate_warn_p_value': config.duplicate_warn_p_value},
+      chance_settings=_chance_settings(config).to_dict(),
       within_split_label_conflicts=conflicts, near=near,
       group_leakage=tuple(_group_pair(counts, plan, b, values) for b in evals) if plan.group_key else None,
       group_key=plan.group_key or None)

@@ -47,6 +47,19 @@ def _lgamma(x: np.ndarray) -> np.ndarray:
 
 
 @dataclasses.dataclass(frozen=True)
+class ChanceSettings:
+  """When a count beyond chance blocks (p below `p_value`, at least `min_count` examples) or warns (p below
+  `warn_p_value`; 0: never): LeakageConfig's duplicate_p_value, min_duplicates and duplicate_warn_p_value."""
+  p_value: float
+  min_count: int
+  warn_p_value: float = 0.0
+
+  def to_dict(self) -> Dict[str, Any]:
+    return {'duplicate_p_value': self.p_value, 'min_duplicates': self.min_count,
+            'duplicate_warn_p_value': self.warn_p_value}
+
+
+@dataclasses.dataclass(frozen=True)
 class ChanceTest:
   """Eval examples with a twin in train (same label) against what train's own repeats predict."""
   observed: int  # eval examples with a twin in train carrying the same label
@@ -58,7 +71,8 @@ class ChanceTest:
   significant: bool  # p_value < the setting and at least min_count examples
   # Not significant, yet more than expected at a p-value below the warning setting: too few examples to prove copies
   # (a small eval set), too many to pass them in silence. A warning.
-  suspect: bool = False
+  suspect: bool
+  settings: ChanceSettings
 
   @property
   def excess(self) -> float:
@@ -69,8 +83,9 @@ class ChanceTest:
   def excess_fraction(self) -> float:
     return self.excess / self.eval_examples if self.eval_examples else 0.0
 
-  def reason(self, p_value: float, min_count: int) -> str:
+  def reason(self) -> str:
     """Why the count blocks or not, with its numbers."""
+    p_value, min_count = self.settings.p_value, self.settings.min_count
     numbers = (f'{self.observed} found, {self.expected:.3g} expected by chance from train\'s own repeats '
                f'({self.repeats} of {self.reference} reference train examples have a twin in train), '
                f'p = {self.p_value:.3g}')
@@ -86,25 +101,25 @@ class ChanceTest:
     return (f'{numbers} >= {p_value:g}: as many as a random split of data that repeats itself gives, not counted '
             'as leakage.')
 
-  def to_dict(self, p_value: float, min_count: int) -> Dict[str, Any]:
+  def to_dict(self) -> Dict[str, Any]:
     return {'observed': self.observed, 'eval_examples': self.eval_examples, 'reference_repeats': self.repeats,
             'reference_examples': self.reference, 'expected': round(self.expected, 6),
             'p_value': float(f'{self.p_value:.6g}'), 'significant': self.significant, 'suspect': self.suspect,
             'excess_examples': round(self.excess, 6), 'excess_fraction': round(self.excess_fraction, 6),
-            'reason': self.reason(p_value, min_count)}
+            'reason': self.reason()}
 
 
-def chance_test(observed: int, eval_examples: int, repeats: int, reference: int, p_value: float,
-                min_count: int, warn_p_value: float = 0.0) -> ChanceTest:
-  """The conditional binomial test of `observed` eval events against `repeats` reference events (module docstring);
-  a count not significant at `p_value` is suspect at `warn_p_value`."""
+def chance_test(observed: int, eval_examples: int, repeats: int, reference: int,
+                settings: ChanceSettings) -> ChanceTest:
+  """The conditional binomial test of `observed` eval events against `repeats` reference events (module docstring)."""
   observed, repeats = int(observed), int(repeats)
   if reference <= 0:  # No reference: nothing predicts a repeat, every copy is beyond chance.
     expected, tail = 0.0, 0.0 if observed else 1.0
   else:
     expected = eval_examples * repeats / reference
     tail = binomial_upper_tail(observed, observed + repeats, eval_examples / (eval_examples + reference))
-  beyond = observed >= max(1, min_count) and observed > expected
-  significant = beyond and tail < p_value
-  suspect = beyond and not significant and tail < warn_p_value
-  return ChanceTest(observed, int(eval_examples), repeats, int(reference), expected, tail, significant, suspect)
+  beyond = observed >= max(1, settings.min_count) and observed > expected
+  significant = beyond and tail < settings.p_value
+  suspect = beyond and not significant and tail < settings.warn_p_value
+  return ChanceTest(observed, int(eval_examples), repeats, int(reference), expected, tail, significant, suspect,
+                    settings)
