@@ -67,6 +67,17 @@ def test_eval_files_missing_exit_2_naming_the_flag(capsys, tmp_path):
   assert code == cli.EXIT_USAGE and '--eval (eval): no file matches' in err
 
 
+def test_a_wildcard_is_missing_only_when_no_file_trainer_reads_matches(tmp_path):
+  """The fail-fast check matches a wildcard as TF's glob does: a hidden file counts (Trainer would read it); a
+  directory that matches, or a missing directory, does not."""
+  pattern = str(tmp_path / 'data' / '*.gz')
+  assert cli._surely_missing(pattern)  # No directory.
+  (tmp_path / 'data' / 'part.gz').mkdir(parents=True)
+  assert cli._surely_missing(pattern)  # Only a directory matches.
+  (tmp_path / 'data' / '.part-0.gz').write_bytes(b'')
+  assert not cli._surely_missing(pattern)
+
+
 def test_console_script_is_installed():
   exe = os.path.join(os.path.dirname(sys.executable), 'tfx-preflight')
   result = subprocess.run([exe, 'check', '--help'], capture_output=True, text=True, timeout=120)

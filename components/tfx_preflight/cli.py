@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import fnmatch
 import glob
 import itertools
 import json
@@ -91,7 +90,7 @@ def _input_errors() -> Tuple[type, ...]:
 
 def _surely_missing(pattern: str) -> bool:
   """True when a local pattern certainly matches no file (else the full check decides). Python's glob skips hidden
-  files and TF's does not, so a wildcard in the file name is matched against every name in its directory."""
+  files and TF's does not, so a wildcard in the file name is matched as gfile matches it (file_io.glob)."""
   path = os.path.abspath(pattern)
   directory, name = os.path.split(path)
   if glob.has_magic(directory):  # Only a missing fixed leading directory is certain.
@@ -101,8 +100,7 @@ def _surely_missing(pattern: str) -> bool:
     return not (os.path.isfile(path) or os.path.isdir(path))  # A directory stands for its files.
   if not os.path.isdir(directory):
     return True
-  return not any(fnmatch.fnmatchcase(entry, name) and os.path.isfile(os.path.join(directory, entry))
-                 for entry in os.listdir(directory))
+  return not any(os.path.isfile(match) for match in file_io.glob(path))
 
 
 def _check_local_paths(args: argparse.Namespace) -> None:
