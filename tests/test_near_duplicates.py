@@ -19,7 +19,7 @@ from tfx_bsl.coders.example_coder import ExamplesToRecordBatchDecoder
 from tests import near_data
 from tests.helpers import to_example, write_splits
 from tfx_preflight.checks.leakage import check as leakage
-from tfx_preflight.checks.leakage import near_duplicates, near_features, wire
+from tfx_preflight.checks.leakage import leakage_beam, near_duplicates, near_features, wire
 from tfx_preflight.checks.leakage import render as render_leakage
 from tfx_preflight.config import ConfigError, LeakageConfig, PreflightConfig
 
@@ -364,6 +364,31 @@ def test_needed_rows_take_exactly_the_wanted_rows_of_every_piece():
       [p.take(np.flatnonzero(np.isin(p.row_id, wanted))) for p in pieces]).columns.values)
   assert near_duplicates.needed_rows(iter(pieces), np.array([2 ** 62], np.int64)) is None
   assert near_duplicates.needed_rows(iter(pieces), np.zeros(0, np.int64)) is None
+
+
+def test_only_the_payload_rows_of_paired_examples_reach_the_joins():
+  """The pairs' ids, combined into one sorted blob, pick from each payload piece the rows some pair needs (reference
+  ids by their flag, not by their location); a piece with none, or no pair at all, ships nothing."""
+  batch = _mixed_batch()
+  n = batch.num_rows
+  near = near_features.near_batch(batch, ['city', 'n', 't', 'v', 'x', 'y'], near_features.NearSettings(), probe=False)
+  flag = int(near_duplicates.REFERENCE_FLAG)
+  ids = np.arange(n, dtype=np.int64) | flag
+  blob = near_duplicates.Payload(np.full(n, 2, np.int64), ids, np.zeros(n, np.uint64), np.zeros(n, np.uint64),
+                                 near.exact_part, near.shape, near.columns, near.vectors, near.segments,
+                                 near.shingles).to_wire()
+  combine = leakage_beam._PairedIdsFn()
+  parts = [combine.add_input(combine.create_accumulator(), (0, np.array([[3, 1 << 40], [4, 2 | flag]])))]
+  parts.append(combine.add_input(combine.create_accumulator(), (1, np.array([[3, 5 | flag]]))))
+  paired = combine.extract_output(combine.merge_accumulators(parts))
+  assert wire.decode(paired)[0].tolist() == [3, 4, 1 << 40, 2 | flag, 5 | flag]
+  [(shard, kept)] = list(leakage_beam._paired_payloads((7, blob), paired))
+  _, payload = near_duplicates.Payload.from_wire(kept)
+  assert shard == 7 and payload.row_id.tolist() == [2 | flag, 5 | flag]  # Rows 3 and 4 unflagged: not these.
+  assert np.array_equal(payload.columns.values, near.columns.take(np.array([2, 5])).values)
+  nothing = combine.extract_output(combine.merge_accumulators([combine.create_accumulator()]))
+  assert not list(leakage_beam._paired_payloads((7, blob), nothing))
+  assert not list(leakage_beam._paired_payloads((7, blob), wire.encode([np.array([9], np.int64)], [False])))
 
 
 def test_payload_shards_ship_each_batch_in_contiguous_slices_and_stay_even():

@@ -1,6 +1,7 @@
 """The near-duplicate join's steps, in numpy: band buckets -> cross-split candidate pairs -> verified by real distance
 -> counted. leakage_beam.py runs them as three shuffles inside leakage's one pipeline; no all-pairs step, nothing on
-the driver but small counters, and every example's payload (the values verification needs) shuffled once:
+the driver but small counters, and only the payloads (the values verification needs) of examples in some candidate
+pair shuffled, picked by the pairs' ids (a side input) from the read step's payloads:
   1. Bands: per batch (near_features.near_batch) the band keys with the example's id go to shards by key. Per shard,
      `bucket_pairs` keeps the buckets holding both a train and an eval key and pairs each eval example with each
      train example of the bucket (a bucket with more than max_bucket_pairs pairs is skipped and counted: this bounds
@@ -326,11 +327,11 @@ def needed_rows(payloads: Iterable[Payload], ids: np.ndarray) -> Optional[Payloa
   wanted = np.unique(ids)
   if not len(wanted):
     return None
-  taken = [p.take(rows) for p in payloads for rows in [_members(p.row_id, wanted)] if len(rows)]
+  taken = [p.take(rows) for p in payloads for rows in [members(p.row_id, wanted)] if len(rows)]
   return Payload.concat(taken) if taken else None
 
 
-def _members(values: np.ndarray, sorted_unique: np.ndarray) -> np.ndarray:
+def members(values: np.ndarray, sorted_unique: np.ndarray) -> np.ndarray:
   """Positions of `values` found in `sorted_unique` (non-empty): a binary search per value. np.isin sorts both arrays
   on every call; a shard's payloads come in one piece per batch, so that sorted the shard's wanted ids once per piece
   (30 of the near join's 80 post-read seconds at 10M)."""
