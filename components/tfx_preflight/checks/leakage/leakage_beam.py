@@ -572,8 +572,8 @@ def _near_join(bands: beam.PCollection, train: beam.PCollection, evals: beam.PCo
   returns (tsv lines, counts).
 
   Only the payload rows of paired examples go through the joins' shuffles: the pairs' ids (a side input of 8 bytes
-  per paired example) pick them from the read step's payloads first. Grouping every payload by shard cost the
-  in-process runner two more copies of ~90 bytes per example and most of the near join's extra peak memory."""
+  per paired example) pick them from the read step's payloads first. Joining every payload made the in-process runner
+  materialize, group and re-encode ~90 bytes per example, of which the pairs need a few rows."""
   pairs = (bands
            | 'GroupByBand' >> beam.GroupByKey()
            | 'BucketPairs' >> beam.ParDo(_BucketPairsFn(plan)).with_outputs(_COUNTS, main='pairs'))
