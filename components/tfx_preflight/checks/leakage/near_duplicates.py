@@ -118,13 +118,17 @@ def id_shard(ids: np.ndarray, num_shards: int) -> np.ndarray:
   return ((start + block) % np.uint64(num_shards)).astype(np.int64)
 
 
+def _run_bounds(values: np.ndarray) -> Tuple[np.ndarray, np.ndarray]:
+  """(starts, stops) of each run of equal values (sorted keys, shard numbers), in order; none for no values."""
+  if not len(values):
+    return np.zeros(0, np.int64), np.zeros(0, np.int64)
+  starts = np.flatnonzero(np.concatenate([[True], values[1:] != values[:-1]]))
+  return starts, np.append(starts[1:], len(values))
+
+
 def shard_runs(shard: np.ndarray) -> List[Tuple[int, int, int]]:
   """(shard, start, stop) of each run of equal shard numbers, in order."""
-  if not len(shard):
-    return []
-  starts = np.flatnonzero(np.concatenate([[True], shard[1:] != shard[:-1]]))
-  stops = np.append(starts[1:], len(shard))
-  return [(int(shard[a]), int(a), int(b)) for a, b in zip(starts, stops)]
+  return [(int(shard[a]), int(a), int(b)) for a, b in zip(*_run_bounds(shard))]
 
 
 def split_by_shard(shard: np.ndarray, num_shards: int) -> Iterable[Tuple[int, np.ndarray]]:
@@ -188,9 +192,8 @@ def in_shared_buckets(keys: np.ndarray, is_eval: np.ndarray, ids: np.ndarray) ->
   if not len(keys):
     return np.zeros(0, dtype=np.int64)
   order = np.argsort(keys)
-  sorted_keys = keys[order]
-  starts = np.flatnonzero(np.concatenate([[True], sorted_keys[1:] != sorted_keys[:-1]]))
-  sizes = np.diff(np.append(starts, len(keys)))
+  starts, stops = _run_bounds(keys[order])
+  sizes = stops - starts
   evals = np.add.reduceat(is_eval[order].astype(np.int64), starts)
   shared = (evals > 0) & (evals < sizes)
   kept = order[np.repeat(shared, sizes)]
@@ -210,8 +213,7 @@ def candidate_pairs(keys: np.ndarray, key_rows: np.ndarray, split: np.ndarray,
   is_eval = (split[key_rows] > 0).astype(np.int64)
   order = np.lexsort((key_rows, is_eval, keys))
   keys, rows, is_eval = keys[order], key_rows[order], is_eval[order]
-  starts = np.flatnonzero(np.concatenate([[True], keys[1:] != keys[:-1]])) if len(keys) else np.zeros(0, np.int64)
-  ends = np.append(starts[1:], len(keys))
+  starts, ends = _run_bounds(keys)
   evals = np.add.reduceat(is_eval, starts) if len(keys) else np.zeros(0, np.int64)
   trains = ends - starts - evals
   pairs = trains * evals
