@@ -542,14 +542,14 @@ class _PairedIdsFn(beam.CombineFn):
     return []
 
   def add_input(self, accumulator: List[np.ndarray], element: Tuple[int, np.ndarray]) -> List[np.ndarray]:
-    accumulator.append(np.unique(element[1]))
+    accumulator.append(element[1].reshape(-1))
     return accumulator
 
   def merge_accumulators(self, accumulators: Iterable[List[np.ndarray]]) -> List[np.ndarray]:
-    merged = [ids for accumulator in accumulators for ids in accumulator]
-    return [np.unique(np.concatenate(merged))] if merged else []
+    return [ids for accumulator in accumulators for ids in accumulator]
 
   def extract_output(self, accumulator: List[np.ndarray]) -> bytes:
+    """One sort of every pair's ids (accumulators hold the pairs' ids as they come: no more than the pairs)."""
     ids = np.unique(np.concatenate(accumulator)) if accumulator else np.zeros(0, np.int64)
     return wire.encode([ids.astype(np.int64)], [False])
 
