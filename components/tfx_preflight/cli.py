@@ -98,9 +98,7 @@ def _surely_missing(pattern: str) -> bool:
     return not os.path.isdir(os.sep.join(fixed) or os.sep)
   if not glob.has_magic(name):
     return not (os.path.isfile(path) or os.path.isdir(path))  # A directory stands for its files.
-  if not os.path.isdir(directory):
-    return True
-  return not any(os.path.isfile(match) for match in file_io.glob(path))
+  return not any(os.path.isfile(match) for match in file_io.glob(path))  # A missing directory matches nothing.
 
 
 def _check_local_paths(args: argparse.Namespace) -> None:
